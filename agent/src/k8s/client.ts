@@ -1,0 +1,76 @@
+/**
+ * The agent's only door to the Kubernetes API. In a pod it uses the ServiceAccount token (in-cluster config);
+ * elsewhere (tests, `kubectl`-style use) `KUBECONFIG`. Errors keep the API's status code so callers can tell a
+ * 404 (missing) or a 409 (conflict, already exists) from a failure.
+ */
+import type { CoreV1Api, V1Pod, V1Secret } from '@kubernetes/client-node';
+import { AgentError } from '../common/errors';
+
+export class KubeError extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+    this.name = 'KubeError';
+  }
+}
+
+export interface KubeClient {
+  readonly namespace: string;
+  getPod(name: string): Promise<V1Pod | undefined>;
+  /** Sets (or with `null` removes) labels on a pod with a JSON merge patch, so other labels are kept. */
+  patchPodLabels(name: string, labels: Record<string, string | null>): Promise<V1Pod>;
+  getSecret(name: string): Promise<V1Secret | undefined>;
+  /** Creates a Secret; throws KubeError 409 when it already exists (never overwrites). */
+  createSecret(secret: V1Secret): Promise<V1Secret>;
+}
+
+/** Maps the client's ApiException to KubeError, reading the Status message the API server sends. */
+function toKubeError(err: unknown, what: string): KubeError {
+  const e = err as { code?: number; body?: unknown; message?: string };
+  if (typeof e?.code !== 'number') {
+    return new KubeError(0, `${what}: Kubernetes API unreachable (${e?.message ?? String(err)})`);
+  }
+  let message = e.message ?? '';
+  try {
+    const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
+    if (body && typeof body === 'object' && 'message' in body) message = String((body as { message: unknown }).message);
+  } catch { /* keep the client's message */ }
+  return new KubeError(e.code, `${what}: ${e.code} ${message}`);
+}
+
+export async function connectKube(namespace: string): Promise<KubeClient> {
+  const k8s = await import('@kubernetes/client-node');
+  const kc = new k8s.KubeConfig();
+  try {
+    kc.loadFromDefault();
+  } catch (e) {
+    throw new AgentError(`cannot load Kubernetes credentials (${(e as Error).message})`, 'Run in a pod with its ServiceAccount token mounted, or set KUBECONFIG.');
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new AgentError('no Kubernetes API configured', 'Run in a pod with automountServiceAccountToken, or set KUBECONFIG.');
+  }
+  const core: CoreV1Api = kc.makeApiClient(k8s.CoreV1Api);
+  const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+  const notFoundAsUndefined = async <T>(what: string, call: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await call();
+    } catch (err) {
+      const ke = toKubeError(err, what);
+      if (ke.code === 404) return undefined;
+      throw ke;
+    }
+  };
+  const rethrow = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (err) {
+      throw toKubeError(err, what);
+    }
+  };
+  return {
+    namespace,
+    getPod: name => notFoundAsUndefined(`get pod ${name}`, () => core.readNamespacedPod({ name, namespace })),
+    patchPodLabels: (name, labels) => rethrow(`label pod ${name}`, () => core.patchNamespacedPod({ name, namespace, body: { metadata: { labels } } }, mergePatch)),
+    getSecret: name => notFoundAsUndefined(`get secret ${name}`, () => core.readNamespacedSecret({ name, namespace })),
+    createSecret: secret => rethrow(`create secret ${secret.metadata?.name}`, () => core.createNamespacedSecret({ namespace, body: secret })),
+  };
+}

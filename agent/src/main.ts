@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+/**
+ * pg-agent: one binary, several commands (see DESIGN.md). Each command lives in its own folder; this file only
+ * parses the command line and turns an AgentError into one clear log line and a non-zero exit.
+ */
+import { Command } from 'commander';
+import { log } from './common/log';
+import { AgentError } from './common/errors';
+
+const program = new Command('pg-agent')
+  .description('cdk8s-postgres agent: runs PostgreSQL instances, backups and restores inside Kubernetes pods')
+  .showHelpAfterError();
+
+/** Registers a command whose implementation module is loaded only when it runs (fast start for wal-push). */
+export function run(action: () => Promise<number | void>): Promise<void> {
+  return action().then(
+    code => { process.exitCode = code ?? 0; },
+    (err: unknown) => {
+      if (err instanceof AgentError) {
+        log.error({ ...err.fields, fix: err.fix }, err.message);
+        process.exitCode = 2;
+      } else {
+        log.fatal({ err }, 'unexpected failure');
+        process.exitCode = 1;
+      }
+    },
+  );
+}
+
+
+program.command('secrets').description('create the missing credentials Secrets of a cluster (never overwrites)')
+  .action(() => run(async () => (await import('./secrets/command')).secretsCommand()));
+
+program.parseAsync(process.argv).catch(err => {
+  log.fatal({ err }, 'command line');
+  process.exitCode = 1;
+});

@@ -1,0 +1,269 @@
+import { ApiObject } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import {
+  COMPONENTS, DEFAULT_PORTS, DatabaseSpec, ENV, LABELS, PATHS, SHUTDOWN_ENV, SUPERUSER,
+  REPLICATION_USER, SecretSpec, dbPasswordEnv, names,
+} from '../contract';
+import { ClusterNetworkPolicy } from '../network/cluster-network-policy';
+import { PriorityClass } from '../scheduling/priority-class';
+import { ClusterSecrets } from '../secrets/cluster-secrets';
+import { pgtune } from '../tuning/pgtune';
+import { ValidationError, parseQuantity } from '../validation';
+import { inheritedLabels } from './labels';
+import { agentContainerSecurityContext, agentPodSecurityContext } from './pod-security';
+import { PostgresClusterProps } from './props';
+import { validateClusterProps } from './validate';
+
+/** Default agent image repository; the tag is the PostgreSQL major. */
+export const DEFAULT_IMAGE_REPOSITORY = 'ghcr.io/cdk8s-postgres/agent';
+export const DEFAULT_POSTGRES_VERSION = 15;
+
+/**
+ * A PostgreSQL cluster without an operator: a StatefulSet of agent pods (one primary, streaming replicas), the
+ * `-rw`/`-ro`/`-r` Services, app Secrets generated in-cluster per database, RBAC, a PodDisruptionBudget and
+ * optional network policies. Object names derive from `name` only, never from the construct path.
+ */
+export class PostgresCluster extends Construct {
+  readonly name: string;
+  readonly instances: number;
+  readonly image: string;
+  /** Databases with the Secret that carries each owner's password. */
+  readonly databases: DatabaseSpec[];
+  /** Labels on every object and pod template of this cluster. */
+  readonly labels: Record<string, string>;
+  /** Labels that select this cluster's instance pods. */
+  readonly selector: Record<string, string>;
+  /** The parameters written into postgresql.conf besides the agent's own (preset merged with user values). */
+  readonly parameters: Record<string, string>;
+  /** Host name of the read-write Service. */
+  readonly rwServiceName: string;
+  /** Escape hatches to the rendered objects. */
+  readonly statefulSet: ApiObject;
+  readonly services: { rw: ApiObject; ro: ApiObject; r: ApiObject; headless: ApiObject };
+  readonly secretsJob?: ApiObject;
+  readonly networkPolicy?: ClusterNetworkPolicy;
+
+  constructor(scope: Construct, id: string, props: PostgresClusterProps) {
+    super(scope, id);
+    validateClusterProps(props);
+    const name = props.name;
+    this.name = name;
+    this.instances = props.instances ?? 1;
+    const version = props.postgresVersion ?? DEFAULT_POSTGRES_VERSION;
+    this.image = props.image ?? `${DEFAULT_IMAGE_REPOSITORY}:${version}`;
+    this.rwServiceName = names.rwService(name);
+    const clusterDomain = props.clusterDomain ?? 'cluster.local';
+    const priorityClassName = props.priorityClass instanceof PriorityClass ? props.priorityClass.name : props.priorityClass;
+
+    const clusterLabel = { [LABELS.cluster]: name };
+    this.labels = { ...inheritedLabels(this, props.inheritedLabels, props.labels), ...clusterLabel, [LABELS.managedBy]: 'cdk8s-postgres' };
+    this.selector = { ...clusterLabel, [LABELS.component]: COMPONENTS.instance };
+    const labelsFor = (component: string) => ({ ...this.labels, [LABELS.component]: component });
+
+    // Databases and their Secrets.
+    const dbProps = props.databases ?? [{ name: 'app', owner: 'app' }];
+    this.databases = dbProps.map(db => ({
+      name: db.name,
+      owner: db.owner,
+      secretName: db.existingSecret ?? names.dbAppSecret(name, db.name.replace(/_/g, '-')),
+    }));
+    const secretBase = { host: this.rwServiceName, port: DEFAULT_PORTS.postgres, clusterDomain, labels: labelsFor(COMPONENTS.secrets) };
+    const secretSpecs: SecretSpec[] = [];
+    dbProps.forEach((db, i) => {
+      if (db.existingSecret) return;
+      const secretNames = [this.databases[i].secretName];
+      if (i === 0) secretNames.push(names.appSecret(name));
+      secretSpecs.push({ ...secretBase, names: secretNames, username: db.owner, dbname: db.name });
+    });
+    const superuserSecret = props.superuserSecret ?? names.superuserSecret(name);
+    if (!props.superuserSecret) secretSpecs.push({ ...secretBase, names: [superuserSecret], username: SUPERUSER, dbname: '*' });
+    const replicationSecret = names.replicationSecret(name);
+    secretSpecs.push({ ...secretBase, names: [replicationSecret], username: REPLICATION_USER, dbname: 'replication' });
+
+    // Parameters: preset first, the user's win.
+    const preset = props.tuning ? pgtune({ ...props.tuning, ...this.tuningInputs(props) }) : {};
+    this.parameters = sortKeys({ ...preset, ...(props.parameters ?? {}) });
+
+    // RBAC for the instances: label their own pods, nothing else.
+    const saName = names.serviceAccount(name);
+    const instanceMeta = { name: saName, labels: labelsFor(COMPONENTS.instance) };
+    new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: instanceMeta, automountServiceAccountToken: true });
+    new k8s.KubeRole(this, 'Role', {
+      metadata: instanceMeta,
+      rules: [{
+        apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'],
+        resourceNames: Array.from({ length: this.instances }, (_, i) => names.pod(name, i)),
+      }],
+    });
+    new k8s.KubeRoleBinding(this, 'RoleBinding', {
+      metadata: instanceMeta,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: saName },
+      subjects: [{ kind: 'ServiceAccount', name: saName }],
+    });
+
+    if (secretSpecs.length > 0) {
+      this.secretsJob = new ClusterSecrets(this, 'Secrets', {
+        cluster: name, image: this.image, specs: secretSpecs,
+        labels: labelsFor(COMPONENTS.secrets), podLabels: labelsFor(COMPONENTS.secrets), priorityClassName,
+      }).job;
+    }
+
+    this.services = this.renderServices(labelsFor(COMPONENTS.instance));
+    const grace = props.terminationGracePeriodSeconds ?? 60;
+    const podLabels = labelsFor(COMPONENTS.instance);
+
+    const env: k8s.EnvVar[] = [
+      { name: ENV.cluster, value: name },
+      { name: ENV.namespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: ENV.podName, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: ENV.pgdata, value: PATHS.pgdata },
+      { name: ENV.port, value: String(DEFAULT_PORTS.postgres) },
+      { name: ENV.httpPort, value: String(DEFAULT_PORTS.http) },
+      { name: ENV.socketDir, value: PATHS.socketDir },
+      { name: ENV.primaryHost, value: this.rwServiceName },
+      { name: ENV.databases, value: JSON.stringify(this.databases) },
+      { name: ENV.parameters, value: JSON.stringify(this.parameters) },
+      // Leave a margin so the agent's immediate shutdown happens before the kubelet's SIGKILL.
+      { name: SHUTDOWN_ENV, value: String(Math.max(1, grace - 5)) },
+      { name: ENV.superuserPassword, valueFrom: { secretKeyRef: { name: superuserSecret, key: 'password' } } },
+      { name: ENV.replicationPassword, valueFrom: { secretKeyRef: { name: replicationSecret, key: 'password' } } },
+      ...this.databases.map((db, i) => ({ name: dbPasswordEnv(i), valueFrom: { secretKeyRef: { name: db.secretName, key: 'password' } } })),
+    ];
+
+    const matchSelector = { matchLabels: this.selector };
+    const antiAffinity = props.antiAffinity ?? 'preferred';
+    const podAffinityTerm = { labelSelector: matchSelector, topologyKey: 'kubernetes.io/hostname' };
+    const affinity: k8s.Affinity | undefined = antiAffinity === 'none' ? undefined : {
+      podAntiAffinity: antiAffinity === 'required'
+        ? { requiredDuringSchedulingIgnoredDuringExecution: [podAffinityTerm] }
+        : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm }] },
+    };
+
+    this.statefulSet = new k8s.KubeStatefulSet(this, 'StatefulSet', {
+      metadata: { name: names.statefulSet(name), labels: podLabels },
+      spec: {
+        serviceName: names.headlessService(name),
+        replicas: this.instances,
+        // Parallel: a replica pod must be recreated even while the primary pod is down (failover needs it).
+        podManagementPolicy: 'Parallel',
+        updateStrategy: { type: 'RollingUpdate' },
+        persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+        selector: matchSelector,
+        template: {
+          metadata: { labels: podLabels },
+          spec: {
+            serviceAccountName: saName,
+            priorityClassName,
+            terminationGracePeriodSeconds: grace,
+            securityContext: agentPodSecurityContext(),
+            affinity,
+            containers: [{
+              name: 'postgres',
+              image: this.image,
+              command: [PATHS.agentBinary],
+              args: ['instance'],
+              env,
+              ports: [
+                { name: 'postgresql', containerPort: DEFAULT_PORTS.postgres, protocol: 'TCP' },
+                { name: 'http', containerPort: DEFAULT_PORTS.http, protocol: 'TCP' },
+              ],
+              resources: this.renderResources(props),
+              // Liveness asks the agent, which stays up through crash recovery: no kill during a long replay.
+              livenessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('http') }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 },
+              readinessProbe: { httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('http') }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3 },
+              securityContext: agentContainerSecurityContext(),
+              volumeMounts: [
+                { name: 'pgdata', mountPath: PATHS.dataMount },
+                { name: 'run', mountPath: PATHS.socketDir },
+                { name: 'tmp', mountPath: PATHS.tmpDir },
+                { name: 'shm', mountPath: '/dev/shm' },
+              ],
+            }],
+            volumes: [
+              { name: 'run', emptyDir: {} },
+              { name: 'tmp', emptyDir: {} },
+              // The container default of 64 MiB shared memory is too small for parallel queries.
+              { name: 'shm', emptyDir: { medium: 'Memory' } },
+            ],
+          },
+        },
+        volumeClaimTemplates: [{
+          metadata: { name: 'pgdata', labels: podLabels },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            storageClassName: props.storage.storageClass,
+            resources: { requests: { storage: k8s.Quantity.fromString(formatSize(props.storage.size.toMebibytes())) } },
+          },
+        }],
+      },
+    });
+
+    if (this.instances > 1) {
+      new k8s.KubePodDisruptionBudget(this, 'PodDisruptionBudget', {
+        metadata: { name: names.pdb(name), labels: podLabels },
+        spec: { maxUnavailable: k8s.IntOrString.fromNumber(1), selector: matchSelector },
+      });
+    }
+
+    if (props.networkPolicy) {
+      this.networkPolicy = new ClusterNetworkPolicy(this, 'NetworkPolicy', {
+        ...props.networkPolicy,
+        name: names.networkPolicy(name),
+        clusterSelector: clusterLabel,
+        instanceSelector: this.selector,
+        labels: labelsFor(COMPONENTS.instance),
+        postgresPort: DEFAULT_PORTS.postgres,
+        httpPort: DEFAULT_PORTS.http,
+      });
+    }
+  }
+
+  private tuningInputs(props: PostgresClusterProps): { memoryBytes: number; cpus?: number } {
+    const memory = props.resources?.requests?.memory ?? props.resources?.limits?.memory;
+    if (!memory) {
+      throw new ValidationError('tuning', 'needs a memory figure to compute from', 'Set resources.requests.memory (or resources.limits.memory), or drop tuning.');
+    }
+    const cpu = props.resources?.requests?.cpu ?? props.resources?.limits?.cpu;
+    return { memoryBytes: parseQuantity('resources.memory', memory), cpus: cpu ? parseQuantity('resources.cpu', cpu) : undefined };
+  }
+
+  private renderResources(props: PostgresClusterProps): k8s.ResourceRequirements | undefined {
+    const pick = (q?: { cpu?: string; memory?: string }) => {
+      if (!q) return undefined;
+      const out: Record<string, k8s.Quantity> = {};
+      if (q.cpu) out.cpu = k8s.Quantity.fromString(q.cpu);
+      if (q.memory) out.memory = k8s.Quantity.fromString(q.memory);
+      return Object.keys(out).length ? out : undefined;
+    };
+    const requests = pick(props.resources?.requests);
+    const limits = pick(props.resources?.limits);
+    return requests || limits ? { requests, limits } : undefined;
+  }
+
+  private renderServices(labels: Record<string, string>) {
+    const cluster = { [LABELS.cluster]: this.name };
+    const port = [{ name: 'postgresql', port: DEFAULT_PORTS.postgres, targetPort: k8s.IntOrString.fromString('postgresql'), protocol: 'TCP' }];
+    const svc = (id: string, svcName: string, selector: Record<string, string>, extra: Partial<k8s.ServiceSpec> = {}) =>
+      new k8s.KubeService(this, id, { metadata: { name: svcName, labels }, spec: { type: 'ClusterIP', selector, ports: port, ...extra } });
+    return {
+      rw: svc('ServiceRw', names.rwService(this.name), { ...cluster, [LABELS.role]: 'primary' }),
+      ro: svc('ServiceRo', names.roService(this.name), { ...cluster, [LABELS.role]: 'replica' }),
+      r: svc('ServiceR', names.rService(this.name), this.selector),
+      // Stable DNS per pod; not-ready pods resolve too, so a replica can find a primary that is still starting.
+      headless: svc('ServiceHeadless', names.headlessService(this.name), this.selector, { clusterIp: 'None', publishNotReadyAddresses: true }),
+    };
+  }
+}
+
+/** Renders MiB as the largest exact binary unit. */
+function formatSize(mib: number): string {
+  if (mib % (1024 * 1024) === 0) return `${mib / (1024 * 1024)}Ti`;
+  if (mib % 1024 === 0) return `${mib / 1024}Gi`;
+  return `${mib}Mi`;
+}
+
+
+function sortKeys(o: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.keys(o).sort().map(k => [k, o[k]]));
+}

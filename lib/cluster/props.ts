@@ -1,0 +1,129 @@
+import { Size } from 'cdk8s';
+import { PgTuneProps } from '../tuning/pgtune';
+import { PriorityClass } from '../scheduling/priority-class';
+import { NetworkPolicyProps } from '../network/cluster-network-policy';
+
+/** One application database and the role that owns it. */
+export interface DatabaseProps {
+  /** Database name: lowercase letters, digits and `_`, starting with a letter, at most 63 characters. */
+  readonly name: string;
+  /** Owner role, created with a generated password (or the one in `secretName`). Same rules as `name`. */
+  readonly owner: string;
+  /**
+   * A Secret you manage (SealedSecrets, SOPS, External Secrets) holding the owner's password under the key
+   * `password`. When set, nothing is generated for this database and no app Secret is written for it.
+   * @default - the secrets Job generates `<cluster>-<name>-app` (and `<cluster>-app` for the first database)
+   */
+  readonly existingSecret?: string;
+}
+
+export interface StorageProps {
+  /** Size of each instance's data volume. */
+  readonly size: Size;
+  /**
+   * StorageClass of the volume claims.
+   * @default - the cluster's default StorageClass
+   */
+  readonly storageClass?: string;
+}
+
+export interface ResourceQuantities {
+  /** CPU, e.g. `100m`. */
+  readonly cpu?: string;
+  /** Memory, e.g. `128Mi`. */
+  readonly memory?: string;
+}
+
+/** Requests and limits of the postgres container. Only what you set is rendered. */
+export interface ResourceProps {
+  /** @default - no requests */
+  readonly requests?: ResourceQuantities;
+  /** @default - no limits */
+  readonly limits?: ResourceQuantities;
+}
+
+export interface PostgresClusterProps {
+  /**
+   * Cluster name: prefix of every object (`<name>-rw`, `<name>-app`, pods `<name>-0`…) and the backup path.
+   * A DNS-1123 label of at most 40 characters. Stable on purpose: renaming the construct never renames data.
+   */
+  readonly name: string;
+  /**
+   * Number of PostgreSQL pods: one primary, the rest streaming replicas.
+   * @default 1
+   */
+  readonly instances?: number;
+  /**
+   * PostgreSQL major version; picks the default image.
+   * @default 15
+   */
+  readonly postgresVersion?: number;
+  /**
+   * Agent image (the official postgres image plus the agent).
+   * @default `ghcr.io/cdk8s-postgres/agent:<postgresVersion>`
+   */
+  readonly image?: string;
+  /**
+   * Databases to create, each with its owner and app Secret.
+   * @default [{ name: 'app', owner: 'app' }] as CloudNativePG does
+   */
+  readonly databases?: DatabaseProps[];
+  /** Data volume of each instance. */
+  readonly storage: StorageProps;
+  /**
+   * Container resources. Nothing is rendered that you do not set (no hidden defaults).
+   * @default - none
+   */
+  readonly resources?: ResourceProps;
+  /**
+   * PostgreSQL parameters, as strings. Parameters the agent owns (archive_command, port, wal_level…) are refused.
+   * @default - none beyond the agent's own
+   */
+  readonly parameters?: Record<string, string>;
+  /**
+   * A pgtune-style preset computed from `resources` (memory request, else limit; CPU likewise). `parameters` win.
+   * @default - no preset
+   */
+  readonly tuning?: PgTuneProps;
+  /**
+   * Labels put on every object generated for the cluster, pod templates included.
+   * @default - none
+   */
+  readonly labels?: Record<string, string>;
+  /**
+   * Chart labels to inherit onto every object and pod template, as glob patterns (`homelab/*`), like
+   * CloudNativePG's INHERITED_LABELS.
+   * @default - none (chart labels still reach top-level objects, as cdk8s does)
+   */
+  readonly inheritedLabels?: string[];
+  /**
+   * Priority class of the pods: a {@link PriorityClass} or the name of an existing one.
+   * @default - none
+   */
+  readonly priorityClass?: PriorityClass | string;
+  /**
+   * Spread instances over nodes: `preferred` (a soft rule), `required` (a hard rule), or `none`.
+   * @default 'preferred'
+   */
+  readonly antiAffinity?: 'preferred' | 'required' | 'none';
+  /**
+   * Who may reach the instances. Only ingress to the PostgreSQL pods is restricted.
+   * @default - no network policy
+   */
+  readonly networkPolicy?: NetworkPolicyProps;
+  /**
+   * A Secret you manage with the `postgres` superuser password under `password`.
+   * @default - generated as `<name>-superuser` by the secrets Job
+   */
+  readonly superuserSecret?: string;
+  /**
+   * The Kubernetes cluster domain, for the `fqdn-uri` and `fqdn-jdbc-uri` Secret keys.
+   * @default 'cluster.local'
+   */
+  readonly clusterDomain?: string;
+  /**
+   * Seconds a pod gets to stop: the agent asks for a fast shutdown, then an immediate one shortly before this.
+   * @default 60
+   */
+  readonly terminationGracePeriodSeconds?: number;
+}

@@ -1,0 +1,123 @@
+import { isAgentOwned, AGENT_OWNED_PARAMETERS, NAME_SUFFIX_BUDGET } from '../contract';
+import { PriorityClass } from '../scheduling/priority-class';
+import { ValidationError, checkDnsLabel, checkLabels, parseQuantity } from '../validation';
+import { PostgresClusterProps } from './props';
+
+/** Longest cluster name: CronJob names must stay within 52 characters with `-backup-initial` and the like added. */
+export const MAX_CLUSTER_NAME = 52 - NAME_SUFFIX_BUDGET;
+const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
+const RESERVED_ROLES = ['postgres', 'streaming_replica'];
+const SUPPORTED_VERSIONS = [13, 14, 15, 16, 17, 18];
+
+/** Checks the props of a PostgresCluster; throws a ValidationError naming the prop and the fix. */
+export function validateClusterProps(props: PostgresClusterProps): void {
+  if (typeof props.name !== 'string') throw new ValidationError('name', 'is missing', 'Give the cluster a name such as "keycloak-pg-cluster".');
+  checkDnsLabel('name', props.name, MAX_CLUSTER_NAME);
+
+  const instances = props.instances ?? 1;
+  if (!Number.isInteger(instances) || instances < 1) {
+    throw new ValidationError('instances', `${instances} is not a whole number of at least 1`, 'Use 1 for a single primary, 2 or more for replicas.');
+  }
+  if (instances > 9) throw new ValidationError('instances', `${instances} is more than 9`, 'Use at most 9 instances (one primary and eight replicas).');
+
+  const version = props.postgresVersion ?? 15;
+  if (!SUPPORTED_VERSIONS.includes(version)) {
+    throw new ValidationError('postgresVersion', `${version} is not a supported major`, `Use one of ${SUPPORTED_VERSIONS.join(', ')}.`);
+  }
+  if (props.image !== undefined && !/^[^\s]+(:[\w.-]+|@sha256:[a-f0-9]{64})$/.test(props.image)) {
+    throw new ValidationError('image', `"${props.image}" has no tag or digest`, 'Pin the image, e.g. "ghcr.io/cdk8s-postgres/agent:15".');
+  }
+
+  validateDatabases(props);
+  validateStorage(props);
+  validateResources(props);
+  validateParameters(props.parameters);
+  if (props.labels) checkLabels('labels', props.labels);
+
+  if (props.priorityClass !== undefined && !(props.priorityClass instanceof PriorityClass)) {
+    if (typeof props.priorityClass !== 'string' || props.priorityClass === '') {
+      throw new ValidationError('priorityClass', 'is empty', 'Pass a PriorityClass construct or the name of an existing class.');
+    }
+    checkDnsLabel('priorityClass', props.priorityClass, 253);
+  }
+  if (props.antiAffinity !== undefined && !['preferred', 'required', 'none'].includes(props.antiAffinity)) {
+    throw new ValidationError('antiAffinity', `"${props.antiAffinity}" is not known`, 'Use "preferred", "required" or "none".');
+  }
+  if (props.superuserSecret !== undefined) checkDnsLabel('superuserSecret', props.superuserSecret, 253);
+  if (props.clusterDomain !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(props.clusterDomain)) {
+    throw new ValidationError('clusterDomain', `"${props.clusterDomain}" is not a DNS domain`, 'Use the cluster domain your kubelets use, usually "cluster.local".');
+  }
+  const grace = props.terminationGracePeriodSeconds;
+  if (grace !== undefined && (!Number.isInteger(grace) || grace < 10)) {
+    throw new ValidationError('terminationGracePeriodSeconds', `${grace} is below 10 seconds`, 'Give PostgreSQL at least 10 seconds to checkpoint and stop.');
+  }
+}
+
+function validateDatabases(props: PostgresClusterProps): void {
+  const dbs = props.databases ?? [{ name: 'app', owner: 'app' }];
+  if (dbs.length === 0) throw new ValidationError('databases', 'is empty', 'Declare at least one database, or leave the prop out for the default "app".');
+  const seen = new Set<string>();
+  dbs.forEach((db, i) => {
+    const prop = `databases[${i}]`;
+    if (!db.name || !IDENTIFIER.test(db.name)) {
+      throw new ValidationError(`${prop}.name`, `"${db.name ?? ''}" is not a valid database name`, 'Use lowercase letters, digits and "_", starting with a letter, at most 63 characters.');
+    }
+    if (['postgres', 'template0', 'template1'].includes(db.name)) {
+      throw new ValidationError(`${prop}.name`, `"${db.name}" is a system database`, 'Choose an application name such as "keycloak".');
+    }
+    if (db.owner === undefined || db.owner === '') {
+      throw new ValidationError(`${prop}.owner`, `is missing for database "${db.name}"`, `Name the role that owns it, e.g. { name: "${db.name}", owner: "${db.name}" }.`);
+    }
+    if (!IDENTIFIER.test(db.owner)) {
+      throw new ValidationError(`${prop}.owner`, `"${db.owner}" is not a valid role name`, 'Use lowercase letters, digits and "_", starting with a letter.');
+    }
+    if (RESERVED_ROLES.includes(db.owner) || db.owner.startsWith('pg_')) {
+      throw new ValidationError(`${prop}.owner`, `"${db.owner}" is reserved for the agent or PostgreSQL`, 'Use an application role such as the database name.');
+    }
+    if (seen.has(db.name)) throw new ValidationError(`${prop}.name`, `"${db.name}" is declared twice`, 'Declare each database once.');
+    seen.add(db.name);
+    // `<cluster>-<db>-app` stays far below 253 characters: both parts are length-checked above.
+    if (db.existingSecret !== undefined) checkDnsLabel(`${prop}.existingSecret`, db.existingSecret, 253);
+  });
+}
+
+function validateStorage(props: PostgresClusterProps): void {
+  if (!props.storage || !props.storage.size) throw new ValidationError('storage.size', 'is missing', 'Give the data volume a size, e.g. Size.gibibytes(2).');
+  const mib = props.storage.size.toMebibytes();
+  if (!Number.isInteger(mib) || mib < 64) {
+    throw new ValidationError('storage.size', `${mib} MiB is not a whole number of MiB of at least 64`, 'Use Size.gibibytes(n) or Size.mebibytes(n) with n of at least 64.');
+  }
+  if (props.storage.storageClass !== undefined) checkDnsLabel('storage.storageClass', props.storage.storageClass, 253);
+}
+
+function validateResources(props: PostgresClusterProps): void {
+  for (const kind of ['requests', 'limits'] as const) {
+    const q = props.resources?.[kind];
+    if (!q) continue;
+    if (q.cpu !== undefined) parseQuantity(`resources.${kind}.cpu`, q.cpu);
+    if (q.memory !== undefined) {
+      const bytes = parseQuantity(`resources.${kind}.memory`, q.memory);
+      if (bytes < 64 * 2 ** 20) throw new ValidationError(`resources.${kind}.memory`, `"${q.memory}" is below 64Mi`, 'PostgreSQL and the agent need at least 64Mi; the reference homelab uses 128Mi.');
+    }
+  }
+  const req = props.resources?.requests;
+  const lim = props.resources?.limits;
+  for (const key of ['cpu', 'memory'] as const) {
+    if (req?.[key] && lim?.[key] && parseQuantity(`resources.requests.${key}`, req[key]!) > parseQuantity(`resources.limits.${key}`, lim[key]!)) {
+      throw new ValidationError(`resources.requests.${key}`, `${req[key]} exceeds the limit ${lim[key]}`, 'Kubernetes rejects a request above its limit: lower the request or raise the limit.');
+    }
+  }
+}
+
+function validateParameters(parameters: Record<string, string> | undefined): void {
+  for (const [key, value] of Object.entries(parameters ?? {})) {
+    if (isAgentOwned(key)) {
+      throw new ValidationError(`parameters.${key}`, `is owned by the agent (${AGENT_OWNED_PARAMETERS[key.toLowerCase()]})`, 'Remove it from parameters.');
+    }
+    if (!/^[a-z_][a-z0-9_.]*$/.test(key)) throw new ValidationError(`parameters.${key}`, 'is not a PostgreSQL parameter name', 'Use lowercase names such as "shared_buffers".');
+    if (typeof value !== 'string') {
+      throw new ValidationError(`parameters.${key}`, `has a ${typeof value} value`, `Write the value as a string, e.g. "${String(value)}", as postgresql.conf does.`);
+    }
+    if (/[\n\r\0]/.test(value)) throw new ValidationError(`parameters.${key}`, 'contains a line break', 'Give a single-line value.');
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The environment contract between the constructs (which write it into manifests) and the agent (which reads it).
+ * Every variable the agent reads is named here once; both sides import these constants.
+ */
+export const ENV = {
+  /** Cluster name (metadata.name prefix of every object). */
+  cluster: 'PGC_CLUSTER',
+  /** Namespace of the pod (downward API). */
+  namespace: 'PGC_NAMESPACE',
+  /** Name of this pod, `<cluster>-<ordinal>` (downward API). */
+  podName: 'PGC_POD_NAME',
+  /** Data directory. PostgreSQL's own name, so `pg_ctl` and friends pick it up too. */
+  pgdata: 'PGDATA',
+  /** Port PostgreSQL listens on. */
+  port: 'PGC_PORT',
+  /** Port of the agent's HTTP server (/healthz, /readyz, /metrics). */
+  httpPort: 'PGC_HTTP_PORT',
+  /** Directory for PostgreSQL's unix socket (an emptyDir: the root filesystem is read-only). */
+  socketDir: 'PGC_SOCKET_DIR',
+  /** Host name of the `-rw` Service: where replicas clone and stream from. */
+  primaryHost: 'PGC_PRIMARY_HOST',
+  /** JSON array of {@link DatabaseSpec}. */
+  databases: 'PGC_DATABASES',
+  /** JSON object of user-given PostgreSQL parameters (agent-owned ones are rejected at synth). */
+  parameters: 'PGC_PARAMETERS',
+  /** Password of the `postgres` superuser (secretKeyRef into the superuser Secret). */
+  superuserPassword: 'PGC_SUPERUSER_PASSWORD',
+  /** Password of the `streaming_replica` role (secretKeyRef into the replication Secret). */
+  replicationPassword: 'PGC_REPLICATION_PASSWORD',
+  /** JSON array of {@link SecretSpec}: what the `secrets` command creates. */
+  secrets: 'PGC_SECRETS',
+  /** Log level: debug, info, warn, error. */
+  logLevel: 'PGC_LOG_LEVEL',
+} as const;
+
+/** Password of the database at `index` in {@link ENV.databases} (secretKeyRef into its app Secret). */
+export function dbPasswordEnv(index: number): string {
+  return `PGC_DB_${index}_PASSWORD`;
+}
+
+/** One application database, as the agent receives it. */
+export interface DatabaseSpec {
+  readonly name: string;
+  readonly owner: string;
+  /** Name of the app Secret holding the owner's password (key `password`). */
+  readonly secretName: string;
+}
+
+/** One Secret the `secrets` command must make sure exists. */
+export interface SecretSpec {
+  /**
+   * Names of the Secrets that carry this role's credentials (the first database's Secret is also `<cluster>-app`).
+   * All of them hold the same password: the first one that exists is the source, missing ones are created.
+   */
+  readonly names: string[];
+  /** Role name; becomes `username`/`user`. */
+  readonly username: string;
+  /** Database name; `*` for the superuser, as CloudNativePG does. */
+  readonly dbname: string;
+  /** Service host (`<cluster>-rw`) and its namespace-qualified forms are derived from it. */
+  readonly host: string;
+  readonly port: number;
+  /** Kubernetes cluster domain for the `fqdn-*` keys, e.g. `cluster.local`. */
+  readonly clusterDomain: string;
+  /** Labels to put on the Secret (inherited labels plus the cluster label). */
+  readonly labels: Record<string, string>;
+}
+
+/** Well-known paths inside the agent image and pods. */
+export const PATHS = {
+  agentBinary: '/usr/local/bin/pg-agent',
+  dataMount: '/var/lib/postgresql/data',
+  pgdata: '/var/lib/postgresql/data/pgdata',
+  socketDir: '/run/postgresql',
+  tmpDir: '/tmp',
+} as const;
+
+export const DEFAULT_PORTS = { postgres: 5432, http: 8000 } as const;
+
+/** Agent subcommands (the container `args[0]`). */
+export type AgentCommand = 'instance' | 'secrets' | 'wal-push' | 'wal-fetch' | 'backup' | 'restore' | 'verify' | 'list' | 'canary';
+
+/** Seconds the agent has for a clean shutdown (the pod's terminationGracePeriodSeconds less a margin). */
+export const SHUTDOWN_ENV = 'PGC_SHUTDOWN_TIMEOUT';

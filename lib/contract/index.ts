@@ -1,0 +1,5 @@
+export * from './env';
+export * from './labels';
+export * from './app-secret';
+export * from './names';
+export * from './parameters';

@@ -1,0 +1,72 @@
+/**
+ * The reference homelab (../shared/reference story) written with cdk8s-postgres. `npm run synth` renders it into
+ * dist/, one file per chart, which Flux or Argo CD applies.
+ */
+import { App, Chart, Size, YamlOutputType } from 'cdk8s';
+import { PostgresCluster, PriorityClass } from './lib';
+
+// outdir comes from the cdk8s CLI (cdk8s.yaml `output: dist`), so `cdk8s synth --output` can render elsewhere.
+const app = new App({ yamlOutputType: YamlOutputType.FILE_PER_CHART });
+
+// Cluster-wide objects: the homelab's priority class for critical apps such as databases.
+const platform = new Chart(app, 'platform');
+const critical = new PriorityClass(platform, 'hl-critical', {
+  name: 'hl-critical',
+  value: 500000000,
+  description: 'Priority class for critical Homelab pods',
+});
+
+// The story's Keycloak test cluster: 2 instances, pgtune parameters, 2Gi on rbd-fast, a Cilium policy.
+const keycloak = new Chart(app, 'keycloak', { namespace: 'testsetup', labels: { 'homelab/part-of': 'keycloak-test' } });
+new PostgresCluster(keycloak, 'keycloak-pg-cluster', {
+  name: 'keycloak-pg-cluster',
+  instances: 2,
+  inheritedLabels: ['homelab/*'],
+  databases: [{ name: 'keycloak', owner: 'keycloak' }],
+  resources: { requests: { memory: '128Mi', cpu: '100m' } },
+  parameters: {
+    max_connections: '200',
+    shared_buffers: '32MB',
+    effective_cache_size: '96MB',
+    maintenance_work_mem: '8MB',
+    checkpoint_completion_target: '0.9',
+    wal_buffers: '983kB',
+    default_statistics_target: '100',
+    random_page_cost: '1.1',
+    effective_io_concurrency: '300',
+    work_mem: '81kB',
+    huge_pages: 'off',
+    max_wal_size: '1GB',
+  },
+  storage: { size: Size.gibibytes(2), storageClass: 'rbd-fast' },
+  priorityClass: critical,
+  networkPolicy: { cilium: true, allowFrom: [{ podLabels: { app: 'keycloak' } }] },
+});
+
+// What the reference user really wanted: one cluster, several databases, each app with its own Secret.
+const apps = new Chart(app, 'shared-apps', { namespace: 'databases', labels: { 'homelab/part-of': 'shared-postgres' } });
+new PostgresCluster(apps, 'shared-pg', {
+  name: 'shared-pg',
+  instances: 2,
+  inheritedLabels: ['homelab/*'],
+  databases: [
+    { name: 'mastodon', owner: 'mastodon' },
+    { name: 'nextcloud', owner: 'nextcloud' },
+    { name: 'gitea', owner: 'gitea' },
+  ],
+  resources: { requests: { memory: '1Gi', cpu: '500m' }, limits: { memory: '2Gi' } },
+  tuning: { workload: 'web', storage: 'san' },
+  storage: { size: Size.gibibytes(20), storageClass: 'rbd-fast' },
+  priorityClass: critical,
+  networkPolicy: {
+    cilium: true,
+    kubernetes: true,
+    allowFrom: [
+      { podLabels: { app: 'mastodon' }, namespace: 'mastodon' },
+      { podLabels: { app: 'nextcloud' }, namespace: 'nextcloud' },
+      { podLabels: { app: 'gitea' }, namespace: 'gitea' },
+    ],
+  },
+});
+
+app.synth();

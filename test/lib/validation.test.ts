@@ -1,0 +1,60 @@
+import { Chart, Size, Testing } from 'cdk8s';
+import { PostgresCluster, PostgresClusterProps, PriorityClass } from '../../lib';
+import { baseProps } from './helpers';
+
+const build = (props: Partial<PostgresClusterProps>) => () =>
+  new PostgresCluster(new Chart(Testing.app(), 'c'), 'pg', { ...baseProps, ...props } as PostgresClusterProps);
+
+/** [case, props, the prop the message must name, a word of the fix] */
+const cases: Array<[string, Partial<PostgresClusterProps>, RegExp]> = [
+  ['zero instances', { instances: 0 }, /^instances: 0 is not a whole number of at least 1\. Use 1/],
+  ['fractional instances', { instances: 1.5 }, /^instances: /],
+  ['too many instances', { instances: 12 }, /^instances: 12 is more than 9/],
+  ['uppercase name', { name: 'Keycloak' }, /^name: "Keycloak" is not a DNS-1123 label\. Use lowercase/],
+  ['name with underscore', { name: 'key_cloak' }, /^name: .*DNS-1123/],
+  ['name too long for derived names', { name: 'a'.repeat(38) }, /^name: .* is 38 characters long, the limit is 37/],
+  ['reserved parameter', { parameters: { archive_command: 'cp %p /x' } }, /^parameters\.archive_command: is owned by the agent \(the agent archives WAL/],
+  ['reserved parameter in other case', { parameters: { Port: '5433' } }, /^parameters\.Port: is owned by the agent/],
+  ['non-string parameter', { parameters: { max_connections: 200 as any } }, /^parameters\.max_connections: has a number value\. Write the value as a string, e\.g\. "200"/],
+  ['parameter with newline', { parameters: { work_mem: '4MB\narchive_mode = off' } }, /^parameters\.work_mem: contains a line break/],
+  ['database without owner', { databases: [{ name: 'keycloak' } as any] }, /^databases\[0\]\.owner: is missing for database "keycloak"/],
+  ['duplicate database', { databases: [{ name: 'a', owner: 'a' }, { name: 'a', owner: 'b' }] }, /^databases\[1\]\.name: "a" is declared twice/],
+  ['invalid database name', { databases: [{ name: 'My-DB', owner: 'x' }] }, /^databases\[0\]\.name: "My-DB" is not a valid database name/],
+  ['system database', { databases: [{ name: 'postgres', owner: 'x' }] }, /^databases\[0\]\.name: "postgres" is a system database/],
+  ['reserved owner', { databases: [{ name: 'a', owner: 'streaming_replica' }] }, /^databases\[0\]\.owner: "streaming_replica" is reserved/],
+  ['bad existing secret', { databases: [{ name: 'a', owner: 'a', existingSecret: 'My Secret' }] }, /^databases\[0\]\.existingSecret: "My Secret" is not a DNS-1123 label/],
+  ['empty databases', { databases: [] }, /^databases: is empty/],
+  ['tiny storage', { storage: { size: Size.mebibytes(10) } }, /^storage\.size: 10 MiB/],
+  ['missing storage', { storage: undefined as any }, /^storage\.size: is missing/],
+  ['bad storage class', { storage: { size: Size.gibibytes(1), storageClass: 'RBD Fast' } }, /^storage\.storageClass: /],
+  ['invalid memory quantity', { resources: { requests: { memory: '128MB' } } }, /^resources\.requests\.memory: "128MB" is not a Kubernetes quantity/],
+  ['invalid cpu quantity', { resources: { limits: { cpu: 'two' } } }, /^resources\.limits\.cpu: "two" is not a Kubernetes quantity/],
+  ['request above limit', { resources: { requests: { memory: '2Gi' }, limits: { memory: '1Gi' } } }, /^resources\.requests\.memory: 2Gi exceeds the limit 1Gi/],
+  ['tuning without memory', { tuning: { workload: 'web' } }, /^tuning: needs a memory figure/],
+  ['invalid priority class name', { priorityClass: 'HL Critical' }, /^priorityClass: "HL Critical" is not a DNS-1123 label/],
+  ['unsupported postgres version', { postgresVersion: 11 }, /^postgresVersion: 11 is not a supported major/],
+  ['image without tag', { image: 'ghcr.io/me/agent' }, /^image: "ghcr.io\/me\/agent" has no tag or digest/],
+  ['bad label value', { labels: { team: 'a b' } }, /^labels\["team"\]: value "a b" is not a valid label value/],
+  ['bad label key', { labels: { 'Bad Key/x': 'y' } }, /^labels\["Bad Key\/x"\]: is not a valid label key/],
+  ['short grace period', { terminationGracePeriodSeconds: 2 }, /^terminationGracePeriodSeconds: 2 is below 10 seconds/],
+  ['allow-all network rule', { networkPolicy: { allowFrom: [{ podLabels: {} }] } }, /^networkPolicy\.allowFrom\[0\]\.podLabels: is empty, which would allow every pod/],
+  ['no policy kind', { networkPolicy: { cilium: false, kubernetes: false } }, /^networkPolicy: has both cilium and kubernetes turned off/],
+  ['bad anti-affinity', { antiAffinity: 'sometimes' as any }, /^antiAffinity: "sometimes" is not known/],
+];
+
+describe('synth-time validation', () => {
+  test.each(cases)('%s', (_name, props, message) => {
+    expect(build(props)).toThrow(message);
+  });
+
+  test('PriorityClass values and names are checked', () => {
+    const chart = new Chart(Testing.app(), 'c');
+    expect(() => new PriorityClass(chart, 'a', { name: 'hl', value: 2000000000 })).toThrow(/^PriorityClassProps\.value: 2000000000 is outside/);
+    expect(() => new PriorityClass(chart, 'b', { name: 'hl', value: 1.5 })).toThrow(/^PriorityClassProps\.value:/);
+    expect(() => new PriorityClass(chart, 'c', { name: 'system-mine', value: 1 })).toThrow(/^PriorityClassProps\.name: "system-mine" uses the "system-" prefix/);
+  });
+
+  test('valid input does not throw', () => {
+    expect(build({ instances: 3, name: 'a'.repeat(37), parameters: { work_mem: '4MB' } })).not.toThrow();
+  });
+});

@@ -1,0 +1,109 @@
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { KubeObject, ROOT, podSpecOf } from './manifests';
+
+/** The agent bundle the tests run in place of the image's `/usr/local/bin/pg-agent`. */
+export const AGENT_BUNDLE = path.join(ROOT, 'agent', 'dist', 'pg-agent.js');
+
+export interface PodMapping {
+  /** Value of metadata.name for the downward API (e.g. `keycloak-pg-cluster-0`). */
+  podName: string;
+  namespace: string;
+  /** Container path prefix → host directory (volumes mapped to temporary directories). */
+  paths: Record<string, string>;
+  /** Resolves a secretKeyRef as the kubelet would (from the API double's Secrets). */
+  secret?: (name: string, key: string) => string | undefined;
+  /** Extra environment the pod would get from Kubernetes itself (e.g. KUBECONFIG standing in for the SA token). */
+  extraEnv?: Record<string, string>;
+  /** Environment values to rewrite, e.g. a Service host name to 127.0.0.1. */
+  rewriteEnv?: (name: string, value: string) => string;
+}
+
+export interface ContainerLaunch {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** Maps a container path to its host directory using the longest matching prefix. */
+export function mapPath(value: string, paths: Record<string, string>): string {
+  const prefix = Object.keys(paths).sort((a, b) => b.length - a.length).find(p => value === p || value.startsWith(p + '/'));
+  return prefix ? paths[prefix] + value.slice(prefix.length) : value;
+}
+
+/**
+ * Turns a container of a synthesized manifest into the process the tests start: exactly its command, args and
+ * env, with the image's agent binary replaced by the bundle, container paths by temporary directories, and
+ * fieldRef/secretKeyRef resolved the way the kubelet does. A secretKeyRef that cannot be resolved fails, as the
+ * kubelet would refuse to start the container.
+ */
+export function containerLaunch(obj: KubeObject, containerName: string, m: PodMapping): ContainerLaunch {
+  const spec = podSpecOf(obj);
+  const container = spec.containers.find((c: any) => c.name === containerName);
+  if (!container) throw new Error(`${obj.kind}/${obj.metadata.name} has no container ${containerName}`);
+  const env: Record<string, string> = {};
+  for (const e of container.env ?? []) {
+    let value: string | undefined;
+    if (e.value !== undefined) value = e.value;
+    else if (e.valueFrom?.fieldRef) {
+      const field = e.valueFrom.fieldRef.fieldPath;
+      value = field === 'metadata.name' ? m.podName : field === 'metadata.namespace' ? m.namespace : undefined;
+      if (value === undefined) throw new Error(`unsupported fieldRef ${field}`);
+    } else if (e.valueFrom?.secretKeyRef) {
+      const ref = e.valueFrom.secretKeyRef;
+      value = m.secret?.(ref.name, ref.key);
+      if (value === undefined) {
+        if (ref.optional) continue;
+        throw new Error(`CreateContainerConfigError: secret ${ref.name} key ${ref.key} not found (env ${e.name})`);
+      }
+    } else throw new Error(`unsupported env source for ${e.name}`);
+    const mapped = mapPath(value as string, m.paths);
+    env[e.name] = m.rewriteEnv ? m.rewriteEnv(e.name, mapped) : mapped;
+  }
+  const [command, ...commandArgs]: string[] = container.command ?? [];
+  if (command !== '/usr/local/bin/pg-agent') throw new Error(`unexpected command ${command}`);
+  return { command: process.execPath, args: [AGENT_BUNDLE, ...commandArgs, ...(container.args ?? [])], env: { ...env, ...(m.extraEnv ?? {}) } };
+}
+
+/** A running agent process with its output collected (JSON log lines). */
+export class AgentProcess {
+  readonly child: ChildProcess;
+  readonly lines: string[] = [];
+  readonly exited: Promise<number | null>;
+
+  constructor(launch: ContainerLaunch, opts: { cwd?: string; baseEnv?: NodeJS.ProcessEnv } = {}) {
+    const base = opts.baseEnv ?? { PATH: process.env.PATH, HOME: os.tmpdir(), LANG: 'C.UTF-8' };
+    this.child = spawn(launch.command, launch.args, { env: { ...base, ...launch.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const collect = (buf: Buffer) => { for (const l of buf.toString().split('\n')) if (l.trim()) this.lines.push(l); };
+    this.child.stdout!.on('data', collect);
+    this.child.stderr!.on('data', collect);
+    this.exited = new Promise(resolve => this.child.on('exit', code => resolve(code)));
+  }
+
+  /** Parsed JSON log entries (non-JSON lines, e.g. from postgres itself, are kept as `{ raw }`). */
+  logs(): any[] {
+    return this.lines.map(l => { try { return JSON.parse(l); } catch { return { raw: l }; } });
+  }
+
+  async waitForLog(pred: (entry: any) => boolean, timeoutMs = 30000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const hit = this.logs().find(pred);
+      if (hit) return hit;
+      if (this.child.exitCode !== null) throw new Error(`agent exited (${this.child.exitCode}) before the expected log line:\n${this.lines.slice(-20).join('\n')}`);
+      await new Promise(r => setTimeout(r, 100));
+    }
+    throw new Error(`timed out waiting for a log line:\n${this.lines.slice(-20).join('\n')}`);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.child.exitCode === null) this.child.kill(signal);
+  }
+}
+
+/** A fresh temporary directory under the OS temp dir, removed by the caller. */
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `pgc-${prefix}-`));
+}
