@@ -28,6 +28,9 @@ export function run(action: () => Promise<number | void>): Promise<void> {
 }
 
 
+program.command('instance').description('PID 1 of a Postgres pod: bootstrap, configure, supervise, serve health')
+  .action(() => run(async () => (await import('./instance/command')).instanceCommand()));
+
 program.command('secrets').description('create the missing credentials Secrets of a cluster (never overwrites)')
   .action(() => run(async () => (await import('./secrets/command')).secretsCommand()));
 

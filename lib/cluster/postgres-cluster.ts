@@ -122,6 +122,7 @@ export class PostgresCluster extends Construct {
       { name: ENV.httpPort, value: String(DEFAULT_PORTS.http) },
       { name: ENV.socketDir, value: PATHS.socketDir },
       { name: ENV.primaryHost, value: this.rwServiceName },
+      { name: ENV.instances, value: String(this.instances) },
       { name: ENV.databases, value: JSON.stringify(this.databases) },
       { name: ENV.parameters, value: JSON.stringify(this.parameters) },
       // Leave a margin so the agent's immediate shutdown happens before the kubelet's SIGKILL.

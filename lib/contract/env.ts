@@ -17,8 +17,10 @@ export const ENV = {
   httpPort: 'PGC_HTTP_PORT',
   /** Directory for PostgreSQL's unix socket (an emptyDir: the root filesystem is read-only). */
   socketDir: 'PGC_SOCKET_DIR',
-  /** Host name of the `-rw` Service: where replicas clone and stream from. */
+  /** Host name of the `-rw` Service: where replicas clone and stream from (`host` or `host:port`). */
   primaryHost: 'PGC_PRIMARY_HOST',
+  /** Number of instances (StatefulSet replicas): the primary keeps a replication slot for each other ordinal. */
+  instances: 'PGC_INSTANCES',
   /** JSON array of {@link DatabaseSpec}. */
   databases: 'PGC_DATABASES',
   /** JSON object of user-given PostgreSQL parameters (agent-owned ones are rejected at synth). */

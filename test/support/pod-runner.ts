@@ -73,9 +73,11 @@ export class AgentProcess {
   readonly lines: string[] = [];
   readonly exited: Promise<number | null>;
 
-  constructor(launch: ContainerLaunch, opts: { cwd?: string; baseEnv?: NodeJS.ProcessEnv } = {}) {
-    const base = opts.baseEnv ?? { PATH: process.env.PATH, HOME: os.tmpdir(), LANG: 'C.UTF-8' };
-    this.child = spawn(launch.command, launch.args, { env: { ...base, ...launch.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(launch: ContainerLaunch, opts: { cwd?: string; baseEnv?: NodeJS.ProcessEnv; user?: { uid: number; gid: number } } = {}) {
+    const base = opts.baseEnv ?? { PATH: `${PG_BIN}:${process.env.PATH}`, HOME: os.tmpdir(), LANG: 'C.UTF-8' };
+    this.child = spawn(launch.command, launch.args, {
+      env: { ...base, ...launch.env }, cwd: opts.cwd ?? os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'], uid: opts.user?.uid, gid: opts.user?.gid,
+    });
     const collect = (buf: Buffer) => { for (const l of buf.toString().split('\n')) if (l.trim()) this.lines.push(l); };
     this.child.stdout!.on('data', collect);
     this.child.stderr!.on('data', collect);
@@ -103,7 +105,24 @@ export class AgentProcess {
   }
 }
 
-/** A fresh temporary directory under the OS temp dir, removed by the caller. */
-export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `pgc-${prefix}-`));
+/** A fresh temporary directory under the OS temp dir, removed by the caller; owned by `user` when given. */
+export function tempDir(prefix: string, user?: { uid: number; gid: number }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pgc-${prefix}-`));
+  if (user) fs.chownSync(dir, user.uid, user.gid);
+  return dir;
+}
+
+/** The PostgreSQL server binaries, on PATH in the image; Debian keeps them here. */
+export const PG_BIN = process.env.PGC_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+/**
+ * The user the pod runs as (uid 999 = postgres in the image). PostgreSQL refuses to run as root, so tests running
+ * as root start the agent as the local `postgres` user; as any other user they run it as themselves.
+ */
+export function podUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find(l => l.startsWith('postgres:'));
+  if (!line) throw new Error('running as root needs a "postgres" user (apt-get install postgresql-15 creates it)');
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
 }

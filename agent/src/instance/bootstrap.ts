@@ -1,0 +1,97 @@
+/**
+ * First start on an empty volume: initdb (ordinal 0) or a clone of the primary with pg_basebackup (the others).
+ * Both work in a sibling directory and rename it into place only when complete, so an interrupted bootstrap
+ * leaves no half-made data directory that a later start could mistake for a real one.
+ */
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import { REPLICATION_USER, SUPERUSER } from '../../../lib/contract';
+import { execTool } from '../common/exec';
+import { AgentError } from '../common/errors';
+import { log } from '../common/log';
+import { InstanceConfig } from './config';
+import { slotName, writePassfile } from './config-files';
+import { readSystemIdentifier, writeMarker } from './pgdata';
+
+function partialDir(cfg: InstanceConfig): string {
+  return `${cfg.pgdata}.partial`;
+}
+
+/** Removes what an interrupted bootstrap left (never the data directory itself). */
+export function clearPartial(cfg: InstanceConfig): void {
+  const partial = partialDir(cfg);
+  if (fs.existsSync(partial)) {
+    log.warn({ dir: partial }, 'removing the leftovers of an interrupted bootstrap');
+    fs.rmSync(partial, { recursive: true, force: true });
+  }
+}
+
+function finish(cfg: InstanceConfig, how: string): void {
+  if (fs.existsSync(cfg.pgdata)) fs.rmdirSync(cfg.pgdata); // empty: inspectDataDir said so
+  fs.renameSync(partialDir(cfg), cfg.pgdata);
+  const systemIdentifier = readSystemIdentifier(cfg.pgdata);
+  writeMarker(cfg.pgdata, { cluster: cfg.cluster, systemIdentifier, bootstrappedBy: `${cfg.podName} (${how})`, bootstrappedAt: new Date().toISOString() });
+  log.info({ systemIdentifier, how }, 'data directory ready');
+}
+
+export async function initdb(cfg: InstanceConfig): Promise<void> {
+  clearPartial(cfg);
+  const pwfile = path.join(cfg.socketDir, '.initdb-pw');
+  fs.writeFileSync(pwfile, cfg.superuserPassword + '\n', { mode: 0o600 });
+  try {
+    log.info({ pgdata: cfg.pgdata }, 'initializing a new cluster (initdb, data checksums on)');
+    await execTool('initdb', [
+      '-D', partialDir(cfg), '--data-checksums', '--encoding=UTF8', '--locale=C', `--username=${SUPERUSER}`,
+      `--pwfile=${pwfile}`, '--auth=scram-sha-256',
+    ], { fix: 'Check the volume is writable by uid 999 (fsGroup) and has free space.' });
+  } finally {
+    fs.rmSync(pwfile, { force: true });
+  }
+  finish(cfg, 'initdb');
+}
+
+/**
+ * True when a PostgreSQL server answers at the primary's address: it must reply to an SSLRequest with 'S' or 'N'.
+ * A bare TCP accept is not enough (a Service without endpoints may accept and close, depending on the proxy).
+ */
+export function primaryAnswers(cfg: InstanceConfig, timeoutMs = 3000): Promise<boolean> {
+  return new Promise(resolve => {
+    const socket = net.connect({ host: cfg.primary.host, port: cfg.primary.port });
+    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => {
+      const sslRequest = Buffer.alloc(8);
+      sslRequest.writeInt32BE(8, 0);
+      sslRequest.writeInt32BE(80877103, 4);
+      socket.write(sslRequest);
+    });
+    socket.once('data', d => done(d[0] === 0x53 || d[0] === 0x4e));
+    socket.once('close', () => done(false));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Clones the primary; retries while it is not up yet (replica pods start in parallel with the primary). */
+export async function clone(cfg: InstanceConfig, opts: { deadlineMs?: number; retryMs?: number } = {}): Promise<void> {
+  const deadline = Date.now() + (opts.deadlineMs ?? 10 * 60 * 1000);
+  const passfile = writePassfile(cfg);
+  for (let attempt = 1; ; attempt++) {
+    clearPartial(cfg);
+    try {
+      log.info({ primary: `${cfg.primary.host}:${cfg.primary.port}`, attempt }, 'cloning the primary with pg_basebackup');
+      await execTool('pg_basebackup', [
+        '-h', cfg.primary.host, '-p', String(cfg.primary.port), '-U', REPLICATION_USER, '-D', partialDir(cfg),
+        '-X', 'stream', '-S', slotName(cfg.cluster, cfg.ordinal), '--checkpoint=fast', '--no-password', '--progress',
+      ], { env: { PGPASSFILE: passfile, PGCONNECT_TIMEOUT: '5' }, fix: 'Check that the primary is up and the replication Secret matches on both pods.' });
+      finish(cfg, 'pg_basebackup');
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) {
+        throw new AgentError(`cannot clone the primary at ${cfg.primary.host}:${cfg.primary.port}: ${(e as Error).message}`, 'Check that the primary pod is running and ready; this pod restarts and tries again.');
+      }
+      log.warn({ attempt, err: (e as Error).message }, 'primary not ready for cloning yet; retrying');
+      await new Promise(r => setTimeout(r, opts.retryMs ?? 2000));
+    }
+  }
+}

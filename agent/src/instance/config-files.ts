@@ -1,0 +1,86 @@
+/**
+ * The configuration the agent writes on every start: postgresql.conf (agent-owned settings, then the user's),
+ * pg_hba.conf (scram-sha-256 only), and for replicas standby.signal plus a passfile outside the data volume.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { REPLICATION_USER } from '../../../lib/contract';
+import { InstanceConfig } from './config';
+
+/** The physical replication slot the primary keeps for the instance with this ordinal. */
+export function slotName(cluster: string, ordinal: number): string {
+  return `${cluster.replace(/-/g, '_')}_${ordinal}`;
+}
+
+function quote(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+/** The path of the libpq passfile with the replication password (on the socket emptyDir, never on the volume). */
+export function passfilePath(cfg: InstanceConfig): string {
+  return path.join(cfg.socketDir, '.pgpass-replication');
+}
+
+export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'): Record<string, string> {
+  const params: Record<string, string> = {
+    listen_addresses: '*',
+    port: String(cfg.port),
+    unix_socket_directories: cfg.socketDir,
+    cluster_name: cfg.podName,
+    wal_level: 'replica',
+    hot_standby: 'on',
+    wal_log_hints: 'on',
+    full_page_writes: 'on',
+    max_wal_senders: String(Math.max(10, cfg.instances + 4)),
+    max_replication_slots: String(Math.max(10, cfg.instances + 4)),
+    password_encryption: 'scram-sha-256',
+    logging_collector: 'off',
+    log_destination: 'stderr',
+    hba_file: path.join(cfg.pgdata, 'pg_hba.conf'),
+  };
+  if (role === 'replica') {
+    const conninfo = [
+      `host=${cfg.primary.host}`, `port=${cfg.primary.port}`, `user=${REPLICATION_USER}`,
+      `passfile=${passfilePath(cfg)}`, `application_name=${cfg.podName}`, 'sslmode=prefer', 'connect_timeout=5',
+    ].join(' ');
+    params.primary_conninfo = conninfo;
+    params.primary_slot_name = slotName(cfg.cluster, cfg.ordinal);
+  }
+  return params;
+}
+
+export function renderPostgresqlConf(cfg: InstanceConfig, role: 'primary' | 'replica'): string {
+  const lines = ['# Written by the cdk8s-postgres agent on every start. Edits are lost: set parameters on the construct.', '', '# agent-owned'];
+  for (const [k, v] of Object.entries(agentParameters(cfg, role))) lines.push(`${k} = ${quote(v)}`);
+  lines.push('', '# from the manifest (PostgresCluster parameters)');
+  for (const [k, v] of Object.entries(cfg.parameters)) lines.push(`${k} = ${quote(v)}`);
+  return lines.join('\n') + '\n';
+}
+
+export const PG_HBA = [
+  '# Written by the cdk8s-postgres agent: password authentication (SCRAM) only, no trust, no md5.',
+  'local   all             all                     scram-sha-256',
+  `host    replication     ${REPLICATION_USER}       all     scram-sha-256`,
+  'host    all             all             all     scram-sha-256',
+  '',
+].join('\n');
+
+export function writeConfigFiles(cfg: InstanceConfig, role: 'primary' | 'replica'): void {
+  fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), renderPostgresqlConf(cfg, role), { mode: 0o600 });
+  fs.writeFileSync(path.join(cfg.pgdata, 'pg_hba.conf'), PG_HBA, { mode: 0o600 });
+  const signal = path.join(cfg.pgdata, 'standby.signal');
+  if (role === 'replica') {
+    fs.writeFileSync(signal, '', { mode: 0o600 });
+    writePassfile(cfg);
+  } else if (fs.existsSync(signal)) {
+    fs.rmSync(signal);
+  }
+}
+
+/** libpq passfile line `host:port:db:user:password` with `:` and `\` escaped. */
+export function writePassfile(cfg: InstanceConfig): string {
+  const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+  const file = passfilePath(cfg);
+  fs.writeFileSync(file, `*:*:*:${REPLICATION_USER}:${esc(cfg.replicationPassword)}\n`, { mode: 0o600 });
+  return file;
+}

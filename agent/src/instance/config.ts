@@ -1,0 +1,73 @@
+import { DatabaseSpec, ENV, SHUTDOWN_ENV, dbPasswordEnv } from '../../../lib/contract';
+import { intEnv, jsonEnv, optionalEnv, requireEnv } from '../common/env';
+import { AgentError } from '../common/errors';
+
+export interface DatabaseWithPassword extends DatabaseSpec {
+  readonly password: string;
+}
+
+/** Everything `instance` needs, read once from the environment contract and checked. */
+export interface InstanceConfig {
+  readonly cluster: string;
+  readonly namespace: string;
+  readonly podName: string;
+  readonly ordinal: number;
+  readonly instances: number;
+  readonly pgdata: string;
+  readonly port: number;
+  readonly httpPort: number;
+  readonly socketDir: string;
+  /** Where the current primary is reached (the `-rw` Service). */
+  readonly primary: { host: string; port: number };
+  readonly databases: DatabaseWithPassword[];
+  readonly parameters: Record<string, string>;
+  readonly superuserPassword: string;
+  readonly replicationPassword: string;
+  readonly shutdownTimeoutSeconds: number;
+}
+
+export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): InstanceConfig {
+  const podName = requireEnv(ENV.podName, env);
+  const cluster = requireEnv(ENV.cluster, env);
+  const m = /-(\d+)$/.exec(podName);
+  if (!m || !podName.startsWith(`${cluster}-`)) {
+    throw new AgentError(`pod name "${podName}" is not "<cluster>-<ordinal>" for cluster "${cluster}"`, 'Run the instance command only in the pods of the cluster\'s StatefulSet.', { podName });
+  }
+  const port = intEnv(ENV.port, env);
+  const primaryRaw = requireEnv(ENV.primaryHost, env);
+  const [primaryHost, primaryPort] = primaryRaw.split(':');
+  const databases = jsonEnv<DatabaseSpec[]>(ENV.databases, env);
+  if (!Array.isArray(databases) || databases.some(d => typeof d?.name !== 'string' || typeof d?.owner !== 'string')) {
+    throw new AgentError(`environment variable ${ENV.databases} is not a list of {name, owner}`, 'Re-synthesize the manifests; this variable is written by the constructs.');
+  }
+  const parameters = jsonEnv<Record<string, string>>(ENV.parameters, env);
+  if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) {
+    throw new AgentError(`environment variable ${ENV.parameters} is not an object of parameters`, 'Re-synthesize the manifests; this variable is written by the constructs.');
+  }
+  return {
+    cluster,
+    namespace: requireEnv(ENV.namespace, env),
+    podName,
+    ordinal: Number(m[1]),
+    instances: intEnv(ENV.instances, env, 1),
+    pgdata: requireEnv(ENV.pgdata, env),
+    port,
+    httpPort: intEnv(ENV.httpPort, env),
+    socketDir: requireEnv(ENV.socketDir, env),
+    primary: { host: primaryHost, port: primaryPort ? Number(primaryPort) : port },
+    databases: databases.map((db, i) => ({ ...db, password: requireSecretEnv(dbPasswordEnv(i), db.secretName, env) })),
+    parameters,
+    superuserPassword: requireSecretEnv(ENV.superuserPassword, 'superuser', env),
+    replicationPassword: requireSecretEnv(ENV.replicationPassword, 'replication', env),
+    shutdownTimeoutSeconds: intEnv(SHUTDOWN_ENV, env, 55),
+  };
+}
+
+/** A password from a secretKeyRef: when missing, the Secret (or its key) is what the user must fix. */
+function requireSecretEnv(name: string, secret: string, env: NodeJS.ProcessEnv): string {
+  const value = optionalEnv(name, env);
+  if (value === undefined) {
+    throw new AgentError(`password for ${secret} is missing (environment variable ${name} is empty)`, `Make sure the Secret exists with a non-empty "password" key (the <cluster>-secrets Job creates it), then restart the pod.`, { variable: name });
+  }
+  return value;
+}

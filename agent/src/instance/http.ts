@@ -1,0 +1,59 @@
+/**
+ * The agent's HTTP endpoints for the kubelet and Prometheus: /healthz (the agent and its supervision are alive),
+ * /readyz (PostgreSQL accepts connections; a replica streams within the lag bound), /metrics (text format).
+ */
+import * as http from 'http';
+import { InstanceStatus } from './sql';
+
+export interface HealthSource {
+  alive(): boolean;
+  ready(): { ok: boolean; reason: string };
+  metrics(): string;
+}
+
+export function serveHttp(port: number, source: HealthSource): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const send = (code: number, body: string, type = 'text/plain; charset=utf-8') => {
+      res.writeHead(code, { 'Content-Type': type });
+      res.end(body);
+    };
+    if (req.url === '/healthz') return source.alive() ? send(200, 'ok\n') : send(503, 'not alive\n');
+    if (req.url === '/readyz') {
+      const r = source.ready();
+      return send(r.ok ? 200 : 503, `${r.reason}\n`);
+    }
+    if (req.url === '/metrics') return send(200, source.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
+    return send(404, 'not found\n');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve(server));
+  });
+}
+
+/** Prometheus text exposition of the instance's state. */
+export function renderMetrics(m: { cluster: string; pod: string; role?: string; up: boolean; restarts: number; status?: InstanceStatus; lastBackupAgeSeconds?: number }): string {
+  const l = `cluster="${m.cluster}",pod="${m.pod}"`;
+  const out: string[] = [];
+  const metric = (name: string, help: string, type: string, lines: string[]) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
+  };
+  metric('pgc_up', 'PostgreSQL accepts connections (1) or not (0).', 'gauge', [`pgc_up{${l}} ${m.up ? 1 : 0}`]);
+  metric('pgc_role', 'Role of this instance (1 for the current role).', 'gauge',
+    ['primary', 'replica'].map(r => `pgc_role{${l},role="${r}"} ${m.role === r ? 1 : 0}`));
+  metric('pgc_postgres_restarts_total', 'Times the agent restarted a crashed postgres.', 'counter', [`pgc_postgres_restarts_total{${l}} ${m.restarts}`]);
+  if (m.status) {
+    metric('pgc_replication_lag_bytes', 'Replica: WAL received but not replayed. Primary: per replica, WAL not yet replayed there.', 'gauge',
+      m.status.inRecovery ? [`pgc_replication_lag_bytes{${l}} ${m.status.replayLagBytes}`]
+        : m.status.replicas.map(r => `pgc_replication_lag_bytes{${l},replica="${r.name}"} ${r.lagBytes}`));
+    metric('pgc_wal_archived_total', 'WAL segments archived (pg_stat_archiver).', 'counter', [`pgc_wal_archived_total{${l}} ${m.status.archiver.archived}`]);
+    metric('pgc_wal_archive_failed_total', 'Failed WAL archive attempts (pg_stat_archiver).', 'counter', [`pgc_wal_archive_failed_total{${l}} ${m.status.archiver.failed}`]);
+    if (m.status.archiver.lastArchivedAgeSeconds !== undefined) {
+      metric('pgc_wal_last_archived_age_seconds', 'Seconds since the last WAL segment was archived.', 'gauge', [`pgc_wal_last_archived_age_seconds{${l}} ${m.status.archiver.lastArchivedAgeSeconds.toFixed(0)}`]);
+    }
+  }
+  if (m.lastBackupAgeSeconds !== undefined) {
+    metric('pgc_last_base_backup_age_seconds', 'Seconds since the newest complete base backup.', 'gauge', [`pgc_last_base_backup_age_seconds{${l}} ${m.lastBackupAgeSeconds.toFixed(0)}`]);
+  }
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,229 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { Client, ClientConfig } from 'pg';
+import { LABELS } from '../../lib/contract';
+import { KubeApiDouble } from './kube-api-double';
+import { KubeObject, findObject, loadDist } from './manifests';
+import { AgentProcess, PodMapping, containerLaunch, podUser, tempDir } from './pod-runner';
+import { ServiceProxy } from './service-proxy';
+
+/** Port plan: each pod gets its own PostgreSQL and HTTP port on loopback; each Service its own loopback IP. */
+let nextPort = 21000 + (process.pid % 200) * 20;
+let nextServiceIp = 10 + (process.pid % 100) * 2;
+export function freePort(): number {
+  return nextPort++;
+}
+
+export interface PodHandle {
+  name: string;
+  ordinal: number;
+  pgPort: number;
+  httpPort: number;
+  dataDir: string;
+  runDir: string;
+  process?: AgentProcess;
+}
+
+/**
+ * A cluster from dist/ brought up as processes: the Kubernetes API double (with the Roles of the manifests
+ * enforced), Service proxies selecting pods by their labels in the double, and agent processes started with the
+ * exact command, args and env of the manifests.
+ */
+export class ClusterHarness {
+  readonly api = new KubeApiDouble();
+  readonly objects: KubeObject[];
+  readonly statefulSet: KubeObject;
+  readonly secretsJob: KubeObject;
+  readonly namespace: string;
+  readonly pods: PodHandle[] = [];
+  readonly services: Record<string, ServiceProxy> = {};
+  readonly serviceIps: Record<string, string> = {};
+  readonly user = podUser();
+  private readonly kubeconfigDir = tempDir('kube');
+  readonly processes: AgentProcess[] = [];
+
+  constructor(readonly distFile: string, readonly cluster: string) {
+    this.objects = loadDist(distFile);
+    this.statefulSet = findObject(this.objects, 'StatefulSet', cluster);
+    this.secretsJob = findObject(this.objects, 'Job', `${cluster}-secrets`);
+    this.namespace = this.statefulSet.metadata.namespace ?? 'default';
+    if (this.user) fs.chownSync(this.kubeconfigDir, this.user.uid, this.user.gid);
+  }
+
+  async start(): Promise<void> {
+    await this.api.start();
+    // RBAC exactly as rendered: each ServiceAccount gets the Role bound to it in the manifests.
+    for (const binding of this.objects.filter(o => o.kind === 'RoleBinding')) {
+      const role = findObject(this.objects, 'Role', binding.spec?.roleRef?.name ?? (binding as any).roleRef.name);
+      for (const subject of (binding as any).subjects) this.api.grantRole(this.namespace, subject.name, role);
+    }
+    // The Pods the StatefulSet controller would create, with the template's labels.
+    const replicas = this.statefulSet.spec.replicas;
+    for (let i = 0; i < replicas; i++) {
+      const name = `${this.cluster}-${i}`;
+      this.api.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: this.namespace, labels: { ...this.statefulSet.spec.template.metadata.labels } }, spec: {}, status: { podIP: '127.0.0.1' } });
+      const dataDir = tempDir(`data${i}`, this.user);
+      const runDir = tempDir(`run${i}`, this.user);
+      this.pods.push({ name, ordinal: i, pgPort: freePort(), httpPort: freePort(), dataDir, runDir });
+    }
+    for (const svc of this.objects.filter(o => o.kind === 'Service' && o.spec.clusterIP !== 'None')) {
+      const ip = `127.0.0.${nextServiceIp++}`;
+      const selector: Record<string, string> = svc.spec.selector;
+      const proxy = new ServiceProxy(ip, svc.spec.ports[0].port, () => this.endpointFor(selector));
+      await proxy.start();
+      this.services[svc.metadata.name] = proxy;
+      this.serviceIps[svc.metadata.name] = ip;
+    }
+  }
+
+  /** First pod whose labels (in the API double) match the selector and whose agent is running. */
+  private endpointFor(selector: Record<string, string>): number | undefined {
+    for (const pod of this.pods) {
+      const obj = this.api.get('pods', this.namespace, pod.name) as KubeObject | undefined;
+      const labels = obj?.metadata.labels ?? {};
+      if (pod.process && pod.process.child.exitCode === null && Object.entries(selector).every(([k, v]) => labels[k] === v)) return pod.pgPort;
+    }
+    return undefined;
+  }
+
+  podLabels(name: string): Record<string, string> {
+    return (this.api.get('pods', this.namespace, name) as KubeObject | undefined)?.metadata.labels ?? {};
+  }
+
+  secretData(name: string): Record<string, string> | undefined {
+    const s = this.api.get('secrets', this.namespace, name) as any;
+    if (!s) return undefined;
+    return Object.fromEntries(Object.entries<string>(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  }
+
+  private kubeconfigFor(serviceAccount: string): string {
+    return this.api.writeKubeconfig(fs.mkdtempSync(path.join(this.kubeconfigDir, 'sa-')), this.api.token(this.namespace, serviceAccount), this.namespace);
+  }
+
+  private mapping(podName: string, serviceAccount: string, extra: Partial<PodMapping> = {}): PodMapping {
+    const kubeconfig = this.kubeconfigFor(serviceAccount);
+    if (this.user) {
+      fs.chownSync(path.dirname(kubeconfig), this.user.uid, this.user.gid);
+      fs.chownSync(kubeconfig, this.user.uid, this.user.gid);
+    }
+    return {
+      podName,
+      namespace: this.namespace,
+      paths: {},
+      secret: (name, key) => this.secretData(name)?.[key],
+      extraEnv: { KUBECONFIG: kubeconfig },
+      ...extra,
+    };
+  }
+
+  /** Runs the secrets Job's container to completion. */
+  async runSecretsJob(): Promise<AgentProcess> {
+    const spec = this.secretsJob.spec.template.spec;
+    const launch = containerLaunch(this.secretsJob, spec.containers[0].name, this.mapping(`${this.cluster}-secrets-abcde`, spec.serviceAccountName));
+    const p = new AgentProcess(launch, { user: this.user });
+    this.processes.push(p);
+    await p.exited;
+    return p;
+  }
+
+  /** Starts the instance pod with this ordinal: the StatefulSet's container, volumes on temp dirs. */
+  startInstance(ordinal: number, extraEnv: Record<string, string> = {}): AgentProcess {
+    const pod = this.pods[ordinal];
+    const spec = this.statefulSet.spec.template.spec;
+    const container = spec.containers[0];
+    const mountOf = (volume: string) => container.volumeMounts.find((m: any) => m.name === volume).mountPath;
+    const rw = `${this.cluster}-rw`;
+    const launch = containerLaunch(this.statefulSet, container.name, this.mapping(pod.name, spec.serviceAccountName, {
+      paths: { [mountOf('pgdata')]: pod.dataDir, [mountOf('run')]: pod.runDir, [mountOf('tmp')]: pod.runDir },
+      rewriteEnv: (name, value) => {
+        if (name === 'PGC_PORT') return String(pod.pgPort);
+        if (name === 'PGC_HTTP_PORT') return String(pod.httpPort);
+        if (name === 'PGC_PRIMARY_HOST' && value === rw) return `${this.serviceIps[rw]}:5432`;
+        return value;
+      },
+    }));
+    launch.env = { ...launch.env, ...extraEnv };
+    pod.process = new AgentProcess(launch, { user: this.user });
+    this.processes.push(pod.process);
+    return pod.process;
+  }
+
+  async httpGet(ordinal: number, urlPath: string): Promise<{ status: number; body: string }> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.pods[ordinal].httpPort}${urlPath}`);
+      return { status: res.status, body: await res.text() };
+    } catch {
+      return { status: 0, body: '' };
+    }
+  }
+
+  async waitReady(ordinal: number, timeoutMs = 60000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = { status: 0, body: '' };
+    while (Date.now() < deadline) {
+      last = await this.httpGet(ordinal, '/readyz');
+      if (last.status === 200) return;
+      const p = this.pods[ordinal].process;
+      if (p && p.child.exitCode !== null) throw new Error(`instance ${ordinal} exited ${p.child.exitCode}:\n${p.lines.slice(-30).join('\n')}`);
+      await sleep(250);
+    }
+    throw new Error(`instance ${ordinal} not ready: ${last.status} ${last.body}\n${this.pods[ordinal].process?.lines.slice(-30).join('\n')}`);
+  }
+
+  /** A client config for an app Secret's `uri`, with the Service host resolved to its loopback IP. */
+  connectionFromUri(uri: string): ClientConfig {
+    const u = new URL(uri);
+    const service = u.hostname.split('.')[0];
+    return {
+      host: this.serviceIps[service], port: Number(u.port), user: decodeURIComponent(u.username),
+      password: decodeURIComponent(u.password), database: u.pathname.slice(1), connectionTimeoutMillis: 5000,
+    };
+  }
+
+  /** Direct connection to one instance (as `kubectl port-forward` would give). */
+  direct(ordinal: number, user: string, password: string, database: string): ClientConfig {
+    return { host: '127.0.0.1', port: this.pods[ordinal].pgPort, user, password, database, connectionTimeoutMillis: 5000 };
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.processes) p.kill('SIGTERM');
+    await Promise.race([Promise.all(this.processes.map(p => p.exited)), sleep(30000)]);
+    for (const p of this.processes) p.kill('SIGKILL');
+    for (const s of Object.values(this.services)) await s.stop();
+    await this.api.stop();
+    for (const pod of this.pods) {
+      fs.rmSync(pod.dataDir, { recursive: true, force: true });
+      fs.rmSync(pod.runDir, { recursive: true, force: true });
+    }
+    fs.rmSync(this.kubeconfigDir, { recursive: true, force: true });
+  }
+}
+
+export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+export async function query<T = any>(conn: ClientConfig, sql: string, params: unknown[] = []): Promise<T[]> {
+  const c = new Client(conn);
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    return (await c.query(sql, params)).rows as T[];
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 20000, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await fn();
+    } catch (e) {
+      lastErr = e;
+      await sleep(intervalMs);
+    }
+  }
+  throw lastErr;
+}
+
+export { LABELS };
