@@ -3,7 +3,7 @@
  * dist/, one file per chart, which Flux or Argo CD applies.
  */
 import { App, Chart, Size, YamlOutputType } from 'cdk8s';
-import { PostgresCluster, PriorityClass } from './lib';
+import { BackupStore, PostgresCluster, PriorityClass } from './lib';
 
 // outdir comes from the cdk8s CLI (cdk8s.yaml `output: dist`), so `cdk8s synth --output` can render elsewhere.
 const app = new App({ yamlOutputType: YamlOutputType.FILE_PER_CHART });
@@ -16,8 +16,15 @@ const critical = new PriorityClass(platform, 'hl-critical', {
   description: 'Priority class for critical Homelab pods',
 });
 
-// The story's Keycloak test cluster: 2 instances, pgtune parameters, 2Gi on rbd-fast, a Cilium policy.
+// The story's Keycloak test cluster: 2 instances, pgtune parameters, 2Gi on rbd-fast, a Cilium policy, backups
+// to the Rook Ceph RGW bucket shared by all clusters (each under its own folder), with the keys of the Rook
+// CephObjectStoreUser Secret.
 const keycloak = new Chart(app, 'keycloak', { namespace: 'testsetup', labels: { 'homelab/part-of': 'keycloak-test' } });
+const keycloakStore = new BackupStore(keycloak, 'backup-store', {
+  endpoint: 'http://rook-ceph-rgw-rgw-bulk.rook-cluster.svc:80',
+  bucket: 'backup-cnpg',
+  credentials: { secretName: 'rook-ceph-object-user-rgw-bulk-cnpg-backup-keycloak', accessKeyIdKey: 'AccessKey', secretAccessKeyKey: 'SecretKey' },
+});
 new PostgresCluster(keycloak, 'keycloak-pg-cluster', {
   name: 'keycloak-pg-cluster',
   instances: 2,
@@ -41,10 +48,23 @@ new PostgresCluster(keycloak, 'keycloak-pg-cluster', {
   storage: { size: Size.gibibytes(2), storageClass: 'rbd-fast' },
   priorityClass: critical,
   networkPolicy: { cilium: true, allowFrom: [{ podLabels: { app: 'keycloak' } }] },
+  backup: {
+    store: keycloakStore,
+    // The story's ScheduledBackup: daily at midnight (6 fields, seconds first) and one right away.
+    schedule: '0 0 0 * * *',
+    immediate: true,
+    // "the last 14 days, each one of the last 6 months, and one year ago"
+    retention: { recoveryWindow: '14d', monthly: 6, yearly: 1 },
+  },
 });
 
 // What the reference user really wanted: one cluster, several databases, each app with its own Secret.
 const apps = new Chart(app, 'shared-apps', { namespace: 'databases', labels: { 'homelab/part-of': 'shared-postgres' } });
+const appsStore = new BackupStore(apps, 'backup-store', {
+  endpoint: 'http://rook-ceph-rgw-rgw-bulk.rook-cluster.svc:80',
+  bucket: 'backup-cnpg',
+  credentials: { secretName: 'rook-ceph-object-user-rgw-bulk-cnpg-backup-shared' },
+});
 new PostgresCluster(apps, 'shared-pg', {
   name: 'shared-pg',
   instances: 2,
@@ -66,6 +86,14 @@ new PostgresCluster(apps, 'shared-pg', {
       { podLabels: { app: 'nextcloud' }, namespace: 'nextcloud' },
       { podLabels: { app: 'gitea' }, namespace: 'gitea' },
     ],
+  },
+  backup: {
+    store: appsStore,
+    schedule: '30 3 * * *',
+    // zstd: smaller and faster than gzip, restorable by our agent only (not by barman-cloud).
+    compression: 'zstd',
+    backupFromStandby: true,
+    retention: { daily: 14, weekly: 8, monthly: 12, yearly: 3 },
   },
 });
 

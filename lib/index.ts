@@ -4,5 +4,8 @@ export { MAX_CLUSTER_NAME } from './cluster/validate';
 export * from './scheduling/priority-class';
 export * from './network/cluster-network-policy';
 export * from './tuning/pgtune';
+export * from './backup/backup-store';
+export { BackupProps } from './backup/cluster-backup';
+export * from './backup/bucket-policy';
 export { ValidationError } from './validation';
 export * as contract from './contract';

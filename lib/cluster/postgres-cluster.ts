@@ -5,6 +5,7 @@ import {
   COMPONENTS, DEFAULT_PORTS, DatabaseSpec, ENV, LABELS, PATHS, SHUTDOWN_ENV, SUPERUSER,
   REPLICATION_USER, SecretSpec, dbPasswordEnv, names,
 } from '../contract';
+import { ClusterBackup, backupEnv, resolveBackup } from '../backup/cluster-backup';
 import { ClusterNetworkPolicy } from '../network/cluster-network-policy';
 import { PriorityClass } from '../scheduling/priority-class';
 import { ClusterSecrets } from '../secrets/cluster-secrets';
@@ -43,6 +44,7 @@ export class PostgresCluster extends Construct {
   readonly services: { rw: ApiObject; ro: ApiObject; r: ApiObject; headless: ApiObject };
   readonly secretsJob?: ApiObject;
   readonly networkPolicy?: ClusterNetworkPolicy;
+  readonly backup?: ClusterBackup;
 
   constructor(scope: Construct, id: string, props: PostgresClusterProps) {
     super(scope, id);
@@ -110,6 +112,8 @@ export class PostgresCluster extends Construct {
     }
 
     this.services = this.renderServices(labelsFor(COMPONENTS.instance));
+    const backup = props.backup ? resolveBackup(props.backup, name) : undefined;
+    const ca = backup?.store.caVolume();
     const grace = props.terminationGracePeriodSeconds ?? 60;
     const podLabels = labelsFor(COMPONENTS.instance);
 
@@ -130,6 +134,8 @@ export class PostgresCluster extends Construct {
       { name: ENV.superuserPassword, valueFrom: { secretKeyRef: { name: superuserSecret, key: 'password' } } },
       { name: ENV.replicationPassword, valueFrom: { secretKeyRef: { name: replicationSecret, key: 'password' } } },
       ...this.databases.map((db, i) => ({ name: dbPasswordEnv(i), valueFrom: { secretKeyRef: { name: db.secretName, key: 'password' } } })),
+      // With a store, the primary archives WAL there (postgres inherits this environment for archive_command).
+      ...(backup ? backupEnv(backup) : []),
     ];
 
     const matchSelector = { matchLabels: this.selector };
@@ -179,6 +185,7 @@ export class PostgresCluster extends Construct {
                 { name: 'run', mountPath: PATHS.socketDir },
                 { name: 'tmp', mountPath: PATHS.tmpDir },
                 { name: 'shm', mountPath: '/dev/shm' },
+                ...(ca ? [ca.mount] : []),
               ],
             }],
             volumes: [
@@ -186,6 +193,7 @@ export class PostgresCluster extends Construct {
               { name: 'tmp', emptyDir: {} },
               // The container default of 64 MiB shared memory is too small for parallel queries.
               { name: 'shm', emptyDir: { medium: 'Memory' } },
+              ...(ca ? [ca.volume] : []),
             ],
           },
         },
@@ -199,6 +207,13 @@ export class PostgresCluster extends Construct {
         }],
       },
     });
+
+    if (props.backup) {
+      this.backup = new ClusterBackup(this, 'Backup', {
+        ...props.backup, cluster: name, image: this.image, instances: this.instances, priorityClassName,
+        labels: labelsFor(COMPONENTS.backup), podLabels: labelsFor(COMPONENTS.backup), replicationSecret,
+      });
+    }
 
     if (this.instances > 1) {
       new k8s.KubePodDisruptionBudget(this, 'PodDisruptionBudget', {

@@ -2,6 +2,7 @@ import { Size } from 'cdk8s';
 import { PgTuneProps } from '../tuning/pgtune';
 import { PriorityClass } from '../scheduling/priority-class';
 import { NetworkPolicyProps } from '../network/cluster-network-policy';
+import { BackupProps } from '../backup/cluster-backup';
 
 /** One application database and the role that owns it. */
 export interface DatabaseProps {
@@ -121,6 +122,11 @@ export interface PostgresClusterProps {
    * @default 'cluster.local'
    */
   readonly clusterDomain?: string;
+  /**
+   * Continuous backup to S3: WAL archiving from the primary, scheduled base backups, retention.
+   * @default - no backups (not recommended)
+   */
+  readonly backup?: BackupProps;
   /**
    * Seconds a pod gets to stop: the agent asks for a fast shutdown, then an immediate one shortly before this.
    * @default 60

@@ -3,3 +3,4 @@ export * from './labels';
 export * from './app-secret';
 export * from './names';
 export * from './parameters';
+export * from './backup';
