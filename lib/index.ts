@@ -5,7 +5,7 @@ export * from './scheduling/priority-class';
 export * from './network/cluster-network-policy';
 export * from './tuning/pgtune';
 export * from './backup/backup-store';
-export { BackupProps } from './backup/cluster-backup';
+export type { BackupProps } from './backup/cluster-backup';
 export * from './backup/bucket-policy';
 export { ValidationError } from './validation';
 export * as contract from './contract';

@@ -15,6 +15,8 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
 
   beforeAll(async () => {
     await h.start();
+    // The BackupStore's credentials, which the user manages (Rook creates them in the homelab).
+    h.seedSecret('rook-ceph-object-user-rgw-bulk-cnpg-backup-shared', { AccessKey: 'unused-here', SecretKey: 'unused-here' });
   });
   afterAll(async () => {
     await h.stop();

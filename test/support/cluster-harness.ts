@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { Client, ClientConfig } from 'pg';
 import { LABELS } from '../../lib/contract';
@@ -86,6 +87,14 @@ export class ClusterHarness {
     return undefined;
   }
 
+  /** Creates a Secret the user manages (e.g. the S3 credentials of a BackupStore), as kubectl would. */
+  seedSecret(name: string, data: Record<string, string>): void {
+    this.api.seed({
+      apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: this.namespace },
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    } as any);
+  }
+
   podLabels(name: string): Record<string, string> {
     return (this.api.get('pods', this.namespace, name) as KubeObject | undefined)?.metadata.labels ?? {};
   }
@@ -126,8 +135,12 @@ export class ClusterHarness {
     return p;
   }
 
-  /** Starts the instance pod with this ordinal: the StatefulSet's container, volumes on temp dirs. */
-  startInstance(ordinal: number, extraEnv: Record<string, string> = {}): AgentProcess {
+  /**
+   * Starts the instance pod with this ordinal: the StatefulSet's container, volumes on temp dirs.
+   * `opts.pgBin` puts another directory of PostgreSQL server binaries first on PATH (the image of another major);
+   * by default the agent finds those of PG_BIN, as before.
+   */
+  startInstance(ordinal: number, extraEnv: Record<string, string> = {}, opts: { pgBin?: string } = {}): AgentProcess {
     const pod = this.pods[ordinal];
     const spec = this.statefulSet.spec.template.spec;
     const container = spec.containers[0];
@@ -143,7 +156,8 @@ export class ClusterHarness {
       },
     }));
     launch.env = { ...launch.env, ...extraEnv };
-    pod.process = new AgentProcess(launch, { user: this.user });
+    const baseEnv = opts.pgBin ? { PATH: `${opts.pgBin}:${process.env.PATH}`, HOME: os.tmpdir(), LANG: 'C.UTF-8' } : undefined;
+    pod.process = new AgentProcess(launch, { user: this.user, baseEnv });
     this.processes.push(pod.process);
     return pod.process;
   }

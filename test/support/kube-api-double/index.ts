@@ -47,9 +47,10 @@ import {
   ApiError, badRequest, forbidden, methodNotAllowed, pathNotFound, serviceUnavailable, unauthorized,
 } from './status';
 
-export { loadClientNode, ClientNode } from './client-node';
-export { KubeObject } from './resources';
-export { RoleLike, PolicyRule } from './rbac';
+export { loadClientNode } from './client-node';
+export type { ClientNode } from './client-node';
+export type { KubeObject } from './resources';
+export type { RoleLike, PolicyRule } from './rbac';
 
 export type FaultMode =
   /** Answer 503 ServiceUnavailable (an API server behind a load balancer with no healthy backend). */
