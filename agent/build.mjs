@@ -1,15 +1,25 @@
-// Bundles the agent into one file (agent/dist/pg-agent.js) for the image and for the tests, which run it as a process.
+// Bundles the agent for the image and for the tests, which run it as a process: agent/dist/pg-agent.mjs plus
+// chunks. ESM with code splitting, so each command loads only its own code: wal-push and wal-fetch, which
+// PostgreSQL starts once per WAL segment, must not parse the AWS SDK or the Kubernetes client.
 import { build } from 'esbuild';
+import { rmSync } from 'fs';
 
+rmSync('agent/dist', { recursive: true, force: true });
 await build({
-  entryPoints: ['agent/src/main.ts'],
-  outfile: 'agent/dist/pg-agent.js',
+  entryPoints: { 'pg-agent': 'agent/src/main.ts' },
+  outdir: 'agent/dist',
+  outExtension: { '.js': '.mjs' },
   bundle: true,
+  splitting: true,
+  format: 'esm',
   platform: 'node',
   target: 'node20',
-  format: 'cjs',
+  minify: true,
   sourcemap: 'linked',
   logLevel: 'warning',
-  // Optional native helpers of pino and the AWS SDK that are not used at run time.
+  chunkNames: 'chunks/[name]-[hash]',
+  // CommonJS dependencies call require(); give the ESM bundle one.
+  banner: { js: "import { createRequire as __pgcRequire } from 'module'; const require = __pgcRequire(import.meta.url);" },
+  // Optional native helpers of pino and pg that are not used.
   external: ['pino-pretty', 'pg-native'],
 });

@@ -24,7 +24,7 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
 
   test('the secrets Job creates every Secret with the CloudNativePG keys, and a second run changes nothing', async () => {
     const first = await h.runSecretsJob();
-    expect(await first.exited).toBe(0);
+    expect({ code: await first.exited, log: first.lines }).toEqual({ code: 0, log: expect.anything() });
     for (const db of ['mastodon', 'nextcloud', 'gitea']) {
       const data = app(db);
       expect(Object.keys(data).sort()).toEqual([...APP_SECRET_KEYS].sort());

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { Client, ClientConfig } from 'pg';
@@ -8,11 +9,24 @@ import { KubeObject, findObject, loadDist } from './manifests';
 import { AgentProcess, PodMapping, containerLaunch, podUser, tempDir } from './pod-runner';
 import { ServiceProxy } from './service-proxy';
 
-/** Port plan: each pod gets its own PostgreSQL and HTTP port on loopback; each Service its own loopback IP. */
-let nextPort = 21000 + (process.pid % 200) * 20;
-let nextServiceIp = 10 + (process.pid % 100) * 2;
-export function freePort(): number {
-  return nextPort++;
+/**
+ * Address plan: each pod gets its own PostgreSQL and HTTP port on loopback (free ports the kernel hands out);
+ * each Service its own loopback IP with the real port (5432), in a /16 of 127/8 per jest worker.
+ */
+let serviceCounter = 0;
+function nextServiceIp(): string {
+  serviceCounter++;
+  return `127.${10 + (process.pid % 240)}.${serviceCounter >> 8}.${(serviceCounter & 255) || 1}`;
+}
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 export interface PodHandle {
@@ -65,10 +79,10 @@ export class ClusterHarness {
       this.api.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: this.namespace, labels: { ...this.statefulSet.spec.template.metadata.labels } }, spec: {}, status: { podIP: '127.0.0.1' } });
       const dataDir = tempDir(`data${i}`, this.user);
       const runDir = tempDir(`run${i}`, this.user);
-      this.pods.push({ name, ordinal: i, pgPort: freePort(), httpPort: freePort(), dataDir, runDir });
+      this.pods.push({ name, ordinal: i, pgPort: await freePort(), httpPort: await freePort(), dataDir, runDir });
     }
     for (const svc of this.objects.filter(o => o.kind === 'Service' && o.spec.clusterIP !== 'None')) {
-      const ip = `127.0.0.${nextServiceIp++}`;
+      const ip = nextServiceIp();
       const selector: Record<string, string> = svc.spec.selector;
       const proxy = new ServiceProxy(ip, svc.spec.ports[0].port, () => this.endpointFor(selector));
       await proxy.start();

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { KubeObject, ROOT, podSpecOf } from './manifests';
 
 /** The agent bundle the tests run in place of the image's `/usr/local/bin/pg-agent`. */
-export const AGENT_BUNDLE = path.join(ROOT, 'agent', 'dist', 'pg-agent.js');
+export const AGENT_BUNDLE = path.join(ROOT, 'agent', 'dist', 'pg-agent.mjs');
 
 export interface PodMapping {
   /** Value of metadata.name for the downward API (e.g. `keycloak-pg-cluster-0`). */
