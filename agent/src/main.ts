@@ -7,6 +7,10 @@ import { Command } from 'commander';
 import { log } from './common/log';
 import { AgentError } from './common/errors';
 
+// Node prints process warnings (e.g. the AWS SDK's Node version notice) as plain text; keep the log one JSON per line.
+process.removeAllListeners('warning');
+process.on('warning', w => log.warn({ warning: w.name }, w.message));
+
 const program = new Command('pg-agent')
   .description('cdk8s-postgres agent: runs PostgreSQL instances, backups and restores inside Kubernetes pods')
   .showHelpAfterError();
@@ -30,6 +34,14 @@ export function run(action: () => Promise<number | void>): Promise<void> {
 
 program.command('instance').description('PID 1 of a Postgres pod: bootstrap, configure, supervise, serve health')
   .action(() => run(async () => (await import('./instance/command')).instanceCommand()));
+
+program.command('wal-push').argument('<path>', 'WAL file, relative to PGDATA (%p)')
+  .description('archive_command: hand a WAL file to the instance\'s archiver; exit 0 once it is durable in S3')
+  .action((walPath: string) => run(async () => (await import('./wal/push-command')).walPushCommand(walPath)));
+
+program.command('wal-fetch').argument('<name>', 'WAL file name (%f)').argument('<target>', 'where to write it (%p)')
+  .description('restore_command: fetch a WAL file from the backup store; exit 1 when it does not exist')
+  .action((name: string, target: string) => run(async () => (await import('./wal/fetch-command')).walFetchCommand(name, target)));
 
 program.command('secrets').description('create the missing credentials Secrets of a cluster (never overwrites)')
   .action(() => run(async () => (await import('./secrets/command')).secretsCommand()));

@@ -7,7 +7,8 @@ import { PostgresClusterProps } from './props';
 export const MAX_CLUSTER_NAME = 52 - NAME_SUFFIX_BUDGET;
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
 const RESERVED_ROLES = ['postgres', 'streaming_replica'];
-const SUPPORTED_VERSIONS = [13, 14, 15, 16, 17, 18];
+/** Majors the image workflow builds (.github/workflows/agent-image.yml). */
+const SUPPORTED_VERSIONS = [15, 16, 17];
 
 /** Checks the props of a PostgresCluster; throws a ValidationError naming the prop and the fix. */
 export function validateClusterProps(props: PostgresClusterProps): void {

@@ -53,15 +53,22 @@ export const COMPRESSION_EXTENSION: Record<Compression, string> = { gzip: '.gz',
 export const s3Layout = {
   serverRoot: (prefix: string, server: string) => `${prefix}${server}/`,
   walsRoot: (prefix: string, server: string) => `${prefix}${server}/wals/`,
-  /** `wals/<timeline+log, first 16 hex>/<segment>[.gz]`; history files live in the same folder layout. */
+  /** `wals/<first 16 hex: timeline + log>/<segment>[.gz]`; timeline history files sit in `wals/` itself (barman's hash_dir). */
   walKey: (prefix: string, server: string, walName: string, compression: Compression) =>
-    `${prefix}${server}/wals/${walName.slice(0, 16)}/${walName}${COMPRESSION_EXTENSION[compression]}`,
+    `${prefix}${server}/wals/${walDir(walName)}${walName}${COMPRESSION_EXTENSION[compression]}`,
   baseRoot: (prefix: string, server: string) => `${prefix}${server}/base/`,
   backupDir: (prefix: string, server: string, backupId: string) => `${prefix}${server}/base/${backupId}/`,
   backupInfo: (prefix: string, server: string, backupId: string) => `${prefix}${server}/base/${backupId}/backup.info`,
   dataTar: (prefix: string, server: string, backupId: string, compression: Compression) =>
     `${prefix}${server}/base/${backupId}/data.tar${COMPRESSION_EXTENSION[compression]}`,
 } as const;
+
+/** WAL file names PostgreSQL archives: segments, partial segments, backup history and timeline history files. */
+export const WAL_FILE = /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F]{8}\.history$/;
+
+function walDir(walName: string): string {
+  return /\.history$/.test(walName) ? '' : `${walName.slice(0, 16)}/`;
+}
 
 /** barman backup ids are the start time in UTC: `YYYYMMDDTHHMMSS`. */
 export function backupIdFor(date: Date): string {

@@ -215,7 +215,9 @@ export class ClusterHarness {
 
   async stop(): Promise<void> {
     for (const p of this.processes) p.kill('SIGTERM');
-    await Promise.race([Promise.all(this.processes.map(p => p.exited)), sleep(30000)]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.processes.map(p => p.exited)), new Promise(r => { timer = setTimeout(r, 30000); })]);
+    clearTimeout(timer);
     for (const p of this.processes) p.kill('SIGKILL');
     for (const s of Object.values(this.services)) await s.stop();
     await this.api.stop();

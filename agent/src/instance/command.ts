@@ -11,7 +11,8 @@ import { clearPartial, clone, initdb, primaryAnswers } from './bootstrap';
 import { InstanceConfig, readInstanceConfig } from './config';
 import { writeConfigFiles } from './config-files';
 import { renderMetrics, serveHttp } from './http';
-import { checkFreeSpace, checkOwnership, inspectDataDir } from './pgdata';
+import { checkFreeSpace, checkOwnership, inspectDataDir, readSystemIdentifier } from './pgdata';
+import { WalArchiver, archiverSocketPath } from '../wal/archiver';
 import { RoleLabeler } from './pod-label';
 import { InstanceRole, planStart } from './role';
 import { InstanceStatus, readStatus, reconcilePrimary } from './sql';
@@ -47,6 +48,7 @@ class Instance {
   private server?: Server;
   private timer?: NodeJS.Timeout;
   private readonly supervisor: PostgresSupervisor;
+  private archiver?: WalArchiver;
 
   constructor(private readonly cfg: InstanceConfig, private role: InstanceRole, private readonly labeler: RoleLabeler) {
     this.supervisor = new PostgresSupervisor({ pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds, onExit: () => { this.reconciled = false; } });
@@ -54,6 +56,11 @@ class Instance {
 
   async run(): Promise<number> {
     writeConfigFiles(this.cfg, this.role);
+    if (this.cfg.archiving) {
+      const systemIdentifier = readSystemIdentifier(this.cfg.pgdata);
+      this.archiver = new WalArchiver(this.cfg.archiving, this.cfg.pgdata, archiverSocketPath(this.cfg.socketDir), () => ({ systemIdentifier, cluster: this.cfg.cluster }));
+      await this.archiver.start();
+    }
     this.server = await serveHttp(this.cfg.httpPort, {
       alive: () => true,
       ready: () => this.readiness(),
@@ -84,6 +91,7 @@ class Instance {
     const outcome = await this.supervisor.done;
     if (this.timer) clearTimeout(this.timer);
     this.server.close();
+    await this.archiver?.stop();
     log.info({ outcome }, 'instance exiting');
     return outcome === 'stopped' ? 0 : 1;
   }
@@ -115,6 +123,8 @@ class Instance {
   private readiness(): { ok: boolean; reason: string } {
     const s = this.status;
     if (!s) return { ok: false, reason: this.statusError };
+    // The Services select by the role label: not ready until the pod carries the right one.
+    if (this.labeler.current !== this.role) return { ok: false, reason: `pod not labelled ${this.role} yet` };
     if (this.role === 'primary') return this.reconciled ? { ok: true, reason: 'primary accepting connections' } : { ok: false, reason: 'primary not reconciled yet' };
     if (s.receiver !== 'streaming') return { ok: false, reason: `replica not streaming (${s.receiver ?? 'no WAL receiver'})` };
     if (s.replayLagBytes > MAX_READY_LAG_BYTES) return { ok: false, reason: `replica ${s.replayLagBytes} bytes behind (limit ${MAX_READY_LAG_BYTES})` };

@@ -21,6 +21,12 @@ export function passfilePath(cfg: InstanceConfig): string {
   return path.join(cfg.socketDir, '.pgpass-replication');
 }
 
+/** How PostgreSQL archives WAL: through this very agent's `wal-push`, started the way this process was started. */
+export function archiveCommand(): string {
+  const q = (s: string) => `"${s.replace(/(["\\$`])/g, '\\$1')}"`;
+  return `${q(process.execPath)} ${q(process.argv[1])} wal-push %p`;
+}
+
 export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'): Record<string, string> {
   const params: Record<string, string> = {
     listen_addresses: '*',
@@ -38,6 +44,11 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
     log_destination: 'stderr',
     hba_file: path.join(cfg.pgdata, 'pg_hba.conf'),
   };
+  if (cfg.archiving) {
+    // A replica archives nothing (archive_mode=on, not always); once promoted it archives its new timeline.
+    params.archive_mode = 'on';
+    params.archive_command = archiveCommand();
+  }
   if (role === 'replica') {
     const conninfo = [
       `host=${cfg.primary.host}`, `port=${cfg.primary.port}`, `user=${REPLICATION_USER}`,
@@ -50,7 +61,9 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
 }
 
 export function renderPostgresqlConf(cfg: InstanceConfig, role: 'primary' | 'replica'): string {
-  const lines = ['# Written by the cdk8s-postgres agent on every start. Edits are lost: set parameters on the construct.', '', '# agent-owned'];
+  const lines = ['# Written by the cdk8s-postgres agent on every start. Edits are lost: set parameters on the construct.', ''];
+  // Defaults the user may override (their section comes later, and the last setting wins).
+  lines.push('# defaults', `archive_timeout = ${quote('5min')}`, '', '# agent-owned');
   for (const [k, v] of Object.entries(agentParameters(cfg, role))) lines.push(`${k} = ${quote(v)}`);
   lines.push('', '# from the manifest (PostgresCluster parameters)');
   for (const [k, v] of Object.entries(cfg.parameters)) lines.push(`${k} = ${quote(v)}`);

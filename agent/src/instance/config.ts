@@ -1,6 +1,7 @@
 import { DatabaseSpec, ENV, SHUTDOWN_ENV, dbPasswordEnv } from '../../../lib/contract';
 import { intEnv, jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
+import { StoreConfig, hasStore, readStoreConfig } from '../store/config';
 
 export interface DatabaseWithPassword extends DatabaseSpec {
   readonly password: string;
@@ -24,6 +25,8 @@ export interface InstanceConfig {
   readonly superuserPassword: string;
   readonly replicationPassword: string;
   readonly shutdownTimeoutSeconds: number;
+  /** The backup store, when the cluster has one: the primary archives WAL into it. */
+  readonly archiving?: StoreConfig;
 }
 
 export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): InstanceConfig {
@@ -60,6 +63,7 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     superuserPassword: requireSecretEnv(ENV.superuserPassword, 'superuser', env),
     replicationPassword: requireSecretEnv(ENV.replicationPassword, 'replication', env),
     shutdownTimeoutSeconds: intEnv(SHUTDOWN_ENV, env, 55),
+    archiving: hasStore(env) ? readStoreConfig(env) : undefined,
   };
 }
 

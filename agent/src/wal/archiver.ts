@@ -1,0 +1,154 @@
+/**
+ * Asynchronous, parallel WAL archiving inside the instance process (pgBackRest's async model). PostgreSQL's
+ * archive_command is the small `wal-push` client, which asks this archiver over a unix socket and exits 0 only
+ * once the segment is durable in S3. When asked for one segment, the archiver also starts uploading the next
+ * `.ready` ones, up to `walMaxParallel` at a time, so later calls find their segment already stored. One process
+ * keeps the S3 client and its connections warm: no per-segment start-up cost.
+ */
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import { WAL_FILE, s3Layout } from '../../../lib/contract';
+import { log } from '../common/log';
+import { S3Bucket, createS3Client } from '../s3/client';
+import { headObject, putObject } from '../s3/objects';
+import { StoreConfig } from '../store/config';
+import { compressBuffer } from '../store/compression';
+import { claimArchive } from './identity';
+import { createHash } from 'crypto';
+export { archiverSocketPath } from './archiver-socket';
+
+export interface ArchiverStats {
+  archived: number;
+  failed: number;
+  bytes: number;
+  lastError?: string;
+  lastArchivedAt?: Date;
+}
+
+export class WalArchiver {
+  private readonly s3: S3Bucket;
+  private readonly done = new Set<string>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private claimed?: Promise<void>;
+  private server?: net.Server;
+  readonly stats: ArchiverStats = { archived: 0, failed: 0, bytes: 0 };
+
+  constructor(private readonly store: StoreConfig, private readonly pgdata: string, private readonly socketPath: string,
+    private readonly identity: () => { systemIdentifier: string; cluster: string }) {
+    this.s3 = createS3Client(store.s3);
+  }
+
+  /** Listens for wal-push requests: one JSON line `{"wal": "<path>"}` in, one line `{"ok": bool, "error"?}` out. */
+  async start(): Promise<void> {
+    fs.rmSync(this.socketPath, { force: true });
+    this.server = net.createServer(conn => {
+      let buf = '';
+      conn.on('data', d => {
+        buf += d.toString();
+        const nl = buf.indexOf('\n');
+        if (nl < 0) return;
+        let walPath: string;
+        try {
+          walPath = JSON.parse(buf.slice(0, nl)).wal;
+        } catch {
+          conn.end(JSON.stringify({ ok: false, error: 'bad request' }) + '\n');
+          return;
+        }
+        this.push(walPath).then(
+          () => conn.end(JSON.stringify({ ok: true }) + '\n'),
+          (e: Error) => conn.end(JSON.stringify({ ok: false, error: e.message }) + '\n'),
+        );
+      });
+      conn.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.socketPath, () => resolve());
+    });
+    fs.chmodSync(this.socketPath, 0o600);
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>(r => (this.server ? this.server.close(() => r()) : r()));
+    this.s3.destroy();
+  }
+
+  /** Archives one WAL file (path relative to PGDATA, as %p gives it) and starts on the next ready ones. */
+  async push(walPath: string): Promise<void> {
+    const name = path.basename(walPath);
+    if (!WAL_FILE.test(name)) throw new Error(`${name} is not a WAL file name`);
+    if (!this.claimed) this.claimed = this.claim();
+    try {
+      await this.claimed;
+    } catch (e) {
+      this.claimed = undefined; // try again on the next call (the S3 outage may be over)
+      throw e;
+    }
+    const own = this.upload(name);
+    this.prefetch(name);
+    await own;
+  }
+
+  private async claim(): Promise<void> {
+    const id = this.identity();
+    await claimArchive(this.s3, this.store, id.systemIdentifier, id.cluster);
+  }
+
+  /** Starts uploads for the oldest `.ready` files after `current`, keeping at most walMaxParallel in flight. */
+  private prefetch(current: string): void {
+    let ready: string[];
+    try {
+      ready = fs.readdirSync(path.join(this.pgdata, 'pg_wal', 'archive_status'))
+        .filter(f => f.endsWith('.ready')).map(f => f.slice(0, -'.ready'.length))
+        .filter(n => n !== current && WAL_FILE.test(n) && !this.done.has(n) && !this.inFlight.has(n)).sort();
+    } catch {
+      return;
+    }
+    for (const name of ready) {
+      if (this.inFlight.size >= this.store.walMaxParallel) break;
+      // Errors surface when PostgreSQL asks for that segment; here they only free the slot.
+      this.upload(name).catch(() => undefined);
+    }
+  }
+
+  private upload(name: string): Promise<void> {
+    if (this.done.has(name)) return Promise.resolve();
+    const existing = this.inFlight.get(name);
+    if (existing) return existing;
+    const p = this.uploadOnce(name).then(
+      () => { this.done.add(name); this.inFlight.delete(name); },
+      (e: Error) => {
+        this.inFlight.delete(name);
+        this.stats.failed++;
+        this.stats.lastError = e.message;
+        log.warn({ wal: name, err: e.message }, 'WAL archiving failed; PostgreSQL keeps the segment and retries');
+        throw e;
+      },
+    );
+    this.inFlight.set(name, p);
+    return p;
+  }
+
+  private async uploadOnce(name: string): Promise<void> {
+    const started = Date.now();
+    const raw = fs.readFileSync(path.join(this.pgdata, 'pg_wal', name));
+    const body = await compressBuffer(raw, this.store.walCompression);
+    const key = s3Layout.walKey(this.store.prefix, this.store.serverName, name, this.store.walCompression);
+    const md5 = createHash('md5').update(body).digest('hex');
+    const there = await headObject(this.s3, key);
+    if (there) {
+      // Archived before (a crash between upload and PostgreSQL's .done): identical content is success.
+      if (there.etag === md5) {
+        log.info({ wal: name }, 'WAL file already archived with identical content');
+        return;
+      }
+      throw new Error(`${key} already exists with different content; refusing to overwrite archived WAL`);
+    }
+    await putObject(this.s3, key, body, { metadata: { rawsize: String(raw.length) } });
+    this.stats.archived++;
+    this.stats.bytes += body.length;
+    this.stats.lastArchivedAt = new Date();
+    log.debug({ wal: name, bytes: body.length, ms: Date.now() - started }, 'archived WAL file');
+  }
+}
