@@ -3,7 +3,7 @@
  * dist/, one file per chart, which Flux or Argo CD applies.
  */
 import { App, Chart, Size, YamlOutputType } from 'cdk8s';
-import { BackupStore, PostgresCluster, PriorityClass } from './lib';
+import { BackupStore, CanaryApp, PostgresCluster, PriorityClass } from './lib';
 
 // outdir comes from the cdk8s CLI (cdk8s.yaml `output: dist`), so `cdk8s synth --output` can render elsewhere.
 const app = new App({ yamlOutputType: YamlOutputType.FILE_PER_CHART });
@@ -25,7 +25,7 @@ const keycloakStore = new BackupStore(keycloak, 'backup-store', {
   bucket: 'backup-cnpg',
   credentials: { secretName: 'rook-ceph-object-user-rgw-bulk-cnpg-backup-keycloak', accessKeyIdKey: 'AccessKey', secretAccessKeyKey: 'SecretKey' },
 });
-new PostgresCluster(keycloak, 'keycloak-pg-cluster', {
+const keycloakCluster = new PostgresCluster(keycloak, 'keycloak-pg-cluster', {
   name: 'keycloak-pg-cluster',
   instances: 2,
   inheritedLabels: ['homelab/*'],
@@ -53,10 +53,15 @@ new PostgresCluster(keycloak, 'keycloak-pg-cluster', {
     // The story's ScheduledBackup: daily at midnight (6 fields, seconds first) and one right away.
     schedule: '0 0 0 * * *',
     immediate: true,
-    // "the last 14 days, each one of the last 6 months, and one year ago"
-    retention: { recoveryWindow: '14d', monthly: 6, yearly: 1 },
+    // "the last 14 days, each one of the last 6 months, and one year ago": yearly counts the current year too,
+    // so 2 keeps last year's last backup.
+    retention: { recoveryWindow: '14d', monthly: 6, yearly: 2 },
   },
 });
+
+// The story's wish: "something which produces some test data on a button press, with a small web frontend to read
+// the data again, to verify that DB restores worked properly".
+new CanaryApp(keycloak, 'canary', { cluster: keycloakCluster });
 
 // What the reference user really wanted: one cluster, several databases, each app with its own Secret.
 const apps = new Chart(app, 'shared-apps', { namespace: 'databases', labels: { 'homelab/part-of': 'shared-postgres' } });
@@ -75,6 +80,8 @@ new PostgresCluster(apps, 'shared-pg', {
     { name: 'gitea', owner: 'gitea' },
   ],
   resources: { requests: { memory: '1Gi', cpu: '500m' }, limits: { memory: '2Gi' } },
+  // Commits wait for the replica while it streams: a failover then loses no acknowledged commit.
+  synchronous: { number: 1, dataDurability: 'preferred' },
   tuning: { workload: 'web', storage: 'san' },
   storage: { size: Size.gibibytes(20), storageClass: 'rbd-fast' },
   priorityClass: critical,

@@ -4,10 +4,12 @@
 import { build } from 'esbuild';
 import { rmSync } from 'fs';
 
-rmSync('agent/dist', { recursive: true, force: true });
+// PGC_AGENT_DIST lets parallel work trees' test runs keep their own bundle.
+const outdir = process.env.PGC_AGENT_DIST ?? 'agent/dist';
+rmSync(outdir, { recursive: true, force: true });
 await build({
   entryPoints: { 'pg-agent': 'agent/src/main.ts' },
-  outdir: 'agent/dist',
+  outdir,
   outExtension: { '.js': '.mjs' },
   bundle: true,
   splitting: true,
@@ -20,6 +22,8 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   // CommonJS dependencies call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __pgcRequire } from 'module'; const require = __pgcRequire(import.meta.url);" },
-  // Optional native helpers of pino and pg that are not used.
-  external: ['pino-pretty', 'pg-native'],
+  // Optional native helpers of pino and pg that are not used; and the native compression bindings (zstd, lz4),
+  // which cannot be bundled: they are required at run time from node_modules (the image copies them next to the
+  // bundle, built for its platform), and only by the commands that compress with them.
+  external: ['pino-pretty', 'pg-native', 'zstd-napi', 'lz4-napi'],
 });

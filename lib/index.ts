@@ -9,3 +9,4 @@ export type { BackupProps } from './backup/cluster-backup';
 export * from './backup/bucket-policy';
 export { ValidationError } from './validation';
 export * as contract from './contract';
+export * from './canary/canary-app';

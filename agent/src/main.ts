@@ -43,8 +43,28 @@ program.command('wal-fetch').argument('<name>', 'WAL file name (%f)').argument('
   .description('restore_command: fetch a WAL file from the backup store; exit 1 when it does not exist')
   .action((name: string, target: string) => run(async () => (await import('./wal/fetch-command')).walFetchCommand(name, target)));
 
+program.command('switchover').description('planned switchover: make <pod> the primary, without losing a committed row')
+  .requiredOption('--to <pod>', 'the replica pod to promote').option('--wait', 'wait until it is primary')
+  .action((o: { to: string; wait?: boolean }) => run(async () => (await import('./instance/switchover-command')).switchoverCommand(o.to, { wait: o.wait })));
+
 program.command('secrets').description('create the missing credentials Secrets of a cluster (never overwrites)')
   .action(() => run(async () => (await import('./secrets/command')).secretsCommand()));
+
+program.command('retention').description('apply the retention policy: remove the backups no rule keeps and the WAL no kept backup needs')
+  .option('--dry-run', 'print the plan, delete nothing')
+  .option('--json', 'print the report as JSON on stdout')
+  .option('--grace <duration>', 'keep incomplete backups younger than this (e.g. 90m, 36h, 2d)', '24h')
+  .action((opts: { dryRun?: boolean; json?: boolean; grace?: string }) => run(async () => (await import('./retention/command')).retentionCommand(opts)));
+
+program.command('canary').description('restore canary: a small web app that writes test records on a button press and shows them back with a checksum verdict')
+  .action(() => run(async () => (await import('./canary/command')).canaryCommand()));
+
+program.command('backup').description('take a base backup into the store (streamed, compressed, metadata last), then apply retention')
+  .action(() => run(async () => (await import('./basebackup/command')).backupCommand()));
+
+program.command('list').description('list the backups in the store (ours and barman-cloud\'s), oldest first')
+  .option('--json', 'print a JSON array on stdout')
+  .action((opts: { json?: boolean }) => run(async () => (await import('./catalog/list-command')).listCommand(opts)));
 
 program.parseAsync(process.argv).catch(err => {
   log.fatal({ err }, 'command line');

@@ -93,10 +93,13 @@ export class PostgresCluster extends Construct {
     new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: instanceMeta, automountServiceAccountToken: true });
     new k8s.KubeRole(this, 'Role', {
       metadata: instanceMeta,
-      rules: [{
-        apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'],
-        resourceNames: Array.from({ length: this.instances }, (_, i) => names.pod(name, i)),
-      }],
+      rules: [
+        // Label and annotate their own pods, read their peers'.
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: Array.from({ length: this.instances }, (_, i) => names.pod(name, i)) },
+        // Elect the primary: the one Lease of this cluster (create cannot be limited by name in RBAC).
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [names.lease(name)] },
+      ],
     });
     new k8s.KubeRoleBinding(this, 'RoleBinding', {
       metadata: instanceMeta,
@@ -127,6 +130,9 @@ export class PostgresCluster extends Construct {
       { name: ENV.socketDir, value: PATHS.socketDir },
       { name: ENV.primaryHost, value: this.rwServiceName },
       { name: ENV.instances, value: String(this.instances) },
+      { name: ENV.leaseDuration, value: String(props.failover?.leaseDurationSeconds ?? 15) },
+      { name: ENV.failoverMaxLagBytes, value: String(props.failover?.maxLagBytes ?? 16 * 1024 * 1024) },
+      ...(props.synchronous ? [{ name: ENV.synchronous, value: JSON.stringify({ number: props.synchronous.number, dataDurability: props.synchronous.dataDurability ?? 'required' }) }] : []),
       { name: ENV.databases, value: JSON.stringify(this.databases) },
       { name: ENV.parameters, value: JSON.stringify(this.parameters) },
       // Leave a margin so the agent's immediate shutdown happens before the kubelet's SIGKILL.

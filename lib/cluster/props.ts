@@ -1,5 +1,6 @@
 import { Size } from 'cdk8s';
 import { PgTuneProps } from '../tuning/pgtune';
+import { SynchronousSpec } from '../contract';
 import { PriorityClass } from '../scheduling/priority-class';
 import { NetworkPolicyProps } from '../network/cluster-network-policy';
 import { BackupProps } from '../backup/cluster-backup';
@@ -41,6 +42,21 @@ export interface ResourceProps {
   readonly requests?: ResourceQuantities;
   /** @default - no limits */
   readonly limits?: ResourceQuantities;
+}
+
+export interface FailoverProps {
+  /**
+   * Seconds without renewal after which the primary's Lease expires and a replica may take over. The primary
+   * stops accepting writes (fences itself) after two thirds of it without a renewal, before anyone can take over.
+   * @default 15
+   */
+  readonly leaseDurationSeconds?: number;
+  /**
+   * A replica further behind the last known primary position is never promoted (no failover rather than losing
+   * more than this).
+   * @default 16777216 (16 MiB, one WAL segment)
+   */
+  readonly maxLagBytes?: number;
 }
 
 export interface PostgresClusterProps {
@@ -122,6 +138,18 @@ export interface PostgresClusterProps {
    * @default 'cluster.local'
    */
   readonly clusterDomain?: string;
+  /**
+   * Automated failover: the agents elect the primary through a coordination.k8s.io Lease.
+   * @default { leaseDurationSeconds: 15, maxLagBytes: 16 MiB }
+   */
+  readonly failover?: FailoverProps;
+  /**
+   * Synchronous replication: commits wait for `number` replicas. With `required` no acknowledged commit is lost on
+   * failover, but writes stop when too few replicas are up; `preferred` keeps writing alone and may lose the last
+   * commits on failover.
+   * @default - asynchronous replication
+   */
+  readonly synchronous?: SynchronousSpec;
   /**
    * Continuous backup to S3: WAL archiving from the primary, scheduled base backups, retention.
    * @default - no backups (not recommended)

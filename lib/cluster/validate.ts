@@ -48,6 +48,23 @@ export function validateClusterProps(props: PostgresClusterProps): void {
   if (props.clusterDomain !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(props.clusterDomain)) {
     throw new ValidationError('clusterDomain', `"${props.clusterDomain}" is not a DNS domain`, 'Use the cluster domain your kubelets use, usually "cluster.local".');
   }
+  const lease = props.failover?.leaseDurationSeconds;
+  if (lease !== undefined && (!Number.isInteger(lease) || lease < 5 || lease > 300)) {
+    throw new ValidationError('failover.leaseDurationSeconds', `${lease} is outside 5..300`, 'Use about 15 seconds: shorter fails over on API hiccups, longer leaves the cluster without a primary longer.');
+  }
+  const maxLag = props.failover?.maxLagBytes;
+  if (maxLag !== undefined && (!Number.isInteger(maxLag) || maxLag < 0)) {
+    throw new ValidationError('failover.maxLagBytes', `${maxLag} is not a number of bytes`, 'Give a whole number of bytes, e.g. 16777216 (one WAL segment).');
+  }
+  if (props.synchronous) {
+    const n = props.synchronous.number;
+    if (!Number.isInteger(n) || n < 1 || n > instances - 1) {
+      throw new ValidationError('synchronous.number', `${n} is not between 1 and the number of replicas (${instances - 1})`, 'Wait for at most instances - 1 replicas, e.g. 1 with instances: 2.');
+    }
+    if (props.synchronous.dataDurability !== undefined && !['required', 'preferred'].includes(props.synchronous.dataDurability)) {
+      throw new ValidationError('synchronous.dataDurability', `"${props.synchronous.dataDurability}" is not known`, 'Use "required" or "preferred".');
+    }
+  }
   const grace = props.terminationGracePeriodSeconds;
   if (grace !== undefined && (!Number.isInteger(grace) || grace < 10)) {
     throw new ValidationError('terminationGracePeriodSeconds', `${grace} is below 10 seconds`, 'Give PostgreSQL at least 10 seconds to checkpoint and stop.');

@@ -31,6 +31,12 @@ export const ENV = {
   replicationPassword: 'PGC_REPLICATION_PASSWORD',
   /** JSON array of {@link SecretSpec}: what the `secrets` command creates. */
   secrets: 'PGC_SECRETS',
+  /** Seconds a primary's Lease stays valid without renewal (the failover clock). */
+  leaseDuration: 'PGC_LEASE_DURATION',
+  /** A replica further behind the last known primary position than this is never promoted (bytes). */
+  failoverMaxLagBytes: 'PGC_FAILOVER_MAX_LAG_BYTES',
+  /** JSON {@link SynchronousSpec}, or unset for asynchronous replication. */
+  synchronous: 'PGC_SYNCHRONOUS',
   /** Log level: debug, info, warn, error. */
   logLevel: 'PGC_LOG_LEVEL',
 } as const;
@@ -66,6 +72,16 @@ export interface SecretSpec {
   readonly clusterDomain: string;
   /** Labels to put on the Secret (inherited labels plus the cluster label). */
   readonly labels: Record<string, string>;
+}
+
+/** Synchronous replication: commits wait for `number` replicas. */
+export interface SynchronousSpec {
+  readonly number: number;
+  /**
+   * `required`: commits wait even when replicas are missing (no data loss, writes stop without replicas);
+   * `preferred`: only streaming replicas are waited for (writes go on alone, data loss possible on failover).
+   */
+  readonly dataDurability: 'required' | 'preferred';
 }
 
 /** Well-known paths inside the agent image and pods. */

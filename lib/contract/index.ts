@@ -4,3 +4,4 @@ export * from './app-secret';
 export * from './names';
 export * from './parameters';
 export * from './backup';
+export * from './canary';

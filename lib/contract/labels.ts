@@ -11,6 +11,16 @@ export const LABELS = {
   managedBy: 'app.kubernetes.io/managed-by',
 } as const;
 
+/** Annotations the agents publish for each other (through the API, the one source of truth). */
+export const ANNOTATIONS = {
+  /** On a pod: `<lsn>@<iso time>`, the WAL position a replica has received, for choosing whom to promote. */
+  receivedLsn: 'postgres.cdk8s.io/received-lsn',
+  /** On the Lease: the primary's current WAL position at its last renewal, for the lag check before a failover. */
+  primaryLsn: 'postgres.cdk8s.io/primary-lsn',
+  /** On the Lease: a planned switchover target, set by `pg-agent switchover --to <pod>`. */
+  switchoverTo: 'postgres.cdk8s.io/switchover-to',
+} as const;
+
 export type InstanceRole = 'primary' | 'replica';
 
 export const COMPONENTS = { instance: 'instance', secrets: 'secrets', backup: 'backup', canary: 'canary' } as const;

@@ -97,7 +97,12 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
   });
 
   test('metrics report role and replication lag', async () => {
-    const m0 = await h.httpGet(0, '/metrics');
+    // Metrics reflect the last status tick (once a second): poll until the replica shows up.
+    const m0 = await eventually(async () => {
+      const m = await h.httpGet(0, '/metrics');
+      if (!/replica="shared-pg-1"/.test(m.body)) throw new Error('replica not in metrics yet');
+      return m;
+    }, 10000);
     expect(m0.body).toContain('pgc_role{cluster="shared-pg",pod="shared-pg-0",role="primary"} 1');
     expect(m0.body).toMatch(/pgc_replication_lag_bytes\{cluster="shared-pg",pod="shared-pg-0",replica="shared-pg-1"\} \d+/);
     const m1 = await h.httpGet(1, '/metrics');
@@ -123,7 +128,9 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
       expect(rows[0].n).toBe(committed + 1);
     }, 30000);
     const metrics = await h.httpGet(0, '/metrics');
-    expect(metrics.body).toContain('pgc_postgres_restarts_total{cluster="shared-pg",pod="shared-pg-0"} 1');
+    // At least one restart (on a loaded machine a restart attempt can itself fail and be retried with backoff).
+    const restarts = Number(/pgc_postgres_restarts_total\{cluster="shared-pg",pod="shared-pg-0"\} (\d+)/.exec(metrics.body)![1]);
+    expect(restarts).toBeGreaterThanOrEqual(1);
   });
 
   test('SIGTERM stops both instances cleanly within the grace period', async () => {

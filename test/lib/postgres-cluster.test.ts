@@ -128,7 +128,11 @@ describe('PostgresCluster', () => {
     ]);
     expect(byKind(objects, 'Job', 'kc-secrets').spec.template.spec.serviceAccountName).toBe('kc-secrets');
     const instanceRole = byKind(objects, 'Role', 'kc');
-    expect(instanceRole.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: ['kc-0'] }]);
+    expect(instanceRole.rules).toEqual([
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: ['kc-0'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: ['kc-primary'] },
+    ]);
     expect(byKind(objects, 'RoleBinding', 'kc').subjects).toEqual([{ kind: 'ServiceAccount', name: 'kc' }]);
   });
 

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { Client, ClientConfig } from 'pg';
 import { LABELS } from '../../lib/contract';
 import { KubeApiDouble } from './kube-api-double';
-import { KubeObject, findObject, loadDist } from './manifests';
+import { KubeObject, findObject, loadDist, podSpecOf } from './manifests';
 import { AgentProcess, PodMapping, containerLaunch, podUser, tempDir } from './pod-runner';
 import { ServiceProxy } from './service-proxy';
 
@@ -56,6 +56,12 @@ export class ClusterHarness {
   readonly user = podUser();
   private readonly kubeconfigDir = tempDir('kube');
   readonly processes: AgentProcess[] = [];
+  /**
+   * Rewrites environment values of every container the harness starts (instances and Job pods), after its own
+   * mapping of ports and Services: e.g. the backup store's endpoint to the test S3 and its bucket to a fresh one.
+   */
+  rewriteEnv?: (name: string, value: string) => string;
+  private readonly jobDirs: string[] = [];
 
   constructor(readonly distFile: string, readonly cluster: string) {
     this.objects = loadDist(distFile);
@@ -81,7 +87,9 @@ export class ClusterHarness {
       const runDir = tempDir(`run${i}`, this.user);
       this.pods.push({ name, ordinal: i, pgPort: await freePort(), httpPort: await freePort(), dataDir, runDir });
     }
-    for (const svc of this.objects.filter(o => o.kind === 'Service' && o.spec.clusterIP !== 'None')) {
+    // The Services of the instances (other components, e.g. the canary's web Service on port 80, are not proxied).
+    const component = (o: KubeObject) => o.spec.selector?.[LABELS.component] ?? 'instance';
+    for (const svc of this.objects.filter(o => o.kind === 'Service' && o.spec.clusterIP !== 'None' && component(o) === 'instance')) {
       const ip = nextServiceIp();
       const selector: Record<string, string> = svc.spec.selector;
       const proxy = new ServiceProxy(ip, svc.spec.ports[0].port, () => this.endpointFor(selector));
@@ -89,6 +97,7 @@ export class ClusterHarness {
       this.services[svc.metadata.name] = proxy;
       this.serviceIps[svc.metadata.name] = ip;
     }
+    this.pollReadiness();
   }
 
   /** First pod whose labels (in the API double) match the selector and whose agent is running. */
@@ -96,9 +105,25 @@ export class ClusterHarness {
     for (const pod of this.pods) {
       const obj = this.api.get('pods', this.namespace, pod.name) as KubeObject | undefined;
       const labels = obj?.metadata.labels ?? {};
-      if (pod.process && pod.process.child.exitCode === null && Object.entries(selector).every(([k, v]) => labels[k] === v)) return pod.pgPort;
+      // As kube-proxy does: only Ready endpoints of pods matching the selector receive connections.
+      if (pod.process && pod.process.child.exitCode === null && this.ready.get(pod.name) && Object.entries(selector).every(([k, v]) => labels[k] === v)) return pod.pgPort;
     }
     return undefined;
+  }
+
+  /** Readiness as the kubelet sees it: each running pod's /readyz, polled a few times a second. */
+  private readonly ready = new Map<string, boolean>();
+  private readinessTimer?: NodeJS.Timeout;
+  private pollReadiness(): void {
+    const poll = async () => {
+      await Promise.all(this.pods.map(async p => {
+        const running = p.process && p.process.child.exitCode === null;
+        this.ready.set(p.name, !!running && (await this.httpGet(p.ordinal, '/readyz')).status === 200);
+      }));
+      this.readinessTimer = setTimeout(poll, 250);
+      this.readinessTimer.unref();
+    };
+    void poll();
   }
 
   /** Creates a Secret the user manages (e.g. the S3 credentials of a BackupStore), as kubectl would. */
@@ -119,12 +144,13 @@ export class ClusterHarness {
     return Object.fromEntries(Object.entries<string>(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
   }
 
-  private kubeconfigFor(serviceAccount: string): string {
-    return this.api.writeKubeconfig(fs.mkdtempSync(path.join(this.kubeconfigDir, 'sa-')), this.api.token(this.namespace, serviceAccount), this.namespace);
+  /** A kubeconfig with a token bound to the pod (projected ServiceAccount token), so faults can cut off one pod. */
+  private kubeconfigFor(serviceAccount: string, podName: string): string {
+    return this.api.writeKubeconfig(fs.mkdtempSync(path.join(this.kubeconfigDir, 'sa-')), this.api.podToken(this.namespace, serviceAccount, podName), this.namespace);
   }
 
   private mapping(podName: string, serviceAccount: string, extra: Partial<PodMapping> = {}): PodMapping {
-    const kubeconfig = this.kubeconfigFor(serviceAccount);
+    const kubeconfig = this.kubeconfigFor(serviceAccount, podName);
     if (this.user) {
       fs.chownSync(path.dirname(kubeconfig), this.user.uid, this.user.gid);
       fs.chownSync(kubeconfig, this.user.uid, this.user.gid);
@@ -154,7 +180,7 @@ export class ClusterHarness {
    * `opts.pgBin` puts another directory of PostgreSQL server binaries first on PATH (the image of another major);
    * by default the agent finds those of PG_BIN, as before.
    */
-  startInstance(ordinal: number, extraEnv: Record<string, string> = {}, opts: { pgBin?: string } = {}): AgentProcess {
+  startInstance(ordinal: number, extraEnv: Record<string, string> = {}, opts: { pgBin?: string; rewriteEnv?: (name: string, value: string) => string } = {}): AgentProcess {
     const pod = this.pods[ordinal];
     const spec = this.statefulSet.spec.template.spec;
     const container = spec.containers[0];
@@ -166,7 +192,7 @@ export class ClusterHarness {
         if (name === 'PGC_PORT') return String(pod.pgPort);
         if (name === 'PGC_HTTP_PORT') return String(pod.httpPort);
         if (name === 'PGC_PRIMARY_HOST' && value === rw) return `${this.serviceIps[rw]}:5432`;
-        return value;
+        return this.userRewrite(name, value, opts.rewriteEnv);
       },
     }));
     launch.env = { ...launch.env, ...extraEnv };
@@ -174,6 +200,58 @@ export class ClusterHarness {
     pod.process = new AgentProcess(launch, { user: this.user, baseEnv });
     this.processes.push(pod.process);
     return pod.process;
+  }
+
+  /** The harness-wide hook, then a per-call one. */
+  private userRewrite(name: string, value: string, extra?: (name: string, value: string) => string): string {
+    const v = this.rewriteEnv ? this.rewriteEnv(name, value) : value;
+    return extra ? extra(name, v) : v;
+  }
+
+  /**
+   * Starts the pod of a Job or CronJob of the manifests (by object or name) running `container` (the first by
+   * default): its command, args and env exactly, with Service names (`<svc>` or `<svc>:<port>`) mapped to the
+   * Services' loopback addresses, emptyDir volumes on temp dirs, then {@link rewriteEnv} and `opts.rewriteEnv`.
+   */
+  startJob(job: KubeObject | string, container?: string, opts: {
+    rewriteEnv?: (name: string, value: string) => string;
+    extraEnv?: Record<string, string>;
+    /** Other agent args than the manifest's (a one-off Job made from this one, e.g. `list --json`). */
+    args?: string[];
+  } = {}): AgentProcess {
+    const obj = typeof job === 'string'
+      ? this.objects.find(o => (o.kind === 'Job' || o.kind === 'CronJob') && o.metadata.name === job) ?? findObject(this.objects, 'Job', job)
+      : job;
+    const spec = podSpecOf(obj);
+    const c = container ? spec.containers.find((x: any) => x.name === container) : spec.containers[0];
+    if (!c) throw new Error(`${obj.kind}/${obj.metadata.name} has no container ${container}`);
+    const paths: Record<string, string> = {};
+    for (const m of c.volumeMounts ?? []) {
+      const dir = tempDir(`job-${m.name}`, this.user);
+      this.jobDirs.push(dir);
+      paths[m.mountPath] = dir;
+    }
+    const suffix = Math.random().toString(36).slice(2, 7);
+    const launch = containerLaunch(obj, c.name, this.mapping(`${obj.metadata.name}-${suffix}`, spec.serviceAccountName, {
+      paths,
+      rewriteEnv: (name, value) => {
+        const [host, port] = value.split(':');
+        const mapped = this.serviceIps[host] && (port === undefined || /^\d+$/.test(port)) ? `${this.serviceIps[host]}:${port ?? 5432}` : value;
+        return this.userRewrite(name, mapped, opts.rewriteEnv);
+      },
+    }));
+    launch.env = { ...launch.env, ...(opts.extraEnv ?? {}) };
+    if (opts.args) launch.args = [launch.args[0], ...opts.args];
+    const p = new AgentProcess(launch, { user: this.user });
+    this.processes.push(p);
+    return p;
+  }
+
+  /** {@link startJob}, waited for: resolves with the finished process (`await p.exited` gives its code). */
+  async runJob(job: KubeObject | string, container?: string, opts: Parameters<ClusterHarness['startJob']>[2] = {}): Promise<AgentProcess> {
+    const p = this.startJob(job, container, opts);
+    await p.exited;
+    return p;
   }
 
   async httpGet(ordinal: number, urlPath: string): Promise<{ status: number; body: string }> {
@@ -195,7 +273,10 @@ export class ClusterHarness {
       if (p && p.child.exitCode !== null) throw new Error(`instance ${ordinal} exited ${p.child.exitCode}:\n${p.lines.slice(-30).join('\n')}`);
       await sleep(250);
     }
-    throw new Error(`instance ${ordinal} not ready: ${last.status} ${last.body}\n${this.pods[ordinal].process?.lines.slice(-30).join('\n')}`);
+    const lines = this.pods[ordinal].process?.lines ?? [];
+    const agent = lines.filter(l => !l.includes('"source":"postgres"')).slice(-25);
+    const postgres = lines.filter(l => l.includes('"source":"postgres"')).slice(-8);
+    throw new Error(`instance ${ordinal} not ready: ${last.status} ${last.body}\nagent:\n${agent.join('\n')}\npostgres:\n${postgres.join('\n')}`);
   }
 
   /** A client config for an app Secret's `uri`, with the Service host resolved to its loopback IP. */
@@ -214,6 +295,7 @@ export class ClusterHarness {
   }
 
   async stop(): Promise<void> {
+    if (this.readinessTimer) clearTimeout(this.readinessTimer);
     for (const p of this.processes) p.kill('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(this.processes.map(p => p.exited)), new Promise(r => { timer = setTimeout(r, 30000); })]);
@@ -226,6 +308,7 @@ export class ClusterHarness {
       fs.rmSync(pod.runDir, { recursive: true, force: true });
     }
     fs.rmSync(this.kubeconfigDir, { recursive: true, force: true });
+    for (const dir of this.jobDirs) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

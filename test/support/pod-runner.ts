@@ -5,7 +5,7 @@ import * as path from 'path';
 import { KubeObject, ROOT, podSpecOf } from './manifests';
 
 /** The agent bundle the tests run in place of the image's `/usr/local/bin/pg-agent`. */
-export const AGENT_BUNDLE = path.join(ROOT, 'agent', 'dist', 'pg-agent.mjs');
+export const AGENT_BUNDLE = path.join(process.env.PGC_AGENT_DIST ? path.resolve(ROOT, process.env.PGC_AGENT_DIST) : path.join(ROOT, 'agent', 'dist'), 'pg-agent.mjs');
 
 export interface PodMapping {
   /** Value of metadata.name for the downward API (e.g. `keycloak-pg-cluster-0`). */
@@ -77,6 +77,8 @@ export class AgentProcess {
     const base = opts.baseEnv ?? { PATH: `${PG_BIN}:${process.env.PATH}`, HOME: os.tmpdir(), LANG: 'C.UTF-8' };
     this.child = spawn(launch.command, launch.args, {
       env: { ...base, ...launch.env }, cwd: opts.cwd ?? os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'], uid: opts.user?.uid, gid: opts.user?.gid,
+      // Its own process group, like a container: killPod() ends the agent and its postgres together.
+      detached: true,
     });
     const collect = (buf: Buffer) => { for (const l of buf.toString().split('\n')) if (l.trim()) this.lines.push(l); };
     this.child.stdout!.on('data', collect);
@@ -102,6 +104,13 @@ export class AgentProcess {
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {
     if (this.child.exitCode === null) this.child.kill(signal);
+  }
+
+  /** Kills every process of the "container" (the agent and postgres) at once, as a node failure would. */
+  killPod(): void {
+    try {
+      process.kill(-this.child.pid!, 'SIGKILL');
+    } catch { /* already gone */ }
   }
 }
 

@@ -1,26 +1,33 @@
 /**
  * `pg-agent instance`: PID 1 of a Postgres pod. Bootstraps the data directory once, writes the configuration on
- * every start, supervises postgres, reconciles roles and databases on the primary, labels the pod with its role
- * and serves health, readiness and metrics.
+ * every start, supervises postgres, takes part in the primary election through the cluster's Lease (renew and
+ * fence as primary; fail over, follow or rejoin as replica), reconciles roles and databases on the primary, labels
+ * the pod with its role and serves health, readiness and metrics.
  */
 import * as fs from 'fs';
 import { Server } from 'http';
+import { ANNOTATIONS, LABELS, names } from '../../../lib/contract';
+import { AgentError } from '../common/errors';
 import { log } from '../common/log';
-import { connectKube } from '../k8s/client';
+import { KubeClient, connectKube } from '../k8s/client';
+import { WalArchiver, archiverSocketPath } from '../wal/archiver';
 import { clearPartial, clone, initdb, primaryAnswers } from './bootstrap';
 import { InstanceConfig, readInstanceConfig } from './config';
 import { writeConfigFiles } from './config-files';
+import { Election, compareLsn, lsnDiff } from './election';
 import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readSystemIdentifier } from './pgdata';
-import { WalArchiver, archiverSocketPath } from '../wal/archiver';
 import { RoleLabeler } from './pod-label';
+import { rejoinAsReplica } from './rewind';
 import { InstanceRole, planStart } from './role';
-import { InstanceStatus, readStatus, reconcilePrimary } from './sql';
+import { InstanceStatus, promote, readStatus, reconcilePrimary, setSynchronousStandbys } from './sql';
 import { PostgresSupervisor } from './supervisor';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
 const MAX_READY_LAG_BYTES = 64 * 1024 * 1024;
-const STATUS_INTERVAL_MS = 2000;
+const TICK_MS = 1000;
+/** How often a replica publishes its received LSN on its pod for the others to compare before a failover. */
+const PUBLISH_LSN_MS = 3000;
 
 export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const cfg = readInstanceConfig(env);
@@ -32,14 +39,42 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   clearPartial(cfg);
   const state = inspectDataDir(cfg.pgdata);
   checkOwnership(state, cfg.cluster, cfg.pgdata);
-  const plan = planStart(state, cfg.ordinal, state.kind === 'empty' && cfg.ordinal === 0 ? await primaryAnswers(cfg) : false);
-  log.info({ plan: plan.action, role: plan.role }, 'start plan');
+  const election = new Election(kube, names.lease(cfg.cluster), cfg.podName, cfg.leaseDurationSeconds);
+  const lease = await observeUntilReachable(election);
+  const someoneElsePrimary = !!lease?.holder && lease.holder !== cfg.podName;
+  const plan = planStart(state, cfg.ordinal, state.kind === 'empty' && cfg.ordinal === 0 ? (someoneElsePrimary || await primaryAnswers(cfg)) : false);
+  log.info({ plan: plan.action, role: plan.role, leaseHolder: lease?.holder }, 'start plan');
   if (plan.action === 'initdb') await initdb(cfg);
   if (plan.action === 'clone') await clone(cfg);
 
-  const instance = new Instance(cfg, plan.role, new RoleLabeler(kube, cfg.podName));
+  let role: InstanceRole = plan.role;
+  if (role === 'primary') {
+    if (someoneElsePrimary) {
+      // This data was a primary, but the Lease says another pod is primary now: it must not come back as a second one.
+      log.warn({ holder: lease!.holder }, 'this instance was primary, but another pod holds the primary lease: rejoining as a replica');
+      await rejoinAsReplica(cfg);
+      role = 'replica';
+    } else if (!(await election.acquire())) {
+      throw new AgentError('another pod took the primary lease while this one was starting', 'The pod restarts and follows the new primary.');
+    }
+  }
+  const instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName));
   return instance.run();
 }
+
+/** Reads the Lease, retrying while the API is unreachable: without it no safe role decision can be made. */
+async function observeUntilReachable(election: Election) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await election.observe();
+    } catch (e) {
+      if (attempt === 1 || attempt % 10 === 0) log.warn({ err: (e as Error).message, attempt }, 'cannot read the primary lease yet; waiting for the Kubernetes API');
+      await new Promise(r => setTimeout(r, 1000));
+    }
+  }
+}
+
+type Mode = 'primary' | 'replica' | 'fenced' | 'transition';
 
 class Instance {
   private status?: InstanceStatus;
@@ -49,9 +84,21 @@ class Instance {
   private timer?: NodeJS.Timeout;
   private readonly supervisor: PostgresSupervisor;
   private archiver?: WalArchiver;
+  private mode: Mode;
+  private failovers = 0;
+  private lastPublish = 0;
+  private lastWhyNot = '';
+  private exit!: (outcome: 'stopped' | 'failed') => void;
+  private readonly exited = new Promise<'stopped' | 'failed'>(r => { this.exit = r; });
 
-  constructor(private readonly cfg: InstanceConfig, private role: InstanceRole, private readonly labeler: RoleLabeler) {
-    this.supervisor = new PostgresSupervisor({ pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds, onExit: () => { this.reconciled = false; } });
+  constructor(private readonly cfg: InstanceConfig, private role: InstanceRole, private readonly kube: KubeClient,
+    private readonly election: Election, private readonly labeler: RoleLabeler) {
+    this.mode = role;
+    this.supervisor = new PostgresSupervisor({
+      pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds,
+      onExit: () => { this.reconciled = false; },
+      onGiveUp: () => this.exit('failed'),
+    });
   }
 
   async run(): Promise<number> {
@@ -66,29 +113,34 @@ class Instance {
       ready: () => this.readiness(),
       metrics: () => renderMetrics({
         cluster: this.cfg.cluster, pod: this.cfg.podName, role: this.labeler.current, up: !!this.status,
-        restarts: this.supervisor.restarts, status: this.status,
+        restarts: this.supervisor.restarts, status: this.status, failovers: this.failovers,
       }),
     });
     this.supervisor.start();
 
     let stopping = false;
-    const stop = (signal: string) => {
+    const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutdown requested');
       if (this.timer) clearTimeout(this.timer);
-      void this.supervisor.stop();
+      await this.supervisor.stop();
+      this.exit('stopped');
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
 
     const tick = async () => {
-      await this.refresh();
-      if (!stopping) this.timer = setTimeout(tick, STATUS_INTERVAL_MS);
+      try {
+        await this.step();
+      } catch (e) {
+        log.error({ err: (e as Error).message }, 'instance step failed; retrying');
+      }
+      if (!stopping) this.timer = setTimeout(tick, TICK_MS);
     };
     this.timer = setTimeout(tick, 200);
 
-    const outcome = await this.supervisor.done;
+    const outcome = await this.exited;
     if (this.timer) clearTimeout(this.timer);
     this.server.close();
     await this.archiver?.stop();
@@ -96,32 +148,229 @@ class Instance {
     return outcome === 'stopped' ? 0 : 1;
   }
 
-  /** One status tick: read PostgreSQL's state, reconcile the primary once per postgres start, fix the label. */
-  private async refresh(): Promise<void> {
+  /** One tick: read PostgreSQL's state, take part in the election, reconcile, fix the label. */
+  private async step(): Promise<void> {
+    if (this.mode === 'transition') return;
+    await this.refreshStatus();
+    if (this.mode === 'primary') await this.primaryStep();
+    else if (this.mode === 'replica') await this.replicaStep();
+    else if (this.mode === 'fenced') await this.fencedStep();
+    if (this.status && (this.mode === 'primary' || this.mode === 'replica')) {
+      this.role = this.status.inRecovery ? 'replica' : 'primary';
+      if (this.role === 'primary' && !this.reconciled) await this.reconcile();
+      if (this.role === 'primary' && this.cfg.synchronous) await this.synchronousStep();
+      await this.labeler.ensure(this.role);
+    }
+  }
+
+  private async refreshStatus(): Promise<void> {
     try {
-      this.status = await readStatus(this.cfg);
-      this.statusError = '';
+      this.status = this.supervisor.running ? await readStatus(this.cfg) : undefined;
+      this.statusError = this.status ? '' : `postgres not running (${this.mode})`;
     } catch (e) {
       this.status = undefined;
       this.statusError = `postgres not accepting connections: ${(e as Error).message}`;
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    try {
+      await reconcilePrimary(this.cfg);
+      this.reconciled = true;
+      log.info({ databases: this.cfg.databases.map(d => d.name) }, 'roles, databases and replication slots reconciled');
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'reconciling roles and databases failed; retrying');
+    }
+  }
+
+  private async primaryStep(): Promise<void> {
+    let renewed = false;
+    try {
+      await this.election.observe();
+      const view = this.election.view();
+      if (view?.holder && view.holder !== this.cfg.podName) {
+        log.warn({ holder: view.holder }, 'another pod holds the primary lease: demoting');
+        return this.demote();
+      }
+      if (view?.switchoverTo && view.switchoverTo !== this.cfg.podName) return this.switchoverTo(view.switchoverTo);
+      renewed = await this.election.renew(this.status?.inRecovery === false ? this.status.lsn : undefined);
+    } catch (e) {
+      this.whyNot(`cannot renew the primary lease: ${(e as Error).message}`);
+    }
+    if (!renewed && this.election.mustFence()) await this.fence();
+  }
+
+  /** Stops accepting writes: the lease could not be renewed in time, so another pod may be promoted soon. */
+  private async fence(): Promise<void> {
+    log.error({ renewDeadlineMs: this.election.renewDeadlineMs }, 'primary lease not renewed in time: fencing (stopping postgres) before another pod may take over');
+    this.mode = 'transition';
+    await this.supervisor.stop(5);
+    this.status = undefined;
+    this.mode = 'fenced';
+  }
+
+  private async fencedStep(): Promise<void> {
+    let view;
+    try {
+      view = await this.election.observe();
+    } catch (e) {
+      return this.whyNot(`fenced, waiting for the Kubernetes API: ${(e as Error).message}`);
+    }
+    if (view?.holder && view.holder !== this.cfg.podName) {
+      log.warn({ holder: view.holder }, 'the lease went to another pod while fenced: rejoining as a replica');
+      return this.rejoin();
+    }
+    if (await this.election.acquire()) {
+      log.info({}, 'primary lease renewed after fencing: resuming as primary');
+      this.mode = 'transition';
+      writeConfigFiles(this.cfg, 'primary');
+      this.supervisor.start();
+      this.mode = 'primary';
+    }
+  }
+
+  private async demote(): Promise<void> {
+    this.mode = 'transition';
+    await this.supervisor.stop();
+    this.status = undefined;
+    await this.rejoin();
+  }
+
+  private async rejoin(): Promise<void> {
+    this.mode = 'transition';
+    this.role = 'replica';
+    try {
+      const how = await rejoinAsReplica(this.cfg);
+      writeConfigFiles(this.cfg, 'replica');
+      this.supervisor.start();
+      this.mode = 'replica';
+      log.info({ how }, 'rejoined as a replica of the new primary');
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'cannot rejoin as a replica; retrying');
+      this.mode = 'fenced';
+    }
+  }
+
+  /** Planned switchover: stop cleanly (every committed row reaches the replicas), hand the lease over, follow. */
+  private async switchoverTo(target: string): Promise<void> {
+    log.info({ target }, 'switchover requested: demoting cleanly');
+    this.mode = 'transition';
+    await this.supervisor.stop();
+    this.status = undefined;
+    try {
+      await this.election.release();
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot release the lease; the target takes it when it expires');
+    }
+    await this.waitForHolder(target, 60000);
+    await this.rejoin();
+  }
+
+  private async waitForHolder(target: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const v = await this.election.observe();
+        if (v?.holder === target) return;
+      } catch { /* keep waiting */ }
+      await new Promise(r => setTimeout(r, 500));
+    }
+  }
+
+  private async replicaStep(): Promise<void> {
+    let view;
+    try {
+      view = await this.election.observe();
+    } catch (e) {
+      return this.whyNot(`cannot read the primary lease: ${(e as Error).message}`);
+    }
+    await this.publishLsn();
+    if (view?.switchoverTo === this.cfg.podName) {
+      if (!view.holder) return this.takeOver('switchover', { [ANNOTATIONS.switchoverTo]: undefined });
       return;
     }
-    this.role = this.status.inRecovery ? 'replica' : 'primary';
-    if (this.role === 'primary' && !this.reconciled) {
+    if (this.election.expired()) await this.tryFailover(view?.primaryLsn);
+  }
+
+  private async publishLsn(): Promise<void> {
+    const lsn = this.status?.receivedLsn;
+    if (!lsn || Date.now() - this.lastPublish < PUBLISH_LSN_MS) return;
+    try {
+      await this.kube.patchPodAnnotations(this.cfg.podName, { [ANNOTATIONS.receivedLsn]: `${lsn}@${new Date().toISOString()}` });
+      this.lastPublish = Date.now();
+    } catch { /* best effort: peers then see an older position */ }
+  }
+
+  /** The primary's lease expired: promote this replica if it is the best one and close enough to the primary. */
+  private async tryFailover(primaryLsn: string | undefined): Promise<void> {
+    const mine = this.status?.receivedLsn;
+    if (!mine) return this.whyNot('no failover by this replica: postgres is not running here');
+    if (primaryLsn && lsnDiff(primaryLsn, mine) > this.cfg.failoverMaxLagBytes) {
+      return this.whyNot(`no failover: this replica is ${lsnDiff(primaryLsn, mine)} bytes behind the last known primary position ${primaryLsn} (limit ${this.cfg.failoverMaxLagBytes}); promoting it would lose committed data`);
+    }
+    for (let i = 0; i < this.cfg.instances; i++) {
+      const peer = names.pod(this.cfg.cluster, i);
+      if (i === this.cfg.ordinal || peer === this.election.view()?.holder) continue;
+      let annotation: string | undefined;
       try {
-        await reconcilePrimary(this.cfg);
-        this.reconciled = true;
-        log.info({ databases: this.cfg.databases.map(d => d.name) }, 'roles, databases and replication slots reconciled');
-      } catch (e) {
-        log.error({ err: (e as Error).message }, 'reconciling roles and databases failed; retrying');
-        return;
+        annotation = (await this.kube.getPod(peer))?.metadata?.annotations?.[ANNOTATIONS.receivedLsn];
+      } catch { continue; }
+      if (!annotation) continue;
+      const [lsn, at] = annotation.split('@');
+      // Only a peer that reported recently is a candidate (a dead one must not block the failover).
+      if (Date.now() - Date.parse(at) > 3 * this.cfg.leaseDurationSeconds * 1000) continue;
+      const cmp = compareLsn(lsn, mine);
+      if (cmp > 0 || (cmp === 0 && i < this.cfg.ordinal)) {
+        return this.whyNot(`no failover by this replica: ${peer} is at least as far (${lsn} vs ${mine}) and goes first`);
       }
     }
-    await this.labeler.ensure(this.role);
+    await this.takeOver('failover');
+  }
+
+  private async takeOver(reason: 'failover' | 'switchover', annotations: Record<string, string | undefined> = {}): Promise<void> {
+    const previous = this.election.view()?.holder;
+    if (!(await this.election.acquire(undefined, annotations))) return this.whyNot('another replica took the primary lease first');
+    log.warn({ reason, previous, lsn: this.status?.receivedLsn }, `${reason}: this replica holds the primary lease; promoting`);
+    this.mode = 'transition';
+    try {
+      await promote(this.cfg);
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'promotion failed; fencing');
+      this.mode = 'fenced';
+      return;
+    }
+    this.failovers++;
+    this.mode = 'primary';
+    this.reconciled = false;
+    if (previous) {
+      // The old primary's pod may still carry the primary label: the Services must stop selecting it.
+      await this.kube.patchPodLabels(previous, { [LABELS.role]: null }).catch(() => undefined);
+    }
+  }
+
+  private async synchronousStep(): Promise<void> {
+    const spec = this.cfg.synchronous!;
+    const peers = Array.from({ length: this.cfg.instances }, (_, i) => names.pod(this.cfg.cluster, i)).filter(p => p !== this.cfg.podName);
+    const candidates = spec.dataDurability === 'required' ? peers
+      : (this.status?.replicas ?? []).filter(r => r.state === 'streaming').map(r => r.name).filter(n => peers.includes(n));
+    const value = candidates.length ? `ANY ${Math.min(spec.number, candidates.length)} (${candidates.map(c => `"${c}"`).join(', ')})` : '';
+    try {
+      await setSynchronousStandbys(this.cfg, value);
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot set synchronous replication yet');
+    }
+  }
+
+  /** Logs why nothing happened, once per distinct reason. */
+  private whyNot(reason: string): void {
+    if (reason === this.lastWhyNot) return;
+    this.lastWhyNot = reason;
+    log.warn({}, reason);
   }
 
   private readiness(): { ok: boolean; reason: string } {
     const s = this.status;
+    if (this.mode === 'fenced' || this.mode === 'transition') return { ok: false, reason: `instance ${this.mode}` };
     if (!s) return { ok: false, reason: this.statusError };
     // The Services select by the role label: not ready until the pod carries the right one.
     if (this.labeler.current !== this.role) return { ok: false, reason: `pod not labelled ${this.role} yet` };

@@ -1,4 +1,4 @@
-import { DatabaseSpec, ENV, SHUTDOWN_ENV, dbPasswordEnv } from '../../../lib/contract';
+import { DatabaseSpec, ENV, SHUTDOWN_ENV, SynchronousSpec, dbPasswordEnv } from '../../../lib/contract';
 import { intEnv, jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { StoreConfig, hasStore, readStoreConfig } from '../store/config';
@@ -25,6 +25,9 @@ export interface InstanceConfig {
   readonly superuserPassword: string;
   readonly replicationPassword: string;
   readonly shutdownTimeoutSeconds: number;
+  readonly leaseDurationSeconds: number;
+  readonly failoverMaxLagBytes: number;
+  readonly synchronous?: SynchronousSpec;
   /** The backup store, when the cluster has one: the primary archives WAL into it. */
   readonly archiving?: StoreConfig;
 }
@@ -63,6 +66,9 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     superuserPassword: requireSecretEnv(ENV.superuserPassword, 'superuser', env),
     replicationPassword: requireSecretEnv(ENV.replicationPassword, 'replication', env),
     shutdownTimeoutSeconds: intEnv(SHUTDOWN_ENV, env, 55),
+    leaseDurationSeconds: intEnv(ENV.leaseDuration, env, 15),
+    failoverMaxLagBytes: Number(optionalEnv(ENV.failoverMaxLagBytes, env) ?? 16 * 1024 * 1024),
+    synchronous: optionalEnv(ENV.synchronous, env) ? jsonEnv<SynchronousSpec>(ENV.synchronous, env) : undefined,
     archiving: hasStore(env) ? readStoreConfig(env) : undefined,
   };
 }

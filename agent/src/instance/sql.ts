@@ -62,6 +62,31 @@ export async function reconcilePrimary(cfg: InstanceConfig): Promise<void> {
   });
 }
 
+/** Promotes this replica and waits until it accepts writes. */
+export async function promote(cfg: InstanceConfig): Promise<void> {
+  await withClient(localConnection(cfg), async c => {
+    const r = await c.query('SELECT pg_promote(true, 60) AS ok');
+    if (!r.rows[0].ok) throw new Error('pg_promote did not finish within 60 s');
+    // Promotion does not wait for a checkpoint; until one runs, pg_control still names the old timeline and
+    // pg_rewind of the former primary would wrongly find "no rewind required".
+    await c.query('CHECKPOINT');
+  });
+}
+
+/**
+ * Sets synchronous_standby_names (agent-owned) and reloads. `ANY n (…)`: a commit waits for any n of the listed
+ * replicas. An empty list means asynchronous.
+ */
+export async function setSynchronousStandbys(cfg: InstanceConfig, value: string): Promise<void> {
+  await withClient(localConnection(cfg), async c => {
+    const current = (await c.query('SHOW synchronous_standby_names')).rows[0].synchronous_standby_names;
+    if (current === value) return;
+    await c.query(`ALTER SYSTEM SET synchronous_standby_names = ${c.escapeLiteral(value)}`);
+    await c.query('SELECT pg_reload_conf()');
+    log.info({ synchronous_standby_names: value }, 'synchronous replication set');
+  });
+}
+
 export interface InstanceStatus {
   inRecovery: boolean;
   /** Replica: WAL receiver status (`streaming`, …) or undefined when not connected. */
@@ -72,6 +97,8 @@ export interface InstanceStatus {
   replicas: Array<{ name: string; state: string; lagBytes: number }>;
   archiver: { archived: number; failed: number; lastArchivedAgeSeconds?: number };
   lsn: string;
+  /** Replica: the last WAL position received from the primary (what a failover would keep). */
+  receivedLsn?: string;
 }
 
 export async function readStatus(cfg: InstanceConfig): Promise<InstanceStatus> {
@@ -79,7 +106,8 @@ export async function readStatus(cfg: InstanceConfig): Promise<InstanceStatus> {
     const r = (await c.query(`SELECT pg_is_in_recovery() AS rec,
       CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0')::text ELSE pg_current_wal_lsn()::text END AS lsn,
       CASE WHEN pg_is_in_recovery() THEN coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0) ELSE 0 END AS lag,
-      (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS receiver`)).rows[0];
+      (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS receiver,
+      CASE WHEN pg_is_in_recovery() THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text END AS received`)).rows[0];
     const replicas = r.rec ? [] : (await c.query(`SELECT application_name AS name, state,
       coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0) AS lag FROM pg_stat_replication`)).rows
       .map(x => ({ name: x.name, state: x.state, lagBytes: Number(x.lag) }));
@@ -91,6 +119,7 @@ export async function readStatus(cfg: InstanceConfig): Promise<InstanceStatus> {
       replicas,
       archiver: { archived: Number(a.archived_count), failed: Number(a.failed_count), lastArchivedAgeSeconds: a.age === null ? undefined : Number(a.age) },
       lsn: r.lsn,
+      receivedLsn: r.received ?? undefined,
     };
   });
 }

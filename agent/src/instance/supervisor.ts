@@ -1,6 +1,7 @@
 /**
  * Runs `postgres` as a child: forwards its log lines as JSON, restarts it with backoff when it dies unasked,
  * and stops it with a fast shutdown (SIGINT), escalating to an immediate one (SIGQUIT) near the pod's deadline.
+ * It can be stopped and started again (fencing, demotion) without ending the agent.
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as readline from 'readline';
@@ -10,9 +11,11 @@ export interface SupervisorOptions {
   pgdata: string;
   /** Seconds between SIGINT and SIGQUIT on shutdown. */
   shutdownTimeoutSeconds: number;
-  /** Give up (exit non-zero) after this many failed starts in a row. */
+  /** Give up after this many failed starts in a row. */
   maxConsecutiveFailures?: number;
   onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
+  /** Called once when the supervisor gives up: postgres cannot run. */
+  onGiveUp?: () => void;
 }
 
 export class PostgresSupervisor {
@@ -21,24 +24,17 @@ export class PostgresSupervisor {
   private consecutiveFailures = 0;
   private startedAt = 0;
   private restartTimer?: NodeJS.Timeout;
+  private exitWaiters: Array<() => void> = [];
   restarts = 0;
-  /** Resolves when the supervisor gives up or is stopped. */
-  readonly done: Promise<'stopped' | 'failed'>;
-  private resolveDone!: (v: 'stopped' | 'failed') => void;
 
-  constructor(private readonly opts: SupervisorOptions) {
-    this.done = new Promise(r => { this.resolveDone = r; });
-  }
+  constructor(private readonly opts: SupervisorOptions) {}
 
   get running(): boolean {
     return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
   start(): void {
+    this.stopping = false;
     this.startedAt = Date.now();
     const child = spawn('postgres', ['-D', this.opts.pgdata], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -52,9 +48,11 @@ export class PostgresSupervisor {
 
   private exited(code: number | null, signal: NodeJS.Signals | null): void {
     this.opts.onExit?.(code, signal);
+    const waiters = this.exitWaiters;
+    this.exitWaiters = [];
+    waiters.forEach(w => w());
     if (this.stopping) {
       log.info({ code, signal }, 'postgres stopped');
-      this.resolveDone('stopped');
       return;
     }
     // A run that lasted a minute was a real run: the next crash starts the backoff afresh.
@@ -63,7 +61,7 @@ export class PostgresSupervisor {
     const max = this.opts.maxConsecutiveFailures ?? 10;
     if (this.consecutiveFailures >= max) {
       log.error({ code, signal, failures: this.consecutiveFailures, fix: 'Read the postgres lines above for the cause; the pod will be restarted by Kubernetes.' }, 'postgres keeps failing; giving up');
-      this.resolveDone('failed');
+      this.opts.onGiveUp?.();
       return;
     }
     const delay = Math.min(30000, 500 * 2 ** (this.consecutiveFailures - 1));
@@ -71,21 +69,19 @@ export class PostgresSupervisor {
     this.restartTimer = setTimeout(() => { this.restarts++; this.start(); }, delay);
   }
 
-  /** Fast shutdown, then immediate shutdown after the timeout. Resolves once postgres has exited. */
-  async stop(): Promise<void> {
+  /** Fast shutdown, then immediate shutdown after `timeoutSeconds`. Resolves once postgres has exited. */
+  async stop(timeoutSeconds = this.opts.shutdownTimeoutSeconds): Promise<void> {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
-    if (!this.running) {
-      this.resolveDone('stopped');
-      return;
-    }
-    log.info({ timeoutSeconds: this.opts.shutdownTimeoutSeconds }, 'stopping postgres (fast shutdown)');
+    if (!this.running) return;
+    log.info({ timeoutSeconds }, 'stopping postgres (fast shutdown)');
+    const exited = new Promise<void>(r => this.exitWaiters.push(r));
     this.child!.kill('SIGINT');
     const escalate = setTimeout(() => {
       log.warn({}, 'fast shutdown took too long; immediate shutdown (crash recovery will run on next start)');
       this.child?.kill('SIGQUIT');
-    }, this.opts.shutdownTimeoutSeconds * 1000);
-    await this.done;
+    }, timeoutSeconds * 1000);
+    await exited;
     clearTimeout(escalate);
   }
 }

@@ -3,7 +3,7 @@
  * elsewhere (tests, `kubectl`-style use) `KUBECONFIG`. Errors keep the API's status code so callers can tell a
  * 404 (missing) or a 409 (conflict, already exists) from a failure.
  */
-import type { CoreV1Api, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { CoordinationV1Api, CoreV1Api, V1Lease, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { AgentError } from '../common/errors';
 
 export class KubeError extends Error {
@@ -21,6 +21,15 @@ export interface KubeClient {
   getSecret(name: string): Promise<V1Secret | undefined>;
   /** Creates a Secret; throws KubeError 409 when it already exists (never overwrites). */
   createSecret(secret: V1Secret): Promise<V1Secret>;
+  /** Sets (or with `null` removes) annotations on a pod (JSON merge patch). */
+  patchPodAnnotations(name: string, annotations: Record<string, string | null>): Promise<V1Pod>;
+  getLease(name: string): Promise<V1Lease | undefined>;
+  /** Creates a Lease; KubeError 409 when another agent created it first. */
+  createLease(lease: V1Lease): Promise<V1Lease>;
+  /** Replaces a Lease; KubeError 409 when its resourceVersion is not the current one (someone else wrote it). */
+  replaceLease(lease: V1Lease): Promise<V1Lease>;
+  /** A timestamp in the API's MicroTime format (Lease times need microseconds). */
+  microTime(date: Date): Date;
 }
 
 /** Maps the client's ApiException to KubeError, reading the Status message the API server sends. */
@@ -37,6 +46,17 @@ function toKubeError(err: unknown, what: string): KubeError {
   return new KubeError(e.code, `${what}: ${e.code} ${message}`);
 }
 
+/** Requests the API does not answer within this time fail: an agent must never hang on a partitioned API. */
+const REQUEST_TIMEOUT_MS = 5000;
+
+function withTimeout<T>(what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new KubeError(0, `${what}: no answer from the Kubernetes API within ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 export async function connectKube(namespace: string): Promise<KubeClient> {
   const k8s = await import('@kubernetes/client-node');
   const kc = new k8s.KubeConfig();
@@ -49,21 +69,22 @@ export async function connectKube(namespace: string): Promise<KubeClient> {
     throw new AgentError('no Kubernetes API configured', 'Run in a pod with automountServiceAccountToken, or set KUBECONFIG.');
   }
   const core: CoreV1Api = kc.makeApiClient(k8s.CoreV1Api);
+  const coordination: CoordinationV1Api = kc.makeApiClient(k8s.CoordinationV1Api);
   const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
   const notFoundAsUndefined = async <T>(what: string, call: () => Promise<T>): Promise<T | undefined> => {
     try {
-      return await call();
+      return await withTimeout(what, call());
     } catch (err) {
-      const ke = toKubeError(err, what);
+      const ke = err instanceof KubeError ? err : toKubeError(err, what);
       if (ke.code === 404) return undefined;
       throw ke;
     }
   };
   const rethrow = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     try {
-      return await call();
+      return await withTimeout(what, call());
     } catch (err) {
-      throw toKubeError(err, what);
+      throw err instanceof KubeError ? err : toKubeError(err, what);
     }
   };
   return {
@@ -72,5 +93,10 @@ export async function connectKube(namespace: string): Promise<KubeClient> {
     patchPodLabels: (name, labels) => rethrow(`label pod ${name}`, () => core.patchNamespacedPod({ name, namespace, body: { metadata: { labels } } }, mergePatch)),
     getSecret: name => notFoundAsUndefined(`get secret ${name}`, () => core.readNamespacedSecret({ name, namespace })),
     createSecret: secret => rethrow(`create secret ${secret.metadata?.name}`, () => core.createNamespacedSecret({ namespace, body: secret })),
+    patchPodAnnotations: (name, annotations) => rethrow(`annotate pod ${name}`, () => core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, mergePatch)),
+    getLease: name => notFoundAsUndefined(`get lease ${name}`, () => coordination.readNamespacedLease({ name, namespace })),
+    createLease: lease => rethrow(`create lease ${lease.metadata?.name}`, () => coordination.createNamespacedLease({ namespace, body: lease })),
+    replaceLease: lease => rethrow(`update lease ${lease.metadata?.name}`, () => coordination.replaceNamespacedLease({ name: lease.metadata!.name!, namespace, body: lease })),
+    microTime: date => new k8s.V1MicroTime(date.getTime()),
   };
 }

@@ -2,7 +2,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
+  AbortMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand,
+  ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { explainS3Error, S3Error, type S3Bucket } from './client';
@@ -228,6 +229,42 @@ export async function deleteObjects(s3: S3Bucket, keys: readonly string[]): Prom
     }
   }
   return keys.length;
+}
+
+/** An unfinished multipart upload (a killed process leaves one; its parts use space until it is aborted). */
+export interface PendingUpload {
+  readonly key: string;
+  readonly uploadId: string;
+  readonly initiated?: Date;
+}
+
+/** Unfinished multipart uploads under a prefix, all pages. */
+export async function listMultipartUploads(s3: S3Bucket, prefix: string): Promise<PendingUpload[]> {
+  const out: PendingUpload[] = [];
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  do {
+    let page;
+    try {
+      page = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+    } catch (e) {
+      throw explainS3Error(e, s3, `list multipart uploads under ${where(s3, prefix)}`);
+    }
+    for (const u of page.Uploads ?? []) out.push({ key: u.Key!, uploadId: u.UploadId!, initiated: u.Initiated });
+    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+    uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+  } while (keyMarker);
+  return out;
+}
+
+/** Aborts an unfinished multipart upload, freeing its parts (no error if it is already gone). */
+export async function abortMultipartUpload(s3: S3Bucket, key: string, uploadId: string): Promise<void> {
+  try {
+    await s3.client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: key, UploadId: uploadId }));
+  } catch (e) {
+    if ((e as { name?: string }).name === 'NoSuchUpload') return;
+    throw explainS3Error(e, s3, `abort upload ${where(s3, key)}`);
+  }
 }
 
 /** body -> hasher; an error on either side (the source failing, a wrong length) calls onError once. */

@@ -81,6 +81,8 @@ export interface RequestLogEntry {
 interface Identity {
   user: string;
   groups: string[];
+  /** For a pod-bound token (projected ServiceAccount token): the pod it was issued to. */
+  pod?: string;
 }
 
 /** A resource request once its URL has been understood. */
@@ -160,6 +162,16 @@ export class KubeApiDouble {
     const user = serviceAccountUser(namespace, serviceAccount);
     for (const [token, identity] of this.tokens) if (identity.user === user) return token;
     return this.issueToken({ user, groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'] });
+  }
+
+  /**
+   * A token bound to one pod, as the kubelet's projected ServiceAccount tokens are: the same user (and RBAC) as
+   * {@link token}, but faults can target it alone with `setUnavailable('pod:<name>', …)`, to cut one pod off the API.
+   */
+  podToken(namespace: string, serviceAccount: string, pod: string): string {
+    const user = serviceAccountUser(namespace, serviceAccount);
+    for (const [token, identity] of this.tokens) if (identity.user === user && identity.pod === pod) return token;
+    return this.issueToken({ user, groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'], pod });
   }
 
   /** The user name a token authenticates as, if it is known. */
@@ -287,6 +299,9 @@ export class KubeApiDouble {
     const latency = (this.latencies.get('all') ?? 0) + (this.latencies.get(user) ?? 0);
     if (latency) await new Promise(resolve => setTimeout(resolve, latency));
 
+    const podKey = identity?.pod ? `pod:${identity.pod}` : undefined;
+    const podFault = podKey ? this.faults.get(podKey) : undefined;
+    if (podFault && !this.faultFor(user)) return this.injectFault(req, res, podKey!, podFault);
     const fault = this.faultFor(user);
     if (fault) return this.injectFault(req, res, user, fault);
 

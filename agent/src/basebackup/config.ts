@@ -1,0 +1,45 @@
+/**
+ * What `pg-agent backup` reads from the environment the backup CronJob/Job gives it (lib/backup/cluster-backup.ts).
+ */
+import { BACKUP_ENV, ENV } from '../../../lib/contract';
+import { optionalEnv, requireEnv } from '../common/env';
+import { AgentError } from '../common/errors';
+import { StoreConfig, readStoreConfig } from '../store/config';
+import { BaseBackupSource } from './pg-basebackup';
+
+export interface BackupConfig {
+  readonly cluster: string;
+  readonly store: StoreConfig;
+  /** Where to take the backup: the `-ro` Service with fromStandby (and more than one instance), else `-rw`. */
+  readonly source: BaseBackupSource;
+  /** The `-rw` Service: the fallback when no standby answers. */
+  readonly primary: BaseBackupSource;
+  readonly fromStandby: boolean;
+  readonly replicationPassword: string;
+}
+
+/** `host` or `host:port` (5432 by default). */
+export function parseHostPort(name: string, value: string): BaseBackupSource {
+  const m = /^([^:]+)(?::(\d+))?$/.exec(value);
+  if (!m) throw new AgentError(`environment variable ${name}="${value}" is not host[:port]`, 'Re-synthesize the manifests; this variable is written by the constructs.', { variable: name });
+  return { host: m[1], port: m[2] ? Number(m[2]) : 5432 };
+}
+
+export function readBackupConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
+  const cluster = requireEnv(ENV.cluster, env);
+  const password = optionalEnv(ENV.replicationPassword, env);
+  if (!password) {
+    throw new AgentError(`the replication password is missing (environment variable ${ENV.replicationPassword} is empty)`,
+      `Make sure the Secret ${cluster}-replication exists with a non-empty "password" key (the ${cluster}-secrets Job creates it).`, { variable: ENV.replicationPassword });
+  }
+  const source = parseHostPort(BACKUP_ENV.sourceHost, requireEnv(BACKUP_ENV.sourceHost, env));
+  const primaryRaw = optionalEnv(ENV.primaryHost, env);
+  return {
+    cluster,
+    store: readStoreConfig(env),
+    source,
+    primary: primaryRaw ? parseHostPort(ENV.primaryHost, primaryRaw) : source,
+    fromStandby: (optionalEnv(BACKUP_ENV.fromStandby, env) ?? 'false') === 'true',
+    replicationPassword: password,
+  };
+}

@@ -1,0 +1,18 @@
+/**
+ * Retention after a backup: the one call site of the retention module for the backup command. A retention
+ * failure does not undo the backup, which is DONE and stays: it is logged as an error and the backup command
+ * still succeeds (a failed Job would be retried, taking yet another backup); the next run retries retention.
+ */
+import { log } from '../common/log';
+import { applyRetention } from '../retention/apply';
+import { S3Bucket } from '../s3/client';
+import { StoreConfig, readRetention } from '../store/config';
+
+export async function applyRetentionAfterBackup(s3: S3Bucket, store: StoreConfig, env: NodeJS.ProcessEnv): Promise<void> {
+  try {
+    await applyRetention(s3, store, readRetention(env));
+  } catch (e) {
+    log.error({ err: (e as Error).message, fix: (e as { fix?: string }).fix ?? 'The next backup runs retention again; `pg-agent retention --dry-run` shows the plan.' },
+      'retention failed after the backup (the backup itself is complete)');
+  }
+}

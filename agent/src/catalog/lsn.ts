@@ -1,0 +1,68 @@
+/**
+ * LSN and WAL file name arithmetic, as PostgreSQL (xlog_internal.h) and barman (xlog.py) do it. BigInt because an
+ * LSN is 64 bits.
+ */
+
+export const DEFAULT_WAL_SEGMENT_SIZE = 16 * 1024 * 1024;
+
+/** `0/2000028` -> 0x2000028n. */
+export function parseLsn(lsn: string): bigint {
+  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn.trim());
+  if (!m) throw new Error(`"${lsn}" is not an LSN (hex/hex)`);
+  return (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`);
+}
+
+/** 0x2000028n -> `0/2000028` (upper case, no padding, as PostgreSQL prints it). */
+export function formatLsn(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+const hex8 = (n: bigint | number) => n.toString(16).toUpperCase().padStart(8, '0');
+
+/** Segment number of the segment holding byte `lsn`. */
+export function segmentNumber(lsn: bigint, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): bigint {
+  return lsn / BigInt(segmentSize);
+}
+
+/** `TTTTTTTTLLLLLLLLSSSSSSSS` of segment number `segNo` on `timeline`. */
+export function walFileNameOfSegment(timeline: number, segNo: bigint, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): string {
+  const perId = 0x100000000n / BigInt(segmentSize);
+  return `${hex8(timeline)}${hex8(segNo / perId)}${hex8(segNo % perId)}`;
+}
+
+/** The WAL file holding byte `lsn` (barman's location_to_xlogfile_name_offset, PostgreSQL's XLByteToSeg). */
+export function walFileName(timeline: number, lsn: bigint, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): string {
+  return walFileNameOfSegment(timeline, segmentNumber(lsn, segmentSize), segmentSize);
+}
+
+/** Offset of `lsn` inside its segment. */
+export function walOffset(lsn: bigint, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): number {
+  return Number(lsn % BigInt(segmentSize));
+}
+
+/** Timeline and segment number of a 24-character WAL file name. */
+export function parseWalFileName(name: string, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): { timeline: number; segNo: bigint } {
+  if (!/^[0-9A-F]{24}$/.test(name)) throw new Error(`"${name}" is not a WAL segment name`);
+  const perId = 0x100000000n / BigInt(segmentSize);
+  return { timeline: parseInt(name.slice(0, 8), 16), segNo: BigInt(`0x${name.slice(8, 16)}`) * perId + BigInt(`0x${name.slice(16)}`) };
+}
+
+/**
+ * The segments a backup needs to be consistent: from the one holding its start to the one holding the last byte
+ * before its end (an end exactly on a segment boundary needs nothing of the next segment: XLByteToPrevSeg).
+ */
+export function requiredSegments(timeline: number, begin: bigint, end: bigint, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): string[] {
+  const first = segmentNumber(begin, segmentSize);
+  const last = segmentNumber(end > begin ? end - 1n : begin, segmentSize);
+  const out: string[] = [];
+  for (let s = first; s <= last; s++) out.push(walFileNameOfSegment(timeline, s, segmentSize));
+  return out;
+}
+
+/** `16MB`, `1GB`, `16777216` (as SHOW wal_segment_size prints it) -> bytes. */
+export function parseSizeSetting(value: string): number {
+  const m = /^(\d+)\s*(B|kB|MB|GB|TB)?$/.exec(value.trim());
+  if (!m) throw new Error(`"${value}" is not a size`);
+  const unit = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 }[(m[2] ?? 'B') as 'B'];
+  return Number(m[1]) * unit;
+}

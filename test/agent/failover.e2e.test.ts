@@ -1,0 +1,136 @@
+/**
+ * Failover without an operator: the agents of dist/shared-apps.k8s.yaml (2 instances, synchronous replication
+ * `preferred`, lease 15 s) elect the primary through the Lease in the API double. Kill the primary's pod under
+ * write load; partition it from the API; rejoin; switch over and back.
+ */
+import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
+import { LABELS } from '../../lib/contract';
+
+jest.setTimeout(300000);
+
+describe('failover e2e (shared-pg from dist/)', () => {
+  const h = new ClusterHarness('shared-apps.k8s.yaml', 'shared-pg');
+  let su: string;
+  const rwConn = () => h.connectionFromUri(h.secretData('shared-pg-mastodon-app')!.uri);
+  const role = (pod: string) => h.podLabels(pod)[LABELS.role];
+
+  beforeAll(async () => {
+    await h.start();
+    h.seedSecret('rook-ceph-object-user-rgw-bulk-cnpg-backup-shared', { AccessKey: 'unused-here', SecretKey: 'unused-here' });
+    expect(await (await h.runSecretsJob()).exited).toBe(0);
+    su = h.secretData('shared-pg-superuser')!.password;
+    h.startInstance(0);
+    h.startInstance(1);
+    await h.waitReady(0, 90000);
+    await h.waitReady(1, 90000);
+    await query(rwConn(), 'CREATE TABLE IF NOT EXISTS events (id bigint PRIMARY KEY, at timestamptz DEFAULT now())');
+  });
+  afterAll(() => h.stop());
+
+  /** Writes rows through the -rw Service as fast as it can; records the ids PostgreSQL acknowledged. */
+  function writer() {
+    const acknowledged: number[] = [];
+    let stop = false;
+    let next = Date.now() * 1000;
+    const done = (async () => {
+      while (!stop) {
+        const id = next++;
+        try {
+          await query({ ...rwConn(), connectionTimeoutMillis: 1000 }, 'INSERT INTO events (id) VALUES ($1)', [id]);
+          acknowledged.push(id);
+        } catch {
+          await sleep(100);
+        }
+      }
+    })();
+    return { acknowledged, stop: async () => { stop = true; await done; } };
+  }
+
+  test('kill -9 of the primary pod under load: the replica is promoted, -rw moves, no acknowledged row is lost', async () => {
+    expect(role('shared-pg-0')).toBe('primary');
+    const w = writer();
+    await sleep(3000);
+    const killedAt = Date.now();
+    h.pods[0].process!.killPod();
+    await eventually(async () => {
+      if (role('shared-pg-1') !== 'primary') throw new Error('not promoted yet');
+      await query({ ...rwConn(), connectionTimeoutMillis: 1000 }, 'SELECT 1');
+    }, 60000, 200);
+    const failoverSeconds = (Date.now() - killedAt) / 1000;
+    await sleep(2000);
+    await w.stop();
+    // eslint-disable-next-line no-console
+    console.log(`[failover] -rw served by the new primary ${failoverSeconds.toFixed(1)} s after the kill; ${w.acknowledged.length} rows acknowledged`);
+    expect(failoverSeconds).toBeLessThan(30);
+    const present = new Set((await query(h.direct(1, 'postgres', su, 'mastodon'), 'SELECT id::text FROM events')).map(r => Number(r.id)));
+    const lost = w.acknowledged.filter(id => !present.has(id));
+    expect(lost).toEqual([]);
+    const logs = h.pods[1].process!.logs();
+    expect(logs.some(l => /failover: this replica holds the primary lease; promoting/.test(l.msg ?? ''))).toBe(true);
+    expect((await h.httpGet(1, '/metrics')).body).toContain('pgc_failovers_total{cluster="shared-pg",pod="shared-pg-1"} 1');
+  });
+
+  test('the old primary comes back as a replica of the new one, never as a second primary', async () => {
+    const p = h.startInstance(0);
+    await h.waitReady(0, 90000);
+    expect(role('shared-pg-0')).toBe('replica');
+    expect(role('shared-pg-1')).toBe('primary');
+    expect(p.logs().some(l => /rejoining as a replica/.test(l.msg ?? ''))).toBe(true);
+    await query(rwConn(), 'INSERT INTO events (id) VALUES (1)');
+    await eventually(async () => {
+      const r = await query(h.direct(0, 'postgres', su, 'mastodon'), 'SELECT count(*)::int AS n FROM events WHERE id = 1');
+      if (r[0].n !== 1) throw new Error('not replicated yet');
+    }, 20000);
+  });
+
+  test('switchover to the old primary and back: clean, no committed row lost', async () => {
+    for (const [target, from] of [['shared-pg-0', 1], ['shared-pg-1', 0]] as const) {
+      const before = (await query(rwConn(), 'SELECT count(*)::int AS n FROM events'))[0].n;
+      const launch = h.startJob(h.statefulSet, 'postgres', { args: ['switchover', '--to', target, '--wait'] });
+      expect(await launch.exited).toBe(0);
+      await eventually(async () => {
+        if (role(target) !== 'primary') throw new Error('target not primary yet');
+        await query({ ...rwConn(), connectionTimeoutMillis: 1000 }, 'SELECT 1');
+      }, 60000, 250);
+      await h.waitReady(from, 90000);
+      const after = (await query(rwConn(), 'SELECT count(*)::int AS n FROM events'))[0].n;
+      expect(after).toBe(before);
+    }
+  });
+
+  test('a primary cut off from the API fences itself before the lease can be taken: never two writable primaries', async () => {
+    const primary = role('shared-pg-0') === 'primary' ? 0 : 1;
+    const other = 1 - primary;
+    const primaryPod = `shared-pg-${primary}`;
+    const writable: Array<{ at: number; pods: number[] }> = [];
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        const pods: number[] = [];
+        for (const i of [0, 1]) {
+          try {
+            await query({ ...h.direct(i, 'postgres', su, 'mastodon'), connectionTimeoutMillis: 500 }, "CREATE TEMP TABLE probe (x int); INSERT INTO probe VALUES (1)");
+            pods.push(i);
+          } catch { /* not writable */ }
+        }
+        writable.push({ at: Date.now(), pods });
+        await sleep(200);
+      }
+    })();
+    h.api.setUnavailable(`pod:${primaryPod}`, true, { mode: 'refuse' });
+    const partitionedAt = Date.now();
+    await eventually(async () => {
+      if (role(`shared-pg-${other}`) !== 'primary') throw new Error('not failed over yet');
+    }, 90000, 250);
+    const fenced = h.pods[primary].process!.logs().find(l => /fencing/.test(l.msg ?? ''));
+    expect(fenced).toBeDefined();
+    h.api.setUnavailable(`pod:${primaryPod}`, false);
+    await h.waitReady(primary, 90000);
+    watching = false;
+    await watch;
+    expect(writable.filter(w => w.pods.length > 1)).toEqual([]);
+    expect(role(primaryPod)).toBe('replica');
+    // eslint-disable-next-line no-console
+    console.log(`[failover] partition: fenced after ${((Date.parse(fenced.time) - partitionedAt) / 1000).toFixed(1)} s, replica promoted, old primary rejoined`);
+  });
+});
