@@ -104,4 +104,20 @@ new PostgresCluster(apps, 'shared-pg', {
   },
 });
 
+// Disaster recovery as in the story: a new cluster bootstrapped from the Keycloak cluster's backups (the bucket
+// credentials survive the old cluster). It replays all archived WAL ("latest"); set `target: { time }` for a
+// point in time. It archives into its own folder, keycloak-pg-restored/, never into its ancestor's.
+const restore = new Chart(app, 'keycloak-restore', { namespace: 'testsetup', labels: { 'homelab/part-of': 'keycloak-test' } });
+new PostgresCluster(restore, 'keycloak-pg-restored', {
+  name: 'keycloak-pg-restored',
+  instances: 2,
+  inheritedLabels: ['homelab/*'],
+  databases: [{ name: 'keycloak', owner: 'keycloak' }],
+  resources: { requests: { memory: '128Mi', cpu: '100m' } },
+  storage: { size: Size.gibibytes(2), storageClass: 'rbd-fast' },
+  priorityClass: critical,
+  bootstrap: { recovery: { store: keycloakStore, serverName: 'keycloak-pg-cluster' } },
+  backup: { store: keycloakStore, retention: { recoveryWindow: '14d' } },
+});
+
 app.synth();

@@ -7,6 +7,7 @@ export * from './tuning/pgtune';
 export * from './backup/backup-store';
 export type { BackupProps } from './backup/cluster-backup';
 export * from './backup/bucket-policy';
+export * from './bootstrap/recovery';
 export { ValidationError } from './validation';
 export * as contract from './contract';
 export * from './canary/canary-app';

@@ -40,8 +40,9 @@ program.command('wal-push').argument('<path>', 'WAL file, relative to PGDATA (%p
   .action((walPath: string) => run(async () => (await import('./wal/push-command')).walPushCommand(walPath)));
 
 program.command('wal-fetch').argument('<name>', 'WAL file name (%f)').argument('<target>', 'where to write it (%p)')
+  .option('--recovery-source', 'read from the store of bootstrap.recovery instead of the cluster\'s own')
   .description('restore_command: fetch a WAL file from the backup store; exit 1 when it does not exist')
-  .action((name: string, target: string) => run(async () => (await import('./wal/fetch-command')).walFetchCommand(name, target)));
+  .action((name: string, target: string, o: { recoverySource?: boolean }) => run(async () => (await import('./wal/fetch-command')).walFetchCommand(name, target, o)));
 
 program.command('switchover').description('planned switchover: make <pod> the primary, without losing a committed row')
   .requiredOption('--to <pod>', 'the replica pod to promote').option('--wait', 'wait until it is primary')

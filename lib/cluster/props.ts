@@ -4,6 +4,7 @@ import { SynchronousSpec } from '../contract';
 import { PriorityClass } from '../scheduling/priority-class';
 import { NetworkPolicyProps } from '../network/cluster-network-policy';
 import { BackupProps } from '../backup/cluster-backup';
+import { BootstrapProps } from '../bootstrap/recovery';
 
 /** One application database and the role that owns it. */
 export interface DatabaseProps {
@@ -138,6 +139,13 @@ export interface PostgresClusterProps {
    * @default 'cluster.local'
    */
   readonly clusterDomain?: string;
+  /**
+   * How the first instance gets its data: `initdb` (an empty cluster with the declared databases), or
+   * `recovery` from another cluster's backups, to a point in time if you like. With recovery, declare the restored
+   * databases in `databases` so they get their app Secrets (passwords are reset to the new Secrets' values).
+   * @default - initdb
+   */
+  readonly bootstrap?: BootstrapProps;
   /**
    * Automated failover: the agents elect the primary through a coordination.k8s.io Lease.
    * @default { leaseDurationSeconds: 15, maxLagBytes: 16 MiB }

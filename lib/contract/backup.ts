@@ -74,3 +74,36 @@ function walDir(walName: string): string {
 export function backupIdFor(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
 }
+
+/** The environment of a cluster that bootstraps from another cluster's backups (`bootstrap.recovery`). */
+export const RECOVERY_ENV = {
+  /** JSON {@link RecoverySourceSpec}: where the source cluster's backups are. */
+  source: 'PGC_RECOVERY_SOURCE',
+  /** JSON {@link RecoveryTargetSpec}; absent = replay all archived WAL ("latest"). */
+  target: 'PGC_RECOVERY_TARGET',
+  /** The source store's keys (secretKeyRef into its credentials Secret). */
+  accessKeyId: 'PGC_RECOVERY_ACCESS_KEY_ID',
+  secretAccessKey: 'PGC_RECOVERY_SECRET_ACCESS_KEY',
+} as const;
+
+export interface RecoverySourceSpec {
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly region: string;
+  readonly forcePathStyle: boolean;
+  readonly serverName: string;
+  readonly caFile?: string;
+}
+
+/** Where recovery stops. At most one of time, lsn, xid, name; none = the end of the archive. */
+export interface RecoveryTargetSpec {
+  /** ISO 8601 time with a zone, e.g. `2026-11-27T10:00:00Z`. */
+  readonly time?: string;
+  readonly lsn?: string;
+  readonly xid?: string;
+  /** A restore point made with pg_create_restore_point(). */
+  readonly name?: string;
+  /** Stop just after (true) or just before (false) the target. @default true */
+  readonly inclusive?: boolean;
+}

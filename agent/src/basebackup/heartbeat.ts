@@ -29,7 +29,7 @@ export class Heartbeat {
 
   private schedule(): void {
     this.timer = setTimeout(() => {
-      this.writing = writeBackupInfo(this.s3, this.store, this.current())
+      this.writing = Promise.resolve().then(() => writeBackupInfo(this.s3, this.store, this.current()))
         .catch(e => log.warn({ err: (e as Error).message }, 'could not refresh the running backup\'s backup.info; retrying'))
         .finally(() => { if (!this.stopped) this.schedule(); });
     }, this.intervalMs);

@@ -21,15 +21,28 @@ export interface RunningBaseBackup {
   /** pg_basebackup's own estimate of the bytes to send (updated with progress), 0 until known. */
   estimatedBytes(): number;
   /** Resolves with what pg_basebackup reported once it exited 0; rejects otherwise. */
-  readonly done: Promise<{ startLsn?: string; startTimeline?: number; endLsn?: string }>;
+  readonly done: Promise<Reported>;
   /** Stops pg_basebackup (the stream then fails). */
   kill(signal?: NodeJS.Signals): void;
+}
+
+/** What pg_basebackup and the server said on stderr. */
+export interface Reported {
+  startLsn?: string;
+  startTimeline?: number;
+  endLsn?: string;
+  /**
+   * The server's word on WAL archiving at the end of the backup: `waited` when it held the backup until the last
+   * segment was archived (a primary: "all required WAL segments have been archived"), `not-waited` when it could
+   * not (a standby without archive_mode=always: "WAL archiving is not enabled").
+   */
+  archiving?: 'waited' | 'not-waited';
 }
 
 export function startBaseBackup(source: BaseBackupSource, password: string, label: string): RunningBaseBackup {
   const args = [
     '-h', source.host, '-p', String(source.port), '-U', REPLICATION_USER, '--no-password',
-    '-D', '-', '-Ft', '-X', 'none', '--checkpoint=fast', '-l', label, '-P', '-v',
+    '-D', '-', '-Ft', '-X', 'none', '--checkpoint=fast', '--no-sync', '-l', label, '-P', '-v',
   ];
   const child: ChildProcess = spawn('pg_basebackup', args, {
     // The password goes in the environment of the child only; messages in English so they can be read below.
@@ -38,7 +51,7 @@ export function startBaseBackup(source: BaseBackupSource, password: string, labe
   });
   let estimate = 0;
   let stderrTail: string[] = [];
-  const reported: { startLsn?: string; startTimeline?: number; endLsn?: string } = {};
+  const reported: Reported = {};
   let partial = '';
   child.stderr!.on('data', (d: Buffer) => {
     const lines = (partial + d.toString()).split(/[\r\n]/);
@@ -54,6 +67,8 @@ export function startBaseBackup(source: BaseBackupSource, password: string, labe
       if (start) [reported.startLsn, reported.startTimeline] = [start[1], Number(start[2])];
       const end = /write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)/.exec(line);
       if (end) reported.endLsn = end[1];
+      if (/all required WAL segments have been archived/.test(line)) reported.archiving = 'waited';
+      if (/WAL archiving is not enabled/.test(line)) reported.archiving = 'not-waited';
       stderrTail = [...stderrTail.slice(-9), line.replace(/^pg_basebackup: /, '')];
       log.debug({ pgBasebackup: line }, 'pg_basebackup');
     }

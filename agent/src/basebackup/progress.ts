@@ -16,14 +16,17 @@ export class ByteCounter extends Transform {
 
 const MiB = 1024 * 1024;
 
-export function startProgressLog(read: () => { done: number; stored: number; estimate: number }, intervalMs = 5000): () => void {
+export type ProgressSink = (fields: Record<string, number | undefined>, msg: string) => void;
+
+export function startProgressLog(read: () => { done: number; stored: number; estimate: number }, intervalMs = 5000,
+  sink: ProgressSink = (fields, msg) => log.info(fields, msg)): () => void {
   const started = Date.now();
   const timer = setInterval(() => {
     const { done, stored, estimate } = read();
     const seconds = (Date.now() - started) / 1000;
     const rate = done / seconds;
     const total = Math.max(estimate, done);
-    log.info({
+    sink({
       doneBytes: done,
       storedBytes: stored,
       estimatedBytes: estimate || undefined,

@@ -58,8 +58,10 @@ export async function runBaseBackup(s3: S3Bucket, store: StoreConfig, source: So
   const key = s3Layout.dataTar(store.prefix, store.serverName, backupId, store.compression);
   const started = Date.now();
   const pgbb = startBaseBackup(source.source, password, `pg-agent ${store.serverName} ${backupId}`);
+  let stoppedBy: string | undefined;
   opts.onStop?.(why => {
-    log.warn({ why }, 'stopping the backup');
+    stoppedBy = why;
+    log.warn({ why }, 'stopping the backup; it will not be marked complete');
     pgbb.kill('SIGTERM');
   });
   const stored = new ByteCounter();
@@ -84,6 +86,7 @@ export async function runBaseBackup(s3: S3Bucket, store: StoreConfig, source: So
     if (end.timeline !== label.startTimeline) {
       throw new AgentError(`the source changed timeline during the backup (${label.startTimeline} -> ${end.timeline})`, 'A standby was promoted while it was being backed up; run the backup again.');
     }
+    if (reported.archiving === 'waited') log.info({ endLsn: end.endLsn }, 'the server held the backup until its last WAL segment was archived');
     const copySeconds = (Date.now() - started) / 1000;
     const begin = parseLsn(label.startLsn);
     const endLsn = parseLsn(end.endLsn);
@@ -95,6 +98,7 @@ export async function runBaseBackup(s3: S3Bucket, store: StoreConfig, source: So
       copyStats: {
         writer: 'pg-agent', total_time: round((Date.now() - started) / 1000), copy_time: round(copySeconds), analysis_time: 0, number_of_workers: 1,
         backup_from: label.backupFrom ?? (source.standby ? 'standby' : 'primary'), files: scan.files,
+        server_waited_for_wal_archive: reported.archiving === 'waited',
         data_key: key.split('/').pop()!, data_size: put.size, data_sha256: put.sha256, data_etag: put.etag, part_size: PART_SIZE,
       },
     } satisfies Partial<BackupInfo>);
@@ -106,8 +110,11 @@ export async function runBaseBackup(s3: S3Bucket, store: StoreConfig, source: So
     stopProgress();
     pgbb.kill('SIGTERM');
     await heartbeat.stop();
-    await recordFailure(s3, store, info, key, !!put, e as Error);
-    throw e;
+    const err = stoppedBy
+      ? new AgentError(`the backup was stopped (${stoppedBy}) before it completed; it is marked FAILED, not complete`, 'Nothing to do: the next scheduled backup runs in full. If a deadline stopped it, raise backup.activeDeadlineSeconds.')
+      : e as Error;
+    await recordFailure(s3, store, info, key, !!put, err);
+    throw err;
   }
 }
 

@@ -3,7 +3,7 @@
  * first, as a table on stdout or one JSON array. Only DONE backups are complete; the others are listed with
  * their status so a running, killed or failed backup is visible but never mistaken for a usable one.
  */
-import { S3Bucket, createS3Client } from '../s3/client';
+import { createS3Client } from '../s3/client';
 import { StoreConfig, readStoreConfig } from '../store/config';
 import { BackupInfo } from './backup-info';
 import { listBackups } from './catalog';
@@ -46,15 +46,13 @@ export async function listCommand(opts: { json?: boolean } = {}, env: NodeJS.Pro
   const store = readStoreConfig(env);
   const s3 = createS3Client(store.s3);
   try {
-    const backups = (await listFor(s3, store)).map(toListed);
+    const backups = (await listBackups(s3, store)).map(toListed);
     process.stdout.write(opts.json ? `${JSON.stringify(backups, null, 2)}\n` : formatTable(backups, store));
     return 0;
   } finally {
     s3.destroy();
   }
 }
-
-const listFor = (s3: S3Bucket, store: StoreConfig) => listBackups(s3, store);
 
 const time = (iso?: string) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
 

@@ -14,7 +14,7 @@ import { InstanceConfig } from './config';
 import { slotName, writePassfile } from './config-files';
 import { readSystemIdentifier, writeMarker } from './pgdata';
 
-function partialDir(cfg: InstanceConfig): string {
+export function partialDir(cfg: InstanceConfig): string {
   return `${cfg.pgdata}.partial`;
 }
 
@@ -27,7 +27,7 @@ export function clearPartial(cfg: InstanceConfig): void {
   }
 }
 
-function finish(cfg: InstanceConfig, how: string): void {
+export function finish(cfg: InstanceConfig, how: string): void {
   if (fs.existsSync(cfg.pgdata)) fs.rmdirSync(cfg.pgdata); // empty: inspectDataDir said so
   fs.renameSync(partialDir(cfg), cfg.pgdata);
   const systemIdentifier = readSystemIdentifier(cfg.pgdata);

@@ -11,16 +11,17 @@ import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { KubeClient, connectKube } from '../k8s/client';
 import { WalArchiver, archiverSocketPath } from '../wal/archiver';
-import { clearPartial, clone, initdb, primaryAnswers } from './bootstrap';
+import { clearPartial, clone, finish, initdb, partialDir, primaryAnswers } from './bootstrap';
+import { restoreForRecovery } from '../restore/recovery';
 import { InstanceConfig, readInstanceConfig } from './config';
-import { writeConfigFiles } from './config-files';
+import { restoreStrictHba, writeConfigFiles } from './config-files';
 import { Election, compareLsn, lsnDiff } from './election';
 import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readSystemIdentifier } from './pgdata';
 import { RoleLabeler } from './pod-label';
 import { rejoinAsReplica } from './rewind';
 import { InstanceRole, planStart } from './role';
-import { InstanceStatus, promote, readStatus, reconcilePrimary, setSynchronousStandbys } from './sql';
+import { InstanceStatus, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
 import { PostgresSupervisor } from './supervisor';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
@@ -42,10 +43,21 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   const election = new Election(kube, names.lease(cfg.cluster), cfg.podName, cfg.leaseDurationSeconds);
   const lease = await observeUntilReachable(election);
   const someoneElsePrimary = !!lease?.holder && lease.holder !== cfg.podName;
-  const plan = planStart(state, cfg.ordinal, state.kind === 'empty' && cfg.ordinal === 0 ? (someoneElsePrimary || await primaryAnswers(cfg)) : false);
+  const plan = planStart(state, cfg.ordinal, state.kind === 'empty' && cfg.ordinal === 0 ? (someoneElsePrimary || await primaryAnswers(cfg)) : false, !!cfg.recovery);
   log.info({ plan: plan.action, role: plan.role, leaseHolder: lease?.holder }, 'start plan');
   if (plan.action === 'initdb') await initdb(cfg);
   if (plan.action === 'clone') await clone(cfg);
+  if (plan.action === 'restore') {
+    clearPartial(cfg);
+    try {
+      await restoreForRecovery(cfg.recovery!, partialDir(cfg));
+    } catch (e) {
+      clearPartial(cfg); // a half-restored directory must never be started
+      if (e instanceof AgentError) throw e;
+      throw new AgentError(`restoring the base backup failed: ${(e as Error).message}`, 'Nothing was started. The backup is damaged or unreadable: check the store, or recover to a target that an older backup covers.');
+    }
+    finish(cfg, 'recovery');
+  }
 
   let role: InstanceRole = plan.role;
   if (role === 'primary') {
@@ -176,6 +188,10 @@ class Instance {
   private async reconcile(): Promise<void> {
     try {
       await reconcilePrimary(this.cfg);
+      if (restoreStrictHba(this.cfg)) {
+        await reloadConfig(this.cfg);
+        log.info({}, 'restored roles now have this cluster\'s passwords: pg_hba.conf is SCRAM-only again');
+      }
       this.reconciled = true;
       log.info({ databases: this.cfg.databases.map(d => d.name) }, 'roles, databases and replication slots reconciled');
     } catch (e) {

@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { REPLICATION_USER } from '../../../lib/contract';
 import { InstanceConfig } from './config';
+import { recoveryParameters } from '../restore/recovery';
 
 /** The physical replication slot the primary keeps for the instance with this ordinal. */
 export function slotName(cluster: string, ordinal: number): string {
@@ -23,8 +24,13 @@ export function passfilePath(cfg: InstanceConfig): string {
 
 /** How PostgreSQL archives WAL: through this very agent's `wal-push`, started the way this process was started. */
 export function archiveCommand(): string {
+  return agentCommand('wal-push %p');
+}
+
+/** A command line that runs this agent the way this process was started (the image's node and bundle). */
+function agentCommand(args: string): string {
   const q = (s: string) => `"${s.replace(/(["\\$`])/g, '\\$1')}"`;
-  return `${q(process.execPath)} ${q(process.argv[1])} wal-push %p`;
+  return `${q(process.execPath)} ${q(process.argv[1])} ${args}`;
 }
 
 export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'): Record<string, string> {
@@ -44,6 +50,10 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
     log_destination: 'stderr',
     hba_file: path.join(cfg.pgdata, 'pg_hba.conf'),
   };
+  if (role === 'primary' && isRecovering(cfg)) {
+    // Still recovering from the source's archive: its WAL comes from the source store, up to the target.
+    Object.assign(params, recoveryParameters(cfg.recovery!.target, agentCommand('wal-fetch --recovery-source %f %p')));
+  }
   if (cfg.archiving) {
     // A replica archives nothing (archive_mode=on, not always); once promoted it archives its new timeline.
     params.archive_mode = 'on';
@@ -78,9 +88,20 @@ export const PG_HBA = [
   '',
 ].join('\n');
 
+/**
+ * While a restored cluster recovers, its roles still have the source cluster's passwords, so the agent could not
+ * log in with this cluster's Secret. Until the first reconcile sets them, the `postgres` OS user (the agent, uid
+ * 999, on a socket in the pod's own emptyDir) may log in as `postgres` by peer authentication.
+ */
+const RECOVERY_HBA = '# until the restored roles get this cluster\'s passwords (removed by the agent after that)\nlocal   all             postgres                peer\n';
+
+export function isRecovering(cfg: InstanceConfig): boolean {
+  return !!cfg.recovery && fs.existsSync(path.join(cfg.pgdata, 'recovery.signal'));
+}
+
 export function writeConfigFiles(cfg: InstanceConfig, role: 'primary' | 'replica'): void {
   fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), renderPostgresqlConf(cfg, role), { mode: 0o600 });
-  fs.writeFileSync(path.join(cfg.pgdata, 'pg_hba.conf'), PG_HBA, { mode: 0o600 });
+  fs.writeFileSync(path.join(cfg.pgdata, 'pg_hba.conf'), (isRecovering(cfg) ? RECOVERY_HBA : '') + PG_HBA, { mode: 0o600 });
   const signal = path.join(cfg.pgdata, 'standby.signal');
   if (role === 'replica') {
     fs.writeFileSync(signal, '', { mode: 0o600 });
@@ -88,6 +109,14 @@ export function writeConfigFiles(cfg: InstanceConfig, role: 'primary' | 'replica
   } else if (fs.existsSync(signal)) {
     fs.rmSync(signal);
   }
+}
+
+/** Back to SCRAM only once the roles have this cluster's passwords. Returns true when it changed the file. */
+export function restoreStrictHba(cfg: InstanceConfig): boolean {
+  const file = path.join(cfg.pgdata, 'pg_hba.conf');
+  if (fs.readFileSync(file, 'utf8') === PG_HBA) return false;
+  fs.writeFileSync(file, PG_HBA, { mode: 0o600 });
+  return true;
 }
 
 /** libpq passfile line `host:port:db:user:password` with `:` and `\` escaped. */

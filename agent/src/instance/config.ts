@@ -2,6 +2,7 @@ import { DatabaseSpec, ENV, SHUTDOWN_ENV, SynchronousSpec, dbPasswordEnv } from 
 import { intEnv, jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { StoreConfig, hasStore, readStoreConfig } from '../store/config';
+import { RecoveryConfig, hasRecovery, readRecoveryConfig } from '../restore/recovery';
 
 export interface DatabaseWithPassword extends DatabaseSpec {
   readonly password: string;
@@ -28,6 +29,8 @@ export interface InstanceConfig {
   readonly leaseDurationSeconds: number;
   readonly failoverMaxLagBytes: number;
   readonly synchronous?: SynchronousSpec;
+  /** Bootstrap by recovery from another cluster's backups, when the manifest says so. */
+  readonly recovery?: RecoveryConfig;
   /** The backup store, when the cluster has one: the primary archives WAL into it. */
   readonly archiving?: StoreConfig;
 }
@@ -70,6 +73,7 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     failoverMaxLagBytes: Number(optionalEnv(ENV.failoverMaxLagBytes, env) ?? 16 * 1024 * 1024),
     synchronous: optionalEnv(ENV.synchronous, env) ? jsonEnv<SynchronousSpec>(ENV.synchronous, env) : undefined,
     archiving: hasStore(env) ? readStoreConfig(env) : undefined,
+    recovery: hasRecovery(env) ? readRecoveryConfig(env) : undefined,
   };
 }
 

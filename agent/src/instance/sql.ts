@@ -62,6 +62,10 @@ export async function reconcilePrimary(cfg: InstanceConfig): Promise<void> {
   });
 }
 
+export async function reloadConfig(cfg: InstanceConfig): Promise<void> {
+  await withClient(localConnection(cfg), c => c.query('SELECT pg_reload_conf()'));
+}
+
 /** Promotes this replica and waits until it accepts writes. */
 export async function promote(cfg: InstanceConfig): Promise<void> {
   await withClient(localConnection(cfg), async c => {

@@ -32,6 +32,8 @@ export async function extractTar(source: Readable, root: string): Promise<Extrac
     return abs;
   };
   extract.on('entry', (header, stream, next) => {
+    // A failed extraction destroys the entry's stream too; its error is reported once, by the extract stream.
+    stream.on('error', () => undefined);
     const run = async () => {
       const dest = target(header.name);
       const mode = (header.mode ?? 0o600) & 0o7777;

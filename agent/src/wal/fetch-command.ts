@@ -11,14 +11,16 @@ import { log } from '../common/log';
 import { S3Bucket, createS3Client } from '../s3/client';
 import { getObject } from '../s3/objects';
 import { StoreConfig, readStoreConfig } from '../store/config';
+import { readRecoveryConfig } from '../restore/recovery';
 import { decompressStream } from '../store/compression';
 
-export async function walFetchCommand(name: string, target: string, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function walFetchCommand(name: string, target: string, opts: { recoverySource?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (!WAL_FILE.test(name)) {
     log.error({ wal: name }, `wal-fetch: ${name} is not a WAL file name`);
     return 1;
   }
-  const store = readStoreConfig(env);
+  // During bootstrap by recovery the WAL comes from the source cluster's folder, not this cluster's own.
+  const store = opts.recoverySource ? readRecoveryConfig(env).source : readStoreConfig(env);
   const s3 = createS3Client(store.s3);
   try {
     return await fetchInto(s3, store, name, target);

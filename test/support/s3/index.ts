@@ -21,7 +21,13 @@ const run = promisify(execFile);
 export const RGW_BASE = process.env.PGC_RGW_BASE ?? '/tmp/cdk8s-postgres-rgw';
 export const RGW_SCRIPT = path.join(__dirname, 'ceph-rgw.sh');
 /** Port of the extra gateway that {@link withS3Outage} stops and starts by default. */
-export const OUTAGE_PORT = Number(process.env.PGC_RGW_OUTAGE_PORT ?? 7481);
+/**
+ * Each jest worker gets its own outage gateway (name and port), so one test file's outage never cuts off another
+ * file's requests running at the same time in another worker.
+ */
+const WORKER = Number(process.env.JEST_WORKER_ID ?? 1);
+export const OUTAGE_PORT = Number(process.env.PGC_RGW_OUTAGE_PORT ?? 7481) + 10 * (WORKER - 1);
+const OUTAGE_NAME = `outage${WORKER}`;
 
 export interface S3Credentials {
   readonly accessKeyId: string;
@@ -207,13 +213,13 @@ export async function startRgw(gateway: Gateway = 'outage'): Promise<void> {
   const s = await ensureState();
   const port = gateway === 'main' ? s.mainPort : OUTAGE_PORT;
   if (await rgwAnswers(port)) return;
-  await script('gw-start', gateway, String(port));
+  await script('gw-start', gateway === 'main' ? 'main' : OUTAGE_NAME, String(port));
 }
 
 /** Stops radosgw `gateway` only: S3 requests to it are refused until {@link startRgw}. */
 export async function stopRgw(gateway: Gateway = 'outage'): Promise<void> {
   await ensureState();
-  await script('gw-stop', gateway);
+  await script('gw-stop', gateway === 'main' ? 'main' : OUTAGE_NAME);
 }
 
 /**
