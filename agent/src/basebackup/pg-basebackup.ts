@@ -97,6 +97,9 @@ export function startBaseBackup(source: BaseBackupSource, password: string, labe
     await stdoutEnded; // after a zero exit the rest of the tar is still in the pipe
     return reported;
   });
+  // The failure reaches the caller through `done`; the stream's own 'error' must not crash the process when it
+  // fires before a consumer is attached (pg_basebackup can fail at once).
+  tar.on('error', () => undefined);
   done.then(() => tar.end(), e => tar.destroy(e as Error));
   // The consumer gave up (the upload failed): stop pg_basebackup rather than leave it blocked on a full pipe.
   tar.once('close', () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); });
