@@ -6,6 +6,13 @@
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
 import { createBucket, ensureS3, s3For, uniqueBucketName } from '../support/s3';
 import { listPrefix, putObject } from '../../agent/src/s3/objects';
+import { CanaryDb } from '../../agent/src/canary/db';
+
+/** The restore canary's own records (checksummed) are the drill's test data, besides the Keycloak-like users. */
+function canaryOn(h: ClusterHarness, secret: string): CanaryDb {
+  const c = h.connectionFromUri(h.secretData(secret)!.uri);
+  return new CanaryDb({ host: c.host!, port: c.port!, database: c.database!, user: c.user!, password: c.password as string });
+}
 
 jest.setTimeout(600000);
 
@@ -71,6 +78,8 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
         }
       };
       await addUsers(1, 20, rowsBeforeT);
+      const canary = canaryOn(h, 'keycloak-pg-cluster-app');
+      for (let i = 0; i < 3; i++) await canary.insert('drill');
       const backup = await h.runJob('keycloak-pg-cluster-backup');
       expect({ code: await backup.exited, log: backup.lines.slice(-5) }).toEqual({ code: 0, log: expect.anything() });
       await addUsers(21, 20, rowsBeforeT);
@@ -78,6 +87,8 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
       T = (await query(rw, 'SELECT clock_timestamp() AS t'))[0].t.toISOString();
       await sleep(1100);
       await addUsers(41, 20, rowsAfterT);
+      for (let i = 0; i < 2; i++) await canary.insert('drill');
+      await canary.end();
       // Every committed row must be in the archive before the cluster is lost.
       const su = h.secretData('keycloak-pg-cluster-superuser')!.password;
       const last = (await query(h.direct(0, 'postgres', su, 'postgres'), 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS w, pg_switch_wal()'))[0].w;
@@ -96,6 +107,11 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
       await h.waitReady(0, 180000);
       // The first connection right after promotion may race the end-of-recovery checkpoint: retry briefly.
       expect(await eventually(() => usersOf(h), 20000)).toEqual(rowsBeforeT);
+      // The canary's verdict: its 3 records from before T, all valid; the newest shows the recovery point.
+      const canary = canaryOn(h, 'keycloak-pg-restored-app');
+      const verdict = await canary.verdict();
+      await canary.end();
+      expect({ ok: verdict.ok, total: verdict.total, newest: verdict.newestSeq }).toEqual({ ok: true, total: 3, newest: 3 });
       const logs = h.pods[0].process!.logs();
       expect(logs.some(l => l.msg === 'start plan' && l.plan === 'restore')).toBe(true);
       // The restored primary is on a new timeline, and a replica clones it as usual.
@@ -116,6 +132,10 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
     try {
       await h.waitReady(0, 180000);
       expect(await eventually(() => usersOf(h), 20000)).toEqual([...rowsBeforeT, ...rowsAfterT]);
+      const canary = canaryOn(h, 'keycloak-pg-restored-app');
+      const verdict = await canary.verdict();
+      await canary.end();
+      expect({ ok: verdict.ok, total: verdict.total, newest: verdict.newestSeq }).toEqual({ ok: true, total: 5, newest: 5 });
       // After promotion it archives its new timeline into its own folder, never into its ancestor's.
       const app = h.secretData('keycloak-pg-restored-app')!;
       await query(h.connectionFromUri(app.uri), "INSERT INTO users (id, username) VALUES (1000, 'after-restore')");
