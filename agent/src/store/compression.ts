@@ -63,7 +63,8 @@ export async function decompressBuffer(data: Buffer, kind: Compression): Promise
 export function compressStream(kind: Compression, opts: { threads?: number } = {}): Transform {
   switch (kind) {
     case 'none': return new PassThrough();
-    case 'gzip': return zlib.createGzip({ level: GZIP_DATA_LEVEL });
+    // 1 MiB output chunks: zlib's 16 KiB default means tens of thousands of tiny writes per GiB (measured 2x slower).
+    case 'gzip': return zlib.createGzip({ level: GZIP_DATA_LEVEL, chunkSize: 1024 * 1024 });
     case 'zstd': return new (loadZstd().CompressStream)({ compressionLevel: ZSTD_LEVEL, checksumFlag: true, nbWorkers: opts.threads ?? 0 });
     case 'lz4': return new Lz4CompressStream();
   }
@@ -73,7 +74,7 @@ export function compressStream(kind: Compression, opts: { threads?: number } = {
 export function decompressStream(kind: Compression): Transform {
   switch (kind) {
     case 'none': return new PassThrough();
-    case 'gzip': return zlib.createGunzip();
+    case 'gzip': return zlib.createGunzip({ chunkSize: 1024 * 1024 });
     case 'zstd': return new (loadZstd().DecompressStream)();
     case 'lz4': return new Lz4DecompressStream();
   }
