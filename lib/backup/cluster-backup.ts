@@ -2,7 +2,7 @@ import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { BACKUP_ENV, COMPONENTS, Compression, ENV, PATHS, RetentionSpec, names } from '../contract';
-import { agentContainerSecurityContext, agentPodSecurityContext } from '../cluster/pod-security';
+import { agentContainer, agentPodSecurityContext } from '../cluster/pod-security';
 import { ValidationError } from '../validation';
 import { BackupStore } from './backup-store';
 import { validateRetention } from './retention';
@@ -140,14 +140,12 @@ export class ClusterBackup extends Construct {
       restartPolicy: 'Never',
       priorityClassName: props.priorityClassName,
       securityContext: agentPodSecurityContext(),
-      containers: [{
+      containers: [agentContainer({
         name: COMPONENTS.backup,
         image: props.image,
-        command: [PATHS.agentBinary],
-        args: ['backup'],
+        command: 'backup',
+        cluster: props.cluster,
         env: [
-          { name: ENV.cluster, value: props.cluster },
-          { name: ENV.namespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
           { name: BACKUP_ENV.sourceHost, value: b.fromStandby && props.instances > 1 ? names.roService(props.cluster) : rw },
           { name: ENV.primaryHost, value: rw },
           { name: BACKUP_ENV.fromStandby, value: String(b.fromStandby) },
@@ -159,9 +157,8 @@ export class ClusterBackup extends Construct {
           // Streaming with bounded buffers: a backup never needs more, whatever the database size.
           limits: { memory: k8s.Quantity.fromString('512Mi') },
         },
-        securityContext: agentContainerSecurityContext(),
         volumeMounts: [{ name: 'tmp', mountPath: PATHS.tmpDir }, ...(ca ? [ca.mount] : [])],
-      }],
+      })],
       volumes: [{ name: 'tmp', emptyDir: {} }, ...(ca ? [ca.volume] : [])],
     };
     const jobSpec = (backoffLimit: number): k8s.JobSpec => ({

@@ -1,4 +1,5 @@
 import { k8s } from 'cdk8s-plus-28';
+import { AgentCommand, ENV, PATHS } from '../contract';
 
 /** uid/gid of the `postgres` user in the official postgres images (Debian variants). */
 export const POSTGRES_UID = 999;
@@ -22,5 +23,26 @@ export function agentContainerSecurityContext(): k8s.SecurityContext {
     readOnlyRootFilesystem: true,
     runAsNonRoot: true,
     capabilities: { drop: ['ALL'] },
+  };
+}
+
+/**
+ * A container that runs one agent command (`pg-agent <command>`) with the security context every agent pod uses
+ * and the two variables every command reads (cluster name, namespace from the downward API) first in its env.
+ */
+export function agentContainer(props: { name: string; image: string; command: AgentCommand; cluster: string; env?: k8s.EnvVar[] } & Omit<k8s.Container, 'name' | 'image' | 'command' | 'args' | 'env'>): k8s.Container {
+  const { name, image, command, cluster, env, ...rest } = props;
+  return {
+    name,
+    image,
+    command: [PATHS.agentBinary],
+    args: [command],
+    env: [
+      { name: ENV.cluster, value: cluster },
+      { name: ENV.namespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      ...(env ?? []),
+    ],
+    securityContext: agentContainerSecurityContext(),
+    ...rest,
   };
 }

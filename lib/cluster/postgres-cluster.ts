@@ -13,7 +13,7 @@ import { ClusterSecrets } from '../secrets/cluster-secrets';
 import { pgtune } from '../tuning/pgtune';
 import { ValidationError, parseQuantity } from '../validation';
 import { inheritedLabels } from './labels';
-import { agentContainerSecurityContext, agentPodSecurityContext } from './pod-security';
+import { agentContainer, agentPodSecurityContext } from './pod-security';
 import { PostgresClusterProps } from './props';
 import { validateClusterProps } from './validate';
 
@@ -127,8 +127,6 @@ export class PostgresCluster extends Construct {
     const podLabels = labelsFor(COMPONENTS.instance);
 
     const env: k8s.EnvVar[] = [
-      { name: ENV.cluster, value: name },
-      { name: ENV.namespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: ENV.podName, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: ENV.pgdata, value: PATHS.pgdata },
       { name: ENV.port, value: String(DEFAULT_PORTS.postgres) },
@@ -178,11 +176,11 @@ export class PostgresCluster extends Construct {
             terminationGracePeriodSeconds: grace,
             securityContext: agentPodSecurityContext(),
             affinity,
-            containers: [{
+            containers: [agentContainer({
               name: 'postgres',
               image: this.image,
-              command: [PATHS.agentBinary],
-              args: ['instance'],
+              command: 'instance',
+              cluster: name,
               env,
               ports: [
                 { name: 'postgresql', containerPort: DEFAULT_PORTS.postgres, protocol: 'TCP' },
@@ -192,7 +190,6 @@ export class PostgresCluster extends Construct {
               // Liveness asks the agent, which stays up through crash recovery: no kill during a long replay.
               livenessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('http') }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 },
               readinessProbe: { httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('http') }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3 },
-              securityContext: agentContainerSecurityContext(),
               volumeMounts: [
                 { name: 'pgdata', mountPath: PATHS.dataMount },
                 { name: 'run', mountPath: PATHS.socketDir },
@@ -200,7 +197,7 @@ export class PostgresCluster extends Construct {
                 { name: 'shm', mountPath: '/dev/shm' },
                 ...(ca ? [ca.mount] : []),
               ],
-            }],
+            })],
             volumes: [
               { name: 'run', emptyDir: {} },
               { name: 'tmp', emptyDir: {} },

@@ -1,8 +1,8 @@
 import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { ENV, PATHS, SecretSpec, names, COMPONENTS } from '../contract';
-import { agentContainerSecurityContext, agentPodSecurityContext } from '../cluster/pod-security';
+import { ENV, SecretSpec, names, COMPONENTS } from '../contract';
+import { agentContainer, agentPodSecurityContext } from '../cluster/pod-security';
 
 export interface ClusterSecretsProps {
   readonly cluster: string;
@@ -62,22 +62,17 @@ export class ClusterSecrets extends Construct {
             restartPolicy: 'OnFailure',
             priorityClassName: props.priorityClassName,
             securityContext: agentPodSecurityContext(),
-            containers: [{
+            containers: [agentContainer({
               name: COMPONENTS.secrets,
               image: props.image,
-              command: [PATHS.agentBinary],
-              args: ['secrets'],
-              env: [
-                { name: ENV.cluster, value: props.cluster },
-                { name: ENV.namespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                { name: ENV.secrets, value: JSON.stringify(props.specs) },
-              ],
+              command: 'secrets',
+              cluster: props.cluster,
+              env: [{ name: ENV.secrets, value: JSON.stringify(props.specs) }],
               resources: {
                 requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('64Mi') },
                 limits: { memory: k8s.Quantity.fromString('256Mi') },
               },
-              securityContext: agentContainerSecurityContext(),
-            }],
+            })],
           },
         },
       },
