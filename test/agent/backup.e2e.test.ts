@@ -74,6 +74,19 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     await deleteBucketRecursive(bucket);
   });
 
+
+  /** Starts PostgreSQL on a restored directory with wal-fetch as restore_command: every row and the marker are back. */
+  async function expectRecovered(target: string, expected: unknown, marker: string): Promise<void> {
+    const server = await startRestored(target, walFetchScript(env()));
+    try {
+      await waitPromoted(server, 'postgres', su);
+      const conn = { host: '127.0.0.1', port: server.port, user: 'postgres', password: su, database: 'keycloak' };
+      expect(await rows(conn)).toEqual(expected);
+      expect((await query(conn, 'SELECT note FROM marker')).map(r => r.note)).toContain(marker);
+    } finally {
+      await server.stop();
+    }
+  }
   test('the immediate Job starts with the cluster, waits for it with a clear log line, then backs it up', async () => {
     const job = h.startJob(IMMEDIATE);
     await job.waitForLog(l => l.msg === 'waiting for the backup source to accept replication connections', 30000);
@@ -169,15 +182,7 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
       } finally {
         s3.destroy();
       }
-      const server = await startRestored(target, walFetchScript(env()));
-      try {
-        await waitPromoted(server, 'postgres', su);
-        const conn = { host: '127.0.0.1', port: server.port, user: 'postgres', password: su, database: 'keycloak' };
-        expect(await rows(conn)).toEqual(expected);
-        expect((await query(conn, 'SELECT note FROM marker')).map(r => r.note)).toContain(compression);
-      } finally {
-        await server.stop();
-      }
+      await expectRecovered(target, expected, compression);
     });
   }
 
@@ -204,15 +209,7 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     } finally {
       s3.destroy();
     }
-    const server = await startRestored(target, walFetchScript(env()));
-    try {
-      await waitPromoted(server, 'postgres', su);
-      const conn = { host: '127.0.0.1', port: server.port, user: 'postgres', password: su, database: 'keycloak' };
-      expect(await rows(conn)).toEqual(expected);
-      expect((await query(conn, 'SELECT note FROM marker')).map(r => r.note)).toContain('barman into our folder');
-    } finally {
-      await server.stop();
-    }
+    await expectRecovered(target, expected, 'barman into our folder');
   });
 
   test('a backup killed mid-upload (SIGKILL) is never listed DONE; a later run removes its leftovers', async () => {
