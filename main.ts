@@ -120,4 +120,38 @@ new PostgresCluster(restore, 'keycloak-pg-restored', {
   backup: { store: keycloakStore, retention: { recoveryWindow: '14d' } },
 });
 
+// The story's other wish: move the old Nomad PostgreSQL in by streaming replication instead of dump/restore. The
+// new cluster clones it and follows it as a read-only standby; on migration day, stop the apps, wait until the
+// standby has replayed everything, set `follow: false` and let Flux apply: the cluster promotes and is on its own.
+const migration = new Chart(app, 'nextcloud-migration', { namespace: 'nextcloud', labels: { 'homelab/part-of': 'nextcloud' } });
+new PostgresCluster(migration, 'nextcloud-pg', {
+  name: 'nextcloud-pg',
+  instances: 2,
+  inheritedLabels: ['homelab/*'],
+  // The source's databases and roles come along; declaring them gives each its app Secret.
+  databases: [{ name: 'nextcloud', owner: 'nextcloud' }],
+  resources: { requests: { memory: '512Mi', cpu: '250m' } },
+  storage: { size: Size.gibibytes(10), storageClass: 'rbd-fast' },
+  priorityClass: critical,
+  bootstrap: {
+    pgBasebackup: {
+      host: 'postgres.service.nomad.home.arpa',
+      user: 'replicator',
+      passwordSecret: { name: 'nomad-postgres-replicator' },
+      sslmode: 'require',
+      follow: true,
+    },
+  },
+  // Backups start with the promotion (a standby of another server has no WAL of its own to archive).
+  backup: {
+    store: new BackupStore(migration, 'backup-store', {
+      endpoint: 'http://rook-ceph-rgw-rgw-bulk.rook-cluster.svc:80',
+      bucket: 'backup-cnpg',
+      credentials: { secretName: 'rook-ceph-object-user-rgw-bulk-cnpg-backup-nextcloud' },
+    }),
+    schedule: '0 4 * * *',
+    retention: { recoveryWindow: '30d' },
+  },
+});
+
 app.synth();

@@ -116,13 +116,16 @@ export class BackupStore extends Construct {
     ];
   }
 
-  /** Volume and mount for the CA bundle, when there is one. */
-  caVolume(): { volume: k8s.Volume; mount: k8s.VolumeMount } | undefined {
+  /**
+   * Volume and mount for the CA bundle, when there is one. A pod that talks to two stores (a restored cluster
+   * archiving into its own store) mounts each under its own volume name and path.
+   */
+  caVolume(volumeName = 's3-ca', mountPath = CA_MOUNT_PATH): { volume: k8s.Volume; mount: k8s.VolumeMount; file: string } | undefined {
     if (!this.caBundle) return undefined;
     const items = [{ key: this.caBundle.key, path: this.caBundle.key }];
     const volume: k8s.Volume = this.caBundle.secretName
-      ? { name: 's3-ca', secret: { secretName: this.caBundle.secretName, items } }
-      : { name: 's3-ca', configMap: { name: this.caBundle.configMapName!, items } };
-    return { volume, mount: { name: 's3-ca', mountPath: CA_MOUNT_PATH, readOnly: true } };
+      ? { name: volumeName, secret: { secretName: this.caBundle.secretName, items } }
+      : { name: volumeName, configMap: { name: this.caBundle.configMapName!, items } };
+    return { volume, mount: { name: volumeName, mountPath, readOnly: true }, file: `${mountPath}/${this.caBundle.key}` };
   }
 }

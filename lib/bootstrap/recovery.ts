@@ -33,13 +33,8 @@ export interface RecoveryProps {
   readonly target?: RecoveryTarget;
 }
 
-export interface BootstrapProps {
-  /** Restore from backups (with point-in-time recovery) instead of initdb. */
-  readonly recovery?: RecoveryProps;
-}
-
 /** Checks recovery props at synth; returns the target in the contract's form. */
-export function resolveRecovery(r: RecoveryProps): { source: RecoverySourceSpec; target?: RecoveryTargetSpec; store: BackupStore } {
+export function resolveRecovery(r: RecoveryProps): ResolvedRecovery {
   if (!(r.store instanceof BackupStore)) throw new ValidationError('bootstrap.recovery.store', 'is not a BackupStore', 'Pass the BackupStore that holds the source cluster\'s backups.');
   if (!/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/.test(r.serverName ?? '')) {
     throw new ValidationError('bootstrap.recovery.serverName', `"${r.serverName}" is not a folder name`, 'Give the source cluster\'s name, e.g. "keycloak-pg-cluster".');
@@ -64,15 +59,27 @@ export function resolveRecovery(r: RecoveryProps): { source: RecoverySourceSpec;
   const target: RecoveryTargetSpec | undefined = set.length || t.inclusive !== undefined
     ? { time, lsn: t.lsn, xid: t.xid, name: t.name, inclusive: t.inclusive } : undefined;
   const s = r.store;
+  // The source store's CA bundle gets its own volume: the cluster's own store may have another one.
+  const ca = s.caVolume('recovery-s3-ca', RECOVERY_CA_MOUNT_PATH);
   return {
     store: s,
-    source: { endpoint: s.endpoint, bucket: s.bucket, prefix: s.prefix, region: s.region, forcePathStyle: s.forcePathStyle, serverName: r.serverName, ...(s.caBundle ? { caFile: s.env(r.serverName).find(e => e.name === 'PGC_S3_CA_FILE')?.value } : {}) },
+    source: { endpoint: s.endpoint, bucket: s.bucket, prefix: s.prefix, region: s.region, forcePathStyle: s.forcePathStyle, serverName: r.serverName, ...(ca ? { caFile: ca.file } : {}) },
     target: target ? JSON.parse(JSON.stringify(target)) : undefined,
+    ca,
   };
 }
 
+export const RECOVERY_CA_MOUNT_PATH = '/etc/pg-agent/recovery-s3-ca';
+
+export interface ResolvedRecovery {
+  readonly source: RecoverySourceSpec;
+  readonly target?: RecoveryTargetSpec;
+  readonly store: BackupStore;
+  readonly ca?: ReturnType<BackupStore['caVolume']>;
+}
+
 /** The environment that tells the agent to bootstrap by recovery. */
-export function recoveryEnv(r: ReturnType<typeof resolveRecovery>): k8s.EnvVar[] {
+export function recoveryEnv(r: ResolvedRecovery): k8s.EnvVar[] {
   const ref = (key: string) => ({ secretKeyRef: { name: r.store.credentials.secretName, key } });
   return [
     { name: RECOVERY_ENV.source, value: JSON.stringify(r.source) },

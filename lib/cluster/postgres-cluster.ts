@@ -7,7 +7,7 @@ import {
 } from '../contract';
 import { ClusterBackup, backupEnv, resolveBackup } from '../backup/cluster-backup';
 import { ClusterNetworkPolicy } from '../network/cluster-network-policy';
-import { recoveryEnv, resolveRecovery } from '../bootstrap/recovery';
+import { resolveBootstrap } from '../bootstrap/bootstrap';
 import { PriorityClass } from '../scheduling/priority-class';
 import { ClusterSecrets } from '../secrets/cluster-secrets';
 import { pgtune } from '../tuning/pgtune';
@@ -117,7 +117,8 @@ export class PostgresCluster extends Construct {
 
     this.services = this.renderServices(labelsFor(COMPONENTS.instance));
     const backup = props.backup ? resolveBackup(props.backup, name) : undefined;
-    const recovery = props.bootstrap?.recovery ? resolveRecovery(props.bootstrap.recovery) : undefined;
+    const bootstrap = resolveBootstrap(props.bootstrap);
+    const recovery = bootstrap.recovery;
     if (recovery && backup && recovery.source.endpoint === backup.store.endpoint && recovery.source.bucket === backup.store.bucket
       && recovery.source.prefix === backup.store.prefix && recovery.source.serverName === backup.serverName) {
       throw new ValidationError('backup.serverName', `"${backup.serverName}" is the folder this cluster recovers from`, 'A restored cluster must archive into its own folder (it shares the source\'s system identifier): give backup.serverName or the cluster another name.');
@@ -146,7 +147,7 @@ export class PostgresCluster extends Construct {
       ...this.databases.map((db, i) => ({ name: dbPasswordEnv(i), valueFrom: { secretKeyRef: { name: db.secretName, key: 'password' } } })),
       // With a store, the primary archives WAL there (postgres inherits this environment for archive_command).
       ...(backup ? backupEnv(backup) : []),
-      ...(recovery ? recoveryEnv(recovery) : []),
+      ...bootstrap.env,
     ];
 
     const matchSelector = { matchLabels: this.selector };
@@ -196,6 +197,7 @@ export class PostgresCluster extends Construct {
                 { name: 'tmp', mountPath: PATHS.tmpDir },
                 { name: 'shm', mountPath: '/dev/shm' },
                 ...(ca ? [ca.mount] : []),
+                ...bootstrap.mounts,
               ],
             })],
             volumes: [
@@ -204,6 +206,7 @@ export class PostgresCluster extends Construct {
               // The container default of 64 MiB shared memory is too small for parallel queries.
               { name: 'shm', emptyDir: { medium: 'Memory' } },
               ...(ca ? [ca.volume] : []),
+              ...bootstrap.volumes,
             ],
           },
         },

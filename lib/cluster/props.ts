@@ -4,7 +4,7 @@ import { SynchronousSpec } from '../contract';
 import { PriorityClass } from '../scheduling/priority-class';
 import { NetworkPolicyProps } from '../network/cluster-network-policy';
 import { BackupProps } from '../backup/cluster-backup';
-import { BootstrapProps } from '../bootstrap/recovery';
+import { BootstrapProps } from '../bootstrap/bootstrap';
 
 /** One application database and the role that owns it. */
 export interface DatabaseProps {
@@ -140,9 +140,10 @@ export interface PostgresClusterProps {
    */
   readonly clusterDomain?: string;
   /**
-   * How the first instance gets its data: `initdb` (an empty cluster with the declared databases), or
-   * `recovery` from another cluster's backups, to a point in time if you like. With recovery, declare the restored
-   * databases in `databases` so they get their app Secrets (passwords are reset to the new Secrets' values).
+   * How the first instance gets its data: `initdb` (an empty cluster with the declared databases), `recovery`
+   * from another cluster's backups (to a point in time if you like), or `pgBasebackup` from a running server
+   * (a migration by streaming replication). With recovery or pgBasebackup, declare the databases that come along
+   * in `databases` so they get their app Secrets (their owners' passwords are reset to the new Secrets' values).
    * @default - initdb
    */
   readonly bootstrap?: BootstrapProps;

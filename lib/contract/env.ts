@@ -100,3 +100,28 @@ export type AgentCommand = 'instance' | 'secrets' | 'wal-push' | 'wal-fetch' | '
 
 /** Seconds the agent has for a clean shutdown (the pod's terminationGracePeriodSeconds less a margin). */
 export const SHUTDOWN_ENV = 'PGC_SHUTDOWN_TIMEOUT';
+
+/**
+ * Bootstrap by streaming from a running PostgreSQL (`bootstrap.pgBasebackup`): the first instance clones it with
+ * pg_basebackup, then follows it as a standby while {@link CLONE_ENV.follow} is `true`, and promotes when it is not.
+ */
+export const CLONE_ENV = {
+  /** JSON {@link CloneSourceSpec}. */
+  source: 'PGC_CLONE_SOURCE',
+  /** The source user's password (secretKeyRef into the Secret the user names). */
+  password: 'PGC_CLONE_PASSWORD',
+  /** `true`: keep following the source (migration in progress); `false`: promote and become independent. */
+  follow: 'PGC_CLONE_FOLLOW',
+} as const;
+
+/** A running PostgreSQL server to clone, as libpq connection settings. */
+export interface CloneSourceSpec {
+  readonly host: string;
+  readonly port: number;
+  /** A role with the REPLICATION attribute (and `replication` access in the source's pg_hba.conf). */
+  readonly user: string;
+  /** libpq sslmode. */
+  readonly sslmode: 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+  /** Path of the CA certificate file for `verify-ca`/`verify-full` (a mounted Secret or ConfigMap). */
+  readonly sslRootCert?: string;
+}

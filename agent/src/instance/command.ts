@@ -13,8 +13,9 @@ import { KubeClient, connectKube } from '../k8s/client';
 import { WalArchiver, archiverSocketPath } from '../wal/archiver';
 import { clearPartial, clone, finish, initdb, partialDir, primaryAnswers } from './bootstrap';
 import { restoreForRecovery } from '../restore/recovery';
+import { clearRolesPending, cloneSource, describeSource, isFollowingSource, markClonedFromSource, stopFollowingSource } from './clone-source';
 import { InstanceConfig, readInstanceConfig } from './config';
-import { restoreStrictHba, writeConfigFiles } from './config-files';
+import { followsSource, restoreStrictHba, writeConfigFiles } from './config-files';
 import { Election, compareLsn, lsnDiff } from './election';
 import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readSystemIdentifier } from './pgdata';
@@ -43,10 +44,18 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   const election = new Election(kube, names.lease(cfg.cluster), cfg.podName, cfg.leaseDurationSeconds);
   const lease = await observeUntilReachable(election);
   const someoneElsePrimary = !!lease?.holder && lease.holder !== cfg.podName;
-  const plan = planStart(state, cfg.ordinal, state.kind === 'empty' && cfg.ordinal === 0 ? (someoneElsePrimary || await primaryAnswers(cfg)) : false, !!cfg.recovery);
+  const origin = cfg.recovery ? 'recovery' : cfg.clone ? 'clone-source' : 'initdb';
+  const plan = planStart(state, cfg.ordinal, state.kind === 'empty' && cfg.ordinal === 0 ? (someoneElsePrimary || await primaryAnswers(cfg)) : false, origin, !!cfg.clone && isFollowingSource(cfg.pgdata));
   log.info({ plan: plan.action, role: plan.role, leaseHolder: lease?.holder }, 'start plan');
   if (plan.action === 'initdb') await initdb(cfg);
+  if (plan.action === 'clone' && cfg.clone?.follow) await waitWhileFollowing(cfg);
   if (plan.action === 'clone') await clone(cfg);
+  if (plan.action === 'clone-source') {
+    clearPartial(cfg);
+    await cloneSource(cfg.clone!, cfg.socketDir, partialDir(cfg));
+    finish(cfg, `pg_basebackup from ${describeSource(cfg.clone!.source)}`);
+    markClonedFromSource(cfg.pgdata);
+  }
   if (plan.action === 'restore') {
     clearPartial(cfg);
     try {
@@ -72,6 +81,21 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   }
   const instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName));
   return instance.run();
+}
+
+/**
+ * While the cluster follows its external source, its first instance is a read-only standby of that source: the
+ * other instances cannot clone it (this cluster's replication role does not exist there yet). They wait, alive
+ * and not ready, until the manifest says `follow: false`, which restarts every pod (the environment changes).
+ */
+async function waitWhileFollowing(cfg: InstanceConfig): Promise<never> {
+  log.warn({ source: describeSource(cfg.clone!.source) }, 'this cluster follows its external source (bootstrap.pgBasebackup.follow): replicas are cloned after the promotion; set follow: false to promote');
+  await serveHttp(cfg.httpPort, {
+    alive: () => true,
+    ready: () => ({ ok: false, reason: 'waiting: the cluster follows its external source; replicas are cloned after the promotion' }),
+    metrics: () => '',
+  });
+  return new Promise<never>(() => undefined);
 }
 
 /** Reads the Lease, retrying while the API is unreachable: without it no safe role decision can be made. */
@@ -168,11 +192,41 @@ class Instance {
     else if (this.mode === 'replica') await this.replicaStep();
     else if (this.mode === 'fenced') await this.fencedStep();
     if (this.status && (this.mode === 'primary' || this.mode === 'replica')) {
-      this.role = this.status.inRecovery ? 'replica' : 'primary';
-      if (this.role === 'primary' && !this.reconciled) await this.reconcile();
-      if (this.role === 'primary' && this.cfg.synchronous) await this.synchronousStep();
+      if (this.mode === 'primary' && this.following()) await this.followStep();
+      // A standby of the external source is this cluster's primary-to-be: it keeps the lease and the label.
+      const following = this.mode === 'primary' && this.following();
+      this.role = this.status.inRecovery && !following ? 'replica' : 'primary';
+      if (this.role === 'primary' && !following && !this.reconciled) await this.reconcile();
+      if (this.role === 'primary' && !following && this.cfg.synchronous) await this.synchronousStep();
       await this.labeler.ensure(this.role);
     }
+  }
+
+  private following(): boolean {
+    return followsSource(this.cfg, 'primary');
+  }
+
+  /** Following the external source: promote once the manifest turned `follow` off. */
+  private async followStep(): Promise<void> {
+    const source = describeSource(this.cfg.clone!.source);
+    if (this.cfg.clone!.follow) return;
+    if (this.status && !this.status.inRecovery) {
+      stopFollowingSource(this.cfg.pgdata); // promoted before a restart could record it
+      return;
+    }
+    log.warn({ source, replayedLsn: this.status?.lsn, receivedLsn: this.status?.receivedLsn }, 'bootstrap.pgBasebackup.follow is false: promoting; this cluster stops following its source and starts a new timeline');
+    this.mode = 'transition';
+    try {
+      await promote(this.cfg);
+      stopFollowingSource(this.cfg.pgdata);
+      this.reconciled = false;
+      log.info({ source }, 'promoted: the cluster is independent of its source now (point the applications at the -rw Service)');
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'promotion failed; retrying');
+    } finally {
+      this.mode = 'primary';
+    }
+    await this.refreshStatus();
   }
 
   private async refreshStatus(): Promise<void> {
@@ -188,6 +242,7 @@ class Instance {
   private async reconcile(): Promise<void> {
     try {
       await reconcilePrimary(this.cfg);
+      clearRolesPending(this.cfg.pgdata);
       if (restoreStrictHba(this.cfg)) {
         await reloadConfig(this.cfg);
         log.info({}, 'restored roles now have this cluster\'s passwords: pg_hba.conf is SCRAM-only again');
@@ -305,7 +360,9 @@ class Instance {
       if (!view.holder) return this.takeOver('switchover', { [ANNOTATIONS.switchoverTo]: undefined });
       return;
     }
-    if (this.election.expired()) await this.tryFailover(view?.primaryLsn);
+    if (!this.election.expired()) return;
+    if (this.cfg.clone?.follow) return this.whyNot('no failover: the cluster follows its external source (bootstrap.pgBasebackup.follow); the first instance comes back as its standby');
+    await this.tryFailover(view?.primaryLsn);
   }
 
   private async publishLsn(): Promise<void> {
@@ -390,6 +447,9 @@ class Instance {
     if (!s) return { ok: false, reason: this.statusError };
     // The Services select by the role label: not ready until the pod carries the right one.
     if (this.labeler.current !== this.role) return { ok: false, reason: `pod not labelled ${this.role} yet` };
+    if (this.role === 'primary' && this.following()) {
+      return s.receiver === 'streaming' ? { ok: true, reason: 'following the external source (read-only until promoted)' } : { ok: false, reason: `not streaming from the external source (${s.receiver ?? 'no WAL receiver'})` };
+    }
     if (this.role === 'primary') return this.reconciled ? { ok: true, reason: 'primary accepting connections' } : { ok: false, reason: 'primary not reconciled yet' };
     if (s.receiver !== 'streaming') return { ok: false, reason: `replica not streaming (${s.receiver ?? 'no WAL receiver'})` };
     if (s.replayLagBytes > MAX_READY_LAG_BYTES) return { ok: false, reason: `replica ${s.replayLagBytes} bytes behind (limit ${MAX_READY_LAG_BYTES})` };

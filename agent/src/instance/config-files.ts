@@ -7,6 +7,7 @@ import * as path from 'path';
 import { REPLICATION_USER } from '../../../lib/contract';
 import { InstanceConfig } from './config';
 import { recoveryParameters } from '../restore/recovery';
+import { isFollowingSource, rolesPending, sourceConninfo } from './clone-source';
 
 /** The physical replication slot the primary keeps for the instance with this ordinal. */
 export function slotName(cluster: string, ordinal: number): string {
@@ -59,7 +60,10 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
     params.archive_mode = 'on';
     params.archive_command = archiveCommand();
   }
-  if (role === 'replica') {
+  if (followsSource(cfg, role)) {
+    // The first instance of a migrating cluster streams from the external source, without a slot there.
+    params.primary_conninfo = sourceConninfo(cfg.socketDir, cfg.clone!, cfg.podName);
+  } else if (role === 'replica') {
     const conninfo = [
       `host=${cfg.primary.host}`, `port=${cfg.primary.port}`, `user=${REPLICATION_USER}`,
       `passfile=${passfilePath(cfg)}`, `application_name=${cfg.podName}`, 'sslmode=prefer', 'connect_timeout=5',
@@ -99,11 +103,19 @@ export function isRecovering(cfg: InstanceConfig): boolean {
   return !!cfg.recovery && fs.existsSync(path.join(cfg.pgdata, 'recovery.signal'));
 }
 
+/** The instance that holds the lease of a cluster still following its external source (bootstrap.pgBasebackup). */
+export function followsSource(cfg: InstanceConfig, role: 'primary' | 'replica'): boolean {
+  return role === 'primary' && !!cfg.clone && isFollowingSource(cfg.pgdata);
+}
+
 export function writeConfigFiles(cfg: InstanceConfig, role: 'primary' | 'replica'): void {
   fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), renderPostgresqlConf(cfg, role), { mode: 0o600 });
-  fs.writeFileSync(path.join(cfg.pgdata, 'pg_hba.conf'), (isRecovering(cfg) ? RECOVERY_HBA : '') + PG_HBA, { mode: 0o600 });
+  const foreignRoles = isRecovering(cfg) || rolesPending(cfg.pgdata);
+  fs.writeFileSync(path.join(cfg.pgdata, 'pg_hba.conf'), (foreignRoles ? RECOVERY_HBA : '') + PG_HBA, { mode: 0o600 });
   const signal = path.join(cfg.pgdata, 'standby.signal');
-  if (role === 'replica') {
+  if (followsSource(cfg, role)) {
+    fs.writeFileSync(signal, '', { mode: 0o600 });
+  } else if (role === 'replica') {
     fs.writeFileSync(signal, '', { mode: 0o600 });
     writePassfile(cfg);
   } else if (fs.existsSync(signal)) {

@@ -3,6 +3,7 @@ import { intEnv, jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { StoreConfig, hasStore, readStoreConfig } from '../store/config';
 import { RecoveryConfig, hasRecovery, readRecoveryConfig } from '../restore/recovery';
+import { CloneConfig, readCloneConfig } from './clone-source';
 
 export interface DatabaseWithPassword extends DatabaseSpec {
   readonly password: string;
@@ -31,6 +32,8 @@ export interface InstanceConfig {
   readonly synchronous?: SynchronousSpec;
   /** Bootstrap by recovery from another cluster's backups, when the manifest says so. */
   readonly recovery?: RecoveryConfig;
+  /** Bootstrap by streaming a running server (a migration), when the manifest says so. */
+  readonly clone?: CloneConfig;
   /** The backup store, when the cluster has one: the primary archives WAL into it. */
   readonly archiving?: StoreConfig;
 }
@@ -74,6 +77,7 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     synchronous: optionalEnv(ENV.synchronous, env) ? jsonEnv<SynchronousSpec>(ENV.synchronous, env) : undefined,
     archiving: hasStore(env) ? readStoreConfig(env) : undefined,
     recovery: hasRecovery(env) ? readRecoveryConfig(env) : undefined,
+    clone: readCloneConfig(env),
   };
 }
 

@@ -1,0 +1,35 @@
+import { k8s } from 'cdk8s-plus-28';
+import { ValidationError } from '../validation';
+import { PgBasebackupProps, resolvePgBasebackup } from './pg-basebackup';
+import { RecoveryProps, ResolvedRecovery, recoveryEnv, resolveRecovery } from './recovery';
+
+/** How the first instance of a new cluster gets its data. Set at most one; none = initdb. */
+export interface BootstrapProps {
+  /** Restore from another cluster's backups (with point-in-time recovery) instead of initdb. */
+  readonly recovery?: RecoveryProps;
+  /** Stream a running PostgreSQL server (a migration), then promote or keep following it. */
+  readonly pgBasebackup?: PgBasebackupProps;
+}
+
+/** What the StatefulSet's pod needs for the chosen bootstrap: environment, volumes, mounts. */
+export interface ResolvedBootstrap {
+  readonly env: k8s.EnvVar[];
+  readonly volumes: k8s.Volume[];
+  readonly mounts: k8s.VolumeMount[];
+  readonly recovery?: ResolvedRecovery;
+}
+
+export function resolveBootstrap(b: BootstrapProps | undefined): ResolvedBootstrap {
+  if (b?.recovery && b?.pgBasebackup) {
+    throw new ValidationError('bootstrap', 'sets both recovery and pgBasebackup', 'Choose one: recovery (from backups in a store) or pgBasebackup (from a running server).');
+  }
+  if (b?.recovery) {
+    const recovery = resolveRecovery(b.recovery);
+    return { recovery, env: recoveryEnv(recovery), volumes: recovery.ca ? [recovery.ca.volume] : [], mounts: recovery.ca ? [recovery.ca.mount] : [] };
+  }
+  if (b?.pgBasebackup) {
+    const clone = resolvePgBasebackup(b.pgBasebackup);
+    return { env: clone.env, volumes: clone.ca ? [clone.ca.volume] : [], mounts: clone.ca ? [clone.ca.mount] : [] };
+  }
+  return { env: [], volumes: [], mounts: [] };
+}

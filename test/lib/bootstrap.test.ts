@@ -1,0 +1,95 @@
+import { Chart, Testing } from 'cdk8s';
+import { BackupStore, PostgresCluster, PostgresClusterProps, contract } from '../../lib';
+import { baseProps, byKind, envOf } from './helpers';
+
+const { CLONE_ENV, RECOVERY_ENV } = contract;
+
+/** A cluster in a fresh chart, with stores made in that chart. */
+function synth(make: (chart: Chart) => Partial<PostgresClusterProps>): any[] {
+  const chart = new Chart(Testing.app(), 'test', { namespace: 'ns' });
+  new PostgresCluster(chart, 'cluster', { ...baseProps, ...make(chart) } as PostgresClusterProps);
+  return Testing.synth(chart);
+}
+
+const store = (chart: Chart, id: string, ca?: boolean) => new BackupStore(chart, id, {
+  endpoint: 'https://rgw.example:443', bucket: 'backups', credentials: { secretName: `${id}-keys` },
+  ...(ca ? { caBundle: { configMapName: `${id}-ca` } } : {}),
+});
+
+const podSpec = (objects: any[]) => byKind(objects, 'StatefulSet').spec.template.spec;
+
+describe('bootstrap.pgBasebackup', () => {
+  const source = { host: 'postgres.nomad.home.arpa', passwordSecret: { name: 'nomad-replicator' } };
+
+  test('renders the source, the follow flag and the password by reference only', () => {
+    const objects = synth(() => ({ bootstrap: { pgBasebackup: { ...source, follow: true } } }));
+    const env = envOf(podSpec(objects).containers[0]);
+    expect(JSON.parse(env[CLONE_ENV.source])).toEqual({ host: 'postgres.nomad.home.arpa', port: 5432, user: 'streaming_replica', sslmode: 'prefer' });
+    expect(env[CLONE_ENV.follow]).toBe('true');
+    expect(env[CLONE_ENV.password]).toEqual({ secretKeyRef: { name: 'nomad-replicator', key: 'password' } });
+    expect(JSON.stringify(objects)).not.toMatch(/"password":"[^"]/);
+  });
+
+  test('follow defaults to false: promote as soon as the clone is consistent', () => {
+    const env = envOf(podSpec(synth(() => ({ bootstrap: { pgBasebackup: source } }))).containers[0]);
+    expect(env[CLONE_ENV.follow]).toBe('false');
+  });
+
+  test('verify-full mounts the CA certificate and points libpq at it', () => {
+    const spec = podSpec(synth(() => ({ bootstrap: { pgBasebackup: { ...source, sslmode: 'verify-full', caCertificate: { secretName: 'nomad-ca', key: 'root.pem' } } } })));
+    const c = spec.containers[0];
+    expect(JSON.parse(envOf(c)[CLONE_ENV.source])).toMatchObject({ sslmode: 'verify-full', sslRootCert: '/etc/pg-agent/clone-source-ca/root.pem' });
+    expect(spec.volumes).toContainEqual({ name: 'clone-source-ca', secret: { secretName: 'nomad-ca', items: [{ key: 'root.pem', path: 'root.pem' }] } });
+    expect(c.volumeMounts).toContainEqual({ name: 'clone-source-ca', mountPath: '/etc/pg-agent/clone-source-ca', readOnly: true });
+  });
+
+  const bad: Array<[string, any, RegExp]> = [
+    ['host with a port', { ...source, host: 'db:5432' }, /^bootstrap\.pgBasebackup\.host: "db:5432" is not a host name\. .*the port goes in `port`/],
+    ['port out of range', { ...source, port: 70000 }, /^bootstrap\.pgBasebackup\.port: 70000 is not a TCP port/],
+    ['bad user', { ...source, user: 'a b' }, /^bootstrap\.pgBasebackup\.user: "a b" is not a role name/],
+    ['no password Secret', { host: 'db' }, /^bootstrap\.pgBasebackup\.passwordSecret\.name: is missing/],
+    ['unknown sslmode', { ...source, sslmode: 'on' }, /^bootstrap\.pgBasebackup\.sslmode: "on" is not a libpq sslmode\. Use one of disable/],
+    ['verify-full without CA', { ...source, sslmode: 'verify-full' }, /^bootstrap\.pgBasebackup\.caCertificate: is needed for sslmode verify-full/],
+    ['CA from two places', { ...source, caCertificate: { secretName: 'a', configMapName: 'b' } }, /^bootstrap\.pgBasebackup\.caCertificate: needs exactly one of secretName and configMapName/],
+  ];
+  test.each(bad)('%s is refused at synth', (_name, pgBasebackup, message) => {
+    expect(() => synth(() => ({ bootstrap: { pgBasebackup } }))).toThrow(message);
+  });
+
+  test('recovery and pgBasebackup together are refused', () => {
+    expect(() => synth(chart => ({ bootstrap: { pgBasebackup: source, recovery: { store: store(chart, 's'), serverName: 'old' } } })))
+      .toThrow(/^bootstrap: sets both recovery and pgBasebackup\. Choose one/);
+  });
+});
+
+describe('bootstrap.recovery', () => {
+  test('the source store\'s CA bundle is mounted on its own path, beside the own store\'s', () => {
+    const spec = podSpec(synth(chart => ({
+      bootstrap: { recovery: { store: store(chart, 'old', true), serverName: 'keycloak-pg-cluster' } },
+      backup: { store: store(chart, 'own', true) },
+    })));
+    const c = spec.containers[0];
+    expect(JSON.parse(envOf(c)[RECOVERY_ENV.source]).caFile).toBe('/etc/pg-agent/recovery-s3-ca/ca.crt');
+    expect(envOf(c).PGC_S3_CA_FILE).toBe('/etc/pg-agent/s3-ca/ca.crt');
+    expect(spec.volumes).toContainEqual({ name: 'recovery-s3-ca', configMap: { name: 'old-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+    expect(spec.volumes).toContainEqual({ name: 's3-ca', configMap: { name: 'own-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+    expect(c.volumeMounts.map((m: any) => m.mountPath)).toEqual(expect.arrayContaining(['/etc/pg-agent/recovery-s3-ca', '/etc/pg-agent/s3-ca']));
+  });
+
+  const bad: Array<[string, (chart: Chart) => any, RegExp]> = [
+    ['bad folder', chart => ({ store: store(chart, 's'), serverName: 'Keycloak PG' }), /^bootstrap\.recovery\.serverName: "Keycloak PG" is not a folder name/],
+    ['two targets', chart => ({ store: store(chart, 's'), serverName: 'a', target: { lsn: '0/1', xid: '5' } }), /^bootstrap\.recovery\.target: sets lsn and xid\. Choose one/],
+    ['time without zone', chart => ({ store: store(chart, 's'), serverName: 'a', target: { time: '2026-11-27 10:00' } }), /^bootstrap\.recovery\.target\.time: .* is not a time with a zone/],
+    ['bad lsn', chart => ({ store: store(chart, 's'), serverName: 'a', target: { lsn: 'x/1' } }), /^bootstrap\.recovery\.target\.lsn: "x\/1" is not an LSN/],
+  ];
+  test.each(bad)('%s is refused at synth', (_name, recovery, message) => {
+    expect(() => synth(chart => ({ bootstrap: { recovery: recovery(chart) } }))).toThrow(message);
+  });
+
+  test('archiving into the folder it recovers from is refused', () => {
+    expect(() => synth(chart => {
+      const s = store(chart, 's');
+      return { name: 'pg', bootstrap: { recovery: { store: s, serverName: 'pg' } }, backup: { store: s } };
+    })).toThrow(/^backup\.serverName: "pg" is the folder this cluster recovers from/);
+  });
+});
