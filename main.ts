@@ -3,7 +3,7 @@
  * dist/, one file per chart, which Flux or Argo CD applies.
  */
 import { App, Chart, Size, YamlOutputType } from 'cdk8s';
-import { BackupStore, CanaryApp, PostgresCluster, PriorityClass } from './lib';
+import { BackupStore, CanaryApp, PostgresCluster, PriorityClass, RestoreDrill } from './lib';
 
 // outdir comes from the cdk8s CLI (cdk8s.yaml `output: dist`), so `cdk8s synth --output` can render elsewhere.
 const app = new App({ yamlOutputType: YamlOutputType.FILE_PER_CHART });
@@ -62,6 +62,13 @@ const keycloakCluster = new PostgresCluster(keycloak, 'keycloak-pg-cluster', {
 // The story's wish: "something which produces some test data on a button press, with a small web frontend to read
 // the data again, to verify that DB restores worked properly".
 new CanaryApp(keycloak, 'canary', { cluster: keycloakCluster });
+
+// And the unattended version of that check: every Sunday the newest backup is restored into scratch space, all
+// archived WAL replayed, pg_amcheck run and the Keycloak users counted; a failed Job is the alert.
+new RestoreDrill(keycloak, 'restore-drill', {
+  cluster: keycloakCluster,
+  tables: [{ database: 'keycloak', table: 'user_entity', minRows: 1 }],
+});
 
 // What the reference user really wanted: one cluster, several databases, each app with its own Secret.
 const apps = new Chart(app, 'shared-apps', { namespace: 'databases', labels: { 'homelab/part-of': 'shared-postgres' } });

@@ -67,6 +67,12 @@ program.command('list').description('list the backups in the store (ours and bar
   .option('--json', 'print a JSON array on stdout')
   .action((opts: { json?: boolean }) => run(async () => (await import('./catalog/list-command')).listCommand(opts)));
 
+program.command('verify').description('prove that a backup restores: restore it into scratch space, replay WAL, run pg_amcheck and row-count checks, print a JSON report')
+  .option('--backup <id>', 'the backup to verify (default: the newest complete one)')
+  .option('--replay <mode>', '"latest" (all archived WAL) or "backup-end" (default: PGC_VERIFY_REPLAY, else latest)')
+  .option('--scratch <dir>', 'an empty directory with room for the restored data (default: PGC_VERIFY_SCRATCH)')
+  .action((opts: { backup?: string; replay?: string; scratch?: string }) => run(async () => (await import('./verify/command')).verifyCommand(opts)));
+
 program.parseAsync(process.argv).catch(err => {
   log.fatal({ err }, 'command line');
   process.exitCode = 1;

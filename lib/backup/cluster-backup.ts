@@ -122,10 +122,13 @@ export function backupEnv(b: ResolvedBackup): k8s.EnvVar[] {
 export class ClusterBackup extends Construct {
   readonly cronJob: ApiObject;
   readonly immediateJob?: ApiObject;
+  /** The backup settings with defaults applied (what a RestoreDrill of this cluster reads). */
+  readonly settings: ResolvedBackup;
 
   constructor(scope: Construct, id: string, props: ClusterBackupProps) {
     super(scope, id);
     const b = resolveBackup(props, props.cluster);
+    this.settings = b;
     const sa = names.backupCronJob(props.cluster);
     new k8s.KubeServiceAccount(this, 'ServiceAccount', {
       metadata: { name: sa, labels: props.labels },

@@ -1,4 +1,4 @@
-import { ApiObject } from 'cdk8s';
+import { ApiObject, Size } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import {
@@ -34,6 +34,8 @@ export class PostgresCluster extends Construct {
   readonly databases: DatabaseSpec[];
   /** Labels on every object and pod template of this cluster. */
   readonly labels: Record<string, string>;
+  /** Size of each instance's data volume. */
+  readonly storageSize: Size;
   /** Labels that select this cluster's instance pods. */
   readonly selector: Record<string, string>;
   /** The parameters written into postgresql.conf besides the agent's own (preset merged with user values). */
@@ -60,6 +62,7 @@ export class PostgresCluster extends Construct {
     const priorityClassName = props.priorityClass instanceof PriorityClass ? props.priorityClass.name : props.priorityClass;
 
     const clusterLabel = { [LABELS.cluster]: name };
+    this.storageSize = props.storage.size;
     this.labels = { ...inheritedLabels(this, props.inheritedLabels, props.labels), ...clusterLabel, [LABELS.managedBy]: 'cdk8s-postgres' };
     this.selector = { ...clusterLabel, [LABELS.component]: COMPONENTS.instance };
     const labelsFor = (component: string) => ({ ...this.labels, [LABELS.component]: component });

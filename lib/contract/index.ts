@@ -5,3 +5,4 @@ export * from './names';
 export * from './parameters';
 export * from './backup';
 export * from './canary';
+export * from './verify';

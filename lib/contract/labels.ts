@@ -23,4 +23,4 @@ export const ANNOTATIONS = {
 
 export type InstanceRole = 'primary' | 'replica';
 
-export const COMPONENTS = { instance: 'instance', secrets: 'secrets', backup: 'backup', canary: 'canary' } as const;
+export const COMPONENTS = { instance: 'instance', secrets: 'secrets', backup: 'backup', canary: 'canary', restoreDrill: 'restore-drill' } as const;

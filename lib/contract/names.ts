@@ -18,6 +18,7 @@ export const names = {
   lease: (c: string) => `${c}-primary`,
   backupCronJob: (c: string) => `${c}-backup`,
   immediateBackupJob: (c: string) => `${c}-backup-initial`,
+  restoreDrillCronJob: (c: string) => `${c}-restore-drill`,
   networkPolicy: (c: string) => c,
 } as const;
 

@@ -5,7 +5,7 @@
  */
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
 import { createBucket, ensureS3, s3For, uniqueBucketName } from '../support/s3';
-import { listPrefix, putObject } from '../../agent/src/s3/objects';
+import { getObjectBuffer, listPrefix, putObject } from '../../agent/src/s3/objects';
 import { CanaryDb } from '../../agent/src/canary/db';
 
 /** The restore canary's own records (checksummed) are the drill's test data, besides the Keycloak-like users. */
@@ -46,9 +46,27 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
     return h;
   }
 
+  /**
+   * A copy of the source's backups (not its WAL) in a new bucket; with `corruptData`, every data tar replaced by
+   * other bytes under the same key and size.
+   */
+  async function copyOfSource(opts: { corruptData: boolean }): Promise<string> {
+    const s3 = await s3For(sourceBucket);
+    const copy = uniqueBucketName(opts.corruptData ? 'corrupt' : 'nowal');
+    await createBucket(copy);
+    const dst = await s3For(copy);
+    for (const o of await listPrefix(s3, 'keycloak-pg-cluster/base/')) {
+      const original = async () => (await getObjectBuffer(s3, o.key))!;
+      await putObject(dst, o.key, o.key.endsWith('backup.info') || !opts.corruptData ? await original() : Buffer.alloc(o.size, 7));
+    }
+    s3.destroy();
+    dst.destroy();
+    return copy;
+  }
+
   const usersOf = async (h: ClusterHarness) => {
     const app = h.secretData('keycloak-pg-restored-app')!;
-    return (await query(h.connectionFromUri(app.uri), 'SELECT id FROM users ORDER BY id')).map(r => Number(r.id));
+    return (await query(h.connectionFromUri(app.uri), 'SELECT id FROM user_entity ORDER BY id')).map(r => Number(r.id));
   };
 
   beforeAll(async () => {
@@ -70,10 +88,11 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
       await h.waitReady(1, 90000);
       const app = h.secretData('keycloak-pg-cluster-app')!;
       const rw = h.connectionFromUri(app.uri);
-      await query(rw, 'CREATE TABLE users (id int PRIMARY KEY, username text, created_at timestamptz DEFAULT clock_timestamp())');
+      // Keycloak's own table name: the RestoreDrill of dist/keycloak counts it.
+      await query(rw, 'CREATE TABLE user_entity (id int PRIMARY KEY, username text, created_timestamp timestamptz DEFAULT clock_timestamp())');
       const addUsers = async (from: number, n: number, into: number[]) => {
         for (let i = from; i < from + n; i++) {
-          await query(rw, 'INSERT INTO users (id, username) VALUES ($1, $2)', [i, `user${i}`]);
+          await query(rw, 'INSERT INTO user_entity (id, username) VALUES ($1, $2)', [i, `user${i}`]);
           into.push(i);
         }
       };
@@ -138,7 +157,7 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
       expect({ ok: verdict.ok, total: verdict.total, newest: verdict.newestSeq }).toEqual({ ok: true, total: 5, newest: 5 });
       // After promotion it archives its new timeline into its own folder, never into its ancestor's.
       const app = h.secretData('keycloak-pg-restored-app')!;
-      await query(h.connectionFromUri(app.uri), "INSERT INTO users (id, username) VALUES (1000, 'after-restore')");
+      await query(h.connectionFromUri(app.uri), "INSERT INTO user_entity (id, username) VALUES (1000, 'after-restore')");
       const su = h.secretData('keycloak-pg-restored-superuser')!.password;
       await query(h.direct(0, 'postgres', su, 'postgres'), 'SELECT pg_switch_wal()');
       const s3 = await s3For(own);
@@ -192,21 +211,69 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
     });
 
     test('a corrupted backup object', async () => {
-      // A copy of the source's backups with the data tar replaced by other bytes under the same key.
-      const s3 = await s3For(sourceBucket);
-      const corrupt = uniqueBucketName('corrupt');
-      await createBucket(corrupt);
-      const dst = await s3For(corrupt);
-      for (const o of await listPrefix(s3, 'keycloak-pg-cluster/base/')) {
-        const body = o.key.endsWith('backup.info') ? (await (await import('../../agent/src/s3/objects')).getObjectBuffer(s3, o.key))! : Buffer.alloc(o.size, 7);
-        await putObject(dst, o.key, body);
-      }
-      s3.destroy();
-      dst.destroy();
+      const corrupt = await copyOfSource({ corruptData: true });
       const r = await failing({}, (n, v) => (n === 'PGC_RECOVERY_SOURCE' ? JSON.stringify({ ...JSON.parse(v), bucket: corrupt }) : v));
       expect(r.code).toBe(2);
       expect(r.errors.length).toBeGreaterThan(0);
       expect(r.pgdataEmpty).toBe(true);
+    });
+  });
+
+  describe('the restore drill (RestoreDrill of dist/keycloak: pg-agent verify)', () => {
+    /** Runs the drill CronJob's pod as the manifest has it, against the source bucket (or another one). */
+    const drill = async (extraEnv: Record<string, string> = {}, bucket = sourceBucket) => {
+      const h = new ClusterHarness('keycloak.k8s.yaml', 'keycloak-pg-cluster');
+      await h.start();
+      try {
+        h.seedSecret(STORE_SECRET, keys);
+        h.rewriteEnv = s3Rewrite(endpoint, bucket, bucket);
+        const p = await h.runJob('keycloak-pg-cluster-restore-drill', undefined, { extraEnv });
+        const reportLine = p.lines.find(l => l.startsWith('{"ok"'));
+        return { code: await p.exited, report: reportLine ? JSON.parse(reportLine) : undefined, logs: p.logs() };
+      } finally {
+        await h.stop();
+      }
+    };
+
+    test('the newest backup restores, replays all archived WAL and passes pg_amcheck and the row count', async () => {
+      const r = await drill();
+      expect(r.code).toBe(0);
+      expect(r.report).toMatchObject({
+        ok: true, failures: [],
+        replay: { mode: 'latest' },
+        amcheck: { ok: true, findings: [] },
+        tables: [{ database: 'keycloak', table: 'user_entity', minRows: 1, rows: rowsBeforeT.length + rowsAfterT.length, ok: true }],
+      });
+      // Replayed past T: the last transaction it replayed is the newest the cluster archived.
+      expect(Date.parse(r.report.replay.lastTransactionAt)).toBeGreaterThan(Date.parse(T));
+      expect(r.logs.some(l => /^verify passed/.test(l.msg ?? ''))).toBe(true);
+    });
+
+    test('replay to the backup\'s end only: the rows that existed when the backup was taken', async () => {
+      const r = await drill({ PGC_VERIFY_REPLAY: 'backup-end' });
+      expect(r.code).toBe(0);
+      // 20 users existed when the base backup ran (the next ones came after it).
+      expect(r.report.tables[0].rows).toBe(20);
+    });
+
+    test('an implausible row count fails the drill and says which table', async () => {
+      const checks = { amcheck: false, tables: [{ database: 'keycloak', table: 'user_entity', minRows: 1000 }, { database: 'keycloak', table: 'no_such_table', minRows: 1 }] };
+      const r = await drill({ PGC_VERIFY_CHECKS: JSON.stringify(checks) });
+      expect(r.code).toBe(1);
+      expect(r.report.ok).toBe(false);
+      const failed = r.logs.find(l => l.level === 'error');
+      expect(failed.msg).toMatch(/^verify failed: keycloak\.user_entity: 60 rows, fewer than the 1000 expected; keycloak\.no_such_table: relation "no_such_table" does not exist/);
+    });
+
+    test('a damaged backup, or a backup without its WAL, fails with one line saying what to do', async () => {
+      const damaged = await drill({}, await copyOfSource({ corruptData: true }));
+      expect(damaged.code).toBe(2);
+      expect(damaged.logs.find(l => l.level === 'error').fix).toMatch(/damaged|take a new backup/i);
+      const noWal = await drill({}, await copyOfSource({ corruptData: false }));
+      expect(noWal.code).toBe(2);
+      const line = noWal.logs.find(l => l.level === 'error');
+      expect(line.msg).toMatch(/restored, but PostgreSQL could not replay it/);
+      expect(line.fix).toMatch(/WAL segment the backup needs is missing/);
     });
   });
 });

@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { REPLICATION_USER } from '../../../lib/contract';
+import { agentCommand } from '../common/self-command';
 import { InstanceConfig } from './config';
 import { recoveryParameters } from '../restore/recovery';
 import { isFollowingSource, rolesPending, sourceConninfo } from './clone-source';
@@ -28,11 +29,6 @@ export function archiveCommand(): string {
   return agentCommand('wal-push %p');
 }
 
-/** A command line that runs this agent the way this process was started (the image's node and bundle). */
-function agentCommand(args: string): string {
-  const q = (s: string) => `"${s.replace(/(["\\$`])/g, '\\$1')}"`;
-  return `${q(process.execPath)} ${q(process.argv[1])} ${args}`;
-}
 
 export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'): Record<string, string> {
   const params: Record<string, string> = {

@@ -1,5 +1,5 @@
 import { Chart, Testing } from 'cdk8s';
-import { BackupStore, PostgresCluster, PostgresClusterProps, contract } from '../../lib';
+import { BackupStore, PostgresCluster, PostgresClusterProps, RestoreDrill, contract } from '../../lib';
 import { baseProps, byKind, envOf } from './helpers';
 
 const { CLONE_ENV, RECOVERY_ENV } = contract;
@@ -91,5 +91,53 @@ describe('bootstrap.recovery', () => {
       const s = store(chart, 's');
       return { name: 'pg', bootstrap: { recovery: { store: s, serverName: 'pg' } }, backup: { store: s } };
     })).toThrow(/^backup\.serverName: "pg" is the folder this cluster recovers from/);
+  });
+});
+
+describe('RestoreDrill', () => {
+
+  const withDrill = (drill: (cluster: PostgresCluster) => object, backup = true) => {
+    const chart = new Chart(Testing.app(), 'test', { namespace: 'ns' });
+    const cluster = new PostgresCluster(chart, 'cluster', {
+      ...baseProps, databases: [{ name: 'keycloak', owner: 'keycloak' }],
+      ...(backup ? { backup: { store: store(chart, 's', true), compression: 'zstd' } } : {}),
+    } as PostgresClusterProps);
+    new RestoreDrill(chart, 'drill', drill(cluster) as any);
+    return Testing.synth(chart);
+  };
+
+  test('a weekly CronJob running `verify` with the cluster\'s store, checks and scratch space, no API access', () => {
+    const cron = byKind(withDrill(cluster => ({ cluster, tables: [{ database: 'keycloak', table: 'user_entity' }] })), 'CronJob', 'pg-restore-drill');
+    expect(cron.spec.schedule).toBe('0 6 * * 0');
+    expect(cron.spec.jobTemplate.spec.backoffLimit).toBe(0);
+    const pod = cron.spec.jobTemplate.spec.template.spec;
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const c = pod.containers[0];
+    expect(c.args).toEqual(['verify']);
+    const env = envOf(c);
+    expect(JSON.parse(env[contract.VERIFY_ENV.checks])).toEqual({ amcheck: true, tables: [{ database: 'keycloak', table: 'user_entity', minRows: 1 }] });
+    expect(env[contract.VERIFY_ENV.replay]).toBe('latest');
+    expect(env.PGC_S3_SERVER_NAME ?? env[contract.BACKUP_ENV.serverName]).toBe('pg');
+    expect(env[contract.BACKUP_ENV.compression]).toBe('zstd');
+    expect(pod.volumes).toContainEqual({ name: 'scratch', emptyDir: { sizeLimit: '1024Mi' } });
+    expect(c.volumeMounts.map((m: any) => m.name)).toEqual(expect.arrayContaining(['scratch', 'run', 'tmp', 's3-ca']));
+  });
+
+  test('scratch space with a storage class is an ephemeral volume of that class', () => {
+    const cron = byKind(withDrill(cluster => ({ cluster, scratch: { storageClass: 'rbd-fast' } })), 'CronJob', 'pg-restore-drill');
+    const scratch = cron.spec.jobTemplate.spec.template.spec.volumes.find((v: any) => v.name === 'scratch');
+    expect(scratch.ephemeral.volumeClaimTemplate.spec).toMatchObject({ storageClassName: 'rbd-fast', resources: { requests: { storage: '1024Mi' } } });
+  });
+
+  const bad: Array<[string, (c: PostgresCluster) => object, RegExp, boolean?]> = [
+    ['a cluster without backup', c => ({ cluster: c }), /^RestoreDrillProps\.cluster: cluster "pg" has no backup\. Set backup/, false],
+    ['an unknown database', c => ({ cluster: c, tables: [{ database: 'kc', table: 't' }] }), /^RestoreDrillProps\.tables\[0\]\.database: "kc" is not a database of cluster "pg"\. Use one of postgres, keycloak/],
+    ['a quoted table name', c => ({ cluster: c, tables: [{ database: 'keycloak', table: 'a; DROP' }] }), /^RestoreDrillProps\.tables\[0\]\.table: "a; DROP" is not a table name/],
+    ['negative minRows', c => ({ cluster: c, tables: [{ database: 'keycloak', table: 't', minRows: -1 }] }), /^RestoreDrillProps\.tables\[0\]\.minRows: -1/],
+    ['an unknown replay', c => ({ cluster: c, replay: 'all' }), /^RestoreDrillProps\.replay: "all" is not known/],
+    ['a bad schedule', c => ({ cluster: c, schedule: 'weekly' }), /^RestoreDrillProps\.schedule: /],
+  ];
+  test.each(bad)('%s is refused at synth', (_name, drill, message, backup = true) => {
+    expect(() => withDrill(drill, backup)).toThrow(message);
   });
 });

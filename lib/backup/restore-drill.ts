@@ -1,0 +1,154 @@
+import { ApiObject, Size } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { COMPONENTS, ENV, LABELS, PATHS, VERIFY_ENV, VerifyChecksSpec, VerifyReplay, names } from '../contract';
+import type { PostgresCluster } from '../cluster/postgres-cluster';
+import { agentContainer, agentPodSecurityContext } from '../cluster/pod-security';
+import { ValidationError } from '../validation';
+import { backupEnv } from './cluster-backup';
+import { toCronJobSchedule } from './schedule';
+
+/** A table the drill counts in the restored copy. */
+export interface RestoreDrillTable {
+  /** One of the cluster's databases. */
+  readonly database: string;
+  /** `table` or `schema.table`. */
+  readonly table: string;
+  /**
+   * The restored table must have at least this many rows.
+   * @default 1
+   */
+  readonly minRows?: number;
+}
+
+export interface RestoreDrillProps {
+  /** The cluster whose backups are drilled; it must have `backup` set. */
+  readonly cluster: PostgresCluster;
+  /**
+   * When the drill runs (5 cron fields, UTC).
+   * @default '0 6 * * 0' (Sundays 06:00)
+   */
+  readonly schedule?: string;
+  /**
+   * How far the restored copy replays: `latest` also proves that the archived WAL after the backup is complete;
+   * `backup-end` only restores the backup to its consistency point (faster).
+   * @default 'latest'
+   */
+  readonly replay?: VerifyReplay;
+  /**
+   * Check every relation of the restored copy with pg_amcheck (heap and B-tree indexes).
+   * @default true
+   */
+  readonly amcheck?: boolean;
+  /**
+   * Tables whose row counts must be plausible (at least `minRows`).
+   * @default - none
+   */
+  readonly tables?: RestoreDrillTable[];
+  /**
+   * The scratch space the backup is restored into: an emptyDir limited to `size`, or, with `storageClass`, a
+   * volume of that class made for each run and deleted with its pod (a generic ephemeral volume).
+   * @default - an emptyDir limited to the cluster's storage size
+   */
+  readonly scratch?: { readonly size?: Size; readonly storageClass?: string };
+  /**
+   * Resources of the drill container (a PostgreSQL server runs in it while it replays and checks).
+   * @default requests 100m CPU and 256Mi memory, limit 1Gi memory
+   */
+  readonly resources?: { readonly requests?: { cpu?: string; memory?: string }; readonly limits?: { cpu?: string; memory?: string } };
+  /**
+   * Longest time a drill may run.
+   * @default 21600 (6 hours)
+   */
+  readonly activeDeadlineSeconds?: number;
+}
+
+const SCRATCH_MOUNT = '/var/lib/postgresql/scratch';
+
+/**
+ * A CronJob that proves the newest backup restores: `pg-agent verify` restores it into scratch space (checksums
+ * verified), replays the archived WAL, starts PostgreSQL, runs pg_amcheck and counts the chosen tables, prints a
+ * JSON report and fails the Job when anything is wrong (alert on failed Jobs as on any other). It reads the
+ * store and never writes to it; it never touches the cluster's pods.
+ */
+export class RestoreDrill extends Construct {
+  readonly cronJob: ApiObject;
+
+  constructor(scope: Construct, id: string, props: RestoreDrillProps) {
+    super(scope, id);
+    const cluster = props.cluster;
+    const backup = cluster.backup?.settings;
+    if (!backup) throw new ValidationError('RestoreDrillProps.cluster', `cluster "${cluster.name}" has no backup`, 'Set backup on the PostgresCluster: the drill restores its backups.');
+    const schedule = toCronJobSchedule('RestoreDrillProps.schedule', props.schedule ?? '0 6 * * 0');
+    const replay = props.replay ?? 'latest';
+    if (replay !== 'latest' && replay !== 'backup-end') throw new ValidationError('RestoreDrillProps.replay', `"${replay}" is not known`, 'Use "latest" or "backup-end".');
+    const known = ['postgres', ...cluster.databases.map(d => d.name)];
+    const tables = (props.tables ?? []).map((t, i) => {
+      const field = `RestoreDrillProps.tables[${i}]`;
+      if (!known.includes(t.database)) throw new ValidationError(`${field}.database`, `"${t.database}" is not a database of cluster "${cluster.name}"`, `Use one of ${known.join(', ')}.`);
+      if (!/^([A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$/.test(t.table)) throw new ValidationError(`${field}.table`, `"${t.table}" is not a table name`, 'Write "table" or "schema.table" (unquoted identifiers).');
+      const minRows = t.minRows ?? 1;
+      if (!Number.isInteger(minRows) || minRows < 0) throw new ValidationError(`${field}.minRows`, `${minRows} is not a whole number of 0 or more`, 'Give the fewest rows a healthy restore has, e.g. 1.');
+      return { database: t.database, table: t.table, minRows };
+    });
+    const checks: VerifyChecksSpec = { amcheck: props.amcheck ?? true, tables };
+    const deadline = props.activeDeadlineSeconds ?? 21600;
+    if (!Number.isInteger(deadline) || deadline < 300) throw new ValidationError('RestoreDrillProps.activeDeadlineSeconds', `${deadline} is below 300`, 'Give the drill at least 5 minutes.');
+
+    const sizeLimit = props.scratch?.size ?? cluster.storageSize;
+    const quantity = k8s.Quantity.fromString(`${sizeLimit.toMebibytes()}Mi`);
+    const scratch: k8s.Volume = props.scratch?.storageClass
+      ? { name: 'scratch', ephemeral: { volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], storageClassName: props.scratch.storageClass, resources: { requests: { storage: quantity } } } } } }
+      : { name: 'scratch', emptyDir: { sizeLimit: quantity } };
+    const ca = backup.store.caVolume();
+    const labels = { ...cluster.labels, [LABELS.component]: COMPONENTS.restoreDrill };
+    const pick = (q?: { cpu?: string; memory?: string }) => q && Object.fromEntries(Object.entries(q).filter(([, v]) => v).map(([k, v]) => [k, k8s.Quantity.fromString(v!)]));
+    const resources: k8s.ResourceRequirements = props.resources
+      ? { requests: pick(props.resources.requests), limits: pick(props.resources.limits) }
+      : { requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('256Mi') }, limits: { memory: k8s.Quantity.fromString('1Gi') } };
+
+    const podSpec: k8s.PodSpec = {
+      // S3 only: no Kubernetes API, no connection to the cluster's pods.
+      automountServiceAccountToken: false,
+      restartPolicy: 'Never',
+      securityContext: agentPodSecurityContext(),
+      containers: [agentContainer({
+        name: COMPONENTS.restoreDrill,
+        image: cluster.image,
+        command: 'verify',
+        cluster: cluster.name,
+        env: [
+          { name: VERIFY_ENV.scratchDir, value: SCRATCH_MOUNT },
+          { name: ENV.socketDir, value: PATHS.socketDir },
+          { name: VERIFY_ENV.replay, value: replay },
+          { name: VERIFY_ENV.checks, value: JSON.stringify(checks) },
+          ...backupEnv(backup),
+        ],
+        resources,
+        volumeMounts: [
+          { name: 'scratch', mountPath: SCRATCH_MOUNT },
+          { name: 'run', mountPath: PATHS.socketDir },
+          { name: 'tmp', mountPath: PATHS.tmpDir },
+          ...(ca ? [ca.mount] : []),
+        ],
+      })],
+      volumes: [scratch, { name: 'run', emptyDir: {} }, { name: 'tmp', emptyDir: {} }, ...(ca ? [ca.volume] : [])],
+    };
+    this.cronJob = new k8s.KubeCronJob(this, 'CronJob', {
+      metadata: { name: names.restoreDrillCronJob(cluster.name), labels },
+      spec: {
+        schedule,
+        timeZone: 'Etc/UTC',
+        concurrencyPolicy: 'Forbid',
+        startingDeadlineSeconds: 3600,
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+        jobTemplate: {
+          metadata: { labels },
+          // A failed drill is a finding, not a flake to retry away.
+          spec: { backoffLimit: 0, activeDeadlineSeconds: deadline, template: { metadata: { labels }, spec: podSpec } },
+        },
+      },
+    });
+  }
+}
