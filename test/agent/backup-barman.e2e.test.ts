@@ -120,6 +120,18 @@ describe('backups written by barman-cloud (CloudNativePG) are listed and restore
     });
   }
 
+  test('`pg-agent verify` drills barman-cloud\'s newest backup: restores, replays its WAL, amcheck and row count pass', async () => {
+    const scratch = tempDir('barman-verify', user);
+    const checks = { amcheck: true, tables: [{ database: 'app', table: 'pgbench_accounts', minRows: expected.n }] };
+    const r = await runAgent(['verify', '--scratch', scratch], storeEnv(ep, bucket, SERVER, {
+      PGC_VERIFY_CHECKS: JSON.stringify(checks), PGC_SOCKET_DIR: scratch, PGC_VERIFY_REPLAY: 'backup-end',
+    }), user);
+    fs.rmSync(scratch, { recursive: true, force: true });
+    expect({ code: r.code, stderr: r.stderr.slice(-500) }).toEqual({ code: 0, stderr: expect.anything() });
+    const report = JSON.parse(r.stdout.split('\n').find(l => l.startsWith('{"ok"'))!);
+    expect(report).toMatchObject({ ok: true, backupId: ids.none, amcheck: { ok: true }, tables: [{ rows: expected.n, ok: true }] });
+  });
+
   test('a missing backup or a non-empty target is refused before anything is written', async () => {
     const s3 = await s3For(bucket);
     const store = readStoreConfig(storeEnv(ep, bucket, SERVER));

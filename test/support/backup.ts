@@ -28,10 +28,10 @@ export function storeEnv(ep: S3Endpoint, bucket: string, serverName: string, ext
   };
 }
 
-/** Runs the agent bundle with `args` and `env` (plus PATH), collecting output. */
-export async function runAgent(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs the agent bundle with `args` and `env` (plus PATH), collecting output; as `user` when given (the pod's). */
+export async function runAgent(args: string[], env: Record<string, string>, user?: { uid: number; gid: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise(resolve => {
-    const child = spawn(process.execPath, [AGENT_BUNDLE, ...args], { env: { PATH: `${PG_BIN}:${process.env.PATH}`, HOME: '/tmp', ...env } });
+    const child = spawn(process.execPath, [AGENT_BUNDLE, ...args], { env: { PATH: `${PG_BIN}:${process.env.PATH}`, HOME: '/tmp', ...env }, uid: user?.uid, gid: user?.gid });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', d => { stdout += d; });
