@@ -38,6 +38,9 @@ async function ensureRole(c: Client, name: string, password: string, extra = '')
  */
 export async function reconcilePrimary(cfg: InstanceConfig): Promise<void> {
   await withClient(localConnection(cfg), async c => {
+    // These changes are re-applied by whichever instance is primary, so they need not wait for a replica: with
+    // synchronous replication and no replica up, they would otherwise wait forever and the primary never be ready.
+    await c.query('SET synchronous_commit = local');
     await c.query(`ALTER ROLE ${ident(c, SUPERUSER)} WITH PASSWORD ${c.escapeLiteral(scramVerifier(cfg.superuserPassword))}`);
     await ensureRole(c, REPLICATION_USER, cfg.replicationPassword, 'REPLICATION');
     for (const db of cfg.databases) {
