@@ -389,8 +389,10 @@ class Instance {
     try {
       // With `required`, the first commit on the new primary must already wait for a replica: its
       // synchronous_standby_names came from the old primary's files (clone, rewind) and may name itself or nobody.
-      if (this.cfg.synchronous?.dataDurability === 'required') await this.synchronousStep();
-      await promote(this.cfg);
+      await this.holdingLease(async () => {
+        if (this.cfg.synchronous?.dataDurability === 'required') await this.synchronousStep();
+        await promote(this.cfg);
+      });
     } catch (e) {
       log.error({ err: (e as Error).message }, 'promotion failed; fencing');
       this.mode = 'fenced';
@@ -402,6 +404,28 @@ class Instance {
     if (previous) {
       // The old primary's pod may still carry the primary label: the Services must stop selecting it.
       await this.kube.patchPodLabels(previous, { [LABELS.role]: null }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Renews the lease every tick while `work` runs: the tick does nothing during a transition, and a promotion
+   * (with its checkpoint) can outlast the fence deadline, which would fence the new primary as soon as it is one.
+   */
+  private async holdingLease<T>(work: () => Promise<T>): Promise<T> {
+    let renewing = false;
+    const timer = setInterval(async () => {
+      if (renewing) return;
+      renewing = true;
+      try {
+        await this.election.renew();
+      } catch { /* not renewed: the fence watch decides once this instance is primary */ } finally {
+        renewing = false;
+      }
+    }, TICK_MS);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
     }
   }
 
