@@ -7,7 +7,7 @@
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
 import { LABELS } from '../../lib/contract';
 import { FaultMode } from '../support/kube-api-double';
-import { FENCED, diagnose, leaseOf, logsMatching, lostRows, watchWritable, writer } from '../support/failover-probes';
+import { FENCED, PROMOTING, diagnose, leaseOf, logsMatching, lostRows, watchWritable, writer } from '../support/failover-probes';
 
 jest.setTimeout(600000);
 
@@ -76,7 +76,7 @@ describe('failover under a flapping API (shared-pg from dist/)', () => {
     expect(after.holder).toBe(primaryPod);
     expect(after.transitions).toBe(before.transitions);
     expect([0, 1].map(i => logsMatching(h, i, FENCED).length)).toEqual(fencesBefore);
-    expect(logsMatching(h, 1 - p, /holds the primary lease; promoting/)).toEqual([]);
+    expect(logsMatching(h, 1 - p, PROMOTING)).toEqual([]);
     expect(role(p)).toBe('primary');
     // The API is not in the data path: writes went on through every burst.
     expect(ackedDuringBursts).toBeGreaterThan(50);
@@ -94,11 +94,11 @@ describe('failover under a flapping API (shared-pg from dist/)', () => {
       const target = who === 'all' ? 'all' : `pod:shared-pg-${p}`;
       const fencesBefore = logsMatching(h, p, FENCED).length;
       const resumesBefore = logsMatching(h, p, /resuming as primary/).length;
-      const promotionsBefore = logsMatching(h, 1 - p, /holds the primary lease; promoting/).length;
+      const promotionsBefore = logsMatching(h, 1 - p, PROMOTING).length;
       await burst(target, mode, ms, 0);
       const now = await settled();
       const fences = logsMatching(h, p, FENCED).slice(fencesBefore);
-      const tookOver = logsMatching(h, 1 - p, /holds the primary lease; promoting/).length > promotionsBefore;
+      const tookOver = logsMatching(h, 1 - p, PROMOTING).length > promotionsBefore;
       const resumed = logsMatching(h, p, /resuming as primary/).length > resumesBefore;
       // Past the deadline (plus margin for the tick before the burst), the primary must have fenced itself…
       if (ms >= FENCE_DEADLINE_MS + 2000) expect(fences.length).toBeGreaterThan(0);

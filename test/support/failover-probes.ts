@@ -99,6 +99,9 @@ export async function diagnose(h: ClusterHarness): Promise<string> {
 /** The agent's log line when a primary fences itself. */
 export const FENCED = /^primary lease not renewed in time: fencing/;
 
+/** The agent's log line when a replica has taken the lease and promotes itself (failover or switchover). */
+export const PROMOTING = /holds the primary lease; promoting/;
+
 /** Log entries of one agent whose message matches. */
 export function logsMatching(h: ClusterHarness, ordinal: number, re: RegExp): any[] {
   return (h.pods[ordinal].process?.logs() ?? []).filter(l => re.test(l.msg ?? ''));
