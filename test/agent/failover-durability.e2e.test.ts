@@ -109,6 +109,8 @@ describe('a replica further behind than failover.maxLagBytes (asynchronous)', ()
   afterAll(() => h.stop());
 
   test('is not promoted when the primary dies; the log says why and what to do; the primary re-takes its lease on return', async () => {
+    // The primary makes the replica's WAL reservation crash-safe once it holds WAL (else kill -9 could lose it).
+    await h.pods[0].process!.waitForLog(l => /replication slots now hold WAL/.test(l.msg ?? '') && l.slots?.includes('lag_pg_1'), 30000);
     const replica = h.direct(1, 'postgres', su, 'postgres');
     const [{ pid }] = await query(replica, 'SELECT pid FROM pg_stat_wal_receiver');
     // The replica stops receiving WAL (its WAL receiver frozen), the primary goes on writing.
@@ -143,8 +145,8 @@ describe('a replica further behind than failover.maxLagBytes (asynchronous)', ()
       expect(leaseOf(h).holder).toBe('lag-pg-0');
       expect((await query(replica, 'SELECT pg_is_in_recovery() AS r'))[0].r).toBe(true);
 
-      // The old primary comes back: it takes its lease again; the replica catches up on everything.
-      process.kill(pid, 'SIGCONT');
+      // The old primary comes back: it takes its lease again; the replica (its receiver thawed only now: WAL still
+      // in its socket buffer could bring it within the limit, and then promoting it would be right) catches up.
       const restartedAt = Date.now();
       h.startInstance(0);
       await h.waitReady(0, 120000);
@@ -152,6 +154,7 @@ describe('a replica further behind than failover.maxLagBytes (asynchronous)', ()
       console.log(`[durability] old primary back and ready ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after its restart`);
       expect(role(h, 0)).toBe('primary');
       expect(leaseOf(h).holder).toBe('lag-pg-0');
+      process.kill(pid, 'SIGCONT');
       await h.waitReady(1, 120000);
       await eventually(async () => {
         const n = (await query(h.direct(1, 'postgres', su, 'app'), 'SELECT count(*)::int AS n FROM big'))[0].n;

@@ -21,7 +21,7 @@ import { checkFreeSpace, checkOwnership, inspectDataDir, readSystemIdentifier } 
 import { RoleLabeler } from './pod-label';
 import { rejoinAsReplica } from './rewind';
 import { InstanceRole, planStart } from './role';
-import { InstanceStatus, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
+import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
 import { PostgresSupervisor } from './supervisor';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
@@ -111,6 +111,9 @@ class Instance {
   private statusError = 'starting';
   private reconciled = false;
   private reconciling = false;
+  /** Replication slots whose WAL reservation a checkpoint has made crash-safe (see persistSlotReservations). */
+  private readonly persistedSlots = new Set<string>();
+  private persistingSlots = false;
   private server?: Server;
   private timer?: NodeJS.Timeout;
   private fenceWatch?: NodeJS.Timeout;
@@ -195,6 +198,7 @@ class Instance {
       this.role = this.status.inRecovery ? 'replica' : 'primary';
       // Not awaited: reconciling can wait on locks, and the tick must go on renewing the lease meanwhile.
       if (this.role === 'primary' && !this.reconciled && !this.reconciling) void this.reconcile();
+      if (this.role === 'primary' && this.reconciled && !this.persistingSlots) void this.persistSlots();
       if (this.role === 'primary' && this.cfg.synchronous) await this.synchronousStep();
       await this.labeler.ensure(this.role);
     }
@@ -212,6 +216,8 @@ class Instance {
 
   private async reconcile(): Promise<void> {
     this.reconciling = true;
+    // Runs after every (re)start as primary: slots may be new (or recreated after a rewind), so check them all again.
+    this.persistedSlots.clear();
     try {
       await reconcilePrimary(this.cfg);
       if (restoreStrictHba(this.cfg)) {
@@ -224,6 +230,18 @@ class Instance {
       log.error({ err: (e as Error).message }, 'reconciling roles and databases failed; retrying');
     } finally {
       this.reconciling = false;
+    }
+  }
+
+  /** In the background like reconcile: a checkpoint can take a while. */
+  private async persistSlots(): Promise<void> {
+    this.persistingSlots = true;
+    try {
+      await persistSlotReservations(this.cfg, this.persistedSlots);
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot checkpoint the replication slots\' reservations yet; retrying');
+    } finally {
+      this.persistingSlots = false;
     }
   }
 

@@ -65,6 +65,24 @@ export async function reconcilePrimary(cfg: InstanceConfig): Promise<void> {
   });
 }
 
+/**
+ * Slots are created without reserving WAL (see above); the reservation a replica's first connection makes lives in
+ * memory until the next checkpoint, and a crash of the primary before that would let it remove WAL the replica still
+ * needs (the replica could then never follow again). A checkpoint as soon as a slot first holds WAL makes the
+ * reservation survive a crash. `persisted` remembers the slots done; returns the ones newly persisted.
+ */
+export async function persistSlotReservations(cfg: InstanceConfig, persisted: Set<string>): Promise<string[]> {
+  return withClient(localConnection(cfg), async c => {
+    const holding = (await c.query('SELECT slot_name FROM pg_replication_slots WHERE restart_lsn IS NOT NULL')).rows.map(r => String(r.slot_name));
+    const fresh = holding.filter(s => !persisted.has(s));
+    if (!fresh.length) return [];
+    await c.query('CHECKPOINT');
+    for (const s of fresh) persisted.add(s);
+    log.info({ slots: fresh }, 'replication slots now hold WAL for their replicas: checkpointed, so a crash cannot lose the reservation');
+    return fresh;
+  });
+}
+
 export async function reloadConfig(cfg: InstanceConfig): Promise<void> {
   await withClient(localConnection(cfg), c => c.query('SELECT pg_reload_conf()'));
 }
