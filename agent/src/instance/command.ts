@@ -405,9 +405,9 @@ class Instance {
     log.warn({ reason, previous, lsn: this.status?.receivedLsn }, `${reason}: this replica holds the primary lease; promoting`);
     this.mode = 'transition';
     try {
-      // With `required`, the first commit on the new primary must already wait for a replica: its
-      // synchronous_standby_names came from the old primary's files (clone, rewind) and may name itself or nobody.
       await this.holdingLease(async () => {
+        // With `required`, the first commit on the new primary must already wait for a replica: its
+        // synchronous_standby_names came from the old primary's files (clone, rewind) and may name itself or nobody.
         if (this.cfg.synchronous?.dataDurability === 'required') await this.synchronousStep();
         await promote(this.cfg);
       });
