@@ -96,6 +96,11 @@ describe('failover e2e (shared-pg from dist/)', () => {
       const after = (await query(rwConn(), 'SELECT count(*)::int AS n FROM events'))[0].n;
       expect(after).toBe(before);
     }
+    // Each was promoted once by a switchover; shared-pg-1's earlier promotion was the failover.
+    const metrics = [(await h.httpGet(0, '/metrics')).body, (await h.httpGet(1, '/metrics')).body];
+    expect(metrics[0]).toContain('pgc_switchovers_total{cluster="shared-pg",pod="shared-pg-0"} 1');
+    expect(metrics[1]).toContain('pgc_switchovers_total{cluster="shared-pg",pod="shared-pg-1"} 1');
+    expect(metrics[1]).toContain('pgc_failovers_total{cluster="shared-pg",pod="shared-pg-1"} 1');
   });
 
   test('a primary cut off from the API fences itself before the lease can be taken: never two writable primaries', async () => {

@@ -63,8 +63,9 @@ export class ClusterHarness {
   rewriteEnv?: (name: string, value: string) => string;
   private readonly jobDirs: string[] = [];
 
-  constructor(readonly distFile: string, readonly cluster: string) {
-    this.objects = loadDist(distFile);
+  /** `manifests`: a file of dist/, or objects a test synthesized itself (a variant the homelab does not render). */
+  constructor(readonly manifests: string | KubeObject[], readonly cluster: string) {
+    this.objects = typeof manifests === 'string' ? loadDist(manifests) : manifests;
     this.statefulSet = findObject(this.objects, 'StatefulSet', cluster);
     this.secretsJob = findObject(this.objects, 'Job', `${cluster}-secrets`);
     this.namespace = this.statefulSet.metadata.namespace ?? 'default';

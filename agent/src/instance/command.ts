@@ -22,7 +22,7 @@ import { checkFreeSpace, checkOwnership, inspectDataDir, readSystemIdentifier } 
 import { RoleLabeler } from './pod-label';
 import { rejoinAsReplica } from './rewind';
 import { InstanceRole, planStart } from './role';
-import { InstanceStatus, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
+import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
 import { PostgresSupervisor } from './supervisor';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
@@ -30,6 +30,11 @@ const MAX_READY_LAG_BYTES = 64 * 1024 * 1024;
 const TICK_MS = 1000;
 /** How often a replica publishes its received LSN on its pod for the others to compare before a failover. */
 const PUBLISH_LSN_MS = 3000;
+/**
+ * How often the fence deadline is checked, apart from the tick: a tick can be stuck for seconds in a request to an
+ * API that does not answer (up to the client's timeout), and fencing must not wait for it.
+ */
+const FENCE_CHECK_MS = 200;
 
 export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const cfg = readInstanceConfig(env);
@@ -73,7 +78,7 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
     if (someoneElsePrimary) {
       // This data was a primary, but the Lease says another pod is primary now: it must not come back as a second one.
       log.warn({ holder: lease!.holder }, 'this instance was primary, but another pod holds the primary lease: rejoining as a replica');
-      await rejoinAsReplica(cfg);
+      await rejoinUntilDone(cfg);
       role = 'replica';
     } else if (!(await election.acquire())) {
       throw new AgentError('another pod took the primary lease while this one was starting', 'The pod restarts and follows the new primary.');
@@ -98,6 +103,19 @@ async function waitWhileFollowing(cfg: InstanceConfig): Promise<never> {
   return new Promise<never>(() => undefined);
 }
 
+/** Rejoins as a replica, retrying while the new primary cannot be reached (its data is never given up for that). */
+async function rejoinUntilDone(cfg: InstanceConfig): Promise<void> {
+  for (;;) {
+    try {
+      await rejoinAsReplica(cfg);
+      return;
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'cannot rejoin as a replica yet; retrying in 5 s');
+      await new Promise(r => setTimeout(r, 5000));
+    }
+  }
+}
+
 /** Reads the Lease, retrying while the API is unreachable: without it no safe role decision can be made. */
 async function observeUntilReachable(election: Election) {
   for (let attempt = 1; ; attempt++) {
@@ -116,12 +134,18 @@ class Instance {
   private status?: InstanceStatus;
   private statusError = 'starting';
   private reconciled = false;
+  private reconciling = false;
+  /** Replication slots whose WAL reservation a checkpoint has made crash-safe (see persistSlotReservations). */
+  private readonly persistedSlots = new Set<string>();
+  private persistingSlots = false;
   private server?: Server;
   private timer?: NodeJS.Timeout;
+  private fenceWatch?: NodeJS.Timeout;
   private readonly supervisor: PostgresSupervisor;
   private archiver?: WalArchiver;
   private mode: Mode;
-  private failovers = 0;
+  private readonly promotions = { failover: 0, switchover: 0 };
+  private fencings = 0;
   private lastPublish = 0;
   private lastWhyNot = '';
   private exit!: (outcome: 'stopped' | 'failed') => void;
@@ -149,7 +173,7 @@ class Instance {
       ready: () => this.readiness(),
       metrics: () => renderMetrics({
         cluster: this.cfg.cluster, pod: this.cfg.podName, role: this.labeler.current, up: !!this.status,
-        restarts: this.supervisor.restarts, status: this.status, failovers: this.failovers,
+        restarts: this.supervisor.restarts, status: this.status, failovers: this.promotions.failover, switchovers: this.promotions.switchover, fencings: this.fencings,
       }),
     });
     this.supervisor.start();
@@ -160,6 +184,7 @@ class Instance {
       stopping = true;
       log.info({ signal }, 'shutdown requested');
       if (this.timer) clearTimeout(this.timer);
+      clearInterval(this.fenceWatch);
       await this.supervisor.stop();
       this.exit('stopped');
     };
@@ -175,9 +200,11 @@ class Instance {
       if (!stopping) this.timer = setTimeout(tick, TICK_MS);
     };
     this.timer = setTimeout(tick, 200);
+    this.fenceWatch = setInterval(() => void this.fenceIfStale(), FENCE_CHECK_MS);
 
     const outcome = await this.exited;
     if (this.timer) clearTimeout(this.timer);
+    clearInterval(this.fenceWatch);
     this.server.close();
     await this.archiver?.stop();
     log.info({ outcome }, 'instance exiting');
@@ -196,7 +223,9 @@ class Instance {
       // A standby of the external source is this cluster's primary-to-be: it keeps the lease and the label.
       const following = this.mode === 'primary' && this.following();
       this.role = this.status.inRecovery && !following ? 'replica' : 'primary';
-      if (this.role === 'primary' && !following && !this.reconciled) await this.reconcile();
+      // Not awaited: reconciling can wait on locks, and the tick must go on renewing the lease meanwhile.
+      if (this.role === 'primary' && !following && !this.reconciled && !this.reconciling) void this.reconcile();
+      if (this.role === 'primary' && !following && this.reconciled && !this.persistingSlots) void this.persistSlots();
       if (this.role === 'primary' && !following && this.cfg.synchronous) await this.synchronousStep();
       await this.labeler.ensure(this.role);
     }
@@ -217,7 +246,7 @@ class Instance {
     log.warn({ source, replayedLsn: this.status?.lsn, receivedLsn: this.status?.receivedLsn }, 'bootstrap.pgBasebackup.follow is false: promoting; this cluster stops following its source and starts a new timeline');
     this.mode = 'transition';
     try {
-      await promote(this.cfg);
+      await this.holdingLease(() => promote(this.cfg));
       stopFollowingSource(this.cfg.pgdata);
       this.reconciled = false;
       log.info({ source }, 'promoted: the cluster is independent of its source now (point the applications at the -rw Service)');
@@ -240,6 +269,9 @@ class Instance {
   }
 
   private async reconcile(): Promise<void> {
+    this.reconciling = true;
+    // Runs after every (re)start as primary: slots may be new (or recreated after a rewind), so check them all again.
+    this.persistedSlots.clear();
     try {
       await reconcilePrimary(this.cfg);
       clearRolesPending(this.cfg.pgdata);
@@ -251,30 +283,47 @@ class Instance {
       log.info({ databases: this.cfg.databases.map(d => d.name) }, 'roles, databases and replication slots reconciled');
     } catch (e) {
       log.error({ err: (e as Error).message }, 'reconciling roles and databases failed; retrying');
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  /** In the background like reconcile: a checkpoint can take a while. */
+  private async persistSlots(): Promise<void> {
+    this.persistingSlots = true;
+    try {
+      await persistSlotReservations(this.cfg, this.persistedSlots);
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot checkpoint the replication slots\' reservations yet; retrying');
+    } finally {
+      this.persistingSlots = false;
     }
   }
 
   private async primaryStep(): Promise<void> {
-    let renewed = false;
     try {
       await this.election.observe();
+      // The fence watch may have fenced this primary while the request was pending: then this tick is stale.
+      if (this.mode !== 'primary') return;
       const view = this.election.view();
       if (view?.holder && view.holder !== this.cfg.podName) {
         log.warn({ holder: view.holder }, 'another pod holds the primary lease: demoting');
         return this.demote();
       }
       if (view?.switchoverTo && view.switchoverTo !== this.cfg.podName) return this.switchoverTo(view.switchoverTo);
-      renewed = await this.election.renew(this.status?.inRecovery === false ? this.status.lsn : undefined);
+      await this.election.renew(this.status?.inRecovery === false ? this.status.lsn : undefined);
     } catch (e) {
       this.whyNot(`cannot renew the primary lease: ${(e as Error).message}`);
     }
-    if (!renewed && this.election.mustFence()) await this.fence();
+    await this.fenceIfStale();
   }
 
-  /** Stops accepting writes: the lease could not be renewed in time, so another pod may be promoted soon. */
-  private async fence(): Promise<void> {
-    log.error({ renewDeadlineMs: this.election.renewDeadlineMs }, 'primary lease not renewed in time: fencing (stopping postgres) before another pod may take over');
+  /** Stops accepting writes when the lease was not renewed in time, so another pod may be promoted soon. */
+  private async fenceIfStale(): Promise<void> {
+    if (this.mode !== 'primary' || !this.election.mustFence()) return;
+    log.error({ renewDeadlineMs: this.election.renewDeadlineMs, sinceRenewalMs: Math.round(this.election.msSinceRenewal()) }, 'primary lease not renewed in time: fencing (stopping postgres) before another pod may take over');
     this.mode = 'transition';
+    this.fencings++;
     await this.supervisor.stop(5);
     this.status = undefined;
     this.mode = 'fenced';
@@ -379,7 +428,14 @@ class Instance {
     const mine = this.status?.receivedLsn;
     if (!mine) return this.whyNot('no failover by this replica: postgres is not running here');
     if (primaryLsn && lsnDiff(primaryLsn, mine) > this.cfg.failoverMaxLagBytes) {
-      return this.whyNot(`no failover: this replica is ${lsnDiff(primaryLsn, mine)} bytes behind the last known primary position ${primaryLsn} (limit ${this.cfg.failoverMaxLagBytes}); promoting it would lose committed data`);
+      const lagBytes = lsnDiff(primaryLsn, mine);
+      return this.whyNot(`no failover: this replica is ${lagBytes} bytes behind the last known primary position ${primaryLsn} `
+        + `(received ${mine}), more than failover.maxLagBytes ${this.cfg.failoverMaxLagBytes}; promoting it would lose committed data`, {
+        lagBytes, maxLagBytes: this.cfg.failoverMaxLagBytes, primaryLsn, receivedLsn: mine,
+        fix: `This replica keeps waiting: when the old primary (${this.election.view()?.holder}) comes back it takes its lease again and this replica catches up. `
+          + `To promote it anyway and lose what it has not received: make sure the old primary is gone for good, then delete the lease `
+          + `(kubectl -n ${this.kube.namespace} delete lease ${this.election.leaseName}), or raise failover.maxLagBytes.`,
+      });
     }
     for (let i = 0; i < this.cfg.instances; i++) {
       const peer = names.pod(this.cfg.cluster, i);
@@ -406,18 +462,45 @@ class Instance {
     log.warn({ reason, previous, lsn: this.status?.receivedLsn }, `${reason}: this replica holds the primary lease; promoting`);
     this.mode = 'transition';
     try {
-      await promote(this.cfg);
+      await this.holdingLease(async () => {
+        // With `required`, the first commit on the new primary must already wait for a replica: its
+        // synchronous_standby_names came from the old primary's files (clone, rewind) and may name itself or nobody.
+        if (this.cfg.synchronous?.dataDurability === 'required') await this.synchronousStep();
+        await promote(this.cfg);
+      });
     } catch (e) {
       log.error({ err: (e as Error).message }, 'promotion failed; fencing');
       this.mode = 'fenced';
       return;
     }
-    this.failovers++;
+    this.promotions[reason]++;
     this.mode = 'primary';
     this.reconciled = false;
     if (previous) {
       // The old primary's pod may still carry the primary label: the Services must stop selecting it.
       await this.kube.patchPodLabels(previous, { [LABELS.role]: null }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Renews the lease every tick while `work` runs: the tick does nothing during a transition, and a promotion
+   * (with its checkpoint) can outlast the fence deadline, which would fence the new primary as soon as it is one.
+   */
+  private async holdingLease<T>(work: () => Promise<T>): Promise<T> {
+    let renewing = false;
+    const timer = setInterval(async () => {
+      if (renewing) return;
+      renewing = true;
+      try {
+        await this.election.renew();
+      } catch { /* not renewed: the fence watch decides once this instance is primary */ } finally {
+        renewing = false;
+      }
+    }, TICK_MS);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
     }
   }
 
@@ -435,10 +518,10 @@ class Instance {
   }
 
   /** Logs why nothing happened, once per distinct reason. */
-  private whyNot(reason: string): void {
+  private whyNot(reason: string, fields: Record<string, unknown> = {}): void {
     if (reason === this.lastWhyNot) return;
     this.lastWhyNot = reason;
-    log.warn({}, reason);
+    log.warn(fields, reason);
   }
 
   private readiness(): { ok: boolean; reason: string } {

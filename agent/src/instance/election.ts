@@ -3,7 +3,9 @@
  * CloudNativePG 1.30 do). The holder renews it; others watch it. Expiry is judged like client-go's leader
  * election: by how long this agent has seen the record unchanged on its own monotonic clock, so clock skew
  * between nodes does not matter. The holder fences itself after two thirds of the duration without a successful
- * renewal, which is before any other agent can consider the lease expired.
+ * renewal, which is before any other agent can consider the lease expired. The holder counts from the moment it
+ * *sent* its last successful renewal (never later than when the API wrote it, so never later than when an
+ * observer can have seen it), so a slow answer cannot stretch its fence deadline past anyone's expiry.
  */
 import type { V1Lease } from '@kubernetes/client-node';
 import { ANNOTATIONS } from '../../../lib/contract';
@@ -25,7 +27,7 @@ export class Election {
   private lease?: V1Lease;
   private observedKey?: string;
   private observedAt = now();
-  /** Monotonic time of this agent's last successful renewal (or acquisition). */
+  /** Monotonic time at which this agent sent its last successful renewal (or acquisition). */
   lastRenewal = -Infinity;
 
   constructor(private readonly kube: KubeClient, readonly leaseName: string, readonly identity: string, readonly durationSeconds: number) {}
@@ -68,9 +70,14 @@ export class Election {
     return this.view()?.holder === this.identity;
   }
 
+  /** Milliseconds since this agent sent its last successful renewal. */
+  msSinceRenewal(): number {
+    return now() - this.lastRenewal;
+  }
+
   /** The holder has not renewed for long enough that it must stop accepting writes. */
   mustFence(): boolean {
-    return now() - this.lastRenewal > this.renewDeadlineMs;
+    return this.msSinceRenewal() > this.renewDeadlineMs;
   }
 
   /**
@@ -78,6 +85,7 @@ export class Election {
    * race (409): optimistic concurrency on resourceVersion guarantees one winner.
    */
   async acquire(primaryLsn?: string, extraAnnotations: Record<string, string | undefined> = {}): Promise<boolean> {
+    const sentAt = now();
     const at = this.kube.microTime(new Date());
     const current = this.lease;
     const annotations: Record<string, string> = { ...(current?.metadata?.annotations ?? {}), ...(primaryLsn ? { [ANNOTATIONS.primaryLsn]: primaryLsn } : {}) };
@@ -106,7 +114,7 @@ export class Election {
     }
     this.observedKey = `${this.lease.metadata?.resourceVersion}`;
     this.observedAt = now();
-    this.lastRenewal = now();
+    this.lastRenewal = sentAt;
     return true;
   }
 

@@ -31,10 +31,14 @@ export async function rejoinAsReplica(cfg: InstanceConfig): Promise<'rewound' | 
     } catch (e) {
       const message = (e as Error).message;
       log.warn({ attempt, err: message }, 'pg_rewind failed');
-      // The new primary may still be coming up: retry a few times before giving the data up.
-      if (/could not connect|Connection refused|timeout expired/i.test(message) && attempt < 5) {
-        await new Promise(r => setTimeout(r, 2000));
-        continue;
+      // The new primary may still be coming up: retry a few times, and never give the data up merely because the
+      // primary cannot be reached (a clone could not reach it either); the caller retries later.
+      if (/could not connect|Connection refused|timeout expired|server closed the connection|shutting down|starting up/i.test(message)) {
+        if (attempt < 5) {
+          await new Promise(r => setTimeout(r, 2000));
+          continue;
+        }
+        throw new Error(`the new primary cannot be reached for pg_rewind: ${message}`);
       }
       break;
     }

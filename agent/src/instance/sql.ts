@@ -38,6 +38,9 @@ async function ensureRole(c: Client, name: string, password: string, extra = '')
  */
 export async function reconcilePrimary(cfg: InstanceConfig): Promise<void> {
   await withClient(localConnection(cfg), async c => {
+    // These changes are re-applied by whichever instance is primary, so they need not wait for a replica: with
+    // synchronous replication and no replica up, they would otherwise wait forever and the primary never be ready.
+    await c.query('SET synchronous_commit = local');
     await c.query(`ALTER ROLE ${ident(c, SUPERUSER)} WITH PASSWORD ${c.escapeLiteral(scramVerifier(cfg.superuserPassword))}`);
     await ensureRole(c, REPLICATION_USER, cfg.replicationPassword, 'REPLICATION');
     for (const db of cfg.databases) {
@@ -59,6 +62,24 @@ export async function reconcilePrimary(cfg: InstanceConfig): Promise<void> {
       // Not reserving WAL until the replica first connects: a replica that never comes must not fill the disk.
       await c.query('SELECT pg_create_physical_replication_slot($1, false) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)', [slot]);
     }
+  });
+}
+
+/**
+ * Slots are created without reserving WAL (see above); the reservation a replica's first connection makes lives in
+ * memory until the next checkpoint, and a crash of the primary before that would let it remove WAL the replica still
+ * needs (the replica could then never follow again). A checkpoint as soon as a slot first holds WAL makes the
+ * reservation survive a crash. `persisted` remembers the slots done; returns the ones newly persisted.
+ */
+export async function persistSlotReservations(cfg: InstanceConfig, persisted: Set<string>): Promise<string[]> {
+  return withClient(localConnection(cfg), async c => {
+    const holding = (await c.query('SELECT slot_name FROM pg_replication_slots WHERE restart_lsn IS NOT NULL')).rows.map(r => String(r.slot_name));
+    const fresh = holding.filter(s => !persisted.has(s));
+    if (!fresh.length) return [];
+    await c.query('CHECKPOINT');
+    for (const s of fresh) persisted.add(s);
+    log.info({ slots: fresh }, 'replication slots now hold WAL for their replicas: checkpointed, so a crash cannot lose the reservation');
+    return fresh;
   });
 }
 
