@@ -4,31 +4,13 @@
  * replica has, so kill -9 of the primary loses nothing; and an asynchronous replica further behind than
  * `failover.maxLagBytes` is not promoted, says why, and follows its primary again when that comes back.
  */
-import { Chart, Size, Testing } from 'cdk8s';
-import { PostgresCluster, PostgresClusterProps } from '../../lib';
 import { ANNOTATIONS, ENV, LABELS } from '../../lib/contract';
 import { lsnDiff } from '../../agent/src/instance/election';
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
-import { KubeObject } from '../support/manifests';
-import { PROMOTING, diagnose, leaseOf, logsMatching, lostRows, writer } from '../support/failover-probes';
+import { PROMOTING, diagnose, leaseOf, logsMatching, lostRows, startCluster, synthCluster as synth, writer } from '../support/failover-probes';
 
 jest.setTimeout(600000);
 
-function synth(name: string, props: Partial<PostgresClusterProps>): KubeObject[] {
-  const chart = new Chart(Testing.app(), name, { namespace: 'databases' });
-  new PostgresCluster(chart, name, { name, instances: 2, databases: [{ name: 'app', owner: 'app' }], storage: { size: Size.gibibytes(1) }, ...props });
-  return Testing.synth(chart) as KubeObject[];
-}
-
-async function startCluster(h: ClusterHarness): Promise<string> {
-  await h.start();
-  expect(await (await h.runSecretsJob()).exited).toBe(0);
-  h.startInstance(0);
-  await h.waitReady(0, 120000);
-  h.startInstance(1);
-  await h.waitReady(1, 120000);
-  return h.secretData(`${h.cluster}-superuser`)!.password;
-}
 
 const role = (h: ClusterHarness, ordinal: number) => h.podLabels(`${h.cluster}-${ordinal}`)[LABELS.role];
 

@@ -6,8 +6,30 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ClientConfig } from 'pg';
+import { Chart, Size, Testing } from 'cdk8s';
+import { PostgresCluster, PostgresClusterProps } from '../../lib';
 import { names } from '../../lib/contract';
 import { ClusterHarness, query, sleep } from './cluster-harness';
+import { KubeObject } from './manifests';
+
+/** A 2-instance cluster synthesized by the test with the construct (variants the homelab in dist/ does not render). */
+export function synthCluster(name: string, props: Partial<PostgresClusterProps>): KubeObject[] {
+  const chart = new Chart(Testing.app(), name, { namespace: 'databases' });
+  new PostgresCluster(chart, name, { name, instances: 2, databases: [{ name: 'app', owner: 'app' }], storage: { size: Size.gibibytes(1) }, ...props });
+  return Testing.synth(chart) as KubeObject[];
+}
+
+/** Starts both instances (after the secrets Job) and returns the superuser's password. */
+export async function startCluster(h: ClusterHarness): Promise<string> {
+  await h.start();
+  const secrets = await h.runSecretsJob();
+  if (await secrets.exited !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.join('\n')}`);
+  h.startInstance(0);
+  await h.waitReady(0, 120000);
+  h.startInstance(1);
+  await h.waitReady(1, 120000);
+  return h.secretData(`${h.cluster}-superuser`)!.password;
+}
 
 /**
  * Inserts rows into `table (id bigint primary key)` through `conn` (the -rw Service) as fast as it can. Only rows

@@ -6,6 +6,7 @@
  */
 import * as fs from 'fs';
 import { Server } from 'http';
+import * as path from 'path';
 import { ANNOTATIONS, LABELS, names } from '../../../lib/contract';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
@@ -469,9 +470,7 @@ class Instance {
         await promote(this.cfg);
       });
     } catch (e) {
-      log.error({ err: (e as Error).message }, 'promotion failed; fencing');
-      this.mode = 'fenced';
-      return;
+      if (!(await this.abandonPromotion((e as Error).message))) return;
     }
     this.promotions[reason]++;
     this.mode = 'primary';
@@ -480,6 +479,34 @@ class Instance {
       // The old primary's pod may still carry the primary label: the Services must stop selecting it.
       await this.kube.patchPodLabels(previous, { [LABELS.role]: null }).catch(() => undefined);
     }
+  }
+
+  /**
+   * pg_promote failed or timed out (replay stuck, disk trouble). Its promote request may still be acted on later,
+   * so postgres is stopped and the request removed before the instance starts again as a replica, and the lease is
+   * given back: a later expiry lets the best replica (this one, with a fresh postgres) try again. Returns true when
+   * the server did become primary after all, which is then kept.
+   */
+  private async abandonPromotion(err: string): Promise<boolean> {
+    const status = await readStatus(this.cfg).catch(() => undefined);
+    if (status && !status.inRecovery) {
+      log.warn({ err }, 'promotion reported an error, but the server is primary now: continuing as primary');
+      return true;
+    }
+    log.error({ err, fix: 'If it fails again, look at the postgres log lines above (replay stuck, disk full, damaged WAL).' }, 'promotion failed: stopping postgres, giving the lease back and starting again as a replica');
+    await this.supervisor.stop(5);
+    this.status = undefined;
+    fs.rmSync(path.join(this.cfg.pgdata, 'promote'), { force: true });
+    try {
+      await this.election.release();
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot give the lease back; it expires on its own');
+    }
+    writeConfigFiles(this.cfg, 'replica');
+    this.supervisor.start();
+    this.role = 'replica';
+    this.mode = 'replica';
+    return false;
   }
 
   /**
