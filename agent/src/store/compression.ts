@@ -20,6 +20,7 @@ const GZIP_LEVEL = 1;
 const GZIP_DATA_LEVEL = 1;
 /** zstd's own default level: about gzip -6's ratio at several times gzip -1's speed. */
 const ZSTD_LEVEL = 3;
+const ZSTD_JOB_SIZE = 2 * 1024 * 1024;
 
 let zstd: typeof Zstd | undefined;
 function loadZstd(): typeof Zstd {
@@ -65,7 +66,12 @@ export function compressStream(kind: Compression, opts: { threads?: number } = {
     case 'none': return new PassThrough();
     // 1 MiB output chunks: zlib's 16 KiB default means tens of thousands of tiny writes per GiB (measured 2x slower).
     case 'gzip': return zlib.createGzip({ level: GZIP_DATA_LEVEL, chunkSize: 1024 * 1024 });
-    case 'zstd': return new (loadZstd().CompressStream)({ compressionLevel: ZSTD_LEVEL, checksumFlag: true, nbWorkers: opts.threads ?? 0 });
+    case 'zstd': {
+      const threads = opts.threads ?? 0;
+      // 2 MiB jobs: about the speed of zstd's default job size (4x the window) with 10 MiB less memory per worker.
+      const mt = threads > 0 ? { nbWorkers: threads, jobSize: ZSTD_JOB_SIZE } : {};
+      return new (loadZstd().CompressStream)({ compressionLevel: ZSTD_LEVEL, checksumFlag: true, ...mt });
+    }
     case 'lz4': return new Lz4CompressStream();
   }
 }
