@@ -13,7 +13,7 @@ import { log } from '../common/log';
 import { S3Bucket, createS3Client } from '../s3/client';
 import { headObject, putObject } from '../s3/objects';
 import { StoreConfig } from '../store/config';
-import { compressBuffer } from '../store/compression';
+import { compressFile } from '../store/compression';
 import { claimArchive } from './identity';
 import { createHash } from 'crypto';
 export { archiverSocketPath } from './archiver-socket';
@@ -132,8 +132,7 @@ export class WalArchiver {
 
   private async uploadOnce(name: string): Promise<void> {
     const started = Date.now();
-    const raw = fs.readFileSync(path.join(this.pgdata, 'pg_wal', name));
-    const body = await compressBuffer(raw, this.store.walCompression);
+    const { body, rawSize } = await compressFile(path.join(this.pgdata, 'pg_wal', name), this.store.walCompression);
     const key = s3Layout.walKey(this.store.prefix, this.store.serverName, name, this.store.walCompression);
     const md5 = createHash('md5').update(body).digest('hex');
     const there = await headObject(this.s3, key);
@@ -145,7 +144,7 @@ export class WalArchiver {
       }
       throw new Error(`${key} already exists with different content; refusing to overwrite archived WAL`);
     }
-    await putObject(this.s3, key, body, { metadata: { rawsize: String(raw.length) } });
+    await putObject(this.s3, key, body, { metadata: { rawsize: String(rawSize) } });
     this.stats.archived++;
     this.stats.bytes += body.length;
     this.stats.lastArchivedAt = new Date();
