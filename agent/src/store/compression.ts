@@ -62,21 +62,36 @@ export async function decompressBuffer(data: Buffer, kind: Compression): Promise
 
 /**
  * Compresses a file (a WAL segment) read in 1 MiB chunks: only the compressed result is held whole (it is sent with
- * its MD5), never the raw file. The archiver runs inside the long-lived instance process, where whole 16 MiB
- * buffers, several at once, left the heap of an idle agent at twice its fresh size.
+ * its MD5), never the raw file. The archiver runs inside the long-lived instance process, where a fresh 16 MiB of
+ * buffers per segment, several segments at once, kept an idle agent at far more than its fresh size until V8 got
+ * round to collecting them. So one read buffer is reused, for the compressors that have consumed a chunk when its
+ * write completes (zlib, zstd); the others keep references to their input and get a copy.
  */
 export async function compressFile(file: string, kind: Compression): Promise<{ body: Buffer; rawSize: number }> {
+  const compressor = kind === 'gzip' ? zlib.createGzip({ level: GZIP_LEVEL, chunkSize: 256 * 1024 }) : compressStream(kind);
+  const reusable = kind === 'gzip' || kind === 'zstd';
   const out: Buffer[] = [];
+  const collected = pipeline(compressor, async function* (source: AsyncIterable<Buffer>) { for await (const c of source) out.push(c); });
+  collected.catch(() => undefined); // awaited below; a failure while feeding surfaces there too
+  const fh = await fs.promises.open(file, 'r');
   let rawSize = 0;
-  const compressor = kind === 'gzip'
-    ? zlib.createGzip({ level: GZIP_LEVEL, chunkSize: 256 * 1024 })
-    : compressStream(kind);
-  await pipeline(
-    fs.createReadStream(file, { highWaterMark: COMPRESS_CHUNK }),
-    new Transform({ transform(c: Buffer, _e, done) { rawSize += c.length; done(null, c); } }),
-    compressor,
-    async function* (source: AsyncIterable<Buffer>) { for await (const c of source) out.push(c); },
-  );
+  try {
+    const buf = Buffer.allocUnsafe(COMPRESS_CHUNK);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      rawSize += bytesRead;
+      const chunk = reusable ? buf.subarray(0, bytesRead) : Buffer.from(buf.subarray(0, bytesRead));
+      await new Promise<void>((resolve, reject) => compressor.write(chunk, e => (e ? reject(e) : resolve())));
+    }
+    compressor.end();
+  } catch (e) {
+    compressor.destroy(e as Error);
+    throw e;
+  } finally {
+    await fh.close();
+  }
+  await collected;
   return { body: out.length === 1 ? out[0] : Buffer.concat(out), rawSize };
 }
 
