@@ -10,7 +10,8 @@ import * as path from 'path';
 import { runAgent, logLines, storeEnv } from '../support/backup';
 import { tempDir } from '../support/pod-runner';
 import { S3Endpoint, createBucket, outageEndpoint, s3For, uniqueBucketName, withS3Outage } from '../support/s3';
-import { putObject } from '../../agent/src/s3/objects';
+import { deleteObject, putObject } from '../../agent/src/s3/objects';
+import { MISSING_FRESH_MS } from '../../agent/src/wal/wal-spool';
 import { compressBuffer } from '../../agent/src/store/compression';
 import { S3Bucket } from '../../agent/src/s3/client';
 
@@ -75,11 +76,34 @@ describe('wal-fetch e2e (Ceph RGW)', () => {
     expect((await fetch(seg(0x13))).code).toBe(0);
     expect(spooled().length).toBeGreaterThan(0);
     fs.rmSync(path.join(walDir, 'RECOVERYXLOG')); // as PostgreSQL does once it has read it
-    const missing = await fetch(seg(0x16));
+    const missing = await fetch(seg(0x40));
     expect(missing.code).toBe(1);
     expect(logLines(missing.stderr).map(l => l.msg)).toContain('WAL file not in the archive');
     expect(spooled()).toEqual([]);
     expect(fs.existsSync(path.join(walDir, 'RECOVERYXLOG'))).toBe(false);
+  });
+
+  test('the end of the archive seen by the prefetch answers the next request at once, once, and only while fresh', async () => {
+    expect((await fetch(seg(0x14))).code).toBe(0); // spools 0x15; the listing shows 0x16 absent
+    expect((await fetch(seg(0x15))).code).toBe(0);
+    const end = await fetch(seg(0x16));
+    expect(end.code).toBe(1);
+    expect(logLines(end.stderr).map(l => l.msg)).toContain('WAL file not in the archive (listed by the prefetch moments ago)');
+    // Used once: asked again, the store is asked again.
+    const again = await fetch(seg(0x16));
+    expect(again.code).toBe(1);
+    expect(logLines(again.stderr).map(l => l.msg)).toContain('WAL file not in the archive');
+
+    // Archived after the prefetch listed the folder, and asked for after the answer went stale: found.
+    expect((await fetch(seg(0x14))).code).toBe(0);
+    const raw = segmentBytes(0x16);
+    await putObject(s3, walKey(seg(0x16), '.gz'), await compressBuffer(raw, 'gzip'), { metadata: { rawsize: String(raw.length) } });
+    expect((await fetch(seg(0x15))).code).toBe(0);
+    await new Promise(r => setTimeout(r, MISSING_FRESH_MS + 500));
+    const late = await fetch(seg(0x16));
+    expect(late.code).toBe(0);
+    expect(restored().equals(raw)).toBe(true);
+    await deleteObject(s3, walKey(seg(0x16), '.gz'));
   });
 
   test('a segment asked out of order is fetched from the store, not from a stale spool', async () => {

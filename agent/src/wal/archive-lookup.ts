@@ -25,6 +25,8 @@ export interface WalLookup {
   readonly wal?: ArchivedWal;
   /** Up to `follow` segments right after it, consecutive, in order. */
   readonly next: ArchivedWal[];
+  /** The segment after `next` when the listing shows that the archive does not have it. */
+  readonly absent?: string;
 }
 
 const KIND_OF_EXTENSION = new Map<string, Compression>(
@@ -47,10 +49,13 @@ export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, 
   const bare = s3Layout.walKey(store.prefix, store.serverName, name, 'none');
   const folder = bare.slice(0, bare.length - name.length);
   let listed;
+  let complete = false; // true when the listing holds every key of the folder from `name` on
   if (SEGMENT.test(name) && follow > 0) {
     // Start right after the previous segment's keys (`<prev>~` sorts after `<prev>.gz` and before `<name>`).
     const prev = previousSegment(name);
-    listed = await listAfter(s3, folder, prev ? `${folder}${prev}~` : undefined, 2 * (follow + 1) + 8);
+    const maxKeys = 2 * (follow + 1) + 8;
+    listed = await listAfter(s3, folder, prev ? `${folder}${prev}~` : undefined, maxKeys);
+    complete = listed.length < maxKeys;
   } else {
     listed = await listAfter(s3, bare, undefined, 16);
   }
@@ -78,17 +83,23 @@ export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, 
   };
   const wal = pick(name);
   const next: ArchivedWal[] = [];
+  let absent: string | undefined;
   if (wal && SEGMENT.test(name)) {
     for (let n = nextSegment(name); n && next.length < follow; n = nextSegment(n)) {
       let w: ArchivedWal | undefined;
       try {
         w = pick(n);
       } catch {
-        w = undefined; // unreadable: wal-fetch says so when PostgreSQL asks for it
+        break; // unreadable: wal-fetch says so when PostgreSQL asks for it
       }
-      if (!w) break; // a gap, or the end of this listing page: prefetch stops there
+      if (!w) {
+        // A gap or the end of the archive, if the listing reached past it; else only the end of this page.
+        const last = listed[listed.length - 1]?.key.slice(folder.length) ?? '';
+        if (complete || last > n) absent = n;
+        break;
+      }
       next.push(w);
     }
   }
-  return { wal, next };
+  return { wal, next, absent };
 }

@@ -38,6 +38,7 @@ export async function fetchFromArchive(name: string, target: string, spool: WalS
       return 1;
     }
     const ahead = Promise.allSettled(found.next.map(w => prefetch(s3, w, spool)));
+    if (found.absent) spool.markMissing(found.absent);
     try {
       const tmp = path.join(path.dirname(target), `.${path.basename(target)}.fetching`);
       await download(s3, found.wal, tmp);

@@ -14,6 +14,9 @@ import { BACKUP_ENV, RECOVERY_ENV } from '../../../lib/contract';
 
 const SPOOL_PREFIX = '.pg-agent-prefetch-';
 
+/** How long a "not in the archive" seen by the prefetch is trusted. */
+export const MISSING_FRESH_MS = 10_000;
+
 /** A plain WAL segment name (timeline, log, segment): the files PostgreSQL asks for in sequence. */
 export const SEGMENT = /^[0-9A-F]{24}$/;
 
@@ -43,6 +46,29 @@ export class WalSpool {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw e;
     }
+  }
+
+  /**
+   * Records that the archive did not have `name` when the prefetch listed it (the end of the archive, as it was).
+   * pgBackRest's asynchronous archive-get answers "not found" the same way; here the answer is used once, and only
+   * while it is fresh, so a segment archived since is found by a real lookup.
+   */
+  markMissing(name: string): void {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(this.dir, `.${name}.missing`), new Date().toISOString());
+  }
+
+  /** True (once) when {@link markMissing} recorded `name` less than `maxAgeMs` ago. */
+  takeMissing(name: string, maxAgeMs = MISSING_FRESH_MS): boolean {
+    const marker = path.join(this.dir, `.${name}.missing`);
+    let age: number;
+    try {
+      age = Date.now() - fs.statSync(marker).mtimeMs;
+    } catch {
+      return false;
+    }
+    fs.rmSync(marker, { force: true });
+    return age >= 0 && age < maxAgeMs;
   }
 
   /** Names in the spool (complete files only). */
