@@ -200,6 +200,17 @@ export async function listAfter(s3: S3Bucket, prefix: string, startAfter: string
   }
 }
 
+/** The objects directly under a folder prefix, not in its subfolders: one page; `truncated` when there are more. */
+export async function listFolderPage(s3: S3Bucket, prefix: string): Promise<{ objects: ListedObject[]; truncated: boolean }> {
+  try {
+    const page = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, Delimiter: '/' }));
+    const objects = (page.Contents ?? []).map(o => ({ key: o.Key!, size: o.Size ?? 0, etag: unquote(o.ETag), lastModified: o.LastModified }));
+    return { objects, truncated: page.IsTruncated === true };
+  } catch (e) {
+    throw explainS3Error(e, s3, `list ${where(s3, prefix)}`);
+  }
+}
+
 /** {@link iteratePrefix}, collected. */
 export async function listPrefix(s3: S3Bucket, prefix: string): Promise<ListedObject[]> {
   const out: ListedObject[] = [];

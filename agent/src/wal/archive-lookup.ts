@@ -7,9 +7,9 @@
 import { COMPRESSION_EXTENSION, Compression, s3Layout } from '../../../lib/contract';
 import { AgentError } from '../common/errors';
 import type { S3Bucket } from '../s3/client';
-import { listAfter } from '../s3/objects';
+import { listAfter, listFolderPage } from '../s3/objects';
 import { StoreConfig } from '../store/config';
-import { SEGMENT } from './wal-spool';
+import { HISTORY, SEGMENT } from './wal-spool';
 
 
 export interface ArchivedWal {
@@ -102,4 +102,21 @@ export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, 
     }
   }
   return { wal, next, absent };
+}
+
+/**
+ * The timeline history files in the archive (names without compression extension), from one listing of the wals/
+ * folder with its subfolders folded; undefined when that listing does not fit in one page.
+ */
+export async function listHistoryFiles(s3: S3Bucket, store: StoreConfig): Promise<string[] | undefined> {
+  const probe = s3Layout.walKey(store.prefix, store.serverName, '00000001.history', 'none');
+  const folder = probe.slice(0, probe.length - '00000001.history'.length);
+  const page = await listFolderPage(s3, folder);
+  if (page.truncated) return undefined;
+  const names = new Set<string>();
+  for (const o of page.objects) {
+    const m = /^([0-9A-F]{8}\.history)(\.[a-z0-9]+)?$/.exec(o.key.slice(folder.length));
+    if (m && HISTORY.test(m[1])) names.add(m[1]);
+  }
+  return [...names].sort();
 }

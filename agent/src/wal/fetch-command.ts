@@ -3,9 +3,9 @@
  * moved into place from the spool (no AWS SDK loaded: a process start and a rename); anything else is fetched from
  * the store (./fetch-remote), which also prefetches the segments that follow. The file is written next to the
  * target and renamed into place, so PostgreSQL never reads a partial file. Exit 1 only when the file is not in the
- * archive (normal at the end of recovery): a listing says so, this call's or, for the segment right after the
- * prefetched ones, the prefetch's of less than MISSING_FRESH_MS ago. Any error exits 255, so that recovery never
- * ends early on one.
+ * archive (normal at the end of recovery): a listing says so, this call's or one of less than MISSING_FRESH_MS ago
+ * (the segment right after the prefetched ones, history files). Any error exits 255, so that recovery never ends
+ * early on one.
  */
 import * as path from 'path';
 import { WAL_FILE } from '../../../lib/contract';
@@ -19,17 +19,16 @@ export async function walFetchCommand(name: string, target: string, opts: { reco
   }
   const spool = new WalSpool(path.dirname(target), storeTag(env, !!opts.recoverySource));
   try {
-    if (SEGMENT.test(name) && spool.take(name, target)) {
+    if (SEGMENT.test(name) && spool.serve(name, target)) {
       log.info({ wal: name }, 'restored WAL file (prefetched)');
       return 0;
     }
-    if (SEGMENT.test(name) && spool.takeMissing(name)) {
-      spool.clearAll();
-      log.info({ wal: name }, 'WAL file not in the archive (listed by the prefetch moments ago)');
+    if (spool.knownMissing(name)) {
+      log.info({ wal: name }, 'WAL file not in the archive (listed moments ago)');
       return 1;
     }
   } catch (e) {
-    log.warn({ wal: name, err: (e as Error).message }, 'could not use the prefetched WAL file; fetching it from the store');
+    log.warn({ wal: name, err: (e as Error).message }, 'could not use the prefetch spool; asking the store');
   }
   const { fetchFromArchive } = await import('./fetch-remote');
   return fetchFromArchive(name, target, spool, opts, env);

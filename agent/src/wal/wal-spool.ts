@@ -5,7 +5,11 @@
  * always a whole segment as the archive holds it. The folder is named after the store it came from, so a segment
  * fetched from one store (bootstrap.recovery's source) is never handed out for another.
  *
- * No AWS SDK here: serving a segment from the spool costs a process start and a rename.
+ * The spool also remembers, for MISSING_FRESH_MS, what the last listings said is *not* in the archive: the segment
+ * after the prefetched ones and the timeline history files. PostgreSQL asks for those several times at the end of
+ * recovery; pgBackRest's asynchronous archive-get answers such requests from its queue the same way.
+ *
+ * No AWS SDK here: answering from the spool costs a process start and a file copy.
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -13,12 +17,15 @@ import * as path from 'path';
 import { BACKUP_ENV, RECOVERY_ENV } from '../../../lib/contract';
 
 const SPOOL_PREFIX = '.pg-agent-prefetch-';
+const HISTORY_LIST = '.history-list';
 
-/** How long a "not in the archive" seen by the prefetch is trusted. */
+/** How long a "not in the archive" seen by a listing is trusted. */
 export const MISSING_FRESH_MS = 10_000;
 
 /** A plain WAL segment name (timeline, log, segment): the files PostgreSQL asks for in sequence. */
 export const SEGMENT = /^[0-9A-F]{24}$/;
+/** A timeline history file name. */
+export const HISTORY = /^[0-9A-F]{8}\.history$/;
 
 /** Identifies the store wal-fetch reads, from the variables that say where it is (never the credentials). */
 export function storeTag(env: NodeJS.ProcessEnv, recoverySource: boolean): string {
@@ -29,6 +36,15 @@ export function storeTag(env: NodeJS.ProcessEnv, recoverySource: boolean): strin
   return createHash('sha256').update(text).digest('hex').slice(0, 12);
 }
 
+const fresh = (file: string): boolean => {
+  try {
+    const age = Date.now() - fs.statSync(file).mtimeMs;
+    return age >= 0 && age < MISSING_FRESH_MS;
+  } catch {
+    return false;
+  }
+};
+
 export class WalSpool {
   readonly dir: string;
 
@@ -37,38 +53,45 @@ export class WalSpool {
     this.dir = path.join(walDir, SPOOL_PREFIX + tag);
   }
 
-  /** Moves a spooled segment to `target` (one rename, same file system); false when it is not in the spool. */
-  take(name: string, target: string): boolean {
+  /**
+   * Copies a spooled segment to `target` (through a temporary file and a rename), and drops the older ones. The
+   * segment itself stays: at the end of recovery PostgreSQL reads the last segment again. False when not spooled.
+   */
+  serve(name: string, target: string): boolean {
+    const tmp = path.join(path.dirname(target), `.${path.basename(target)}.fetching`);
     try {
-      fs.renameSync(path.join(this.dir, name), target);
-      return true;
+      fs.copyFileSync(path.join(this.dir, name), tmp);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw e;
     }
+    fs.renameSync(tmp, target);
+    for (const older of this.names().filter(n => n < name)) fs.rmSync(path.join(this.dir, older), { force: true });
+    return true;
   }
 
-  /**
-   * Records that the archive did not have `name` when the prefetch listed it (the end of the archive, as it was).
-   * pgBackRest's asynchronous archive-get answers "not found" the same way; here the answer is used once, and only
-   * while it is fresh, so a segment archived since is found by a real lookup.
-   */
+  /** Records that the listing just made shows `name` (a segment) absent from the archive. */
   markMissing(name: string): void {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(path.join(this.dir, `.${name}.missing`), new Date().toISOString());
   }
 
-  /** True (once) when {@link markMissing} recorded `name` less than `maxAgeMs` ago. */
-  takeMissing(name: string, maxAgeMs = MISSING_FRESH_MS): boolean {
-    const marker = path.join(this.dir, `.${name}.missing`);
-    let age: number;
+  /** Records the timeline history files the archive holds, as a listing just showed them. */
+  recordHistoryFiles(names: string[]): void {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(this.dir, HISTORY_LIST), JSON.stringify(names));
+  }
+
+  /** True when a listing of less than MISSING_FRESH_MS ago showed `name` absent from the archive. */
+  knownMissing(name: string): boolean {
+    if (SEGMENT.test(name)) return fresh(path.join(this.dir, `.${name}.missing`));
+    const list = path.join(this.dir, HISTORY_LIST);
+    if (!HISTORY.test(name) || !fresh(list)) return false;
     try {
-      age = Date.now() - fs.statSync(marker).mtimeMs;
+      return !(JSON.parse(fs.readFileSync(list, 'utf8')) as string[]).includes(name);
     } catch {
       return false;
     }
-    fs.rmSync(marker, { force: true });
-    return age >= 0 && age < maxAgeMs;
   }
 
   /** Names in the spool (complete files only). */
@@ -86,7 +109,7 @@ export class WalSpool {
     return path.join(this.dir, `.${name}.part`);
   }
 
-  /** Gives a complete, fsynced temporary file its final name. */
+  /** Gives a complete temporary file its final name, after fsync: a crash never leaves a partial file named. */
   commit(tmp: string, name: string): void {
     const fd = fs.openSync(tmp, 'r');
     try {
@@ -102,7 +125,7 @@ export class WalSpool {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** Removes every store's spool in pg_wal (at the end of the archive, recovery needs none of them). */
+  /** Removes every store's spool in `walDir` (once recovery is over, none of them is needed). */
   clearAll(): void {
     let entries: string[];
     try {
