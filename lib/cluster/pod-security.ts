@@ -30,12 +30,13 @@ export function agentContainerSecurityContext(): k8s.SecurityContext {
  * Memory settings of the agent's Node.js process, by command. glibc's malloc raises its mmap threshold each time a
  * large block is freed, after which the agent's 0.25-1.5 MiB stream buffers come from the heap, which fragments and
  * never shrinks: a fixed 128 KiB threshold (glibc's own starting value) returns them to the system once freed. The
- * instance, idle most of its life, gets 1 MiB young-generation semispaces instead of up to 16 MiB each. The agent
+ * instance, idle most of its life, gets 1 MiB young-generation semispaces instead of up to 16 MiB each, and may
+ * collect its garbage once a burst of work is over (agent/src/common/idle-gc.ts). The agent
  * removes MALLOC_MMAP_THRESHOLD_ from its own environment at start, so PostgreSQL keeps glibc's defaults.
  */
 function memoryEnv(command: AgentCommand): k8s.EnvVar[] {
   const env: k8s.EnvVar[] = [{ name: MALLOC_MMAP_THRESHOLD_ENV, value: '131072' }];
-  if (command === 'instance') env.push({ name: 'NODE_OPTIONS', value: '--max-semi-space-size=1' });
+  if (command === 'instance') env.push({ name: 'NODE_OPTIONS', value: '--max-semi-space-size=1 --expose-gc' });
   return env;
 }
 

@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { WAL_FILE, s3Layout } from '../../../lib/contract';
+import { collectWhenIdle } from '../common/idle-gc';
 import { log } from '../common/log';
 import { S3Bucket, createS3Client } from '../s3/client';
 import { headObject, putObject } from '../s3/objects';
@@ -68,6 +69,7 @@ export class WalArchiver {
       this.server!.listen(this.socketPath, () => resolve());
     });
     fs.chmodSync(this.socketPath, 0o600);
+    collectWhenIdle(); // what the instance's start left behind
   }
 
   async stop(): Promise<void> {
@@ -120,9 +122,10 @@ export class WalArchiver {
     const existing = this.inFlight.get(name);
     if (existing) return existing;
     const p = this.uploadOnce(name).then(
-      () => { this.done.add(name); this.inFlight.delete(name); },
+      () => { this.done.add(name); this.inFlight.delete(name); this.idle(); },
       (e: Error) => {
         this.inFlight.delete(name);
+        this.idle();
         this.stats.failed++;
         this.stats.lastError = e.message;
         log.warn({ wal: name, err: e.message }, 'WAL archiving failed; PostgreSQL keeps the segment and retries');
@@ -131,6 +134,11 @@ export class WalArchiver {
     );
     this.inFlight.set(name, p);
     return p;
+  }
+
+  /** After a burst of uploads, the memory it used goes back once nothing is in flight. */
+  private idle(): void {
+    if (this.inFlight.size === 0) collectWhenIdle();
   }
 
   private async uploadOnce(name: string): Promise<void> {
