@@ -34,7 +34,7 @@ const STORE_SECRET = 'rook-ceph-object-user-rgw-bulk-cnpg-backup-keycloak';
 const DATABASE = 'keycloak';
 const MiB = 1024 * 1024;
 /** What agent/src/store/compression.ts uses (GZIP_DATA_LEVEL, ZSTD_LEVEL), for the report's setup table. */
-const AGENT_LEVELS: Record<string, string> = { gzip: 'gzip level 1 (zlib, libuv thread pool)', zstd: 'zstd level 3, single-threaded', lz4: 'lz4 frames, two compressed off the main thread', none: 'none' };
+const AGENT_LEVELS: Record<string, string> = { gzip: 'gzip level 1 (zlib, libuv thread pool)', zstd: 'zstd level 3, on one zstd worker thread (2 MiB jobs)', lz4: 'lz4 frames of 1 MiB, two compressed off the main thread', none: 'none' };
 
 export interface Options {
   quick: boolean;
@@ -199,7 +199,7 @@ async function main(): Promise<void> {
 
     const agentVariant = (c: Compression, isDefault: boolean): Variant => ({
       id: `agent-${c}`, tool: 'agent', label: `our agent, ${c}${isDefault ? ' (default)' : ''}`, compression: c, isDefault, archiver: 'agent',
-      options: `${AGENT_LEVELS[c]}; one tar stream from pg_basebackup, 8 MiB multipart parts, 2 in flight; restore: 4 ranged GETs of 8 MiB in flight, streamed unpack`,
+      options: `${AGENT_LEVELS[c]}; one tar stream from pg_basebackup in 1 MiB chunks, 8 MiB multipart parts, 2 in flight; restore: 4 ranged GETs of 8 MiB in flight, decompressed in 256 KiB slices, streamed unpack; recovery: wal-fetch prefetches 8 segments`,
       backup: () => agent.backup(`agent-${c}`, c), restore: ref => agent.restore(`agent-${c}`, ref),
     });
     const variants: Variant[] = [

@@ -11,6 +11,7 @@ import { log } from '../common/log';
 import { S3Bucket } from '../s3/client';
 import { PutResult, deleteObject, uploadStream } from '../s3/objects';
 import { StoreConfig } from '../store/config';
+import { Coalesce } from '../store/chunks';
 import { compressStream } from '../store/compression';
 import { BackupInfo } from '../catalog/backup-info';
 import { writeBackupInfo } from '../catalog/catalog';
@@ -68,7 +69,9 @@ export async function runBaseBackup(s3: S3Bucket, store: StoreConfig, source: So
   const stopProgress = startProgressLog(() => ({ done: scan.bytes, stored: stored.bytes, estimate: pgbb.estimatedBytes() }));
   let put: PutResult | undefined;
   try {
-    const body = pipeline(pgbb.tar, scan, compressStream(store.compression, { threads: 0 }), stored, () => undefined);
+    // 1 MiB chunks into the compressor, and zstd on a worker thread of its own: the main thread keeps hashing and
+    // uploading while it compresses.
+    const body = pipeline(pgbb.tar, scan, new Coalesce(), compressStream(store.compression, { threads: 1 }), stored, () => undefined);
     const [upload, copy] = await Promise.allSettled([
       uploadStream(s3, key, body, { partSize: PART_SIZE, queueSize: QUEUE, contentType: 'application/x-tar' }),
       pgbb.done,

@@ -16,6 +16,7 @@ import { log } from '../common/log';
 import { S3Bucket } from '../s3/client';
 import { ListedObject, listPrefix } from '../s3/objects';
 import { StoreConfig } from '../store/config';
+import { Slice } from '../store/chunks';
 import { decompressStream } from '../store/compression';
 import { BackupInfo } from '../catalog/backup-info';
 import { forEachLimit, readBackupInfo, tarCompression } from '../catalog/catalog';
@@ -129,7 +130,8 @@ export async function restoreBaseBackup(s3: S3Bucket, store: StoreConfig, backup
       const hasher = new Hasher();
       const body = rangedObjectStream(s3, t.object.key, t.object.size, { parallel: opts.rangesPerObject });
       // pipeline: an error anywhere (S3, a corrupt compressed stream) fails the last stream, which fails the extract.
-      const tarStream = pipeline(body, hasher, decompressStream(t.compression as Compression), () => undefined);
+      // Slice: small compressed chunks, so that the decompressor's output stays bounded by backpressure.
+      const tarStream = pipeline(body, hasher, new Slice(), decompressStream(t.compression as Compression), () => undefined);
       const { files, bytes } = await extractTar(tarStream, dirs.get(t.oid)!);
       const sha256 = hasher.sha256.digest('hex');
       let verified: RestoredObject['verified'] = 'none';

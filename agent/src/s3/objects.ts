@@ -190,6 +190,27 @@ export async function* iteratePrefix(s3: S3Bucket, prefix: string): AsyncGenerat
   } while (token);
 }
 
+/** One page of keys under a prefix, in key order, starting after `startAfter` (exclusive): a lookup in one request. */
+export async function listAfter(s3: S3Bucket, prefix: string, startAfter: string | undefined, maxKeys: number): Promise<ListedObject[]> {
+  try {
+    const page = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, StartAfter: startAfter, MaxKeys: maxKeys }));
+    return (page.Contents ?? []).map(o => ({ key: o.Key!, size: o.Size ?? 0, etag: unquote(o.ETag), lastModified: o.LastModified }));
+  } catch (e) {
+    throw explainS3Error(e, s3, `list ${where(s3, prefix)}`);
+  }
+}
+
+/** The objects directly under a folder prefix, not in its subfolders: one page; `truncated` when there are more. */
+export async function listFolderPage(s3: S3Bucket, prefix: string): Promise<{ objects: ListedObject[]; truncated: boolean }> {
+  try {
+    const page = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, Delimiter: '/' }));
+    const objects = (page.Contents ?? []).map(o => ({ key: o.Key!, size: o.Size ?? 0, etag: unquote(o.ETag), lastModified: o.LastModified }));
+    return { objects, truncated: page.IsTruncated === true };
+  } catch (e) {
+    throw explainS3Error(e, s3, `list ${where(s3, prefix)}`);
+  }
+}
+
 /** {@link iteratePrefix}, collected. */
 export async function listPrefix(s3: S3Bucket, prefix: string): Promise<ListedObject[]> {
   const out: ListedObject[] = [];

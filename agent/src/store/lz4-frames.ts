@@ -7,8 +7,12 @@
 import { Transform, TransformCallback } from 'stream';
 import type * as Lz4 from 'lz4-napi';
 
-/** Input bytes per frame we write: big enough for a good ratio, small enough for bounded memory. */
-export const FRAME_INPUT = 4 * 1024 * 1024;
+/**
+ * Input bytes per frame we write. LZ4's window is 64 KiB, so 1 MiB frames compress as well as 4 MiB ones; and
+ * lz4-napi's output buffers, native memory that V8 frees late, stay small (4 MiB frames: 418 MiB peak RSS in a
+ * 337 MiB restore; 1 MiB: 285 MiB).
+ */
+export const FRAME_INPUT = 1024 * 1024;
 /** Largest frame we accept to decode (python's lz4.frame writes a whole WAL segment as one frame). */
 const MAX_FRAME = 256 * 1024 * 1024;
 const MAGIC = 0x184d2204;

@@ -9,12 +9,14 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { WAL_FILE, s3Layout } from '../../../lib/contract';
+import { collectWhenIdle } from '../common/idle-gc';
 import { log } from '../common/log';
 import { S3Bucket, createS3Client } from '../s3/client';
 import { headObject, putObject } from '../s3/objects';
 import { StoreConfig } from '../store/config';
-import { compressBuffer } from '../store/compression';
+import { compressFile } from '../store/compression';
 import { claimArchive } from './identity';
+import { WalSpool } from './wal-spool';
 import { createHash } from 'crypto';
 export { archiverSocketPath } from './archiver-socket';
 
@@ -67,6 +69,7 @@ export class WalArchiver {
       this.server!.listen(this.socketPath, () => resolve());
     });
     fs.chmodSync(this.socketPath, 0o600);
+    collectWhenIdle(); // what the instance's start left behind
   }
 
   async stop(): Promise<void> {
@@ -91,6 +94,8 @@ export class WalArchiver {
   }
 
   private async claim(): Promise<void> {
+    // Archiving means recovery is over: the prefetch spools wal-fetch left in pg_wal are not needed any more.
+    new WalSpool(path.join(this.pgdata, 'pg_wal'), '').clearAll();
     const id = this.identity();
     await claimArchive(this.s3, this.store, id.systemIdentifier, id.cluster);
   }
@@ -117,9 +122,10 @@ export class WalArchiver {
     const existing = this.inFlight.get(name);
     if (existing) return existing;
     const p = this.uploadOnce(name).then(
-      () => { this.done.add(name); this.inFlight.delete(name); },
+      () => { this.done.add(name); this.inFlight.delete(name); this.idle(); },
       (e: Error) => {
         this.inFlight.delete(name);
+        this.idle();
         this.stats.failed++;
         this.stats.lastError = e.message;
         log.warn({ wal: name, err: e.message }, 'WAL archiving failed; PostgreSQL keeps the segment and retries');
@@ -130,10 +136,14 @@ export class WalArchiver {
     return p;
   }
 
+  /** After a burst of uploads, the memory it used goes back once nothing is in flight. */
+  private idle(): void {
+    if (this.inFlight.size === 0) collectWhenIdle();
+  }
+
   private async uploadOnce(name: string): Promise<void> {
     const started = Date.now();
-    const raw = fs.readFileSync(path.join(this.pgdata, 'pg_wal', name));
-    const body = await compressBuffer(raw, this.store.walCompression);
+    const { body, rawSize } = await compressFile(path.join(this.pgdata, 'pg_wal', name), this.store.walCompression);
     const key = s3Layout.walKey(this.store.prefix, this.store.serverName, name, this.store.walCompression);
     const md5 = createHash('md5').update(body).digest('hex');
     const there = await headObject(this.s3, key);
@@ -145,7 +155,7 @@ export class WalArchiver {
       }
       throw new Error(`${key} already exists with different content; refusing to overwrite archived WAL`);
     }
-    await putObject(this.s3, key, body, { metadata: { rawsize: String(raw.length) } });
+    await putObject(this.s3, key, body, { metadata: { rawsize: String(rawSize) } });
     this.stats.archived++;
     this.stats.bytes += body.length;
     this.stats.lastArchivedAt = new Date();

@@ -1,0 +1,155 @@
+/**
+ * `pg-agent wal-fetch` (restore_command) as a process against real Ceph RGW: it finds a file whatever its
+ * compression, prefetches the segments that follow into the spool in pg_wal and serves them from there, and keeps
+ * PostgreSQL's rules: exit 1 only for a file that is not in the archive, 255 for any error (S3 down, damaged
+ * object, a compression it cannot read), never a partial file at the target. Recovery through it with a real
+ * PostgreSQL is in backup.e2e and recovery.e2e.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { runAgent, logLines, storeEnv } from '../support/backup';
+import { tempDir } from '../support/pod-runner';
+import { S3Endpoint, createBucket, outageEndpoint, s3For, uniqueBucketName, withS3Outage } from '../support/s3';
+import { deleteObject, putObject } from '../../agent/src/s3/objects';
+import { MISSING_FRESH_MS } from '../../agent/src/wal/wal-spool';
+import { compressBuffer } from '../../agent/src/store/compression';
+import { S3Bucket } from '../../agent/src/s3/client';
+
+jest.setTimeout(300000);
+
+const SERVER = 'fetch-test';
+const SEGMENT_SIZE = 16 * 1024 * 1024;
+const seg = (n: number) => `0000000100000003${n.toString(16).toUpperCase().padStart(8, '0')}`;
+const walKey = (name: string, ext: string) => `${SERVER}/wals/${name.slice(0, 16)}/${name}${ext}`;
+
+/** A segment's worth of bytes that compress like WAL (records with a varying header, zero-filled tails). */
+function segmentBytes(n: number): Buffer {
+  const b = Buffer.alloc(SEGMENT_SIZE);
+  for (let off = 0; off < SEGMENT_SIZE / 2; off += 8192) b.write(`record ${n} at ${off} `.repeat(40), off);
+  return b;
+}
+
+describe('wal-fetch e2e (Ceph RGW)', () => {
+  const bucket = uniqueBucketName('fetch');
+  let ep: S3Endpoint;
+  let s3: S3Bucket;
+  let walDir: string;
+  const env = () => storeEnv(ep, bucket, SERVER);
+  const fetch = (name: string, e = env()) => runAgent(['wal-fetch', name, path.join(walDir, 'RECOVERYXLOG')], e);
+  const spooled = () => fs.readdirSync(walDir).filter(d => d.startsWith('.pg-agent-prefetch-'))
+    .flatMap(d => fs.readdirSync(path.join(walDir, d)).filter(f => !f.startsWith('.'))).sort();
+  const restored = () => fs.readFileSync(path.join(walDir, 'RECOVERYXLOG'));
+
+  beforeAll(async () => {
+    ep = await outageEndpoint();
+    await createBucket(bucket);
+    s3 = await s3For(bucket);
+    // Segments 0x10..0x15 (0x12 stored with zstd: an archive of several eras), a gap at 0x16, then 0x17.
+    for (const n of [0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x17]) {
+      const kind = n === 0x12 ? 'zstd' : 'gzip';
+      const raw = segmentBytes(n);
+      await putObject(s3, walKey(seg(n), kind === 'zstd' ? '.zst' : '.gz'), await compressBuffer(raw, kind), { metadata: { rawsize: String(raw.length) } });
+    }
+    await putObject(s3, `${SERVER}/wals/00000002.history`, Buffer.from('1\t3/14000000\tno recovery target specified\n'));
+  });
+  afterAll(() => s3?.destroy());
+  beforeEach(() => {
+    walDir = path.join(tempDir('wal-fetch'), 'pg_wal');
+    fs.mkdirSync(walDir);
+  });
+
+  test('a segment is fetched and the next ones, up to the gap, are spooled; those are then served from the spool', async () => {
+    const first = await fetch(seg(0x10));
+    expect(first.code).toBe(0);
+    expect(restored().equals(segmentBytes(0x10))).toBe(true);
+    // The segment served stays (PostgreSQL reads the last one again at the end of recovery).
+    expect(spooled()).toEqual([seg(0x10), seg(0x11), seg(0x12), seg(0x13), seg(0x14), seg(0x15)]);
+    for (const n of [0x11, 0x12]) {
+      const r = await fetch(seg(n));
+      expect(r.code).toBe(0);
+      expect(logLines(r.stderr).map(l => l.msg)).toContain('restored WAL file (prefetched)');
+      expect(restored().equals(segmentBytes(n))).toBe(true);
+    }
+    expect(spooled()).toEqual([seg(0x12), seg(0x13), seg(0x14), seg(0x15)]);
+  });
+
+  test('a file that is not in the archive exits 1 and leaves no file at the target', async () => {
+    expect((await fetch(seg(0x13))).code).toBe(0);
+    fs.rmSync(path.join(walDir, 'RECOVERYXLOG')); // as PostgreSQL does once it has read it
+    const missing = await fetch(seg(0x40));
+    expect(missing.code).toBe(1);
+    expect(logLines(missing.stderr).map(l => l.msg)).toContain('WAL file not in the archive');
+    expect(fs.existsSync(path.join(walDir, 'RECOVERYXLOG'))).toBe(false);
+  });
+
+  test('the end of the archive seen by the prefetch answers the requests at the end of recovery, while fresh', async () => {
+    expect((await fetch(seg(0x14))).code).toBe(0); // spools 0x15; the listing shows 0x16 absent
+    expect((await fetch(seg(0x15))).code).toBe(0);
+    for (let i = 0; i < 2; i++) {
+      const end = await fetch(seg(0x16));
+      expect(end.code).toBe(1);
+      expect(logLines(end.stderr).map(l => l.msg)).toContain('WAL file not in the archive (listed moments ago)');
+    }
+    // PostgreSQL reads the last segment again: still there.
+    const last = await fetch(seg(0x15));
+    expect(last.code).toBe(0);
+    expect(logLines(last.stderr).map(l => l.msg)).toContain('restored WAL file (prefetched)');
+    expect(restored().equals(segmentBytes(0x15))).toBe(true);
+
+    // Archived after the prefetch listed the folder, and asked for after the answer went stale: found.
+    expect((await fetch(seg(0x14))).code).toBe(0);
+    const raw = segmentBytes(0x16);
+    await putObject(s3, walKey(seg(0x16), '.gz'), await compressBuffer(raw, 'gzip'), { metadata: { rawsize: String(raw.length) } });
+    expect((await fetch(seg(0x15))).code).toBe(0);
+    await new Promise(r => setTimeout(r, MISSING_FRESH_MS + 500));
+    const late = await fetch(seg(0x16));
+    expect(late.code).toBe(0);
+    expect(restored().equals(raw)).toBe(true);
+    await deleteObject(s3, walKey(seg(0x16), '.gz'));
+  });
+
+  test('a segment asked out of order is fetched from the store, not from a stale spool', async () => {
+    expect((await fetch(seg(0x10))).code).toBe(0);
+    const jump = await fetch(seg(0x17));
+    expect(jump.code).toBe(0);
+    expect(logLines(jump.stderr).map(l => l.msg)).toContain('restored WAL file');
+    expect(restored().equals(segmentBytes(0x17))).toBe(true);
+    expect(spooled()).toEqual([seg(0x17)]);
+  });
+
+  test('history files are fetched, and a missing one exits 1 (answered from the listing while it is fresh)', async () => {
+    const missing = await fetch('00000003.history');
+    expect(missing.code).toBe(1);
+    expect(logLines(missing.stderr).map(l => l.msg)).toContain('WAL file not in the archive');
+    const again = await fetch('00000003.history');
+    expect(again.code).toBe(1);
+    expect(logLines(again.stderr).map(l => l.msg)).toContain('WAL file not in the archive (listed moments ago)');
+    expect((await fetch('00000002.history')).code).toBe(0);
+    expect(restored().toString()).toContain('no recovery target specified');
+  });
+
+  // The outage outlasts the S3 client's retries (5 attempts with backoff).
+  test('S3 down: exit 255 (PostgreSQL retries), never 1, and no file at the target', async () => {
+    const r = await withS3Outage(20000, () => fetch(seg(0x10)));
+    expect(r!.code).toBe(255);
+    expect(fs.existsSync(path.join(walDir, 'RECOVERYXLOG'))).toBe(false);
+    expect(logLines(r!.stderr).find(l => l.msg === 'wal-fetch failed')).toBeDefined();
+  });
+
+  test('a damaged object or one in a compression the agent cannot read exits 255, leaving nothing behind', async () => {
+    const good = await compressBuffer(segmentBytes(0x20), 'gzip');
+    const damaged = Buffer.from(good);
+    damaged[Math.floor(damaged.length / 2)] ^= 0xff;
+    await putObject(s3, walKey(seg(0x20), '.gz'), damaged);
+    await putObject(s3, walKey(seg(0x21), '.gz'), good);
+    const r = await fetch(seg(0x20));
+    expect(r.code).toBe(255);
+    expect(fs.existsSync(path.join(walDir, 'RECOVERYXLOG'))).toBe(false);
+    expect(fs.readdirSync(walDir).filter(f => f.endsWith('.fetching'))).toEqual([]);
+
+    await putObject(s3, walKey(seg(0x30), '.bz2'), Buffer.from('BZh9'));
+    const bz = await fetch(seg(0x30));
+    expect(bz.code).toBe(255);
+    expect(bz.stderr).toContain('a compression this agent cannot read');
+  });
+});
