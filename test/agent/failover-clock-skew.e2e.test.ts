@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
 import { LABELS } from '../../lib/contract';
-import { FENCED, PROMOTING, leaseOf, logsMatching, lostRows, watchWritable, writer } from '../support/failover-probes';
+import { FENCED, PROMOTING, SHARED_PG_SECRETS, leaseOf, logsMatching, lostRows, startCluster, watchWritable, writer } from '../support/failover-probes';
 
 jest.setTimeout(600000);
 
@@ -30,14 +30,7 @@ describe('failover with clocks 5 s behind and 5 s ahead (shared-pg from dist/, l
   beforeAll(async () => {
     // A missing libfaketime must fail the test, not turn it into one without skew.
     expect(LIBFAKETIME).toBeDefined();
-    await h.start();
-    h.seedSecret('rook-ceph-object-user-rgw-bulk-cnpg-backup-shared', { AccessKey: 'unused-here', SecretKey: 'unused-here' });
-    expect(await (await h.runSecretsJob()).exited).toBe(0);
-    su = h.secretData('shared-pg-superuser')!.password;
-    h.startInstance(0, skewed(SKEW[0]));
-    await h.waitReady(0, 120000);
-    h.startInstance(1, skewed(SKEW[1]));
-    await h.waitReady(1, 120000);
+    su = await startCluster(h, { secrets: SHARED_PG_SECRETS, env: ordinal => skewed(SKEW[ordinal as 0 | 1]) });
     await query(rwConn(), 'CREATE TABLE IF NOT EXISTS events (id bigint PRIMARY KEY, at timestamptz DEFAULT now())');
   });
   afterAll(() => h.stop());

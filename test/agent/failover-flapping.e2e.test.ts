@@ -7,7 +7,7 @@
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
 import { LABELS } from '../../lib/contract';
 import { FaultMode } from '../support/kube-api-double';
-import { FENCED, PROMOTING, diagnose, leaseOf, logsMatching, lostRows, watchWritable, writer } from '../support/failover-probes';
+import { FENCED, PROMOTING, SHARED_PG_SECRETS, diagnose, leaseOf, logsMatching, lostRows, startCluster, watchWritable, writer } from '../support/failover-probes';
 
 jest.setTimeout(600000);
 
@@ -23,14 +23,7 @@ describe('failover under a flapping API (shared-pg from dist/)', () => {
   const primaryOrdinal = () => (role(0) === 'primary' ? 0 : 1);
 
   beforeAll(async () => {
-    await h.start();
-    h.seedSecret('rook-ceph-object-user-rgw-bulk-cnpg-backup-shared', { AccessKey: 'unused-here', SecretKey: 'unused-here' });
-    expect(await (await h.runSecretsJob()).exited).toBe(0);
-    su = h.secretData('shared-pg-superuser')!.password;
-    h.startInstance(0);
-    h.startInstance(1);
-    await h.waitReady(0, 120000);
-    await h.waitReady(1, 120000);
+    su = await startCluster(h, { secrets: SHARED_PG_SECRETS });
     await query(rwConn(), 'CREATE TABLE IF NOT EXISTS events (id bigint PRIMARY KEY, at timestamptz DEFAULT now())');
   });
   afterAll(() => h.stop());

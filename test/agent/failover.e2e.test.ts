@@ -5,6 +5,7 @@
  */
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
 import { LABELS } from '../../lib/contract';
+import { SHARED_PG_SECRETS, lostRows, startCluster, writer } from '../support/failover-probes';
 
 jest.setTimeout(300000);
 
@@ -15,40 +16,14 @@ describe('failover e2e (shared-pg from dist/)', () => {
   const role = (pod: string) => h.podLabels(pod)[LABELS.role];
 
   beforeAll(async () => {
-    await h.start();
-    h.seedSecret('rook-ceph-object-user-rgw-bulk-cnpg-backup-shared', { AccessKey: 'unused-here', SecretKey: 'unused-here' });
-    expect(await (await h.runSecretsJob()).exited).toBe(0);
-    su = h.secretData('shared-pg-superuser')!.password;
-    h.startInstance(0);
-    h.startInstance(1);
-    await h.waitReady(0, 90000);
-    await h.waitReady(1, 90000);
+    su = await startCluster(h, { secrets: SHARED_PG_SECRETS });
     await query(rwConn(), 'CREATE TABLE IF NOT EXISTS events (id bigint PRIMARY KEY, at timestamptz DEFAULT now())');
   });
   afterAll(() => h.stop());
 
-  /** Writes rows through the -rw Service as fast as it can; records the ids PostgreSQL acknowledged. */
-  function writer() {
-    const acknowledged: number[] = [];
-    let stop = false;
-    let next = Date.now() * 1000;
-    const done = (async () => {
-      while (!stop) {
-        const id = next++;
-        try {
-          await query({ ...rwConn(), connectionTimeoutMillis: 1000 }, 'INSERT INTO events (id) VALUES ($1)', [id]);
-          acknowledged.push(id);
-        } catch {
-          await sleep(100);
-        }
-      }
-    })();
-    return { acknowledged, stop: async () => { stop = true; await done; } };
-  }
-
   test('kill -9 of the primary pod under load: the replica is promoted, -rw moves, no acknowledged row is lost', async () => {
     expect(role('shared-pg-0')).toBe('primary');
-    const w = writer();
+    const w = writer(rwConn);
     await sleep(3000);
     const killedAt = Date.now();
     h.pods[0].process!.killPod();
@@ -62,9 +37,7 @@ describe('failover e2e (shared-pg from dist/)', () => {
     // eslint-disable-next-line no-console
     console.log(`[failover] -rw served by the new primary ${failoverSeconds.toFixed(1)} s after the kill; ${w.acknowledged.length} rows acknowledged`);
     expect(failoverSeconds).toBeLessThan(30);
-    const present = new Set((await query(h.direct(1, 'postgres', su, 'mastodon'), 'SELECT id::text FROM events')).map(r => Number(r.id)));
-    const lost = w.acknowledged.filter(id => !present.has(id));
-    expect(lost).toEqual([]);
+    expect(await lostRows(h.direct(1, 'postgres', su, 'mastodon'), w.acknowledged)).toEqual([]);
     const logs = h.pods[1].process!.logs();
     expect(logs.some(l => /failover: this replica holds the primary lease; promoting/.test(l.msg ?? ''))).toBe(true);
     expect((await h.httpGet(1, '/metrics')).body).toContain('pgc_failovers_total{cluster="shared-pg",pod="shared-pg-1"} 1');

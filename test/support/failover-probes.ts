@@ -19,15 +19,22 @@ export function synthCluster(name: string, props: Partial<PostgresClusterProps>)
   return Testing.synth(chart) as KubeObject[];
 }
 
-/** Starts both instances (after the secrets Job) and returns the superuser's password. */
-export async function startCluster(h: ClusterHarness): Promise<string> {
+/** The store credentials dist/shared-apps' pods reference: the failover tests archive nothing, but the Secret must exist. */
+export const SHARED_PG_SECRETS = { 'rook-ceph-object-user-rgw-bulk-cnpg-backup-shared': { AccessKey: 'unused-here', SecretKey: 'unused-here' } };
+
+/**
+ * Seeds the user's Secrets, runs the secrets Job, starts instance 0 and then 1 (each with `env(ordinal)` on top of
+ * the manifest's) until both are ready. Returns the superuser's password.
+ */
+export async function startCluster(h: ClusterHarness, opts: { secrets?: Record<string, Record<string, string>>; env?: (ordinal: number) => Record<string, string> } = {}): Promise<string> {
   await h.start();
+  for (const [name, data] of Object.entries(opts.secrets ?? {})) h.seedSecret(name, data);
   const secrets = await h.runSecretsJob();
   if (await secrets.exited !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.join('\n')}`);
-  h.startInstance(0);
-  await h.waitReady(0, 120000);
-  h.startInstance(1);
-  await h.waitReady(1, 120000);
+  for (const ordinal of [0, 1]) {
+    h.startInstance(ordinal, opts.env?.(ordinal) ?? {});
+    await h.waitReady(ordinal, 120000);
+  }
   return h.secretData(`${h.cluster}-superuser`)!.password;
 }
 

@@ -11,7 +11,7 @@ import { execTool } from '../common/exec';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { InstanceConfig } from './config';
-import { slotName, writePassfile } from './config-files';
+import { slotName, writeReplicationPassfile } from './config-files';
 import { readSystemIdentifier, writeMarker } from './pgdata';
 
 export function partialDir(cfg: InstanceConfig): string {
@@ -75,7 +75,7 @@ export function primaryAnswers(cfg: InstanceConfig, timeoutMs = 3000): Promise<b
 /** Clones the primary; retries while it is not up yet (replica pods start in parallel with the primary). */
 export async function clone(cfg: InstanceConfig, opts: { deadlineMs?: number; retryMs?: number } = {}): Promise<void> {
   const deadline = Date.now() + (opts.deadlineMs ?? 10 * 60 * 1000);
-  const passfile = writePassfile(cfg);
+  const passfile = writeReplicationPassfile(cfg);
   for (let attempt = 1; ; attempt++) {
     clearPartial(cfg);
     try {

@@ -14,6 +14,7 @@ import { jsonEnv, optionalEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { execTool } from '../common/exec';
 import { log } from '../common/log';
+import { writePassfile } from '../common/passfile';
 
 export interface CloneConfig {
   readonly source: CloneSourceSpec;
@@ -70,10 +71,8 @@ export function clearRolesPending(pgdata: string): void {
 
 /** The libpq passfile with the source role's password, on the socket emptyDir (never on the volume). */
 export function writeSourcePassfile(socketDir: string, clone: CloneConfig): string {
-  const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
-  const file = path.join(socketDir, '.pgpass-clone-source');
-  fs.writeFileSync(file, `${esc(clone.source.host)}:${clone.source.port}:*:${esc(clone.source.user)}:${esc(clone.password)}\n`, { mode: 0o600 });
-  return file;
+  const { host, port, user } = clone.source;
+  return writePassfile(path.join(socketDir, '.pgpass-clone-source'), { host, port, user, password: clone.password });
 }
 
 /** primary_conninfo of an instance that follows the source. */

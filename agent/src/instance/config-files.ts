@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { REPLICATION_USER } from '../../../lib/contract';
+import { writePassfile } from '../common/passfile';
 import { agentCommand } from '../common/self-command';
 import { InstanceConfig } from './config';
 import { recoveryParameters } from '../restore/recovery';
@@ -113,7 +114,7 @@ export function writeConfigFiles(cfg: InstanceConfig, role: 'primary' | 'replica
     fs.writeFileSync(signal, '', { mode: 0o600 });
   } else if (role === 'replica') {
     fs.writeFileSync(signal, '', { mode: 0o600 });
-    writePassfile(cfg);
+    writeReplicationPassfile(cfg);
   } else if (fs.existsSync(signal)) {
     fs.rmSync(signal);
   }
@@ -127,10 +128,7 @@ export function restoreStrictHba(cfg: InstanceConfig): boolean {
   return true;
 }
 
-/** libpq passfile line `host:port:db:user:password` with `:` and `\` escaped. */
-export function writePassfile(cfg: InstanceConfig): string {
-  const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
-  const file = passfilePath(cfg);
-  fs.writeFileSync(file, `*:*:*:${REPLICATION_USER}:${esc(cfg.replicationPassword)}\n`, { mode: 0o600 });
-  return file;
+/** The replication role's passfile (replicas streaming and cloning from the primary). */
+export function writeReplicationPassfile(cfg: InstanceConfig): string {
+  return writePassfile(passfilePath(cfg), { user: REPLICATION_USER, password: cfg.replicationPassword });
 }

@@ -7,14 +7,12 @@ import * as path from 'path';
 import { SUPERUSER } from '../../../lib/contract';
 import { execTool } from '../common/exec';
 import { log } from '../common/log';
+import { writePassfile } from '../common/passfile';
 import { clone } from './bootstrap';
 import { InstanceConfig } from './config';
 
 function superuserPassfile(cfg: InstanceConfig): string {
-  const file = path.join(cfg.socketDir, '.pgpass-superuser');
-  const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
-  fs.writeFileSync(file, `*:*:*:${SUPERUSER}:${esc(cfg.superuserPassword)}\n`, { mode: 0o600 });
-  return file;
+  return writePassfile(path.join(cfg.socketDir, '.pgpass-superuser'), { user: SUPERUSER, password: cfg.superuserPassword });
 }
 
 /** Rewinds PGDATA (postgres must be stopped) onto the primary's history; falls back to a fresh clone. */
