@@ -5,6 +5,18 @@
 import { App, Chart, Size, YamlOutputType } from 'cdk8s';
 import { BackupStore, CanaryApp, PostgresCluster, PriorityClass, RestoreDrill } from './lib';
 
+/**
+ * The story's Rook Ceph object store (the RGW Service, bucket backup-cnpg). Each namespace has its own RGW user,
+ * whose Secret Rook creates with the keys AccessKey and SecretKey (the BackupStore defaults).
+ */
+function rookStore(chart: Chart, user: string): BackupStore {
+  return new BackupStore(chart, 'backup-store', {
+    endpoint: 'http://rook-ceph-rgw-rgw-bulk.rook-cluster.svc:80',
+    bucket: 'backup-cnpg',
+    credentials: { secretName: `rook-ceph-object-user-rgw-bulk-cnpg-backup-${user}` },
+  });
+}
+
 // outdir comes from the cdk8s CLI (cdk8s.yaml `output: dist`), so `cdk8s synth --output` can render elsewhere.
 const app = new App({ yamlOutputType: YamlOutputType.FILE_PER_CHART });
 
@@ -20,11 +32,7 @@ const critical = new PriorityClass(platform, 'hl-critical', {
 // to the Rook Ceph RGW bucket shared by all clusters (each under its own folder), with the keys of the Rook
 // CephObjectStoreUser Secret.
 const keycloak = new Chart(app, 'keycloak', { namespace: 'testsetup', labels: { 'homelab/part-of': 'keycloak-test' } });
-const keycloakStore = new BackupStore(keycloak, 'backup-store', {
-  endpoint: 'http://rook-ceph-rgw-rgw-bulk.rook-cluster.svc:80',
-  bucket: 'backup-cnpg',
-  credentials: { secretName: 'rook-ceph-object-user-rgw-bulk-cnpg-backup-keycloak', accessKeyIdKey: 'AccessKey', secretAccessKeyKey: 'SecretKey' },
-});
+const keycloakStore = rookStore(keycloak, 'keycloak');
 const keycloakCluster = new PostgresCluster(keycloak, 'keycloak-pg-cluster', {
   name: 'keycloak-pg-cluster',
   instances: 2,
@@ -72,11 +80,7 @@ new RestoreDrill(keycloak, 'restore-drill', {
 
 // What the reference user really wanted: one cluster, several databases, each app with its own Secret.
 const apps = new Chart(app, 'shared-apps', { namespace: 'databases', labels: { 'homelab/part-of': 'shared-postgres' } });
-const appsStore = new BackupStore(apps, 'backup-store', {
-  endpoint: 'http://rook-ceph-rgw-rgw-bulk.rook-cluster.svc:80',
-  bucket: 'backup-cnpg',
-  credentials: { secretName: 'rook-ceph-object-user-rgw-bulk-cnpg-backup-shared' },
-});
+const appsStore = rookStore(apps, 'shared');
 new PostgresCluster(apps, 'shared-pg', {
   name: 'shared-pg',
   instances: 2,
@@ -151,11 +155,7 @@ new PostgresCluster(migration, 'nextcloud-pg', {
   },
   // Backups start with the promotion (a standby of another server has no WAL of its own to archive).
   backup: {
-    store: new BackupStore(migration, 'backup-store', {
-      endpoint: 'http://rook-ceph-rgw-rgw-bulk.rook-cluster.svc:80',
-      bucket: 'backup-cnpg',
-      credentials: { secretName: 'rook-ceph-object-user-rgw-bulk-cnpg-backup-nextcloud' },
-    }),
+    store: rookStore(migration, 'nextcloud'),
     schedule: '0 4 * * *',
     retention: { recoveryWindow: '30d' },
   },

@@ -6,7 +6,7 @@ import { agentContainer, agentPodSecurityContext } from '../cluster/pod-security
 import { ValidationError } from '../validation';
 import { BackupStore } from './backup-store';
 import { validateRetention } from './retention';
-import { toCronJobSchedule } from './schedule';
+import { scheduledJobSpec, toCronJobSchedule } from './schedule';
 
 /** Backup settings of a cluster: WAL archiving to the store, scheduled base backups, retention. */
 export interface BackupProps {
@@ -172,16 +172,7 @@ export class ClusterBackup extends Construct {
 
     this.cronJob = new k8s.KubeCronJob(this, 'CronJob', {
       metadata: { name: names.backupCronJob(props.cluster), labels: props.labels },
-      spec: {
-        schedule: b.schedule,
-        timeZone: 'Etc/UTC',
-        concurrencyPolicy: 'Forbid',
-        // A missed run (cluster down, controller restarted) still starts within the hour, not days later.
-        startingDeadlineSeconds: 3600,
-        successfulJobsHistoryLimit: 3,
-        failedJobsHistoryLimit: 3,
-        jobTemplate: { metadata: { labels: props.labels }, spec: jobSpec(2) },
-      },
+      spec: scheduledJobSpec(b.schedule, { metadata: { labels: props.labels }, spec: jobSpec(2) }),
     });
     if (b.immediate) {
       this.immediateJob = new k8s.KubeJob(this, 'Immediate', {

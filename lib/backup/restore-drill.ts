@@ -4,9 +4,11 @@ import { Construct } from 'constructs';
 import { COMPONENTS, ENV, LABELS, PATHS, VERIFY_ENV, VerifyChecksSpec, VerifyReplay, names } from '../contract';
 import type { PostgresCluster } from '../cluster/postgres-cluster';
 import { agentContainer, agentPodSecurityContext } from '../cluster/pod-security';
+import { ResourceProps } from '../cluster/props';
+import { renderResources, validateResources } from '../cluster/resources';
 import { ValidationError } from '../validation';
 import { backupEnv } from './cluster-backup';
-import { toCronJobSchedule } from './schedule';
+import { scheduledJobSpec, toCronJobSchedule } from './schedule';
 
 /** A table the drill counts in the restored copy. */
 export interface RestoreDrillTable {
@@ -55,7 +57,7 @@ export interface RestoreDrillProps {
    * Resources of the drill container (a PostgreSQL server runs in it while it replays and checks).
    * @default requests 100m CPU and 256Mi memory, limit 1Gi memory
    */
-  readonly resources?: { readonly requests?: { cpu?: string; memory?: string }; readonly limits?: { cpu?: string; memory?: string } };
+  readonly resources?: ResourceProps;
   /**
    * Longest time a drill may run.
    * @default 21600 (6 hours)
@@ -102,10 +104,8 @@ export class RestoreDrill extends Construct {
       : { name: 'scratch', emptyDir: { sizeLimit: quantity } };
     const ca = backup.store.caVolume();
     const labels = { ...cluster.labels, [LABELS.component]: COMPONENTS.restoreDrill };
-    const pick = (q?: { cpu?: string; memory?: string }) => q && Object.fromEntries(Object.entries(q).filter(([, v]) => v).map(([k, v]) => [k, k8s.Quantity.fromString(v!)]));
-    const resources: k8s.ResourceRequirements = props.resources
-      ? { requests: pick(props.resources.requests), limits: pick(props.resources.limits) }
-      : { requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('256Mi') }, limits: { memory: k8s.Quantity.fromString('1Gi') } };
+    validateResources('RestoreDrillProps.resources', props.resources);
+    const resources = renderResources(props.resources ?? { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } });
 
     const podSpec: k8s.PodSpec = {
       // S3 only: no Kubernetes API, no connection to the cluster's pods.
@@ -136,19 +136,11 @@ export class RestoreDrill extends Construct {
     };
     this.cronJob = new k8s.KubeCronJob(this, 'CronJob', {
       metadata: { name: names.restoreDrillCronJob(cluster.name), labels },
-      spec: {
-        schedule,
-        timeZone: 'Etc/UTC',
-        concurrencyPolicy: 'Forbid',
-        startingDeadlineSeconds: 3600,
-        successfulJobsHistoryLimit: 3,
-        failedJobsHistoryLimit: 3,
-        jobTemplate: {
-          metadata: { labels },
-          // A failed drill is a finding, not a flake to retry away.
-          spec: { backoffLimit: 0, activeDeadlineSeconds: deadline, template: { metadata: { labels }, spec: podSpec } },
-        },
-      },
+      spec: scheduledJobSpec(schedule, {
+        metadata: { labels },
+        // A failed drill is a finding, not a flake to retry away.
+        spec: { backoffLimit: 0, activeDeadlineSeconds: deadline, template: { metadata: { labels }, spec: podSpec } },
+      }),
     });
   }
 }

@@ -1,3 +1,4 @@
+import { k8s } from 'cdk8s-plus-28';
 import { CronExpressionParser } from 'cron-parser';
 import { ValidationError } from '../validation';
 
@@ -23,4 +24,21 @@ export function toCronJobSchedule(prop: string, schedule: string): string {
     return fields.slice(1).join(' ');
   }
   return fields.join(' ');
+}
+
+/**
+ * The CronJob settings every scheduled agent Job shares (backups, restore drills): UTC, never two runs at once, a
+ * missed run (cluster down, controller restarted) still starts within the hour rather than days later, the last
+ * three runs of each outcome kept for `kubectl logs`.
+ */
+export function scheduledJobSpec(schedule: string, jobTemplate: k8s.JobTemplateSpec): k8s.CronJobSpec {
+  return {
+    schedule,
+    timeZone: 'Etc/UTC',
+    concurrencyPolicy: 'Forbid',
+    startingDeadlineSeconds: 3600,
+    successfulJobsHistoryLimit: 3,
+    failedJobsHistoryLimit: 3,
+    jobTemplate,
+  };
 }

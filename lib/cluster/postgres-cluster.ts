@@ -8,6 +8,7 @@ import {
 import { ClusterBackup, backupEnv, resolveBackup } from '../backup/cluster-backup';
 import { ClusterNetworkPolicy } from '../network/cluster-network-policy';
 import { resolveBootstrap } from '../bootstrap/bootstrap';
+import { renderResources } from './resources';
 import { PriorityClass } from '../scheduling/priority-class';
 import { ClusterSecrets } from '../secrets/cluster-secrets';
 import { pgtune } from '../tuning/pgtune';
@@ -190,7 +191,7 @@ export class PostgresCluster extends Construct {
                 { name: 'postgresql', containerPort: DEFAULT_PORTS.postgres, protocol: 'TCP' },
                 { name: 'http', containerPort: DEFAULT_PORTS.http, protocol: 'TCP' },
               ],
-              resources: this.renderResources(props),
+              resources: renderResources(props.resources),
               // Liveness asks the agent, which stays up through crash recovery: no kill during a long replay.
               livenessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('http') }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 },
               readinessProbe: { httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('http') }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3 },
@@ -258,19 +259,6 @@ export class PostgresCluster extends Construct {
     }
     const cpu = props.resources?.requests?.cpu ?? props.resources?.limits?.cpu;
     return { memoryBytes: parseQuantity('resources.memory', memory), cpus: cpu ? parseQuantity('resources.cpu', cpu) : undefined };
-  }
-
-  private renderResources(props: PostgresClusterProps): k8s.ResourceRequirements | undefined {
-    const pick = (q?: { cpu?: string; memory?: string }) => {
-      if (!q) return undefined;
-      const out: Record<string, k8s.Quantity> = {};
-      if (q.cpu) out.cpu = k8s.Quantity.fromString(q.cpu);
-      if (q.memory) out.memory = k8s.Quantity.fromString(q.memory);
-      return Object.keys(out).length ? out : undefined;
-    };
-    const requests = pick(props.resources?.requests);
-    const limits = pick(props.resources?.limits);
-    return requests || limits ? { requests, limits } : undefined;
   }
 
   private renderServices(labels: Record<string, string>) {

@@ -1,7 +1,8 @@
 import { isAgentOwned, AGENT_OWNED_PARAMETERS, NAME_SUFFIX_BUDGET } from '../contract';
 import { PriorityClass } from '../scheduling/priority-class';
-import { ValidationError, checkDnsLabel, checkLabels, parseQuantity } from '../validation';
+import { ValidationError, checkDnsLabel, checkLabels } from '../validation';
 import { PostgresClusterProps } from './props';
+import { validateResources } from './resources';
 
 /** Longest cluster name: CronJob names must stay within 52 characters with `-backup-initial` and the like added. */
 export const MAX_CLUSTER_NAME = 52 - NAME_SUFFIX_BUDGET;
@@ -31,7 +32,7 @@ export function validateClusterProps(props: PostgresClusterProps): void {
 
   validateDatabases(props);
   validateStorage(props);
-  validateResources(props);
+  validateResources('resources', props.resources);
   validateParameters(props.parameters);
   if (props.labels) checkLabels('labels', props.labels);
 
@@ -106,25 +107,6 @@ function validateStorage(props: PostgresClusterProps): void {
     throw new ValidationError('storage.size', `${mib} MiB is not a whole number of MiB of at least 64`, 'Use Size.gibibytes(n) or Size.mebibytes(n) with n of at least 64.');
   }
   if (props.storage.storageClass !== undefined) checkDnsLabel('storage.storageClass', props.storage.storageClass, 253);
-}
-
-function validateResources(props: PostgresClusterProps): void {
-  for (const kind of ['requests', 'limits'] as const) {
-    const q = props.resources?.[kind];
-    if (!q) continue;
-    if (q.cpu !== undefined) parseQuantity(`resources.${kind}.cpu`, q.cpu);
-    if (q.memory !== undefined) {
-      const bytes = parseQuantity(`resources.${kind}.memory`, q.memory);
-      if (bytes < 64 * 2 ** 20) throw new ValidationError(`resources.${kind}.memory`, `"${q.memory}" is below 64Mi`, 'PostgreSQL and the agent need at least 64Mi; the reference homelab uses 128Mi.');
-    }
-  }
-  const req = props.resources?.requests;
-  const lim = props.resources?.limits;
-  for (const key of ['cpu', 'memory'] as const) {
-    if (req?.[key] && lim?.[key] && parseQuantity(`resources.requests.${key}`, req[key]!) > parseQuantity(`resources.limits.${key}`, lim[key]!)) {
-      throw new ValidationError(`resources.requests.${key}`, `${req[key]} exceeds the limit ${lim[key]}`, 'Kubernetes rejects a request above its limit: lower the request or raise the limit.');
-    }
-  }
 }
 
 function validateParameters(parameters: Record<string, string> | undefined): void {

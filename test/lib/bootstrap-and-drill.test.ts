@@ -117,7 +117,7 @@ describe('RestoreDrill', () => {
     const env = envOf(c);
     expect(JSON.parse(env[contract.VERIFY_ENV.checks])).toEqual({ amcheck: true, tables: [{ database: 'keycloak', table: 'user_entity', minRows: 1 }] });
     expect(env[contract.VERIFY_ENV.replay]).toBe('latest');
-    expect(env.PGC_S3_SERVER_NAME ?? env[contract.BACKUP_ENV.serverName]).toBe('pg');
+    expect(env[contract.BACKUP_ENV.serverName]).toBe('pg');
     expect(env[contract.BACKUP_ENV.compression]).toBe('zstd');
     expect(pod.volumes).toContainEqual({ name: 'scratch', emptyDir: { sizeLimit: '1024Mi' } });
     expect(c.volumeMounts.map((m: any) => m.name)).toEqual(expect.arrayContaining(['scratch', 'run', 'tmp', 's3-ca']));
@@ -136,6 +136,7 @@ describe('RestoreDrill', () => {
     ['negative minRows', c => ({ cluster: c, tables: [{ database: 'keycloak', table: 't', minRows: -1 }] }), /^RestoreDrillProps\.tables\[0\]\.minRows: -1/],
     ['an unknown replay', c => ({ cluster: c, replay: 'all' }), /^RestoreDrillProps\.replay: "all" is not known/],
     ['a bad schedule', c => ({ cluster: c, schedule: 'weekly' }), /^RestoreDrillProps\.schedule: /],
+    ['too little memory', c => ({ cluster: c, resources: { limits: { memory: '32Mi' } } }), /^RestoreDrillProps\.resources\.limits\.memory: "32Mi" is below 64Mi/],
   ];
   test.each(bad)('%s is refused at synth', (_name, drill, message, backup = true) => {
     expect(() => withDrill(drill, backup)).toThrow(message);

@@ -1,8 +1,8 @@
 /** The checks a restored copy must pass: pg_amcheck over every database, and plausible row counts. */
-import { Client } from 'pg';
 import { SUPERUSER, VerifyTableCheck } from '../../../lib/contract';
 import { execTool } from '../common/exec';
-import { ScratchServer } from './scratch-server';
+import { withClient } from '../instance/sql';
+import { ScratchServer, scratchConnection } from './scratch-server';
 
 export interface AmcheckResult {
   ok: boolean;
@@ -35,17 +35,14 @@ export interface TableResult extends VerifyTableCheck {
 export async function countTables(server: ScratchServer, tables: VerifyTableCheck[]): Promise<TableResult[]> {
   const out: TableResult[] = [];
   for (const t of tables) {
-    const c = new Client({ host: server.socketDir, port: server.port, user: SUPERUSER, database: t.database });
-    c.on('error', () => undefined);
     try {
-      await c.connect();
-      const ident = t.table.split('.').map(p => c.escapeIdentifier(p)).join('.');
-      const rows = Number((await c.query(`SELECT count(*) AS n FROM ${ident}`)).rows[0].n);
+      const rows = await withClient(scratchConnection(server, t.database), async c => {
+        const ident = t.table.split('.').map(p => c.escapeIdentifier(p)).join('.');
+        return Number((await c.query(`SELECT count(*) AS n FROM ${ident}`)).rows[0].n);
+      });
       out.push({ ...t, rows, ok: rows >= t.minRows });
     } catch (e) {
       out.push({ ...t, ok: false, error: (e as Error).message });
-    } finally {
-      await c.end().catch(() => undefined);
     }
   }
   return out;

@@ -5,10 +5,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Client } from 'pg';
+import { ClientConfig } from 'pg';
 import { SUPERUSER, VerifyReplay } from '../../../lib/contract';
 import { execTool } from '../common/exec';
 import { agentCommand } from '../common/self-command';
+import { withClient } from '../instance/sql';
 
 export const SCRATCH_PORT = 5432;
 
@@ -82,16 +83,16 @@ export async function startScratchServer(pgdata: string, socketDir: string, time
   }
 }
 
+/** The scratch server's unix socket, as its superuser (trust: only this pod reaches the socket directory). */
+export function scratchConnection(server: Pick<ScratchServer, 'socketDir' | 'port'>, database = 'postgres'): ClientConfig {
+  return { host: server.socketDir, port: server.port, user: SUPERUSER, database, connectionTimeoutMillis: 3000 };
+}
+
 async function promoted(socketDir: string): Promise<boolean> {
-  const c = new Client({ host: socketDir, port: SCRATCH_PORT, user: SUPERUSER, database: 'postgres', connectionTimeoutMillis: 3000 });
-  c.on('error', () => undefined);
   try {
-    await c.connect();
-    return (await c.query('SELECT pg_is_in_recovery() AS r')).rows[0].r === false;
+    return await withClient(scratchConnection({ socketDir, port: SCRATCH_PORT }), async c => (await c.query('SELECT pg_is_in_recovery() AS r')).rows[0].r === false);
   } catch {
     return false; // "the database system is not accepting connections" while it replays
-  } finally {
-    await c.end().catch(() => undefined);
   }
 }
 
