@@ -22,7 +22,7 @@ import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readSystemIdentifier } from './pgdata';
 import { RoleLabeler } from './pod-label';
 import { rejoinAsReplica } from './rewind';
-import { InstanceRole, planStart } from './role';
+import { InstanceRole, currentRole, planStart } from './role';
 import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
 import { PostgresSupervisor } from './supervisor';
 
@@ -221,9 +221,8 @@ class Instance {
     else if (this.mode === 'fenced') await this.fencedStep();
     if (this.status && (this.mode === 'primary' || this.mode === 'replica')) {
       if (this.mode === 'primary' && this.following()) await this.followStep();
-      // A standby of the external source is this cluster's primary-to-be: it keeps the lease and the label.
       const following = this.mode === 'primary' && this.following();
-      this.role = this.status.inRecovery && !following ? 'replica' : 'primary';
+      this.role = currentRole(this.status.inRecovery, following);
       // Not awaited: reconciling can wait on locks, and the tick must go on renewing the lease meanwhile.
       if (this.role === 'primary' && !following && !this.reconciled && !this.reconciling) void this.reconcile();
       if (this.role === 'primary' && !following && this.reconciled && !this.persistingSlots) void this.persistSlots();

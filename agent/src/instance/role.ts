@@ -33,3 +33,11 @@ export function planStart(state: DataState, ordinal: number, primaryReachable: b
   }
   return { action: 'clone', role: 'replica' };
 }
+
+/**
+ * The role of a running instance, from its server's state: in recovery means replica, except for the lease holder
+ * of a cluster that still follows its external source (bootstrap.pgBasebackup): the primary-to-be, as at start.
+ */
+export function currentRole(inRecovery: boolean, followingSource: boolean): InstanceRole {
+  return inRecovery && !followingSource ? 'replica' : 'primary';
+}

@@ -16,7 +16,7 @@ import { headObject, putObject } from '../s3/objects';
 import { StoreConfig } from '../store/config';
 import { compressFile } from '../store/compression';
 import { claimArchive } from './identity';
-import { WalSpool } from './wal-spool';
+import { clearAllSpools } from './wal-spool';
 import { createHash } from 'crypto';
 export { archiverSocketPath } from './archiver-socket';
 
@@ -95,7 +95,7 @@ export class WalArchiver {
 
   private async claim(): Promise<void> {
     // Archiving means recovery is over: the prefetch spools wal-fetch left in pg_wal are not needed any more.
-    new WalSpool(path.join(this.pgdata, 'pg_wal'), '').clearAll();
+    clearAllSpools(path.join(this.pgdata, 'pg_wal'));
     const id = this.identity();
     await claimArchive(this.s3, this.store, id.systemIdentifier, id.cluster);
   }

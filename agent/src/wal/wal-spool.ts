@@ -49,7 +49,7 @@ export class WalSpool {
   readonly dir: string;
 
   /** `walDir`: where PostgreSQL asks wal-fetch to write (the directory of %p, i.e. pg_wal). */
-  constructor(private readonly walDir: string, tag: string) {
+  constructor(walDir: string, tag: string) {
     this.dir = path.join(walDir, SPOOL_PREFIX + tag);
   }
 
@@ -124,15 +124,15 @@ export class WalSpool {
   clear(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
 
-  /** Removes every store's spool in `walDir` (once recovery is over, none of them is needed). */
-  clearAll(): void {
-    let entries: string[];
-    try {
-      entries = fs.readdirSync(this.walDir);
-    } catch {
-      return;
-    }
-    for (const e of entries) if (e.startsWith(SPOOL_PREFIX)) fs.rmSync(path.join(this.walDir, e), { recursive: true, force: true });
+/** Removes every store's spool in `walDir` (once recovery is over, none of them is needed). */
+export function clearAllSpools(walDir: string): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(walDir);
+  } catch {
+    return;
   }
+  for (const e of entries) if (e.startsWith(SPOOL_PREFIX)) fs.rmSync(path.join(walDir, e), { recursive: true, force: true });
 }
