@@ -301,7 +301,12 @@ export class ClusterHarness {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(this.processes.map(p => p.exited)), new Promise(r => { timer = setTimeout(r, 30000); })]);
     clearTimeout(timer);
-    for (const p of this.processes) p.kill('SIGKILL');
+    // Whatever did not stop goes as a whole pod (postgres children included), and the pods' cgroups with it.
+    for (const p of this.processes) {
+      p.thawPod();
+      p.killPod();
+      await p.waitPodGone().catch(() => undefined);
+    }
     for (const s of Object.values(this.services)) await s.stop();
     await this.api.stop();
     for (const pod of this.pods) {

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { KubeObject, ROOT, podSpecOf } from './manifests';
+import { PodProcesses } from './pod-cgroup';
 
 /** The agent bundle the tests run in place of the image's `/usr/local/bin/pg-agent`. */
 export const AGENT_BUNDLE = path.join(process.env.PGC_AGENT_DIST ? path.resolve(ROOT, process.env.PGC_AGENT_DIST) : path.join(ROOT, 'agent', 'dist'), 'pg-agent.mjs');
@@ -72,18 +73,27 @@ export class AgentProcess {
   readonly child: ChildProcess;
   readonly lines: string[] = [];
   readonly exited: Promise<number | null>;
+  /** Every process of the "pod" (the agent, postgres and all its children, whatever their session). */
+  readonly pod: PodProcesses;
 
-  constructor(launch: ContainerLaunch, opts: { cwd?: string; baseEnv?: NodeJS.ProcessEnv; user?: { uid: number; gid: number } } = {}) {
+  constructor(launch: ContainerLaunch, opts: { cwd?: string; baseEnv?: NodeJS.ProcessEnv; user?: { uid: number; gid: number }; label?: string } = {}) {
     const base = opts.baseEnv ?? { PATH: `${PG_BIN}:${process.env.PATH}`, HOME: os.tmpdir(), LANG: 'C.UTF-8' };
     this.child = spawn(launch.command, launch.args, {
       env: { ...base, ...launch.env }, cwd: opts.cwd ?? os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'], uid: opts.user?.uid, gid: opts.user?.gid,
       // Its own process group, like a container: killPod() ends the agent and its postgres together.
       detached: true,
     });
+    // Into the pod's cgroup before the agent (tens of milliseconds of Node start-up) can start anything.
+    this.pod = new PodProcesses(this.child.pid!, opts.label ?? 'agent');
     const collect = (buf: Buffer) => { for (const l of buf.toString().split('\n')) if (l.trim()) this.lines.push(l); };
     this.child.stdout!.on('data', collect);
     this.child.stderr!.on('data', collect);
     this.exited = new Promise(resolve => this.child.on('exit', code => resolve(code)));
+  }
+
+  /** True while any process of the pod lives (the agent may be gone while postgres children linger). */
+  podAlive(): boolean {
+    return this.pod.pids().length > 0;
   }
 
   /** Parsed JSON log entries (non-JSON lines, e.g. from postgres itself, are kept as `{ raw }`). */
@@ -106,11 +116,29 @@ export class AgentProcess {
     if (this.child.exitCode === null) this.child.kill(signal);
   }
 
-  /** Kills every process of the "container" (the agent and postgres) at once, as a node failure would. */
+  /**
+   * Kills every process of the "container" (the agent, postgres and every backend, walsender and walreceiver) at
+   * once, as a container kill or a node failure would.
+   */
   killPod(): void {
-    try {
-      process.kill(-this.child.pid!, 'SIGKILL');
-    } catch { /* already gone */ }
+    this.pod.kill();
+  }
+
+  /** Freezes every process of the pod (a stalled node, `docker pause`); thawPod() resumes them. */
+  freezePod(): void {
+    this.pod.setFrozen(true);
+  }
+
+  thawPod(): void {
+    this.pod.setFrozen(false);
+  }
+
+  /** Waits until no process of the pod is left (a kill is delivered asynchronously), then drops its cgroup. */
+  async waitPodGone(timeoutMs = 10000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.podAlive() && Date.now() < deadline) await new Promise(r => setTimeout(r, 20));
+    if (this.podAlive()) throw new Error(`pod processes still alive after ${timeoutMs} ms: ${this.pod.pids().join(' ')}`);
+    this.pod.release();
   }
 }
 
