@@ -50,8 +50,11 @@ program.command('wal-fetch').argument('<name>', 'WAL file name (%f)').argument('
   .action((name: string, target: string, o: { recoverySource?: boolean }) => run(async () => (await import('./wal/fetch-command')).walFetchCommand(name, target, o)));
 
 program.command('switchover').description('planned switchover: make <pod> the primary, without losing a committed row')
-  .requiredOption('--to <pod>', 'the replica pod to promote').option('--wait', 'wait until it is primary')
-  .action((o: { to: string; wait?: boolean }) => run(async () => (await import('./instance/switchover-command')).switchoverCommand(o.to, { wait: o.wait })));
+  .requiredOption('--to <pod>', 'the replica pod to promote')
+  .option('--wait', 'wait for the outcome (the default)')
+  .option('--no-wait', 'return once requested, without waiting for the outcome (the default waits, and exits 1 when the switchover did not happen)')
+  .option('--timeout <seconds>', 'how long to wait for the outcome', '120')
+  .action((o: { to: string; wait?: boolean; timeout: string }) => run(async () => (await import('./instance/switchover-command')).switchoverCommand(o.to, { wait: o.wait, timeoutSeconds: Number(o.timeout) })));
 
 program.command('secrets').description('create the missing credentials Secrets of a cluster (never overwrites)')
   .action(() => run(async () => (await import('./secrets/command')).secretsCommand()));

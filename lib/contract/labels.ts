@@ -19,6 +19,16 @@ export const ANNOTATIONS = {
   primaryLsn: 'postgres.cdk8s.io/primary-lsn',
   /** On the Lease: a planned switchover target, set by `pg-agent switchover --to <pod>`. */
   switchoverTo: 'postgres.cdk8s.io/switchover-to',
+  /**
+   * On the Lease and on each instance's pod: the cluster's identity, the system identifier of its data (recorded by
+   * the primary; published by every instance that holds data). An empty volume never starts a new cluster where
+   * one of these exists.
+   */
+  systemIdentifier: 'postgres.cdk8s.io/system-identifier',
+  /** On the Lease during a switchover: the old primary's final WAL position (its shutdown checkpoint). */
+  switchoverFinalLsn: 'postgres.cdk8s.io/switchover-final-lsn',
+  /** On the Lease: how the last switchover ended, `<target> done|refused: <reason>` (read by `pg-agent switchover`). */
+  switchoverResult: 'postgres.cdk8s.io/switchover-result',
 } as const;
 
 export type InstanceRole = 'primary' | 'replica';

@@ -12,6 +12,17 @@ export function parseLsn(lsn: string): bigint {
   return (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`);
 }
 
+/** Compares two LSNs: -1, 0 or 1. */
+export function compareLsn(a: string, b: string): number {
+  const d = parseLsn(a) - parseLsn(b);
+  return d === 0n ? 0 : d > 0n ? 1 : -1;
+}
+
+/** Bytes from `b` to `a` (negative when `a` is before `b`). */
+export function lsnDiff(a: string, b: string): number {
+  return Number(parseLsn(a) - parseLsn(b));
+}
+
 /** 0x2000028n -> `0/2000028` (upper case, no padding, as PostgreSQL prints it). */
 export function formatLsn(lsn: bigint): string {
   return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;

@@ -72,8 +72,17 @@ export function primaryAnswers(cfg: InstanceConfig, timeoutMs = 3000): Promise<b
   });
 }
 
-/** Clones the primary; retries while it is not up yet (replica pods start in parallel with the primary). */
+/** Clones the primary into the empty data directory; retries while it is not up yet (replica pods start in parallel with the primary). */
 export async function clone(cfg: InstanceConfig, opts: { deadlineMs?: number; retryMs?: number } = {}): Promise<void> {
+  await cloneIntoPartial(cfg, opts);
+  finish(cfg, 'pg_basebackup');
+}
+
+/**
+ * Runs pg_basebackup into the side directory (`<pgdata>.partial`) until it completes. The data directory is not
+ * touched: the caller puts the result in place (finish() for an empty volume, swapInClone() to replace data).
+ */
+export async function cloneIntoPartial(cfg: InstanceConfig, opts: { deadlineMs?: number; retryMs?: number } = {}): Promise<void> {
   const deadline = Date.now() + (opts.deadlineMs ?? 10 * 60 * 1000);
   const passfile = writeReplicationPassfile(cfg);
   for (let attempt = 1; ; attempt++) {
@@ -84,14 +93,54 @@ export async function clone(cfg: InstanceConfig, opts: { deadlineMs?: number; re
         '-h', cfg.primary.host, '-p', String(cfg.primary.port), '-U', REPLICATION_USER, '-D', partialDir(cfg),
         '-X', 'stream', '-S', slotName(cfg.cluster, cfg.ordinal), '--checkpoint=fast', '--no-password', '--progress',
       ], { env: { PGPASSFILE: passfile, PGCONNECT_TIMEOUT: '5' }, fix: 'Check that the primary is up and the replication Secret matches on both pods.' });
-      finish(cfg, 'pg_basebackup');
       return;
     } catch (e) {
       if (Date.now() > deadline) {
+        clearPartial(cfg);
         throw new AgentError(`cannot clone the primary at ${cfg.primary.host}:${cfg.primary.port}: ${(e as Error).message}`, 'Check that the primary pod is running and ready; this pod restarts and tries again.');
       }
       log.warn({ attempt, err: (e as Error).message }, 'primary not ready for cloning yet; retrying');
       await new Promise(r => setTimeout(r, opts.retryMs ?? 2000));
     }
   }
+}
+
+/** Where replaced data waits during the swap, until the new data is in place. */
+export function replacedDir(cfg: InstanceConfig): string {
+  return `${cfg.pgdata}.replaced`;
+}
+
+/**
+ * Puts a complete clone (in the side directory) in place of the existing data: rename the old data aside, rename
+ * the clone in, then delete the old data. Renames on one volume are atomic; an interruption between them is
+ * repaired by recoverInterruptedSwap() at the next start.
+ */
+export function swapInClone(cfg: InstanceConfig, how: string): void {
+  const replaced = replacedDir(cfg);
+  fs.rmSync(replaced, { recursive: true, force: true });
+  fs.renameSync(cfg.pgdata, replaced);
+  fs.renameSync(partialDir(cfg), cfg.pgdata);
+  const systemIdentifier = readSystemIdentifier(cfg.pgdata);
+  writeMarker(cfg.pgdata, { cluster: cfg.cluster, systemIdentifier, bootstrappedBy: `${cfg.podName} (${how})`, bootstrappedAt: new Date().toISOString() });
+  fs.rmSync(replaced, { recursive: true, force: true });
+  log.info({ systemIdentifier, how }, 'replaced the data directory with a complete clone');
+}
+
+/**
+ * At start, before anything reads the data directory: a swap interrupted after the old data was moved aside puts
+ * the old data back (the clone was never verified in place); one interrupted after the new data is in place only
+ * has the old copy left to delete.
+ */
+export function recoverInterruptedSwap(cfg: InstanceConfig): void {
+  const replaced = replacedDir(cfg);
+  if (!fs.existsSync(replaced)) return;
+  const current = fs.existsSync(cfg.pgdata) ? fs.readdirSync(cfg.pgdata) : [];
+  if (current.includes('PG_VERSION')) {
+    log.warn({ dir: replaced }, 'a data swap finished before a restart: removing the replaced data');
+    fs.rmSync(replaced, { recursive: true, force: true });
+    return;
+  }
+  log.warn({ dir: replaced, pgdata: cfg.pgdata }, 'a data swap was interrupted before the clone was in place: putting the previous data back');
+  if (fs.existsSync(cfg.pgdata)) fs.rmdirSync(cfg.pgdata);
+  fs.renameSync(replaced, cfg.pgdata);
 }

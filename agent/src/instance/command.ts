@@ -12,17 +12,18 @@ import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { KubeClient, connectKube } from '../k8s/client';
 import { WalArchiver, archiverSocketPath } from '../wal/archiver';
-import { clearPartial, clone, finish, initdb, partialDir, primaryAnswers } from './bootstrap';
+import { clearPartial, clone, finish, initdb, partialDir, primaryAnswers, recoverInterruptedSwap } from './bootstrap';
 import { restoreForRecovery } from '../restore/recovery';
 import { clearRolesPending, cloneSource, describeSource, isFollowingSource, markClonedFromSource, stopFollowingSource } from './clone-source';
 import { InstanceConfig, readInstanceConfig } from './config';
 import { followsSource, restoreStrictHba, writeConfigFiles } from './config-files';
-import { Election, compareLsn, lsnDiff } from './election';
+import { Election } from './election';
 import { renderMetrics, serveHttp } from './http';
-import { checkFreeSpace, checkOwnership, inspectDataDir, readSystemIdentifier } from './pgdata';
+import { checkFreeSpace, checkOwnership, inspectDataDir, readControlData, readSystemIdentifier } from './pgdata';
 import { RoleLabeler } from './pod-label';
-import { rejoinAsReplica } from './rewind';
-import { InstanceRole, currentRole, planStart } from './role';
+import { RejoinBlocked, rejoinAsReplica } from './rewind';
+import { InstanceRole, currentRole, decideFailover, decideHandOver, decidePrimaryTick, decideTakeOver, planStart } from '../decide';
+import { readPeers, receivedLsnAnnotation } from './peers';
 import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
 import { PostgresSupervisor } from './supervisor';
 
@@ -36,6 +37,8 @@ const PUBLISH_LSN_MS = 3000;
  * API that does not answer (up to the client's timeout), and fencing must not wait for it.
  */
 const FENCE_CHECK_MS = 200;
+/** How long a switchover target may take to replay up to the old primary's final position before it refuses. */
+const SWITCHOVER_CATCH_UP_MS = 30000;
 
 export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const cfg = readInstanceConfig(env);
@@ -43,16 +46,17 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   fs.mkdirSync(cfg.socketDir, { recursive: true });
   const kube = await connectKube(cfg.namespace);
 
+  recoverInterruptedSwap(cfg);
   checkFreeSpace(cfg.pgdata);
   clearPartial(cfg);
-  const state = inspectDataDir(cfg.pgdata);
-  checkOwnership(state, cfg.cluster, cfg.pgdata);
   const election = new Election(kube, names.lease(cfg.cluster), cfg.podName, cfg.leaseDurationSeconds);
-  const lease = await observeUntilReachable(election);
-  const someoneElsePrimary = !!lease?.holder && lease.holder !== cfg.podName;
-  const origin = cfg.recovery ? 'recovery' : cfg.clone ? 'clone-source' : 'initdb';
-  const plan = planStart(state, cfg.ordinal, state.kind === 'empty' && cfg.ordinal === 0 ? (someoneElsePrimary || await primaryAnswers(cfg)) : false, origin, !!cfg.clone && isFollowingSource(cfg.pgdata));
-  log.info({ plan: plan.action, role: plan.role, leaseHolder: lease?.holder }, 'start plan');
+  const { plan, state, lease } = await planUntilSafe(cfg, kube, election);
+  log.info({ plan: plan.action, role: plan.role, why: plan.why, leaseHolder: lease?.holder }, 'start plan');
+  if (plan.action === 'clone' && plan.stepAside) {
+    // This pod held the lease with data it no longer has: the replica that has the data must not wait for expiry.
+    log.warn({}, 'this pod holds the primary lease but its volume is empty: giving the lease up so a replica with the data takes over');
+    await election.release().catch(e => log.warn({ err: (e as Error).message }, 'cannot give the lease up; it expires on its own'));
+  }
   if (plan.action === 'initdb') await initdb(cfg);
   if (plan.action === 'clone' && cfg.clone?.follow) await waitWhileFollowing(cfg);
   if (plan.action === 'clone') await clone(cfg);
@@ -73,12 +77,16 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
     }
     finish(cfg, 'recovery');
   }
+  const systemIdentifier = readSystemIdentifier(cfg.pgdata);
+  election.systemIdentifier = systemIdentifier;
+  await publishIdentity(kube, cfg, systemIdentifier, state.kind === 'empty');
 
   let role: InstanceRole = plan.role;
   if (role === 'primary') {
-    if (someoneElsePrimary) {
+    const holder = election.view()?.holder;
+    if (holder && holder !== cfg.podName) {
       // This data was a primary, but the Lease says another pod is primary now: it must not come back as a second one.
-      log.warn({ holder: lease!.holder }, 'this instance was primary, but another pod holds the primary lease: rejoining as a replica');
+      log.warn({ holder }, 'this instance was primary, but another pod holds the primary lease: rejoining as a replica');
       await rejoinUntilDone(cfg);
       role = 'replica';
     } else if (!(await election.acquire())) {
@@ -87,6 +95,56 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   }
   const instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName));
   return instance.run();
+}
+
+/**
+ * Gathers what the start decision needs and asks the decision module, again every few seconds while it says to
+ * wait (alive, not ready, the reason in one log line and on /readyz): a peer that comes back changes the answer.
+ */
+async function planUntilSafe(cfg: InstanceConfig, kube: KubeClient, election: Election) {
+  let waitingServer: Server | undefined;
+  let lastWhy = '';
+  for (;;) {
+    const state = inspectDataDir(cfg.pgdata);
+    checkOwnership(state, cfg.cluster, cfg.pgdata);
+    const lease = await observeUntilReachable(election);
+    const peers = await readPeers(kube, cfg).catch(() => []);
+    const fresh = (p: { reportedAgeMs?: number }) => p.reportedAgeMs !== undefined && p.reportedAgeMs < 3 * cfg.leaseDurationSeconds * 1000;
+    const clusterIdentity = lease?.systemIdentifier ?? peers.find(p => p.systemIdentifier)?.systemIdentifier;
+    const holder = lease?.holder;
+    const needsPrimaryProbe = state.kind === 'empty' && cfg.ordinal === 0 && !(holder && holder !== cfg.podName);
+    const plan = planStart({
+      data: state.kind === 'empty' ? state : { kind: 'initialized', systemIdentifier: state.systemIdentifier, standby: state.standby },
+      ordinal: cfg.ordinal, me: cfg.podName, origin: cfg.recovery ? 'recovery' : cfg.clone ? 'clone-source' : 'initdb',
+      followingSource: !!cfg.clone && state.kind === 'initialized' && isFollowingSource(cfg.pgdata),
+      leaseExists: !!lease, leaseHolder: holder, clusterIdentity,
+      peerWithData: peers.find(p => fresh(p) && (!clusterIdentity || p.systemIdentifier === clusterIdentity))?.name,
+      primaryAnswers: needsPrimaryProbe ? await primaryAnswers(cfg) : false,
+      namespace: cfg.namespace, leaseName: election.leaseName,
+    });
+    if (plan.action !== 'wait') {
+      waitingServer?.closeAllConnections();
+      waitingServer?.close();
+      return { plan, state, lease };
+    }
+    if (plan.why !== lastWhy) {
+      log.error({ fix: plan.fix, invariant: plan.invariant, clusterIdentity, leaseHolder: holder }, plan.why);
+      lastWhy = plan.why;
+    }
+    waitingServer ??= await serveHttp(cfg.httpPort, {
+      alive: () => true,
+      ready: () => ({ ok: false, reason: `waiting: ${lastWhy}` }),
+      metrics: () => `# HELP pgc_safety_wait Waiting because a safety invariant forbids going on (1).\n# TYPE pgc_safety_wait gauge\npgc_safety_wait{cluster="${cfg.cluster}",pod="${cfg.podName}"} 1\n`,
+    });
+    await new Promise(r => setTimeout(r, 5000));
+  }
+}
+
+/** Every instance with data says so on its own pod; an empty one clears an old report (it holds nothing now). */
+async function publishIdentity(kube: KubeClient, cfg: InstanceConfig, systemIdentifier: string, wasEmpty: boolean): Promise<void> {
+  const annotations: Record<string, string | null> = { [ANNOTATIONS.systemIdentifier]: systemIdentifier };
+  if (wasEmpty) annotations[ANNOTATIONS.receivedLsn] = null;
+  await kube.patchPodAnnotations(cfg.podName, annotations).catch(e => log.warn({ err: (e as Error).message }, 'cannot publish this instance\'s system identifier on its pod yet'));
 }
 
 /**
@@ -104,13 +162,23 @@ async function waitWhileFollowing(cfg: InstanceConfig): Promise<never> {
   return new Promise<never>(() => undefined);
 }
 
-/** Rejoins as a replica, retrying while the new primary cannot be reached (its data is never given up for that). */
+/**
+ * Rejoins as a replica, retrying while the new primary cannot be reached or the rejoin is blocked (its data is never
+ * given up for that): a blocked rejoin says why and what to do once, and tries again every 30 s.
+ */
 async function rejoinUntilDone(cfg: InstanceConfig): Promise<void> {
+  let lastWhy = '';
   for (;;) {
     try {
       await rejoinAsReplica(cfg);
       return;
     } catch (e) {
+      if (e instanceof RejoinBlocked) {
+        if (e.why !== lastWhy) log.error({ fix: e.fix, invariant: e.invariant, detail: e.detail }, `cannot rejoin as a replica: ${e.why}; the data was kept, retrying every 30 s`);
+        lastWhy = e.why;
+        await new Promise(r => setTimeout(r, 30000));
+        continue;
+      }
       log.error({ err: (e as Error).message }, 'cannot rejoin as a replica yet; retrying in 5 s');
       await new Promise(r => setTimeout(r, 5000));
     }
@@ -147,6 +215,9 @@ class Instance {
   private mode: Mode;
   private readonly promotions = { failover: 0, switchover: 0 };
   private fencings = 0;
+  /** Decisions that waited because an invariant forbade going on (pgc_safety_waits_total). */
+  private safetyWaits = 0;
+  private switchoverWaitSince?: number;
   private lastPublish = 0;
   private lastWhyNot = '';
   private exit!: (outcome: 'stopped' | 'failed') => void;
@@ -174,7 +245,7 @@ class Instance {
       ready: () => this.readiness(),
       metrics: () => renderMetrics({
         cluster: this.cfg.cluster, pod: this.cfg.podName, role: this.labeler.current, up: !!this.status,
-        restarts: this.supervisor.restarts, status: this.status, failovers: this.promotions.failover, switchovers: this.promotions.switchover, fencings: this.fencings,
+        restarts: this.supervisor.restarts, status: this.status, failovers: this.promotions.failover, switchovers: this.promotions.switchover, fencings: this.fencings, safetyWaits: this.safetyWaits,
       }),
     });
     this.supervisor.start();
@@ -306,11 +377,15 @@ class Instance {
       // The fence watch may have fenced this primary while the request was pending: then this tick is stale.
       if (this.mode !== 'primary') return;
       const view = this.election.view();
-      if (view?.holder && view.holder !== this.cfg.podName) {
-        log.warn({ holder: view.holder }, 'another pod holds the primary lease: demoting');
+      const tick = decidePrimaryTick({
+        me: this.cfg.podName, holder: view?.holder, switchoverTo: view?.switchoverTo,
+        msSinceRenewal: this.election.msSinceRenewal(), renewDeadlineMs: this.election.renewDeadlineMs,
+      });
+      if (tick.action === 'demote') {
+        log.warn({ holder: view?.holder }, `${tick.why}: demoting`);
         return this.demote();
       }
-      if (view?.switchoverTo && view.switchoverTo !== this.cfg.podName) return this.switchoverTo(view.switchoverTo);
+      if (tick.action === 'hand-over') return this.switchoverTo(tick.target);
       await this.election.renew(this.status?.inRecovery === false ? this.status.lsn : undefined);
     } catch (e) {
       this.whyNot(`cannot renew the primary lease: ${(e as Error).message}`);
@@ -366,35 +441,95 @@ class Instance {
       this.mode = 'replica';
       log.info({ how }, 'rejoined as a replica of the new primary');
     } catch (e) {
-      log.error({ err: (e as Error).message }, 'cannot rejoin as a replica; retrying');
+      if (e instanceof RejoinBlocked) {
+        this.safetyWaits++;
+        this.whyNot(`cannot rejoin as a replica: ${e.why}; the data was kept, retrying`, { fix: e.fix, invariant: e.invariant, detail: e.detail });
+        await new Promise(r => setTimeout(r, 30000));
+      } else {
+        log.error({ err: (e as Error).message }, 'cannot rejoin as a replica; retrying');
+      }
       this.mode = 'fenced';
     }
   }
 
-  /** Planned switchover: stop cleanly (every committed row reaches the replicas), hand the lease over, follow. */
+  /**
+   * Planned switchover, the primary's side: hand over only to a streaming replica; stop cleanly (no more writes;
+   * the walsenders send everything to connected replicas); publish the final WAL position with the released lease;
+   * then follow the target once it holds the lease, or resume as primary when the target refused or never came.
+   */
   private async switchoverTo(target: string): Promise<void> {
-    log.info({ target }, 'switchover requested: demoting cleanly');
+    const instances = Array.from({ length: this.cfg.instances }, (_, i) => names.pod(this.cfg.cluster, i));
+    const check = decideHandOver({
+      me: this.cfg.podName, target, instances, replicas: this.status?.replicas ?? [], maxLagBytes: this.cfg.failoverMaxLagBytes,
+      followingSource: this.following(),
+    });
+    if (check.action === 'refuse') {
+      log.warn({ target, fix: check.fix, invariant: check.invariant }, check.why);
+      await this.election.renew().catch(() => false);
+      await this.election.annotate({ [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverResult]: `${target} refused: ${check.why}` }).catch(() => false);
+      return;
+    }
+    log.info({ target, why: check.why }, 'switchover requested: stopping writes, then handing the lease over');
     this.mode = 'transition';
     await this.supervisor.stop();
     this.status = undefined;
-    try {
-      await this.election.release();
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, 'cannot release the lease; the target takes it when it expires');
+    // A clean shutdown ends WAL with its checkpoint: that record is the final position the target must replay past.
+    const control = await readControlData(this.cfg.pgdata).catch(e => ({ state: `unreadable (${(e as Error).message})`, checkpointLsn: '' }));
+    const finalLsn = control.checkpointLsn;
+    let released = false;
+    if (control.state !== 'shut down' || !finalLsn) {
+      log.error({ target, state: control.state }, 'switchover abandoned: postgres did not shut down cleanly, so its final WAL position is unknown');
+      await this.election.annotate({ [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverResult]: `${target} refused: the primary did not shut down cleanly (${control.state})` }).catch(() => false);
+    } else {
+      try {
+        released = await this.election.release({ [ANNOTATIONS.switchoverFinalLsn]: finalLsn });
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'cannot release the lease');
+      }
     }
-    await this.waitForHolder(target, 60000);
-    await this.rejoin();
+    if (released) {
+      log.info({ target, finalLsn }, 'stopped cleanly and released the lease: the target promotes once it has replayed past the final position');
+      const outcome = await this.waitForHandOver(target, SWITCHOVER_CATCH_UP_MS + 30000);
+      if (outcome === 'taken') return this.rejoin();
+      log.warn({ target, outcome }, 'switchover did not happen: resuming as primary');
+    }
+    await this.resumeAfterFailedHandOver(target);
   }
 
-  private async waitForHolder(target: string, timeoutMs: number): Promise<void> {
+  /** Waits until the target holds the lease ('taken'), refused it ('refused'), or the time is up. */
+  private async waitForHandOver(target: string, timeoutMs: number): Promise<'taken' | 'refused' | 'timeout' | 'other'> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       try {
         const v = await this.election.observe();
-        if (v?.holder === target) return;
+        if (v?.holder === target) return 'taken';
+        if (v?.holder && v.holder !== this.cfg.podName) return 'other';
+        if (!v?.switchoverTo && v?.switchoverResult?.startsWith(`${target} refused`)) return 'refused';
       } catch { /* keep waiting */ }
-      await new Promise(r => setTimeout(r, 500));
+      await new Promise(r => setTimeout(r, 300));
     }
+    return 'timeout';
+  }
+
+  /** The lease back (if nobody else took it meanwhile) and postgres started again as primary; else follow the holder. */
+  private async resumeAfterFailedHandOver(target: string): Promise<void> {
+    try {
+      await this.election.observe();
+      const holder = this.election.view()?.holder;
+      if ((!holder || holder === this.cfg.podName) && await this.election.acquire(undefined, {
+        [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverFinalLsn]: undefined,
+        [ANNOTATIONS.switchoverResult]: this.election.view()?.switchoverResult ?? `${target} refused: the target did not take the lease in time`,
+      })) {
+        writeConfigFiles(this.cfg, 'primary');
+        this.supervisor.start();
+        this.mode = 'primary';
+        return;
+      }
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot take the lease back yet');
+    }
+    if (this.election.view()?.holder && this.election.view()?.holder !== this.cfg.podName) return this.rejoin();
+    this.mode = 'fenced'; // the fenced step takes the lease back, or follows whoever took it
   }
 
   private async replicaStep(): Promise<void> {
@@ -406,54 +541,50 @@ class Instance {
     }
     await this.publishLsn();
     if (view?.switchoverTo === this.cfg.podName) {
-      if (!view.holder) return this.takeOver('switchover', { [ANNOTATIONS.switchoverTo]: undefined });
+      if (!view.holder) return this.switchoverTakeOver(view.switchoverFinalLsn);
+      this.switchoverWaitSince = undefined;
       return;
     }
-    if (!this.election.expired()) return;
-    if (this.cfg.clone?.follow) return this.whyNot('no failover: the cluster follows its external source (bootstrap.pgBasebackup.follow); the first instance comes back as its standby');
-    await this.tryFailover(view?.primaryLsn);
+    const peers = this.election.expired() ? await readPeers(this.kube, this.cfg) : [];
+    const d = decideFailover({
+      me: this.cfg.podName, ordinal: this.cfg.ordinal, leaseExpired: this.election.expired(), holder: view?.holder,
+      followingSource: !!this.cfg.clone?.follow, receivedLsn: this.status?.receivedLsn, primaryLsn: view?.primaryLsn,
+      maxLagBytes: this.cfg.failoverMaxLagBytes, peers, freshnessMs: 3 * this.cfg.leaseDurationSeconds * 1000,
+      namespace: this.kube.namespace, leaseName: this.election.leaseName,
+    });
+    if (d.action === 'wait') return this.whyNot(d.why, { ...(d.fields ?? {}), fix: d.fix, invariant: d.invariant });
+    if (d.action === 'promote') await this.takeOver('failover');
+  }
+
+  /** Planned switchover, the target's side: promote only past the old primary's final position, else refuse. */
+  private async switchoverTakeOver(finalLsn: string | undefined): Promise<void> {
+    this.switchoverWaitSince ??= Date.now();
+    const d = decideTakeOver({ finalLsn, replayLsn: this.status?.inRecovery ? this.status.lsn : undefined, waitedMs: Date.now() - this.switchoverWaitSince, boundMs: SWITCHOVER_CATCH_UP_MS });
+    if (d.action === 'wait') return this.whyNot(d.why);
+    this.switchoverWaitSince = undefined;
+    if (d.action === 'refuse') {
+      this.safetyWaits++;
+      log.error({ fix: d.fix, invariant: d.invariant, finalLsn }, `switchover refused by the target: ${d.why}`);
+      await this.election.annotate({
+        [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverFinalLsn]: undefined,
+        [ANNOTATIONS.switchoverResult]: `${this.cfg.podName} refused: ${d.why}`,
+      }).catch(() => false);
+      return;
+    }
+    log.info({ finalLsn, why: d.why }, 'switchover: caught up with the old primary');
+    await this.takeOver('switchover', {
+      [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverFinalLsn]: undefined,
+      [ANNOTATIONS.switchoverResult]: `${this.cfg.podName} done: ${d.why}`,
+    });
   }
 
   private async publishLsn(): Promise<void> {
     const lsn = this.status?.receivedLsn;
     if (!lsn || Date.now() - this.lastPublish < PUBLISH_LSN_MS) return;
     try {
-      await this.kube.patchPodAnnotations(this.cfg.podName, { [ANNOTATIONS.receivedLsn]: `${lsn}@${new Date().toISOString()}` });
+      await this.kube.patchPodAnnotations(this.cfg.podName, { [ANNOTATIONS.receivedLsn]: receivedLsnAnnotation(lsn) });
       this.lastPublish = Date.now();
     } catch { /* best effort: peers then see an older position */ }
-  }
-
-  /** The primary's lease expired: promote this replica if it is the best one and close enough to the primary. */
-  private async tryFailover(primaryLsn: string | undefined): Promise<void> {
-    const mine = this.status?.receivedLsn;
-    if (!mine) return this.whyNot('no failover by this replica: postgres is not running here');
-    if (primaryLsn && lsnDiff(primaryLsn, mine) > this.cfg.failoverMaxLagBytes) {
-      const lagBytes = lsnDiff(primaryLsn, mine);
-      return this.whyNot(`no failover: this replica is ${lagBytes} bytes behind the last known primary position ${primaryLsn} `
-        + `(received ${mine}), more than failover.maxLagBytes ${this.cfg.failoverMaxLagBytes}; promoting it would lose committed data`, {
-        lagBytes, maxLagBytes: this.cfg.failoverMaxLagBytes, primaryLsn, receivedLsn: mine,
-        fix: `This replica keeps waiting: when the old primary (${this.election.view()?.holder}) comes back it takes its lease again and this replica catches up. `
-          + `To promote it anyway and lose what it has not received: make sure the old primary is gone for good, then delete the lease `
-          + `(kubectl -n ${this.kube.namespace} delete lease ${this.election.leaseName}), or raise failover.maxLagBytes.`,
-      });
-    }
-    for (let i = 0; i < this.cfg.instances; i++) {
-      const peer = names.pod(this.cfg.cluster, i);
-      if (i === this.cfg.ordinal || peer === this.election.view()?.holder) continue;
-      let annotation: string | undefined;
-      try {
-        annotation = (await this.kube.getPod(peer))?.metadata?.annotations?.[ANNOTATIONS.receivedLsn];
-      } catch { continue; }
-      if (!annotation) continue;
-      const [lsn, at] = annotation.split('@');
-      // Only a peer that reported recently is a candidate (a dead one must not block the failover).
-      if (Date.now() - Date.parse(at) > 3 * this.cfg.leaseDurationSeconds * 1000) continue;
-      const cmp = compareLsn(lsn, mine);
-      if (cmp > 0 || (cmp === 0 && i < this.cfg.ordinal)) {
-        return this.whyNot(`no failover by this replica: ${peer} is at least as far (${lsn} vs ${mine}) and goes first`);
-      }
-    }
-    await this.takeOver('failover');
   }
 
   private async takeOver(reason: 'failover' | 'switchover', annotations: Record<string, string | undefined> = {}): Promise<void> {

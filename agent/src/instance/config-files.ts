@@ -67,6 +67,8 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
     ].join(' ');
     params.primary_conninfo = conninfo;
     params.primary_slot_name = slotName(cfg.cluster, cfg.ordinal);
+    // WAL the primary no longer has comes from the archive, and pg_rewind --restore-target-wal runs this too.
+    if (cfg.archiving) params.restore_command = agentCommand('wal-fetch %f %p');
   }
   return params;
 }

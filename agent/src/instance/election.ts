@@ -9,6 +9,7 @@
  */
 import type { V1Lease } from '@kubernetes/client-node';
 import { ANNOTATIONS } from '../../../lib/contract';
+import { mustFence } from '../decide';
 import { KubeClient, KubeError } from '../k8s/client';
 
 export interface LeaseView {
@@ -19,6 +20,12 @@ export interface LeaseView {
   primaryLsn?: string;
   /** A switchover request: the pod that should take over. */
   switchoverTo?: string;
+  /** The old primary's final WAL position, published when it released the lease for a switchover. */
+  switchoverFinalLsn?: string;
+  /** How the last switchover ended (`<target> done|refused: …`). */
+  switchoverResult?: string;
+  /** The cluster's identity: the system identifier its primary published. */
+  systemIdentifier?: string;
 }
 
 const now = () => performance.now();
@@ -29,6 +36,8 @@ export class Election {
   private observedAt = now();
   /** Monotonic time at which this agent sent its last successful renewal (or acquisition). */
   lastRenewal = -Infinity;
+  /** The system identifier of this instance's data, published on the Lease with every acquisition and renewal. */
+  systemIdentifier?: string;
 
   constructor(private readonly kube: KubeClient, readonly leaseName: string, readonly identity: string, readonly durationSeconds: number) {}
 
@@ -56,6 +65,9 @@ export class Election {
       transitions: this.lease.spec?.leaseTransitions ?? 0,
       primaryLsn: a[ANNOTATIONS.primaryLsn],
       switchoverTo: a[ANNOTATIONS.switchoverTo],
+      switchoverFinalLsn: a[ANNOTATIONS.switchoverFinalLsn],
+      switchoverResult: a[ANNOTATIONS.switchoverResult],
+      systemIdentifier: a[ANNOTATIONS.systemIdentifier],
     };
   }
 
@@ -77,7 +89,7 @@ export class Election {
 
   /** The holder has not renewed for long enough that it must stop accepting writes. */
   mustFence(): boolean {
-    return this.msSinceRenewal() > this.renewDeadlineMs;
+    return mustFence(this.msSinceRenewal(), this.renewDeadlineMs);
   }
 
   /**
@@ -88,7 +100,11 @@ export class Election {
     const sentAt = now();
     const at = this.kube.microTime(new Date());
     const current = this.lease;
-    const annotations: Record<string, string> = { ...(current?.metadata?.annotations ?? {}), ...(primaryLsn ? { [ANNOTATIONS.primaryLsn]: primaryLsn } : {}) };
+    const annotations: Record<string, string> = {
+      ...(current?.metadata?.annotations ?? {}),
+      ...(primaryLsn ? { [ANNOTATIONS.primaryLsn]: primaryLsn } : {}),
+      ...(this.systemIdentifier ? { [ANNOTATIONS.systemIdentifier]: this.systemIdentifier } : {}),
+    };
     for (const [k, v] of Object.entries(extraAnnotations)) {
       if (v === undefined) delete annotations[k];
       else annotations[k] = v;
@@ -124,7 +140,24 @@ export class Election {
     return this.acquire(primaryLsn);
   }
 
-  /** Gives the lease up (planned switchover): clears the holder so the target can take it at once. */
+  /** Changes annotations of the Lease without taking it (a refused switchover). False on a conflict. */
+  async annotate(annotations: Record<string, string | undefined>): Promise<boolean> {
+    if (!this.lease) return false;
+    const meta = { ...(this.lease.metadata?.annotations ?? {}) };
+    for (const [k, v] of Object.entries(annotations)) {
+      if (v === undefined) delete meta[k];
+      else meta[k] = v;
+    }
+    try {
+      this.lease = await this.kube.replaceLease({ ...this.lease, metadata: { ...this.lease.metadata, annotations: meta } });
+      return true;
+    } catch (e) {
+      if (e instanceof KubeError && e.code === 409) return false;
+      throw e;
+    }
+  }
+
+  /** Gives the lease up (planned switchover, an empty volume stepping aside): clears the holder so another can take it at once. */
   async release(annotations: Record<string, string | undefined> = {}): Promise<boolean> {
     if (!this.lease || !this.heldByMe()) return false;
     const body: V1Lease = { ...this.lease, spec: { ...this.lease.spec, holderIdentity: undefined } };
@@ -144,14 +177,5 @@ export class Election {
   }
 }
 
-/** Compares two LSNs (`X/Y` hex). */
-export function compareLsn(a: string, b: string): number {
-  const n = (l: string) => { const [hi, lo] = l.split('/'); return BigInt(`0x${hi}`) * 2n ** 32n + BigInt(`0x${lo}`); };
-  const d = n(a) - n(b);
-  return d === 0n ? 0 : d > 0n ? 1 : -1;
-}
-
-export function lsnDiff(a: string, b: string): number {
-  const n = (l: string) => { const [hi, lo] = l.split('/'); return Number(BigInt(`0x${hi}`) * 2n ** 32n + BigInt(`0x${lo}`)); };
-  return n(a) - n(b);
-}
+// LSN arithmetic lives with the other PostgreSQL facts; re-exported for the callers that import it from here.
+export { compareLsn, lsnDiff } from '../catalog/lsn';

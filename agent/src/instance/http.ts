@@ -32,7 +32,7 @@ export function serveHttp(port: number, source: HealthSource): Promise<http.Serv
 }
 
 /** Prometheus text exposition of the instance's state. */
-export function renderMetrics(m: { cluster: string; pod: string; role?: string; up: boolean; restarts: number; failovers?: number; switchovers?: number; fencings?: number; status?: InstanceStatus; lastBackupAgeSeconds?: number }): string {
+export function renderMetrics(m: { cluster: string; pod: string; role?: string; up: boolean; restarts: number; failovers?: number; switchovers?: number; fencings?: number; safetyWaits?: number; status?: InstanceStatus; lastBackupAgeSeconds?: number }): string {
   const l = `cluster="${m.cluster}",pod="${m.pod}"`;
   const out: string[] = [];
   const metric = (name: string, help: string, type: string, lines: string[]) => {
@@ -45,6 +45,7 @@ export function renderMetrics(m: { cluster: string; pod: string; role?: string; 
   metric('pgc_failovers_total', 'Times this instance was promoted because the primary\'s lease expired.', 'counter', [`pgc_failovers_total{${l}} ${m.failovers ?? 0}`]);
   metric('pgc_switchovers_total', 'Times this instance was promoted by a planned switchover.', 'counter', [`pgc_switchovers_total{${l}} ${m.switchovers ?? 0}`]);
   metric('pgc_fencings_total', 'Times this primary stopped postgres because it could not renew its lease in time.', 'counter', [`pgc_fencings_total{${l}} ${m.fencings ?? 0}`]);
+  metric('pgc_safety_waits_total', 'Times a safety decision refused or waited (a rejoin that would destroy data, a switchover that could lose writes).', 'counter', [`pgc_safety_waits_total{${l}} ${m.safetyWaits ?? 0}`]);
   if (m.status) {
     metric('pgc_replication_lag_bytes', 'Replica: WAL received but not replayed. Primary: per replica, WAL not yet replayed there.', 'gauge',
       m.status.inRecovery ? [`pgc_replication_lag_bytes{${l}} ${m.status.replayLagBytes}`]

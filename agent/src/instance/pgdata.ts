@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AgentError } from '../common/errors';
+import { execTool } from '../common/exec';
 
 export const MARKER_FILE = 'cdk8s-postgres.json';
 
@@ -77,4 +78,11 @@ export function checkFreeSpace(dir: string, need = MIN_FREE_BYTES): void {
       { dir, freeBytes: free },
     );
   }
+}
+
+/** What pg_controldata says of a stopped data directory: whether it shut down cleanly, and its last checkpoint. */
+export async function readControlData(pgdata: string): Promise<{ state: string; checkpointLsn: string }> {
+  const { stdout } = await execTool('pg_controldata', [pgdata], { env: { LC_ALL: 'C' }, fix: 'pg_controldata is part of the PostgreSQL server binaries in the image.' });
+  const field = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, 'm').exec(stdout)?.[1].trim() ?? '';
+  return { state: field('Database cluster state'), checkpointLsn: field('Latest checkpoint location') };
 }

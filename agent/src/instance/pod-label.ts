@@ -5,7 +5,7 @@
 import { LABELS } from '../../../lib/contract';
 import { log } from '../common/log';
 import { KubeClient } from '../k8s/client';
-import { InstanceRole } from './role';
+import { InstanceRole } from '../decide';
 
 export class RoleLabeler {
   private applied?: InstanceRole;

@@ -1,8 +1,10 @@
 /**
  * `pg-agent switchover --to <pod>`: a planned switchover, run in any pod of the cluster (`kubectl exec`). It records
- * the target on the primary Lease; the primary's agent then stops cleanly (every committed row reaches the
- * replicas), releases the Lease, and the target takes it and promotes. The same annotation can be set GitOps-style
- * with `kubectl annotate lease <cluster>-primary postgres.cdk8s.io/switchover-to=<pod>`.
+ * the target on the primary Lease; the primary's agent hands over only to a streaming replica, stops accepting
+ * writes, publishes its final WAL position and releases the Lease; the target promotes only once it has replayed
+ * past that position, and otherwise refuses (the old primary resumes). The command waits for the outcome and exits
+ * non-zero when the switchover did not happen. The same annotation can be set GitOps-style with
+ * `kubectl annotate lease <cluster>-primary postgres.cdk8s.io/switchover-to=<pod>`.
  */
 import { ANNOTATIONS, ENV, names } from '../../../lib/contract';
 import { requireEnv } from '../common/env';
@@ -10,39 +12,47 @@ import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { KubeError, connectKube } from '../k8s/client';
 
-export async function switchoverCommand(target: string, opts: { wait?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function switchoverCommand(target: string, opts: { wait?: boolean; timeoutSeconds?: number } = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const cluster = requireEnv(ENV.cluster, env);
   if (!new RegExp(`^${cluster}-\\d+$`).test(target)) {
     throw new AgentError(`"${target}" is not a pod of cluster ${cluster}`, `Name one of the instance pods, e.g. ${cluster}-1.`);
   }
   const kube = await connectKube(requireEnv(ENV.namespace, env));
   const leaseName = names.lease(cluster);
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; ; attempt++) {
     const lease = await kube.getLease(leaseName);
     if (!lease) throw new AgentError(`the cluster has no primary lease ${leaseName}`, 'Wait until the cluster has bootstrapped.');
     if (lease.spec?.holderIdentity === target) {
       log.info({ target }, 'target is already the primary');
       return 0;
     }
-    lease.metadata = { ...lease.metadata, annotations: { ...(lease.metadata?.annotations ?? {}), [ANNOTATIONS.switchoverTo]: target } };
+    const annotations: Record<string, string> = { ...(lease.metadata?.annotations ?? {}), [ANNOTATIONS.switchoverTo]: target };
+    delete annotations[ANNOTATIONS.switchoverResult];
+    lease.metadata = { ...lease.metadata, annotations };
     try {
       await kube.replaceLease(lease);
       break;
     } catch (e) {
-      if (e instanceof KubeError && e.code === 409) continue; // the primary renewed meanwhile: read again
+      // The primary renewed meanwhile: read again.
+      if (e instanceof KubeError && e.code === 409 && attempt < 10) continue;
       throw e;
     }
   }
   log.info({ target }, 'switchover requested');
-  if (!opts.wait) return 0;
-  const deadline = Date.now() + 120000;
+  if (opts.wait === false) return 0;
+  const timeoutMs = (opts.timeoutSeconds ?? 120) * 1000;
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const lease = await kube.getLease(leaseName);
-    if (lease?.spec?.holderIdentity === target) {
-      log.info({ target }, 'switchover done');
+    const result = lease?.metadata?.annotations?.[ANNOTATIONS.switchoverResult];
+    if (lease?.spec?.holderIdentity === target && !lease.metadata?.annotations?.[ANNOTATIONS.switchoverTo]) {
+      log.info({ target, result }, 'switchover done');
       return 0;
     }
-    await new Promise(r => setTimeout(r, 1000));
+    if (result?.startsWith(`${target} refused`)) {
+      throw new AgentError(`switchover to ${target} did not happen: ${result.slice(target.length + 1)}`, `The primary did not change. Check that ${target} is a streaming replica (its /readyz), then ask again.`);
+    }
+    await new Promise(r => setTimeout(r, 500));
   }
-  throw new AgentError(`switchover to ${target} did not finish within 2 minutes`, `Check that ${target} is a streaming replica (its /readyz) and read both agents' logs.`);
+  throw new AgentError(`switchover to ${target} did not finish within ${timeoutMs / 1000} s`, `Check that ${target} is a streaming replica (its /readyz) and read both agents' logs.`);
 }

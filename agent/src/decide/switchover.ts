@@ -1,0 +1,65 @@
+/**
+ * A planned switchover loses nothing: the primary hands over only to a replica that streams from it, stops
+ * accepting writes (clean shutdown), publishes its final WAL position, and the target promotes only once it has
+ * replayed past that position. Otherwise the switchover is refused with the reason and the old primary resumes.
+ */
+import { compareLsn } from '../catalog/lsn';
+import { INVARIANTS, Invariant } from './invariants';
+
+export interface HandOverFacts {
+  me: string;
+  target: string;
+  /** The cluster's instance pods. */
+  instances: string[];
+  /** pg_stat_replication on this primary. */
+  replicas: Array<{ name: string; state: string; lagBytes: number }>;
+  /** The target must be this close before the primary stops (it then has to catch up the rest after the stop). */
+  maxLagBytes: number;
+  /** This cluster still follows its external source: it has nobody to hand over to. */
+  followingSource: boolean;
+}
+
+export type HandOverDecision = { action: 'hand-over'; why: string } | { action: 'refuse'; why: string; fix: string; invariant: Invariant };
+
+/** On the primary, before it stops accepting writes. */
+export function decideHandOver(f: HandOverFacts): HandOverDecision {
+  const refuse = (why: string, fix: string): HandOverDecision => ({ action: 'refuse', why: `switchover to ${f.target} refused: ${why}`, fix, invariant: INVARIANTS.NO_LOST_ACK });
+  if (!f.instances.includes(f.target) || f.target === f.me) return refuse(`${f.target} is not a replica of this cluster`, `Name one of ${f.instances.filter(i => i !== f.me).join(', ')}.`);
+  if (f.followingSource) return refuse('the cluster follows its external source', 'Set bootstrap.pgBasebackup.follow: false first.');
+  const r = f.replicas.find(x => x.name === f.target);
+  if (!r || r.state !== 'streaming') {
+    return refuse(`${f.target} is not streaming from this primary (${r ? r.state : 'not connected'}); promoting it could lose acknowledged writes`, `Wait until ${f.target} is ready (its /readyz), then ask again.`);
+  }
+  if (r.lagBytes > f.maxLagBytes) {
+    return refuse(`${f.target} is ${r.lagBytes} bytes behind (more than ${f.maxLagBytes})`, `Wait until ${f.target} has caught up, then ask again.`);
+  }
+  return { action: 'hand-over', why: `${f.target} streams, ${r.lagBytes} bytes behind` };
+}
+
+export interface TakeOverFacts {
+  /** The old primary's final WAL position (its shutdown checkpoint), published when it released the lease. */
+  finalLsn?: string;
+  /** This replica's replay position; undefined when its postgres is not running. */
+  replayLsn?: string;
+  /** How long this replica has been waiting to catch up, and the bound. */
+  waitedMs: number;
+  boundMs: number;
+}
+
+export type TakeOverDecision =
+  | { action: 'promote'; why: string }
+  | { action: 'wait'; why: string }
+  | { action: 'refuse'; why: string; fix: string; invariant: Invariant };
+
+/** On the target, once the old primary released the lease. */
+export function decideTakeOver(f: TakeOverFacts): TakeOverDecision {
+  const refuse = (why: string): TakeOverDecision => ({
+    action: 'refuse', invariant: INVARIANTS.NO_LOST_ACK, why,
+    fix: 'The old primary takes its lease back and resumes. Look at this replica\'s replication (its log, /readyz) and ask again.',
+  });
+  if (!f.finalLsn) return refuse('the old primary published no final WAL position: this replica cannot know it has every write');
+  // replay_lsn is the end of the last record replayed: past the shutdown checkpoint's start means it replayed it.
+  if (f.replayLsn && compareLsn(f.replayLsn, f.finalLsn) > 0) return { action: 'promote', why: `replayed ${f.replayLsn}, past the old primary's final position ${f.finalLsn}` };
+  if (f.waitedMs > f.boundMs) return refuse(`this replica replayed only ${f.replayLsn ?? 'nothing'} of the old primary's final position ${f.finalLsn} within ${Math.round(f.boundMs / 1000)} s`);
+  return { action: 'wait', why: `catching up to the old primary's final position ${f.finalLsn} (at ${f.replayLsn ?? 'nothing'})` };
+}
