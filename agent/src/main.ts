@@ -46,8 +46,13 @@ program.command('wal-push').argument('<path>', 'WAL file, relative to PGDATA (%p
 
 program.command('wal-fetch').argument('<name>', 'WAL file name (%f)').argument('<target>', 'where to write it (%p)')
   .option('--recovery-source', 'read from the store of bootstrap.recovery instead of the cluster\'s own')
+  .option('--standby', 'a streaming replica\'s restore_command: a failure answers "not there" (exit 1), so the replica goes back to streaming instead of aborting')
   .description('restore_command: fetch a WAL file from the backup store; exit 1 when it does not exist')
-  .action((name: string, target: string, o: { recoverySource?: boolean }) => run(async () => (await import('./wal/fetch-command')).walFetchCommand(name, target, o)));
+  .action((name: string, target: string, o: { recoverySource?: boolean; standby?: boolean }) => run(async () => {
+    const fetch = (await import('./wal/fetch-command')).walFetchCommand(name, target, o);
+    // A replica's startup process ends (and postgres with it) on an exit above 125: an S3 outage must not do that.
+    return o.standby ? fetch.then(code => (code === 0 ? 0 : 1), () => 1) : fetch;
+  }));
 
 program.command('switchover').description('planned switchover: make <pod> the primary, without losing a committed row')
   .requiredOption('--to <pod>', 'the replica pod to promote')

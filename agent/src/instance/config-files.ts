@@ -68,7 +68,7 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
     params.primary_conninfo = conninfo;
     params.primary_slot_name = slotName(cfg.cluster, cfg.ordinal);
     // WAL the primary no longer has comes from the archive, and pg_rewind --restore-target-wal runs this too.
-    if (cfg.archiving) params.restore_command = agentCommand('wal-fetch %f %p');
+    if (cfg.archiving) params.restore_command = agentCommand('wal-fetch --standby %f %p');
   }
   return params;
 }
