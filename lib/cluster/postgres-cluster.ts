@@ -285,8 +285,6 @@ export class PostgresCluster extends Construct {
       runtime.push({ ...made('v1', 'Pod', names.pod(this.name, i), 'an instance pod of the StatefulSet'), prop: 'name' });
       runtime.push({ ...made('v1', 'PersistentVolumeClaim', names.pvc(this.name, i), 'an instance\'s data volume claim'), prop: 'name' });
     }
-    declareObjects(this, runtime);
-
     const mine = [...renderedObjects(this).map(o => ({ ...o, what: `rendered by ${o.path}` })), ...runtime.filter(o => o.prop === 'name')];
     const registry = clustersByRoot.get(this.node.root) ?? [];
     clustersByRoot.set(this.node.root, registry);
@@ -299,7 +297,9 @@ export class PostgresCluster extends Construct {
       }
     }
     registry.push({ name: this.name, path, objects: new Map(mine.map(o => [objectKey(o), o])) });
+    declareObjects(this, runtime);
   }
+
   private tuningInputs(props: PostgresClusterProps): { memoryBytes: number; cpus?: number } {
     const memory = props.resources?.requests?.memory ?? props.resources?.limits?.memory;
     if (!memory) {
