@@ -1,5 +1,6 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
+import { LABEL_PREFIX } from '../contract';
 import { ValidationError } from '../validation';
 
 /** Turns `homelab/*`-style patterns into a matcher (only `*` is special). */
@@ -19,7 +20,12 @@ export function inheritedLabels(scope: Construct, patterns: string[] | undefined
   const matchers = (patterns ?? []).map(globToRegExp);
   const chartLabels = Chart.of(scope).labels;
   for (const key of Object.keys(chartLabels).sort()) {
-    if (matchers.some(m => m.test(key))) result[key] = chartLabels[key];
+    const i = matchers.findIndex(m => m.test(key));
+    if (i < 0) continue;
+    if (key.startsWith(LABEL_PREFIX)) {
+      throw new ValidationError(`inheritedLabels[${i}]`, `"${patterns![i]}" copies the chart label "${key}", which is under ${LABEL_PREFIX} (cdk8s-postgres owns those: the Services and network policies select on them)`, 'Narrow the pattern to your own labels, e.g. "homelab/*", or move the chart label under your own prefix.');
+    }
+    result[key] = chartLabels[key];
   }
   return { ...result, ...(own ?? {}) };
 }

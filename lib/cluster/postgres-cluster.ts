@@ -1,4 +1,4 @@
-import { ApiObject, Size } from 'cdk8s';
+import { ApiObject, Chart, Size } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import {
@@ -15,8 +15,12 @@ import { pgtune } from '../tuning/pgtune';
 import { ValidationError, parseQuantity } from '../validation';
 import { inheritedLabels } from './labels';
 import { agentContainer, agentPodSecurityContext } from './pod-security';
-import { PostgresClusterProps } from './props';
+import { DatabaseProps, PostgresClusterProps } from './props';
+import { NamedObject, declareObjects, describeObject, objectKey, renderedObjects } from '../unique-names';
 import { validateClusterProps } from './validate';
+
+/** The clusters of each App (by root construct) and the objects their names give, for the construct-level name check. */
+const clustersByRoot = new WeakMap<Construct, Array<{ name: string; path: string; objects: Map<string, NamedObject> }>>();
 
 /** Default agent image repository; the tag is the PostgreSQL major. */
 export const DEFAULT_IMAGE_REPOSITORY = 'ghcr.io/cdk8s-postgres/agent';
@@ -250,6 +254,50 @@ export class PostgresCluster extends Construct {
         httpPort: DEFAULT_PORTS.http,
       });
     }
+
+    this.claimNames(dbProps, secretSpecs);
+  }
+
+  /**
+   * The objects this cluster makes at run time (declared for the App-wide check at synth), and the refusal of a
+   * name whose derived objects are another cluster's: e.g. cluster "x-secrets" renders ServiceAccount "x-secrets",
+   * which cluster "x" renders for its secrets Job. Collisions through database names, other constructs or escape
+   * hatches are caught by the App-wide check (lib/unique-names.ts).
+   */
+  private claimNames(dbProps: DatabaseProps[], secretSpecs: SecretSpec[]): void {
+    const namespace = Chart.of(this).namespace;
+    const path = this.node.path;
+    const made = (apiVersion: string, kind: string, name: string, what: string) => ({ apiVersion, kind, namespace, name, path, what });
+    const dbSecret = new Map(this.databases.map((d, i) => [d.secretName, i]));
+    const runtime: Array<NamedObject & { prop: string }> = [];
+    for (const spec of secretSpecs) {
+      for (const secret of spec.names) {
+        const i = dbSecret.get(secret);
+        const what = i !== undefined ? `the app Secret of database "${dbProps[i].name}"`
+          : spec.username === SUPERUSER && spec.dbname === '*' ? 'the superuser Secret'
+            : spec.username === REPLICATION_USER ? 'the replication Secret'
+              : `the app Secret of the first database "${spec.dbname}"`;
+        runtime.push({ ...made('v1', 'Secret', secret, `${what}, created by the secrets Job`), prop: i === undefined ? 'name' : `databases[${i}].name` });
+      }
+    }
+    runtime.push({ ...made('coordination.k8s.io/v1', 'Lease', names.lease(this.name), 'the primary Lease, created by the instances'), prop: 'name' });
+    for (let i = 0; i < this.instances; i++) {
+      runtime.push({ ...made('v1', 'Pod', names.pod(this.name, i), 'an instance pod of the StatefulSet'), prop: 'name' });
+      runtime.push({ ...made('v1', 'PersistentVolumeClaim', names.pvc(this.name, i), 'an instance\'s data volume claim'), prop: 'name' });
+    }
+    const mine = [...renderedObjects(this).map(o => ({ ...o, what: `rendered by ${o.path}` })), ...runtime.filter(o => o.prop === 'name')];
+    const registry = clustersByRoot.get(this.node.root) ?? [];
+    clustersByRoot.set(this.node.root, registry);
+    for (const other of registry) {
+      for (const o of mine) {
+        const theirs = other.objects.get(objectKey(o));
+        if (!theirs) continue;
+        throw new ValidationError('name', `"${this.name}" gives ${describeObject(o)} (${o.what}), which PostgresCluster "${other.name}" (${other.path}) makes too (${theirs.what})`,
+          `Rename "${this.name}" or "${other.name}": a cluster's objects are named "<name>", "<name>-secrets", "<name>-backup", "<name>-rw"…, so within a namespace one cluster's name must not be another's plus one of those suffixes.`);
+      }
+    }
+    registry.push({ name: this.name, path, objects: new Map(mine.map(o => [objectKey(o), o])) });
+    declareObjects(this, runtime);
   }
 
   private tuningInputs(props: PostgresClusterProps): { memoryBytes: number; cpus?: number } {

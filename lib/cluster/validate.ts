@@ -1,4 +1,4 @@
-import { isAgentOwned, AGENT_OWNED_PARAMETERS, NAME_SUFFIX_BUDGET } from '../contract';
+import { isAgentOwned, AGENT_OWNED_PARAMETERS, LABEL_PREFIX, NAME_SUFFIX_BUDGET, reservedRoleReason } from '../contract';
 import { PriorityClass } from '../scheduling/priority-class';
 import { ValidationError, checkDnsLabel, checkLabels } from '../validation';
 import { PostgresClusterProps } from './props';
@@ -7,7 +7,6 @@ import { validateResources } from './resources';
 /** Longest cluster name: CronJob names must stay within 52 characters with `-backup-initial` and the like added. */
 export const MAX_CLUSTER_NAME = 52 - NAME_SUFFIX_BUDGET;
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
-const RESERVED_ROLES = ['postgres', 'streaming_replica'];
 /** Majors the image workflow builds (.github/workflows/agent-image.yml). */
 const SUPPORTED_VERSIONS = [15, 16, 17];
 
@@ -34,7 +33,10 @@ export function validateClusterProps(props: PostgresClusterProps): void {
   validateStorage(props);
   validateResources('resources', props.resources);
   validateParameters(props.parameters);
-  if (props.labels) checkLabels('labels', props.labels);
+  if (props.labels) {
+    checkLabels('labels', props.labels);
+    checkOwnLabels('labels', Object.keys(props.labels));
+  }
 
   if (props.priorityClass !== undefined && !(props.priorityClass instanceof PriorityClass)) {
     if (typeof props.priorityClass !== 'string' || props.priorityClass === '') {
@@ -90,8 +92,9 @@ function validateDatabases(props: PostgresClusterProps): void {
     if (!IDENTIFIER.test(db.owner)) {
       throw new ValidationError(`${prop}.owner`, `"${db.owner}" is not a valid role name`, 'Use lowercase letters, digits and "_", starting with a letter.');
     }
-    if (RESERVED_ROLES.includes(db.owner) || db.owner.startsWith('pg_')) {
-      throw new ValidationError(`${prop}.owner`, `"${db.owner}" is reserved for the agent or PostgreSQL`, 'Use an application role such as the database name.');
+    const reserved = reservedRoleReason(db.owner);
+    if (reserved) {
+      throw new ValidationError(`${prop}.owner`, `"${db.owner}" is reserved for the agent or PostgreSQL (${reserved})`, `Use an application role such as the database name, e.g. { name: "${db.name}", owner: "${db.name}" }.`);
     }
     if (seen.has(db.name)) throw new ValidationError(`${prop}.name`, `"${db.name}" is declared twice`, 'Declare each database once.');
     seen.add(db.name);
@@ -119,5 +122,14 @@ function validateParameters(parameters: Record<string, string> | undefined): voi
       throw new ValidationError(`parameters.${key}`, `has a ${typeof value} value`, `Write the value as a string, e.g. "${String(value)}", as postgresql.conf does.`);
     }
     if (/[\n\r\0]/.test(value)) throw new ValidationError(`parameters.${key}`, 'contains a line break', 'Give a single-line value.');
+  }
+}
+
+/** Label keys under our own prefix are set by the constructs and the agent only. */
+export function checkOwnLabels(prop: string, keys: string[]): void {
+  for (const key of keys) {
+    if (key.startsWith(LABEL_PREFIX)) {
+      throw new ValidationError(`${prop}["${key}"]`, `is under ${LABEL_PREFIX}, which cdk8s-postgres owns (the Services and network policies select on these labels, the agent sets the role label)`, 'Use a key under your own prefix, e.g. "homelab/part-of".');
+    }
   }
 }

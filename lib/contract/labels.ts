@@ -1,3 +1,9 @@
+/**
+ * The prefix of our own label and annotation keys. Users may not set labels under it (props `labels`, inherited
+ * chart labels): the Services, network policies and the agent select and set them.
+ */
+export const LABEL_PREFIX = 'postgres.cdk8s.io/';
+
 /** Label keys shared by the constructs (selectors) and the agent (which sets the role label on its own pod). */
 export const LABELS = {
   cluster: 'postgres.cdk8s.io/cluster',

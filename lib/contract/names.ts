@@ -28,3 +28,27 @@ export const NAME_SUFFIX_BUDGET = '-backup-initial'.length;
 /** The replication role agents create and use. */
 export const REPLICATION_USER = 'streaming_replica';
 export const SUPERUSER = 'postgres';
+
+/**
+ * Role names a database owner may not take, with the reason: the agent's own roles, and what PostgreSQL reserves
+ * (CREATE ROLE refuses them, or they mean something else in GRANT and ALTER … OWNER TO), so reconciling the owner
+ * would fail on every start. Names starting with {@link RESERVED_ROLE_PREFIX} are PostgreSQL's as well.
+ */
+export const RESERVED_ROLES: Record<string, string> = {
+  [SUPERUSER]: 'it is the superuser the agent runs as',
+  [REPLICATION_USER]: 'it is the replication role the agents use',
+  public: 'PostgreSQL reserves it: PUBLIC means every role',
+  none: 'PostgreSQL reserves it (role name "none" is reserved)',
+  current_user: 'it is a keyword of PostgreSQL (the current role), not a role name',
+  current_role: 'it is a keyword of PostgreSQL (the current role), not a role name',
+  session_user: 'it is a keyword of PostgreSQL (the session role), not a role name',
+};
+export const RESERVED_ROLE_PREFIX = 'pg_';
+
+/** Why `role` cannot be a database owner, or undefined when it can. */
+export function reservedRoleReason(role: string): string | undefined {
+  const lower = role.toLowerCase();
+  if (Object.prototype.hasOwnProperty.call(RESERVED_ROLES, lower)) return RESERVED_ROLES[lower];
+  if (lower.startsWith(RESERVED_ROLE_PREFIX)) return `PostgreSQL reserves the "${RESERVED_ROLE_PREFIX}" prefix for its own roles`;
+  return undefined;
+}

@@ -38,6 +38,11 @@ export const AGENT_OWNED_PARAMETERS: Record<string, string> = {
   log_destination: 'logs go to the container output, as Kubernetes expects',
   max_wal_senders: 'sized by the agent from the number of instances and backups',
   max_replication_slots: 'sized by the agent from the number of instances',
+  password_encryption: 'the agent sets scram-sha-256: pg_hba.conf accepts SCRAM only, so a password stored otherwise could not log in',
+  // Directives, not parameters: the file they name would set parameters past this list.
+  include: 'postgresql.conf is written by the agent, and an included file would set parameters past the agent-owned list',
+  include_dir: 'postgresql.conf is written by the agent, and an included directory would set parameters past the agent-owned list',
+  include_if_exists: 'postgresql.conf is written by the agent, and an included file would set parameters past the agent-owned list',
 };
 
 /** Parameters the agent always writes (not reserved: shown for reference in docs and tests). */

@@ -12,6 +12,12 @@ export const VERIFY_ENV = {
 } as const;
 
 /**
+ * The file `pg-agent verify` writes into a scratch directory it made (or found empty). Verify uses a non-empty
+ * directory only when it holds this marker, and deletes only its own `pgdata` and `tablespaces` inside it.
+ */
+export const VERIFY_SCRATCH_MARKER = '.pg-agent-verify-scratch';
+
+/**
  * How far the scratch copy replays: `latest` = every archived WAL segment after the backup (also proves the WAL
  * chain has no gap); `backup-end` = only to the backup's consistency point.
  */

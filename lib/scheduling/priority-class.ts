@@ -1,6 +1,7 @@
 import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { declareObjects } from '../unique-names';
 import { checkDnsLabel, ValidationError } from '../validation';
 
 export interface PriorityClassProps {
@@ -49,5 +50,7 @@ export class PriorityClass extends Construct {
       description: props.description,
       preemptionPolicy: props.preemptionPolicy,
     });
+    // The App-wide check that no two objects share a name (two charts creating "hl-critical" would fight over it).
+    declareObjects(this);
   }
 }

@@ -22,6 +22,20 @@ const cases: Array<[string, Partial<PostgresClusterProps>, RegExp]> = [
   ['invalid database name', { databases: [{ name: 'My-DB', owner: 'x' }] }, /^databases\[0\]\.name: "My-DB" is not a valid database name/],
   ['system database', { databases: [{ name: 'postgres', owner: 'x' }] }, /^databases\[0\]\.name: "postgres" is a system database/],
   ['reserved owner', { databases: [{ name: 'a', owner: 'streaming_replica' }] }, /^databases\[0\]\.owner: "streaming_replica" is reserved/],
+  // Issue 12 item 6: reserved roles, parameters that bypass or override the agent, labels under our own prefix.
+  ...['public', 'none', 'current_user', 'session_user', 'current_role', 'postgres', 'pg_monitor', 'pg_anything'].map((owner): [string, Partial<PostgresClusterProps>, RegExp] => [
+    `reserved owner ${owner}`, { databases: [{ name: 'app', owner }] },
+    new RegExp(`^databases\\[0\\]\\.owner: "${owner}" is reserved for the agent or PostgreSQL \\(.+\\)\\. Use an application role such as the database name, e\\.g\\. \\{ name: "app", owner: "app" \\}\\.$`),
+  ]),
+  ...['include', 'include_dir', 'include_if_exists', 'Include_Dir'].map((p): [string, Partial<PostgresClusterProps>, RegExp] => [
+    `${p} in parameters`, { parameters: { [p]: '/etc/postgresql/extra.conf' } },
+    new RegExp(`^parameters\\.${p}: is owned by the agent \\(postgresql\\.conf is written by the agent, and an included (file|directory) would set parameters past the agent-owned list\\)\\. Remove it from parameters\\.$`),
+  ]),
+  ['password_encryption in parameters', { parameters: { password_encryption: 'md5' } }, /^parameters\.password_encryption: is owned by the agent \(the agent sets scram-sha-256: pg_hba\.conf accepts SCRAM only.*\)\. Remove it from parameters\.$/],
+  ...['postgres.cdk8s.io/cluster', 'postgres.cdk8s.io/role', 'postgres.cdk8s.io/component', 'postgres.cdk8s.io/team'].map((key): [string, Partial<PostgresClusterProps>, RegExp] => [
+    `label ${key}`, { labels: { [key]: 'x' } },
+    new RegExp(`^labels\\["${key.replace(/\./g, '\\.')}"\\]: is under postgres\\.cdk8s\\.io/, which cdk8s-postgres owns .*\\. Use a key under your own prefix, e\\.g\\. "homelab/part-of"\\.$`),
+  ]),
   ['bad existing secret', { databases: [{ name: 'a', owner: 'a', existingSecret: 'My Secret' }] }, /^databases\[0\]\.existingSecret: "My Secret" is not a DNS-1123 label/],
   ['empty databases', { databases: [] }, /^databases: is empty/],
   ['tiny storage', { storage: { size: Size.mebibytes(10) } }, /^storage\.size: 10 MiB/],
@@ -52,6 +66,13 @@ describe('synth-time validation', () => {
     expect(() => new PriorityClass(chart, 'a', { name: 'hl', value: 2000000000 })).toThrow(/^PriorityClassProps\.value: 2000000000 is outside/);
     expect(() => new PriorityClass(chart, 'b', { name: 'hl', value: 1.5 })).toThrow(/^PriorityClassProps\.value:/);
     expect(() => new PriorityClass(chart, 'c', { name: 'system-mine', value: 1 })).toThrow(/^PriorityClassProps\.name: "system-mine" uses the "system-" prefix/);
+  });
+
+  test('inherited labels under postgres.cdk8s.io/ are refused, naming the pattern and the fix', () => {
+    const chart = new Chart(Testing.app(), 'c', { labels: { 'homelab/part-of': 'kc', 'postgres.cdk8s.io/cluster': 'other' } });
+    expect(() => new PostgresCluster(chart, 'pg', { ...baseProps, inheritedLabels: ['homelab/*', '*'] })).toThrow(
+      /^inheritedLabels\[1\]: "\*" copies the chart label "postgres\.cdk8s\.io\/cluster", which is under postgres\.cdk8s\.io\/ .*\. Narrow the pattern to your own labels, e\.g\. "homelab\/\*", or move the chart label under your own prefix\.$/);
+    expect(() => new PostgresCluster(chart, 'pg2', { ...baseProps, name: 'pg2', inheritedLabels: ['homelab/*'] })).not.toThrow();
   });
 
   test('valid input does not throw', () => {

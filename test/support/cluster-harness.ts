@@ -6,7 +6,7 @@ import { Client, ClientConfig } from 'pg';
 import { LABELS } from '../../lib/contract';
 import { KubeApiDouble } from './kube-api-double';
 import { KubeObject, findObject, loadDist, podSpecOf } from './manifests';
-import { AgentProcess, PodMapping, containerLaunch, podUser, tempDir } from './pod-runner';
+import { AgentProcess, ContainerLaunch, PodMapping, containerLaunch, mapPath, podUser, tempDir } from './pod-runner';
 import { ServiceProxy } from './service-proxy';
 
 /**
@@ -183,24 +183,45 @@ export class ClusterHarness {
    */
   startInstance(ordinal: number, extraEnv: Record<string, string> = {}, opts: { pgBin?: string; rewriteEnv?: (name: string, value: string) => string } = {}): AgentProcess {
     const pod = this.pods[ordinal];
-    const spec = this.statefulSet.spec.template.spec;
-    const container = spec.containers[0];
-    const mountOf = (volume: string) => container.volumeMounts.find((m: any) => m.name === volume).mountPath;
-    const rw = `${this.cluster}-rw`;
-    const launch = containerLaunch(this.statefulSet, container.name, this.mapping(pod.name, spec.serviceAccountName, {
-      paths: { [mountOf('pgdata')]: pod.dataDir, [mountOf('run')]: pod.runDir, [mountOf('tmp')]: pod.runDir },
-      rewriteEnv: (name, value) => {
-        if (name === 'PGC_PORT') return String(pod.pgPort);
-        if (name === 'PGC_HTTP_PORT') return String(pod.httpPort);
-        if (name === 'PGC_PRIMARY_HOST' && value === rw) return `${this.serviceIps[rw]}:5432`;
-        return this.userRewrite(name, value, opts.rewriteEnv);
-      },
-    }));
+    const launch = this.instanceLaunch(ordinal, opts.rewriteEnv).launch;
     launch.env = { ...launch.env, ...extraEnv };
     const baseEnv = opts.pgBin ? { PATH: `${opts.pgBin}:${process.env.PATH}`, HOME: os.tmpdir(), LANG: 'C.UTF-8' } : undefined;
     pod.process = new AgentProcess(launch, { user: this.user, baseEnv });
     this.processes.push(pod.process);
     return pod.process;
+  }
+
+  /** The instance container of pod `ordinal` as the manifest gives it, its volumes mapped to the pod's directories. */
+  private instanceLaunch(ordinal: number, rewriteEnv?: (name: string, value: string) => string): { launch: ContainerLaunch; paths: Record<string, string> } {
+    const pod = this.pods[ordinal];
+    const spec = this.statefulSet.spec.template.spec;
+    const container = spec.containers[0];
+    const mountOf = (volume: string) => container.volumeMounts.find((m: any) => m.name === volume).mountPath;
+    const rw = `${this.cluster}-rw`;
+    const paths = { [mountOf('pgdata')]: pod.dataDir, [mountOf('run')]: pod.runDir, [mountOf('tmp')]: pod.runDir };
+    const launch = containerLaunch(this.statefulSet, container.name, this.mapping(pod.name, spec.serviceAccountName, {
+      paths,
+      rewriteEnv: (name, value) => {
+        if (name === 'PGC_PORT') return String(pod.pgPort);
+        if (name === 'PGC_HTTP_PORT') return String(pod.httpPort);
+        if (name === 'PGC_PRIMARY_HOST' && value === rw) return `${this.serviceIps[rw]}:5432`;
+        return this.userRewrite(name, value, rewriteEnv);
+      },
+    }));
+    return { launch, paths };
+  }
+
+  /**
+   * `kubectl exec <pod> -- pg-agent <args>`: another agent command in the instance container of pod `ordinal`, with
+   * its environment and volumes; container paths in `args` are mapped like the volumes. Resolves when it exited.
+   */
+  async execInPod(ordinal: number, args: string[]): Promise<AgentProcess> {
+    const { launch, paths } = this.instanceLaunch(ordinal);
+    launch.args = [launch.args[0], ...args.map(a => mapPath(a, paths))];
+    const p = new AgentProcess(launch, { user: this.user, label: 'exec' });
+    this.processes.push(p);
+    await p.exited;
+    return p;
   }
 
   /** The harness-wide hook, then a per-call one. */

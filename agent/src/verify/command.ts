@@ -3,7 +3,8 @@
  * scratch directory (every object checked against its stored checksum), replays the archived WAL after it (to the
  * end of the archive, or only to the backup's consistency point), starts PostgreSQL on it, runs pg_amcheck and
  * counts the chosen tables. Prints a JSON report; exit 0 when every check passed, 1 when a check failed, 2 when
- * the backup could not be restored or replayed. Reads the store, never writes to it.
+ * the backup could not be restored or replayed, 3 when the scratch directory was refused (decide/scratch.ts: not
+ * verify's own, or on the data volume; nothing deleted). Reads the store, never writes to it.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -15,6 +16,8 @@ import { restoreBaseBackup } from '../restore/base-backup';
 import { createS3Client } from '../s3/client';
 import { countTables, runAmcheck } from './checks';
 import { readVerifyConfig } from './config';
+import { scratchFacts, takeScratch } from './scratch-dir';
+import { decideScratch } from '../decide/scratch';
 import { recoveryOutcome, startScratchServer, writeScratchConfig } from './scratch-server';
 
 export interface VerifyOptions {
@@ -26,11 +29,24 @@ export interface VerifyOptions {
 export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const cfg = readVerifyConfig(env, { backupId: opts.backup, replay: opts.replay, scratch: opts.scratch });
   const where = `s3://${cfg.store.s3.bucket}/${s3Layout.baseRoot(cfg.store.prefix, cfg.store.serverName)}`;
-  const pgdata = path.join(cfg.scratchDir, 'pgdata');
+  // The scratch directory must be verify's own (new, empty, or marked by an earlier run) and off the data volume:
+  // below, verify deletes its pgdata/ and tablespaces/.
+  const facts = scratchFacts(cfg.scratchDir, env);
+  const decision = decideScratch(facts);
+  if (decision.action === 'refuse') {
+    log.error({ scratch: facts.scratch, invariant: decision.invariant, fix: decision.fix }, `verify refuses the scratch directory ${facts.scratch}: ${decision.why}`);
+    return 3;
+  }
+  takeScratch(facts.scratch, decision.mark);
+  log.info({ scratch: facts.scratch, why: decision.why }, 'verify: scratch directory taken');
+  const pgdata = path.join(facts.scratch, 'pgdata');
+  const tablespaceRoot = path.join(facts.scratch, 'tablespaces');
   const s3 = createS3Client(cfg.store.s3);
   const started = Date.now();
-  // A previous run killed half-way (a PVC survives) must not make this one fail or restore over old files.
+  // A previous run killed half-way (a PVC survives) must not make this one fail or restore over old files; the
+  // marker says these are verify's own.
   fs.rmSync(pgdata, { recursive: true, force: true });
+  fs.rmSync(tablespaceRoot, { recursive: true, force: true });
   fs.mkdirSync(cfg.socketDir, { recursive: true });
   try {
     const done = (await listBackups(s3, cfg.store)).filter(b => b.status === 'DONE');
@@ -39,7 +55,7 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
       throw new AgentError(cfg.backupId ? `no complete backup ${cfg.backupId} in ${where}` : `no complete backup in ${where}`, 'Take a backup first (the backup CronJob, or its -backup-initial Job); list them with `pg-agent list`.', { where });
     }
     log.info({ backupId: backup.backupId, endTime: backup.endTime, replay: cfg.replay }, 'verify: restoring the backup into scratch space');
-    const tablespaces = Object.fromEntries((backup.tablespaces ?? []).map(t => [t.name, path.join(cfg.scratchDir, 'tablespaces', t.name)]));
+    const tablespaces = Object.fromEntries((backup.tablespaces ?? []).map(t => [t.name, path.join(tablespaceRoot, t.name)]));
     let restored;
     try {
       restored = await restoreBaseBackup(s3, cfg.store, backup.backupId, pgdata, { tablespaces });
@@ -91,6 +107,6 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
   } finally {
     s3.destroy();
     fs.rmSync(pgdata, { recursive: true, force: true });
-    fs.rmSync(path.join(cfg.scratchDir, 'tablespaces'), { recursive: true, force: true });
+    fs.rmSync(tablespaceRoot, { recursive: true, force: true });
   }
 }
