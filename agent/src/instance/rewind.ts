@@ -47,6 +47,8 @@ export async function rejoinAsReplica(cfg: InstanceConfig): Promise<'rewound' | 
   const source = `host=${cfg.primary.host} port=${cfg.primary.port} user=${SUPERUSER} dbname=postgres passfile=${passfile} connect_timeout=5`;
   // The replica's configuration carries the restore_command that --restore-target-wal runs (wal-fetch from the store).
   writeConfigFiles(cfg, 'replica');
+  // …but no standby.signal yet: pg_rewind finishes an interrupted shutdown in single-user mode, which refuses standby mode.
+  fs.rmSync(path.join(cfg.pgdata, 'standby.signal'), { force: true });
   const args = ['--target-pgdata', cfg.pgdata, '--source-server', source, '--progress', ...(cfg.archiving ? ['--restore-target-wal'] : [])];
   let diverged = '';
   for (let attempt = 1; attempt <= 5 && !diverged; attempt++) {
