@@ -124,7 +124,7 @@ describe('switchover (I3 no acknowledged write lost)', () => {
     ['itself', { target: 'pg-0' }, 'refuse'],
     ['following the external source', { followingSource: true }, 'refuse'],
   ] as const)('hand-over: %s', (_n, facts, action) => {
-    const d = decideHandOver({ ...base, ...facts });
+    const d = decideHandOver({ ...base, ...facts } as HandOverFacts);
     expect(d.action).toBe(action);
     if (d.action === 'refuse') expect(d.why).toMatch(/^switchover to .* refused: /);
   });
