@@ -45,6 +45,8 @@ export async function startCluster(h: ClusterHarness, opts: { secrets?: Record<s
  */
 export function writer(conn: () => ClientConfig, table = 'events', timeoutMs = 3000) {
   const acknowledged: number[] = [];
+  /** When each acknowledged INSERT returned (ms), for the write gaps. */
+  const ackedAt: number[] = [];
   let failures = 0;
   let stop = false;
   let next = Date.now() * 1000;
@@ -54,13 +56,18 @@ export function writer(conn: () => ClientConfig, table = 'events', timeoutMs = 3
       try {
         await query({ ...conn(), connectionTimeoutMillis: 1000, query_timeout: timeoutMs }, `INSERT INTO ${table} (id) VALUES ($1)`, [id]);
         acknowledged.push(id);
+        ackedAt.push(Date.now());
       } catch {
         failures++;
         await sleep(100);
       }
     }
   })();
-  return { acknowledged, get failures() { return failures; }, stop: async () => { stop = true; await done; } };
+  return {
+    acknowledged, ackedAt, get failures() { return failures; }, stop: async () => { stop = true; await done; },
+    /** The longest time without an acknowledged write (ms). */
+    longestGapMs: () => ackedAt.reduce((max, t, i) => (i ? Math.max(max, t - ackedAt[i - 1]) : max), 0),
+  };
 }
 
 /** Rows of `acknowledged` that are missing from the table on `conn`. */

@@ -70,6 +70,8 @@ process.once('exit', () => {
 /** All processes of one pod: the spawned agent and everything it starts. */
 export class PodProcesses {
   private readonly dir?: string;
+  /** The cgroup is gone (every process ended): nothing left to signal. */
+  private released = false;
 
   constructor(readonly rootPid: number, label: string) {
     const f = getFreezer();
@@ -89,6 +91,7 @@ export class PodProcesses {
 
   /** Every live process of the pod. */
   pids(): number[] {
+    if (this.released) return [];
     if (this.dir) {
       try {
         return fs.readFileSync(path.join(this.dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
@@ -110,6 +113,7 @@ export class PodProcesses {
 
   /** Freezes (true) or thaws (false) every process of the pod: a stalled node, `docker pause`. */
   setFrozen(frozen: boolean): void {
+    if (this.released) return;
     const f = getFreezer();
     if (f && this.dir) {
       f.freeze(this.dir, frozen);
@@ -127,10 +131,11 @@ export class PodProcesses {
   /** Removes the cgroup once its processes are gone. */
   release(): void {
     live.delete(this);
-    if (!this.dir) return;
+    if (!this.dir || this.released) return;
     for (let i = 0; i < 50; i++) {
       try {
         fs.rmdirSync(this.dir);
+        this.released = true;
         return;
       } catch {
         if (this.pids().length) this.kill();

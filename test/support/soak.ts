@@ -147,12 +147,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakFigures> {
     const lostInRestore = w.acknowledged.filter(id => !restored.ids.has(id));
 
     const logs = h.processes.flatMap(p => p.logs());
-    const gaps = writeGaps(w.acknowledged);
     return {
       seconds: Math.round((Date.now() - started) / 1000), mechanism: PodProcesses.mechanism(), faults,
       acknowledged: w.acknowledged.length, lostLive, lostInRestore, restoredFrom: restored.backupId, restoreSeconds: restored.seconds,
       restoredTimeline: restored.timeline, splitBrainSamples: watch.splitBrain().length, samples: watch.samples.length,
-      longestWriteGapMs: gaps, leaseTransitions: leaseOf(h).transitions,
+      longestWriteGapMs: w.longestGapMs(), leaseTransitions: leaseOf(h).transitions,
       initdbs: logs.filter(l => /^initializing a new cluster/.test(l.msg ?? '')).length,
       rejoinsRewound: logs.filter(l => /rewound the former primary/.test(l.msg ?? '')).length,
       rejoinsCloned: logs.filter(l => /replaced the data directory with a complete clone/.test(l.msg ?? '')).length,
@@ -164,13 +163,6 @@ export async function runSoak(o: SoakOptions): Promise<SoakFigures> {
     await h.stop();
     await deleteBucketRecursive(bucket).catch(() => undefined);
   }
-}
-
-/** The longest time between two acknowledged writes (ids are microsecond timestamps of the attempt). */
-function writeGaps(ids: number[]): number {
-  let longest = 0;
-  for (let i = 1; i < ids.length; i++) longest = Math.max(longest, (ids[i] - ids[i - 1]) / 1000);
-  return Math.round(longest);
 }
 
 export function printSoak(f: SoakFigures): string {
