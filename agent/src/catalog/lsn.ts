@@ -66,3 +66,46 @@ export function parseSizeSetting(value: string): number {
   const unit = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 }[(m[2] ?? 'B') as 'B'];
   return Number(m[1]) * unit;
 }
+
+/** One line of a timeline history file: `timeline` (a parent) ended at `switchLsn`, where its child began. */
+export interface TimelineSwitch {
+  readonly timeline: number;
+  readonly switchLsn: bigint;
+}
+
+/** A timeline history file's name (`00000002.history`) -> its timeline, or undefined for another name. */
+export function historyFileTimeline(name: string): number | undefined {
+  const m = /^([0-9A-F]{8})\.history$/.exec(name);
+  return m ? parseInt(m[1], 16) : undefined;
+}
+
+/** The history file name of `timeline`. */
+export function historyFileName(timeline: number): string {
+  return `${hex8(timeline)}.history`;
+}
+
+/**
+ * The lines of a timeline history file (PostgreSQL's readTimeLineHistory): `<parentTLI>\t<switchpoint>\t<reason>`,
+ * comments (#) and blank lines skipped. The file of timeline N lists every ancestor of N, oldest first.
+ */
+export function parseTimelineHistory(text: string): TimelineSwitch[] {
+  const out: TimelineSwitch[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = /^(\d+)\s+([0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})/.exec(line);
+    if (!m) throw new Error(`"${line}" is not a timeline history line (parent TLI, switch point)`);
+    out.push({ timeline: Number(m[1]), switchLsn: parseLsn(m[2]) });
+  }
+  return out;
+}
+
+/**
+ * The WAL segment size in a segment's long page header (xlp_seg_size, bytes 32..35, little-endian), or undefined
+ * when the bytes are not a long page header (xlp_info XLP_LONG_HEADER = 0x0002).
+ */
+export function walSegmentSizeOfHeader(head: Buffer): number | undefined {
+  if (head.length < 40 || (head.readUInt16LE(2) & 0x0002) === 0) return undefined;
+  const size = head.readUInt32LE(32);
+  return size >= 1024 * 1024 && size <= 1024 ** 3 && (size & (size - 1)) === 0 ? size : undefined;
+}
