@@ -53,8 +53,10 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
     Object.assign(params, recoveryParameters(cfg.recovery!.target, agentCommand('wal-fetch --recovery-source %f %p')));
   }
   if (cfg.archiving) {
-    // A replica archives nothing (archive_mode=on, not always); once promoted it archives its new timeline.
-    params.archive_mode = 'on';
+    // Every instance archives (always, replicas too): a segment the primary could not archive (S3 down) before it
+    // died is archived by the replica that received it, which is promoted; with `on` the replica would mark it
+    // done and nobody would ever archive it (a hole). The archiver counts the same content already stored as archived.
+    params.archive_mode = 'always';
     params.archive_command = archiveCommand();
   }
   if (followsSource(cfg, role)) {

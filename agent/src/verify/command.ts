@@ -4,13 +4,20 @@
  * end of the archive, or only to the backup's consistency point), starts PostgreSQL on it, runs pg_amcheck and
  * counts the chosen tables. Prints a JSON report; exit 0 when every check passed, 1 when a check failed, 2 when
  * the backup could not be restored or replayed. Reads the store, never writes to it.
+ *
+ * Replaying to `latest` must reach the end of the archive (invariant I4): before restoring, the archive is checked
+ * for a continuous WAL range from the backup along the newest timeline (a gap fails at once, naming the missing
+ * segment: exit 2); after the replay, where redo stopped must be in the last segment of that range.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { s3Layout } from '../../../lib/contract';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
+import { backupContinuity, readArchiveContents } from '../catalog/archive-contents';
 import { listBackups } from '../catalog/catalog';
+import { parseLsn } from '../catalog/lsn';
+import { replayReachedEnd } from '../decide/archive';
 import { restoreBaseBackup } from '../restore/base-backup';
 import { createS3Client } from '../s3/client';
 import { countTables, runAmcheck } from './checks';
@@ -38,7 +45,13 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
     if (!backup) {
       throw new AgentError(cfg.backupId ? `no complete backup ${cfg.backupId} in ${where}` : `no complete backup in ${where}`, 'Take a backup first (the backup CronJob, or its -backup-initial Job); list them with `pg-agent list`.', { where });
     }
-    log.info({ backupId: backup.backupId, endTime: backup.endTime, replay: cfg.replay }, 'verify: restoring the backup into scratch space');
+    const continuity = backupContinuity(await readArchiveContents(s3, cfg.store), backup);
+    if (cfg.replay === 'latest' && continuity && !continuity.continuous) {
+      process.stdout.write(JSON.stringify({ ok: false, backupId: backup.backupId, wal: continuity, failures: [continuity.why] }) + '\n');
+      throw new AgentError(`verify failed: backup ${backup.backupId} cannot replay to the end of the archive: ${continuity.why}`, continuity.fix,
+        { backupId: backup.backupId, missing: continuity.missing, invariant: continuity.invariant });
+    }
+    log.info({ backupId: backup.backupId, endTime: backup.endTime, replay: cfg.replay, walFrom: continuity?.from, walTo: continuity?.to, timeline: continuity?.timeline }, 'verify: restoring the backup into scratch space');
     const tablespaces = Object.fromEntries((backup.tablespaces ?? []).map(t => [t.name, path.join(cfg.scratchDir, 'tablespaces', t.name)]));
     let restored;
     try {
@@ -64,7 +77,11 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
       log.info({ ...outcome, seconds: replaySeconds }, 'verify: replay finished; running the checks');
       const amcheck = cfg.checks.amcheck ? await runAmcheck(server) : undefined;
       const tables = await countTables(server, cfg.checks.tables);
+      // Replay to latest ends in the archive's last segment, or something after where it stopped was not read.
+      const short = cfg.replay === 'latest' && continuity?.continuous && outcome.redoDoneAt
+        && !replayReachedEnd(parseLsn(outcome.redoDoneAt), continuity.to, backup.walSegmentSize);
       const failures = [
+        ...(short ? [`replay stopped at ${outcome.redoDoneAt}, before the end of the archive (${continuity!.to}): WAL after that was not replayed`] : []),
         ...(amcheck && !amcheck.ok ? [`pg_amcheck: ${amcheck.findings.join(' | ')}`] : []),
         ...tables.filter(t => !t.ok).map(t => t.error
           ? `${t.database}.${t.table}: ${t.error}`
@@ -76,6 +93,7 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
         backupEnd: { time: backup.endTime?.toISOString(), lsn: backup.endLsn },
         restored: { files: restored.files, bytes: restored.bytes, seconds: restored.seconds },
         replay: { mode: cfg.replay, seconds: replaySeconds, ...outcome },
+        wal: continuity,
         amcheck,
         tables,
         failures,

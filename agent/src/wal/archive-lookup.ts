@@ -27,6 +27,11 @@ export interface WalLookup {
   readonly next: ArchivedWal[];
   /** The segment after `next` when the listing shows that the archive does not have it. */
   readonly absent?: string;
+  /**
+   * When the file asked for (or `absent`) is missing: the first segment after it in the same folder that the
+   * listing shows in the archive. Something after a missing segment means a hole, not the end of the archive.
+   */
+  readonly later?: string;
 }
 
 const KIND_OF_EXTENSION = new Map<string, Compression>(
@@ -84,6 +89,7 @@ export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, 
   const wal = pick(name);
   const next: ArchivedWal[] = [];
   let absent: string | undefined;
+  const listedAfter = (n: string) => [...variants.keys()].filter(v => SEGMENT.test(v) && v > n).sort()[0];
   if (wal && SEGMENT.test(name)) {
     for (let n = nextSegment(name); n && next.length < follow; n = nextSegment(n)) {
       let w: ArchivedWal | undefined;
@@ -101,7 +107,8 @@ export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, 
       next.push(w);
     }
   }
-  return { wal, next, absent };
+  const missing = !wal ? name : absent;
+  return { wal, next, absent, later: missing && SEGMENT.test(missing) ? listedAfter(missing) : undefined };
 }
 
 /**

@@ -19,12 +19,13 @@ import { Slice } from '../store/chunks';
 import { decompressStream } from '../store/compression';
 import { StoreConfig, readStoreConfig } from '../store/config';
 import { ArchivedWal, listHistoryFiles, lookupWal } from './archive-lookup';
+import { answerMissing } from './missing-wal';
 import { HISTORY, SEGMENT, WalSpool } from './wal-spool';
 
 /** Segments fetched ahead: 128 MiB of 16 MiB segments in pg_wal at most, pgBackRest's default queue size. */
 export const PREFETCH = 8;
 
-/** Exit codes: 0 restored, 1 not in the archive (PostgreSQL ends recovery), 255 error (PostgreSQL retries). */
+/** Exit codes: 0 restored, 1 not in the archive (PostgreSQL ends recovery), 255 error or a hole (PostgreSQL retries). */
 export async function fetchFromArchive(name: string, target: string, spool: WalSpool, opts: { recoverySource?: boolean }, env: NodeJS.ProcessEnv): Promise<number> {
   const store: StoreConfig = opts.recoverySource ? readRecoveryConfig(env).source : readStoreConfig(env);
   const s3 = createS3Client(store.s3);
@@ -44,14 +45,14 @@ export async function fetchFromArchive(name: string, target: string, spool: WalS
 async function fetchSegment(s3: S3Bucket, store: StoreConfig, name: string, target: string, spool: WalSpool): Promise<number> {
   // What the spool holds was fetched for another place in the WAL (or another timeline): start afresh.
   spool.clear();
-  const history = recordHistory(s3, store, spool);
+  const history = recordHistory(s3, store, spool, path.dirname(target));
   try {
     const found = await lookupWal(s3, store, name, PREFETCH);
     if (!found.wal) {
-      log.info({ wal: name }, 'WAL file not in the archive');
-      return 1;
+      await history; // the archive's newest history file, kept in the spool: the hole check reads it
+      return answerMissing(name, path.dirname(target), spool, found.later, '');
     }
-    if (found.absent) spool.markMissing(found.absent);
+    if (found.absent) spool.markMissing(found.absent, found.later);
     const ahead = Promise.allSettled(found.next.map(w => prefetch(s3, w, spool)));
     try {
       // Through the spool, like the others: PostgreSQL may ask for this segment again at the end of recovery.
@@ -91,15 +92,35 @@ async function fetchOther(s3: S3Bucket, store: StoreConfig, name: string, target
   return 0;
 }
 
-/** Lists the history files into the spool, for the requests PostgreSQL makes at the end of recovery. */
-async function recordHistory(s3: S3Bucket, store: StoreConfig, spool: WalSpool): Promise<string[] | undefined> {
+/**
+ * Lists the history files into the spool, for the requests PostgreSQL makes at the end of recovery, and keeps the
+ * newest one (it names every switch point of its ancestry) for the hole check, unless pg_wal has it already.
+ */
+async function recordHistory(s3: S3Bucket, store: StoreConfig, spool: WalSpool, walDir?: string): Promise<string[] | undefined> {
   try {
     const names = await listHistoryFiles(s3, store);
     if (names) spool.recordHistoryFiles(names);
+    const newest = names?.at(-1);
+    if (newest && walDir && !fs.existsSync(path.join(walDir, newest))) await keepHistory(s3, store, spool, newest);
     return names;
   } catch (e) {
     log.debug({ err: (e as Error).message }, 'could not list the history files');
     return undefined;
+  }
+}
+
+/** Keeps one history file of the archive in the spool (for the hole check); a failure only leaves it out. */
+async function keepHistory(s3: S3Bucket, store: StoreConfig, spool: WalSpool, name: string): Promise<void> {
+  const tmp = spool.tempPath(name);
+  try {
+    const found = await lookupWal(s3, store, name, 0);
+    if (!found.wal) return;
+    await download(s3, found.wal, tmp);
+    spool.keepHistory(name, fs.readFileSync(tmp, 'utf8'));
+  } catch (e) {
+    log.warn({ history: name, err: (e as Error).message }, 'could not read the newest timeline history file; the hole check uses those in pg_wal');
+  } finally {
+    fs.rmSync(tmp, { force: true });
   }
 }
 
