@@ -24,6 +24,10 @@ import { countTables, runAmcheck } from './checks';
 import { readVerifyConfig } from './config';
 import { recoveryOutcome, startScratchServer, writeScratchConfig } from './scratch-server';
 
+/** A gap in the archive is listed again this many times, this far apart, before verify fails on it. */
+const GAP_RECHECKS = 2;
+const GAP_RECHECK_MS = 5000;
+
 export interface VerifyOptions {
   backup?: string;
   replay?: string;
@@ -45,7 +49,12 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
     if (!backup) {
       throw new AgentError(cfg.backupId ? `no complete backup ${cfg.backupId} in ${where}` : `no complete backup in ${where}`, 'Take a backup first (the backup CronJob, or its -backup-initial Job); list them with `pg-agent list`.', { where });
     }
-    const continuity = backupContinuity(await readArchiveContents(s3, cfg.store), backup);
+    let continuity = backupContinuity(await readArchiveContents(s3, cfg.store), backup);
+    // On a live cluster a gap may be an upload in flight (segments are archived in parallel): listed again first.
+    for (let i = 0; i < GAP_RECHECKS && cfg.replay === 'latest' && continuity && !continuity.continuous; i++) {
+      await new Promise(r => setTimeout(r, GAP_RECHECK_MS));
+      continuity = backupContinuity(await readArchiveContents(s3, cfg.store), backup);
+    }
     if (cfg.replay === 'latest' && continuity && !continuity.continuous) {
       process.stdout.write(JSON.stringify({ ok: false, backupId: backup.backupId, wal: continuity, failures: [continuity.why] }) + '\n');
       throw new AgentError(`verify failed: backup ${backup.backupId} cannot replay to the end of the archive: ${continuity.why}`, continuity.fix,

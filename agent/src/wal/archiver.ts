@@ -146,14 +146,13 @@ export class WalArchiver {
   private async uploadOnce(name: string): Promise<void> {
     const started = Date.now();
     const file = path.join(this.pgdata, 'pg_wal', name);
-    const { body, rawSize } = await compressFile(file, this.store.walCompression);
     const key = s3Layout.walKey(this.store.prefix, this.store.serverName, name, this.store.walCompression);
-    const md5 = createHash('md5').update(body).digest('hex');
+    // Looked up first: every instance archives (archive_mode=always, so that no segment depends on one pod), and
+    // the second one to come finds it stored; then a SHA-256 of the segment decides, without compressing it.
     const there = await headObject(this.s3, key);
+    const raw = await sha256OfFile(file);
     if (there) {
-      // Archived before: by this instance (a crash between upload and PostgreSQL's .done), or by another one (every
-      // instance archives with archive_mode=always, so that no segment depends on one pod). Same content is success.
-      if (await this.sameContent(key, there, md5, file)) {
+      if (await this.sameContent(key, there, raw, file)) {
         log.debug({ wal: name }, 'WAL file already archived with identical content');
         return;
       }
@@ -161,7 +160,8 @@ export class WalArchiver {
       log.error({ wal: name, key, fix: `Two histories wrote ${name}: find out which instance wrote the archived copy (compare it with pg_wal/${name} of each instance), keep the archive as it is, and take a new base backup.` }, err.message);
       throw err;
     }
-    await putObject(this.s3, key, body, { metadata: { rawsize: String(rawSize), rawsha256: await sha256OfFile(file) } });
+    const { body, rawSize } = await compressFile(file, this.store.walCompression);
+    await putObject(this.s3, key, body, { metadata: { rawsize: String(rawSize), rawsha256: raw } });
     this.stats.archived++;
     this.stats.bytes += body.length;
     this.stats.lastArchivedAt = new Date();
@@ -169,19 +169,19 @@ export class WalArchiver {
   }
 
   /**
-   * Whether the archived object holds the bytes of `file`: the same compressed bytes (ETag), else the same raw
-   * bytes (the SHA-256 recorded at upload, or the object read back and decompressed: another instance may have
-   * compressed it with another level or library version).
+   * Whether the archived object holds the bytes of `file` (SHA-256 `raw`): the SHA-256 this archiver records at
+   * upload; for an object without it (an older agent, barman-cloud), the same compressed bytes (ETag = MD5 of a
+   * single-part upload), else the object read back and decompressed (another level or library version).
    */
-  private async sameContent(key: string, there: { etag: string; metadata: Record<string, string> }, md5: string, file: string): Promise<boolean> {
-    if (there.etag === md5) return true;
-    const mine = await sha256OfFile(file);
-    if (there.metadata.rawsha256) return there.metadata.rawsha256 === mine;
+  private async sameContent(key: string, there: { etag: string; metadata: Record<string, string> }, raw: string, file: string): Promise<boolean> {
+    if (there.metadata.rawsha256) return there.metadata.rawsha256 === raw;
+    const { body } = await compressFile(file, this.store.walCompression);
+    if (there.etag === createHash('md5').update(body).digest('hex')) return true;
     const got = await getObject(this.s3, key);
     if (!got) return false;
     const hash = createHash('sha256');
     await pipeline(got.body, decompressStream(compressionOfKey(key)), new Writable({ write(c: Buffer, _e, done) { hash.update(c); done(); } }));
-    return hash.digest('hex') === mine;
+    return hash.digest('hex') === raw;
   }
 }
 

@@ -24,8 +24,9 @@ export async function walFetchCommand(name: string, target: string, opts: { reco
       log.info({ wal: name }, 'restored WAL file (prefetched)');
       return 0;
     }
-    if (spool.knownMissing(name)) {
-      return answerMissing(name, path.dirname(target), spool, spool.missingLater(name), ' (listed moments ago)');
+    // Absent with a later segment archived: the store decides (it may be an upload in flight, or a hole).
+    if (spool.knownMissing(name) && !spool.missingLater(name)) {
+      return answerMissing(name, path.dirname(target), spool, undefined, ' (listed moments ago)');
     }
   } catch (e) {
     log.warn({ wal: name, err: (e as Error).message }, 'could not use the prefetch spool; asking the store');

@@ -25,6 +25,10 @@ import { HISTORY, SEGMENT, WalSpool } from './wal-spool';
 /** Segments fetched ahead: 128 MiB of 16 MiB segments in pg_wal at most, pgBackRest's default queue size. */
 export const PREFETCH = 8;
 
+/** A segment missing before a later archived one is looked up again this many times, this far apart (an upload in flight). */
+const LATER_RECHECKS = 5;
+const LATER_RECHECK_MS = 2000;
+
 /** Exit codes: 0 restored, 1 not in the archive (PostgreSQL ends recovery), 255 error or a hole (PostgreSQL retries). */
 export async function fetchFromArchive(name: string, target: string, spool: WalSpool, opts: { recoverySource?: boolean }, env: NodeJS.ProcessEnv): Promise<number> {
   const store: StoreConfig = opts.recoverySource ? readRecoveryConfig(env).source : readStoreConfig(env);
@@ -47,7 +51,13 @@ async function fetchSegment(s3: S3Bucket, store: StoreConfig, name: string, targ
   spool.clear();
   const history = recordHistory(s3, store, spool, path.dirname(target));
   try {
-    const found = await lookupWal(s3, store, name, PREFETCH);
+    let found = await lookupWal(s3, store, name, PREFETCH);
+    // A later segment archived but not this one: a hole, or an upload still in flight (the archiver uploads
+    // segments in parallel). Looked up again for a while before the answer stops recovery.
+    for (let i = 0; !found.wal && found.later && i < LATER_RECHECKS; i++) {
+      await new Promise(r => setTimeout(r, LATER_RECHECK_MS));
+      found = await lookupWal(s3, store, name, PREFETCH);
+    }
     if (!found.wal) {
       await history; // the archive's newest history file, kept in the spool: the hole check reads it
       return answerMissing(name, path.dirname(target), spool, found.later, '');
