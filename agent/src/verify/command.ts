@@ -5,7 +5,7 @@
  * counts the chosen tables. Prints a JSON report; exit 0 when every check passed, 1 when a check failed, 2 when
  * the backup could not be restored or replayed. Reads the store, never writes to it.
  *
- * Replaying to `latest` must reach the end of the archive (invariant I4): before restoring, the archive is checked
+ * Replaying to `latest` must reach the end of the archive (invariant I4): before the replay, the archive is checked
  * for a continuous WAL range from the backup along the newest timeline (a gap fails at once, naming the missing
  * segment: exit 2); after the replay, where redo stopped must be in the last segment of that range.
  */
@@ -49,6 +49,15 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
     if (!backup) {
       throw new AgentError(cfg.backupId ? `no complete backup ${cfg.backupId} in ${where}` : `no complete backup in ${where}`, 'Take a backup first (the backup CronJob, or its -backup-initial Job); list them with `pg-agent list`.', { where });
     }
+    log.info({ backupId: backup.backupId, endTime: backup.endTime, replay: cfg.replay }, 'verify: restoring the backup into scratch space');
+    const tablespaces = Object.fromEntries((backup.tablespaces ?? []).map(t => [t.name, path.join(cfg.scratchDir, 'tablespaces', t.name)]));
+    let restored;
+    try {
+      restored = await restoreBaseBackup(s3, cfg.store, backup.backupId, pgdata, { tablespaces });
+    } catch (e) {
+      if (e instanceof AgentError) throw e;
+      throw new AgentError(`backup ${backup.backupId} does not restore: ${(e as Error).message}`, 'The backup is damaged or unreadable: take a new backup now, and find out what changed it (the store, its lifecycle rules).', { backupId: backup.backupId });
+    }
     let continuity = backupContinuity(await readArchiveContents(s3, cfg.store), backup);
     // On a live cluster a gap may be an upload in flight (segments are archived in parallel): listed again first.
     for (let i = 0; i < GAP_RECHECKS && cfg.replay === 'latest' && continuity && !continuity.continuous; i++) {
@@ -60,15 +69,7 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
       throw new AgentError(`verify failed: backup ${backup.backupId} cannot replay to the end of the archive: ${continuity.why}`, continuity.fix,
         { backupId: backup.backupId, missing: continuity.missing, invariant: continuity.invariant });
     }
-    log.info({ backupId: backup.backupId, endTime: backup.endTime, replay: cfg.replay, walFrom: continuity?.from, walTo: continuity?.to, timeline: continuity?.timeline }, 'verify: restoring the backup into scratch space');
-    const tablespaces = Object.fromEntries((backup.tablespaces ?? []).map(t => [t.name, path.join(cfg.scratchDir, 'tablespaces', t.name)]));
-    let restored;
-    try {
-      restored = await restoreBaseBackup(s3, cfg.store, backup.backupId, pgdata, { tablespaces });
-    } catch (e) {
-      if (e instanceof AgentError) throw e;
-      throw new AgentError(`backup ${backup.backupId} does not restore: ${(e as Error).message}`, 'The backup is damaged or unreadable: take a new backup now, and find out what changed it (the store, its lifecycle rules).', { backupId: backup.backupId });
-    }
+    log.info({ backupId: backup.backupId, walFrom: continuity?.from, walTo: continuity?.to, timeline: continuity?.timeline, continuous: continuity?.continuous }, 'verify: the archive\'s WAL for this backup');
     fs.chmodSync(pgdata, 0o700);
     writeScratchConfig(pgdata, cfg.socketDir, cfg.replay);
 
