@@ -28,6 +28,7 @@ describe('walFetchAnswer', () => {
     ['a switch of another timeline says nothing about this one', { name: '000000020000000000000010', inArchive: false, switches: [sw(1, '0/B000098'), sw(3, '0/20000000')] }, 'not-found'],
     ['two switches: timeline 2 went on to 0/20000000', { name: '000000020000000000000010', inArchive: false, switches: [sw(1, '0/B000098'), sw(2, '0/20000000')] }, 'hole'],
     ['a later segment of the same timeline is listed: a hole without any failover', { name: '000000010000000000000006', inArchive: false, laterOnTimeline: '000000010000000000000007', switches: [] }, 'hole'],
+    ['the old timeline\'s switch segment, an old primary\'s later segment listed: not a hole (a history that was left)', { name: '00000001000000000000000B', inArchive: false, laterOnTimeline: '00000001000000000000000C', switches: INCIDENT }, 'not-found'],
     ['64 MiB segments: 0/10000000 is segment 4', { name: '000000010000000000000003', inArchive: false, switches: [sw(1, '0/10000000')], segmentSize: 64 * 1024 * 1024 }, 'hole'],
     ['64 MiB segments: segment 4 holds the switch', { name: '000000010000000000000004', inArchive: false, switches: [sw(1, '0/10000000')], segmentSize: 64 * 1024 * 1024 }, 'not-found'],
   ])('%s', (_why, facts, expected) => {

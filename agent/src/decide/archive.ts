@@ -58,7 +58,10 @@ export function walFetchAnswer(facts: WalFetchFacts): WalFetchAnswer {
       why: `${name} is missing from the archive, but a timeline history file says timeline ${timeline} went on to ${formatLsn(at)}: a hole in the archive`,
     };
   }
-  if (facts.laterOnTimeline) {
+  // At or after a switch point of its timeline, a segment belongs to a history that was left (an old primary's WAL
+  // past the failover): recovery reads the new timeline's instead, and later segments of the old one prove nothing.
+  const left = facts.switches.some(s => s.timeline === timeline && segNo >= segmentNumber(s.switchLsn, size));
+  if (facts.laterOnTimeline && !left) {
     return {
       answer: 'hole', missing: name, invariant: INVARIANTS.CONTINUOUS_ARCHIVE, fix: holeFix(name),
       why: `${name} is missing from the archive, but ${facts.laterOnTimeline} of the same timeline is there: a hole in the archive`,
