@@ -45,7 +45,7 @@ function nextSegment(name: string): string | undefined {
 }
 
 /** The segment before `name` in its folder, or undefined for the folder's first. */
-function previousSegment(name: string): string | undefined {
+export function previousSegment(name: string): string | undefined {
   const seg = parseInt(name.slice(16), 16);
   return seg === 0 ? undefined : name.slice(0, 16) + (seg - 1).toString(16).toUpperCase().padStart(8, '0');
 }

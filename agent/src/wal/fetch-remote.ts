@@ -18,8 +18,10 @@ import { getObject } from '../s3/objects';
 import { Slice } from '../store/chunks';
 import { decompressStream } from '../store/compression';
 import { StoreConfig, readStoreConfig } from '../store/config';
-import { ArchivedWal, listHistoryFiles, lookupWal } from './archive-lookup';
-import { answerMissing } from './missing-wal';
+import { walSegmentSizeOfHeader } from '../catalog/lsn';
+import { ArchivedWal, listHistoryFiles, lookupWal, previousSegment } from './archive-lookup';
+import { firstBytesOf } from './identity';
+import { answerMissing, segmentSizeAt } from './missing-wal';
 import { HISTORY, SEGMENT, WalSpool } from './wal-spool';
 
 /** Segments fetched ahead: 128 MiB of 16 MiB segments in pg_wal at most, pgBackRest's default queue size. */
@@ -60,7 +62,9 @@ async function fetchSegment(s3: S3Bucket, store: StoreConfig, name: string, targ
     }
     if (!found.wal) {
       await history; // the archive's newest history file, kept in the spool: the hole check reads it
-      return answerMissing(name, path.dirname(target), spool, found.later, '');
+      const walDir = path.dirname(target);
+      const size = segmentSizeAt(walDir, spool) ?? await archivedSegmentSize(s3, store, [found.later, previousSegment(name)]);
+      return answerMissing(name, walDir, spool, found.later, '', size);
     }
     if (found.absent) spool.markMissing(found.absent, found.later);
     const ahead = Promise.allSettled(found.next.map(w => prefetch(s3, w, spool)));
@@ -117,6 +121,25 @@ async function recordHistory(s3: S3Bucket, store: StoreConfig, spool: WalSpool, 
     log.debug({ err: (e as Error).message }, 'could not list the history files');
     return undefined;
   }
+}
+
+/**
+ * The WAL segment size, from the long header of an archived segment (one of `names`, decompressed only that far):
+ * the hole check compares a segment with LSNs, which needs it when no segment is at hand (pg_wal, the spool).
+ */
+async function archivedSegmentSize(s3: S3Bucket, store: StoreConfig, names: Array<string | undefined>): Promise<number | undefined> {
+  for (const name of names) {
+    if (!name) continue;
+    try {
+      const found = await lookupWal(s3, store, name, 0);
+      if (!found.wal) continue;
+      const size = walSegmentSizeOfHeader(await firstBytesOf(s3, found.wal.key, 40));
+      if (size) return size;
+    } catch (e) {
+      log.debug({ wal: name, err: (e as Error).message }, 'could not read a segment header for the WAL segment size');
+    }
+  }
+  return undefined;
 }
 
 /** Keeps one history file of the archive in the spool (for the hole check); a failure only leaves it out. */

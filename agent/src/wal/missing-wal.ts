@@ -71,9 +71,9 @@ export function segmentSizeAt(walDir: string, spool: WalSpool): number | undefin
 }
 
 /** Exit code for `name`, which the archive does not have: 1 (the end: recovery ends there) or 255 (a hole). */
-export function answerMissing(name: string, walDir: string, spool: WalSpool, later: string | undefined, how: string): number {
+export function answerMissing(name: string, walDir: string, spool: WalSpool, later: string | undefined, how: string, segmentSize?: number): number {
   const answer = walFetchAnswer({
-    name, inArchive: false, laterOnTimeline: later, switches: knownSwitches(walDir, spool), segmentSize: segmentSizeAt(walDir, spool),
+    name, inArchive: false, laterOnTimeline: later, switches: knownSwitches(walDir, spool), segmentSize: segmentSize ?? segmentSizeAt(walDir, spool),
   });
   if (answer.answer === 'hole') {
     log.error({ wal: name, missing: answer.missing, invariant: answer.invariant, fix: answer.fix }, `wal-fetch: WAL segment ${answer.missing} is missing from the archive: ${answer.why}`);
