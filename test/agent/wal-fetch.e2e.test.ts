@@ -106,18 +106,26 @@ describe('wal-fetch e2e (Ceph RGW)', () => {
   });
 
   test('a gap before a later segment of the timeline is a hole: exit 255 naming it, from the spool\'s answer and from the store', async () => {
-    expect((await fetch(seg(0x14))).code).toBe(0); // spools 0x15; the listing shows 0x16 absent, 0x17 there
-    expect((await fetch(seg(0x15))).code).toBe(0);
-    const hole = `WAL segment ${seg(0x16)} is missing from the archive`;
-    for (const r of [await fetch(seg(0x16)), await runAgent(['wal-fetch', seg(0x16), path.join(tempDir('wal-fetch'), 'RECOVERYXLOG')], env())]) {
+    // A folder of its own, without history files: 0x10, 0x11, a gap at 0x12, 0x13.
+    const server = 'fetch-gap';
+    for (const n of [0x10, 0x11, 0x13]) {
+      const raw = segmentBytes(n);
+      await putObject(s3, `${server}/wals/${seg(n).slice(0, 16)}/${seg(n)}.gz`, await compressBuffer(raw, 'gzip'), { metadata: { rawsize: String(raw.length) } });
+    }
+    const gapEnv = storeEnv(ep, bucket, server);
+    expect((await fetch(seg(0x10), gapEnv)).code).toBe(0); // spools 0x11; the listing shows 0x12 absent, 0x13 there
+    expect((await fetch(seg(0x11), gapEnv)).code).toBe(0);
+    const hole = `WAL segment ${seg(0x12)} is missing from the archive`;
+    for (const r of [await fetch(seg(0x12), gapEnv), await runAgent(['wal-fetch', seg(0x12), path.join(tempDir('wal-fetch'), 'RECOVERYXLOG')], gapEnv)]) {
       expect(r.code).toBe(255);
       const line = logLines(r.stderr).find(l => l.level === 'error');
-      expect(line.msg).toBe(`wal-fetch: ${hole}: ${seg(0x16)} is missing from the archive, but ${seg(0x17)} of the same timeline is there: a hole in the archive`);
-      expect(line.missing).toBe(seg(0x16));
+      expect(line.msg).toBe(`wal-fetch: ${hole}: ${seg(0x12)} is missing from the archive, but ${seg(0x13)} of the same timeline is there: a hole in the archive`);
+      expect(line.missing).toBe(seg(0x12));
       expect(line.invariant).toBe('I4 continuous archive');
-      expect(line.fix).toContain(`Find ${seg(0x16)} in an instance's pg_wal`);
+      expect(line.fix).toContain(`Find ${seg(0x12)} in an instance's pg_wal`);
     }
-    expect(fs.existsSync(path.join(walDir, 'RECOVERYXLOG'))).toBe(true); // 0x15's, as PostgreSQL left it
+    // The end of that archive is not a hole.
+    expect((await fetch(seg(0x14), gapEnv)).code).toBe(1);
   });
 
   test('a segment asked out of order is fetched from the store, not from a stale spool', async () => {
