@@ -56,7 +56,9 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
     // Every instance archives (always, replicas too): a segment the primary could not archive (S3 down) before it
     // died is archived by the replica that received it, which is promoted; with `on` the replica would mark it
     // done and nobody would ever archive it (a hole). The archiver counts the same content already stored as archived.
-    params.archive_mode = 'always';
+    // Not while recovering from the source's store or following an external source: `always` would copy the
+    // source's WAL into this cluster's folder (restored segments are archived again); it archives once promoted.
+    params.archive_mode = isRecovering(cfg) || followsSource(cfg, role) ? 'on' : 'always';
     params.archive_command = archiveCommand();
   }
   if (followsSource(cfg, role)) {
