@@ -10,9 +10,7 @@ import { getObjectBuffer, iteratePrefix } from '../s3/objects';
 import { StoreConfig } from '../store/config';
 import { decompressBuffer, compressionOfKey } from '../store/compression';
 import { BackupInfo } from './backup-info';
-import { TimelineSwitch, historyFileTimeline, parseTimelineHistory } from './lsn';
-
-const NAME = /^([0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)(?:\.[a-z0-9]+)?$/;
+import { ARCHIVED_WAL, TimelineSwitch, historyFileTimeline, parseTimelineHistory } from './lsn';
 
 export interface ArchiveListing {
   readonly names: Set<string>;
@@ -24,7 +22,7 @@ export async function readArchiveContents(s3: S3Bucket, store: StoreConfig): Pro
   const names = new Set<string>();
   const historyKeys = new Map<number, string>();
   for await (const o of iteratePrefix(s3, root)) {
-    const m = NAME.exec(o.key.split('/').pop()!);
+    const m = ARCHIVED_WAL.exec(o.key.split('/').pop()!);
     if (!m) continue;
     names.add(m[1]);
     const tli = historyFileTimeline(m[1]);

@@ -19,6 +19,17 @@ export function formatLsn(lsn: bigint): string {
 
 const hex8 = (n: bigint | number) => n.toString(16).toUpperCase().padStart(8, '0');
 
+/** A plain WAL segment name (timeline, log, segment). */
+export const SEGMENT_NAME = /^[0-9A-F]{24}$/;
+/** A timeline history file name. */
+export const HISTORY_NAME = /^[0-9A-F]{8}\.history$/;
+
+/**
+ * The last part of an archived WAL object's key: a WAL file name (lib/contract WAL_FILE: segment, `.partial`,
+ * `.backup`, `.history`) plus a compression extension if any (ours or barman-cloud's). Group 1 is the name.
+ */
+export const ARCHIVED_WAL = /^([0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)(\.[a-z0-9]+)?$/;
+
 /** Segment number of the segment holding byte `lsn`. */
 export function segmentNumber(lsn: bigint, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): bigint {
   return lsn / BigInt(segmentSize);
@@ -75,8 +86,7 @@ export interface TimelineSwitch {
 
 /** A timeline history file's name (`00000002.history`) -> its timeline, or undefined for another name. */
 export function historyFileTimeline(name: string): number | undefined {
-  const m = /^([0-9A-F]{8})\.history$/.exec(name);
-  return m ? parseInt(m[1], 16) : undefined;
+  return HISTORY_NAME.test(name) ? parseInt(name.slice(0, 8), 16) : undefined;
 }
 
 /** The history file name of `timeline`. */

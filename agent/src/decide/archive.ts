@@ -13,11 +13,9 @@
  * WAL names and LSN arithmetic come from ../catalog/lsn (one place for PostgreSQL's WAL facts).
  */
 import {
-  DEFAULT_WAL_SEGMENT_SIZE, TimelineSwitch, formatLsn, parseWalFileName, segmentNumber, walFileNameOfSegment,
+  DEFAULT_WAL_SEGMENT_SIZE, SEGMENT_NAME as SEGMENT, TimelineSwitch, formatLsn, parseWalFileName, segmentNumber, walFileNameOfSegment,
 } from '../catalog/lsn';
 import { INVARIANTS, Invariant } from './invariants';
-
-const SEGMENT = /^[0-9A-F]{24}$/;
 
 export interface WalFetchFacts {
   /** The file PostgreSQL asked for (%f). */

@@ -5,6 +5,7 @@
  * name absent from the listing is absent from the archive.
  */
 import { COMPRESSION_EXTENSION, Compression, s3Layout } from '../../../lib/contract';
+import { ARCHIVED_WAL } from '../catalog/lsn';
 import { AgentError } from '../common/errors';
 import type { S3Bucket } from '../s3/client';
 import { listAfter, listFolderPage } from '../s3/objects';
@@ -68,7 +69,7 @@ export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, 
   const variants = new Map<string, Array<{ key: string; ext: string; etag: string }>>();
   for (const o of listed) {
     const rest = o.key.slice(folder.length);
-    const m = /^([0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)(\.[a-z0-9]+)?$/.exec(rest);
+    const m = ARCHIVED_WAL.exec(rest);
     if (!m) continue;
     const list = variants.get(m[1]) ?? [];
     list.push({ key: o.key, ext: m[2] ?? '', etag: o.etag });

@@ -15,6 +15,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { BACKUP_ENV, RECOVERY_ENV } from '../../../lib/contract';
+import { HISTORY_NAME, SEGMENT_NAME } from '../catalog/lsn';
 
 const SPOOL_PREFIX = '.pg-agent-prefetch-';
 const HISTORY_LIST = '.history-list';
@@ -23,9 +24,9 @@ const HISTORY_LIST = '.history-list';
 export const MISSING_FRESH_MS = 10_000;
 
 /** A plain WAL segment name (timeline, log, segment): the files PostgreSQL asks for in sequence. */
-export const SEGMENT = /^[0-9A-F]{24}$/;
+export const SEGMENT = SEGMENT_NAME;
 /** A timeline history file name. */
-export const HISTORY = /^[0-9A-F]{8}\.history$/;
+export const HISTORY = HISTORY_NAME;
 
 /** Identifies the store wal-fetch reads, from the variables that say where it is (never the credentials). */
 export function storeTag(env: NodeJS.ProcessEnv, recoverySource: boolean): string {
