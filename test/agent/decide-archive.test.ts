@@ -71,13 +71,15 @@ describe('archiveContinuity', () => {
       { timeline: 1, beginWal: segs(1, 3, 3)[0] }, { continuous: true, timeline: 3, to: '00000003000000000000000A', segments: 8 }],
     ['a backup on a branch the newest timeline left before it began', segs(1, 3, 0xa), new Map([[2, [sw(1, '0/5000000')]]]), { timeline: 1, beginWal: segs(1, 8, 8)[0] },
       { continuous: true, timeline: 1, from: '000000010000000000000008', to: '00000001000000000000000A' }],
+    ['segments of timeline 2 without 00000002.history: recovery to latest could not follow them', [...segs(1, 3, 0xa), ...segs(2, 0xb, 0xc)], new Map(), { timeline: 1, beginWal: segs(1, 3, 3)[0] },
+      { continuous: false, timeline: 1, missing: '00000002.history', to: '00000001000000000000000A', end: '00000002000000000000000C' }],
     ['the backup\'s own first segment missing', segs(1, 4, 6), new Map(), { timeline: 1, beginWal: segs(1, 3, 3)[0] },
       { continuous: false, missing: '000000010000000000000003', to: undefined }],
   ];
   test.each(rows)('%s', (_why, names, histories, backup, expected) => {
     const c = archiveContinuity({ names, histories }, backup);
     expect(c).toMatchObject({ ...expected, invariant: INVARIANTS.CONTINUOUS_ARCHIVE });
-    if (!c.continuous) expect(c.why).toContain(`WAL segment ${c.missing} is missing from the archive`);
+    if (!c.continuous) expect(c.why).toContain(c.missing.endsWith('.history') ? `timeline history file ${c.missing} is missing from the archive` : `WAL segment ${c.missing} is missing from the archive`);
   });
 });
 

@@ -80,7 +80,7 @@ export async function listCommand(opts: { json?: boolean } = {}, env: NodeJS.Pro
     const backups = (await listBackups(s3, store)).map(b => toListed(b, archive));
     for (const b of backups.filter(x => x.wal && !x.wal.continuous)) {
       log.warn({ backupId: b.backupId, missing: b.wal!.missing, fix: 'See `pg-agent verify`; the backups after the gap restore past it.' },
-        `backup ${b.backupId}: WAL segment ${b.wal!.missing} is missing from the archive; a restore from it stops at ${b.wal!.to ?? 'its start'}, before ${b.wal!.end}`);
+        `backup ${b.backupId}: WAL file ${b.wal!.missing} is missing from the archive; a restore from it stops at ${b.wal!.to ?? 'its start'}, before ${b.wal!.end}`);
     }
     process.stdout.write(opts.json ? `${JSON.stringify(backups, null, 2)}\n` : formatTable(backups, store));
     return 0;
@@ -112,6 +112,6 @@ export function formatTable(rows: ListedBackup[], store: StoreConfig): string {
   const done = rows.filter(r => r.complete).length;
   const footer = `${rows.length} backups in ${where}, ${done} complete (DONE)${rows.length > done ? '; the others are running, killed or failed and cannot be restored' : ''}`;
   const gaps = rows.filter(r => r.wal && !r.wal.continuous).map(r =>
-    `GAP: backup ${r.backupId} recovers only to ${r.wal!.to ?? 'nothing past its start'}: WAL segment ${r.wal!.missing} is missing from the archive (the archive goes on to ${r.wal!.end})`);
+    `GAP: backup ${r.backupId} recovers only to ${r.wal!.to ?? 'nothing past its start'}: WAL file ${r.wal!.missing} is missing from the archive (the archive goes on to ${r.wal!.end})`);
   return [line(head), ...cells.map(line), footer, ...gaps].join('\n') + '\n';
 }

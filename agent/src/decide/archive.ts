@@ -13,7 +13,7 @@
  * WAL names and LSN arithmetic come from ../catalog/lsn (one place for PostgreSQL's WAL facts).
  */
 import {
-  DEFAULT_WAL_SEGMENT_SIZE, SEGMENT_NAME as SEGMENT, TimelineSwitch, formatLsn, parseWalFileName, segmentNumber, walFileNameOfSegment,
+  DEFAULT_WAL_SEGMENT_SIZE, SEGMENT_NAME as SEGMENT, TimelineSwitch, formatLsn, historyFileName, parseWalFileName, segmentNumber, walFileNameOfSegment,
 } from '../catalog/lsn';
 import { INVARIANTS, Invariant } from './invariants';
 
@@ -163,10 +163,20 @@ export function archiveContinuity(archive: ArchiveContents, backup: BackupStart)
       why: `WAL segment ${missing} is missing from the archive, but recovery to the newest timeline (${target}) needs it to reach ${end}`,
     };
   }
-  return {
-    continuous: true, timeline: target, from, to: walFileNameOfSegment(tliFor(lastNeeded), lastNeeded, size),
-    segments: Number(lastNeeded - start) + 1, invariant: INVARIANTS.CONTINUOUS_ARCHIVE,
-  };
+  const to = walFileNameOfSegment(tliFor(lastNeeded), lastNeeded, size);
+  // Segments of a newer timeline without its history file: recovery to latest cannot find that timeline (it looks
+  // for history files), and would end before it.
+  const orphan = [...segments.keys()].filter(t => t > target && t > 1 && !archive.histories.has(t)).sort((a, b) => a - b)[0];
+  if (orphan !== undefined) {
+    const missing = historyFileName(orphan);
+    const newest = [...segments.get(orphan)!].reduce((a, b) => (a > b ? a : b));
+    return {
+      continuous: false, timeline: target, from, to, missing, end: walFileNameOfSegment(orphan, newest, size),
+      invariant: INVARIANTS.CONTINUOUS_ARCHIVE, fix: holeFix(missing),
+      why: `timeline history file ${missing} is missing from the archive, but segments of timeline ${orphan} are there: recovery to the newest timeline cannot follow it`,
+    };
+  }
+  return { continuous: true, timeline: target, from, to, segments: Number(lastNeeded - start) + 1, invariant: INVARIANTS.CONTINUOUS_ARCHIVE };
 }
 
 /** Whether a replay that stopped at `redoDoneLsn` read the archive to `to`, the last segment of its range. */
