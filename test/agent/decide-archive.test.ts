@@ -4,7 +4,7 @@
  * timeline, and whether a replay reached its end. The incident of issue 12 item 3 is a row of each table.
  */
 import { TimelineSwitch, parseLsn, parseTimelineHistory, walSegmentSizeOfHeader } from '../../agent/src/catalog/lsn';
-import { archiveContinuity, replayReachedEnd, walFetchAnswer } from '../../agent/src/decide/archive';
+import { archiveContinuity, archiveMode, replayReachedEnd, walFetchAnswer } from '../../agent/src/decide/archive';
 import { INVARIANTS } from '../../agent/src/decide/invariants';
 
 const sw = (timeline: number, lsn: string): TimelineSwitch => ({ timeline, switchLsn: parseLsn(lsn) });
@@ -80,6 +80,16 @@ describe('archiveContinuity', () => {
     const c = archiveContinuity({ names, histories }, backup);
     expect(c).toMatchObject({ ...expected, invariant: INVARIANTS.CONTINUOUS_ARCHIVE });
     if (!c.continuous) expect(c.why).toContain(c.missing.endsWith('.history') ? `timeline history file ${c.missing} is missing from the archive` : `WAL segment ${c.missing} is missing from the archive`);
+  });
+});
+
+describe('archiveMode', () => {
+  test.each([
+    ['a primary or a replica of this cluster', { recoveringFromSource: false, followingSource: false }, 'always'],
+    ['recovering from the source\'s store (bootstrap.recovery)', { recoveringFromSource: true, followingSource: false }, 'on'],
+    ['following an external source (bootstrap.pgBasebackup, follow)', { recoveringFromSource: false, followingSource: true }, 'on'],
+  ])('%s: %p -> %s', (_why, facts, mode) => {
+    expect(archiveMode(facts)).toMatchObject({ mode, invariant: INVARIANTS.CONTINUOUS_ARCHIVE });
   });
 });
 

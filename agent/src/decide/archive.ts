@@ -9,6 +9,8 @@
  * - {@link archiveContinuity}: from a backup's first segment, the continuous WAL range the archive holds along the
  *   newest timeline descending from the backup's, or the first missing segment (`pg-agent list`, `pg-agent verify`).
  * - {@link replayReachedEnd}: whether a replay to `latest` reached the end of that range.
+ * - {@link archiveMode}: `always` for every instance (replicas archive what they received), except while the
+ *   instance replays or streams another store's or server's WAL.
  *
  * WAL names and LSN arithmetic come from ../catalog/lsn (one place for PostgreSQL's WAL facts).
  */
@@ -182,4 +184,23 @@ export function archiveContinuity(archive: ArchiveContents, backup: BackupStart)
 /** Whether a replay that stopped at `redoDoneLsn` read the archive to `to`, the last segment of its range. */
 export function replayReachedEnd(redoDoneLsn: bigint, to: string, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): boolean {
   return segmentNumber(redoDoneLsn, segmentSize) >= parseWalFileName(to, segmentSize).segNo;
+}
+
+export interface ArchiveModeFacts {
+  /** Still recovering from the source's store (bootstrap.recovery, recovery.signal present). */
+  readonly recoveringFromSource: boolean;
+  /** Following an external source (bootstrap.pgBasebackup with follow). */
+  readonly followingSource: boolean;
+}
+
+/**
+ * PostgreSQL's archive_mode for an instance. `always`: a replica archives every segment it received, so a segment
+ * the primary could not archive before it died is archived by the replica that is promoted (with `on` the replica
+ * marks it done, and nobody ever archives it). `on` while the WAL is another cluster's: `always` would archive the
+ * segments restored from the source's store, or streamed from the external source, into this cluster's folder.
+ */
+export function archiveMode(facts: ArchiveModeFacts): { mode: 'always' | 'on'; why: string; invariant: Invariant } {
+  if (facts.recoveringFromSource) return { mode: 'on', why: 'recovering from the source\'s store: its WAL is not archived again here', invariant: INVARIANTS.CONTINUOUS_ARCHIVE };
+  if (facts.followingSource) return { mode: 'on', why: 'following an external source: its WAL is archived here only from the promotion on', invariant: INVARIANTS.CONTINUOUS_ARCHIVE };
+  return { mode: 'always', why: 'every instance archives what it holds, so no segment depends on one pod', invariant: INVARIANTS.CONTINUOUS_ARCHIVE };
 }

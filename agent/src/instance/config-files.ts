@@ -10,6 +10,7 @@ import { agentCommand } from '../common/self-command';
 import { InstanceConfig } from './config';
 import { recoveryParameters } from '../restore/recovery';
 import { isFollowingSource, rolesPending, sourceConninfo } from './clone-source';
+import { archiveMode } from '../decide/archive';
 
 /** The physical replication slot the primary keeps for the instance with this ordinal. */
 export function slotName(cluster: string, ordinal: number): string {
@@ -53,12 +54,8 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
     Object.assign(params, recoveryParameters(cfg.recovery!.target, agentCommand('wal-fetch --recovery-source %f %p')));
   }
   if (cfg.archiving) {
-    // Every instance archives (always, replicas too): a segment the primary could not archive (S3 down) before it
-    // died is archived by the replica that received it, which is promoted; with `on` the replica would mark it
-    // done and nobody would ever archive it (a hole). The archiver counts the same content already stored as archived.
-    // Not while recovering from the source's store or following an external source: `always` would copy the
-    // source's WAL into this cluster's folder (restored segments are archived again); it archives once promoted.
-    params.archive_mode = isRecovering(cfg) || followsSource(cfg, role) ? 'on' : 'always';
+    // `always`, replicas too (decide/archive: a failover must not leave the old primary's unarchived WAL behind).
+    params.archive_mode = archiveMode({ recoveringFromSource: isRecovering(cfg), followingSource: followsSource(cfg, role) }).mode;
     params.archive_command = archiveCommand();
   }
   if (followsSource(cfg, role)) {
