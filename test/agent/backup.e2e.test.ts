@@ -251,7 +251,7 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     }
   });
 
-  test('from the standby (fromStandby): the server cannot wait for archiving, so the agent waits for the end WAL in S3', async () => {
+  test('from the standby (fromStandby): the standby archives too (archive_mode=always), so the server holds the backup until its end WAL is in S3', async () => {
     const ro = `${h.serviceIps[`${CLUSTER}-ro`]}:5432`;
     // Fresh WAL in an open segment on the primary, replayed by the standby: the backup ends inside that segment.
     await query(primary(), "INSERT INTO marker VALUES ('from the standby')");
@@ -263,20 +263,25 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     const p = h.startJob(CRON, undefined, {
       rewriteEnv: (name, value) => (name === 'PGC_BACKUP_FROM_STANDBY' ? 'true' : name === 'PGC_BACKUP_SOURCE_HOST' ? ro : value),
     });
-    // The end segment is still open on the primary: it would close at archive_timeout (5 min). The agent says it
-    // waits for it; a switch on the primary spares the test the wait.
-    await p.waitForLog(l => l.msg === 'waiting for the primary to archive the WAL up to the end of the backup', 120000);
-    await query(h.direct(0, 'postgres', su, 'postgres'), 'SELECT pg_switch_wal()');
-    const code = await p.exited;
-    if (code !== 0) throw new Error(`backup from the standby exited ${code}:\n${p.lines.slice(-15).join('\n')}`);
+    // The end segment is still open on the primary: the standby has it complete (and archives it) once the primary
+    // switches, at archive_timeout (5 min); switches on the primary spare the test the wait.
+    let exited = false;
+    const code = p.exited.finally(() => { exited = true; });
+    while (!exited) {
+      await sleep(2000);
+      if (exited) break;
+      await query(primary(), "INSERT INTO marker VALUES ('switch')");
+      await query(h.direct(0, 'postgres', su, 'postgres'), 'SELECT pg_switch_wal()');
+    }
+    if (await code !== 0) throw new Error(`backup from the standby exited ${await code}:\n${p.lines.slice(-15).join('\n')}`);
     const done = p.logs().find(l => l.msg === 'backup complete (backup.info DONE)');
     expect(p.logs().find(l => l.msg === 'backup source ready')).toMatchObject({ standby: true });
-    expect(p.logs().some(l => l.msg === 'the server held the backup until its last WAL segment was archived')).toBe(false);
+    expect(p.logs().some(l => l.msg === 'the server held the backup until its last WAL segment was archived')).toBe(true);
     const s3 = await s3For(bucket);
     try {
       const { readBackupInfo } = await import('../../agent/src/catalog/catalog');
       const info = await readBackupInfo(s3, readStoreConfig(env()), done.backupId);
-      expect(info).toMatchObject({ status: 'DONE', copyStats: expect.objectContaining({ backup_from: 'standby', server_waited_for_wal_archive: false }) });
+      expect(info).toMatchObject({ status: 'DONE', copyStats: expect.objectContaining({ backup_from: 'standby', server_waited_for_wal_archive: true }) });
       expect(info!.backupLabel).toContain('BACKUP FROM: standby');
     } finally {
       s3.destroy();

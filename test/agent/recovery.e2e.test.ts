@@ -272,8 +272,9 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
       const noWal = await drill({}, await copyOfSource({ corruptData: false }));
       expect(noWal.code).toBe(2);
       const line = noWal.logs.find(l => l.level === 'error');
-      expect(line.msg).toMatch(/restored, but PostgreSQL could not replay it/);
-      expect(line.fix).toMatch(/WAL segment the backup needs is missing/);
+      // The archive is checked before the replay: the first segment it lacks is named.
+      expect(line.msg).toMatch(/^verify failed: backup \d{8}T\d{6} cannot replay to the end of the archive: WAL segment ([0-9A-F]{24}) is missing from the archive/);
+      expect(line.fix).toContain(`Find ${line.missing} in an instance's pg_wal`);
     });
   });
 });

@@ -83,29 +83,49 @@ describe('wal-fetch e2e (Ceph RGW)', () => {
   });
 
   test('the end of the archive seen by the prefetch answers the requests at the end of recovery, while fresh', async () => {
-    expect((await fetch(seg(0x14))).code).toBe(0); // spools 0x15; the listing shows 0x16 absent
-    expect((await fetch(seg(0x15))).code).toBe(0);
+    expect((await fetch(seg(0x17))).code).toBe(0); // the listing shows 0x18 absent, nothing after it: the end
     for (let i = 0; i < 2; i++) {
-      const end = await fetch(seg(0x16));
+      const end = await fetch(seg(0x18));
       expect(end.code).toBe(1);
       expect(logLines(end.stderr).map(l => l.msg)).toContain('WAL file not in the archive (listed moments ago)');
     }
     // PostgreSQL reads the last segment again: still there.
-    const last = await fetch(seg(0x15));
+    const last = await fetch(seg(0x17));
     expect(last.code).toBe(0);
     expect(logLines(last.stderr).map(l => l.msg)).toContain('restored WAL file (prefetched)');
-    expect(restored().equals(segmentBytes(0x15))).toBe(true);
+    expect(restored().equals(segmentBytes(0x17))).toBe(true);
 
     // Archived after the prefetch listed the folder, and asked for after the answer went stale: found.
-    expect((await fetch(seg(0x14))).code).toBe(0);
-    const raw = segmentBytes(0x16);
-    await putObject(s3, walKey(seg(0x16), '.gz'), await compressBuffer(raw, 'gzip'), { metadata: { rawsize: String(raw.length) } });
-    expect((await fetch(seg(0x15))).code).toBe(0);
+    const raw = segmentBytes(0x18);
+    await putObject(s3, walKey(seg(0x18), '.gz'), await compressBuffer(raw, 'gzip'), { metadata: { rawsize: String(raw.length) } });
     await new Promise(r => setTimeout(r, MISSING_FRESH_MS + 500));
-    const late = await fetch(seg(0x16));
+    const late = await fetch(seg(0x18));
     expect(late.code).toBe(0);
     expect(restored().equals(raw)).toBe(true);
-    await deleteObject(s3, walKey(seg(0x16), '.gz'));
+    await deleteObject(s3, walKey(seg(0x18), '.gz'));
+  });
+
+  test('a gap before a later segment of the timeline is a hole: exit 255 naming it, from the spool\'s answer and from the store', async () => {
+    // A folder of its own, without history files: 0x10, 0x11, a gap at 0x12, 0x13.
+    const server = 'fetch-gap';
+    for (const n of [0x10, 0x11, 0x13]) {
+      const raw = segmentBytes(n);
+      await putObject(s3, `${server}/wals/${seg(n).slice(0, 16)}/${seg(n)}.gz`, await compressBuffer(raw, 'gzip'), { metadata: { rawsize: String(raw.length) } });
+    }
+    const gapEnv = storeEnv(ep, bucket, server);
+    expect((await fetch(seg(0x10), gapEnv)).code).toBe(0); // spools 0x11; the listing shows 0x12 absent, 0x13 there
+    expect((await fetch(seg(0x11), gapEnv)).code).toBe(0);
+    const hole = `WAL segment ${seg(0x12)} is missing from the archive`;
+    for (const r of [await fetch(seg(0x12), gapEnv), await runAgent(['wal-fetch', seg(0x12), path.join(tempDir('wal-fetch'), 'RECOVERYXLOG')], gapEnv)]) {
+      expect(r.code).toBe(255);
+      const line = logLines(r.stderr).find(l => l.level === 'error');
+      expect(line.msg).toBe(`wal-fetch: ${hole}: ${seg(0x12)} is missing from the archive, but ${seg(0x13)} of the same timeline is there: a hole in the archive`);
+      expect(line.missing).toBe(seg(0x12));
+      expect(line.invariant).toBe('I4 continuous archive');
+      expect(line.fix).toContain(`Find ${seg(0x12)} in an instance's pg_wal`);
+    }
+    // The end of that archive is not a hole.
+    expect((await fetch(seg(0x14), gapEnv)).code).toBe(1);
   });
 
   test('a segment asked out of order is fetched from the store, not from a stale spool', async () => {
@@ -134,6 +154,29 @@ describe('wal-fetch e2e (Ceph RGW)', () => {
     expect(r!.code).toBe(255);
     expect(fs.existsSync(path.join(walDir, 'RECOVERYXLOG'))).toBe(false);
     expect(logLines(r!.stderr).find(l => l.msg === 'wal-fetch failed')).toBeDefined();
+  });
+
+  test('a segment before a switch point that a timeline history file names is a hole (pg_wal\'s history, or the archive\'s newest)', async () => {
+    // The end of timeline 1's segments in the archive is 0x17, but a history file says timeline 1 went on to 3/1A000010.
+    fs.writeFileSync(path.join(walDir, '00000002.history'), '1\t3/1A000010\tno recovery target specified\n');
+    const local = await fetch(seg(0x19));
+    expect(local.code).toBe(255);
+    expect(logLines(local.stderr).find(l => l.level === 'error').msg)
+      .toBe(`wal-fetch: WAL segment ${seg(0x19)} is missing from the archive: ${seg(0x19)} is missing from the archive, but a timeline history file says timeline 1 went on to 3/1A000010: a hole in the archive`);
+    // The switch segment itself is read from the new timeline: absent on timeline 1 is the end.
+    expect((await fetch(seg(0x1A))).code).toBe(1);
+    // No history in pg_wal (PostgreSQL did not fetch it yet): the archive's newest one tells.
+    await putObject(s3, `${SERVER}/wals/00000004.history.gz`, await compressBuffer(Buffer.from('1\t3/1A000010\tno recovery target specified\n'), 'gzip'));
+    try {
+      const fresh = path.join(tempDir('wal-fetch'), 'pg_wal');
+      fs.mkdirSync(fresh);
+      const r = await runAgent(['wal-fetch', seg(0x19), path.join(fresh, 'RECOVERYXLOG')], env());
+      expect(r.code).toBe(255);
+      expect(logLines(r.stderr).find(l => l.level === 'error').missing).toBe(seg(0x19));
+      expect(fs.existsSync(path.join(fresh, 'RECOVERYXLOG'))).toBe(false);
+    } finally {
+      await deleteObject(s3, `${SERVER}/wals/00000004.history.gz`);
+    }
   });
 
   test('a damaged object or one in a compression the agent cannot read exits 255, leaving nothing behind', async () => {

@@ -33,8 +33,8 @@ export interface Reported {
   endLsn?: string;
   /**
    * The server's word on WAL archiving at the end of the backup: `waited` when it held the backup until the last
-   * segment was archived (a primary: "all required WAL segments have been archived"), `not-waited` when it could
-   * not (a standby without archive_mode=always: "WAL archiving is not enabled").
+   * segment was archived ("all required WAL segments have been archived"; a standby too, with archive_mode=always),
+   * `not-waited` when it could not ("WAL archiving is not enabled": a standby of an older agent, archive_mode=on).
    */
   archiving?: 'waited' | 'not-waited';
 }

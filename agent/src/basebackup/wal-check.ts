@@ -1,9 +1,9 @@
 /**
  * A base backup restores only with the WAL from its start to its end. From a primary, the server itself waits
  * until the last of those segments is archived before the backup ends (pg_basebackup without `-X` lets the
- * server wait, and archive_command acks only once the segment is in S3); from a standby it cannot (archive_mode
- * is `on`, not `always`): the primary archives the end segment when it fills or at archive_timeout. Either way,
- * every segment is looked for in S3 before the backup is declared DONE.
+ * server wait, and archive_command acks only once the segment is in S3); a standby does too, since every instance
+ * archives (archive_mode=always), once the primary has finished the end segment (it fills, or archive_timeout).
+ * Either way, every segment is looked for in S3 before the backup is declared DONE.
  */
 import { s3Layout } from '../../../lib/contract';
 import { AgentError } from '../common/errors';

@@ -2,11 +2,30 @@
  * `pg-agent list [--json]`: the backups of the cluster's folder in the store (ours and barman-cloud's), oldest
  * first, as a table on stdout or one JSON array. Only DONE backups are complete; the others are listed with
  * their status so a running, killed or failed backup is visible but never mistaken for a usable one.
+ *
+ * Per complete backup, like pgBackRest's `info`: the continuous WAL range in the archive from the backup's first
+ * segment along the newest timeline descending from it (what a restore to `latest` replays), or the first missing
+ * segment (a gap: a restore from it stops there). Exit 0 either way; the gap is flagged in the table and the JSON.
  */
 import { createS3Client } from '../s3/client';
 import { StoreConfig, readStoreConfig } from '../store/config';
+import { log } from '../common/log';
+import { ArchiveListing, backupContinuity, readArchiveContents } from './archive-contents';
 import { BackupInfo } from './backup-info';
 import { listBackups } from './catalog';
+
+/** The WAL a backup can recover to: a continuous range, or the first missing segment (a gap). */
+export interface ListedWalRange {
+  continuous: boolean;
+  /** The newest timeline descending from the backup's. */
+  timeline: number;
+  from: string;
+  /** The last segment of the continuous part. */
+  to?: string;
+  /** The first missing segment (a gap), and the last segment recovery would need beyond it. */
+  missing?: string;
+  end?: string;
+}
 
 export interface ListedBackup {
   backupId: string;
@@ -29,9 +48,11 @@ export interface ListedBackup {
   systemIdentifier: string;
   pgVersion: number;
   error?: string;
+  /** Complete backups: the WAL range the archive holds for it. */
+  wal?: ListedWalRange;
 }
 
-export function toListed(b: BackupInfo): ListedBackup {
+export function toListed(b: BackupInfo, archive?: ArchiveListing): ListedBackup {
   const stored = b.storedSize ?? 0;
   return {
     backupId: b.backupId, status: b.status, complete: b.status === 'DONE',
@@ -39,14 +60,28 @@ export function toListed(b: BackupInfo): ListedBackup {
     beginLsn: b.beginLsn, endLsn: b.endLsn, beginWal: b.beginWal, endWal: b.endWal, timeline: b.timeline,
     size: b.size, storedSize: stored, ratio: b.size && stored ? Number((b.size / stored).toFixed(2)) : undefined,
     compression: b.compression, writer: b.writer, systemIdentifier: b.systemIdentifier, pgVersion: b.pgVersion, error: b.error,
+    wal: archive && b.status === 'DONE' ? walRange(archive, b) : undefined,
   };
+}
+
+function walRange(archive: ArchiveListing, b: BackupInfo): ListedWalRange | undefined {
+  const c = backupContinuity(archive, b);
+  if (!c) return undefined;
+  return c.continuous
+    ? { continuous: true, timeline: c.timeline, from: c.from, to: c.to }
+    : { continuous: false, timeline: c.timeline, from: c.from, to: c.to, missing: c.missing, end: c.end };
 }
 
 export async function listCommand(opts: { json?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const store = readStoreConfig(env);
   const s3 = createS3Client(store.s3);
   try {
-    const backups = (await listBackups(s3, store)).map(toListed);
+    const archive = await readArchiveContents(s3, store);
+    const backups = (await listBackups(s3, store)).map(b => toListed(b, archive));
+    for (const b of backups.filter(x => x.wal && !x.wal.continuous)) {
+      log.warn({ backupId: b.backupId, missing: b.wal!.missing, fix: 'See `pg-agent verify`; the backups after the gap restore past it.' },
+        `backup ${b.backupId}: WAL file ${b.wal!.missing} is missing from the archive; a restore from it stops at ${b.wal!.to ?? 'its start'}, before ${b.wal!.end}`);
+    }
     process.stdout.write(opts.json ? `${JSON.stringify(backups, null, 2)}\n` : formatTable(backups, store));
     return 0;
   } finally {
@@ -65,15 +100,18 @@ export function formatBytes(n: number): string {
 }
 
 export function formatTable(rows: ListedBackup[], store: StoreConfig): string {
-  const head = ['BACKUP ID', 'STATUS', 'START', 'END', 'BEGIN LSN', 'END LSN', 'TL', 'SIZE', 'STORED', 'RATIO', 'COMPRESSION', 'WRITER'];
+  const head = ['BACKUP ID', 'STATUS', 'START', 'END', 'BEGIN LSN', 'END LSN', 'TL', 'SIZE', 'STORED', 'RATIO', 'COMPRESSION', 'WRITER', 'WAL (RECOVERABLE TO)'];
   const cells = rows.map(r => [
     r.backupId, r.status, time(r.beginTime), time(r.endTime), r.beginLsn || '-', r.endLsn ?? '-', String(r.timeline || '-'),
     formatBytes(r.size), formatBytes(r.storedSize), r.ratio ? `${r.ratio.toFixed(2)}x` : '-', r.compression, r.writer ?? '-',
+    !r.wal ? '-' : r.wal.continuous ? `${r.wal.from}..${r.wal.to} (TL ${r.wal.timeline})` : `GAP: ${r.wal.missing} missing (continuous to ${r.wal.to ?? '-'})`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map(c => c[i].length)));
   const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
   const where = `s3://${store.s3.bucket}/${store.prefix}${store.serverName}/`;
   const done = rows.filter(r => r.complete).length;
   const footer = `${rows.length} backups in ${where}, ${done} complete (DONE)${rows.length > done ? '; the others are running, killed or failed and cannot be restored' : ''}`;
-  return [line(head), ...cells.map(line), footer].join('\n') + '\n';
+  const gaps = rows.filter(r => r.wal && !r.wal.continuous).map(r =>
+    `GAP: backup ${r.backupId} recovers only to ${r.wal!.to ?? 'nothing past its start'}: WAL file ${r.wal!.missing} is missing from the archive (the archive goes on to ${r.wal!.end})`);
+  return [line(head), ...cells.map(line), footer, ...gaps].join('\n') + '\n';
 }

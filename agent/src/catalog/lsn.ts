@@ -30,6 +30,17 @@ export function formatLsn(lsn: bigint): string {
 
 const hex8 = (n: bigint | number) => n.toString(16).toUpperCase().padStart(8, '0');
 
+/** A plain WAL segment name (timeline, log, segment). */
+export const SEGMENT_NAME = /^[0-9A-F]{24}$/;
+/** A timeline history file name. */
+export const HISTORY_NAME = /^[0-9A-F]{8}\.history$/;
+
+/**
+ * The last part of an archived WAL object's key: a WAL file name (lib/contract WAL_FILE: segment, `.partial`,
+ * `.backup`, `.history`) plus a compression extension if any (ours or barman-cloud's). Group 1 is the name.
+ */
+export const ARCHIVED_WAL = /^([0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)(\.[a-z0-9]+)?$/;
+
 /** Segment number of the segment holding byte `lsn`. */
 export function segmentNumber(lsn: bigint, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): bigint {
   return lsn / BigInt(segmentSize);
@@ -76,4 +87,46 @@ export function parseSizeSetting(value: string): number {
   if (!m) throw new Error(`"${value}" is not a size`);
   const unit = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 }[(m[2] ?? 'B') as 'B'];
   return Number(m[1]) * unit;
+}
+
+/** One line of a timeline history file: `timeline` (a parent) ended at `switchLsn`, where its child began. */
+export interface TimelineSwitch {
+  readonly timeline: number;
+  readonly switchLsn: bigint;
+}
+
+/** A timeline history file's name (`00000002.history`) -> its timeline, or undefined for another name. */
+export function historyFileTimeline(name: string): number | undefined {
+  return HISTORY_NAME.test(name) ? parseInt(name.slice(0, 8), 16) : undefined;
+}
+
+/** The history file name of `timeline`. */
+export function historyFileName(timeline: number): string {
+  return `${hex8(timeline)}.history`;
+}
+
+/**
+ * The lines of a timeline history file (PostgreSQL's readTimeLineHistory): `<parentTLI>\t<switchpoint>\t<reason>`,
+ * comments (#) and blank lines skipped. The file of timeline N lists every ancestor of N, oldest first.
+ */
+export function parseTimelineHistory(text: string): TimelineSwitch[] {
+  const out: TimelineSwitch[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = /^(\d+)\s+([0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})/.exec(line);
+    if (!m) throw new Error(`"${line}" is not a timeline history line (parent TLI, switch point)`);
+    out.push({ timeline: Number(m[1]), switchLsn: parseLsn(m[2]) });
+  }
+  return out;
+}
+
+/**
+ * The WAL segment size in a segment's long page header (xlp_seg_size, bytes 32..35, little-endian), or undefined
+ * when the bytes are not a long page header (xlp_info XLP_LONG_HEADER = 0x0002).
+ */
+export function walSegmentSizeOfHeader(head: Buffer): number | undefined {
+  if (head.length < 40 || (head.readUInt16LE(2) & 0x0002) === 0) return undefined;
+  const size = head.readUInt32LE(32);
+  return size >= 1024 * 1024 && size <= 1024 ** 3 && (size & (size - 1)) === 0 ? size : undefined;
 }

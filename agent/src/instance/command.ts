@@ -605,6 +605,7 @@ class Instance {
     this.promotions[reason]++;
     this.mode = 'primary';
     this.reconciled = false;
+    void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion(this.cfg, () => this.mode === 'primary'));
     if (previous) {
       // The old primary's pod may still carry the primary label: the Services must stop selecting it.
       await this.kube.patchPodLabels(previous, { [LABELS.role]: null }).catch(() => undefined);

@@ -10,6 +10,7 @@ import { agentCommand } from '../common/self-command';
 import { InstanceConfig } from './config';
 import { recoveryParameters } from '../restore/recovery';
 import { isFollowingSource, rolesPending, sourceConninfo } from './clone-source';
+import { archiveMode } from '../decide/archive';
 
 /** The physical replication slot the primary keeps for the instance with this ordinal. */
 export function slotName(cluster: string, ordinal: number): string {
@@ -53,8 +54,8 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
     Object.assign(params, recoveryParameters(cfg.recovery!.target, agentCommand('wal-fetch --recovery-source %f %p')));
   }
   if (cfg.archiving) {
-    // A replica archives nothing (archive_mode=on, not always); once promoted it archives its new timeline.
-    params.archive_mode = 'on';
+    // `always`, replicas too (decide/archive: a failover must not leave the old primary's unarchived WAL behind).
+    params.archive_mode = archiveMode({ recoveringFromSource: isRecovering(cfg), followingSource: followsSource(cfg, role) }).mode;
     params.archive_command = archiveCommand();
   }
   if (followsSource(cfg, role)) {

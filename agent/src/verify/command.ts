@@ -5,13 +5,20 @@
  * counts the chosen tables. Prints a JSON report; exit 0 when every check passed, 1 when a check failed, 2 when
  * the backup could not be restored or replayed, 3 when the scratch directory was refused (decide/scratch.ts: not
  * verify's own, or on the data volume; nothing deleted). Reads the store, never writes to it.
+ *
+ * Replaying to `latest` must reach the end of the archive (invariant I4): before the replay, the archive is checked
+ * for a continuous WAL range from the backup along the newest timeline (a gap fails at once, naming the missing
+ * segment: exit 2); after the replay, where redo stopped must be in the last segment of that range.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { s3Layout } from '../../../lib/contract';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
+import { backupContinuity, readArchiveContents } from '../catalog/archive-contents';
 import { listBackups } from '../catalog/catalog';
+import { parseLsn } from '../catalog/lsn';
+import { replayReachedEnd } from '../decide/archive';
 import { restoreBaseBackup } from '../restore/base-backup';
 import { createS3Client } from '../s3/client';
 import { countTables, runAmcheck } from './checks';
@@ -19,6 +26,10 @@ import { readVerifyConfig } from './config';
 import { scratchFacts, takeScratch } from './scratch-dir';
 import { decideScratch } from '../decide/scratch';
 import { recoveryOutcome, startScratchServer, writeScratchConfig } from './scratch-server';
+
+/** A gap in the archive is listed again this many times, this far apart, before verify fails on it. */
+const GAP_RECHECKS = 2;
+const GAP_RECHECK_MS = 5000;
 
 export interface VerifyOptions {
   backup?: string;
@@ -63,6 +74,18 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
       if (e instanceof AgentError) throw e;
       throw new AgentError(`backup ${backup.backupId} does not restore: ${(e as Error).message}`, 'The backup is damaged or unreadable: take a new backup now, and find out what changed it (the store, its lifecycle rules).', { backupId: backup.backupId });
     }
+    let continuity = backupContinuity(await readArchiveContents(s3, cfg.store), backup);
+    // On a live cluster a gap may be an upload in flight (segments are archived in parallel): listed again first.
+    for (let i = 0; i < GAP_RECHECKS && cfg.replay === 'latest' && continuity && !continuity.continuous; i++) {
+      await new Promise(r => setTimeout(r, GAP_RECHECK_MS));
+      continuity = backupContinuity(await readArchiveContents(s3, cfg.store), backup);
+    }
+    if (cfg.replay === 'latest' && continuity && !continuity.continuous) {
+      process.stdout.write(JSON.stringify({ ok: false, backupId: backup.backupId, wal: continuity, failures: [continuity.why] }) + '\n');
+      throw new AgentError(`verify failed: backup ${backup.backupId} cannot replay to the end of the archive: ${continuity.why}`, continuity.fix,
+        { backupId: backup.backupId, missing: continuity.missing, invariant: continuity.invariant });
+    }
+    log.info({ backupId: backup.backupId, walFrom: continuity?.from, walTo: continuity?.to, timeline: continuity?.timeline, continuous: continuity?.continuous }, 'verify: the archive\'s WAL for this backup');
     fs.chmodSync(pgdata, 0o700);
     writeScratchConfig(pgdata, cfg.socketDir, cfg.replay);
 
@@ -80,7 +103,11 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
       log.info({ ...outcome, seconds: replaySeconds }, 'verify: replay finished; running the checks');
       const amcheck = cfg.checks.amcheck ? await runAmcheck(server) : undefined;
       const tables = await countTables(server, cfg.checks.tables);
+      // Replay to latest ends in the archive's last segment, or something after where it stopped was not read.
+      const short = cfg.replay === 'latest' && continuity?.continuous && outcome.redoDoneAt
+        && !replayReachedEnd(parseLsn(outcome.redoDoneAt), continuity.to, backup.walSegmentSize);
       const failures = [
+        ...(short ? [`replay stopped at ${outcome.redoDoneAt}, before the end of the archive (${continuity!.to}): WAL after that was not replayed`] : []),
         ...(amcheck && !amcheck.ok ? [`pg_amcheck: ${amcheck.findings.join(' | ')}`] : []),
         ...tables.filter(t => !t.ok).map(t => t.error
           ? `${t.database}.${t.table}: ${t.error}`
@@ -92,6 +119,7 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
         backupEnd: { time: backup.endTime?.toISOString(), lsn: backup.endLsn },
         restored: { files: restored.files, bytes: restored.bytes, seconds: restored.seconds },
         replay: { mode: cfg.replay, seconds: replaySeconds, ...outcome },
+        wal: continuity,
         amcheck,
         tables,
         failures,

@@ -5,6 +5,7 @@
  * name absent from the listing is absent from the archive.
  */
 import { COMPRESSION_EXTENSION, Compression, s3Layout } from '../../../lib/contract';
+import { ARCHIVED_WAL } from '../catalog/lsn';
 import { AgentError } from '../common/errors';
 import type { S3Bucket } from '../s3/client';
 import { listAfter, listFolderPage } from '../s3/objects';
@@ -27,6 +28,11 @@ export interface WalLookup {
   readonly next: ArchivedWal[];
   /** The segment after `next` when the listing shows that the archive does not have it. */
   readonly absent?: string;
+  /**
+   * When the file asked for (or `absent`) is missing: the first segment after it in the same folder that the
+   * listing shows in the archive. Something after a missing segment means a hole, not the end of the archive.
+   */
+  readonly later?: string;
 }
 
 const KIND_OF_EXTENSION = new Map<string, Compression>(
@@ -40,7 +46,7 @@ function nextSegment(name: string): string | undefined {
 }
 
 /** The segment before `name` in its folder, or undefined for the folder's first. */
-function previousSegment(name: string): string | undefined {
+export function previousSegment(name: string): string | undefined {
   const seg = parseInt(name.slice(16), 16);
   return seg === 0 ? undefined : name.slice(0, 16) + (seg - 1).toString(16).toUpperCase().padStart(8, '0');
 }
@@ -63,7 +69,7 @@ export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, 
   const variants = new Map<string, Array<{ key: string; ext: string; etag: string }>>();
   for (const o of listed) {
     const rest = o.key.slice(folder.length);
-    const m = /^([0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)(\.[a-z0-9]+)?$/.exec(rest);
+    const m = ARCHIVED_WAL.exec(rest);
     if (!m) continue;
     const list = variants.get(m[1]) ?? [];
     list.push({ key: o.key, ext: m[2] ?? '', etag: o.etag });
@@ -84,6 +90,7 @@ export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, 
   const wal = pick(name);
   const next: ArchivedWal[] = [];
   let absent: string | undefined;
+  const listedAfter = (n: string) => [...variants.keys()].filter(v => SEGMENT.test(v) && v > n).sort()[0];
   if (wal && SEGMENT.test(name)) {
     for (let n = nextSegment(name); n && next.length < follow; n = nextSegment(n)) {
       let w: ArchivedWal | undefined;
@@ -101,7 +108,8 @@ export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, 
       next.push(w);
     }
   }
-  return { wal, next, absent };
+  const missing = !wal ? name : absent;
+  return { wal, next, absent, later: missing && SEGMENT.test(missing) ? listedAfter(missing) : undefined };
 }
 
 /**

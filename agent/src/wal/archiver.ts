@@ -12,9 +12,11 @@ import { WAL_FILE, s3Layout } from '../../../lib/contract';
 import { collectWhenIdle } from '../common/idle-gc';
 import { log } from '../common/log';
 import { S3Bucket, createS3Client } from '../s3/client';
-import { headObject, putObject } from '../s3/objects';
+import { getObject, headObject, putObject } from '../s3/objects';
 import { StoreConfig } from '../store/config';
-import { compressFile } from '../store/compression';
+import { compressFile, compressionOfKey, decompressStream } from '../store/compression';
+import { Writable } from 'stream';
+import { pipeline } from 'stream/promises';
 import { claimArchive } from './identity';
 import { clearAllSpools } from './wal-spool';
 import { createHash } from 'crypto';
@@ -143,22 +145,48 @@ export class WalArchiver {
 
   private async uploadOnce(name: string): Promise<void> {
     const started = Date.now();
-    const { body, rawSize } = await compressFile(path.join(this.pgdata, 'pg_wal', name), this.store.walCompression);
+    const file = path.join(this.pgdata, 'pg_wal', name);
     const key = s3Layout.walKey(this.store.prefix, this.store.serverName, name, this.store.walCompression);
-    const md5 = createHash('md5').update(body).digest('hex');
+    // Looked up first: every instance archives (archive_mode=always, so that no segment depends on one pod), and
+    // the second one to come finds it stored; then a SHA-256 of the segment decides, without compressing it.
     const there = await headObject(this.s3, key);
+    const raw = await sha256OfFile(file);
     if (there) {
-      // Archived before (a crash between upload and PostgreSQL's .done): identical content is success.
-      if (there.etag === md5) {
-        log.info({ wal: name }, 'WAL file already archived with identical content');
+      if (await this.sameContent(key, there, raw, file)) {
+        log.debug({ wal: name }, 'WAL file already archived with identical content');
         return;
       }
-      throw new Error(`${key} already exists with different content; refusing to overwrite archived WAL`);
+      const err = new Error(`${key} already exists with different content; refusing to overwrite archived WAL`);
+      log.error({ wal: name, key, fix: `Two histories wrote ${name}: find out which instance wrote the archived copy (compare it with pg_wal/${name} of each instance), keep the archive as it is, and take a new base backup.` }, err.message);
+      throw err;
     }
-    await putObject(this.s3, key, body, { metadata: { rawsize: String(rawSize) } });
+    const { body, rawSize } = await compressFile(file, this.store.walCompression);
+    await putObject(this.s3, key, body, { metadata: { rawsize: String(rawSize), rawsha256: raw } });
     this.stats.archived++;
     this.stats.bytes += body.length;
     this.stats.lastArchivedAt = new Date();
     log.debug({ wal: name, bytes: body.length, ms: Date.now() - started }, 'archived WAL file');
   }
+
+  /**
+   * Whether the archived object holds the bytes of `file` (SHA-256 `raw`): the SHA-256 this archiver records at
+   * upload; for an object without it (an older agent, barman-cloud), the same compressed bytes (ETag = MD5 of a
+   * single-part upload), else the object read back and decompressed (another level or library version).
+   */
+  private async sameContent(key: string, there: { etag: string; metadata: Record<string, string> }, raw: string, file: string): Promise<boolean> {
+    if (there.metadata.rawsha256) return there.metadata.rawsha256 === raw;
+    const { body } = await compressFile(file, this.store.walCompression);
+    if (there.etag === createHash('md5').update(body).digest('hex')) return true;
+    const got = await getObject(this.s3, key);
+    if (!got) return false;
+    const hash = createHash('sha256');
+    await pipeline(got.body, decompressStream(compressionOfKey(key)), new Writable({ write(c: Buffer, _e, done) { hash.update(c); done(); } }));
+    return hash.digest('hex') === raw;
+  }
+}
+
+async function sha256OfFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), new Writable({ write(c: Buffer, _e, done) { hash.update(c); done(); } }));
+  return hash.digest('hex');
 }

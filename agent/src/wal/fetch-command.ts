@@ -5,11 +5,12 @@
  * target and renamed into place, so PostgreSQL never reads a partial file. Exit 1 only when the file is not in the
  * archive (normal at the end of recovery): a listing says so, this call's or one of less than MISSING_FRESH_MS ago
  * (the segment right after the prefetched ones, history files). Any error exits 255, so that recovery never ends
- * early on one.
+ * early on one; so does a hole: a missing segment that must exist (./missing-wal, decide/archive's walFetchAnswer).
  */
 import * as path from 'path';
 import { WAL_FILE } from '../../../lib/contract';
 import { log } from '../common/log';
+import { answerMissing } from './missing-wal';
 import { SEGMENT, WalSpool, storeTag } from './wal-spool';
 
 export async function walFetchCommand(name: string, target: string, opts: { recoverySource?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -23,9 +24,9 @@ export async function walFetchCommand(name: string, target: string, opts: { reco
       log.info({ wal: name }, 'restored WAL file (prefetched)');
       return 0;
     }
-    if (spool.knownMissing(name)) {
-      log.info({ wal: name }, 'WAL file not in the archive (listed moments ago)');
-      return 1;
+    // Absent with a later segment archived: the store decides (it may be an upload in flight, or a hole).
+    if (spool.knownMissing(name) && !spool.missingLater(name)) {
+      return answerMissing(name, path.dirname(target), spool, undefined, ' (listed moments ago)');
     }
   } catch (e) {
     log.warn({ wal: name, err: (e as Error).message }, 'could not use the prefetch spool; asking the store');

@@ -18,13 +18,20 @@ import { getObject } from '../s3/objects';
 import { Slice } from '../store/chunks';
 import { decompressStream } from '../store/compression';
 import { StoreConfig, readStoreConfig } from '../store/config';
-import { ArchivedWal, listHistoryFiles, lookupWal } from './archive-lookup';
+import { walSegmentSizeOfHeader } from '../catalog/lsn';
+import { ArchivedWal, listHistoryFiles, lookupWal, previousSegment } from './archive-lookup';
+import { firstBytesOf } from './identity';
+import { answerMissing, segmentSizeAt } from './missing-wal';
 import { HISTORY, SEGMENT, WalSpool } from './wal-spool';
 
 /** Segments fetched ahead: 128 MiB of 16 MiB segments in pg_wal at most, pgBackRest's default queue size. */
 export const PREFETCH = 8;
 
-/** Exit codes: 0 restored, 1 not in the archive (PostgreSQL ends recovery), 255 error (PostgreSQL retries). */
+/** A segment missing before a later archived one is looked up again this many times, this far apart (an upload in flight). */
+const LATER_RECHECKS = 5;
+const LATER_RECHECK_MS = 2000;
+
+/** Exit codes: 0 restored, 1 not in the archive (PostgreSQL ends recovery), 255 error or a hole (PostgreSQL retries). */
 export async function fetchFromArchive(name: string, target: string, spool: WalSpool, opts: { recoverySource?: boolean }, env: NodeJS.ProcessEnv): Promise<number> {
   const store: StoreConfig = opts.recoverySource ? readRecoveryConfig(env).source : readStoreConfig(env);
   const s3 = createS3Client(store.s3);
@@ -44,14 +51,22 @@ export async function fetchFromArchive(name: string, target: string, spool: WalS
 async function fetchSegment(s3: S3Bucket, store: StoreConfig, name: string, target: string, spool: WalSpool): Promise<number> {
   // What the spool holds was fetched for another place in the WAL (or another timeline): start afresh.
   spool.clear();
-  const history = recordHistory(s3, store, spool);
+  const history = recordHistory(s3, store, spool, path.dirname(target));
   try {
-    const found = await lookupWal(s3, store, name, PREFETCH);
-    if (!found.wal) {
-      log.info({ wal: name }, 'WAL file not in the archive');
-      return 1;
+    let found = await lookupWal(s3, store, name, PREFETCH);
+    // A later segment archived but not this one: a hole, or an upload still in flight (the archiver uploads
+    // segments in parallel). Looked up again for a while before the answer stops recovery.
+    for (let i = 0; !found.wal && found.later && i < LATER_RECHECKS; i++) {
+      await new Promise(r => setTimeout(r, LATER_RECHECK_MS));
+      found = await lookupWal(s3, store, name, PREFETCH);
     }
-    if (found.absent) spool.markMissing(found.absent);
+    if (!found.wal) {
+      await history; // the archive's newest history file, kept in the spool: the hole check reads it
+      const walDir = path.dirname(target);
+      const size = segmentSizeAt(walDir, spool) ?? await archivedSegmentSize(s3, store, [found.later, previousSegment(name)]);
+      return answerMissing(name, walDir, spool, found.later, '', size);
+    }
+    if (found.absent) spool.markMissing(found.absent, found.later);
     const ahead = Promise.allSettled(found.next.map(w => prefetch(s3, w, spool)));
     try {
       // Through the spool, like the others: PostgreSQL may ask for this segment again at the end of recovery.
@@ -91,15 +106,54 @@ async function fetchOther(s3: S3Bucket, store: StoreConfig, name: string, target
   return 0;
 }
 
-/** Lists the history files into the spool, for the requests PostgreSQL makes at the end of recovery. */
-async function recordHistory(s3: S3Bucket, store: StoreConfig, spool: WalSpool): Promise<string[] | undefined> {
+/**
+ * Lists the history files into the spool, for the requests PostgreSQL makes at the end of recovery, and keeps the
+ * newest one (it names every switch point of its ancestry) for the hole check, unless pg_wal has it already.
+ */
+async function recordHistory(s3: S3Bucket, store: StoreConfig, spool: WalSpool, walDir?: string): Promise<string[] | undefined> {
   try {
     const names = await listHistoryFiles(s3, store);
     if (names) spool.recordHistoryFiles(names);
+    const newest = names?.at(-1);
+    if (newest && walDir && !fs.existsSync(path.join(walDir, newest))) await keepHistory(s3, store, spool, newest);
     return names;
   } catch (e) {
     log.debug({ err: (e as Error).message }, 'could not list the history files');
     return undefined;
+  }
+}
+
+/**
+ * The WAL segment size, from the long header of an archived segment (one of `names`, decompressed only that far):
+ * the hole check compares a segment with LSNs, which needs it when no segment is at hand (pg_wal, the spool).
+ */
+async function archivedSegmentSize(s3: S3Bucket, store: StoreConfig, names: Array<string | undefined>): Promise<number | undefined> {
+  for (const name of names) {
+    if (!name) continue;
+    try {
+      const found = await lookupWal(s3, store, name, 0);
+      if (!found.wal) continue;
+      const size = walSegmentSizeOfHeader(await firstBytesOf(s3, found.wal.key, 40));
+      if (size) return size;
+    } catch (e) {
+      log.debug({ wal: name, err: (e as Error).message }, 'could not read a segment header for the WAL segment size');
+    }
+  }
+  return undefined;
+}
+
+/** Keeps one history file of the archive in the spool (for the hole check); a failure only leaves it out. */
+async function keepHistory(s3: S3Bucket, store: StoreConfig, spool: WalSpool, name: string): Promise<void> {
+  const tmp = spool.tempPath(name);
+  try {
+    const found = await lookupWal(s3, store, name, 0);
+    if (!found.wal) return;
+    await download(s3, found.wal, tmp);
+    spool.keepHistory(name, fs.readFileSync(tmp, 'utf8'));
+  } catch (e) {
+    log.warn({ history: name, err: (e as Error).message }, 'could not read the newest timeline history file; the hole check uses those in pg_wal');
+  } finally {
+    fs.rmSync(tmp, { force: true });
   }
 }
 

@@ -27,7 +27,8 @@ export function systemIdentifierOfSegmentStart(head: Buffer): string {
   return head.readBigUInt64LE(24).toString();
 }
 
-async function firstBytesOf(s3: S3Bucket, key: string, n: number): Promise<Buffer> {
+/** The first `n` bytes of an archived file, decompressed (the download stops there). */
+export async function firstBytesOf(s3: S3Bucket, key: string, n: number): Promise<Buffer> {
   const obj = await getObject(s3, key);
   if (!obj) throw new Error(`${key} vanished`);
   const out = obj.body.pipe(decompressStream(compressionOfKey(key)));

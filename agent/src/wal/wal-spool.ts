@@ -15,6 +15,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { BACKUP_ENV, RECOVERY_ENV } from '../../../lib/contract';
+import { HISTORY_NAME, SEGMENT_NAME } from '../catalog/lsn';
 
 const SPOOL_PREFIX = '.pg-agent-prefetch-';
 const HISTORY_LIST = '.history-list';
@@ -23,9 +24,9 @@ const HISTORY_LIST = '.history-list';
 export const MISSING_FRESH_MS = 10_000;
 
 /** A plain WAL segment name (timeline, log, segment): the files PostgreSQL asks for in sequence. */
-export const SEGMENT = /^[0-9A-F]{24}$/;
+export const SEGMENT = SEGMENT_NAME;
 /** A timeline history file name. */
-export const HISTORY = /^[0-9A-F]{8}\.history$/;
+export const HISTORY = HISTORY_NAME;
 
 /** Identifies the store wal-fetch reads, from the variables that say where it is (never the credentials). */
 export function storeTag(env: NodeJS.ProcessEnv, recoverySource: boolean): string {
@@ -70,10 +71,50 @@ export class WalSpool {
     return true;
   }
 
-  /** Records that the listing just made shows `name` (a segment) absent from the archive. */
-  markMissing(name: string): void {
+  /**
+   * Records that the listing just made shows `name` (a segment) absent from the archive, and `later`, the first
+   * segment after it that the listing shows there (then `name` is a hole, not the end).
+   */
+  markMissing(name: string, later?: string): void {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(path.join(this.dir, `.${name}.missing`), new Date().toISOString());
+    fs.writeFileSync(path.join(this.dir, `.${name}.missing`), JSON.stringify({ at: new Date().toISOString(), later }));
+  }
+
+  /** The segment after `name` that the listing which found `name` missing showed in the archive, if any. */
+  missingLater(name: string): string | undefined {
+    try {
+      const later = JSON.parse(fs.readFileSync(path.join(this.dir, `.${name}.missing`), 'utf8')).later;
+      return typeof later === 'string' && SEGMENT.test(later) ? later : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Keeps a timeline history file read from the archive (for wal-fetch's hole check; PostgreSQL's own are in pg_wal). */
+  keepHistory(name: string, text: string): void {
+    if (!HISTORY.test(name)) return;
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(this.dir, `.${name}`), text);
+  }
+
+  /** The history files kept by {@link keepHistory}: name -> text. */
+  keptHistories(): Map<string, string> {
+    const out = new Map<string, string>();
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(this.dir);
+    } catch {
+      return out;
+    }
+    for (const e of entries) {
+      if (!e.startsWith('.') || !HISTORY.test(e.slice(1))) continue;
+      try {
+        out.set(e.slice(1), fs.readFileSync(path.join(this.dir, e), 'utf8'));
+      } catch {
+        // removed meanwhile
+      }
+    }
+    return out;
   }
 
   /** Records the timeline history files the archive holds, as a listing just showed them. */
