@@ -19,8 +19,15 @@ for (const [name, versions] of Object.entries({ current, oldest })) {
   try {
     const dependencies = { ...versions, ...pkg.dependencies };
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `prime-${name}`, version: '0.0.0', private: true, dependencies }));
-    process.stdout.write(`npm cache: ${name} consumer (${Object.entries(dependencies).map(([n, v]) => `${n}@${v}`).join(' ')})\n`);
-    execFileSync('npm', ['install', '--prefer-online', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: 'inherit' });
+    process.stdout.write(
+      `npm cache: ${name} consumer (${Object.entries(dependencies)
+        .map(([n, v]) => `${n}@${v}`)
+        .join(' ')})\n`,
+    );
+    execFileSync('npm', ['install', '--prefer-online', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], {
+      cwd: dir,
+      stdio: 'inherit',
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -55,7 +55,7 @@ function run(cmd: string, args: string[], cwd: string): string {
   try {
     return execFileSync(cmd, args, { cwd, stdio: 'pipe', env: { ...process.env, npm_config_update_notifier: 'false' } }).toString();
   } catch (e: any) {
-    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: e });
   }
 }
 
@@ -76,9 +76,21 @@ describe('the npm package', () => {
     const [report] = JSON.parse(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], ROOT));
     const files: string[] = report.files.map((f: { path: string }) => f.path).sort();
     expect(files.filter(f => !LIBRARY_FILE.test(f))).toEqual([]);
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'build/lib/index.js', 'build/lib/index.d.ts', 'build/imports/cilium-cilium.io.js']) expect(files).toContain(f);
+    for (const f of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'CHANGELOG.md',
+      'build/lib/index.js',
+      'build/lib/index.d.ts',
+      'build/imports/cilium-cilium.io.js',
+    ])
+      expect(files).toContain(f);
     // Every module of lib/ is there, compiled, with its typings.
-    const sources = fs.readdirSync(path.join(ROOT, 'lib'), { recursive: true }).map(String).filter(f => f.endsWith('.ts'));
+    const sources = fs
+      .readdirSync(path.join(ROOT, 'lib'), { recursive: true })
+      .map(String)
+      .filter(f => f.endsWith('.ts'));
     for (const s of sources) {
       expect(files).toContain(`build/lib/${s.replace(/\.ts$/, '.js')}`);
       expect(files).toContain(`build/lib/${s.replace(/\.ts$/, '.d.ts')}`);
@@ -96,7 +108,10 @@ describe('the npm package', () => {
     // The runtime imports of lib/ and imports/ that are not relative nor Node's: exactly the peers and dependencies.
     const imported = new Set<string>();
     for (const dir of ['lib', 'imports']) {
-      for (const f of fs.readdirSync(path.join(ROOT, dir), { recursive: true }).map(String).filter(f => f.endsWith('.ts'))) {
+      for (const f of fs
+        .readdirSync(path.join(ROOT, dir), { recursive: true })
+        .map(String)
+        .filter(f => f.endsWith('.ts'))) {
         for (const m of fs.readFileSync(path.join(ROOT, dir, f), 'utf8').matchAll(/^(?:import|export)\s+(?!type\b)[^'"]*from\s+'([^'.][^']*)'/gm)) {
           imported.add(m[1].startsWith('@') ? m[1].split('/').slice(0, 2).join('/') : m[1].split('/')[0]);
         }
@@ -109,14 +124,39 @@ describe('the npm package', () => {
     let app: string;
     beforeAll(() => {
       app = tempDir('consumer');
-      fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({
-        name: 'consumer', version: '0.0.0', private: true,
-        dependencies: { ...versions, 'cdk8s-postgres': `file:${tarball}` },
-      }, null, 2));
-      fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'commonjs', moduleResolution: 'node', strict: true, esModuleInterop: true, skipLibCheck: false, types: [], lib: ['ES2022'] },
-        files: ['main.ts'],
-      }, null, 2));
+      fs.writeFileSync(
+        path.join(app, 'package.json'),
+        JSON.stringify(
+          {
+            name: 'consumer',
+            version: '0.0.0',
+            private: true,
+            dependencies: { ...versions, 'cdk8s-postgres': `file:${tarball}` },
+          },
+          null,
+          2,
+        ),
+      );
+      fs.writeFileSync(
+        path.join(app, 'tsconfig.json'),
+        JSON.stringify(
+          {
+            compilerOptions: {
+              target: 'ES2022',
+              module: 'commonjs',
+              moduleResolution: 'node',
+              strict: true,
+              esModuleInterop: true,
+              skipLibCheck: false,
+              types: [],
+              lib: ['ES2022'],
+            },
+            files: ['main.ts'],
+          },
+          null,
+          2,
+        ),
+      );
       fs.writeFileSync(path.join(app, 'cdk8s.yaml'), 'language: typescript\napp: node main.js\n');
       fs.writeFileSync(path.join(app, 'main.ts'), MAIN_TS);
     });
@@ -126,19 +166,23 @@ describe('the npm package', () => {
       try {
         run('npm', ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], app);
       } catch (e: any) {
-        if (/ENOTCACHED/.test(e.message)) throw new Error(`the npm cache lacks the ${_name} consumer's packages: run \`npm run setup\` (scripts/prime-npm-cache.mjs)\n${e.message}`);
+        if (/ENOTCACHED/.test(e.message))
+          throw new Error(`the npm cache lacks the ${_name} consumer's packages: run \`npm run setup\` (scripts/prime-npm-cache.mjs)\n${e.message}`, {
+            cause: e,
+          });
         throw e;
       }
       for (const [name, version] of Object.entries(versions)) {
         expect(JSON.parse(fs.readFileSync(path.join(app, 'node_modules', name, 'package.json'), 'utf8')).version).toBe(version);
       }
       const installed = fs.readdirSync(path.join(app, 'node_modules'));
-      for (const agentOnly of ['@aws-sdk', '@kubernetes', 'zstd-napi', 'lz4-napi', 'pg', 'pino', 'tar-stream', 'commander']) expect(installed).not.toContain(agentOnly);
+      for (const agentOnly of ['@aws-sdk', '@kubernetes', 'zstd-napi', 'lz4-napi', 'pg', 'pino', 'tar-stream', 'commander'])
+        expect(installed).not.toContain(agentOnly);
       // One copy of constructs: the library uses the app's (a second copy breaks the construct tree).
       expect(fs.existsSync(path.join(app, 'node_modules', 'cdk8s-postgres', 'node_modules', 'constructs'))).toBe(false);
     }, 120000);
 
-    test('type-checks against the package\'s typings (skipLibCheck off) and synthesizes with the cdk8s CLI', () => {
+    test("type-checks against the package's typings (skipLibCheck off) and synthesizes with the cdk8s CLI", () => {
       run(path.join(BIN, 'tsc'), ['-p', 'tsconfig.json'], app);
       run(path.join(BIN, 'cdk8s'), ['synth', '--no-check-upgrade'], app);
       expect(fs.readdirSync(path.join(app, 'dist'))).toEqual(['db.k8s.yaml']);
@@ -149,10 +193,11 @@ describe('the npm package', () => {
       const validator = loadValidator();
       expect(objects.flatMap(o => validator.validate(o))).toEqual([]);
       const kinds = new Set(objects.map(o => o.kind));
-      for (const k of ['StatefulSet', 'Service', 'CronJob', 'Job', 'CiliumNetworkPolicy', 'NetworkPolicy', 'PodDisruptionBudget']) expect(kinds).toContain(k);
+      for (const k of ['StatefulSet', 'Service', 'CronJob', 'Job', 'CiliumNetworkPolicy', 'NetworkPolicy', 'PodDisruptionBudget'])
+        expect(kinds).toContain(k);
       const sts = objects.find(o => o.kind === 'StatefulSet')!;
       expect(sts.spec.template.spec.containers[0].image).toBe(`ghcr.io/cdk8s-postgres/agent:${PACKAGE_VERSION}-pg15`);
-      expect(sts.metadata.labels['example.org/team']).toBe('web');
+      expect(sts.metadata.labels?.['example.org/team']).toBe('web');
     });
   });
 });

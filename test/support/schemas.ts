@@ -32,7 +32,8 @@ interface Parsed {
   kinds: Array<{ apiVersion: string; kind: string; props: string }>;
 }
 
-const parse = (file: string) => ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true, file.endsWith('.js') ? ts.ScriptKind.JS : ts.ScriptKind.TS);
+const parse = (file: string) =>
+  ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true, file.endsWith('.js') ? ts.ScriptKind.JS : ts.ScriptKind.TS);
 
 /** toJson_<Type>'s `result` object: manifest key of each TypeScript property (`'x-kubernetes-foo': obj.xKubernetesFoo`). */
 function keyNames(source: ts.SourceFile): Map<string, Map<string, string>> {
@@ -41,7 +42,13 @@ function keyNames(source: ts.SourceFile): Map<string, Map<string, string>> {
     if (ts.isFunctionDeclaration(node) && node.name?.text.startsWith('toJson_') && node.body) {
       const keys = new Map<string, string>();
       const find = (n: ts.Node) => {
-        if (ts.isVariableDeclaration(n) && ts.isIdentifier(n.name) && n.name.text === 'result' && n.initializer && ts.isObjectLiteralExpression(n.initializer)) {
+        if (
+          ts.isVariableDeclaration(n) &&
+          ts.isIdentifier(n.name) &&
+          n.name.text === 'result' &&
+          n.initializer &&
+          ts.isObjectLiteralExpression(n.initializer)
+        ) {
           for (const p of n.initializer.properties) {
             if (!ts.isPropertyAssignment(p) || !(ts.isStringLiteral(p.name) || ts.isIdentifier(p.name))) continue;
             let prop: string | undefined;
@@ -74,7 +81,12 @@ function gvks(source: ts.SourceFile): Map<string, { apiVersion: string; kind: st
     return v.apiVersion !== undefined && v.kind ? { apiVersion: v.apiVersion, kind: v.kind } : undefined;
   };
   const visit = (node: ts.Node) => {
-    if (ts.isBinaryExpression(node) && ts.isPropertyAccessExpression(node.left) && node.left.name.text === 'GVK' && ts.isObjectLiteralExpression(node.right)) {
+    if (
+      ts.isBinaryExpression(node) &&
+      ts.isPropertyAccessExpression(node.left) &&
+      node.left.name.text === 'GVK' &&
+      ts.isObjectLiteralExpression(node.right)
+    ) {
       const gvk = read(node.right);
       if (gvk) out.set(node.left.expression.getText(), gvk);
     }
@@ -100,16 +112,26 @@ function parseSources(declarationsFile: string, bodiesFile: string): Parsed {
   const wrappers = new Set<string>(); // classes such as IntOrString and Quantity: a string or a number
   const interfaces: ts.InterfaceDeclaration[] = [];
   for (const s of decl.statements) {
-    if (ts.isEnumDeclaration(s)) enums.set(s.name.text, s.members.map(m => (m.initializer && ts.isStringLiteral(m.initializer) ? m.initializer.text : m.name.getText())));
-    else if (ts.isClassDeclaration(s) && s.name && s.members.some(m => m.name?.getText() === 'fromString' || m.name?.getText() === 'fromNumber')) wrappers.add(s.name.text);
+    if (ts.isEnumDeclaration(s))
+      enums.set(
+        s.name.text,
+        s.members.map(m => (m.initializer && ts.isStringLiteral(m.initializer) ? m.initializer.text : m.name.getText())),
+      );
+    else if (ts.isClassDeclaration(s) && s.name && s.members.some(m => m.name?.getText() === 'fromString' || m.name?.getText() === 'fromNumber'))
+      wrappers.add(s.name.text);
     else if (ts.isInterfaceDeclaration(s)) interfaces.push(s);
   }
   const typeSchema = (t: ts.TypeNode): Schema => {
     switch (t.kind) {
-      case ts.SyntaxKind.StringKeyword: return { type: 'string' };
-      case ts.SyntaxKind.NumberKeyword: return { type: 'number' };
-      case ts.SyntaxKind.BooleanKeyword: return { type: 'boolean' };
-      case ts.SyntaxKind.AnyKeyword: case ts.SyntaxKind.UnknownKeyword: return {};
+      case ts.SyntaxKind.StringKeyword:
+        return { type: 'string' };
+      case ts.SyntaxKind.NumberKeyword:
+        return { type: 'number' };
+      case ts.SyntaxKind.BooleanKeyword:
+        return { type: 'boolean' };
+      case ts.SyntaxKind.AnyKeyword:
+      case ts.SyntaxKind.UnknownKeyword:
+        return {};
     }
     if (ts.isArrayTypeNode(t)) return { type: 'array', items: typeSchema(t.elementType) };
     if (ts.isParenthesizedTypeNode(t)) return typeSchema(t.type);
@@ -154,7 +176,8 @@ function strictify(node: any): any {
   if (Array.isArray(node)) return node.map(strictify);
   if (node && typeof node === 'object') {
     const out: any = {};
-    for (const [k, v] of Object.entries(node)) out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([pk, pv]) => [pk, strictify(pv)])) : strictify(v);
+    for (const [k, v] of Object.entries(node))
+      out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([pk, pv]) => [pk, strictify(pv)])) : strictify(v);
     if (out.properties && out.additionalProperties === undefined) out.additionalProperties = false;
     return out;
   }
@@ -180,7 +203,10 @@ export function loadValidator(): SchemaValidator {
     ajv.addSchema({ $id: id, definitions: strictify(definitions) });
     for (const { apiVersion, kind, props } of kinds) {
       // The props interface has no apiVersion/kind (the class adds them): the object is the props plus those two.
-      const top = strictify({ ...definitions[props], properties: { apiVersion: { const: apiVersion }, kind: { const: kind }, ...definitions[props].properties } });
+      const top = strictify({
+        ...definitions[props],
+        properties: { apiVersion: { const: apiVersion }, kind: { const: kind }, ...definitions[props].properties },
+      });
       byGvk.set(`${apiVersion}/${kind}`, ajv.compile(JSON.parse(JSON.stringify(top).replace(/"#\/definitions\//g, `"${id}#/definitions/`))));
     }
   });
@@ -190,7 +216,10 @@ export function loadValidator(): SchemaValidator {
       if (!fn) throw new Error(`no schema for ${obj.apiVersion} ${obj.kind}`);
       const label = `${obj.kind}/${obj.metadata?.name}`;
       if (fn(obj)) return [];
-      return (fn.errors ?? []).map(e => `${label}${e.instancePath} ${e.message}${e.params && 'additionalProperty' in e.params ? `: ${(e.params as any).additionalProperty}` : ''}`);
+      return (fn.errors ?? []).map(
+        e =>
+          `${label}${e.instancePath} ${e.message}${e.params && 'additionalProperty' in e.params ? `: ${(e.params as any).additionalProperty}` : ''}`,
+      );
     },
   };
 }
