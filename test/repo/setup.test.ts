@@ -39,7 +39,7 @@ describe('setup and test commands', () => {
     ];
     expect(missingSystemTools(fake).map(t => t.debian)).toEqual(['pgc-fake-package']);
     expect(() => checkSystemTools(fake)).toThrow(
-      /\/nonexistent\/pgc-tool \[pgc-fake-package\][\s\S]*npm run setup[\s\S]*apt-get install -y --no-install-recommends pgc-fake-package$/,
+      /\/nonexistent\/pgc-tool \[pgc-fake-package\][\s\S]*npm run setup[\s\S]*apt-get install -y pgc-fake-package$/,
     );
     // This machine is set up (the globalSetup already checked).
     expect(missingSystemTools(SYSTEM_TOOLS)).toEqual([]);

@@ -81,7 +81,7 @@ export function checkSystemTools(tools: SystemTool[] = SYSTEM_TOOLS): void {
     [
       `The tests need system tools that are not installed (Debian bookworm packages in brackets):`,
       ...missing.map(t => `  ${t.tool} [${t.debian}]: ${t.why}`),
-      `Install them with \`npm run setup\` (as root), or: apt-get install -y --no-install-recommends ${packages.join(' ')}`,
+      `Install them with \`npm run setup\` (as root), or: apt-get install -y ${packages.join(' ')}`,
     ].join('\n'),
   );
 }
