@@ -22,6 +22,17 @@ const SOURCES: Array<{ declarations: string; bodies: string }> = [
 ];
 
 type Schema = Record<string, any>;
+
+/**
+ * Constraints of the schemas that typed classes cannot carry, added back for the objects the constructs render: a
+ * CiliumNetworkPolicy's spec selects either endpoints or nodes (the CRD's `oneOf` on `spec` and `specs[]`).
+ */
+const ONE_OF: Record<string, Schema> = Object.fromEntries(
+  ['CiliumNetworkPolicySpec', 'CiliumNetworkPolicySpecs'].map(name => [
+    name,
+    { oneOf: [{ required: ['endpointSelector'] }, { required: ['nodeSelector'] }] },
+  ]),
+);
 /** ajv $id of the first source's definitions (Kubernetes). */
 const K8S_ID = 'src0';
 
@@ -168,6 +179,7 @@ function parseSources(declarationsFile: string, bodiesFile: string): Parsed {
   }
   const kinds: Parsed['kinds'] = [];
   for (const [cls, gvk] of gvks(bodies)) if (definitions[`${cls}Props`]) kinds.push({ ...gvk, props: `${cls}Props` });
+  for (const [name, constraint] of Object.entries(ONE_OF)) if (definitions[name]) definitions[name] = { ...definitions[name], ...constraint };
   return { definitions, kinds };
 }
 
