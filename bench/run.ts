@@ -367,7 +367,7 @@ async function walRun(r: number, t: { archiver: string; bucket: string; prefix: 
   }, 500);
   const load = load1();
   const t0 = Date.now();
-  let out = '';
+  let out: string;
   try {
     out = await run(path.join(PG_BIN, 'pgbench'), ['-N', '-c', '4', '-j', '2', '-T', String(opts.walSeconds)], { env: pgEnv });
   } finally {

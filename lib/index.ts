@@ -14,3 +14,4 @@ export * from './bootstrap/pg-basebackup';
 export { ValidationError } from './validation';
 export * as contract from './contract';
 export * from './canary/canary-app';
+export { PACKAGE_VERSION } from './version';

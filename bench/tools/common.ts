@@ -85,7 +85,7 @@ export function restoreTarget(ctx: Ctx, name: string): string {
 /** Polls until the restored server has left recovery and answers SELECT 1. */
 async function waitUsable(port: number, password: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let last = '';
+  let last: string;
   for (;;) {
     try {
       const c = { host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 2000 };

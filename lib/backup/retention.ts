@@ -14,7 +14,7 @@ export function validateRetention(prop: string, r: RetentionSpec): RetentionSpec
       throw new ValidationError(`${prop}.${key}`, `${v} is not a whole number of backups`, 'Give a count between 0 and 10000, e.g. monthly: 6.');
     }
   }
-  const any = r.recoveryWindow !== undefined || ['daily', 'weekly', 'monthly', 'yearly'].some(k => (r as any)[k] > 0);
+  const any = r.recoveryWindow !== undefined || (['daily', 'weekly', 'monthly', 'yearly'] as const).some(k => (r[k] ?? 0) > 0);
   if (!any) throw new ValidationError(prop, 'keeps nothing', 'Set a recoveryWindow (e.g. "14d") and/or daily, weekly, monthly or yearly counts.');
   return r;
 }

@@ -18,13 +18,19 @@ import { agentContainer, agentPodSecurityContext } from './pod-security';
 import { DatabaseProps, PostgresClusterProps } from './props';
 import { NamedObject, declareObjects, describeObject, objectKey, renderedObjects } from '../unique-names';
 import { validateClusterProps } from './validate';
+import { PACKAGE_VERSION } from '../version';
 
 /** The clusters of each App (by root construct) and the objects their names give, for the construct-level name check. */
 const clustersByRoot = new WeakMap<Construct, Array<{ name: string; path: string; objects: Map<string, NamedObject> }>>();
 
-/** Default agent image repository; the tag is the PostgreSQL major. */
+/** Default agent image repository; the tag is this package's version and the PostgreSQL major (`defaultImage`). */
 export const DEFAULT_IMAGE_REPOSITORY = 'ghcr.io/cdk8s-postgres/agent';
 export const DEFAULT_POSTGRES_VERSION = 15;
+
+/** The agent image released with this version of the constructs for a PostgreSQL major: `<repo>:<version>-pg<major>`. */
+export function defaultImage(postgresVersion: number = DEFAULT_POSTGRES_VERSION): string {
+  return `${DEFAULT_IMAGE_REPOSITORY}:${PACKAGE_VERSION}-pg${postgresVersion}`;
+}
 
 /**
  * A PostgreSQL cluster without an operator: a StatefulSet of agent pods (one primary, streaming replicas), the
@@ -61,7 +67,7 @@ export class PostgresCluster extends Construct {
     this.name = name;
     this.instances = props.instances ?? 1;
     const version = props.postgresVersion ?? DEFAULT_POSTGRES_VERSION;
-    this.image = props.image ?? `${DEFAULT_IMAGE_REPOSITORY}:${version}`;
+    this.image = props.image ?? defaultImage(version);
     this.rwServiceName = names.rwService(name);
     const clusterDomain = props.clusterDomain ?? 'cluster.local';
     const priorityClassName = props.priorityClass instanceof PriorityClass ? props.priorityClass.name : props.priorityClass;

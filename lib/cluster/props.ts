@@ -78,7 +78,7 @@ export interface PostgresClusterProps {
   readonly postgresVersion?: number;
   /**
    * Agent image (the official postgres image plus the agent).
-   * @default `ghcr.io/cdk8s-postgres/agent:<postgresVersion>`
+   * @default `ghcr.io/cdk8s-postgres/agent:<package version>-pg<postgresVersion>` (the image released with these constructs)
    */
   readonly image?: string;
   /**

@@ -130,6 +130,7 @@ describe('migration from a running server (dist/nextcloud-migration)', () => {
         expect(keysInFolder.some(k => /\/00000002\.history/.test(k) || /\/00000002[0-9A-F]{16}/.test(k))).toBe(true);
       }, 60000);
     } catch (e) {
+      // eslint-disable-next-line no-console
       console.log(h.pods[0].process?.lines.slice(-40).join('\n'));
       throw e;
     } finally {

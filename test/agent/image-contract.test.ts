@@ -12,11 +12,13 @@ import { Copy, DockerfileParser, From, Instruction } from 'dockerfile-ast';
 import { parse as parseYaml } from 'yaml';
 import { PATHS } from '../../lib/contract';
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_POSTGRES_VERSION, PostgresCluster } from '../../lib/cluster/postgres-cluster';
+import { PACKAGE_VERSION } from '../../lib/version';
 import { KubeObject, ROOT, loadDist, podSpecOf } from '../support/manifests';
 import { AGENT_BUNDLE } from '../support/pod-runner';
 
 const DOCKERFILE = path.join(ROOT, 'agent', 'Dockerfile');
 const WORKFLOW = path.join(ROOT, '.github', 'workflows', 'agent-image.yml');
+const RELEASE_WORKFLOW = path.join(ROOT, '.github', 'workflows', 'release.yml');
 const dockerfile = DockerfileParser.parse(fs.readFileSync(DOCKERFILE, 'utf8'));
 
 interface Stage {
@@ -167,18 +169,28 @@ describe('agent image contract (agent/Dockerfile, the manifests, the workflow)',
     }
   });
 
-  test('the construct\'s default image and the image of dist/ are ones the workflow builds and pushes', () => {
+  test('the construct\'s default image and the image of dist/ are ones the release workflow builds and pushes', () => {
     const chart = new Chart(Testing.app(), 'c');
     const cluster = new PostgresCluster(chart, 'pg', { name: 'pg', storage: { size: Size.gibibytes(1) } });
-    expect(cluster.image).toBe(`${DEFAULT_IMAGE_REPOSITORY}:${DEFAULT_POSTGRES_VERSION}`);
+    expect(cluster.image).toBe(`${DEFAULT_IMAGE_REPOSITORY}:${PACKAGE_VERSION}-pg${DEFAULT_POSTGRES_VERSION}`);
     const majors = workflowMajors();
     expect(majors).toEqual([15, 16, 17]);
     expect(majors).toContain(DEFAULT_POSTGRES_VERSION);
     expect(workflow().env.IMAGE).toBe(DEFAULT_IMAGE_REPOSITORY);
+    // The release workflow pushes <version>-pg<major> for the same majors (the tag is checked against package.json).
+    const release = parseYaml(fs.readFileSync(RELEASE_WORKFLOW, 'utf8'));
+    expect(release.env.IMAGE).toBe(DEFAULT_IMAGE_REPOSITORY);
+    const job = release.jobs.image;
+    expect((job.strategy.matrix.pg_major as number[]).map(Number)).toEqual(majors);
+    const push = job.steps.find((s: any) => String(s.uses ?? '').startsWith('docker/build-push-action@'));
+    expect(push.with.tags).toBe('${{ env.IMAGE }}:${{ needs.check.outputs.version }}-pg${{ matrix.pg_major }}');
+    expect(push.with.file).toBe('agent/Dockerfile');
     for (const { container } of agentContainers()) {
       const [repo, tag] = String(container.image).split(':');
       expect(repo).toBe(DEFAULT_IMAGE_REPOSITORY);
-      expect(majors).toContain(Number(tag));
+      const m = /^(.+)-pg(\d+)$/.exec(tag);
+      expect(m?.[1]).toBe(PACKAGE_VERSION);
+      expect(majors).toContain(Number(m?.[2]));
     }
   });
 

@@ -3,6 +3,7 @@
  * archives WAL and takes a base backup into Ceph RGW; it is destroyed (processes and volumes); a new cluster
  * (dist/keycloak-restore.k8s.yaml, bootstrap.recovery) restores it to a point in time T, then to the latest point.
  */
+import * as fs from 'fs';
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
 import { createBucket, ensureS3, s3For, uniqueBucketName } from '../support/s3';
 import { getObjectBuffer, listPrefix, putObject } from '../../agent/src/s3/objects';
@@ -183,7 +184,7 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
         const p = h.startInstance(0, extraEnv);
         const code = await p.exited;
         const errors = p.logs().filter(l => l.level === 'error');
-        return { code, errors, pgdataEmpty: !require('fs').existsSync(`${h.pods[0].dataDir}/pgdata`) };
+        return { code, errors, pgdataEmpty: !fs.existsSync(`${h.pods[0].dataDir}/pgdata`) };
       } finally {
         await h.stop();
       }

@@ -1,5 +1,5 @@
 import { Chart, Size, Testing } from 'cdk8s';
-import { CanaryApp, CanaryAppProps, PostgresCluster, PostgresClusterProps } from '../../lib';
+import { CanaryApp, CanaryAppProps, PACKAGE_VERSION, PostgresCluster, PostgresClusterProps } from '../../lib';
 import { CANARY_ENV, LABELS, PATHS } from '../../lib/contract';
 import { byKind, envOf } from './helpers';
 
@@ -26,7 +26,7 @@ describe('CanaryApp', () => {
     const pod = deploy.spec.template.spec;
     expect(pod.containers).toHaveLength(1);
     const c = pod.containers[0];
-    expect(c.image).toBe('ghcr.io/cdk8s-postgres/agent:15');
+    expect(c.image).toBe(`ghcr.io/cdk8s-postgres/agent:${PACKAGE_VERSION}-pg15`);
     expect(c.command).toEqual([PATHS.agentBinary]);
     expect(c.args).toEqual(['canary']);
     expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);

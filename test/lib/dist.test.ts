@@ -44,6 +44,9 @@ describe('dist/', () => {
       const cnp = structuredClone(objects.find(o => o.kind === 'CiliumNetworkPolicy')!);
       cnp.spec.ingress[0].fromEndpointz = [];
       expect(validator.validate(cnp).join()).toMatch(/fromEndpointz/);
+      const unselected = structuredClone(objects.find(o => o.kind === 'CiliumNetworkPolicy')!);
+      delete unselected.spec.endpointSelector;
+      expect(validator.validate(unselected).join()).toMatch(/endpointSelector/);
       expect(() => validator.validate({ apiVersion: 'v1', kind: 'Nonsense', metadata: { name: 'x' } })).toThrow(/no schema/);
     });
   });

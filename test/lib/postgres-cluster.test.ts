@@ -1,5 +1,5 @@
 import { Chart, Size, Testing } from 'cdk8s';
-import { PostgresCluster, PriorityClass, pgtune } from '../../lib';
+import { PACKAGE_VERSION, PostgresCluster, PriorityClass, pgtune } from '../../lib';
 import { appSecretData, APP_SECRET_KEYS, ENV, LABELS, SecretSpec } from '../../lib/contract';
 import { byKind, envOf, synthCluster } from './helpers';
 
@@ -13,7 +13,7 @@ describe('PostgresCluster', () => {
     const c = sts.spec.template.spec.containers[0];
     expect(c.command).toEqual(['/usr/local/bin/pg-agent']);
     expect(c.args).toEqual(['instance']);
-    expect(c.image).toBe('ghcr.io/cdk8s-postgres/agent:15');
+    expect(c.image).toBe(`ghcr.io/cdk8s-postgres/agent:${PACKAGE_VERSION}-pg15`);
     const claim = sts.spec.volumeClaimTemplates[0];
     expect(claim.metadata.name).toBe('pgdata');
     expect(claim.spec.storageClassName).toBe('rbd-fast');

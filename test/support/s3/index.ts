@@ -78,7 +78,7 @@ async function script(...args: string[]): Promise<string> {
     return stdout;
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`ceph-rgw.sh ${args.join(' ')} failed: ${(err.stderr || err.message).trim()}\n${err.stdout ?? ''}`.trim());
+    throw new Error(`ceph-rgw.sh ${args.join(' ')} failed: ${(err.stderr || err.message).trim()}\n${err.stdout ?? ''}`.trim(), { cause: e });
   }
 }
 
