@@ -18,7 +18,7 @@ export async function readPeers(kube: KubeClient, cfg: InstanceConfig, nowMs = D
   for (let i = 0; i < cfg.instances; i++) {
     if (i === cfg.ordinal) continue;
     const name = names.pod(cfg.cluster, i);
-    let annotations: Record<string, string> = {};
+    let annotations: Record<string, string>;
     try {
       annotations = (await kube.getPod(name))?.metadata?.annotations ?? {};
     } catch {

@@ -66,7 +66,7 @@ export async function rejoinAsReplica(cfg: InstanceConfig): Promise<'rewound' | 
           await new Promise(r => setTimeout(r, 2000));
           continue;
         }
-        throw new Error(`the new primary cannot be reached for pg_rewind: ${message}`);
+        throw new Error(`the new primary cannot be reached for pg_rewind: ${message}`, { cause: e });
       }
       if (failure.kind === 'blocked') throw new RejoinBlocked(failure.why, failure.fix, failure.invariant, message);
       diverged = `${failure.why}: ${message}`;
