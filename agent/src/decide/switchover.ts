@@ -63,3 +63,20 @@ export function decideTakeOver(f: TakeOverFacts): TakeOverDecision {
   if (f.waitedMs > f.boundMs) return refuse(`this replica replayed only ${f.replayLsn ?? 'nothing'} of the old primary's final position ${f.finalLsn} within ${Math.round(f.boundMs / 1000)} s`);
   return { action: 'wait', why: `catching up to the old primary's final position ${f.finalLsn} (at ${f.replayLsn ?? 'nothing'})` };
 }
+
+export type StopHandOverDecision = { action: 'hand-over'; target: string; why: string } | { action: 'stop'; why: string };
+
+/**
+ * A primary asked to stop (a rollout's SIGTERM, a drain's eviction, a pod delete) hands the lease to the most
+ * caught-up streaming replica, so the cluster does not wait for the lease to expire; with none, it just stops (and
+ * takes its lease back when it returns within the lease).
+ */
+export function decideStopHandOver(f: Omit<HandOverFacts, 'target'>): StopHandOverDecision {
+  const candidates = f.replicas
+    .filter(r => r.state === 'streaming' && f.instances.includes(r.name) && r.name !== f.me)
+    .sort((a, b) => a.lagBytes - b.lagBytes || f.instances.indexOf(a.name) - f.instances.indexOf(b.name));
+  if (!candidates.length) return { action: 'stop', why: 'no replica streams from this primary: stopping without a hand-over' };
+  const d = decideHandOver({ ...f, target: candidates[0].name });
+  if (d.action === 'refuse') return { action: 'stop', why: `${d.why}: stopping without a hand-over` };
+  return { action: 'hand-over', target: candidates[0].name, why: d.why };
+}

@@ -22,7 +22,7 @@ import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readControlData, readSystemIdentifier } from './pgdata';
 import { RoleLabeler } from './pod-label';
 import { RejoinBlocked, rejoinAsReplica } from './rewind';
-import { InstanceRole, currentRole, decideFailover, decideHandOver, decidePrimaryTick, decideTakeOver, planStart } from '../decide';
+import { InstanceRole, currentRole, decideFailover, decideHandOver, decidePrimaryTick, decideStopHandOver, decideTakeOver, planStart } from '../decide';
 import { readPeers, receivedLsnAnnotation } from './peers';
 import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
 import { PostgresSupervisor } from './supervisor';
@@ -39,6 +39,8 @@ const PUBLISH_LSN_MS = 3000;
 const FENCE_CHECK_MS = 200;
 /** How long a switchover target may take to replay up to the old primary's final position before it refuses. */
 const SWITCHOVER_CATCH_UP_MS = 30000;
+/** The tick while a hand-over is under way here: the write gap of a switchover is counted in ticks. */
+const FAST_TICK_MS = 100;
 
 export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const cfg = readInstanceConfig(env);
@@ -213,11 +215,13 @@ class Instance {
   private readonly supervisor: PostgresSupervisor;
   private archiver?: WalArchiver;
   private mode: Mode;
-  private readonly promotions = { failover: 0, switchover: 0 };
+  private readonly promotions = { failover: 0, switchover: 0, handedOver: 0 };
   private fencings = 0;
   /** Decisions that waited because an invariant forbade going on (pgc_safety_waits_total). */
   private safetyWaits = 0;
   private switchoverWaitSince?: number;
+  /** Ticks to run at FAST_TICK_MS: while this pod is a switchover's target and right after a promotion. */
+  private fastTicks = 0;
   private lastPublish = 0;
   private lastWhyNot = '';
   private exit!: (outcome: 'stopped' | 'failed') => void;
@@ -257,7 +261,8 @@ class Instance {
       log.info({ signal }, 'shutdown requested');
       if (this.timer) clearTimeout(this.timer);
       clearInterval(this.fenceWatch);
-      await this.supervisor.stop();
+      if (this.mode === 'primary' && this.role === 'primary' && this.cfg.instances > 1 && !this.following()) await this.handOverAndStop();
+      else await this.supervisor.stop();
       this.exit('stopped');
     };
     process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -269,7 +274,9 @@ class Instance {
       } catch (e) {
         log.error({ err: (e as Error).message }, 'instance step failed; retrying');
       }
-      if (!stopping) this.timer = setTimeout(tick, TICK_MS);
+      const fast = this.fastTicks > 0;
+      if (fast) this.fastTicks--;
+      if (!stopping) this.timer = setTimeout(tick, fast ? FAST_TICK_MS : TICK_MS);
     };
     this.timer = setTimeout(tick, 200);
     this.fenceWatch = setInterval(() => void this.fenceIfStale(), FENCE_CHECK_MS);
@@ -496,6 +503,42 @@ class Instance {
     await this.resumeAfterFailedHandOver(target);
   }
 
+  /**
+   * Asked to stop as primary: hand the lease to the most caught-up streaming replica on the way out, as a
+   * switchover does (clean stop, final position published, the target promotes once past it), so the cluster does
+   * not wait for the lease to expire while this pod is away (a rollout, a drain, a node reboot).
+   */
+  private async handOverAndStop(): Promise<void> {
+    const instances = Array.from({ length: this.cfg.instances }, (_, i) => names.pod(this.cfg.cluster, i));
+    const d = decideStopHandOver({
+      me: this.cfg.podName, instances, replicas: this.status?.replicas ?? [], maxLagBytes: this.cfg.failoverMaxLagBytes, followingSource: false,
+    });
+    this.mode = 'transition';
+    await this.supervisor.stop();
+    this.status = undefined;
+    if (d.action === 'stop') {
+      log.info({}, d.why);
+      return;
+    }
+    const control = await readControlData(this.cfg.pgdata).catch(e => ({ state: `unreadable (${(e as Error).message})`, checkpointLsn: '' }));
+    if (control.state !== 'shut down' || !control.checkpointLsn) {
+      log.warn({ state: control.state }, 'postgres did not shut down cleanly: no hand-over (the final WAL position is unknown); the lease expires or this pod takes it back');
+      return;
+    }
+    try {
+      await this.election.observe();
+      if (!(await this.election.release({ [ANNOTATIONS.switchoverTo]: d.target, [ANNOTATIONS.switchoverFinalLsn]: control.checkpointLsn, [ANNOTATIONS.switchoverResult]: undefined }))) return;
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot hand the lease over; it expires on its own');
+      return;
+    }
+    log.info({ target: d.target, finalLsn: control.checkpointLsn, why: d.why }, 'stopping as primary: handed the lease over');
+    // Until the target holds it (or a few seconds): the pod's endpoint goes, the next primary's comes.
+    const outcome = await this.waitForHandOver(d.target, 10000);
+    log.info({ target: d.target, outcome }, 'hand-over on stop finished');
+    if (outcome === 'taken') this.promotions.handedOver++;
+  }
+
   /** Waits until the target holds the lease ('taken'), refused it ('refused'), or the time is up. */
   private async waitForHandOver(target: string, timeoutMs: number): Promise<'taken' | 'refused' | 'timeout' | 'other'> {
     const deadline = Date.now() + timeoutMs;
@@ -542,6 +585,7 @@ class Instance {
     await this.publishLsn();
     if (view?.switchoverTo === this.cfg.podName) {
       if (!view.holder) return this.switchoverTakeOver(view.switchoverFinalLsn);
+      this.fastTicks = 50; // the primary is about to stop and hand over
       this.switchoverWaitSince = undefined;
       return;
     }
@@ -559,6 +603,7 @@ class Instance {
   /** Planned switchover, the target's side: promote only past the old primary's final position, else refuse. */
   private async switchoverTakeOver(finalLsn: string | undefined): Promise<void> {
     this.switchoverWaitSince ??= Date.now();
+    this.fastTicks = 50;
     const d = decideTakeOver({ finalLsn, replayLsn: this.status?.inRecovery ? this.status.lsn : undefined, waitedMs: Date.now() - this.switchoverWaitSince, boundMs: SWITCHOVER_CATCH_UP_MS });
     if (d.action === 'wait') return this.whyNot(d.why);
     this.switchoverWaitSince = undefined;
@@ -605,6 +650,8 @@ class Instance {
     this.promotions[reason]++;
     this.mode = 'primary';
     this.reconciled = false;
+    // Label, reconcile and become ready in the next ticks, not a second later each.
+    this.fastTicks = 30;
     void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion(this.cfg, () => this.mode === 'primary'));
     if (previous) {
       // The old primary's pod may still carry the primary label: the Services must stop selecting it.
