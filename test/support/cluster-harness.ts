@@ -327,6 +327,7 @@ export class ClusterHarness {
       p.thawPod();
       p.killPod();
       await p.waitPodGone().catch(() => undefined);
+      p.pod.release();
     }
     for (const s of Object.values(this.services)) await s.stop();
     await this.api.stop();

@@ -76,7 +76,9 @@ export class PodProcesses {
   constructor(readonly rootPid: number, label: string) {
     const f = getFreezer();
     if (f) {
-      this.dir = path.join(f.root, `pgc-${process.pid}-${++counter}-${label.replace(/[^a-z0-9-]/gi, '')}`);
+      // Unique across the test files one jest worker runs in turn (each gets fresh module state, same pid).
+      const unique = `${process.pid}-${Date.now().toString(36)}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+      this.dir = path.join(f.root, `pgc-${unique}-${label.replace(/[^a-z0-9-]/gi, '')}`);
       fs.mkdirSync(this.dir);
       fs.writeFileSync(path.join(this.dir, 'cgroup.procs'), String(rootPid));
     }
