@@ -50,7 +50,8 @@ export async function switchoverCommand(target: string, opts: { wait?: boolean; 
       return 0;
     }
     if (result?.startsWith(`${target} refused`)) {
-      throw new AgentError(`switchover to ${target} did not happen: ${result.slice(target.length + 1)}`, `The primary did not change. Check that ${target} is a streaming replica (its /readyz), then ask again.`);
+      const reason = result.slice(`${target} refused: `.length).replace(/^switchover to \S+ refused: /, '');
+      throw new AgentError(`switchover to ${target} did not happen: ${reason}`, `The primary did not change. Check that ${target} is a streaming replica (its /readyz), then ask again.`);
     }
     await new Promise(r => setTimeout(r, 500));
   }
