@@ -58,6 +58,9 @@ function getFreezer(): Freezer | undefined {
 }
 
 let counter = 0;
+/** Unique per test file: jest runs several files in one worker process, each with a fresh copy of this module (and
+ *  counter), and a cgroup a file could not remove must not collide with the next file's. */
+const RUN = `${process.pid}-${Date.now().toString(36)}`;
 /** Pods of this test process: whatever a test left running goes with the process, not after it. */
 const live = new Set<PodProcesses>();
 process.once('exit', () => {
@@ -76,7 +79,7 @@ export class PodProcesses {
   constructor(readonly rootPid: number, label: string) {
     const f = getFreezer();
     if (f) {
-      this.dir = path.join(f.root, `pgc-${process.pid}-${++counter}-${label.replace(/[^a-z0-9-]/gi, '')}`);
+      this.dir = path.join(f.root, `pgc-${RUN}-${++counter}-${label.replace(/[^a-z0-9-]/gi, '')}`);
       fs.mkdirSync(this.dir);
       fs.writeFileSync(path.join(this.dir, 'cgroup.procs'), String(rootPid));
     }
