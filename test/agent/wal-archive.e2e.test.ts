@@ -108,8 +108,21 @@ describe('WAL archiving e2e (shared-pg from dist/, Ceph RGW)', () => {
     const keysBefore = await listKeys(bucket, 'shared-pg/');
     h.pods[0].process!.kill('SIGTERM');
     expect(await h.pods[0].process!.exited).toBe(0);
-    // The volume is lost and the pod starts over: a new initdb, a new system identifier, the same store folder.
+    // The volume is lost. The cluster exists (its Lease names its system identifier) and nobody else holds the
+    // data: the agent refuses to initdb a new database in its place (invariant I1) and says how to restore.
     fs.rmSync(path.join(h.pods[0].dataDir, 'pgdata'), { recursive: true, force: true });
+    const refusing = h.startInstance(0, s3Env);
+    const line = await refusing.waitForLog(l => /^this volume is empty, but the cluster exists/.test(l.msg ?? ''), 30000);
+    expect(line.fix).toContain('bootstrap.recovery');
+    expect((await h.httpGet(0, '/readyz')).status).toBe(503);
+    expect(fs.readdirSync(h.pods[0].dataDir)).not.toContain('pgdata');
+    refusing.kill('SIGTERM');
+    await refusing.exited;
+    // Starting over on purpose, as the fix says (delete the Lease; the pod's report goes with the pod): a new initdb,
+    // a new system identifier, the same store folder.
+    h.api.remove('leases', h.namespace, 'shared-pg-primary');
+    const pod = h.api.get('pods', h.namespace, 'shared-pg-0')!;
+    delete pod.metadata.annotations;
     const p = h.startInstance(0, s3Env);
     await h.waitReady(0, 90000);
     await switchWal();
