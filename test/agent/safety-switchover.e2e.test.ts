@@ -23,7 +23,7 @@ describe('lossless switchover under load', () => {
 
   /** Runs `pg-agent switchover --to swo-<target>` as a pod of the StatefulSet's container. */
   const switchover = async (target: number) => {
-    const job = d.h.startJob(d.h.statefulSet, 'postgres', { args: ['switchover', '--to', `swo-${target}`, '--wait', '--timeout', '150'] });
+    const job = d.h.startJob(d.h.statefulSet, 'postgres', { args: ['switchover', '--to', `swo-${target}`, '--wait'] });
     const code = await job.exited;
     return { code, lines: job.lines };
   };
