@@ -136,7 +136,7 @@ async function planUntilSafe(cfg: InstanceConfig, kube: KubeClient, election: El
     waitingServer ??= await serveHttp(cfg.httpPort, {
       alive: () => true,
       ready: () => ({ ok: false, reason: `waiting: ${lastWhy}` }),
-      metrics: () => `# HELP pgc_safety_wait Waiting because a safety invariant forbids going on (1).\n# TYPE pgc_safety_wait gauge\npgc_safety_wait{cluster="${cfg.cluster}",pod="${cfg.podName}"} 1\n`,
+      metrics: () => renderMetrics({ cluster: cfg.cluster, pod: cfg.podName, up: false, restarts: 0, safetyWaits: 1 }),
     });
     await new Promise(r => setTimeout(r, 5000));
   }
@@ -170,20 +170,34 @@ async function waitWhileFollowing(cfg: InstanceConfig): Promise<never> {
  */
 async function rejoinUntilDone(cfg: InstanceConfig): Promise<void> {
   let lastWhy = '';
-  for (;;) {
-    try {
-      await rejoinAsReplica(cfg);
-      return;
-    } catch (e) {
-      if (e instanceof RejoinBlocked) {
-        if (e.why !== lastWhy) log.error({ fix: e.fix, invariant: e.invariant, detail: e.detail }, `cannot rejoin as a replica: ${e.why}; the data was kept, retrying every 30 s`);
-        lastWhy = e.why;
-        await new Promise(r => setTimeout(r, 30000));
-        continue;
+  let waits = 0;
+  let server: Server | undefined;
+  try {
+    for (;;) {
+      try {
+        await rejoinAsReplica(cfg);
+        return;
+      } catch (e) {
+        if (e instanceof RejoinBlocked) {
+          waits++;
+          if (e.why !== lastWhy) log.error({ fix: e.fix, invariant: e.invariant, detail: e.detail }, `cannot rejoin as a replica: ${e.why}; the data was kept, retrying every 30 s`);
+          lastWhy = e.why;
+          // Alive and not ready meanwhile, with the wait on /metrics like any other safety wait.
+          server ??= await serveHttp(cfg.httpPort, {
+            alive: () => true,
+            ready: () => ({ ok: false, reason: `waiting: cannot rejoin as a replica: ${lastWhy}` }),
+            metrics: () => renderMetrics({ cluster: cfg.cluster, pod: cfg.podName, up: false, restarts: 0, safetyWaits: waits }),
+          });
+          await new Promise(r => setTimeout(r, 30000));
+          continue;
+        }
+        log.error({ err: (e as Error).message }, 'cannot rejoin as a replica yet; retrying in 5 s');
+        await new Promise(r => setTimeout(r, 5000));
       }
-      log.error({ err: (e as Error).message }, 'cannot rejoin as a replica yet; retrying in 5 s');
-      await new Promise(r => setTimeout(r, 5000));
     }
+  } finally {
+    server?.closeAllConnections();
+    server?.close();
   }
 }
 
