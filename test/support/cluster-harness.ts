@@ -290,7 +290,8 @@ export class ClusterHarness {
     let last = { status: 0, body: '' };
     while (Date.now() < deadline) {
       last = await this.httpGet(ordinal, '/readyz');
-      if (last.status === 200) return;
+      // Ready as the Services see it: the kubelet's (this harness's) poll has seen it too, as Endpoints would.
+      if (last.status === 200 && this.ready.get(this.pods[ordinal].name)) return;
       const p = this.pods[ordinal].process;
       if (p && p.child.exitCode !== null) throw new Error(`instance ${ordinal} exited ${p.child.exitCode}:\n${p.lines.slice(-30).join('\n')}`);
       await sleep(250);
