@@ -89,7 +89,8 @@ export function watchWritable(h: ClusterHarness, superuserPassword: string, data
       const pods = (await Promise.all(h.pods.map(async p => {
         try {
           await query({ ...h.direct(p.ordinal, 'postgres', superuserPassword, database), connectionTimeoutMillis: 500, query_timeout: 1000 },
-            'CREATE TEMP TABLE probe (x int); INSERT INTO probe VALUES (1)');
+            // synchronous_commit=local: a primary whose commits wait for a replica still accepts writes.
+            'SET synchronous_commit = local; CREATE TEMP TABLE probe (x int); INSERT INTO probe VALUES (1)');
           return p.ordinal;
         } catch {
           return -1;

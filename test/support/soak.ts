@@ -25,10 +25,19 @@ export interface SoakOptions {
   faultEveryMs: [number, number];
   seed?: number;
   log?: (line: string) => void;
+  /**
+   * The cluster's replication. `required` (the default here) is the mode that promises no acknowledged row is ever
+   * lost; with `async` or `preferred` a failover may lose the newest commits by design (README), e.g. a commit acknowledged
+   * by a primary just thawed from SIGSTOP after the replica took over. The bench measures those too.
+   */
+  synchronous?: 'async' | 'preferred' | 'required';
 }
 
 export interface SoakFigures {
   seconds: number;
+  synchronous: string;
+  /** For each lost row: when it was acknowledged (s since start) and the last fault before it. */
+  lostContext: string[];
   mechanism: string;
   faults: Array<{ at: number; kind: 'kill' | 'freeze'; pod: string; role: string; ms: number }>;
   acknowledged: number;
@@ -51,12 +60,13 @@ export interface SoakFigures {
 
 const CLUSTER = 'soak-pg';
 
-function synthSoakCluster(): KubeObject[] {
+function synthSoakCluster(synchronous: NonNullable<SoakOptions['synchronous']>): KubeObject[] {
   const chart = new Chart(Testing.app(), 'soak', { namespace: 'databases' });
   const store = new BackupStore(chart, 'store', { endpoint: 'http://rgw.soak.svc:80', bucket: 'soak', credentials: { secretName: 'soak-store' } });
   new PostgresCluster(chart, CLUSTER, {
     name: CLUSTER, instances: 2, databases: [{ name: 'app', owner: 'app' }], storage: { size: Size.gibibytes(1) },
     backup: { store, schedule: '0 0 * * *' },
+    synchronous: synchronous === 'async' ? undefined : { number: 1, dataDurability: synchronous },
   });
   return Testing.synth(chart) as KubeObject[];
 }
@@ -79,7 +89,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakFigures> {
   const between = (lo: number, hi: number) => Math.round(lo + rnd() * (hi - lo));
   const bucket = uniqueBucketName('soak');
   await createBucket(bucket);
-  const h = new ClusterHarness(synthSoakCluster(), CLUSTER);
+  const synchronous = o.synchronous ?? 'required';
+  const h = new ClusterHarness(synthSoakCluster(synchronous), CLUSTER);
   const started = Date.now();
   try {
     await h.start();
@@ -147,8 +158,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakFigures> {
     const lostInRestore = w.acknowledged.filter(id => !restored.ids.has(id));
 
     const logs = h.processes.flatMap(p => p.logs());
+    const lostContext = [...new Set([...lostLive, ...lostInRestore])].map(id => {
+      const at = (w.ackedAt[w.acknowledged.indexOf(id)] - started) / 1000;
+      const before = faults.filter(f => f.at <= at).pop();
+      return `${id} acknowledged at ${at.toFixed(1)} s${before ? `, after the ${before.kind} of ${before.pod} (${before.role}) at ${before.at} s` : ''}`;
+    });
     return {
-      seconds: Math.round((Date.now() - started) / 1000), mechanism: PodProcesses.mechanism(), faults,
+      seconds: Math.round((Date.now() - started) / 1000), synchronous, lostContext, mechanism: PodProcesses.mechanism(), faults,
       acknowledged: w.acknowledged.length, lostLive, lostInRestore, restoredFrom: restored.backupId, restoreSeconds: restored.seconds,
       restoredTimeline: restored.timeline, splitBrainSamples: watch.splitBrain().length, samples: watch.samples.length,
       longestWriteGapMs: w.longestGapMs(), leaseTransitions: leaseOf(h).transitions,
@@ -170,7 +186,8 @@ export function printSoak(f: SoakFigures): string {
   return [
     `[soak] ${f.seconds} s, ${f.faults.length} faults (kill -9: ${by('kill', 'primary')} primary / ${by('kill', 'replica')} replica / ${by('kill', 'none')} unlabelled; `
       + `SIGSTOP: ${by('freeze', 'primary')} primary / ${by('freeze', 'replica')} replica / ${by('freeze', 'none')} unlabelled), whole pods by ${f.mechanism}`,
-    `[soak] rows acknowledged ${f.acknowledged}; lost on -rw ${f.lostLive.length}; lost in the restore of ${f.restoredFrom} to latest (timeline ${f.restoredTimeline}, ${f.restoreSeconds.toFixed(1)} s) ${f.lostInRestore.length}`,
+    `[soak] replication ${f.synchronous}; rows acknowledged ${f.acknowledged}; lost on -rw ${f.lostLive.length}; lost in the restore of ${f.restoredFrom} to latest (timeline ${f.restoredTimeline}, ${f.restoreSeconds.toFixed(1)} s) ${f.lostInRestore.length}`,
+    ...f.lostContext.map(l => `[soak] lost: ${l}`),
     `[soak] writable primaries at once: ${f.splitBrainSamples} of ${f.samples} samples; longest write gap ${(f.longestWriteGapMs / 1000).toFixed(1)} s; lease transitions ${f.leaseTransitions}`,
     `[soak] initdb ${f.initdbs}; rejoins: ${f.rejoinsRewound} rewound, ${f.rejoinsCloned} cloned aside, ${f.wipesWithoutClone} wiped; safety waits ${f.safetyWaits.length}${f.safetyWaits.length ? `: ${[...new Set(f.safetyWaits)].join(' | ')}` : ''}`,
     `[soak] load average ${f.loadAverage.join(' ')}`,
