@@ -26,6 +26,7 @@ import { InstanceRole, currentRole, decideFailover, decideHandOver, decidePrimar
 import { readPeers, receivedLsnAnnotation } from './peers';
 import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
 import { PostgresSupervisor } from './supervisor';
+import { RolloutWatch } from './rollout';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
 const MAX_READY_LAG_BYTES = 64 * 1024 * 1024;
@@ -238,12 +239,14 @@ class Instance {
   private fastTicks = 0;
   private lastPublish = 0;
   private lastWhyNot = '';
+  private readonly rollout: RolloutWatch;
   private exit!: (outcome: 'stopped' | 'failed') => void;
   private readonly exited = new Promise<'stopped' | 'failed'>(r => { this.exit = r; });
 
   constructor(private readonly cfg: InstanceConfig, private role: InstanceRole, private readonly kube: KubeClient,
     private readonly election: Election, private readonly labeler: RoleLabeler) {
     this.mode = role;
+    this.rollout = new RolloutWatch(kube, cfg);
     this.supervisor = new PostgresSupervisor({
       pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds,
       onExit: () => { this.reconciled = false; },
@@ -320,6 +323,10 @@ class Instance {
       if (this.role === 'primary' && !following && this.reconciled && !this.persistingSlots) void this.persistSlots();
       if (this.role === 'primary' && !following && this.cfg.synchronous) await this.synchronousStep();
       await this.labeler.ensure(this.role);
+      // In the background: its API reads must never delay the lease renewal of the next tick.
+      if ((this.role === 'primary' && !following) || this.role === 'replica') {
+        void this.rollout.check(this.role, (this.status.replicas ?? []).filter(r => r.state === 'streaming').map(r => r.name));
+      }
     }
   }
 
@@ -528,6 +535,8 @@ class Instance {
       me: this.cfg.podName, instances, replicas: this.status?.replicas ?? [], maxLagBytes: this.cfg.failoverMaxLagBytes, followingSource: false,
     });
     this.mode = 'transition';
+    // The target learns now, while postgres stops, and watches the lease closely (its fast ticks).
+    if (d.action === 'hand-over') await this.election.annotate({ [ANNOTATIONS.switchoverTo]: d.target, [ANNOTATIONS.switchoverResult]: undefined }).catch(() => false);
     await this.supervisor.stop();
     this.status = undefined;
     if (d.action === 'stop') {
@@ -537,6 +546,7 @@ class Instance {
     const control = await readControlData(this.cfg.pgdata).catch(e => ({ state: `unreadable (${(e as Error).message})`, checkpointLsn: '' }));
     if (control.state !== 'shut down' || !control.checkpointLsn) {
       log.warn({ state: control.state }, 'postgres did not shut down cleanly: no hand-over (the final WAL position is unknown); the lease expires or this pod takes it back');
+      await this.election.annotate({ [ANNOTATIONS.switchoverTo]: undefined }).catch(() => false);
       return;
     }
     try {
@@ -599,9 +609,13 @@ class Instance {
     await this.publishLsn();
     if (view?.switchoverTo === this.cfg.podName) {
       if (!view.holder) return this.switchoverTakeOver(view.switchoverFinalLsn);
-      this.fastTicks = 50; // the primary is about to stop and hand over
-      this.switchoverWaitSince = undefined;
-      return;
+      // Held and renewed: the primary is about to stop and hand over. Held but stale: the primary died between
+      // naming this target and releasing the lease, and an ordinary failover decides below.
+      if (!this.election.expired()) {
+        this.fastTicks = 50;
+        this.switchoverWaitSince = undefined;
+        return;
+      }
     }
     const peers = this.election.expired() ? await readPeers(this.kube, this.cfg) : [];
     const d = decideFailover({
