@@ -22,6 +22,8 @@ export interface RolloutPeer {
 }
 
 export interface RolloutFacts {
+  /** The StatefulSet's `updateStrategy.type`: only `OnDelete` leaves the replacing to the agents. */
+  strategy?: string;
   me: string;
   ordinal: number;
   role: 'primary' | 'replica';
@@ -41,6 +43,8 @@ export type RolloutDecision =
   | { action: 'replace-own-pod'; why: string };
 
 export function decideRollout(f: RolloutFacts): RolloutDecision {
+  // RollingUpdate (e.g. set through an escape hatch): the controller replaces the pods; the agents must not as well.
+  if (f.strategy !== 'OnDelete') return { action: 'none' };
   if (!f.updateRevision || !f.myRevision || f.myRevision === f.updateRevision) return { action: 'none' };
   const outdated = `this pod runs revision ${f.myRevision}, the StatefulSet's template is ${f.updateRevision}`;
   // One pod at a time: any peer away, stopping or not ready may be the one being replaced (or a failure to heal first).

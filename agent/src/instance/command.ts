@@ -16,7 +16,7 @@ import { clearPartial, clone, finish, initdb, partialDir, primaryAnswers, recove
 import { restoreForRecovery } from '../restore/recovery';
 import { clearRolesPending, cloneSource, describeSource, isFollowingSource, markClonedFromSource, stopFollowingSource } from './clone-source';
 import { InstanceConfig, readInstanceConfig } from './config';
-import { followsSource, restoreStrictHba, writeConfigFiles } from './config-files';
+import { followsSource, restoreStrictHba, writeConfigFiles, writeConfigWithoutArchiving } from './config-files';
 import { Election } from './election';
 import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readControlData, readSystemIdentifier } from './pgdata';
@@ -279,7 +279,10 @@ class Instance {
       if (this.timer) clearTimeout(this.timer);
       clearInterval(this.fenceWatch);
       if (this.mode === 'primary' && this.role === 'primary' && this.cfg.instances > 1 && !this.following()) await this.handOverAndStop();
-      else await this.supervisor.stop();
+      else {
+        if (this.mode === 'replica') await this.pauseArchivingIfFailing('replica');
+        await this.supervisor.stop();
+      }
       this.exit('stopped');
     };
     process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -499,6 +502,7 @@ class Instance {
     }
     log.info({ target, why: check.why }, 'switchover requested: stopping writes, then handing the lease over');
     this.mode = 'transition';
+    await this.pauseArchivingIfFailing('primary');
     await this.supervisor.stop();
     this.status = undefined;
     // A clean shutdown ends WAL with its checkpoint: that record is the final position the target must replay past.
@@ -536,7 +540,10 @@ class Instance {
     });
     this.mode = 'transition';
     // The target learns now, while postgres stops, and watches the lease closely (its fast ticks).
-    if (d.action === 'hand-over') await this.election.annotate({ [ANNOTATIONS.switchoverTo]: d.target, [ANNOTATIONS.switchoverResult]: undefined }).catch(() => false);
+    if (d.action === 'hand-over') {
+      await this.election.annotate({ [ANNOTATIONS.switchoverTo]: d.target, [ANNOTATIONS.switchoverResult]: undefined }).catch(() => false);
+      await this.pauseArchivingIfFailing('primary');
+    }
     await this.supervisor.stop();
     this.status = undefined;
     if (d.action === 'stop') {
@@ -561,6 +568,24 @@ class Instance {
     const outcome = await this.waitForHandOver(d.target, 10000);
     log.info({ target: d.target, outcome }, 'hand-over on stop finished');
     if (outcome === 'taken') this.promotions.handedOver++;
+  }
+
+  /**
+   * Before a hand-over's stop: when the store has been failing, postgres would spend seconds (its final archiving
+   * cycle, three attempts a segment a second apart) before it shuts down, and writes wait all that time. Nothing is
+   * lost by skipping it: see writeConfigWithoutArchiving.
+   */
+  private async pauseArchivingIfFailing(role: InstanceRole): Promise<void> {
+    const since = this.archiver?.failingSince;
+    if (since === undefined) return;
+    try {
+      writeConfigWithoutArchiving(this.cfg, role);
+      await reloadConfig(this.cfg);
+      log.warn({ failingForSeconds: Math.round((Date.now() - since) / 1000), fix: 'Bring the store back: the segments stay in pg_wal and are archived by the new primary and by this instance when it returns.' },
+        'the store has been failing: stopping without the final archiving attempts (archiving paused for this stop)');
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot pause archiving for the stop; postgres retries the archive as it shuts down');
+    }
   }
 
   /** Waits until the target holds the lease ('taken'), refused it ('refused'), or the time is up. */

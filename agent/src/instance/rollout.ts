@@ -56,7 +56,7 @@ export class RolloutWatch {
         });
       }
       decision = decideRollout({
-        me: this.cfg.podName, ordinal: this.cfg.ordinal, role, myRevision: me?.metadata?.labels?.[LABELS.revision], updateRevision, peers, streaming,
+        strategy: sts.spec?.updateStrategy?.type, me: this.cfg.podName, ordinal: this.cfg.ordinal, role, myRevision: me?.metadata?.labels?.[LABELS.revision], updateRevision, peers, streaming,
       });
     } catch (e) {
       this.say('info', `rollout state unreadable: ${(e as Error).message}`);
