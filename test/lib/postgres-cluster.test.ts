@@ -17,7 +17,9 @@ describe('PostgresCluster', () => {
     const claim = sts.spec.volumeClaimTemplates[0];
     expect(claim.metadata.name).toBe('pgdata');
     expect(claim.spec.storageClassName).toBe('rbd-fast');
-    expect(claim.spec.resources.requests.storage).toBe('2Gi');
+    // The template keeps a fixed size; storage.size is on the claim objects (test/lib/storage.test.ts).
+    expect(claim.spec.resources.requests.storage).toBe('64Mi');
+    expect(byKind(objects, 'PersistentVolumeClaim', 'pgdata-keycloak-pg-cluster-1').spec.resources.requests.storage).toBe('2Gi');
     expect(sts.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
   });
 
@@ -132,6 +134,7 @@ describe('PostgresCluster', () => {
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: ['kc-0'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: ['kc-primary'] },
+      { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: ['kc'] },
     ]);
     expect(byKind(objects, 'RoleBinding', 'kc').subjects).toEqual([{ kind: 'ServiceAccount', name: 'kc' }]);
   });
