@@ -1,6 +1,6 @@
 /**
  * KubeApiDouble: a Kubernetes API server for tests, on 127.0.0.1, serving the kinds the agent uses —
- * core/v1 pods, secrets, configmaps and coordination.k8s.io/v1 leases, all namespaced.
+ * core/v1 pods, secrets, configmaps, coordination.k8s.io/v1 leases and apps/v1 statefulsets, all namespaced.
  *
  * Reproduced from the real API server (as Kubernetes 1.28 and later behave):
  *  - verbs get, list (labelSelector with the full selector grammar; fieldSelector on metadata.name/namespace and the
@@ -419,9 +419,10 @@ export class KubeApiDouble {
       case '/api/v1': return resourceList('v1');
       case '/apis': return {
         kind: 'APIGroupList', apiVersion: 'v1',
-        groups: [{ name: 'coordination.k8s.io', versions: [{ groupVersion: 'coordination.k8s.io/v1', version: 'v1' }], preferredVersion: { groupVersion: 'coordination.k8s.io/v1', version: 'v1' } }],
+        groups: ['coordination.k8s.io', 'apps'].map(name => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } })),
       };
       case '/apis/coordination.k8s.io/v1': return resourceList('coordination.k8s.io/v1');
+      case '/apis/apps/v1': return resourceList('apps/v1');
       default: return undefined;
     }
   }

@@ -306,7 +306,12 @@ const leases = define('coordination.k8s.io', 'v1', 'leases', 'Lease', {
   },
 });
 
-export const RESOURCE_TYPES: ResourceType[] = [pods, secrets, configmaps, leases];
+/** apps/v1 StatefulSets: the agents read spec.replicas (the instance count); tests seed and scale them. */
+const statefulsets = define('apps', 'v1', 'statefulsets', 'StatefulSet', {
+  decode: obj => (obj.spec !== undefined && !isObject(obj.spec) ? cannotUnmarshal(obj.spec, 'StatefulSet.spec', 'v1.StatefulSetSpec') : undefined),
+});
+
+export const RESOURCE_TYPES: ResourceType[] = [pods, secrets, configmaps, leases, statefulsets];
 
 /** By URL segments: group ('' for core), version, plural resource name. */
 export function resourceByPath(group: string, version: string, resource: string): ResourceType | undefined {
