@@ -116,3 +116,15 @@ describe('scaling and hibernation change no pod template', () => {
     expect(() => synthCluster({ hibernate: 'yes' as unknown as boolean })).toThrow(/^hibernate: "yes" is not true or false/);
   });
 });
+
+describe('examples/day-2-operations.ts', () => {
+  test('grow, scale, hibernate: each changes only what docs/volumes-scaling-hibernation.md says', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { day2, day2Chart } = require('../../examples/day-2-operations') as typeof import('../../examples/day-2-operations');
+    const render = (settings: typeof day2) => new Map(Testing.synth(day2Chart(Testing.app(), settings)).map(o => [`${o.kind}/${o.metadata.name}`, stringify(o)]));
+    const monday = render(day2);
+    expect(changed(monday, render({ ...day2, size: Size.gibibytes(4) }))).toEqual(['PersistentVolumeClaim/pgdata-staging-pg-0', 'PersistentVolumeClaim/pgdata-staging-pg-1']);
+    expect(changed(monday, render({ ...day2, instances: 3 }))).toEqual(['PersistentVolumeClaim/pgdata-staging-pg-2', 'Role/staging-pg', 'StatefulSet/staging-pg']);
+    expect(changed(monday, render({ ...day2, hibernate: true }))).toEqual(['StatefulSet/staging-pg']);
+  });
+});
