@@ -23,7 +23,7 @@ export class InstanceCount {
   replicas?: number;
   private since = now();
   private lastRead = -Infinity;
-  private forbidden = false;
+  private forbiddenSince?: number;
 
   /** Runs when the count the agent works with changes (not for 0: hibernation keeps the last count). */
   onChange: (instances: number) => void = () => undefined;
@@ -37,17 +37,20 @@ export class InstanceCount {
 
   /** Reads the StatefulSet at most every few seconds (`force`: now). Never throws: the last value stays. */
   async refresh(force = false): Promise<number | undefined> {
-    if (this.forbidden || (!force && now() - this.lastRead < REFRESH_MS)) return this.replicas;
+    // Not allowed (manifests of an older version): asked again once a minute, in case the new Role was applied since.
+    const wait = this.forbiddenSince === undefined ? REFRESH_MS : 60000;
+    if (!force && now() - this.lastRead < wait) return this.replicas;
     this.lastRead = now();
     try {
       const sts = await this.kube.getStatefulSet(names.statefulSet(this.cfg.cluster));
       const replicas = sts?.spec?.replicas;
       if (typeof replicas === 'number') this.set(replicas);
+      this.forbiddenSince = undefined;
     } catch (e) {
       if (e instanceof KubeError && e.code === 403) {
         // Manifests of an older version: no RBAC for it. The count of the environment stays (scaling restarts pods).
-        this.forbidden = true;
-        log.warn({ instances: this.cfg.instances, fix: 'Apply the manifests of this agent\'s version (its Role may get the StatefulSet).' }, 'may not read the StatefulSet: using the instance count of the environment');
+        if (this.forbiddenSince === undefined) log.warn({ instances: this.cfg.instances, fix: 'Apply the manifests of this agent\'s version (its Role may get the StatefulSet).' }, 'may not read the StatefulSet: using the instance count of the environment');
+        this.forbiddenSince ??= now();
       }
     }
     return this.replicas;
