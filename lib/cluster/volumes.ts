@@ -52,12 +52,13 @@ function checkMib(prop: string, size: Size): number {
 }
 
 /**
- * Annotations that keep a data volume when GitOps prunes: scaling down (or deleting the cluster from git) removes
- * the claim object from the manifests, and the data must stay, as the StatefulSet's retention policy keeps it.
+ * Annotations that keep a data volume when GitOps prunes: scaling down (or deleting the cluster from git, or the
+ * Argo CD Application) removes the claim object from the manifests, and the data must stay, as the StatefulSet's
+ * retention policy keeps it.
  */
 export const KEEP_ON_PRUNE = {
   'kustomize.toolkit.fluxcd.io/prune': 'disabled',
-  'argocd.argoproj.io/sync-options': 'Prune=false',
+  'argocd.argoproj.io/sync-options': 'Prune=false,Delete=false',
 } as const;
 
 export interface VolumeClaimsProps {

@@ -59,7 +59,7 @@ describe('volume growth from git', () => {
       // `<template name>-<sts>-<ordinal>`: the StatefulSet controller adopts an existing claim of that name.
       expect(c.metadata.name).toMatch(new RegExp(`^${sts.spec.volumeClaimTemplates[0].metadata.name}-${sts.metadata.name}-\\d$`));
       expect(c.metadata.labels).toEqual(sts.spec.template.metadata.labels);
-      expect(c.metadata.annotations).toEqual({ 'kustomize.toolkit.fluxcd.io/prune': 'disabled', 'argocd.argoproj.io/sync-options': 'Prune=false' });
+      expect(c.metadata.annotations).toEqual({ 'kustomize.toolkit.fluxcd.io/prune': 'disabled', 'argocd.argoproj.io/sync-options': 'Prune=false,Delete=false' });
       expect(c.spec).toEqual({ accessModes: ['ReadWriteOnce'], storageClassName: 'rbd-fast', resources: { requests: { storage: '1536Mi' } } });
     }
     expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('64Mi');

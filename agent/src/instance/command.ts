@@ -26,7 +26,7 @@ import { InstanceRole, currentRole, decideFailover, decideHandOver, decidePrimar
 import { readPeers, receivedLsnAnnotation } from './peers';
 import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
 import { PostgresSupervisor } from './supervisor';
-import { InstanceCount, SlotCleanup } from './scaling';
+import { InstanceCount, ReplicaSlots } from './scaling';
 import { DiskWatch } from './disk-usage';
 import { stopHandOverScope } from '../decide/scaling';
 
@@ -246,15 +246,13 @@ class Instance {
   private exit!: (outcome: 'stopped' | 'failed') => void;
   private readonly exited = new Promise<'stopped' | 'failed'>(r => { this.exit = r; });
 
-  private readonly slotCleanup: SlotCleanup;
+  private readonly replicaSlots: ReplicaSlots;
   private readonly disk: DiskWatch;
 
   constructor(private readonly cfg: InstanceConfig, private role: InstanceRole, private readonly kube: KubeClient,
     private readonly election: Election, private readonly labeler: RoleLabeler, private readonly count: InstanceCount) {
     this.mode = role;
-    // Scaled up: the primary reconciles again, which creates the new ordinal's slot before it clones.
-    count.onChange = () => { this.reconciled = false; };
-    this.slotCleanup = new SlotCleanup(cfg, count);
+    this.replicaSlots = new ReplicaSlots(cfg, count);
     this.disk = new DiskWatch(cfg.pgdata, 5000);
     this.supervisor = new PostgresSupervisor({
       pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds,
@@ -333,7 +331,7 @@ class Instance {
       // Not awaited: reconciling can wait on locks, and the tick must go on renewing the lease meanwhile.
       if (this.role === 'primary' && !following && !this.reconciled && !this.reconciling) void this.reconcile();
       if (this.role === 'primary' && !following && this.reconciled && !this.persistingSlots) void this.persistSlots();
-      if (this.role === 'primary' && !following && this.reconciled) void this.slotCleanup.tick();
+      if (this.role === 'primary' && !following && this.reconciled) void this.replicaSlots.tick();
       if (this.role === 'primary' && !following && this.cfg.synchronous) await this.synchronousStep();
       await this.labeler.ensure(this.role);
     }

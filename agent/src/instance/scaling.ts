@@ -25,9 +25,6 @@ export class InstanceCount {
   private lastRead = -Infinity;
   private forbiddenSince?: number;
 
-  /** Runs when the count the agent works with changes (not for 0: hibernation keeps the last count). */
-  onChange: (instances: number) => void = () => undefined;
-
   constructor(private readonly kube: KubeClient, private readonly cfg: InstanceConfig) {}
 
   /** How long spec.replicas has been seen unchanged. */
@@ -65,12 +62,14 @@ export class InstanceCount {
     if (!first) log.info({ from: this.cfg.instances, to: replicas }, 'the StatefulSet was scaled');
     // The count the rest of the agent works with (peers, slots, synchronous standbys).
     this.cfg.instances = replicas;
-    this.onChange(replicas);
   }
 }
 
-/** On the primary: drops the slots of ordinals the StatefulSet no longer runs, once decide/scaling allows it. */
-export class SlotCleanup {
+/**
+ * On the primary, every few seconds: a slot for each ordinal the StatefulSet runs (a scale-up's new pod clones
+ * through it), and the drop of the slots of ordinals it no longer runs, once decide/scaling allows it.
+ */
+export class ReplicaSlots {
   private lastWhy = new Map<string, string>();
   private running = false;
   private lastRun = -Infinity;
@@ -87,6 +86,12 @@ export class SlotCleanup {
         const slots = (await c.query("SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical'")).rows
           .map(r => ({ slot: String(r.slot_name), active: r.active === true, ordinal: Number(String(r.slot_name).slice(prefix.length)) }))
           .filter(s => s.slot.startsWith(prefix) && /^\d+$/.test(s.slot.slice(prefix.length)) && s.slot === slotName(this.cfg.cluster, s.ordinal));
+        for (let i = 0; i < this.cfg.instances; i++) {
+          if (i === this.cfg.ordinal || slots.some(s => s.ordinal === i)) continue;
+          // As reconcilePrimary does: no WAL reserved until the replica first connects.
+          await c.query('SELECT pg_create_physical_replication_slot($1, false) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)', [slotName(this.cfg.cluster, i)]);
+          log.info({ slot: slotName(this.cfg.cluster, i), instances: this.cfg.instances }, 'created the replication slot of a new instance');
+        }
         const decisions = decideSlotCleanup({ slots, replicas: this.count.replicas, replicasStableMs: this.count.stableMs(), stableBoundMs: SLOT_DROP_STABLE_MS });
         for (const d of decisions) {
           if (d.action === 'wait') {
@@ -101,7 +106,7 @@ export class SlotCleanup {
         }
       });
     } catch (e) {
-      log.warn({ err: (e as Error).message }, 'cannot check the replication slots of removed instances yet; retrying');
+      log.warn({ err: (e as Error).message }, 'cannot check the replication slots of added or removed instances yet; retrying');
     } finally {
       this.running = false;
     }
