@@ -3,7 +3,7 @@
  * (3 → 2), and to whom a stopping primary may hand over when the StatefulSet is scaled down or to 0 (hibernation).
  * Also the data volume's usage warning of instance/disk-usage.ts (once per crossing of 80 %).
  */
-import { SlotFacts, decideSlotCleanup, stopHandOverScope } from '../../agent/src/decide/scaling';
+import { SlotFacts, decideResumeFailover, decideSlotCleanup, stopHandOverScope } from '../../agent/src/decide/scaling';
 import { INVARIANTS } from '../../agent/src/decide/invariants';
 import { diskMetrics, diskWarning, usedRatio } from '../../agent/src/instance/disk-usage';
 
@@ -53,6 +53,25 @@ describe('stopHandOverScope: a stopping primary hands over only to an instance t
     const s = stopHandOverScope({ cluster: 'pg', podName: pod, instances: 2, replicas: 0 });
     expect(s.handOver).toBe(false);
     expect(!s.handOver && s.why).toMatch(/^the StatefulSet is scaled to 0 \(hibernation\): every instance is stopping, so no hand-over; this pod keeps the primary lease/);
+  });
+});
+
+describe('decideResumeFailover: after hibernation, a replica takes over only with everything the primary had', () => {
+  const where = { namespace: 'db', leaseName: 'pg-primary' };
+  test.each([
+    ['not hibernated: the usual failover rules', undefined, '0/3000000', 'go-on'],
+    ['received past the final position (it streamed the shutdown checkpoint)', '0/5000028', '0/50000A0', 'go-on'],
+    ['received exactly up to the checkpoint\'s start: not past it', '0/5000028', '0/5000028', 'wait'],
+    ['stopped before the primary: behind', '0/5000028', '0/4FFF000', 'wait'],
+    ['postgres not running here: nothing received', '0/5000028', undefined, 'wait'],
+  ])('%s', (_, hibernatedLsn, receivedLsn, action) => {
+    const d = decideResumeFailover({ hibernatedLsn, receivedLsn, ...where });
+    expect(d.action).toBe(action);
+    if (d.action === 'wait') {
+      expect(d.invariant).toBe(INVARIANTS.NO_LOST_ACK);
+      expect(d.why).toMatch(/^no failover: the primary stopped for hibernation at 0\/5000028 and this replica received only /);
+      expect(d.fix).toMatch(/kubectl -n db delete lease pg-primary\.$/);
+    }
   });
 });
 

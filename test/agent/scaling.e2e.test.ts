@@ -99,26 +99,41 @@ describe('scaling and hibernation (the agents read spec.replicas; no pod templat
     expect(role(0)).toBe('primary');
   });
 
-  test('hibernate (replicas 0, SIGTERM to every pod at once) and resume: same primary, no initdb, no failover, every acknowledged row back', async () => {
+  test('hibernate (replicas 0, SIGTERM to every pod) and resume with the replica first: no failover, same primary, no initdb, every acknowledged row back', async () => {
     const transitions = leaseOf(h).transitions;
     const w = writer(rwConn);
     await sleep(3000);
     h.scaleStatefulSet(0, manifests(2, true));
     const stopping = [h.pods[0].process!, h.pods[1].process!];
-    for (const p of stopping) p.kill('SIGTERM');
-    expect(await Promise.all(stopping.map(p => p.exited))).toEqual([0, 0]);
+    // The worst order of the signals sent at once: the replica is gone first, the primary still acknowledges writes
+    // it alone has (asynchronous replication), then stops.
+    stopping[1].kill('SIGTERM');
+    expect(await stopping[1].exited).toBe(0);
+    const ackedAfterReplicaStopped = w.acknowledged.length;
+    await sleep(1000);
+    stopping[0].kill('SIGTERM');
+    expect(await stopping[0].exited).toBe(0);
     await w.stop();
+    const onlyOnPrimary = w.acknowledged.length - ackedAfterReplicaStopped;
+    expect(onlyOnPrimary).toBeGreaterThan(0);
     expect(leaseOf(h).holder).toBe(`${CLUSTER}-0`);
     expect(stopping[0].logs().some(l => /^the StatefulSet is scaled to 0 \(hibernation\)/.test(l.msg ?? ''))).toBe(true);
     expect(stopping[0].logs().some(l => /handed the lease over/.test(l.msg ?? ''))).toBe(false);
-    log(`hibernated: ${w.acknowledged.length} rows acknowledged up to the SIGTERM, lease kept by ${leaseOf(h).holder} (final LSN ${leaseOf(h).annotations['postgres.cdk8s.io/primary-lsn']})`);
+    const finalLsn = leaseOf(h).annotations['postgres.cdk8s.io/hibernated-lsn'];
+    expect(finalLsn).toBe(leaseOf(h).annotations['postgres.cdk8s.io/primary-lsn']);
+    log(`hibernated: ${w.acknowledged.length} rows acknowledged up to the SIGTERM (${onlyOnPrimary} after the replica had stopped), lease kept by ${leaseOf(h).holder}, final LSN ${finalLsn}`);
 
-    // Longer than the lease: on resume nobody may treat the old primary's lease as a reason to fail over.
-    await sleep(20000);
+    // Resume, the replica's pod first and alone for longer than the lease (its node was faster, the primary's image
+    // pull slow): it must not take over with less than the primary has.
     h.scaleStatefulSet(2, manifests(2));
+    h.startInstance(1);
+    await sleep(22000);
+    expect(leaseOf(h).holder).toBe(`${CLUSTER}-0`);
+    const waited = h.pods[1].process!.logs().find(l => /^no failover: the primary stopped for hibernation at /.test(l.msg ?? ''));
+    expect(waited?.invariant).toBe('I3 no acknowledged write lost');
+    log(`resume, replica alone for 22 s: ${waited?.msg}`);
     const resumedAt = Date.now();
     h.startInstance(0);
-    h.startInstance(1); // Parallel pod management: both at once
     await Promise.all([h.waitReady(0, 120000), h.waitReady(1, 120000)]);
     const readyAfter = (Date.now() - resumedAt) / 1000;
     expect(role(0)).toBe('primary');
@@ -129,7 +144,8 @@ describe('scaling and hibernation (the agents read spec.replicas; no pod templat
     expect(plans.map(p => [p?.plan, p?.role])).toEqual([['start', 'primary'], ['start', 'replica']]);
     const lost = await lostRows(rwConn(), w.acknowledged);
     await caughtUp(1, w.acknowledged);
-    log(`resumed: both ready ${readyAfter.toFixed(1)} s after the start, ${CLUSTER}-0 primary again (lease transitions ${leaseOf(h).transitions}), ${w.acknowledged.length - lost.length}/${w.acknowledged.length} acknowledged rows present`);
+    expect(leaseOf(h).annotations['postgres.cdk8s.io/hibernated-lsn']).toBeUndefined();
+    log(`resumed: both ready ${readyAfter.toFixed(1)} s after the primary's start, ${CLUSTER}-0 primary again (lease transitions ${leaseOf(h).transitions}), ${w.acknowledged.length - lost.length}/${w.acknowledged.length} acknowledged rows present`);
     expect(lost).toEqual([]);
     // The removed instance's slot does not come back: the count is the StatefulSet's 2.
     expect(await slots()).toEqual(['scale_pg_1']);

@@ -4,6 +4,7 @@
  * catch-up (scaled up again, it must then fetch old WAL from the archive or be cloned anew), so it happens only
  * when the StatefulSet has said for a while that the ordinal is gone and nothing streams through the slot.
  */
+import { compareLsn } from '../catalog/lsn';
 import { INVARIANTS, Invariant } from './invariants';
 
 export interface SlotFacts {
@@ -39,6 +40,25 @@ export function decideSlotCleanup(f: SlotFacts): SlotDecision[] {
     }
   }
   return out;
+}
+
+export type ResumeDecision = { action: 'go-on' } | { action: 'wait'; why: string; fix: string; invariant: Invariant };
+
+/**
+ * A replica of a hibernated cluster, before any failover decision: the primary stopped keeping its lease and
+ * published its final WAL position (its shutdown checkpoint). A replica that stopped before it may lack the last
+ * acknowledged commits, which failover.maxLagBytes would otherwise forgive: it takes over only if it received past
+ * that position, and else waits for the primary to come back on its volume.
+ */
+export function decideResumeFailover(f: { hibernatedLsn?: string; receivedLsn?: string; namespace: string; leaseName: string }): ResumeDecision {
+  if (!f.hibernatedLsn) return { action: 'go-on' };
+  // The checkpoint record starts at hibernatedLsn: having received it means being past it.
+  if (f.receivedLsn && compareLsn(f.receivedLsn, f.hibernatedLsn) > 0) return { action: 'go-on' };
+  return {
+    action: 'wait', invariant: INVARIANTS.NO_LOST_ACK,
+    why: `no failover: the primary stopped for hibernation at ${f.hibernatedLsn} and this replica received only ${f.receivedLsn ?? 'nothing'}; it waits for the primary to come back`,
+    fix: `Start the old primary's pod (the lease holder) on its volume. Only if that volume is lost for good, accept losing the commits after ${f.receivedLsn ?? 'this replica\'s position'}: kubectl -n ${f.namespace} delete lease ${f.leaseName}.`,
+  };
 }
 
 export type StopHandOverScope = { handOver: true; instances: string[] } | { handOver: false; why: string };

@@ -28,7 +28,7 @@ import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcile
 import { PostgresSupervisor } from './supervisor';
 import { InstanceCount, ReplicaSlots } from './scaling';
 import { DiskWatch } from './disk-usage';
-import { stopHandOverScope } from '../decide/scaling';
+import { decideResumeFailover, stopHandOverScope } from '../decide/scaling';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
 const MAX_READY_LAG_BYTES = 64 * 1024 * 1024;
@@ -96,7 +96,7 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
       log.warn({ holder }, 'this instance was primary, but another pod holds the primary lease: rejoining as a replica');
       await rejoinUntilDone(cfg);
       role = 'replica';
-    } else if (!(await election.acquire())) {
+    } else if (!(await election.acquire(undefined, { [ANNOTATIONS.hibernatedLsn]: undefined }))) {
       throw new AgentError('another pod took the primary lease while this one was starting', 'The pod restarts and follows the new primary.');
     }
   }
@@ -579,8 +579,9 @@ class Instance {
     await this.supervisor.stop();
     this.status = undefined;
     const control = await readControlData(this.cfg.pgdata).catch(() => ({ state: 'unreadable', checkpointLsn: '' }));
-    if (control.state === 'shut down' && control.checkpointLsn) {
-      await this.election.renew(control.checkpointLsn).catch(e => log.warn({ err: (e as Error).message }, 'cannot publish the final WAL position on the lease'));
+    if (control.state === 'shut down' && control.checkpointLsn && this.election.heldByMe()) {
+      const lsn = control.checkpointLsn;
+      await this.election.acquire(lsn, { [ANNOTATIONS.hibernatedLsn]: lsn }).catch(e => log.warn({ err: (e as Error).message }, 'cannot publish the final WAL position on the lease'));
     }
     log.info({ finalLsn: control.checkpointLsn, state: control.state }, 'stopped as primary for hibernation; the lease stays with this pod');
   }
@@ -635,6 +636,10 @@ class Instance {
       this.switchoverWaitSince = undefined;
       return;
     }
+    if (this.election.expired()) {
+      const resume = decideResumeFailover({ hibernatedLsn: view?.hibernatedLsn, receivedLsn: this.status?.receivedLsn, namespace: this.kube.namespace, leaseName: this.election.leaseName });
+      if (resume.action === 'wait') return this.whyNot(resume.why, { fix: resume.fix, invariant: resume.invariant });
+    }
     const peers = this.election.expired() ? await readPeers(this.kube, this.cfg) : [];
     const d = decideFailover({
       me: this.cfg.podName, ordinal: this.cfg.ordinal, leaseExpired: this.election.expired(), holder: view?.holder,
@@ -680,7 +685,7 @@ class Instance {
 
   private async takeOver(reason: 'failover' | 'switchover', annotations: Record<string, string | undefined> = {}): Promise<void> {
     const previous = this.election.view()?.holder;
-    if (!(await this.election.acquire(undefined, annotations))) return this.whyNot('another replica took the primary lease first');
+    if (!(await this.election.acquire(undefined, { ...annotations, [ANNOTATIONS.hibernatedLsn]: undefined }))) return this.whyNot('another replica took the primary lease first');
     log.warn({ reason, previous, lsn: this.status?.receivedLsn }, `${reason}: this replica holds the primary lease; promoting`);
     this.mode = 'transition';
     try {
