@@ -115,13 +115,14 @@ export class PostgresCluster extends Construct {
     new k8s.KubeRole(this, 'Role', {
       metadata: instanceMeta,
       rules: [
-        // Label and annotate their own pods, read their peers'.
-        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: Array.from({ length: this.instances }, (_, i) => names.pod(name, i)) },
+        // Label and annotate their own pods, read their peers'; replace their own pod in a rollout (delete).
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: Array.from({ length: this.instances }, (_, i) => names.pod(name, i)) },
+        // Rollouts: the StatefulSet's update revision; and its spec.replicas, the instance count (scaling and
+        // hibernation must not change the pod template).
+        { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: [names.statefulSet(name)] },
         // Elect the primary: the one Lease of this cluster (create cannot be limited by name in RBAC).
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [names.lease(name)] },
-        // The instance count (spec.replicas) comes from the StatefulSet: scaling must not change the pod template.
-        { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: [names.statefulSet(name)] },
       ],
     });
     new k8s.KubeRoleBinding(this, 'RoleBinding', {
@@ -191,7 +192,9 @@ export class PostgresCluster extends Construct {
         replicas: this.hibernated ? 0 : this.instances,
         // Parallel: a replica pod must be recreated even while the primary pod is down (failover needs it).
         podManagementPolicy: 'Parallel',
-        updateStrategy: { type: 'RollingUpdate' },
+        // The agents replace their own pods in CloudNativePG's order (replicas, then the primary with one hand-over):
+        // RollingUpdate would start from the highest ordinal, often the primary (agent/src/decide/rollout.ts).
+        updateStrategy: { type: 'OnDelete' },
         persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
         selector: matchSelector,
         template: {

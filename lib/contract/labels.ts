@@ -15,6 +15,8 @@ export const LABELS = {
   name: 'app.kubernetes.io/name',
   instance: 'app.kubernetes.io/instance',
   managedBy: 'app.kubernetes.io/managed-by',
+  /** Kubernetes' own: the StatefulSet controller's revision of the template a pod was made from (rollouts compare it). */
+  revision: 'controller-revision-hash',
 } as const;
 
 /** Annotations the agents publish for each other (through the API, the one source of truth). */

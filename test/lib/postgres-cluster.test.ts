@@ -131,10 +131,10 @@ describe('PostgresCluster', () => {
     expect(byKind(objects, 'Job', 'kc-secrets').spec.template.spec.serviceAccountName).toBe('kc-secrets');
     const instanceRole = byKind(objects, 'Role', 'kc');
     expect(instanceRole.rules).toEqual([
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: ['kc-0'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: ['kc-0'] },
+      { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: ['kc'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: ['kc-primary'] },
-      { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: ['kc'] },
     ]);
     expect(byKind(objects, 'RoleBinding', 'kc').subjects).toEqual([{ kind: 'ServiceAccount', name: 'kc' }]);
   });

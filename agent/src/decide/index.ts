@@ -9,3 +9,4 @@ export * from './failover';
 export * from './switchover';
 export * from './rejoin';
 export * from './scaling';
+export * from './rollout';

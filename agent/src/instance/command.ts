@@ -16,7 +16,7 @@ import { clearPartial, clone, finish, initdb, partialDir, primaryAnswers, recove
 import { restoreForRecovery } from '../restore/recovery';
 import { clearRolesPending, cloneSource, describeSource, isFollowingSource, markClonedFromSource, stopFollowingSource } from './clone-source';
 import { InstanceConfig, readInstanceConfig } from './config';
-import { followsSource, restoreStrictHba, writeConfigFiles } from './config-files';
+import { followsSource, restoreStrictHba, writeConfigFiles, writeConfigWithoutArchiving } from './config-files';
 import { Election } from './election';
 import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readControlData, readSystemIdentifier } from './pgdata';
@@ -29,6 +29,7 @@ import { PostgresSupervisor } from './supervisor';
 import { InstanceCount, ReplicaSlots } from './scaling';
 import { DiskWatch } from './disk-usage';
 import { decideResumeFailover, stopHandOverScope } from '../decide/scaling';
+import { RolloutWatch } from './rollout';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
 const MAX_READY_LAG_BYTES = 64 * 1024 * 1024;
@@ -243,6 +244,7 @@ class Instance {
   private fastTicks = 0;
   private lastPublish = 0;
   private lastWhyNot = '';
+  private readonly rollout: RolloutWatch;
   private exit!: (outcome: 'stopped' | 'failed') => void;
   private readonly exited = new Promise<'stopped' | 'failed'>(r => { this.exit = r; });
 
@@ -254,6 +256,7 @@ class Instance {
     this.mode = role;
     this.replicaSlots = new ReplicaSlots(cfg, count);
     this.disk = new DiskWatch(cfg.pgdata, 5000);
+    this.rollout = new RolloutWatch(kube, cfg);
     this.supervisor = new PostgresSupervisor({
       pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds,
       onExit: () => { this.reconciled = false; },
@@ -287,7 +290,10 @@ class Instance {
       if (this.timer) clearTimeout(this.timer);
       clearInterval(this.fenceWatch);
       if (this.mode === 'primary' && this.role === 'primary' && this.cfg.instances > 1 && !this.following()) await this.handOverAndStop();
-      else await this.supervisor.stop();
+      else {
+        if (this.mode === 'replica') await this.pauseArchivingIfFailing('replica');
+        await this.supervisor.stop();
+      }
       this.exit('stopped');
     };
     process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -334,6 +340,10 @@ class Instance {
       if (this.role === 'primary' && !following && this.reconciled) void this.replicaSlots.tick();
       if (this.role === 'primary' && !following && this.cfg.synchronous) await this.synchronousStep();
       await this.labeler.ensure(this.role);
+      // In the background: its API reads must never delay the lease renewal of the next tick.
+      if ((this.role === 'primary' && !following) || this.role === 'replica') {
+        void this.rollout.check(this.role, (this.status.replicas ?? []).filter(r => r.state === 'streaming').map(r => r.name));
+      }
     }
   }
 
@@ -506,6 +516,7 @@ class Instance {
     }
     log.info({ target, why: check.why }, 'switchover requested: stopping writes, then handing the lease over');
     this.mode = 'transition';
+    await this.pauseArchivingIfFailing('primary');
     await this.supervisor.stop();
     this.status = undefined;
     // A clean shutdown ends WAL with its checkpoint: that record is the final position the target must replay past.
@@ -544,6 +555,11 @@ class Instance {
       me: this.cfg.podName, instances: scope.instances, replicas: this.status?.replicas ?? [], maxLagBytes: this.cfg.failoverMaxLagBytes, followingSource: false,
     });
     this.mode = 'transition';
+    // The target learns now, while postgres stops, and watches the lease closely (its fast ticks).
+    if (d.action === 'hand-over') {
+      await this.election.annotate({ [ANNOTATIONS.switchoverTo]: d.target, [ANNOTATIONS.switchoverResult]: undefined }).catch(() => false);
+      await this.pauseArchivingIfFailing('primary');
+    }
     await this.supervisor.stop();
     this.status = undefined;
     if (d.action === 'stop') {
@@ -553,6 +569,7 @@ class Instance {
     const control = await readControlData(this.cfg.pgdata).catch(e => ({ state: `unreadable (${(e as Error).message})`, checkpointLsn: '' }));
     if (control.state !== 'shut down' || !control.checkpointLsn) {
       log.warn({ state: control.state }, 'postgres did not shut down cleanly: no hand-over (the final WAL position is unknown); the lease expires or this pod takes it back');
+      await this.election.annotate({ [ANNOTATIONS.switchoverTo]: undefined }).catch(() => false);
       return;
     }
     try {
@@ -584,6 +601,24 @@ class Instance {
       await this.election.acquire(lsn, { [ANNOTATIONS.hibernatedLsn]: lsn }).catch(e => log.warn({ err: (e as Error).message }, 'cannot publish the final WAL position on the lease'));
     }
     log.info({ finalLsn: control.checkpointLsn, state: control.state }, 'stopped as primary for hibernation; the lease stays with this pod');
+  }
+
+  /**
+   * Before a hand-over's stop: when the store has been failing, postgres would spend seconds (its final archiving
+   * cycle, three attempts a segment a second apart) before it shuts down, and writes wait all that time. Nothing is
+   * lost by skipping it: see writeConfigWithoutArchiving.
+   */
+  private async pauseArchivingIfFailing(role: InstanceRole): Promise<void> {
+    const since = this.archiver?.failingSince;
+    if (since === undefined) return;
+    try {
+      writeConfigWithoutArchiving(this.cfg, role);
+      await reloadConfig(this.cfg);
+      log.warn({ failingForSeconds: Math.round((Date.now() - since) / 1000), fix: 'Bring the store back: the segments stay in pg_wal and are archived by the new primary and by this instance when it returns.' },
+        'the store has been failing: stopping without the final archiving attempts (archiving paused for this stop)');
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot pause archiving for the stop; postgres retries the archive as it shuts down');
+    }
   }
 
   /** Waits until the target holds the lease ('taken'), refused it ('refused'), or the time is up. */
@@ -632,9 +667,13 @@ class Instance {
     await this.publishLsn();
     if (view?.switchoverTo === this.cfg.podName) {
       if (!view.holder) return this.switchoverTakeOver(view.switchoverFinalLsn);
-      this.fastTicks = 50; // the primary is about to stop and hand over
-      this.switchoverWaitSince = undefined;
-      return;
+      // Held and renewed: the primary is about to stop and hand over. Held but stale: the primary died between
+      // naming this target and releasing the lease, and an ordinary failover decides below.
+      if (!this.election.expired()) {
+        this.fastTicks = 50;
+        this.switchoverWaitSince = undefined;
+        return;
+      }
     }
     if (this.election.expired()) {
       const resume = decideResumeFailover({ hibernatedLsn: view?.hibernatedLsn, receivedLsn: this.status?.receivedLsn, namespace: this.kube.namespace, leaseName: this.election.leaseName });

@@ -28,8 +28,12 @@ export interface KubeClient {
   createLease(lease: V1Lease): Promise<V1Lease>;
   /** Replaces a Lease; KubeError 409 when its resourceVersion is not the current one (someone else wrote it). */
   replaceLease(lease: V1Lease): Promise<V1Lease>;
-  /** The cluster's StatefulSet (its spec.replicas is the instance count); undefined when it does not exist. */
   getStatefulSet(name: string): Promise<V1StatefulSet | undefined>;
+  /**
+   * Deletes a pod gracefully (the kubelet sends SIGTERM, the StatefulSet controller recreates it); `uid` makes sure
+   * it is this very pod, not a successor with the same name.
+   */
+  deletePod(name: string, uid?: string): Promise<void>;
   /** A timestamp in the API's MicroTime format (Lease times need microseconds). */
   microTime(date: Date): Date;
 }
@@ -101,6 +105,9 @@ export async function connectKube(namespace: string): Promise<KubeClient> {
     createLease: lease => rethrow(`create lease ${lease.metadata?.name}`, () => coordination.createNamespacedLease({ namespace, body: lease })),
     replaceLease: lease => rethrow(`update lease ${lease.metadata?.name}`, () => coordination.replaceNamespacedLease({ name: lease.metadata!.name!, namespace, body: lease })),
     getStatefulSet: name => notFoundAsUndefined(`get statefulset ${name}`, () => apps.readNamespacedStatefulSet({ name, namespace })),
+    deletePod: async (name, uid) => {
+      await rethrow(`delete pod ${name}`, () => core.deleteNamespacedPod({ name, namespace, body: uid ? { preconditions: { uid } } : undefined }));
+    },
     microTime: date => new k8s.V1MicroTime(date.getTime()),
   };
 }
