@@ -18,6 +18,7 @@ import { agentContainer, agentPodSecurityContext } from './pod-security';
 import { DatabaseProps, PostgresClusterProps } from './props';
 import { NamedObject, declareObjects, describeObject, objectKey, renderedObjects } from '../unique-names';
 import { validateClusterProps } from './validate';
+import { claimTemplateSize, renderVolumeClaims } from './volumes';
 import { PACKAGE_VERSION } from '../version';
 
 /** The clusters of each App (by root construct) and the objects their names give, for the construct-level name check. */
@@ -47,6 +48,10 @@ export class PostgresCluster extends Construct {
   readonly labels: Record<string, string>;
   /** Size of each instance's data volume. */
   readonly storageSize: Size;
+  /** `hibernate: true`: the StatefulSet runs no pods, the backup CronJob is suspended, the volumes are kept. */
+  readonly hibernated: boolean;
+  /** The instances' data volume claims (`pgdata-<name>-<ordinal>`), which carry `storage.size`. */
+  readonly volumeClaims: ApiObject[];
   /** Labels that select this cluster's instance pods. */
   readonly selector: Record<string, string>;
   /** The parameters written into postgresql.conf besides the agent's own (preset merged with user values). */
@@ -66,6 +71,7 @@ export class PostgresCluster extends Construct {
     const name = props.name;
     this.name = name;
     this.instances = props.instances ?? 1;
+    this.hibernated = props.hibernate ?? false;
     const version = props.postgresVersion ?? DEFAULT_POSTGRES_VERSION;
     this.image = props.image ?? defaultImage(version);
     this.rwServiceName = names.rwService(name);
@@ -111,7 +117,8 @@ export class PostgresCluster extends Construct {
       rules: [
         // Label and annotate their own pods, read their peers'; replace their own pod in a rollout (delete).
         { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: Array.from({ length: this.instances }, (_, i) => names.pod(name, i)) },
-        // Rollouts: the StatefulSet's update revision and size.
+        // Rollouts: the StatefulSet's update revision; and its spec.replicas, the instance count (scaling and
+        // hibernation must not change the pod template).
         { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: [names.statefulSet(name)] },
         // Elect the primary: the one Lease of this cluster (create cannot be limited by name in RBAC).
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
@@ -150,7 +157,6 @@ export class PostgresCluster extends Construct {
       { name: ENV.httpPort, value: String(DEFAULT_PORTS.http) },
       { name: ENV.socketDir, value: PATHS.socketDir },
       { name: ENV.primaryHost, value: this.rwServiceName },
-      { name: ENV.instances, value: String(this.instances) },
       { name: ENV.leaseDuration, value: String(props.failover?.leaseDurationSeconds ?? 15) },
       { name: ENV.failoverMaxLagBytes, value: String(props.failover?.maxLagBytes ?? 16 * 1024 * 1024) },
       ...(props.synchronous ? [{ name: ENV.synchronous, value: JSON.stringify({ number: props.synchronous.number, dataDurability: props.synchronous.dataDurability ?? 'required' }) }] : []),
@@ -175,11 +181,15 @@ export class PostgresCluster extends Construct {
         : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm }] },
     };
 
+    // Before the StatefulSet: `kubectl apply -f` applies in file order, and the claims must exist before the pods.
+    this.volumeClaims = renderVolumeClaims(this, { cluster: name, instances: this.instances, storage: props.storage, labels: podLabels });
+
     this.statefulSet = new k8s.KubeStatefulSet(this, 'StatefulSet', {
       metadata: { name: names.statefulSet(name), labels: podLabels },
       spec: {
         serviceName: names.headlessService(name),
-        replicas: this.instances,
+        // The agents read this number (not the pod template): scaling and hibernation restart no running pod.
+        replicas: this.hibernated ? 0 : this.instances,
         // Parallel: a replica pod must be recreated even while the primary pod is down (failover needs it).
         podManagementPolicy: 'Parallel',
         // The agents replace their own pods in CloudNativePG's order (replicas, then the primary with one hand-over):
@@ -228,12 +238,13 @@ export class PostgresCluster extends Construct {
             ],
           },
         },
+        // Never changes (the API server refuses it): storage.size lives in the claim objects (lib/cluster/volumes.ts).
         volumeClaimTemplates: [{
           metadata: { name: 'pgdata', labels: podLabels },
           spec: {
             accessModes: ['ReadWriteOnce'],
             storageClassName: props.storage.storageClass,
-            resources: { requests: { storage: k8s.Quantity.fromString(formatSize(props.storage.size.toMebibytes())) } },
+            resources: { requests: { storage: k8s.Quantity.fromString(claimTemplateSize(props.storage)) } },
           },
         }],
       },
@@ -241,7 +252,7 @@ export class PostgresCluster extends Construct {
 
     if (props.backup) {
       this.backup = new ClusterBackup(this, 'Backup', {
-        ...props.backup, cluster: name, image: this.image, instances: this.instances, priorityClassName,
+        ...props.backup, cluster: name, image: this.image, instances: this.instances, priorityClassName, suspend: this.hibernated,
         labels: labelsFor(COMPONENTS.backup), podLabels: labelsFor(COMPONENTS.backup), replicationSecret,
       });
     }
@@ -293,7 +304,6 @@ export class PostgresCluster extends Construct {
     runtime.push({ ...made('coordination.k8s.io/v1', 'Lease', names.lease(this.name), 'the primary Lease, created by the instances'), prop: 'name' });
     for (let i = 0; i < this.instances; i++) {
       runtime.push({ ...made('v1', 'Pod', names.pod(this.name, i), 'an instance pod of the StatefulSet'), prop: 'name' });
-      runtime.push({ ...made('v1', 'PersistentVolumeClaim', names.pvc(this.name, i), 'an instance\'s data volume claim'), prop: 'name' });
     }
     const mine = [...renderedObjects(this).map(o => ({ ...o, what: `rendered by ${o.path}` })), ...runtime.filter(o => o.prop === 'name')];
     const registry = clustersByRoot.get(this.node.root) ?? [];
@@ -334,12 +344,6 @@ export class PostgresCluster extends Construct {
   }
 }
 
-/** Renders MiB as the largest exact binary unit. */
-function formatSize(mib: number): string {
-  if (mib % (1024 * 1024) === 0) return `${mib / (1024 * 1024)}Ti`;
-  if (mib % 1024 === 0) return `${mib / 1024}Gi`;
-  return `${mib}Mi`;
-}
 
 
 function sortKeys(o: Record<string, string>): Record<string, string> {

@@ -19,7 +19,11 @@ export const ENV = {
   socketDir: 'PGC_SOCKET_DIR',
   /** Host name of the `-rw` Service: where replicas clone and stream from (`host` or `host:port`). */
   primaryHost: 'PGC_PRIMARY_HOST',
-  /** Number of instances (StatefulSet replicas): the primary keeps a replication slot for each other ordinal. */
+  /**
+   * Number of instances, as manifests before the claim objects wrote it into the pod template. No longer rendered:
+   * the agent reads the StatefulSet's spec.replicas (scaling must not restart pods) and uses this only as a
+   * fallback when it may not read the StatefulSet.
+   */
   instances: 'PGC_INSTANCES',
   /** JSON array of {@link DatabaseSpec}. */
   databases: 'PGC_DATABASES',

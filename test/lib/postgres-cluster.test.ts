@@ -17,7 +17,9 @@ describe('PostgresCluster', () => {
     const claim = sts.spec.volumeClaimTemplates[0];
     expect(claim.metadata.name).toBe('pgdata');
     expect(claim.spec.storageClassName).toBe('rbd-fast');
-    expect(claim.spec.resources.requests.storage).toBe('2Gi');
+    // The template keeps a fixed size; storage.size is on the claim objects (test/lib/storage.test.ts).
+    expect(claim.spec.resources.requests.storage).toBe('64Mi');
+    expect(byKind(objects, 'PersistentVolumeClaim', 'pgdata-keycloak-pg-cluster-1').spec.resources.requests.storage).toBe('2Gi');
     expect(sts.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
   });
 

@@ -79,15 +79,10 @@ export class ClusterHarness {
       const role = findObject(this.objects, 'Role', binding.spec?.roleRef?.name ?? (binding as any).roleRef.name);
       for (const subject of (binding as any).subjects) this.api.grantRole(this.namespace, subject.name, role);
     }
-    // The Pods the StatefulSet controller would create, with the template's labels.
+    // The StatefulSet as applied (the agents read its spec.replicas), and the Pods its controller would create.
+    this.api.seed({ ...this.statefulSet, metadata: { ...this.statefulSet.metadata, namespace: this.namespace } });
     const replicas = this.statefulSet.spec.replicas;
-    for (let i = 0; i < replicas; i++) {
-      const name = `${this.cluster}-${i}`;
-      this.api.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: this.namespace, labels: { ...this.statefulSet.spec.template.metadata.labels } }, spec: {}, status: { podIP: '127.0.0.1' } });
-      const dataDir = tempDir(`data${i}`, this.user);
-      const runDir = tempDir(`run${i}`, this.user);
-      this.pods.push({ name, ordinal: i, pgPort: await freePort(), httpPort: await freePort(), dataDir, runDir });
-    }
+    for (let i = 0; i < replicas; i++) await this.addPod(i);
     // The Services of the instances (other components, e.g. the canary's web Service on port 80, are not proxied).
     const component = (o: KubeObject) => o.spec.selector?.[LABELS.component] ?? 'instance';
     for (const svc of this.objects.filter(o => o.kind === 'Service' && o.spec.clusterIP !== 'None' && component(o) === 'instance')) {
@@ -99,6 +94,36 @@ export class ClusterHarness {
       this.serviceIps[svc.metadata.name] = ip;
     }
     this.pollReadiness();
+  }
+
+  /**
+   * Seeds pod `ordinal` as the StatefulSet controller creates it (the template's labels) and gives it a volume and
+   * ports; a pod already known keeps its volume (a scale-up after a scale-down finds its claim again).
+   */
+  async addPod(ordinal: number): Promise<PodHandle> {
+    const name = `${this.cluster}-${ordinal}`;
+    this.api.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: this.namespace, labels: { ...this.statefulSet.spec.template.metadata.labels } }, spec: {}, status: { podIP: '127.0.0.1' } });
+    if (this.pods[ordinal]) return this.pods[ordinal];
+    const dataDir = tempDir(`data${ordinal}`, this.user);
+    const runDir = tempDir(`run${ordinal}`, this.user);
+    this.pods[ordinal] = { name, ordinal, pgPort: await freePort(), httpPort: await freePort(), dataDir, runDir };
+    return this.pods[ordinal];
+  }
+
+  /**
+   * `kubectl scale` (or a new `instances`/`hibernate` from git): sets the StatefulSet's spec.replicas in the API.
+   * `manifests` (re-synthesized) grants their Role too, as GitOps applies it with the StatefulSet. Starting and
+   * stopping pods stays with the test (the controller's part).
+   */
+  scaleStatefulSet(replicas: number, manifests?: KubeObject[]): void {
+    const current = this.api.get('statefulsets', this.namespace, this.cluster)!;
+    this.api.seed({ ...current, spec: { ...current.spec, replicas } });
+    if (manifests) {
+      for (const binding of manifests.filter(o => o.kind === 'RoleBinding')) {
+        const role = findObject(manifests, 'Role', (binding as any).roleRef.name);
+        for (const subject of (binding as any).subjects) this.api.grantRole(this.namespace, subject.name, role);
+      }
+    }
   }
 
   /** First pod whose labels (in the API double) match the selector and whose agent is running. */

@@ -26,6 +26,9 @@ import { InstanceRole, currentRole, decideFailover, decideHandOver, decidePrimar
 import { readPeers, receivedLsnAnnotation } from './peers';
 import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
 import { PostgresSupervisor } from './supervisor';
+import { InstanceCount, ReplicaSlots } from './scaling';
+import { DiskWatch } from './disk-usage';
+import { decideResumeFailover, stopHandOverScope } from '../decide/scaling';
 import { RolloutWatch } from './rollout';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
@@ -48,6 +51,8 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   log.info({ pod: cfg.podName, cluster: cfg.cluster, instances: cfg.instances }, 'instance starting');
   fs.mkdirSync(cfg.socketDir, { recursive: true });
   const kube = await connectKube(cfg.namespace);
+  const count = new InstanceCount(kube, cfg);
+  await count.refresh(true);
 
   recoverInterruptedSwap(cfg);
   checkFreeSpace(cfg.pgdata);
@@ -92,11 +97,11 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
       log.warn({ holder }, 'this instance was primary, but another pod holds the primary lease: rejoining as a replica');
       await rejoinUntilDone(cfg);
       role = 'replica';
-    } else if (!(await election.acquire())) {
+    } else if (!(await election.acquire(undefined, { [ANNOTATIONS.hibernatedLsn]: undefined }))) {
       throw new AgentError('another pod took the primary lease while this one was starting', 'The pod restarts and follows the new primary.');
     }
   }
-  const instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName));
+  const instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName), count);
   return instance.run();
 }
 
@@ -243,9 +248,14 @@ class Instance {
   private exit!: (outcome: 'stopped' | 'failed') => void;
   private readonly exited = new Promise<'stopped' | 'failed'>(r => { this.exit = r; });
 
+  private readonly replicaSlots: ReplicaSlots;
+  private readonly disk: DiskWatch;
+
   constructor(private readonly cfg: InstanceConfig, private role: InstanceRole, private readonly kube: KubeClient,
-    private readonly election: Election, private readonly labeler: RoleLabeler) {
+    private readonly election: Election, private readonly labeler: RoleLabeler, private readonly count: InstanceCount) {
     this.mode = role;
+    this.replicaSlots = new ReplicaSlots(cfg, count);
+    this.disk = new DiskWatch(cfg.pgdata, 5000);
     this.rollout = new RolloutWatch(kube, cfg);
     this.supervisor = new PostgresSupervisor({
       pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds,
@@ -267,6 +277,7 @@ class Instance {
       metrics: () => renderMetrics({
         cluster: this.cfg.cluster, pod: this.cfg.podName, role: this.labeler.current, up: !!this.status,
         restarts: this.supervisor.restarts, status: this.status, failovers: this.promotions.failover, switchovers: this.promotions.switchover, fencings: this.fencings, safetyWaits: this.safetyWaits,
+        disk: this.disk.current,
       }),
     });
     this.supervisor.start();
@@ -313,6 +324,8 @@ class Instance {
   /** One tick: read PostgreSQL's state, take part in the election, reconcile, fix the label. */
   private async step(): Promise<void> {
     if (this.mode === 'transition') return;
+    void this.count.refresh(); // every few seconds, never awaited: an API that hangs must not hold the tick
+    this.disk.tick();
     await this.refreshStatus();
     if (this.mode === 'primary') await this.primaryStep();
     else if (this.mode === 'replica') await this.replicaStep();
@@ -324,6 +337,7 @@ class Instance {
       // Not awaited: reconciling can wait on locks, and the tick must go on renewing the lease meanwhile.
       if (this.role === 'primary' && !following && !this.reconciled && !this.reconciling) void this.reconcile();
       if (this.role === 'primary' && !following && this.reconciled && !this.persistingSlots) void this.persistSlots();
+      if (this.role === 'primary' && !following && this.reconciled) void this.replicaSlots.tick();
       if (this.role === 'primary' && !following && this.cfg.synchronous) await this.synchronousStep();
       await this.labeler.ensure(this.role);
       // In the background: its API reads must never delay the lease renewal of the next tick.
@@ -534,9 +548,11 @@ class Instance {
    * not wait for the lease to expire while this pod is away (a rollout, a drain, a node reboot).
    */
   private async handOverAndStop(): Promise<void> {
-    const instances = Array.from({ length: this.cfg.instances }, (_, i) => names.pod(this.cfg.cluster, i));
+    // Only to an instance the StatefulSet keeps: scaled down or to 0 (hibernation), the others are stopping too.
+    const scope = stopHandOverScope({ cluster: this.cfg.cluster, podName: i => names.pod(this.cfg.cluster, i), instances: this.cfg.instances, replicas: await this.count.refresh(true) });
+    if (!scope.handOver) return this.stopKeepingLease(scope.why);
     const d = decideStopHandOver({
-      me: this.cfg.podName, instances, replicas: this.status?.replicas ?? [], maxLagBytes: this.cfg.failoverMaxLagBytes, followingSource: false,
+      me: this.cfg.podName, instances: scope.instances, replicas: this.status?.replicas ?? [], maxLagBytes: this.cfg.failoverMaxLagBytes, followingSource: false,
     });
     this.mode = 'transition';
     // The target learns now, while postgres stops, and watches the lease closely (its fast ticks).
@@ -568,6 +584,23 @@ class Instance {
     const outcome = await this.waitForHandOver(d.target, 10000);
     log.info({ target: d.target, outcome }, 'hand-over on stop finished');
     if (outcome === 'taken') this.promotions.handedOver++;
+  }
+
+  /**
+   * Hibernation: stop cleanly and keep the lease, with the final WAL position (the shutdown checkpoint) published on
+   * it, so that on resume this pod is primary again and a replica never counts itself ahead of what it lacks.
+   */
+  private async stopKeepingLease(why: string): Promise<void> {
+    log.info({}, why);
+    this.mode = 'transition';
+    await this.supervisor.stop();
+    this.status = undefined;
+    const control = await readControlData(this.cfg.pgdata).catch(() => ({ state: 'unreadable', checkpointLsn: '' }));
+    if (control.state === 'shut down' && control.checkpointLsn && this.election.heldByMe()) {
+      const lsn = control.checkpointLsn;
+      await this.election.acquire(lsn, { [ANNOTATIONS.hibernatedLsn]: lsn }).catch(e => log.warn({ err: (e as Error).message }, 'cannot publish the final WAL position on the lease'));
+    }
+    log.info({ finalLsn: control.checkpointLsn, state: control.state }, 'stopped as primary for hibernation; the lease stays with this pod');
   }
 
   /**
@@ -642,6 +675,10 @@ class Instance {
         return;
       }
     }
+    if (this.election.expired()) {
+      const resume = decideResumeFailover({ hibernatedLsn: view?.hibernatedLsn, receivedLsn: this.status?.receivedLsn, namespace: this.kube.namespace, leaseName: this.election.leaseName });
+      if (resume.action === 'wait') return this.whyNot(resume.why, { fix: resume.fix, invariant: resume.invariant });
+    }
     const peers = this.election.expired() ? await readPeers(this.kube, this.cfg) : [];
     const d = decideFailover({
       me: this.cfg.podName, ordinal: this.cfg.ordinal, leaseExpired: this.election.expired(), holder: view?.holder,
@@ -687,7 +724,7 @@ class Instance {
 
   private async takeOver(reason: 'failover' | 'switchover', annotations: Record<string, string | undefined> = {}): Promise<void> {
     const previous = this.election.view()?.holder;
-    if (!(await this.election.acquire(undefined, annotations))) return this.whyNot('another replica took the primary lease first');
+    if (!(await this.election.acquire(undefined, { ...annotations, [ANNOTATIONS.hibernatedLsn]: undefined }))) return this.whyNot('another replica took the primary lease first');
     log.warn({ reason, previous, lsn: this.status?.receivedLsn }, `${reason}: this replica holds the primary lease; promoting`);
     this.mode = 'transition';
     try {

@@ -15,7 +15,8 @@ export interface InstanceConfig {
   readonly namespace: string;
   readonly podName: string;
   readonly ordinal: number;
-  readonly instances: number;
+  /** The StatefulSet's spec.replicas, kept current by InstanceCount (scaling.ts); the environment's value until read. */
+  instances: number;
   readonly pgdata: string;
   readonly port: number;
   readonly httpPort: number;

@@ -1,6 +1,6 @@
 /**
  * KubeApiDouble: a Kubernetes API server for tests, on 127.0.0.1, serving the kinds the agent uses —
- * core/v1 pods, secrets, configmaps and coordination.k8s.io/v1 leases, all namespaced.
+ * core/v1 pods, secrets, configmaps, coordination.k8s.io/v1 leases and apps/v1 statefulsets, all namespaced.
  *
  * Reproduced from the real API server (as Kubernetes 1.28 and later behave):
  *  - verbs get, list (labelSelector with the full selector grammar; fieldSelector on metadata.name/namespace and the
