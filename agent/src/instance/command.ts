@@ -26,6 +26,7 @@ import { InstanceRole, currentRole, decideFailover, decideHandOver, decidePrimar
 import { readPeers, receivedLsnAnnotation } from './peers';
 import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig } from './sql';
 import { SynchronousStandbys } from './synchronous-standbys';
+import { ObservedMetrics } from './observed-metrics';
 import { PostgresSupervisor } from './supervisor';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
@@ -230,6 +231,7 @@ class Instance {
   private readonly supervisor: PostgresSupervisor;
   private archiver?: WalArchiver;
   private readonly synchronous: SynchronousStandbys;
+  private readonly observed: ObservedMetrics;
   private mode: Mode;
   private readonly promotions = { failover: 0, switchover: 0, handedOver: 0 };
   private fencings = 0;
@@ -252,6 +254,8 @@ class Instance {
       onGiveUp: () => this.exit('failed'),
     });
     this.synchronous = new SynchronousStandbys(cfg);
+    const isPrimary = () => this.mode === 'primary' && this.role === 'primary' && this.status?.inRecovery === false;
+    this.observed = new ObservedMetrics(cfg, isPrimary, () => (cfg.synchronous && isPrimary() ? this.synchronous.members.length : undefined));
   }
 
   async run(): Promise<number> {
@@ -267,6 +271,7 @@ class Instance {
       metrics: () => renderMetrics({
         cluster: this.cfg.cluster, pod: this.cfg.podName, role: this.labeler.current, up: !!this.status,
         restarts: this.supervisor.restarts, status: this.status, failovers: this.promotions.failover, switchovers: this.promotions.switchover, fencings: this.fencings, safetyWaits: this.safetyWaits,
+        extra: labels => this.observed.render(labels),
       }),
     });
     this.supervisor.start();
@@ -299,11 +304,13 @@ class Instance {
     this.timer = setTimeout(tick, 200);
     this.fenceWatch = setInterval(() => void this.fenceIfStale(), FENCE_CHECK_MS);
     this.synchronous.start(() => this.mode === 'primary' && this.status?.inRecovery === false && !this.following());
+    this.observed.start();
 
     const outcome = await this.exited;
     if (this.timer) clearTimeout(this.timer);
     clearInterval(this.fenceWatch);
     this.synchronous.stop();
+    this.observed.stop();
     this.server.close();
     await this.archiver?.stop();
     log.info({ outcome }, 'instance exiting');
