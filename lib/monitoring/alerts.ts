@@ -91,7 +91,8 @@ export function clusterAlerts(ctx: AlertContext): AlertRule[] {
     const allowed = longestScheduleGapSeconds(ctx.backup.schedule) + ctx.backup.deadlineSeconds;
     rules.push(
       rule('PostgresWalArchivingFailing', ctx.severity.critical,
-        `pgc_wal_last_failed_timestamp_seconds{${sel}} > on(namespace, pod) (pgc_wal_last_archived_timestamp_seconds{${sel}} or on(namespace, pod) 0 * pgc_wal_last_failed_timestamp_seconds{${sel}})`, '10m',
+        // Both are 0 for "never": a failure after the last success, lasting 10 minutes.
+        `pgc_wal_last_failed_timestamp_seconds{${sel}} > on(namespace, pod) pgc_wal_last_archived_timestamp_seconds{${sel}}`, '10m',
         'WAL archiving on {{ $labels.pod }} has been failing for 10 minutes',
         'The last archive attempt failed and none succeeded since: point-in-time recovery stops at the last archived segment and pg_wal grows. Look for `archive` lines in the pod\'s log (store unreachable, credentials, bucket policy).'),
       rule('PostgresWalArchiveBacklog', ctx.severity.warning,

@@ -117,7 +117,8 @@ export class BackupCatalogReader {
 export class ObservedMetrics {
   stats?: ObservedStats;
   backups?: ObservedBackups;
-  private timers: NodeJS.Timeout[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private stopped = false;
   private lastError = '';
   private readonly catalog?: BackupCatalogReader;
   private listing = false;
@@ -128,20 +129,33 @@ export class ObservedMetrics {
   }
 
   start(): void {
-    const stats = () => void readObservedStats(this.cfg).then(s => { this.stats = s; }, e => this.warn('cannot read the statistics for /metrics', e));
-    const backups = () => {
-      if (!this.catalog || !this.isPrimary() || this.listing) return;
-      this.listing = true;
-      void this.catalog.read().then(b => { this.backups = b; }, e => this.warn('cannot list the base backups for /metrics', e))
-        .finally(() => { this.listing = false; });
+    // Until the first read succeeds (postgres still starting), again every 2 s; then every 10 s.
+    const stats = () => {
+      void readObservedStats(this.cfg).then(s => { this.stats = s; }, e => this.warn('cannot read the statistics for /metrics', e))
+        .finally(() => { if (!this.stopped) this.schedule(stats, this.stats ? STATS_EVERY_MS : 2_000); });
     };
-    this.timers.push(setInterval(stats, STATS_EVERY_MS), setInterval(backups, BACKUPS_EVERY_MS));
+    const backups = () => {
+      if (this.catalog && this.isPrimary() && !this.listing) {
+        this.listing = true;
+        void this.catalog.read().then(b => { this.backups = b; }, e => this.warn('cannot list the base backups for /metrics', e))
+          .finally(() => { this.listing = false; });
+      }
+      this.schedule(backups, BACKUPS_EVERY_MS);
+    };
+    this.schedule(stats, 2_000);
     // The first backup listing once the instance had time to become primary.
-    this.timers.push(setTimeout(backups, 15_000), setTimeout(stats, 2_000));
-    for (const t of this.timers) t.unref();
+    this.schedule(backups, 15_000);
+  }
+
+  private schedule(fn: () => void, ms: number): void {
+    if (this.stopped) return;
+    const t = setTimeout(() => { this.timers.delete(t); fn(); }, ms);
+    t.unref();
+    this.timers.add(t);
   }
 
   stop(): void {
+    this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
   }
 
@@ -172,8 +186,9 @@ export function renderObserved(l: string, s: ObservedStats | undefined, b: Obser
     if (s.replayLagSeconds === undefined) {
       metric('pgc_streaming_replicas', 'Primary: replicas connected to it (pg_stat_replication).', 'gauge', [['', s.standbys.length]]);
     }
-    metric('pgc_wal_last_archived_timestamp_seconds', 'When the last WAL file was archived (pg_stat_archiver), Unix time.', 'gauge', [['', s.archiver.lastArchivedTime]]);
-    metric('pgc_wal_last_failed_timestamp_seconds', 'When archiving a WAL file last failed (pg_stat_archiver), Unix time.', 'gauge', [['', s.archiver.lastFailedTime]]);
+    // Timestamps are 0 for "never", so that alerts compare them without `absent()`.
+    metric('pgc_wal_last_archived_timestamp_seconds', 'When the last WAL file was archived (pg_stat_archiver), Unix time; 0: never.', 'gauge', [['', s.archiver.lastArchivedTime ?? 0]]);
+    metric('pgc_wal_last_failed_timestamp_seconds', 'When archiving a WAL file last failed (pg_stat_archiver), Unix time; 0: never.', 'gauge', [['', s.archiver.lastFailedTime ?? 0]]);
     metric('pgc_wal_archive_ready_files', 'WAL files waiting to be archived (pg_wal/archive_status/*.ready).', 'gauge', [['', s.readyFiles]]);
     metric('pgc_database_size_bytes', 'Size of each database.', 'gauge', s.databases.map(d => [`,datname="${esc(d.name)}"`, d.sizeBytes]));
     metric('pgc_database_xid_age', 'Transactions since each database\'s oldest unfrozen transaction ID (wraparound at 2^31; autovacuum freezes from 200 million).', 'gauge',
@@ -184,9 +199,9 @@ export function renderObserved(l: string, s: ObservedStats | undefined, b: Obser
   metric('pgc_synchronous_standbys', 'Primary: replicas its commits wait for now (in synchronous_standby_names).', 'gauge', [['', synchronousMembers]]);
   if (b) {
     metric('pgc_base_backups', 'Complete base backups in the store (primary).', 'gauge', [['', b.count]]);
-    metric('pgc_last_base_backup_timestamp_seconds', 'When the newest complete base backup ended, Unix time (primary).', 'gauge', [['', b.lastCompletedTime]]);
-    metric('pgc_first_recoverability_point_seconds', 'The earliest point a restore can reach: the end of the oldest complete base backup, Unix time (primary).', 'gauge', [['', b.firstRecoverabilityPoint]]);
-    metric('pgc_last_failed_base_backup_timestamp_seconds', 'When the newest failed base backup started or ended, Unix time (primary).', 'gauge', [['', b.lastFailedTime]]);
+    metric('pgc_last_base_backup_timestamp_seconds', 'When the newest complete base backup ended, Unix time; 0: none (primary).', 'gauge', [['', b.lastCompletedTime ?? 0]]);
+    metric('pgc_first_recoverability_point_seconds', 'The earliest point a restore can reach: the end of the oldest complete base backup, Unix time; 0: none (primary).', 'gauge', [['', b.firstRecoverabilityPoint ?? 0]]);
+    metric('pgc_last_failed_base_backup_timestamp_seconds', 'When the newest failed base backup started or ended, Unix time; 0: never (primary).', 'gauge', [['', b.lastFailedTime ?? 0]]);
   }
   return out;
 }
