@@ -24,7 +24,9 @@ import { RoleLabeler } from './pod-label';
 import { RejoinBlocked, rejoinAsReplica } from './rewind';
 import { InstanceRole, currentRole, decideFailover, decideHandOver, decidePrimaryTick, decideStopHandOver, decideTakeOver, planStart } from '../decide';
 import { readPeers, receivedLsnAnnotation } from './peers';
-import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
+import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig } from './sql';
+import { SynchronousStandbys } from './synchronous-standbys';
+import { ObservedMetrics } from './observed-metrics';
 import { PostgresSupervisor } from './supervisor';
 import { InstanceCount, ReplicaSlots } from './scaling';
 import { DiskWatch } from './disk-usage';
@@ -234,6 +236,8 @@ class Instance {
   private fenceWatch?: NodeJS.Timeout;
   private readonly supervisor: PostgresSupervisor;
   private archiver?: WalArchiver;
+  private readonly synchronous: SynchronousStandbys;
+  private readonly observed: ObservedMetrics;
   private mode: Mode;
   private readonly promotions = { failover: 0, switchover: 0, handedOver: 0 };
   private fencings = 0;
@@ -262,6 +266,9 @@ class Instance {
       onExit: () => { this.reconciled = false; },
       onGiveUp: () => this.exit('failed'),
     });
+    this.synchronous = new SynchronousStandbys(cfg);
+    const isPrimary = () => this.mode === 'primary' && this.role === 'primary' && this.status?.inRecovery === false;
+    this.observed = new ObservedMetrics(cfg, isPrimary, () => (cfg.synchronous && isPrimary() ? this.synchronous.members.length : undefined));
   }
 
   async run(): Promise<number> {
@@ -278,6 +285,7 @@ class Instance {
         cluster: this.cfg.cluster, pod: this.cfg.podName, role: this.labeler.current, up: !!this.status,
         restarts: this.supervisor.restarts, status: this.status, failovers: this.promotions.failover, switchovers: this.promotions.switchover, fencings: this.fencings, safetyWaits: this.safetyWaits,
         disk: this.disk.current,
+        extra: labels => this.observed.render(labels),
       }),
     });
     this.supervisor.start();
@@ -289,6 +297,7 @@ class Instance {
       log.info({ signal }, 'shutdown requested');
       if (this.timer) clearTimeout(this.timer);
       clearInterval(this.fenceWatch);
+      this.synchronous.stop();
       if (this.mode === 'primary' && this.role === 'primary' && this.cfg.instances > 1 && !this.following()) await this.handOverAndStop();
       else {
         if (this.mode === 'replica') await this.pauseArchivingIfFailing('replica');
@@ -311,10 +320,14 @@ class Instance {
     };
     this.timer = setTimeout(tick, 200);
     this.fenceWatch = setInterval(() => void this.fenceIfStale(), FENCE_CHECK_MS);
+    this.synchronous.start(() => this.mode === 'primary' && this.status?.inRecovery === false && !this.following());
+    this.observed.start();
 
     const outcome = await this.exited;
     if (this.timer) clearTimeout(this.timer);
     clearInterval(this.fenceWatch);
+    this.synchronous.stop();
+    this.observed.stop();
     this.server.close();
     await this.archiver?.stop();
     log.info({ outcome }, 'instance exiting');
@@ -799,17 +812,9 @@ class Instance {
     }
   }
 
-  private async synchronousStep(): Promise<void> {
-    const spec = this.cfg.synchronous!;
-    const peers = Array.from({ length: this.cfg.instances }, (_, i) => names.pod(this.cfg.cluster, i)).filter(p => p !== this.cfg.podName);
-    const candidates = spec.dataDurability === 'required' ? peers
-      : (this.status?.replicas ?? []).filter(r => r.state === 'streaming').map(r => r.name).filter(n => peers.includes(n));
-    const value = candidates.length ? `ANY ${Math.min(spec.number, candidates.length)} (${candidates.map(c => `"${c}"`).join(', ')})` : '';
-    try {
-      await setSynchronousStandbys(this.cfg, value);
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, 'cannot set synchronous replication yet');
-    }
+  /** Who commits wait for: decideSynchronousStandbys (`preferred` also polls four times a second on its own). */
+  private synchronousStep(): Promise<void> {
+    return this.synchronous.step();
   }
 
   /** Logs why nothing happened, once per distinct reason. */
