@@ -26,6 +26,9 @@ import { InstanceRole, currentRole, decideFailover, decideHandOver, decidePrimar
 import { readPeers, receivedLsnAnnotation } from './peers';
 import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
 import { PostgresSupervisor } from './supervisor';
+import { loadCredentials } from './credentials';
+import { startRotation } from './rotation';
+import { postgresEnvironment } from '../common/secret-env';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
 const MAX_READY_LAG_BYTES = 64 * 1024 * 1024;
@@ -54,6 +57,10 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   const election = new Election(kube, names.lease(cfg.cluster), cfg.podName, cfg.leaseDurationSeconds);
   const { plan, state, lease } = await planUntilSafe(cfg, kube, election);
   log.info({ plan: plan.action, role: plan.role, why: plan.why, leaseHolder: lease?.holder }, 'start plan');
+  // Passwords come from the Secrets through the API, before anything needs one, and are followed from then on.
+  await loadCredentials(kube, cfg.credentials, cfg);
+  let instance: Instance | undefined;
+  startRotation(kube, cfg, () => instance?.appliesPasswords() ?? false);
   if (plan.action === 'clone' && plan.stepAside) {
     // This pod held the lease with data it no longer has: the replica that has the data must not wait for expiry.
     log.warn({}, 'this pod holds the primary lease but its volume is empty: giving the lease up so a replica with the data takes over');
@@ -95,7 +102,7 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
       throw new AgentError('another pod took the primary lease while this one was starting', 'The pod restarts and follows the new primary.');
     }
   }
-  const instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName));
+  instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName));
   return instance.run();
 }
 
@@ -245,7 +252,7 @@ class Instance {
     private readonly election: Election, private readonly labeler: RoleLabeler) {
     this.mode = role;
     this.supervisor = new PostgresSupervisor({
-      pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds,
+      pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds, env: postgresEnvironment(cfg.socketDir),
       onExit: () => { this.reconciled = false; },
       onGiveUp: () => this.exit('failed'),
     });
@@ -325,6 +332,11 @@ class Instance {
 
   private following(): boolean {
     return followsSource(this.cfg, 'primary');
+  }
+
+  /** The writable, reconciled primary: the one that gives the roles their Secrets' passwords. */
+  appliesPasswords(): boolean {
+    return this.mode === 'primary' && this.role === 'primary' && this.reconciled && !this.following();
   }
 
   /** Following the external source: promote once the manifest turned `follow` off. */
@@ -666,7 +678,7 @@ class Instance {
     this.reconciled = false;
     // Label, reconcile and become ready in the next ticks, not a second later each.
     this.fastTicks = 30;
-    void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion(this.cfg, () => this.mode === 'primary'));
+    void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion({ ...this.cfg, replicationPassword: () => this.cfg.credentials.replication }, () => this.mode === 'primary'));
     if (previous) {
       // The old primary's pod may still carry the primary label: the Services must stop selecting it.
       await this.kube.patchPodLabels(previous, { [LABELS.role]: null }).catch(() => undefined);
