@@ -77,13 +77,16 @@ export class Credentials {
     return p;
   }
 
-  /** Reads every credential Secret once; creates the missing generated ones. Throws when the API cannot be asked. */
-  async refresh(kube: KubeClient): Promise<RefreshResult> {
+  /**
+   * Reads every credential Secret once; with `create`, creates the missing generated ones. Throws when the API
+   * cannot be asked.
+   */
+  async refresh(kube: KubeClient, create = true): Promise<RefreshResult> {
     const result: RefreshResult = { changed: [], created: [], missing: [] };
     for (const name of this.secretNames) {
       let secret = await kube.getSecret(name);
       const spec = this.sources.generated.find(s => s.names.includes(name));
-      if (!secret && spec) {
+      if (!secret && spec && create) {
         const created = await ensureSecrets(kube, spec);
         if (created.length) {
           result.created.push(...created);
@@ -153,15 +156,17 @@ export async function loadCredentials(kube: KubeClient, credentials: Credentials
 /**
  * Reads the Secrets every CREDENTIALS_POLL_SECONDS for as long as the agent runs, then calls `onRefresh` (the
  * instance rewrites the passfile and, as primary, applies changed passwords). Problems are logged once each.
+ * Only while `canCreate()` are missing generated Secrets created: one instance (the primary), so that two instances
+ * never generate two different passwords for the Secrets of one role at the same moment.
  */
-export function pollCredentials(kube: KubeClient, credentials: Credentials, onRefresh: (r: RefreshResult) => Promise<void>, intervalMs = CREDENTIALS_POLL_SECONDS * 1000): () => void {
+export function pollCredentials(kube: KubeClient, credentials: Credentials, canCreate: () => boolean, onRefresh: (r: RefreshResult) => Promise<void>, intervalMs = CREDENTIALS_POLL_SECONDS * 1000): () => void {
   let busy = false;
   let lastProblem = '';
   const timer = setInterval(async () => {
     if (busy) return;
     busy = true;
     try {
-      const r = await credentials.refresh(kube);
+      const r = await credentials.refresh(kube, canCreate());
       const problem = r.missing.map(m => m.why).join('; ');
       if (problem && problem !== lastProblem) log.error({ fix: r.missing[0].fix, secrets: r.missing.map(m => m.secret) }, `credential Secret unusable, keeping the last known password: ${problem}`);
       lastProblem = problem;

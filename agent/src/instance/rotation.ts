@@ -15,7 +15,7 @@ import { applyPasswords } from './passwords';
 
 /** Starts following the Secrets; `isPrimary` says whether this instance is the reconciled, writable primary now. */
 export function startRotation(kube: KubeClient, cfg: InstanceConfig, isPrimary: () => boolean): () => void {
-  return pollCredentials(kube, cfg.credentials, async r => {
+  return pollCredentials(kube, cfg.credentials, isPrimary, async r => {
     if (r.changed.includes(cfg.credentials.sources.replicationSecret)) writeReplicationPassfile(cfg);
     if (!isPrimary()) return;
     try {
