@@ -94,6 +94,10 @@ describe('credentials from the Secrets', () => {
     const r = await c.refresh(kube);
     expect(r.missing).toEqual([{ secret: 'wiki-db', why: 'Secret wiki-db exists but has no "password" key', fix: expect.stringMatching(/Add a "password" key to wiki-db/) }]);
     expect(c.database({ secretName: 'wiki-db' })).toBe('wiki-2');
+    // `<cluster>-app`, the copy of the first database's Secret, comes back with the same password.
+    api.remove('secrets', NS, 'pg-app');
+    expect((await c.refresh(kube)).created).toEqual(['pg-app']);
+    expect(api.secretValue(NS, 'pg-app', 'password')).toBe(c.database({ secretName: 'pg-app-app' }));
   });
 
   test('the Role lets the instances read only their credential Secrets', async () => {

@@ -59,8 +59,8 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   log.info({ plan: plan.action, role: plan.role, why: plan.why, leaseHolder: lease?.holder }, 'start plan');
   // Passwords come from the Secrets through the API, before anything needs one, and are followed from then on.
   await loadCredentials(kube, cfg.credentials, cfg);
-  let instance: Instance | undefined;
-  startRotation(kube, cfg, () => instance?.appliesPasswords() ?? false);
+  const running: { instance?: Instance } = {};
+  startRotation(kube, cfg, () => running.instance?.appliesPasswords() ?? false);
   if (plan.action === 'clone' && plan.stepAside) {
     // This pod held the lease with data it no longer has: the replica that has the data must not wait for expiry.
     log.warn({}, 'this pod holds the primary lease but its volume is empty: giving the lease up so a replica with the data takes over');
@@ -102,8 +102,8 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
       throw new AgentError('another pod took the primary lease while this one was starting', 'The pod restarts and follows the new primary.');
     }
   }
-  instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName));
-  return instance.run();
+  running.instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName));
+  return running.instance.run();
 }
 
 /**

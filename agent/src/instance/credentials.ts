@@ -113,6 +113,16 @@ export class Credentials {
       if (before !== undefined && before !== password) result.changed.push(name);
       this.passwords.set(name, password);
     }
+    // The copies no password is read from (`<cluster>-app` beside `<cluster>-<db>-app`): recreated from their sibling.
+    if (create) {
+      for (const spec of this.sources.generated) {
+        const copies = spec.names.filter(n => !this.secretNames.includes(n));
+        if (!copies.length || (await Promise.all(copies.map(n => kube.getSecret(n)))).every(s => s)) continue;
+        const created = await ensureSecrets(kube, spec);
+        if (created.length) log.warn({ secrets: created, user: spec.username }, 'a generated credential Secret was missing: created it again with its role\'s current password');
+        result.created.push(...created);
+      }
+    }
     return result;
   }
 }
