@@ -34,7 +34,7 @@ export const ENV = {
   replicationSecret: 'PGC_REPLICATION_SECRET',
   /** Password of the `streaming_replica` role for the backup Jobs (secretKeyRef into the replication Secret). */
   replicationPassword: 'PGC_REPLICATION_PASSWORD',
-  /** JSON array of {@link SecretSpec}: what the `secrets` command creates. */
+  /** JSON array of {@link SecretSpec}: what the `secrets` command creates (and an instance recreates when deleted). */
   secrets: 'PGC_SECRETS',
   /** Seconds a primary's Lease stays valid without renewal (the failover clock). */
   leaseDuration: 'PGC_LEASE_DURATION',

@@ -142,6 +142,39 @@ describe('password rotation without restarts; no secret in PostgreSQL\'s environ
     await bothReady();
   });
 
+  test('replication password, the other order: a replica that connects with it before the primary applied it retries, then streams', async () => {
+    const pw = newPassword('replication');
+    // The primary's agent stalls (its postgres serves on), below its fence deadline (2/3 of the 15 s lease): the new
+    // password is not applied meanwhile. The replica restarts and reads the new password at once.
+    const primaryAgent = h.pods[0].process!.child.pid!;
+    const replica = h.pods[1].process!;
+    replica.killPod();
+    await podGone(replica);
+    const stalled = Date.now();
+    process.kill(primaryAgent, 'SIGSTOP');
+    let restarted;
+    let refusedLine;
+    try {
+      putSecret(`${NAME}-replication`, { ...h.secretData(`${NAME}-replication`)!, password: pw });
+      restarted = h.startInstance(1);
+      refusedLine = await restarted.waitForLog(l => l.source === 'postgres' && /password authentication failed for user "streaming_replica"/.test(l.msg ?? ''), 6500);
+    } finally {
+      process.kill(primaryAgent, 'SIGCONT');
+    }
+    figures.push(`replica refused with the not yet applied password ${((Date.now() - stalled) / 1000).toFixed(1)} s into the primary's stall`);
+    expect(refusedLine.msg).toMatch(/could not connect to the primary server/);
+    await h.waitReady(1, 60000);
+    await eventually(async () => {
+      const r = await query(d.direct(0), "SELECT state FROM pg_stat_replication WHERE application_name = 'rotate-1'");
+      if (r[0]?.state !== 'streaming') throw new Error('not streaming yet');
+    }, 30000, 200);
+    figures.push(`then streaming ${((Date.now() - stalled) / 1000).toFixed(1)} s after the stall began`);
+    expect(restarted.child.exitCode).toBeNull();
+    expect(restarted.logs().filter(l => /rewind|clon|rejoin/.test(l.msg ?? '') && l.source !== 'postgres')).toEqual([]);
+    await query(direct(0, 'streaming_replica', pw), 'SELECT 1');
+    await bothReady();
+  });
+
   test('superuser password: new login works, the old is refused, the agents keep working; a failover\'s rewind uses the new one', async () => {
     const old = d.su;
     const pw = newPassword('superuser');

@@ -3,8 +3,10 @@
  * variables): at start, then every CREDENTIALS_POLL_SECONDS. A changed Secret is a rotation: the values here change,
  * the replication passfile is rewritten (a replica's next connection uses it), and the primary applies the new
  * password to its role (passwords.ts). A deleted Secret that the cluster generates is recreated with a new password,
- * by the same code as the secrets Job; a missing Secret the user manages keeps the last known password (and at
- * start makes the instance wait, alive and not ready, saying which Secret to create).
+ * by the same code as the secrets Job, by the primary (or by an instance that cannot start without it); a missing
+ * Secret the user manages keeps the last known password (and at start makes the instance wait, alive and not ready,
+ * saying which Secret to create). Polling `get` by name, not a watch: RBAC limits it to these Secrets, no
+ * long-lived connection per Secret, and 10 s is well inside the 90 s a rotation may take.
  */
 import { Server } from 'http';
 import { CREDENTIALS_POLL_SECONDS, DatabaseSpec, ENV, SecretSpec } from '../../../lib/contract';
