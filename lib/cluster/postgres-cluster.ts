@@ -3,7 +3,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import {
   COMPONENTS, DEFAULT_PORTS, DatabaseSpec, ENV, LABELS, PATHS, SHUTDOWN_ENV, SUPERUSER,
-  REPLICATION_USER, SecretSpec, dbPasswordEnv, names,
+  REPLICATION_USER, SecretSpec, names,
 } from '../contract';
 import { ClusterBackup, backupEnv, resolveBackup } from '../backup/cluster-backup';
 import { ClusterNetworkPolicy } from '../network/cluster-network-policy';
@@ -11,6 +11,7 @@ import { resolveBootstrap } from '../bootstrap/bootstrap';
 import { renderResources } from './resources';
 import { PriorityClass } from '../scheduling/priority-class';
 import { ClusterSecrets } from '../secrets/cluster-secrets';
+import { instanceCredentialEnv, instanceCredentialRules } from '../secrets/instance-credentials';
 import { pgtune } from '../tuning/pgtune';
 import { ValidationError, parseQuantity } from '../validation';
 import { inheritedLabels } from './labels';
@@ -108,7 +109,9 @@ export class PostgresCluster extends Construct {
     const preset = props.tuning ? pgtune({ ...props.tuning, ...this.tuningInputs(props) }) : {};
     this.parameters = sortKeys({ ...preset, ...(props.parameters ?? {}) });
 
-    // RBAC for the instances: label their own pods, nothing else.
+    const credentials = { superuserSecret, replicationSecret, databases: this.databases, generated: secretSpecs };
+
+    // RBAC for the instances: label their own pods, read (and recreate) their credential Secrets, nothing else.
     const saName = names.serviceAccount(name);
     const instanceMeta = { name: saName, labels: labelsFor(COMPONENTS.instance) };
     new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: instanceMeta, automountServiceAccountToken: true });
@@ -123,6 +126,7 @@ export class PostgresCluster extends Construct {
         // Elect the primary: the one Lease of this cluster (create cannot be limited by name in RBAC).
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [names.lease(name)] },
+        ...instanceCredentialRules(credentials),
       ],
     });
     new k8s.KubeRoleBinding(this, 'RoleBinding', {
@@ -164,9 +168,8 @@ export class PostgresCluster extends Construct {
       { name: ENV.parameters, value: JSON.stringify(this.parameters) },
       // Leave a margin so the agent's immediate shutdown happens before the kubelet's SIGKILL.
       { name: SHUTDOWN_ENV, value: String(Math.max(1, grace - 5)) },
-      { name: ENV.superuserPassword, valueFrom: { secretKeyRef: { name: superuserSecret, key: 'password' } } },
-      { name: ENV.replicationPassword, valueFrom: { secretKeyRef: { name: replicationSecret, key: 'password' } } },
-      ...this.databases.map((db, i) => ({ name: dbPasswordEnv(i), valueFrom: { secretKeyRef: { name: db.secretName, key: 'password' } } })),
+      // Secret names only: the agent reads the passwords through the API and follows their rotation.
+      ...instanceCredentialEnv(credentials),
       // With a store, the primary archives WAL there (postgres inherits this environment for archive_command).
       ...(backup ? backupEnv(backup) : []),
       ...bootstrap.env,

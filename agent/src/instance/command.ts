@@ -32,6 +32,9 @@ import { InstanceCount, ReplicaSlots } from './scaling';
 import { DiskWatch } from './disk-usage';
 import { decideResumeFailover, stopHandOverScope } from '../decide/scaling';
 import { RolloutWatch } from './rollout';
+import { loadCredentials } from './credentials';
+import { startRotation } from './rotation';
+import { postgresEnvironment } from '../common/secret-env';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
 const MAX_READY_LAG_BYTES = 64 * 1024 * 1024;
@@ -62,6 +65,10 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   const election = new Election(kube, names.lease(cfg.cluster), cfg.podName, cfg.leaseDurationSeconds);
   const { plan, state, lease } = await planUntilSafe(cfg, kube, election);
   log.info({ plan: plan.action, role: plan.role, why: plan.why, leaseHolder: lease?.holder }, 'start plan');
+  // Passwords come from the Secrets through the API, before anything needs one, and are followed from then on.
+  await loadCredentials(kube, cfg.credentials, cfg);
+  const running: { instance?: Instance } = {};
+  startRotation(kube, cfg, () => running.instance?.appliesPasswords() ?? false);
   if (plan.action === 'clone' && plan.stepAside) {
     // This pod held the lease with data it no longer has: the replica that has the data must not wait for expiry.
     log.warn({}, 'this pod holds the primary lease but its volume is empty: giving the lease up so a replica with the data takes over');
@@ -103,8 +110,8 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
       throw new AgentError('another pod took the primary lease while this one was starting', 'The pod restarts and follows the new primary.');
     }
   }
-  const instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName), count);
-  return instance.run();
+  running.instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName), count);
+  return running.instance.run();
 }
 
 /**
@@ -262,7 +269,7 @@ class Instance {
     this.disk = new DiskWatch(cfg.pgdata, 5000);
     this.rollout = new RolloutWatch(kube, cfg);
     this.supervisor = new PostgresSupervisor({
-      pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds,
+      pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds, env: postgresEnvironment(cfg.socketDir),
       onExit: () => { this.reconciled = false; },
       onGiveUp: () => this.exit('failed'),
     });
@@ -362,6 +369,11 @@ class Instance {
 
   private following(): boolean {
     return followsSource(this.cfg, 'primary');
+  }
+
+  /** The writable, reconciled primary: the one that gives the roles their Secrets' passwords. */
+  appliesPasswords(): boolean {
+    return this.mode === 'primary' && this.role === 'primary' && this.reconciled && !this.following();
   }
 
   /** Following the external source: promote once the manifest turned `follow` off. */
@@ -755,7 +767,7 @@ class Instance {
     this.reconciled = false;
     // Label, reconcile and become ready in the next ticks, not a second later each.
     this.fastTicks = 30;
-    void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion(this.cfg, () => this.mode === 'primary'));
+    void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion({ ...this.cfg, replicationPassword: () => this.cfg.credentials.replication }, () => this.mode === 'primary'));
     if (previous) {
       // The old primary's pod may still carry the primary label: the Services must stop selecting it.
       await this.kube.patchPodLabels(previous, { [LABELS.role]: null }).catch(() => undefined);
