@@ -3,6 +3,7 @@ import { PriorityClass } from '../scheduling/priority-class';
 import { ValidationError, checkDnsLabel, checkLabels } from '../validation';
 import { PostgresClusterProps } from './props';
 import { validateResources } from './resources';
+import { checkParameterName } from './parameter-names';
 
 /** Longest cluster name: CronJob names must stay within 52 characters with `-backup-initial` and the like added. */
 export const MAX_CLUSTER_NAME = 52 - NAME_SUFFIX_BUDGET;
@@ -32,7 +33,7 @@ export function validateClusterProps(props: PostgresClusterProps): void {
   validateDatabases(props);
   validateStorage(props);
   validateResources('resources', props.resources);
-  validateParameters(props.parameters);
+  validateParameters(props.parameters, version);
   if (props.labels) {
     checkLabels('labels', props.labels);
     checkOwnLabels('labels', Object.keys(props.labels));
@@ -112,12 +113,13 @@ function validateStorage(props: PostgresClusterProps): void {
   if (props.storage.storageClass !== undefined) checkDnsLabel('storage.storageClass', props.storage.storageClass, 253);
 }
 
-function validateParameters(parameters: Record<string, string> | undefined): void {
+function validateParameters(parameters: Record<string, string> | undefined, major: number): void {
   for (const [key, value] of Object.entries(parameters ?? {})) {
     if (isAgentOwned(key)) {
       throw new ValidationError(`parameters.${key}`, `is owned by the agent (${AGENT_OWNED_PARAMETERS[key.toLowerCase()]})`, 'Remove it from parameters.');
     }
     if (!/^[a-z_][a-z0-9_.]*$/.test(key)) throw new ValidationError(`parameters.${key}`, 'is not a PostgreSQL parameter name', 'Use lowercase names such as "shared_buffers".');
+    checkParameterName(key, major);
     if (typeof value !== 'string') {
       throw new ValidationError(`parameters.${key}`, `has a ${typeof value} value`, `Write the value as a string, e.g. "${String(value)}", as postgresql.conf does.`);
     }

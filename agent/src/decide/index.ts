@@ -8,3 +8,4 @@ export * from './start';
 export * from './failover';
 export * from './switchover';
 export * from './rejoin';
+export * from './parameters';

@@ -4,6 +4,7 @@ import { AgentError } from '../common/errors';
 import { StoreConfig, hasStore, readStoreConfig } from '../store/config';
 import { RecoveryConfig, hasRecovery, readRecoveryConfig } from '../restore/recovery';
 import { CloneConfig, readCloneConfig } from './clone-source';
+import { readParametersFile } from './cluster-config';
 
 export interface DatabaseWithPassword extends DatabaseSpec {
   readonly password: string;
@@ -23,7 +24,10 @@ export interface InstanceConfig {
   /** Where the current primary is reached (the `-rw` Service). */
   readonly primary: { host: string; port: number };
   readonly databases: DatabaseWithPassword[];
-  readonly parameters: Record<string, string>;
+  /** The user's parameters; replaced when the watched ConfigMap brings new ones that postgres accepts. */
+  parameters: Record<string, string>;
+  /** Where the cluster's ConfigMap is mounted (unset with manifests that still pass PGC_PARAMETERS). */
+  readonly configDir?: string;
   readonly superuserPassword: string;
   readonly replicationPassword: string;
   readonly shutdownTimeoutSeconds: number;
@@ -52,7 +56,8 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
   if (!Array.isArray(databases) || databases.some(d => typeof d?.name !== 'string' || typeof d?.owner !== 'string')) {
     throw new AgentError(`environment variable ${ENV.databases} is not a list of {name, owner}`, 'Re-synthesize the manifests; this variable is written by the constructs.');
   }
-  const parameters = jsonEnv<Record<string, string>>(ENV.parameters, env);
+  const configDir = optionalEnv(ENV.configDir, env);
+  const parameters = configDir ? readParametersFile(configDir) : jsonEnv<Record<string, string>>(ENV.parameters, env);
   if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) {
     throw new AgentError(`environment variable ${ENV.parameters} is not an object of parameters`, 'Re-synthesize the manifests; this variable is written by the constructs.');
   }
@@ -69,6 +74,7 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     primary: { host: primaryHost, port: primaryPort ? Number(primaryPort) : port },
     databases: databases.map((db, i) => ({ ...db, password: requireSecretEnv(dbPasswordEnv(i), db.secretName, env) })),
     parameters,
+    configDir,
     superuserPassword: requireSecretEnv(ENV.superuserPassword, 'superuser', env),
     replicationPassword: requireSecretEnv(ENV.replicationPassword, 'replication', env),
     shutdownTimeoutSeconds: intEnv(SHUTDOWN_ENV, env, 55),
