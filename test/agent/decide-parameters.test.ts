@@ -5,13 +5,14 @@
  */
 import { RestartFacts, decideParameterRestart } from '../../agent/src/decide/parameters';
 import { INVARIANTS } from '../../agent/src/decide/invariants';
+import { loweredStandbyMinimums } from '../../agent/src/instance/cluster-config';
 
 const NEW = 'new0000hash1';
 const OLD = 'old0000hash0';
 
 /** pg-1 of a 3-instance cluster whose primary is pg-0, everyone on the new parameters and pending a restart. */
 const replica: RestartFacts = {
-  me: 'pg-1', ordinal: 1, role: 'replica', instances: 3, wantedHash: NEW, pendingRestart: true, streaming: true,
+  me: 'pg-1', ordinal: 1, role: 'replica', instances: 3, wantedHash: NEW, pendingRestart: true, lowersStandbyMinimums: [], streaming: true,
   peers: [
     { name: 'pg-0', ordinal: 0, role: 'primary', pendingRestartHash: NEW },
     { name: 'pg-2', ordinal: 2, role: 'replica', pendingRestartHash: NEW },
@@ -21,7 +22,7 @@ const replica: RestartFacts = {
 
 /** pg-0, the primary, once both replicas restarted and run the new parameters. */
 const primary: RestartFacts = {
-  me: 'pg-0', ordinal: 0, role: 'primary', instances: 3, wantedHash: NEW, pendingRestart: true, streaming: false,
+  me: 'pg-0', ordinal: 0, role: 'primary', instances: 3, wantedHash: NEW, pendingRestart: true, lowersStandbyMinimums: [], streaming: false,
   peers: [
     { name: 'pg-1', ordinal: 1, role: 'replica', appliedHash: NEW },
     { name: 'pg-2', ordinal: 2, role: 'replica', appliedHash: NEW },
@@ -48,7 +49,22 @@ const table: Row[] = [
   ['the only fitting target is the streaming one', { ...primary, streamingReplicas: ['pg-2'] }, 'hand-over', /^pg-2 streams/],
   ['no replica streams', { ...primary, streamingReplicas: [] }, 'wait', /once a replica that runs them streams from it/],
   ['a single instance restarts in place', { ...primary, instances: 1, peers: [], streamingReplicas: [] }, 'restart-in-place', /^a single instance has nobody to hand over to/],
+  // Lowering max_connections & co: a standby cannot start below its primary, so the primary goes first, in place.
+  ['lowered max_connections: the primary restarts in place first, with replicas still pending', { ...primary, lowersStandbyMinimums: ['max_connections'], peers: replica.peers.slice(1).concat({ name: 'pg-1', ordinal: 1, role: 'replica', pendingRestartHash: NEW }) }, 'restart-in-place', /^the primary restarts in place first .*max_connections goes down/],
+  ['lowered max_connections: a replica waits while the primary is pending', { ...replica, lowersStandbyMinimums: ['max_connections'] }, 'wait', /^the primary restarts first: a standby cannot start with a lower max_connections than its primary/],
+  ['lowered max_connections: a replica waits while the primary runs other parameters', { ...replica, lowersStandbyMinimums: ['max_connections'], peers: [{ name: 'pg-0', ordinal: 0, role: 'primary', appliedHash: OLD }] }, 'wait', /^the primary restarts first/],
+  ['lowered max_connections: once the primary runs them, the lowest replica restarts', { ...replica, lowersStandbyMinimums: ['max_connections'], peers: [{ name: 'pg-0', ordinal: 0, role: 'primary', appliedHash: NEW }, replica.peers[1]] }, 'restart-in-place', /^a replica restarts/],
+  ['lowered max_connections: the replicas still go one at a time', { ...replica, me: 'pg-2', ordinal: 2, lowersStandbyMinimums: ['max_connections'], peers: [{ name: 'pg-0', ordinal: 0, role: 'primary', appliedHash: NEW }, { name: 'pg-1', ordinal: 1, role: 'replica', pendingRestartHash: NEW }] }, 'wait', /^pg-1 restarts/],
 ];
+
+describe('loweredStandbyMinimums', () => {
+  test('only a lower value of a standby-limited parameter counts, with PostgreSQL\'s default for a missing one', () => {
+    expect(loweredStandbyMinimums({ max_connections: '200' }, { max_connections: '100' })).toEqual(['max_connections']);
+    expect(loweredStandbyMinimums({}, { max_connections: '50', max_worker_processes: '16' })).toEqual(['max_connections']);
+    expect(loweredStandbyMinimums({ max_locks_per_transaction: '128' }, {})).toEqual(['max_locks_per_transaction']);
+    expect(loweredStandbyMinimums({ max_connections: '100' }, { max_connections: '200', shared_buffers: '1MB' })).toEqual([]);
+  });
+});
 
 describe('decideParameterRestart', () => {
   test.each(table)('%s', (_name, facts, action, why) => {
@@ -72,7 +88,7 @@ describe('decideParameterRestart', () => {
     const actions: string[] = [];
     for (let round = 0; round < 5 && state.some(s => s.pending); round++) {
       const decisions = state.map((s, i) => decideParameterRestart({
-        me: s.name, ordinal: i, role: s.role, instances: 3, wantedHash: NEW, pendingRestart: s.pending, streaming: true,
+        me: s.name, ordinal: i, role: s.role, instances: 3, wantedHash: NEW, pendingRestart: s.pending, lowersStandbyMinimums: [], streaming: true,
         peers: state.filter(p => p !== s).map(p => ({ name: p.name, ordinal: state.indexOf(p), role: p.role, appliedHash: p.pending ? undefined : NEW, pendingRestartHash: p.pending ? NEW : undefined })),
         streamingReplicas: ['pg-1', 'pg-2'],
       }));

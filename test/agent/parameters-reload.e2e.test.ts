@@ -114,4 +114,37 @@ describe('parameters from the watched ConfigMap (2 instances)', () => {
     expect(logs(primary, /streams and runs the new parameters: switching over to it/)).toHaveLength(1);
     expect(gap).toBeLessThanOrEqual(2000);
   });
+
+  test('lowering max_connections turns the order round: the primary restarts in place first (no switchover), then the replica', async () => {
+    const primary = role(0) === 'primary' ? 0 : 1;
+    const replica = 1 - primary;
+    await h.waitReady(replica, 60000);
+    const transitions = leaseOf(h).transitions;
+    const pids = [postmasterPid(primary), postmasterPid(replica)];
+    const w = writer(rwConn);
+    await sleep(2000);
+    const t0 = Date.now();
+    apply({ ...INITIAL, work_mem: '16MB', shared_buffers: '64MB', max_connections: '80' });
+    await eventually(async () => {
+      for (const o of [0, 1]) if (await show(o, 'max_connections') !== '80') throw new Error(`instance ${o} still runs the old max_connections`);
+    }, 90000, 250).catch(async e => { throw new Error(`${(e as Error).message}\n${await diagnose(h)}`); });
+    await h.waitReady(replica, 60000);
+    await sleep(2000);
+    await w.stop();
+    const gap = w.longestGapMs();
+    const lost = await lostRows(rwConn(), w.acknowledged);
+    const primaryRestart = logs(primary, /^the primary restarts in place first/);
+    const replicaRestart = logs(replica, /^a replica restarts postgres in place for new parameters/).pop();
+    // eslint-disable-next-line no-console
+    console.log(`[params] max_connections 100 → 80 on both instances in ${((Date.now() - t0) / 1000).toFixed(1)} s: lease transitions ${leaseOf(h).transitions - transitions}, longest write gap on -rw ${(gap / 1000).toFixed(2)} s (the primary's restart), ${w.acknowledged.length} rows acknowledged, ${lost.length} lost`);
+    expect(lost).toEqual([]);
+    expect(leaseOf(h).transitions).toBe(transitions);
+    expect(role(primary)).toBe('primary');
+    expect(postmasterPid(primary)).not.toBe(pids[0]);
+    expect(postmasterPid(replica)).not.toBe(pids[1]);
+    expect(primaryRestart).toHaveLength(1);
+    expect(replicaRestart).toBeDefined();
+    expect(Date.parse(replicaRestart.time)).toBeGreaterThanOrEqual(Date.parse(primaryRestart[0].time));
+    expect(gap).toBeLessThanOrEqual(2000);
+  });
 });

@@ -3,6 +3,9 @@
  * costs more than one switchover: replicas restart postgres in place one at a time (lowest ordinal first, the next
  * only once the previous streams again), then the primary hands over to a replica that already runs the new
  * parameters, and restarts as a replica on its way back (the rejoin writes the new postgresql.conf).
+ * Lowering a parameter a hot standby needs at least as high as its primary (max_connections and the like) turns
+ * the order round: a standby with a lower value than its primary refuses to start, so the primary restarts in
+ * place first (a brief write pause, no switchover) and the replicas follow once they stream its new settings.
  * Each instance decides for itself from what every instance publishes on its own pod.
  */
 import { INVARIANTS, Invariant } from './invariants';
@@ -27,6 +30,8 @@ export interface RestartFacts {
   wantedHash: string;
   /** This instance's postgres reports `pending_restart` for some of them. */
   pendingRestart: boolean;
+  /** The pending change lowers a parameter a standby needs at least as high as its primary (max_connections…). */
+  lowersStandbyMinimums: string[];
   /** A replica: its WAL receiver streams (a restart now would not stack on another outage). */
   streaming: boolean;
   /** The other instances (a pod that cannot be read is left out). */
@@ -46,12 +51,19 @@ export function decideParameterRestart(f: RestartFacts): RestartDecision {
   const wait = (why: string, fix: string): RestartDecision => ({ action: 'wait', why, fix, invariant: INVARIANTS.NO_LOST_ACK });
   if (f.role === 'replica') {
     if (!f.streaming) return wait('a restart for new parameters waits until this replica streams again', 'Nothing to do: it restarts once replication is back (see /readyz).');
+    const primary = f.peers.find(p => p.role === 'primary');
+    if (f.lowersStandbyMinimums.length && (!primary || primary.appliedHash !== f.wantedHash)) {
+      return wait(`the primary restarts first: a standby cannot start with a lower ${f.lowersStandbyMinimums.join(', ')} than its primary`, 'Nothing to do: the replicas restart once the primary runs the new values.');
+    }
     // One replica at a time, in ordinal order: a replica clears its pending flag only once it streams again.
     const before = f.peers.filter(p => p.role !== 'primary' && p.pendingRestartHash && p.ordinal < f.ordinal).map(p => p.name);
     if (before.length) return wait(`${before.join(', ')} restart${before.length > 1 ? '' : 's'} for new parameters first`, 'Nothing to do: replicas restart one at a time.');
     return { action: 'restart-in-place', why: 'a replica restarts postgres in place for new parameters (the primary keeps serving writes)' };
   }
   if (f.instances === 1) return { action: 'restart-in-place', why: 'a single instance has nobody to hand over to: postgres restarts in place (writes pause for the restart)' };
+  if (f.lowersStandbyMinimums.length) {
+    return { action: 'restart-in-place', why: `the primary restarts in place first (writes pause for the restart, no switchover): ${f.lowersStandbyMinimums.join(', ')} goes down, and no standby could run with less than its primary` };
+  }
   const replicasPending = f.peers.filter(p => p.role !== 'primary' && p.pendingRestartHash).map(p => p.name);
   if (replicasPending.length) return wait(`the primary restarts for new parameters after the replicas (${replicasPending.join(', ')} not restarted yet)`, 'Nothing to do: the replicas restart first, then this primary hands over.');
   // The target must run the very parameters the primary waits for: otherwise it would restart again as primary.

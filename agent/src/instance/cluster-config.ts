@@ -48,6 +48,21 @@ export function changedNames(before: Parameters, after: Parameters): string[] {
   return [...new Set([...Object.keys(before), ...Object.keys(after)])].filter(k => before[k] !== after[k]).sort();
 }
 
+/**
+ * Parameters a hot standby must have at least as high as its primary (with PostgreSQL's defaults): a standby with a
+ * lower value refuses to start. Raising them is safe replicas first; lowering them must start with the primary.
+ * (max_wal_senders, the fifth, is the agent's.)
+ */
+export const STANDBY_MINIMUMS: Record<string, number> = {
+  max_connections: 100, max_prepared_transactions: 0, max_locks_per_transaction: 64, max_worker_processes: 8,
+};
+
+/** The standby-limited parameters whose value goes down from `before` to `after`. */
+export function loweredStandbyMinimums(before: Parameters, after: Parameters): string[] {
+  const value = (p: Parameters, name: string) => Number(p[name] ?? STANDBY_MINIMUMS[name]);
+  return Object.keys(STANDBY_MINIMUMS).filter(n => value(after, n) < value(before, n));
+}
+
 function quote(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }

@@ -10,7 +10,7 @@ import { CLUSTER_CONFIG, CONFIG_ANNOTATIONS, LABELS, names } from '../../../lib/
 import { log } from '../common/log';
 import { ParameterPeer, RestartFacts } from '../decide';
 import { KubeClient } from '../k8s/client';
-import { Parameters, changedNames, checkParameters, invalidParametersFix, parametersHash, readParametersFile, saveLastGood } from './cluster-config';
+import { Parameters, changedNames, loweredStandbyMinimums, checkParameters, invalidParametersFix, parametersHash, readParametersFile, saveLastGood } from './cluster-config';
 import { InstanceConfig } from './config';
 import { renderPostgresqlConf } from './config-files';
 import { InstanceStatus, localConnection, withClient } from './sql';
@@ -27,6 +27,8 @@ export class ParameterWatcher {
   private busy = false;
   /** Names postgres reports `pending_restart` for (read on every poll). */
   pendingRestart: string[] = [];
+  /** Standby-limited parameters the last applied change lowered (decide/parameters: the primary restarts first). */
+  private lowered: string[] = [];
   private published?: string;
   private keptAsLastGood = false;
 
@@ -93,6 +95,7 @@ export class ParameterWatcher {
       log.error({ invalid, changed, rejected: hash, running: this.wantedHash, fix: invalidParametersFix(this.cfg) }, 'new parameters rejected: postgres would not accept them, so they were not written; postgres keeps running with the previous ones');
       return;
     }
+    this.lowered = loweredStandbyMinimums(this.cfg.parameters, next);
     this.cfg.parameters = next;
     fs.writeFileSync(path.join(this.cfg.pgdata, 'postgresql.conf'), renderPostgresqlConf(this.cfg, role), { mode: 0o600 });
     saveLastGood(this.cfg, next);
@@ -125,7 +128,7 @@ export class ParameterWatcher {
   async restartFacts(role: 'primary' | 'replica', status: InstanceStatus): Promise<RestartFacts> {
     return {
       me: this.cfg.podName, ordinal: this.cfg.ordinal, role, instances: this.cfg.instances, wantedHash: this.wantedHash,
-      pendingRestart: this.pendingRestart.length > 0, streaming: status.receiver === 'streaming',
+      pendingRestart: this.pendingRestart.length > 0, lowersStandbyMinimums: this.pendingRestart.length ? this.lowered : [], streaming: status.receiver === 'streaming',
       peers: this.pendingRestart.length ? await this.readPeers() : [],
       streamingReplicas: status.replicas.filter(r => r.state === 'streaming').map(r => r.name),
     };
