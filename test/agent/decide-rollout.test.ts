@@ -2,8 +2,9 @@
  * decideRollout (agent/src/decide/rollout.ts): who replaces its own pod in an OnDelete rollout, and who waits.
  * Replicas first, one pod at a time, lowest ordinal first; the primary last, only when every replica runs the new
  * template and one streams from it (its stop hands the lease over); a single instance replaces itself.
+ * And the take-over of that hand-over: when the target may skip archive lookups while it promotes.
  */
-import { RolloutFacts, RolloutPeer, decideRollout } from '../../agent/src/decide';
+import { RolloutFacts, RolloutPeer, decideArchiveLookupsOnTakeOver, decideRollout } from '../../agent/src/decide';
 
 const OLD = 'pg-aaa';
 const NEW = 'pg-bbb';
@@ -54,4 +55,19 @@ test('at most one pod of a cluster replaces itself at any moment (every pod asks
     return me.primary ? decideRollout(primary(me.ordinal, peers)) : decideRollout(replica(me.ordinal, peers));
   });
   expect(decisions.map(d => d.action)).toEqual(['replace-own-pod', 'wait', 'wait']);
+});
+
+describe('decideArchiveLookupsOnTakeOver: may a switchover target skip archive lookups while it promotes?', () => {
+  type LookupRow = [string, { localNewestTimeline: number; archivedHistories?: string[] }, 'pause' | 'keep'];
+  const rows: LookupRow[] = [
+    ['the archive could not be listed: keep (a timeline ID must never be reused)', { localNewestTimeline: 1, archivedHistories: undefined }, 'keep'],
+    ['no history file archived, on timeline 1: pause (the promotion takes 2)', { localNewestTimeline: 1, archivedHistories: [] }, 'pause'],
+    ['the archive holds this replica\'s own timeline history: pause', { localNewestTimeline: 3, archivedHistories: ['00000002.history', '00000003.history'] }, 'pause'],
+    ['the archive holds a higher timeline (an abandoned promotion elsewhere): keep', { localNewestTimeline: 2, archivedHistories: ['00000002.history', '00000004.history'] }, 'keep'],
+    ['hexadecimal timelines compare as numbers', { localNewestTimeline: 10, archivedHistories: ['0000000A.history'] }, 'pause'],
+    ['hexadecimal timelines compare as numbers (above)', { localNewestTimeline: 10, archivedHistories: ['0000000B.history'] }, 'keep'],
+  ];
+  test.each(rows)('%s', (...[, facts, action]: LookupRow) => {
+    expect(decideArchiveLookupsOnTakeOver(facts).action).toBe(action);
+  });
 });

@@ -17,7 +17,7 @@ test('random whole-pod kills and freezes: no acknowledged row lost, live or in a
   // eslint-disable-next-line no-console
   console.log(printSoak(figures));
   expect(figures.faults.length).toBeGreaterThanOrEqual(4);
-  expect(figures.acknowledged).toBeGreaterThan(1000);
+  expect(figures.acknowledged).toBeGreaterThan(300); // synchronous required: commits wait for the replica (2166 at load 1.4, 772 at load 10)
   expect(figures.lostLive).toEqual([]);
   expect(figures.lostInRestore).toEqual([]);
   expect(figures.splitBrainSamples).toBe(0);

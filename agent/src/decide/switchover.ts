@@ -80,3 +80,21 @@ export function decideStopHandOver(f: Omit<HandOverFacts, 'target'>): StopHandOv
   if (d.action === 'refuse') return { action: 'stop', why: `${d.why}: stopping without a hand-over` };
   return { action: 'hand-over', target: candidates[0].name, why: d.why };
 }
+
+export type ArchiveLookupsDecision = { action: 'pause'; why: string } | { action: 'keep'; why: string };
+
+/**
+ * A switchover target about to promote: may its restore_command be paused? During a promotion PostgreSQL calls it
+ * for the segment after the last one received and for the timeline history files, each a process start (0.1-2 s on
+ * a loaded node), and every call delays the promotion while writes wait. Its one use there is choosing a timeline
+ * ID nobody used: PostgreSQL takes one above every history file it finds, locally and in the archive. So the
+ * lookups may be skipped only when the archive was listed just now and holds no history file above this replica's
+ * newest local one; otherwise (listing failed, or a higher timeline archived, e.g. by an abandoned promotion
+ * elsewhere) they stay and the promotion is slower but cannot reuse a timeline ID.
+ */
+export function decideArchiveLookupsOnTakeOver(f: { localNewestTimeline: number; archivedHistories?: string[] }): ArchiveLookupsDecision {
+  if (!f.archivedHistories) return { action: 'keep', why: 'the archive\'s history files could not be listed' };
+  const higher = f.archivedHistories.map(h => parseInt(h.slice(0, 8), 16)).filter(t => t > f.localNewestTimeline);
+  if (higher.length) return { action: 'keep', why: `the archive holds timeline ${Math.max(...higher)}, above this replica's ${f.localNewestTimeline}` };
+  return { action: 'pause', why: `no timeline above ${f.localNewestTimeline} in the archive: the new timeline ID is free without asking it again` };
+}

@@ -16,13 +16,13 @@ import { clearPartial, clone, finish, initdb, partialDir, primaryAnswers, recove
 import { restoreForRecovery } from '../restore/recovery';
 import { clearRolesPending, cloneSource, describeSource, isFollowingSource, markClonedFromSource, stopFollowingSource } from './clone-source';
 import { InstanceConfig, readInstanceConfig } from './config';
-import { followsSource, restoreStrictHba, writeConfigFiles, writeConfigWithoutArchiving } from './config-files';
+import { followsSource, restoreStrictHba, writeConfigFiles, writeConfigWithoutArchiveLookups, writeConfigWithoutArchiving } from './config-files';
 import { Election } from './election';
 import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readControlData, readSystemIdentifier } from './pgdata';
 import { RoleLabeler } from './pod-label';
 import { RejoinBlocked, rejoinAsReplica } from './rewind';
-import { InstanceRole, currentRole, decideFailover, decideHandOver, decideParameterRestart, decidePrimaryTick, decideStopHandOver, decideTakeOver, planStart } from '../decide';
+import { InstanceRole, currentRole, decideArchiveLookupsOnTakeOver, decideFailover, decideHandOver, decideParameterRestart, decidePrimaryTick, decideStopHandOver, decideTakeOver, planStart } from '../decide';
 import { startupParameters } from './cluster-config';
 import { ParameterWatcher } from './parameter-watch';
 import { readPeers, receivedLsnAnnotation } from './peers';
@@ -741,9 +741,11 @@ class Instance {
       if (!this.election.expired()) {
         this.fastTicks = 50;
         this.switchoverWaitSince = undefined;
+        if (!this.lookupsDecided) void this.pauseArchiveLookupsForTakeOver();
         return;
       }
     }
+    if (this.lookupsDecided) await this.resumeArchiveLookups();
     if (this.election.expired()) {
       const resume = decideResumeFailover({ hibernatedLsn: view?.hibernatedLsn, receivedLsn: this.status?.receivedLsn, namespace: this.kube.namespace, leaseName: this.election.leaseName });
       if (resume.action === 'wait') return this.whyNot(resume.why, { fix: resume.fix, invariant: resume.invariant });
@@ -768,6 +770,7 @@ class Instance {
     this.switchoverWaitSince = undefined;
     if (d.action === 'refuse') {
       this.safetyWaits++;
+      await this.resumeArchiveLookups();
       log.error({ fix: d.fix, invariant: d.invariant, finalLsn }, `switchover refused by the target: ${d.why}`);
       await this.election.annotate({
         [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverFinalLsn]: undefined,
@@ -780,6 +783,46 @@ class Instance {
       [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverFinalLsn]: undefined,
       [ANNOTATIONS.switchoverResult]: `${this.cfg.podName} done: ${d.why}`,
     });
+  }
+
+  /** Whether this take-over's archive-lookup question was answered (and the config maybe changed). */
+  private lookupsDecided = false;
+
+  /**
+   * The primary is about to hand over to this replica: pause restore_command if decideArchiveLookupsOnTakeOver allows,
+   * so that neither the segment lookup running when the primary stops nor the timeline lookups of the promotion
+   * delay it. In the background: the listing must not slow the fast ticks of the take-over.
+   */
+  private async pauseArchiveLookupsForTakeOver(): Promise<void> {
+    this.lookupsDecided = true;
+    if (!this.cfg.archiving) return;
+    let archivedHistories: string[] | undefined;
+    const { createS3Client } = await import('../s3/client');
+    const { listHistoryFiles } = await import('../wal/archive-lookup');
+    const s3 = createS3Client(this.cfg.archiving.s3);
+    try {
+      archivedHistories = await listHistoryFiles(s3, this.cfg.archiving);
+    } catch { /* undefined: keep the lookups */ } finally {
+      s3.destroy();
+    }
+    const local = fs.readdirSync(path.join(this.cfg.pgdata, 'pg_wal')).filter(n => /^[0-9A-F]{8}\.history$/.test(n)).map(n => parseInt(n.slice(0, 8), 16));
+    const d = decideArchiveLookupsOnTakeOver({ localNewestTimeline: Math.max(1, ...local), archivedHistories });
+    if (d.action === 'keep' || this.mode !== 'replica') {
+      log.info({ why: d.why }, 'switchover target: archive lookups kept during the promotion');
+      return;
+    }
+    writeConfigWithoutArchiveLookups(this.cfg);
+    await reloadConfig(this.cfg).catch(() => undefined);
+    log.info({ why: d.why }, 'switchover target: restore_command paused until the promotion');
+  }
+
+  /** The take-over did not happen: the full replica configuration again. */
+  private async resumeArchiveLookups(): Promise<void> {
+    if (!this.lookupsDecided) return;
+    this.lookupsDecided = false;
+    if (!this.cfg.archiving || this.mode !== 'replica') return;
+    writeConfigFiles(this.cfg, 'replica');
+    await reloadConfig(this.cfg).catch(e => log.warn({ err: (e as Error).message }, 'cannot reload the configuration; it applies at the next start'));
   }
 
   private async publishLsn(): Promise<void> {
@@ -807,6 +850,7 @@ class Instance {
       if (!(await this.abandonPromotion((e as Error).message))) return;
     }
     this.promotions[reason]++;
+    this.lookupsDecided = false; // a paused restore_command is meaningless on a primary; any rejoin rewrites it
     this.mode = 'primary';
     this.reconciled = false;
     // Label, reconcile and become ready in the next ticks, not a second later each.

@@ -157,6 +157,16 @@ export function writeConfigWithoutArchiving(cfg: InstanceConfig, role: 'primary'
   fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), conf, { mode: 0o600 });
 }
 
+/**
+ * A switchover target about to promote (decideArchiveLookupsOnTakeOver): the same configuration without
+ * restore_command, so that the promotion does not wait on archive lookups. The next start, a rejoin, or the end
+ * of the take-over (refused or abandoned) writes the full configuration again.
+ */
+export function writeConfigWithoutArchiveLookups(cfg: InstanceConfig): void {
+  const conf = renderPostgresqlConf(cfg, 'replica').replace(/^restore_command = .*$/m, "restore_command = ''");
+  fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), conf, { mode: 0o600 });
+}
+
 /** Back to SCRAM only once the roles have this cluster's passwords. Returns true when it changed the file. */
 export function restoreStrictHba(cfg: InstanceConfig): boolean {
   const file = path.join(cfg.pgdata, 'pg_hba.conf');
