@@ -2,8 +2,8 @@ import { ApiObject, Chart, Size } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import {
-  COMPONENTS, DEFAULT_PORTS, DatabaseSpec, ENV, LABELS, PATHS, SHUTDOWN_ENV, SUPERUSER,
-  REPLICATION_USER, SecretSpec, dbPasswordEnv, names,
+  CLUSTER_CONFIG, COMPONENTS, DEFAULT_PORTS, DatabaseSpec, ENV, LABELS, PATHS, SHUTDOWN_ENV, SUPERUSER,
+  REPLICATION_USER, SecretSpec, names,
 } from '../contract';
 import { ClusterBackup, backupEnv, resolveBackup } from '../backup/cluster-backup';
 import { ClusterNetworkPolicy } from '../network/cluster-network-policy';
@@ -11,6 +11,7 @@ import { resolveBootstrap } from '../bootstrap/bootstrap';
 import { renderResources } from './resources';
 import { PriorityClass } from '../scheduling/priority-class';
 import { ClusterSecrets } from '../secrets/cluster-secrets';
+import { instanceCredentialEnv, instanceCredentialRules } from '../secrets/instance-credentials';
 import { pgtune } from '../tuning/pgtune';
 import { ValidationError, parseQuantity } from '../validation';
 import { inheritedLabels } from './labels';
@@ -62,6 +63,8 @@ export class PostgresCluster extends Construct {
   readonly statefulSet: ApiObject;
   readonly services: { rw: ApiObject; ro: ApiObject; r: ApiObject; headless: ApiObject };
   readonly secretsJob?: ApiObject;
+  /** The ConfigMap `<name>-config` the instances watch (parameters): changing it restarts no pod. */
+  readonly configMap: ApiObject;
   readonly networkPolicy?: ClusterNetworkPolicy;
   readonly backup?: ClusterBackup;
 
@@ -108,7 +111,9 @@ export class PostgresCluster extends Construct {
     const preset = props.tuning ? pgtune({ ...props.tuning, ...this.tuningInputs(props) }) : {};
     this.parameters = sortKeys({ ...preset, ...(props.parameters ?? {}) });
 
-    // RBAC for the instances: label their own pods, nothing else.
+    const credentials = { superuserSecret, replicationSecret, databases: this.databases, generated: secretSpecs };
+
+    // RBAC for the instances: label their own pods, read (and recreate) their credential Secrets, nothing else.
     const saName = names.serviceAccount(name);
     const instanceMeta = { name: saName, labels: labelsFor(COMPONENTS.instance) };
     new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: instanceMeta, automountServiceAccountToken: true });
@@ -123,6 +128,7 @@ export class PostgresCluster extends Construct {
         // Elect the primary: the one Lease of this cluster (create cannot be limited by name in RBAC).
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [names.lease(name)] },
+        ...instanceCredentialRules(credentials),
       ],
     });
     new k8s.KubeRoleBinding(this, 'RoleBinding', {
@@ -161,16 +167,21 @@ export class PostgresCluster extends Construct {
       { name: ENV.failoverMaxLagBytes, value: String(props.failover?.maxLagBytes ?? 16 * 1024 * 1024) },
       ...(props.synchronous ? [{ name: ENV.synchronous, value: JSON.stringify({ number: props.synchronous.number, dataDurability: props.synchronous.dataDurability ?? 'required' }) }] : []),
       { name: ENV.databases, value: JSON.stringify(this.databases) },
-      { name: ENV.parameters, value: JSON.stringify(this.parameters) },
+      // Parameters come from the mounted ConfigMap, so a change reloads them instead of rolling the pods.
+      { name: ENV.configDir, value: CLUSTER_CONFIG.mountPath },
       // Leave a margin so the agent's immediate shutdown happens before the kubelet's SIGKILL.
       { name: SHUTDOWN_ENV, value: String(Math.max(1, grace - 5)) },
-      { name: ENV.superuserPassword, valueFrom: { secretKeyRef: { name: superuserSecret, key: 'password' } } },
-      { name: ENV.replicationPassword, valueFrom: { secretKeyRef: { name: replicationSecret, key: 'password' } } },
-      ...this.databases.map((db, i) => ({ name: dbPasswordEnv(i), valueFrom: { secretKeyRef: { name: db.secretName, key: 'password' } } })),
+      // Secret names only: the agent reads the passwords through the API and follows their rotation.
+      ...instanceCredentialEnv(credentials),
       // With a store, the primary archives WAL there (postgres inherits this environment for archive_command).
       ...(backup ? backupEnv(backup) : []),
       ...bootstrap.env,
     ];
+
+    this.configMap = new k8s.KubeConfigMap(this, 'ConfigMap', {
+      metadata: { name: names.configMap(name), labels: podLabels },
+      data: { [CLUSTER_CONFIG.parametersKey]: JSON.stringify(this.parameters) },
+    });
 
     const matchSelector = { matchLabels: this.selector };
     const antiAffinity = props.antiAffinity ?? 'preferred';
@@ -224,6 +235,7 @@ export class PostgresCluster extends Construct {
                 { name: 'run', mountPath: PATHS.socketDir },
                 { name: 'tmp', mountPath: PATHS.tmpDir },
                 { name: 'shm', mountPath: '/dev/shm' },
+                { name: CLUSTER_CONFIG.volumeName, mountPath: CLUSTER_CONFIG.mountPath, readOnly: true },
                 ...(ca ? [ca.mount] : []),
                 ...bootstrap.mounts,
               ],
@@ -233,6 +245,7 @@ export class PostgresCluster extends Construct {
               { name: 'tmp', emptyDir: {} },
               // The container default of 64 MiB shared memory is too small for parallel queries.
               { name: 'shm', emptyDir: { medium: 'Memory' } },
+              { name: CLUSTER_CONFIG.volumeName, configMap: { name: names.configMap(name) } },
               ...(ca ? [ca.volume] : []),
               ...bootstrap.volumes,
             ],

@@ -9,10 +9,14 @@ import * as path from 'path';
 import { KubeApiDouble } from '../support/kube-api-double';
 import { findObject, loadDist } from '../support/manifests';
 import { AgentProcess, ContainerLaunch, PG_BIN, containerLaunch, podUser, tempDir } from '../support/pod-runner';
+import { writeConfigMapVolume } from '../support/config-map-volume';
+import { CLUSTER_CONFIG } from '../../lib/contract';
 
 jest.setTimeout(60000);
 
-const sts = findObject(loadDist('keycloak.k8s.yaml'), 'StatefulSet', 'keycloak-pg-cluster');
+const objects = loadDist('keycloak.k8s.yaml');
+const sts = findObject(objects, 'StatefulSet', 'keycloak-pg-cluster');
+const configMap = findObject(objects, 'ConfigMap', 'keycloak-pg-cluster-config');
 const user = podUser();
 const api = new KubeApiDouble();
 let kubeconfig: string;
@@ -25,11 +29,18 @@ beforeAll(async () => {
 });
 afterAll(() => api.stop());
 
-function launchFor(dataDir: string, runDir: string, edit: (env: Record<string, string>) => void = () => undefined): ContainerLaunch {
+/** The cluster ConfigMap's volume as the kubelet projects it, with the rendered data or `data`. */
+function configVolume(data: Record<string, string> = configMap.data): string {
+  const dir = tempDir('fault-config', user);
+  writeConfigMapVolume(dir, data, user);
+  return dir;
+}
+
+function launchFor(dataDir: string, runDir: string, edit: (env: Record<string, string>) => void = () => undefined, configDir = configVolume()): ContainerLaunch {
   const launch = containerLaunch(sts, 'postgres', {
     podName: 'keycloak-pg-cluster-0',
     namespace: 'testsetup',
-    paths: { '/var/lib/postgresql/data': dataDir, '/run/postgresql': runDir, '/tmp': runDir },
+    paths: { '/var/lib/postgresql/data': dataDir, '/run/postgresql': runDir, '/tmp': runDir, [CLUSTER_CONFIG.mountPath]: configDir },
     // Every Secret the pod references exists (the S3 keys are not used: these runs stop before archiving).
     secret: () => 'pw-for-tests-only',
     extraEnv: { KUBECONFIG: kubeconfig },
@@ -77,19 +88,44 @@ describe('instance refuses to run on bad input, with one clear line', () => {
 
   test('malformed JSON in the environment names the variable', async () => {
     const { dataDir, runDir } = dirs();
-    const r = await runToExit(launchFor(dataDir, runDir, env => { env.PGC_PARAMETERS = '{"work_mem": '; }));
+    const r = await runToExit(launchFor(dataDir, runDir, env => { env.PGC_DATABASES = '[{"name": '; }));
     expect(r.code).toBe(2);
-    expect(r.errors[0].msg).toMatch(/^environment variable PGC_PARAMETERS is not valid JSON/);
+    expect(r.errors[0].msg).toMatch(/^environment variable PGC_DATABASES is not valid JSON/);
   });
 
-  test('a Secret without its password key: the kubelet refuses the container; an empty value stops the agent', async () => {
+  test('a mangled ConfigMap names its file and the fix', async () => {
     const { dataDir, runDir } = dirs();
-    expect(() => containerLaunch(sts, 'postgres', { podName: 'keycloak-pg-cluster-0', namespace: 'testsetup', paths: {}, secret: () => undefined }))
-      .toThrow(/CreateContainerConfigError: secret keycloak-pg-cluster-superuser key password not found/);
-    const r = await runToExit(launchFor(dataDir, runDir, env => { env.PGC_DB_0_PASSWORD = ''; }));
+    const r = await runToExit(launchFor(dataDir, runDir, undefined, configVolume({ [CLUSTER_CONFIG.parametersKey]: '{"work_mem": ' })));
     expect(r.code).toBe(2);
-    expect(r.errors[0].msg).toBe('password for keycloak-pg-cluster-keycloak-app is missing (environment variable PGC_DB_0_PASSWORD is empty)');
-    expect(r.errors[0].fix).toMatch(/Secret exists with a non-empty "password" key/);
+    expect(r.errors[0].msg).toMatch(/^the cluster's parameters \(.*parameters\.json\) are not valid JSON/);
+    expect(r.errors[0].fix).toMatch(/ConfigMap <cluster>-config/);
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+  });
+
+  test('a credential Secret without its password key: no CreateContainerConfigError; the agent waits, alive and not ready, and goes on once it is fixed', async () => {
+    const { dataDir, runDir } = dirs();
+    // Passwords are no longer environment variables: the kubelet has nothing to refuse for them.
+    const env = sts.spec.template.spec.containers[0].env as any[];
+    expect(env.filter(e => e.valueFrom?.secretKeyRef && e.valueFrom.secretKeyRef.key === 'password')).toEqual([]);
+    api.applyRbac(loadDist('keycloak.k8s.yaml'));
+    api.seed({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'keycloak-pg-cluster-superuser', namespace: 'testsetup' }, data: { username: Buffer.from('postgres').toString('base64') } } as any);
+    const p = new AgentProcess(launchFor(dataDir, runDir), { user });
+    try {
+      const line = await p.waitForLog(l => l.level === 50 || l.level === 'error', 30000);
+      expect(line.msg).toBe('waiting for credentials: Secret keycloak-pg-cluster-superuser exists but has no "password" key');
+      expect(line.fix).toMatch(/Add a "password" key to keycloak-pg-cluster-superuser/);
+      const http = async (u: string) => (await fetch(`http://127.0.0.1:21992${u}`)).status;
+      expect(await http('/healthz')).toBe(200);
+      expect(await http('/readyz')).toBe(503);
+      expect(fs.readdirSync(dataDir)).toEqual([]); // nothing initialized without the password
+      // The other credential Secrets were missing: generated, as the secrets Job would.
+      expect(api.secretValue('testsetup', 'keycloak-pg-cluster-replication', 'password')).toMatch(/^[A-Za-z0-9]{48}$/);
+      api.seed({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'keycloak-pg-cluster-superuser', namespace: 'testsetup' }, data: { password: Buffer.from('now-it-has-one').toString('base64') } } as any);
+      await p.waitForLog(l => l.msg === 'initializing a new cluster (initdb, data checksums on)', 30000);
+    } finally {
+      p.killPod();
+      await p.waitPodGone();
+    }
   });
 
   test('a data directory of another cluster is refused and left untouched', async () => {

@@ -10,3 +10,5 @@ export * from './switchover';
 export * from './rejoin';
 export * from './scaling';
 export * from './rollout';
+export * from './synchronous';
+export * from './parameters';

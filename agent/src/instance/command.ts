@@ -22,14 +22,21 @@ import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readControlData, readSystemIdentifier } from './pgdata';
 import { RoleLabeler } from './pod-label';
 import { RejoinBlocked, rejoinAsReplica } from './rewind';
-import { InstanceRole, currentRole, decideFailover, decideHandOver, decidePrimaryTick, decideStopHandOver, decideTakeOver, planStart } from '../decide';
+import { InstanceRole, currentRole, decideFailover, decideHandOver, decideParameterRestart, decidePrimaryTick, decideStopHandOver, decideTakeOver, planStart } from '../decide';
+import { startupParameters } from './cluster-config';
+import { ParameterWatcher } from './parameter-watch';
 import { readPeers, receivedLsnAnnotation } from './peers';
-import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
+import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig } from './sql';
+import { SynchronousStandbys } from './synchronous-standbys';
+import { ObservedMetrics } from './observed-metrics';
 import { PostgresSupervisor } from './supervisor';
 import { InstanceCount, ReplicaSlots } from './scaling';
 import { DiskWatch } from './disk-usage';
 import { decideResumeFailover, stopHandOverScope } from '../decide/scaling';
 import { RolloutWatch } from './rollout';
+import { loadCredentials } from './credentials';
+import { startRotation } from './rotation';
+import { postgresEnvironment } from '../common/secret-env';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
 const MAX_READY_LAG_BYTES = 64 * 1024 * 1024;
@@ -50,6 +57,8 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   const cfg = readInstanceConfig(env);
   log.info({ pod: cfg.podName, cluster: cfg.cluster, instances: cfg.instances }, 'instance starting');
   fs.mkdirSync(cfg.socketDir, { recursive: true });
+  // Before anything writes postgresql.conf: a value postgres would refuse must never stop it from starting.
+  cfg.parameters = await startupParameters(cfg);
   const kube = await connectKube(cfg.namespace);
   const count = new InstanceCount(kube, cfg);
   await count.refresh(true);
@@ -60,6 +69,10 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   const election = new Election(kube, names.lease(cfg.cluster), cfg.podName, cfg.leaseDurationSeconds);
   const { plan, state, lease } = await planUntilSafe(cfg, kube, election, count);
   log.info({ plan: plan.action, role: plan.role, why: plan.why, leaseHolder: lease?.holder }, 'start plan');
+  // Passwords come from the Secrets through the API, before anything needs one, and are followed from then on.
+  await loadCredentials(kube, cfg.credentials, cfg);
+  const running: { instance?: Instance } = {};
+  startRotation(kube, cfg, () => running.instance?.appliesPasswords() ?? false);
   if (plan.action === 'clone' && plan.stepAside) {
     // This pod held the lease with data it no longer has: the replica that has the data must not wait for expiry.
     log.warn({}, 'this pod holds the primary lease but its volume is empty: giving the lease up so a replica with the data takes over');
@@ -101,8 +114,8 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
       throw new AgentError('another pod took the primary lease while this one was starting', 'The pod restarts and follows the new primary.');
     }
   }
-  const instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName), count);
-  return instance.run();
+  running.instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName), count);
+  return running.instance.run();
 }
 
 /**
@@ -235,6 +248,8 @@ class Instance {
   private fenceWatch?: NodeJS.Timeout;
   private readonly supervisor: PostgresSupervisor;
   private archiver?: WalArchiver;
+  private readonly synchronous: SynchronousStandbys;
+  private readonly observed: ObservedMetrics;
   private mode: Mode;
   private readonly promotions = { failover: 0, switchover: 0, handedOver: 0 };
   private fencings = 0;
@@ -246,6 +261,8 @@ class Instance {
   private lastPublish = 0;
   private lastWhyNot = '';
   private readonly rollout: RolloutWatch;
+  private readonly parameters: ParameterWatcher;
+  private lastHandOverRequest = 0;
   private exit!: (outcome: 'stopped' | 'failed') => void;
   private readonly exited = new Promise<'stopped' | 'failed'>(r => { this.exit = r; });
 
@@ -258,11 +275,15 @@ class Instance {
     this.replicaSlots = new ReplicaSlots(cfg, count);
     this.disk = new DiskWatch(cfg.pgdata, 5000);
     this.rollout = new RolloutWatch(kube, cfg);
+    this.parameters = new ParameterWatcher(cfg, kube);
     this.supervisor = new PostgresSupervisor({
-      pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds,
+      pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds, env: postgresEnvironment(cfg.socketDir),
       onExit: () => { this.reconciled = false; },
       onGiveUp: () => this.exit('failed'),
     });
+    this.synchronous = new SynchronousStandbys(cfg);
+    const isPrimary = () => this.mode === 'primary' && this.role === 'primary' && this.status?.inRecovery === false;
+    this.observed = new ObservedMetrics(cfg, isPrimary, () => (cfg.synchronous && isPrimary() ? this.synchronous.members.length : undefined));
   }
 
   async run(): Promise<number> {
@@ -279,6 +300,7 @@ class Instance {
         cluster: this.cfg.cluster, pod: this.cfg.podName, role: this.labeler.current, up: !!this.status,
         restarts: this.supervisor.restarts, status: this.status, failovers: this.promotions.failover, switchovers: this.promotions.switchover, fencings: this.fencings, safetyWaits: this.safetyWaits,
         disk: this.disk.current,
+        extra: labels => this.observed.render(labels),
       }),
     });
     this.supervisor.start();
@@ -290,6 +312,7 @@ class Instance {
       log.info({ signal }, 'shutdown requested');
       if (this.timer) clearTimeout(this.timer);
       clearInterval(this.fenceWatch);
+      this.synchronous.stop();
       if (this.mode === 'primary' && this.role === 'primary' && this.cfg.instances > 1 && !this.following()) await this.handOverAndStop();
       else {
         if (this.mode === 'replica') await this.pauseArchivingIfFailing('replica');
@@ -312,10 +335,14 @@ class Instance {
     };
     this.timer = setTimeout(tick, 200);
     this.fenceWatch = setInterval(() => void this.fenceIfStale(), FENCE_CHECK_MS);
+    this.synchronous.start(() => this.mode === 'primary' && this.status?.inRecovery === false && !this.following());
+    this.observed.start();
 
     const outcome = await this.exited;
     if (this.timer) clearTimeout(this.timer);
     clearInterval(this.fenceWatch);
+    this.synchronous.stop();
+    this.observed.stop();
     this.server.close();
     await this.archiver?.stop();
     log.info({ outcome }, 'instance exiting');
@@ -345,11 +372,53 @@ class Instance {
       if ((this.role === 'primary' && !following) || this.role === 'replica') {
         void this.rollout.check(this.role, (this.status.replicas ?? []).filter(r => r.state === 'streaming').map(r => r.name));
       }
+      // Not awaited either: a reload report or a peer read must not hold up the lease renewal.
+      if (!following) void this.parameterStep().catch(e => log.warn({ err: (e as Error).message }, 'cannot apply the cluster\'s parameters yet; retrying'));
+    }
+  }
+
+  /**
+   * The watched ConfigMap: new parameters are reloaded; those pending a restart are applied by a restart in turn
+   * (decide/parameters.ts): replicas in place one at a time, the primary by a switchover to a replica that runs them.
+   */
+  private async parameterStep(): Promise<void> {
+    const status = this.status;
+    const role = this.role;
+    if (!status || this.mode !== role || !(await this.parameters.poll(role, status))) return;
+    const d = decideParameterRestart(await this.parameters.restartFacts(role, status));
+    if (d.action === 'none' || this.mode !== role) return;
+    if (d.action === 'wait') return this.whyNot(d.why, { fix: d.fix, invariant: d.invariant });
+    if (d.action === 'hand-over') {
+      // As `pg-agent switchover` does: the primary's next tick hands over, checked by decideHandOver (lossless).
+      if (Date.now() - this.lastHandOverRequest < 30000) return;
+      this.lastHandOverRequest = Date.now();
+      log.info({ target: d.target, pendingRestart: this.parameters.pendingRestart }, d.why);
+      await this.election.annotate({ [ANNOTATIONS.switchoverTo]: d.target });
+      return;
+    }
+    log.info({ pendingRestart: this.parameters.pendingRestart }, d.why);
+    this.mode = 'transition';
+    try {
+      const restart = async () => {
+        await this.supervisor.stop();
+        this.status = undefined;
+        writeConfigFiles(this.cfg, role);
+        this.supervisor.start();
+      };
+      if (role === 'primary') await this.holdingLease(restart);
+      else await restart();
+    } finally {
+      this.mode = role;
     }
   }
 
   private following(): boolean {
     return followsSource(this.cfg, 'primary');
+  }
+
+  /** The writable, reconciled primary: the one that gives the roles their Secrets' passwords. */
+  appliesPasswords(): boolean {
+    return this.mode === 'primary' && this.role === 'primary' && this.reconciled && !this.following();
   }
 
   /** Following the external source: promote once the manifest turned `follow` off. */
@@ -743,7 +812,11 @@ class Instance {
     this.reconciled = false;
     // Label, reconcile and become ready in the next ticks, not a second later each.
     this.fastTicks = 30;
-    void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion(this.cfg, () => this.mode === 'primary'));
+    // After a failover only: a planned switchover or hand-over loses no WAL (the old primary stopped cleanly and the
+    // new one archives what it received, archive_mode=always), so a rollout does not cost a full backup.
+    if (reason === 'failover') {
+      void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion({ ...this.cfg, replicationPassword: () => this.cfg.credentials.replication }, () => this.mode === 'primary'));
+    }
     if (previous) {
       // The old primary's pod may still carry the primary label: the Services must stop selecting it.
       await this.kube.patchPodLabels(previous, { [LABELS.role]: null }).catch(() => undefined);
@@ -800,17 +873,9 @@ class Instance {
     }
   }
 
-  private async synchronousStep(): Promise<void> {
-    const spec = this.cfg.synchronous!;
-    const peers = Array.from({ length: this.cfg.instances }, (_, i) => names.pod(this.cfg.cluster, i)).filter(p => p !== this.cfg.podName);
-    const candidates = spec.dataDurability === 'required' ? peers
-      : (this.status?.replicas ?? []).filter(r => r.state === 'streaming').map(r => r.name).filter(n => peers.includes(n));
-    const value = candidates.length ? `ANY ${Math.min(spec.number, candidates.length)} (${candidates.map(c => `"${c}"`).join(', ')})` : '';
-    try {
-      await setSynchronousStandbys(this.cfg, value);
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, 'cannot set synchronous replication yet');
-    }
+  /** Who commits wait for: decideSynchronousStandbys (`preferred` also polls four times a second on its own). */
+  private synchronousStep(): Promise<void> {
+    return this.synchronous.step();
   }
 
   /** Logs why nothing happened, once per distinct reason. */
