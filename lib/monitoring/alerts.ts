@@ -28,6 +28,8 @@ export interface AlertContext {
   readonly cluster: string;
   readonly namespace?: string;
   readonly instances: number;
+  /** The cluster hibernates (no pods, backups suspended): only the volume alert stays, nothing else can be true. */
+  readonly hibernated?: boolean;
   /** The base backup schedule (5-field cron) and the Job's deadline, when the cluster backs up. */
   readonly backup?: { readonly schedule: string; readonly deadlineSeconds: number };
   readonly thresholds: AlertThresholds;
@@ -115,5 +117,6 @@ export function clusterAlerts(ctx: AlertContext): AlertRule[] {
       'database {{ $labels.datname }} nears transaction ID wraparound',
       'PostgreSQL stops accepting writes at about 2 billion. Find what blocks freezing (a long transaction, an abandoned replication slot or prepared transaction) and VACUUM FREEZE the database.'),
   );
-  return rules;
+  // Hibernating on purpose: no primary, no replica, no archiving and no new backups are expected.
+  return ctx.hibernated ? rules.filter(r => r.alert === 'PostgresDataVolumeFull') : rules;
 }

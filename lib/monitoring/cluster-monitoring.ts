@@ -124,7 +124,7 @@ export class ClusterMonitoring extends Construct {
     if (thresholds.xidAge >= 2 ** 31) throw new ValidationError('ClusterMonitoringProps.alerts.xidAge', `${thresholds.xidAge} is past wraparound (2^31)`, 'Give an age such as 1000000000.');
     const backup = cluster.backup?.settings;
     this.alertRules = clusterAlerts({
-      cluster: cluster.name, namespace, instances: cluster.instances,
+      cluster: cluster.name, namespace, instances: cluster.instances, hibernated: cluster.hibernated,
       backup: backup ? { schedule: backup.schedule, deadlineSeconds: backup.deadline } : undefined,
       thresholds,
       severity: { critical: alertProps?.criticalSeverity ?? 'critical', warning: alertProps?.warningSeverity ?? 'warning' },

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { stringify } from 'yaml';
-import { BackupStore, PostgresCluster, PostgresClusterProps } from '../../lib';
+import { BackupStore, ClusterMonitoring, PostgresCluster, PostgresClusterProps } from '../../lib';
 import { ENV } from '../../lib/contract';
 import { byKind, synthCluster } from './helpers';
 
@@ -110,6 +110,17 @@ describe('scaling and hibernation change no pod template', () => {
     const m = new Map(awake.map(o => [`${o.kind}/${o.metadata.name}`, stringify(o)]));
     const n = new Map(asleep.map(o => [`${o.kind}/${o.metadata.name}`, stringify(o)]));
     expect(changed(m, n)).toEqual(['CronJob/kc-backup', 'StatefulSet/kc']);
+  });
+
+  test('hibernate: no alert that a hibernating cluster would fire (no primary, no replica, no archiving, old backups)', () => {
+    const alerts = (hibernate: boolean) => {
+      const chart = new Chart(Testing.app(), 'm', { namespace: 'ns' });
+      const store = new BackupStore(chart, 'store', { endpoint: 'http://s3:80', bucket: 'bkt', credentials: { secretName: 's3' } });
+      const cluster = new PostgresCluster(chart, 'kc', { name: 'kc', instances: 2, storage: { size: Size.gibibytes(1) }, backup: { store }, hibernate });
+      return new ClusterMonitoring(chart, 'mon', { cluster }).alertRules.map(r => r.alert);
+    };
+    expect(alerts(false)).toEqual(expect.arrayContaining(['PostgresNoPrimary', 'PostgresReplicaNotStreaming', 'PostgresBaseBackupTooOld', 'PostgresDataVolumeFull']));
+    expect(alerts(true)).toEqual(['PostgresDataVolumeFull']);
   });
 
   test('hibernate must be a boolean', () => {

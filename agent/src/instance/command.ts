@@ -67,7 +67,7 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   checkFreeSpace(cfg.pgdata);
   clearPartial(cfg);
   const election = new Election(kube, names.lease(cfg.cluster), cfg.podName, cfg.leaseDurationSeconds);
-  const { plan, state, lease } = await planUntilSafe(cfg, kube, election);
+  const { plan, state, lease } = await planUntilSafe(cfg, kube, election, count);
   log.info({ plan: plan.action, role: plan.role, why: plan.why, leaseHolder: lease?.holder }, 'start plan');
   // Passwords come from the Secrets through the API, before anything needs one, and are followed from then on.
   await loadCredentials(kube, cfg.credentials, cfg);
@@ -122,13 +122,14 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
  * Gathers what the start decision needs and asks the decision module, again every few seconds while it says to
  * wait (alive, not ready, the reason in one log line and on /readyz): a peer that comes back changes the answer.
  */
-async function planUntilSafe(cfg: InstanceConfig, kube: KubeClient, election: Election) {
+async function planUntilSafe(cfg: InstanceConfig, kube: KubeClient, election: Election, count: InstanceCount) {
   let waitingServer: Server | undefined;
   let lastWhy = '';
   for (;;) {
     const state = inspectDataDir(cfg.pgdata);
     checkOwnership(state, cfg.cluster, cfg.pgdata);
     const lease = await observeUntilReachable(election);
+    await count.refresh(); // the peers to read: the StatefulSet's count (if the API was down at the first read)
     const peers = await readPeers(kube, cfg).catch(() => []);
     const fresh = (p: { reportedAgeMs?: number }) => p.reportedAgeMs !== undefined && p.reportedAgeMs < 3 * cfg.leaseDurationSeconds * 1000;
     const clusterIdentity = lease?.systemIdentifier ?? peers.find(p => p.systemIdentifier)?.systemIdentifier;
