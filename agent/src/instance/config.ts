@@ -1,13 +1,10 @@
-import { DatabaseSpec, ENV, SHUTDOWN_ENV, SynchronousSpec, dbPasswordEnv } from '../../../lib/contract';
+import { DatabaseSpec, ENV, SHUTDOWN_ENV, SynchronousSpec } from '../../../lib/contract';
 import { intEnv, jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { StoreConfig, hasStore, readStoreConfig } from '../store/config';
 import { RecoveryConfig, hasRecovery, readRecoveryConfig } from '../restore/recovery';
 import { CloneConfig, readCloneConfig } from './clone-source';
-
-export interface DatabaseWithPassword extends DatabaseSpec {
-  readonly password: string;
-}
+import { Credentials, readCredentialSources } from './credentials';
 
 /** Everything `instance` needs, read once from the environment contract and checked. */
 export interface InstanceConfig {
@@ -15,17 +12,18 @@ export interface InstanceConfig {
   readonly namespace: string;
   readonly podName: string;
   readonly ordinal: number;
-  readonly instances: number;
+  /** The StatefulSet's spec.replicas, kept current by InstanceCount (scaling.ts); the environment's value until read. */
+  instances: number;
   readonly pgdata: string;
   readonly port: number;
   readonly httpPort: number;
   readonly socketDir: string;
   /** Where the current primary is reached (the `-rw` Service). */
   readonly primary: { host: string; port: number };
-  readonly databases: DatabaseWithPassword[];
+  readonly databases: DatabaseSpec[];
   readonly parameters: Record<string, string>;
-  readonly superuserPassword: string;
-  readonly replicationPassword: string;
+  /** The passwords, read from the cluster's Secrets through the API and kept current (credentials.ts). */
+  readonly credentials: Credentials;
   readonly shutdownTimeoutSeconds: number;
   readonly leaseDurationSeconds: number;
   readonly failoverMaxLagBytes: number;
@@ -67,10 +65,9 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     httpPort: intEnv(ENV.httpPort, env),
     socketDir: requireEnv(ENV.socketDir, env),
     primary: { host: primaryHost, port: primaryPort ? Number(primaryPort) : port },
-    databases: databases.map((db, i) => ({ ...db, password: requireSecretEnv(dbPasswordEnv(i), db.secretName, env) })),
+    databases,
     parameters,
-    superuserPassword: requireSecretEnv(ENV.superuserPassword, 'superuser', env),
-    replicationPassword: requireSecretEnv(ENV.replicationPassword, 'replication', env),
+    credentials: new Credentials(readCredentialSources(databases, env)),
     shutdownTimeoutSeconds: intEnv(SHUTDOWN_ENV, env, 55),
     leaseDurationSeconds: intEnv(ENV.leaseDuration, env, 15),
     failoverMaxLagBytes: Number(optionalEnv(ENV.failoverMaxLagBytes, env) ?? 16 * 1024 * 1024),
@@ -79,13 +76,4 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     recovery: hasRecovery(env) ? readRecoveryConfig(env) : undefined,
     clone: readCloneConfig(env),
   };
-}
-
-/** A password from a secretKeyRef: when missing, the Secret (or its key) is what the user must fix. */
-function requireSecretEnv(name: string, secret: string, env: NodeJS.ProcessEnv): string {
-  const value = optionalEnv(name, env);
-  if (value === undefined) {
-    throw new AgentError(`password for ${secret} is missing (environment variable ${name} is empty)`, `Make sure the Secret exists with a non-empty "password" key (the <cluster>-secrets Job creates it), then restart the pod.`, { variable: name });
-  }
-  return value;
 }

@@ -8,8 +8,12 @@ import { InstanceConfig } from './config';
 import { slotName } from './config-files';
 import { scramVerifier } from './scram';
 
+/**
+ * The agent's own connection: the superuser on the pod's private socket, by peer authentication (pg_hba.conf maps
+ * the agent's OS user to `postgres`), so it needs no password and a superuser password rotation cannot lock it out.
+ */
 export function localConnection(cfg: InstanceConfig, database = 'postgres'): ClientConfig {
-  return { host: cfg.socketDir, port: cfg.port, user: SUPERUSER, password: cfg.superuserPassword, database, connectionTimeoutMillis: 3000 };
+  return { host: cfg.socketDir, port: cfg.port, user: SUPERUSER, database, connectionTimeoutMillis: 3000 };
 }
 
 export async function withClient<T>(conn: ClientConfig, fn: (c: Client) => Promise<T>): Promise<T> {
@@ -41,10 +45,10 @@ export async function reconcilePrimary(cfg: InstanceConfig): Promise<void> {
     // These changes are re-applied by whichever instance is primary, so they need not wait for a replica: with
     // synchronous replication and no replica up, they would otherwise wait forever and the primary never be ready.
     await c.query('SET synchronous_commit = local');
-    await c.query(`ALTER ROLE ${ident(c, SUPERUSER)} WITH PASSWORD ${c.escapeLiteral(scramVerifier(cfg.superuserPassword))}`);
-    await ensureRole(c, REPLICATION_USER, cfg.replicationPassword, 'REPLICATION');
+    await c.query(`ALTER ROLE ${ident(c, SUPERUSER)} WITH PASSWORD ${c.escapeLiteral(scramVerifier(cfg.credentials.superuser))}`);
+    await ensureRole(c, REPLICATION_USER, cfg.credentials.replication, 'REPLICATION');
     for (const db of cfg.databases) {
-      await ensureRole(c, db.owner, db.password);
+      await ensureRole(c, db.owner, cfg.credentials.database(db));
       const exists = (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [db.name])).rowCount! > 0;
       if (!exists) {
         await c.query(`CREATE DATABASE ${ident(c, db.name)} OWNER ${ident(c, db.owner)}`);
