@@ -39,6 +39,8 @@ const keycloakCluster = new PostgresCluster(keycloak, 'keycloak-pg-cluster', {
   inheritedLabels: ['homelab/*'],
   databases: [{ name: 'keycloak', owner: 'keycloak' }],
   resources: { requests: { memory: '128Mi', cpu: '100m' } },
+  // Rendered into the ConfigMap keycloak-pg-cluster-config: editing a value here restarts no pod. The agents reload
+  // it (work_mem…), or restart replicas then switch over once for the few that need it (shared_buffers…).
   parameters: {
     max_connections: '200',
     shared_buffers: '32MB',

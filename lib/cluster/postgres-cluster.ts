@@ -2,7 +2,7 @@ import { ApiObject, Chart, Size } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import {
-  COMPONENTS, DEFAULT_PORTS, DatabaseSpec, ENV, LABELS, PATHS, SHUTDOWN_ENV, SUPERUSER,
+  CLUSTER_CONFIG, COMPONENTS, DEFAULT_PORTS, DatabaseSpec, ENV, LABELS, PATHS, SHUTDOWN_ENV, SUPERUSER,
   REPLICATION_USER, SecretSpec, names,
 } from '../contract';
 import { ClusterBackup, backupEnv, resolveBackup } from '../backup/cluster-backup';
@@ -63,6 +63,8 @@ export class PostgresCluster extends Construct {
   readonly statefulSet: ApiObject;
   readonly services: { rw: ApiObject; ro: ApiObject; r: ApiObject; headless: ApiObject };
   readonly secretsJob?: ApiObject;
+  /** The ConfigMap `<name>-config` the instances watch (parameters): changing it restarts no pod. */
+  readonly configMap: ApiObject;
   readonly networkPolicy?: ClusterNetworkPolicy;
   readonly backup?: ClusterBackup;
 
@@ -165,7 +167,8 @@ export class PostgresCluster extends Construct {
       { name: ENV.failoverMaxLagBytes, value: String(props.failover?.maxLagBytes ?? 16 * 1024 * 1024) },
       ...(props.synchronous ? [{ name: ENV.synchronous, value: JSON.stringify({ number: props.synchronous.number, dataDurability: props.synchronous.dataDurability ?? 'required' }) }] : []),
       { name: ENV.databases, value: JSON.stringify(this.databases) },
-      { name: ENV.parameters, value: JSON.stringify(this.parameters) },
+      // Parameters come from the mounted ConfigMap, so a change reloads them instead of rolling the pods.
+      { name: ENV.configDir, value: CLUSTER_CONFIG.mountPath },
       // Leave a margin so the agent's immediate shutdown happens before the kubelet's SIGKILL.
       { name: SHUTDOWN_ENV, value: String(Math.max(1, grace - 5)) },
       // Secret names only: the agent reads the passwords through the API and follows their rotation.
@@ -174,6 +177,11 @@ export class PostgresCluster extends Construct {
       ...(backup ? backupEnv(backup) : []),
       ...bootstrap.env,
     ];
+
+    this.configMap = new k8s.KubeConfigMap(this, 'ConfigMap', {
+      metadata: { name: names.configMap(name), labels: podLabels },
+      data: { [CLUSTER_CONFIG.parametersKey]: JSON.stringify(this.parameters) },
+    });
 
     const matchSelector = { matchLabels: this.selector };
     const antiAffinity = props.antiAffinity ?? 'preferred';
@@ -227,6 +235,7 @@ export class PostgresCluster extends Construct {
                 { name: 'run', mountPath: PATHS.socketDir },
                 { name: 'tmp', mountPath: PATHS.tmpDir },
                 { name: 'shm', mountPath: '/dev/shm' },
+                { name: CLUSTER_CONFIG.volumeName, mountPath: CLUSTER_CONFIG.mountPath, readOnly: true },
                 ...(ca ? [ca.mount] : []),
                 ...bootstrap.mounts,
               ],
@@ -236,6 +245,7 @@ export class PostgresCluster extends Construct {
               { name: 'tmp', emptyDir: {} },
               // The container default of 64 MiB shared memory is too small for parallel queries.
               { name: 'shm', emptyDir: { medium: 'Memory' } },
+              { name: CLUSTER_CONFIG.volumeName, configMap: { name: names.configMap(name) } },
               ...(ca ? [ca.volume] : []),
               ...bootstrap.volumes,
             ],

@@ -4,6 +4,7 @@ import { ValidationError, checkDnsLabel, checkLabels } from '../validation';
 import { PostgresClusterProps } from './props';
 import { validateResources } from './resources';
 import { validateStorage } from './volumes';
+import { checkParameterName } from './parameter-names';
 
 /** Longest cluster name: CronJob names must stay within 52 characters with `-backup-initial` and the like added. */
 export const MAX_CLUSTER_NAME = 52 - NAME_SUFFIX_BUDGET;
@@ -34,7 +35,7 @@ export function validateClusterProps(props: PostgresClusterProps): void {
   validateStorage(props.storage);
   if (props.hibernate !== undefined && typeof props.hibernate !== 'boolean') throw new ValidationError('hibernate', `${JSON.stringify(props.hibernate)} is not true or false`, 'Set hibernate: true to stop the pods (volumes kept), false or nothing to run them.');
   validateResources('resources', props.resources);
-  validateParameters(props.parameters);
+  validateParameters(props.parameters, version);
   if (props.labels) {
     checkLabels('labels', props.labels);
     checkOwnLabels('labels', Object.keys(props.labels));
@@ -105,12 +106,13 @@ function validateDatabases(props: PostgresClusterProps): void {
   });
 }
 
-function validateParameters(parameters: Record<string, string> | undefined): void {
+function validateParameters(parameters: Record<string, string> | undefined, major: number): void {
   for (const [key, value] of Object.entries(parameters ?? {})) {
     if (isAgentOwned(key)) {
       throw new ValidationError(`parameters.${key}`, `is owned by the agent (${AGENT_OWNED_PARAMETERS[key.toLowerCase()]})`, 'Remove it from parameters.');
     }
     if (!/^[a-z_][a-z0-9_.]*$/.test(key)) throw new ValidationError(`parameters.${key}`, 'is not a PostgreSQL parameter name', 'Use lowercase names such as "shared_buffers".');
+    checkParameterName(key, major);
     if (typeof value !== 'string') {
       throw new ValidationError(`parameters.${key}`, `has a ${typeof value} value`, `Write the value as a string, e.g. "${String(value)}", as postgresql.conf does.`);
     }

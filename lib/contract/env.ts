@@ -27,8 +27,13 @@ export const ENV = {
   instances: 'PGC_INSTANCES',
   /** JSON array of {@link DatabaseSpec}. */
   databases: 'PGC_DATABASES',
-  /** JSON object of user-given PostgreSQL parameters (agent-owned ones are rejected at synth). */
+  /**
+   * JSON object of user-given PostgreSQL parameters (agent-owned ones are rejected at synth). Manifests of this
+   * version pass them in the cluster ConfigMap ({@link configDir}) instead; read only when that is unset.
+   */
   parameters: 'PGC_PARAMETERS',
+  /** Directory where the cluster's ConfigMap is mounted (CLUSTER_CONFIG.mountPath): watched for changes. */
+  configDir: 'PGC_CONFIG_DIR',
   /**
    * Name of the Secret with the `postgres` superuser's password (key `password`). The instances read it through the
    * API (never as an environment variable) and follow its changes.

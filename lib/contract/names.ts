@@ -23,6 +23,7 @@ export const names = {
   podMonitor: (c: string) => c,
   prometheusRule: (c: string) => c,
   dashboardConfigMap: (c: string) => `${c}-dashboard`,
+  configMap: (c: string) => `${c}-config`,
 } as const;
 
 /** Longest derived suffix; the cluster name must leave room for it within 63 characters. */

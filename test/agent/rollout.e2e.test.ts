@@ -37,9 +37,10 @@ describe('agent-driven rollouts (OnDelete) and drains, StatefulSet controller si
       expect(f.switchovers).toBe(1);
       expect(f.leaseTransitions).toBe(1);
       expect(d.primaryOrdinal()).toBe(1 - primaryAt);
-      // The issue's bar is 2 s; on a shared 2-core machine the assertion leaves a margin (the figure is printed,
-      // `npm run bench:rollout` gives the distribution).
-      expect(f.gapMs).toBeLessThanOrEqual(5000);
+      // The issue's bar is 2 s (1.9-3.0 s measured at load 1-6); the assertion leaves room for a 2-core machine at load
+      // 10 (5-6 s seen): it still fails on a lease-expiry wait (15 s and more). The figure is printed, and
+      // `npm run bench:rollout` gives the distribution.
+      expect(f.gapMs).toBeLessThanOrEqual(8000);
     });
   }
 
@@ -57,7 +58,7 @@ describe('agent-driven rollouts (OnDelete) and drains, StatefulSet controller si
     expect(f.expiryFailovers).toBe(0);
     expect(f.switchovers).toBe(1);
     expect(d.role(h.pods[primary].name)).toBe('replica');
-    expect(f.gapMs).toBeLessThanOrEqual(5000);
+    expect(f.gapMs).toBeLessThanOrEqual(8000);
   });
 });
 
@@ -88,7 +89,7 @@ describe('a rollout while the backup store is unreachable', () => {
       expect(f.expiryFailovers).toBe(0);
       expect(f.switchovers).toBe(1);
       expect(h.processes.flatMap(p => p.logs()).some(l => /^the store has been failing: stopping without the final archiving attempts/.test(l.msg ?? ''))).toBe(true);
-      expect(f.gapMs).toBeLessThanOrEqual(5000);
+      expect(f.gapMs).toBeLessThanOrEqual(8000);
     } finally {
       await startRgw('outage');
     }

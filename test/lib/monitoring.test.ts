@@ -85,7 +85,8 @@ describe('ClusterMonitoring', () => {
     const single = synth({ instances: 1, backup: undefined }).monitoring.alertRules.map(r => r.alert);
     expect(single).toEqual(['PostgresNoPrimary', 'PostgresDataVolumeFull', 'PostgresXidWraparoundNear']);
     const none = synth({}, { alerts: false, dashboard: false }).objects;
-    expect(none.filter(o => ['PrometheusRule', 'ConfigMap'].includes(o.kind) && o.metadata.name.startsWith('pg'))).toEqual([]);
+    // (the cluster's own ConfigMap pg-config, its parameters, is not the dashboard's)
+    expect(none.filter(o => ['PrometheusRule', 'ConfigMap'].includes(o.kind) && o.metadata.name.startsWith('pg') && o.metadata.name !== 'pg-config')).toEqual([]);
     expect(none.filter(o => o.kind === 'PodMonitor')).toHaveLength(1);
   });
 

@@ -3,7 +3,8 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { Client, ClientConfig } from 'pg';
-import { LABELS } from '../../lib/contract';
+import { CLUSTER_CONFIG, LABELS } from '../../lib/contract';
+import { writeConfigMapVolume } from './config-map-volume';
 import { KubeApiDouble } from './kube-api-double';
 import { KubeObject, findObject, loadDist, podSpecOf } from './manifests';
 import { AgentProcess, ContainerLaunch, PodMapping, containerLaunch, mapPath, podUser, tempDir } from './pod-runner';
@@ -36,6 +37,8 @@ export interface PodHandle {
   httpPort: number;
   dataDir: string;
   runDir: string;
+  /** The cluster ConfigMap's volume, as the kubelet projects it (see {@link ClusterHarness.updateConfigMap}). */
+  configDir: string;
   process?: AgentProcess;
 }
 
@@ -106,7 +109,9 @@ export class ClusterHarness {
     if (this.pods[ordinal]) return this.pods[ordinal];
     const dataDir = tempDir(`data${ordinal}`, this.user);
     const runDir = tempDir(`run${ordinal}`, this.user);
-    this.pods[ordinal] = { name, ordinal, pgPort: await freePort(), httpPort: await freePort(), dataDir, runDir };
+    const configDir = tempDir(`config${ordinal}`, this.user);
+    writeConfigMapVolume(configDir, this.configMapData(), this.user);
+    this.pods[ordinal] = { name, ordinal, pgPort: await freePort(), httpPort: await freePort(), dataDir, runDir, configDir };
     return this.pods[ordinal];
   }
 
@@ -168,6 +173,22 @@ export class ClusterHarness {
   /** Ready as the Services see it (the last readiness poll). */
   isReady(name: string): boolean {
     return !!this.ready.get(name);
+  }
+
+  /** The data of the ConfigMap the instances mount (as rendered, or as last updated). */
+  configMapData(): Record<string, string> {
+    const volume = this.statefulSet.spec.template.spec.volumes.find((v: any) => v.name === CLUSTER_CONFIG.volumeName);
+    return { ...findObject(this.objects, 'ConfigMap', volume.configMap.name).data };
+  }
+
+  /**
+   * `kubectl apply` of a changed ConfigMap, then the kubelet's refresh of each pod's volume (the atomic `..data`
+   * swap); `ordinals` picks the pods refreshed now (the kubelet refreshes each pod on its own schedule).
+   */
+  updateConfigMap(data: Record<string, string>, ordinals: number[] = this.pods.map(p => p.ordinal)): void {
+    const volume = this.statefulSet.spec.template.spec.volumes.find((v: any) => v.name === CLUSTER_CONFIG.volumeName);
+    findObject(this.objects, 'ConfigMap', volume.configMap.name).data = { ...data };
+    for (const i of ordinals) writeConfigMapVolume(this.pods[i].configDir, data, this.user);
   }
 
   /** Creates a Secret the user manages (e.g. the S3 credentials of a BackupStore), as kubectl would. */
@@ -246,7 +267,7 @@ export class ClusterHarness {
     const container = spec.containers[0];
     const mountOf = (volume: string) => container.volumeMounts.find((m: any) => m.name === volume).mountPath;
     const rw = `${this.cluster}-rw`;
-    const paths = { [mountOf('pgdata')]: pod.dataDir, [mountOf('run')]: pod.runDir, [mountOf('tmp')]: pod.runDir };
+    const paths = { [mountOf('pgdata')]: pod.dataDir, [mountOf('run')]: pod.runDir, [mountOf('tmp')]: pod.runDir, [mountOf(CLUSTER_CONFIG.volumeName)]: pod.configDir };
     const launch = containerLaunch(statefulSet, container.name, this.mapping(pod.name, spec.serviceAccountName, {
       paths,
       rewriteEnv: (name, value) => {
@@ -383,6 +404,7 @@ export class ClusterHarness {
     for (const pod of this.pods) {
       fs.rmSync(pod.dataDir, { recursive: true, force: true });
       fs.rmSync(pod.runDir, { recursive: true, force: true });
+      fs.rmSync(pod.configDir, { recursive: true, force: true });
     }
     fs.rmSync(this.kubeconfigDir, { recursive: true, force: true });
     for (const dir of this.jobDirs) fs.rmSync(dir, { recursive: true, force: true });

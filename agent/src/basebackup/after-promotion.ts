@@ -1,6 +1,8 @@
 /**
- * After a promotion, a new base backup: the first restore point of the new timeline (invariant I4: a restore of
- * the new timeline must not depend on replaying the old one's WAL across the switch, from a backup days old).
+ * After a failover, a new base backup: the first restore point of the new timeline (invariant I4: a restore of
+ * the new timeline must not depend on replaying the old one's WAL across the switch, from a backup days old, when
+ * the old primary may have died with WAL it never archived). Planned switchovers and hand-overs (every rollout) do
+ * not take one: the old primary stopped cleanly and every segment is archived by one of the instances.
  *
  * The promoted instance's agent runs it itself, as a child `pg-agent backup` (the very command the backup CronJob
  * runs), with the instance's own environment, which holds everything the backup needs (store, credentials,

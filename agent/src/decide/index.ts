@@ -11,3 +11,4 @@ export * from './rejoin';
 export * from './scaling';
 export * from './rollout';
 export * from './synchronous';
+export * from './parameters';

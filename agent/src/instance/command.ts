@@ -22,7 +22,9 @@ import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readControlData, readSystemIdentifier } from './pgdata';
 import { RoleLabeler } from './pod-label';
 import { RejoinBlocked, rejoinAsReplica } from './rewind';
-import { InstanceRole, currentRole, decideFailover, decideHandOver, decidePrimaryTick, decideStopHandOver, decideTakeOver, planStart } from '../decide';
+import { InstanceRole, currentRole, decideFailover, decideHandOver, decideParameterRestart, decidePrimaryTick, decideStopHandOver, decideTakeOver, planStart } from '../decide';
+import { startupParameters } from './cluster-config';
+import { ParameterWatcher } from './parameter-watch';
 import { readPeers, receivedLsnAnnotation } from './peers';
 import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig } from './sql';
 import { SynchronousStandbys } from './synchronous-standbys';
@@ -55,6 +57,8 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   const cfg = readInstanceConfig(env);
   log.info({ pod: cfg.podName, cluster: cfg.cluster, instances: cfg.instances }, 'instance starting');
   fs.mkdirSync(cfg.socketDir, { recursive: true });
+  // Before anything writes postgresql.conf: a value postgres would refuse must never stop it from starting.
+  cfg.parameters = await startupParameters(cfg);
   const kube = await connectKube(cfg.namespace);
   const count = new InstanceCount(kube, cfg);
   await count.refresh(true);
@@ -256,6 +260,8 @@ class Instance {
   private lastPublish = 0;
   private lastWhyNot = '';
   private readonly rollout: RolloutWatch;
+  private readonly parameters: ParameterWatcher;
+  private lastHandOverRequest = 0;
   private exit!: (outcome: 'stopped' | 'failed') => void;
   private readonly exited = new Promise<'stopped' | 'failed'>(r => { this.exit = r; });
 
@@ -268,6 +274,7 @@ class Instance {
     this.replicaSlots = new ReplicaSlots(cfg, count);
     this.disk = new DiskWatch(cfg.pgdata, 5000);
     this.rollout = new RolloutWatch(kube, cfg);
+    this.parameters = new ParameterWatcher(cfg, kube);
     this.supervisor = new PostgresSupervisor({
       pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds, env: postgresEnvironment(cfg.socketDir),
       onExit: () => { this.reconciled = false; },
@@ -364,6 +371,43 @@ class Instance {
       if ((this.role === 'primary' && !following) || this.role === 'replica') {
         void this.rollout.check(this.role, (this.status.replicas ?? []).filter(r => r.state === 'streaming').map(r => r.name));
       }
+      // Not awaited either: a reload report or a peer read must not hold up the lease renewal.
+      if (!following) void this.parameterStep().catch(e => log.warn({ err: (e as Error).message }, 'cannot apply the cluster\'s parameters yet; retrying'));
+    }
+  }
+
+  /**
+   * The watched ConfigMap: new parameters are reloaded; those pending a restart are applied by a restart in turn
+   * (decide/parameters.ts): replicas in place one at a time, the primary by a switchover to a replica that runs them.
+   */
+  private async parameterStep(): Promise<void> {
+    const status = this.status;
+    const role = this.role;
+    if (!status || this.mode !== role || !(await this.parameters.poll(role, status))) return;
+    const d = decideParameterRestart(await this.parameters.restartFacts(role, status));
+    if (d.action === 'none' || this.mode !== role) return;
+    if (d.action === 'wait') return this.whyNot(d.why, { fix: d.fix, invariant: d.invariant });
+    if (d.action === 'hand-over') {
+      // As `pg-agent switchover` does: the primary's next tick hands over, checked by decideHandOver (lossless).
+      if (Date.now() - this.lastHandOverRequest < 30000) return;
+      this.lastHandOverRequest = Date.now();
+      log.info({ target: d.target, pendingRestart: this.parameters.pendingRestart }, d.why);
+      await this.election.annotate({ [ANNOTATIONS.switchoverTo]: d.target });
+      return;
+    }
+    log.info({ pendingRestart: this.parameters.pendingRestart }, d.why);
+    this.mode = 'transition';
+    try {
+      const restart = async () => {
+        await this.supervisor.stop();
+        this.status = undefined;
+        writeConfigFiles(this.cfg, role);
+        this.supervisor.start();
+      };
+      if (role === 'primary') await this.holdingLease(restart);
+      else await restart();
+    } finally {
+      this.mode = role;
     }
   }
 
@@ -767,7 +811,11 @@ class Instance {
     this.reconciled = false;
     // Label, reconcile and become ready in the next ticks, not a second later each.
     this.fastTicks = 30;
-    void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion({ ...this.cfg, replicationPassword: () => this.cfg.credentials.replication }, () => this.mode === 'primary'));
+    // After a failover only: a planned switchover or hand-over loses no WAL (the old primary stopped cleanly and the
+    // new one archives what it received, archive_mode=always), so a rollout does not cost a full backup.
+    if (reason === 'failover') {
+      void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion({ ...this.cfg, replicationPassword: () => this.cfg.credentials.replication }, () => this.mode === 'primary'));
+    }
     if (previous) {
       // The old primary's pod may still carry the primary label: the Services must stop selecting it.
       await this.kube.patchPodLabels(previous, { [LABELS.role]: null }).catch(() => undefined);
