@@ -1,6 +1,6 @@
 /**
  * The alerts of a cluster's PrometheusRule, as data: each rule's PromQL names only series the agent exports
- * (`pgc_*`, docs/monitoring.md) or, for the data volume, the kubelet's volume statistics.
+ * (`pgc_*`, docs/monitoring.md).
  */
 import { CronExpressionParser } from 'cron-parser';
 import { names } from '../contract';
@@ -63,7 +63,6 @@ export function clusterAlerts(ctx: AlertContext): AlertRule[] {
   // Without a namespace in the chart, the objects land where they are applied: match on the cluster name only.
   const ns = ctx.namespace ? `namespace="${ctx.namespace}",` : '';
   const sel = `${ns}cluster="${ctx.cluster}"`;
-  const pvc = `${ns}persistentvolumeclaim=~"${names.pvc(ctx.cluster, 0).replace(/-0$/, '')}-[0-9]+"`;
   const where = ctx.namespace ? `${ctx.namespace}/${ctx.cluster}` : ctx.cluster;
   const runbook = 'https://github.com/cdk8s-postgres/cdk8s-postgres/blob/main/docs/monitoring.md';
   const t = ctx.thresholds;
@@ -109,8 +108,9 @@ export function clusterAlerts(ctx: AlertContext): AlertRule[] {
   }
   rules.push(
     rule('PostgresDataVolumeFull', ctx.severity.warning,
-      `max by (namespace, persistentvolumeclaim) (kubelet_volume_stats_used_bytes{${pvc}} / kubelet_volume_stats_capacity_bytes{${pvc}}) * 100 > ${t.dataVolumePercent}`, '5m',
-      'data volume {{ $labels.persistentvolumeclaim }} is more than ' + t.dataVolumePercent + ' % full',
+      // As df counts: root's reserved blocks are not PostgreSQL's to use.
+      `max by (namespace, pod) (100 * pgc_volume_used_bytes{${sel}} / on(namespace, pod) (pgc_volume_used_bytes{${sel}} + on(namespace, pod) pgc_volume_available_bytes{${sel}})) > ${t.dataVolumePercent}`, '5m',
+      'the data volume of {{ $labels.pod }} is more than ' + t.dataVolumePercent + ' % full',
       'PostgreSQL stops when the volume is full. Raise storage.size (the claims grow where the StorageClass allows expansion) or find what grows (WAL kept for a replica or the archiver, a large table).'),
     rule('PostgresXidWraparoundNear', ctx.severity.critical,
       `max by (namespace, pod, datname) (pgc_database_xid_age{${sel}}) > ${t.xidAge}`, '5m',

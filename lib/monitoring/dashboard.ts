@@ -1,9 +1,7 @@
 /**
  * A Grafana dashboard for one cluster (JSON model, schemaVersion 39), for Grafana's dashboard sidecar. Every query
- * reads `pgc_*` series the agent exports (docs/monitoring.md) or the kubelet's volume statistics.
+ * reads `pgc_*` series the agent exports (docs/monitoring.md).
  */
-import { names } from '../contract';
-
 interface Panel {
   title: string;
   type: 'timeseries' | 'stat';
@@ -14,7 +12,6 @@ interface Panel {
 
 export function clusterDashboard(cluster: string, namespace: string | undefined): Record<string, unknown> {
   const sel = `${namespace ? `namespace="${namespace}",` : ''}cluster="${cluster}"`;
-  const pvc = `${namespace ? `namespace="${namespace}",` : ''}persistentvolumeclaim=~"${names.pvc(cluster, 0).replace(/-0$/, '')}-[0-9]+"`;
   const panels: Panel[] = [
     { title: 'Primary', type: 'stat', unit: 'none', description: 'The pod that is primary and accepts connections.',
       targets: [{ expr: `pgc_role{${sel},role="primary"} * on(namespace, pod) pgc_up{${sel}} == 1`, legend: '{{pod}}' }] },
@@ -38,8 +35,8 @@ export function clusterDashboard(cluster: string, namespace: string | undefined)
       targets: [{ expr: `time() - max(pgc_last_base_backup_timestamp_seconds{${sel}})`, legend: 'age' }] },
     { title: 'Transaction ID age', type: 'timeseries', unit: 'none', description: 'Wraparound at about 2 billion; autovacuum freezes from 200 million.',
       targets: [{ expr: `max by (datname) (pgc_database_xid_age{${sel}})`, legend: '{{datname}}' }] },
-    { title: 'Data volume use', type: 'timeseries', unit: 'percent', description: 'From the kubelet\'s volume statistics.',
-      targets: [{ expr: `kubelet_volume_stats_used_bytes{${pvc}} / kubelet_volume_stats_capacity_bytes{${pvc}} * 100`, legend: '{{persistentvolumeclaim}}' }] },
+    { title: 'Data volume use', type: 'timeseries', unit: 'percent', description: 'Of what PostgreSQL may use (as df counts), per instance.',
+      targets: [{ expr: `100 * pgc_volume_used_bytes{${sel}} / on(namespace, pod) (pgc_volume_used_bytes{${sel}} + on(namespace, pod) pgc_volume_available_bytes{${sel}})`, legend: '{{pod}}' }] },
   ];
   return {
     title: `PostgreSQL ${namespace ? `${namespace}/` : ''}${cluster}`,

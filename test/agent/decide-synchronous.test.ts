@@ -99,7 +99,10 @@ describe('decideSynchronousStandbys', () => {
     d = decideSynchronousStandbys({ ...facts, nowMs: 500, currentLsn: '0/3000400', standbys: [streaming('0/3000000')] }, d.memory);
     expect(d.changes).toEqual([]);
     d = decideSynchronousStandbys({ ...facts, nowMs: 1600, currentLsn: '0/3000400', standbys: [streaming('0/3000000')] }, d.memory);
-    expect(d.changes).toEqual([{ standby: 'c-1', change: 'dropped', why: 'c-1 has flushed nothing for 1.1 s while 1024 bytes are not on its disk: commits no longer wait for it (synchronous: preferred)' }]);
+    expect(d.changes).toEqual([{
+      standby: 'c-1', change: 'dropped', why: 'c-1 has flushed nothing for 1.1 s while 1024 bytes are not on its disk: commits no longer wait for it (synchronous: preferred)',
+      fix: expect.stringMatching(/^Nothing while it comes back: it is listed again once it streams/),
+    }]);
     d = decideSynchronousStandbys({ ...facts, nowMs: 1800, currentLsn: '0/3000400', standbys: [streaming('0/3000000')] }, d.memory);
     expect(d.changes).toEqual([]);
   });

@@ -60,7 +60,13 @@ export interface SynchronousChange {
   standby: string;
   change: 'dropped' | 'added';
   why: string;
+  /** What to do, for a dropped standby (it comes back on its own when it catches up). */
+  fix?: string;
 }
+
+const DROPPED_FIX = 'Nothing while it comes back: it is listed again once it streams within reach of the primary. '
+  + 'Until then the newest commits are on this primary only; if it stays away, look at its pod and log. '
+  + 'For commits that always wait, use synchronous dataDurability: required.';
 
 export interface SynchronousDecision {
   /** The value for synchronous_standby_names: `ANY n ("a", "b")`, or '' (asynchronous). */
@@ -90,7 +96,7 @@ export function decideSynchronousStandbys(f: SynchronousFacts, previous: Synchro
     const row = f.standbys.find(s => s.name === peer);
     const wasMember = previous.members.includes(peer);
     if (!row) {
-      if (wasMember) changes.push({ standby: peer, change: 'dropped', why: `${peer} is not connected to this primary: commits no longer wait for it` });
+      if (wasMember) changes.push({ standby: peer, change: 'dropped', why: `${peer} is not connected to this primary: commits no longer wait for it`, fix: DROPPED_FIX });
       continue;
     }
     const before = previous.standbys[peer];
@@ -105,11 +111,12 @@ export function decideSynchronousStandbys(f: SynchronousFacts, previous: Synchro
     const silent = silentMs >= f.silentAfterMs;
     if (wasMember) {
       if (row.state !== 'streaming') {
-        changes.push({ standby: peer, change: 'dropped', why: `${peer} is ${row.state}, not streaming: commits no longer wait for it` });
+        changes.push({ standby: peer, change: 'dropped', why: `${peer} is ${row.state}, not streaming: commits no longer wait for it`, fix: DROPPED_FIX });
       } else if (silent) {
         changes.push({
           standby: peer, change: 'dropped',
           why: `${peer} has flushed nothing for ${(silentMs / 1000).toFixed(1)} s while ${owedBytes ?? 'an unknown number of'} bytes are not on its disk: commits no longer wait for it (synchronous: preferred)`,
+          fix: DROPPED_FIX,
         });
       } else {
         members.push(peer);
