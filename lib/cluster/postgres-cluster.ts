@@ -2,7 +2,7 @@ import { ApiObject, Chart, Size } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import {
-  COMPONENTS, DEFAULT_PORTS, DatabaseSpec, ENV, LABELS, PATHS, SHUTDOWN_ENV, SUPERUSER,
+  CLUSTER_CONFIG, COMPONENTS, DEFAULT_PORTS, DatabaseSpec, ENV, LABELS, PATHS, SHUTDOWN_ENV, SUPERUSER,
   REPLICATION_USER, SecretSpec, names,
 } from '../contract';
 import { ClusterBackup, backupEnv, resolveBackup } from '../backup/cluster-backup';
@@ -19,6 +19,7 @@ import { agentContainer, agentPodSecurityContext } from './pod-security';
 import { DatabaseProps, PostgresClusterProps } from './props';
 import { NamedObject, declareObjects, describeObject, objectKey, renderedObjects } from '../unique-names';
 import { validateClusterProps } from './validate';
+import { claimTemplateSize, renderVolumeClaims } from './volumes';
 import { PACKAGE_VERSION } from '../version';
 
 /** The clusters of each App (by root construct) and the objects their names give, for the construct-level name check. */
@@ -48,6 +49,10 @@ export class PostgresCluster extends Construct {
   readonly labels: Record<string, string>;
   /** Size of each instance's data volume. */
   readonly storageSize: Size;
+  /** `hibernate: true`: the StatefulSet runs no pods, the backup CronJob is suspended, the volumes are kept. */
+  readonly hibernated: boolean;
+  /** The instances' data volume claims (`pgdata-<name>-<ordinal>`), which carry `storage.size`. */
+  readonly volumeClaims: ApiObject[];
   /** Labels that select this cluster's instance pods. */
   readonly selector: Record<string, string>;
   /** The parameters written into postgresql.conf besides the agent's own (preset merged with user values). */
@@ -58,6 +63,8 @@ export class PostgresCluster extends Construct {
   readonly statefulSet: ApiObject;
   readonly services: { rw: ApiObject; ro: ApiObject; r: ApiObject; headless: ApiObject };
   readonly secretsJob?: ApiObject;
+  /** The ConfigMap `<name>-config` the instances watch (parameters): changing it restarts no pod. */
+  readonly configMap: ApiObject;
   readonly networkPolicy?: ClusterNetworkPolicy;
   readonly backup?: ClusterBackup;
 
@@ -67,6 +74,7 @@ export class PostgresCluster extends Construct {
     const name = props.name;
     this.name = name;
     this.instances = props.instances ?? 1;
+    this.hibernated = props.hibernate ?? false;
     const version = props.postgresVersion ?? DEFAULT_POSTGRES_VERSION;
     this.image = props.image ?? defaultImage(version);
     this.rwServiceName = names.rwService(name);
@@ -112,8 +120,11 @@ export class PostgresCluster extends Construct {
     new k8s.KubeRole(this, 'Role', {
       metadata: instanceMeta,
       rules: [
-        // Label and annotate their own pods, read their peers'.
-        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: Array.from({ length: this.instances }, (_, i) => names.pod(name, i)) },
+        // Label and annotate their own pods, read their peers'; replace their own pod in a rollout (delete).
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: Array.from({ length: this.instances }, (_, i) => names.pod(name, i)) },
+        // Rollouts: the StatefulSet's update revision; and its spec.replicas, the instance count (scaling and
+        // hibernation must not change the pod template).
+        { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: [names.statefulSet(name)] },
         // Elect the primary: the one Lease of this cluster (create cannot be limited by name in RBAC).
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [names.lease(name)] },
@@ -152,12 +163,12 @@ export class PostgresCluster extends Construct {
       { name: ENV.httpPort, value: String(DEFAULT_PORTS.http) },
       { name: ENV.socketDir, value: PATHS.socketDir },
       { name: ENV.primaryHost, value: this.rwServiceName },
-      { name: ENV.instances, value: String(this.instances) },
       { name: ENV.leaseDuration, value: String(props.failover?.leaseDurationSeconds ?? 15) },
       { name: ENV.failoverMaxLagBytes, value: String(props.failover?.maxLagBytes ?? 16 * 1024 * 1024) },
       ...(props.synchronous ? [{ name: ENV.synchronous, value: JSON.stringify({ number: props.synchronous.number, dataDurability: props.synchronous.dataDurability ?? 'required' }) }] : []),
       { name: ENV.databases, value: JSON.stringify(this.databases) },
-      { name: ENV.parameters, value: JSON.stringify(this.parameters) },
+      // Parameters come from the mounted ConfigMap, so a change reloads them instead of rolling the pods.
+      { name: ENV.configDir, value: CLUSTER_CONFIG.mountPath },
       // Leave a margin so the agent's immediate shutdown happens before the kubelet's SIGKILL.
       { name: SHUTDOWN_ENV, value: String(Math.max(1, grace - 5)) },
       // Secret names only: the agent reads the passwords through the API and follows their rotation.
@@ -166,6 +177,11 @@ export class PostgresCluster extends Construct {
       ...(backup ? backupEnv(backup) : []),
       ...bootstrap.env,
     ];
+
+    this.configMap = new k8s.KubeConfigMap(this, 'ConfigMap', {
+      metadata: { name: names.configMap(name), labels: podLabels },
+      data: { [CLUSTER_CONFIG.parametersKey]: JSON.stringify(this.parameters) },
+    });
 
     const matchSelector = { matchLabels: this.selector };
     const antiAffinity = props.antiAffinity ?? 'preferred';
@@ -176,14 +192,20 @@ export class PostgresCluster extends Construct {
         : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm }] },
     };
 
+    // Before the StatefulSet: `kubectl apply -f` applies in file order, and the claims must exist before the pods.
+    this.volumeClaims = renderVolumeClaims(this, { cluster: name, instances: this.instances, storage: props.storage, labels: podLabels });
+
     this.statefulSet = new k8s.KubeStatefulSet(this, 'StatefulSet', {
       metadata: { name: names.statefulSet(name), labels: podLabels },
       spec: {
         serviceName: names.headlessService(name),
-        replicas: this.instances,
+        // The agents read this number (not the pod template): scaling and hibernation restart no running pod.
+        replicas: this.hibernated ? 0 : this.instances,
         // Parallel: a replica pod must be recreated even while the primary pod is down (failover needs it).
         podManagementPolicy: 'Parallel',
-        updateStrategy: { type: 'RollingUpdate' },
+        // The agents replace their own pods in CloudNativePG's order (replicas, then the primary with one hand-over):
+        // RollingUpdate would start from the highest ordinal, often the primary (agent/src/decide/rollout.ts).
+        updateStrategy: { type: 'OnDelete' },
         persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
         selector: matchSelector,
         template: {
@@ -213,6 +235,7 @@ export class PostgresCluster extends Construct {
                 { name: 'run', mountPath: PATHS.socketDir },
                 { name: 'tmp', mountPath: PATHS.tmpDir },
                 { name: 'shm', mountPath: '/dev/shm' },
+                { name: CLUSTER_CONFIG.volumeName, mountPath: CLUSTER_CONFIG.mountPath, readOnly: true },
                 ...(ca ? [ca.mount] : []),
                 ...bootstrap.mounts,
               ],
@@ -222,17 +245,19 @@ export class PostgresCluster extends Construct {
               { name: 'tmp', emptyDir: {} },
               // The container default of 64 MiB shared memory is too small for parallel queries.
               { name: 'shm', emptyDir: { medium: 'Memory' } },
+              { name: CLUSTER_CONFIG.volumeName, configMap: { name: names.configMap(name) } },
               ...(ca ? [ca.volume] : []),
               ...bootstrap.volumes,
             ],
           },
         },
+        // Never changes (the API server refuses it): storage.size lives in the claim objects (lib/cluster/volumes.ts).
         volumeClaimTemplates: [{
           metadata: { name: 'pgdata', labels: podLabels },
           spec: {
             accessModes: ['ReadWriteOnce'],
             storageClassName: props.storage.storageClass,
-            resources: { requests: { storage: k8s.Quantity.fromString(formatSize(props.storage.size.toMebibytes())) } },
+            resources: { requests: { storage: k8s.Quantity.fromString(claimTemplateSize(props.storage)) } },
           },
         }],
       },
@@ -240,7 +265,7 @@ export class PostgresCluster extends Construct {
 
     if (props.backup) {
       this.backup = new ClusterBackup(this, 'Backup', {
-        ...props.backup, cluster: name, image: this.image, instances: this.instances, priorityClassName,
+        ...props.backup, cluster: name, image: this.image, instances: this.instances, priorityClassName, suspend: this.hibernated,
         labels: labelsFor(COMPONENTS.backup), podLabels: labelsFor(COMPONENTS.backup), replicationSecret,
       });
     }
@@ -292,7 +317,6 @@ export class PostgresCluster extends Construct {
     runtime.push({ ...made('coordination.k8s.io/v1', 'Lease', names.lease(this.name), 'the primary Lease, created by the instances'), prop: 'name' });
     for (let i = 0; i < this.instances; i++) {
       runtime.push({ ...made('v1', 'Pod', names.pod(this.name, i), 'an instance pod of the StatefulSet'), prop: 'name' });
-      runtime.push({ ...made('v1', 'PersistentVolumeClaim', names.pvc(this.name, i), 'an instance\'s data volume claim'), prop: 'name' });
     }
     const mine = [...renderedObjects(this).map(o => ({ ...o, what: `rendered by ${o.path}` })), ...runtime.filter(o => o.prop === 'name')];
     const registry = clustersByRoot.get(this.node.root) ?? [];
@@ -333,12 +357,6 @@ export class PostgresCluster extends Construct {
   }
 }
 
-/** Renders MiB as the largest exact binary unit. */
-function formatSize(mib: number): string {
-  if (mib % (1024 * 1024) === 0) return `${mib / (1024 * 1024)}Ti`;
-  if (mib % 1024 === 0) return `${mib / 1024}Gi`;
-  return `${mib}Mi`;
-}
 
 
 function sortKeys(o: Record<string, string>): Record<string, string> {

@@ -3,6 +3,8 @@ import { PriorityClass } from '../scheduling/priority-class';
 import { ValidationError, checkDnsLabel, checkLabels } from '../validation';
 import { PostgresClusterProps } from './props';
 import { validateResources } from './resources';
+import { validateStorage } from './volumes';
+import { checkParameterName } from './parameter-names';
 
 /** Longest cluster name: CronJob names must stay within 52 characters with `-backup-initial` and the like added. */
 export const MAX_CLUSTER_NAME = 52 - NAME_SUFFIX_BUDGET;
@@ -30,9 +32,10 @@ export function validateClusterProps(props: PostgresClusterProps): void {
   }
 
   validateDatabases(props);
-  validateStorage(props);
+  validateStorage(props.storage);
+  if (props.hibernate !== undefined && typeof props.hibernate !== 'boolean') throw new ValidationError('hibernate', `${JSON.stringify(props.hibernate)} is not true or false`, 'Set hibernate: true to stop the pods (volumes kept), false or nothing to run them.');
   validateResources('resources', props.resources);
-  validateParameters(props.parameters);
+  validateParameters(props.parameters, version);
   if (props.labels) {
     checkLabels('labels', props.labels);
     checkOwnLabels('labels', Object.keys(props.labels));
@@ -103,21 +106,13 @@ function validateDatabases(props: PostgresClusterProps): void {
   });
 }
 
-function validateStorage(props: PostgresClusterProps): void {
-  if (!props.storage || !props.storage.size) throw new ValidationError('storage.size', 'is missing', 'Give the data volume a size, e.g. Size.gibibytes(2).');
-  const mib = props.storage.size.toMebibytes();
-  if (!Number.isInteger(mib) || mib < 64) {
-    throw new ValidationError('storage.size', `${mib} MiB is not a whole number of MiB of at least 64`, 'Use Size.gibibytes(n) or Size.mebibytes(n) with n of at least 64.');
-  }
-  if (props.storage.storageClass !== undefined) checkDnsLabel('storage.storageClass', props.storage.storageClass, 253);
-}
-
-function validateParameters(parameters: Record<string, string> | undefined): void {
+function validateParameters(parameters: Record<string, string> | undefined, major: number): void {
   for (const [key, value] of Object.entries(parameters ?? {})) {
     if (isAgentOwned(key)) {
       throw new ValidationError(`parameters.${key}`, `is owned by the agent (${AGENT_OWNED_PARAMETERS[key.toLowerCase()]})`, 'Remove it from parameters.');
     }
     if (!/^[a-z_][a-z0-9_.]*$/.test(key)) throw new ValidationError(`parameters.${key}`, 'is not a PostgreSQL parameter name', 'Use lowercase names such as "shared_buffers".');
+    checkParameterName(key, major);
     if (typeof value !== 'string') {
       throw new ValidationError(`parameters.${key}`, `has a ${typeof value} value`, `Write the value as a string, e.g. "${String(value)}", as postgresql.conf does.`);
     }

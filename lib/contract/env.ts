@@ -19,12 +19,21 @@ export const ENV = {
   socketDir: 'PGC_SOCKET_DIR',
   /** Host name of the `-rw` Service: where replicas clone and stream from (`host` or `host:port`). */
   primaryHost: 'PGC_PRIMARY_HOST',
-  /** Number of instances (StatefulSet replicas): the primary keeps a replication slot for each other ordinal. */
+  /**
+   * Number of instances, as manifests before the claim objects wrote it into the pod template. No longer rendered:
+   * the agent reads the StatefulSet's spec.replicas (scaling must not restart pods) and uses this only as a
+   * fallback when it may not read the StatefulSet.
+   */
   instances: 'PGC_INSTANCES',
   /** JSON array of {@link DatabaseSpec}. */
   databases: 'PGC_DATABASES',
-  /** JSON object of user-given PostgreSQL parameters (agent-owned ones are rejected at synth). */
+  /**
+   * JSON object of user-given PostgreSQL parameters (agent-owned ones are rejected at synth). Manifests of this
+   * version pass them in the cluster ConfigMap ({@link configDir}) instead; read only when that is unset.
+   */
   parameters: 'PGC_PARAMETERS',
+  /** Directory where the cluster's ConfigMap is mounted (CLUSTER_CONFIG.mountPath): watched for changes. */
+  configDir: 'PGC_CONFIG_DIR',
   /**
    * Name of the Secret with the `postgres` superuser's password (key `password`). The instances read it through the
    * API (never as an environment variable) and follow its changes.

@@ -6,3 +6,4 @@ export * from './parameters';
 export * from './backup';
 export * from './canary';
 export * from './verify';
+export * from './cluster-config';

@@ -20,6 +20,10 @@ export const names = {
   immediateBackupJob: (c: string) => `${c}-backup-initial`,
   restoreDrillCronJob: (c: string) => `${c}-restore-drill`,
   networkPolicy: (c: string) => c,
+  podMonitor: (c: string) => c,
+  prometheusRule: (c: string) => c,
+  dashboardConfigMap: (c: string) => `${c}-dashboard`,
+  configMap: (c: string) => `${c}-config`,
 } as const;
 
 /** Longest derived suffix; the cluster name must leave room for it within 63 characters. */

@@ -9,10 +9,14 @@ import * as path from 'path';
 import { KubeApiDouble } from '../support/kube-api-double';
 import { findObject, loadDist } from '../support/manifests';
 import { AgentProcess, ContainerLaunch, PG_BIN, containerLaunch, podUser, tempDir } from '../support/pod-runner';
+import { writeConfigMapVolume } from '../support/config-map-volume';
+import { CLUSTER_CONFIG } from '../../lib/contract';
 
 jest.setTimeout(60000);
 
-const sts = findObject(loadDist('keycloak.k8s.yaml'), 'StatefulSet', 'keycloak-pg-cluster');
+const objects = loadDist('keycloak.k8s.yaml');
+const sts = findObject(objects, 'StatefulSet', 'keycloak-pg-cluster');
+const configMap = findObject(objects, 'ConfigMap', 'keycloak-pg-cluster-config');
 const user = podUser();
 const api = new KubeApiDouble();
 let kubeconfig: string;
@@ -25,11 +29,18 @@ beforeAll(async () => {
 });
 afterAll(() => api.stop());
 
-function launchFor(dataDir: string, runDir: string, edit: (env: Record<string, string>) => void = () => undefined): ContainerLaunch {
+/** The cluster ConfigMap's volume as the kubelet projects it, with the rendered data or `data`. */
+function configVolume(data: Record<string, string> = configMap.data): string {
+  const dir = tempDir('fault-config', user);
+  writeConfigMapVolume(dir, data, user);
+  return dir;
+}
+
+function launchFor(dataDir: string, runDir: string, edit: (env: Record<string, string>) => void = () => undefined, configDir = configVolume()): ContainerLaunch {
   const launch = containerLaunch(sts, 'postgres', {
     podName: 'keycloak-pg-cluster-0',
     namespace: 'testsetup',
-    paths: { '/var/lib/postgresql/data': dataDir, '/run/postgresql': runDir, '/tmp': runDir },
+    paths: { '/var/lib/postgresql/data': dataDir, '/run/postgresql': runDir, '/tmp': runDir, [CLUSTER_CONFIG.mountPath]: configDir },
     // Every Secret the pod references exists (the S3 keys are not used: these runs stop before archiving).
     secret: () => 'pw-for-tests-only',
     extraEnv: { KUBECONFIG: kubeconfig },
@@ -77,9 +88,18 @@ describe('instance refuses to run on bad input, with one clear line', () => {
 
   test('malformed JSON in the environment names the variable', async () => {
     const { dataDir, runDir } = dirs();
-    const r = await runToExit(launchFor(dataDir, runDir, env => { env.PGC_PARAMETERS = '{"work_mem": '; }));
+    const r = await runToExit(launchFor(dataDir, runDir, env => { env.PGC_DATABASES = '[{"name": '; }));
     expect(r.code).toBe(2);
-    expect(r.errors[0].msg).toMatch(/^environment variable PGC_PARAMETERS is not valid JSON/);
+    expect(r.errors[0].msg).toMatch(/^environment variable PGC_DATABASES is not valid JSON/);
+  });
+
+  test('a mangled ConfigMap names its file and the fix', async () => {
+    const { dataDir, runDir } = dirs();
+    const r = await runToExit(launchFor(dataDir, runDir, undefined, configVolume({ [CLUSTER_CONFIG.parametersKey]: '{"work_mem": ' })));
+    expect(r.code).toBe(2);
+    expect(r.errors[0].msg).toMatch(/^the cluster's parameters \(.*parameters\.json\) are not valid JSON/);
+    expect(r.errors[0].fix).toMatch(/ConfigMap <cluster>-config/);
+    expect(fs.readdirSync(dataDir)).toEqual([]);
   });
 
   test('a credential Secret without its password key: no CreateContainerConfigError; the agent waits, alive and not ready, and goes on once it is fixed', async () => {

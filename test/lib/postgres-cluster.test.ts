@@ -1,6 +1,6 @@
 import { Chart, Size, Testing } from 'cdk8s';
 import { PACKAGE_VERSION, PostgresCluster, PriorityClass, pgtune } from '../../lib';
-import { appSecretData, APP_SECRET_KEYS, ENV, LABELS, SecretSpec } from '../../lib/contract';
+import { appSecretData, APP_SECRET_KEYS, CLUSTER_CONFIG, ENV, LABELS, SecretSpec } from '../../lib/contract';
 import { byKind, envOf, synthCluster } from './helpers';
 
 describe('PostgresCluster', () => {
@@ -17,7 +17,9 @@ describe('PostgresCluster', () => {
     const claim = sts.spec.volumeClaimTemplates[0];
     expect(claim.metadata.name).toBe('pgdata');
     expect(claim.spec.storageClassName).toBe('rbd-fast');
-    expect(claim.spec.resources.requests.storage).toBe('2Gi');
+    // The template keeps a fixed size; storage.size is on the claim objects (test/lib/storage.test.ts).
+    expect(claim.spec.resources.requests.storage).toBe('64Mi');
+    expect(byKind(objects, 'PersistentVolumeClaim', 'pgdata-keycloak-pg-cluster-1').spec.resources.requests.storage).toBe('2Gi');
     expect(sts.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
   });
 
@@ -37,7 +39,7 @@ describe('PostgresCluster', () => {
     const sc = pod.containers[0].securityContext;
     expect(sc).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     // A read-only root needs writable mounts for the socket, temp files and shared memory.
-    expect(pod.containers[0].volumeMounts.map((m: any) => m.mountPath).sort()).toEqual(['/dev/shm', '/run/postgresql', '/tmp', '/var/lib/postgresql/data']);
+    expect(pod.containers[0].volumeMounts.filter((m: any) => !m.readOnly).map((m: any) => m.mountPath).sort()).toEqual(['/dev/shm', '/run/postgresql', '/tmp', '/var/lib/postgresql/data']);
   });
 
   test('renders only the resources the user set (no cdk8s-plus defaults)', () => {
@@ -138,7 +140,8 @@ describe('PostgresCluster', () => {
     expect(byKind(objects, 'Job', 'kc-secrets').spec.template.spec.serviceAccountName).toBe('kc-secrets');
     const instanceRole = byKind(objects, 'Role', 'kc');
     expect(instanceRole.rules).toEqual([
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: ['kc-0'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: ['kc-0'] },
+      { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: ['kc'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: ['kc-primary'] },
       // Their own credential Secrets by name (polled for rotation), and create to recreate a deleted generated one.
@@ -188,7 +191,25 @@ describe('PostgresCluster', () => {
     expect(cluster.parameters.shared_buffers).toBe('256MB');
     expect(cluster.parameters.max_worker_processes).toBe('4');
     const { objects } = synthCluster({ parameters: { max_connections: '200' } });
-    expect(JSON.parse(envOf(byKind(objects, 'StatefulSet').spec.template.spec.containers[0])[ENV.parameters])).toEqual({ max_connections: '200' });
+    const configMap = byKind(objects, 'ConfigMap', 'pg-config');
+    expect(JSON.parse(configMap.data[CLUSTER_CONFIG.parametersKey])).toEqual({ max_connections: '200' });
+    const pod = byKind(objects, 'StatefulSet').spec.template.spec;
+    // Mounted as a whole volume (a subPath mount would never see the kubelet's updates), its path in the environment.
+    expect(pod.volumes).toContainEqual({ name: CLUSTER_CONFIG.volumeName, configMap: { name: 'pg-config' } });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: CLUSTER_CONFIG.volumeName, mountPath: CLUSTER_CONFIG.mountPath, readOnly: true });
+    expect(pod.containers[0].volumeMounts.some((m: any) => m.subPath)).toBe(false);
+    expect(envOf(pod.containers[0])[ENV.configDir]).toBe(CLUSTER_CONFIG.mountPath);
+    expect(envOf(pod.containers[0])[ENV.parameters]).toBeUndefined();
+  });
+
+  test('a parameter change alters only the ConfigMap: the StatefulSet is byte-identical, so no pod restarts', () => {
+    const render = (parameters: Record<string, string>) => Testing.synth(synthCluster({ instances: 2, parameters }).chart).map(o => JSON.stringify(o));
+    const before = render({ work_mem: '4MB' });
+    const after = render({ work_mem: '16MB', shared_buffers: '256MB' });
+    expect(after).toHaveLength(before.length);
+    const changed = before.map((o, i) => (o === after[i] ? undefined : JSON.parse(o))).filter(Boolean);
+    expect(changed.map(o => `${o.kind}/${o.metadata.name}`)).toEqual(['ConfigMap/pg-config']);
+    expect(before.find(o => o.includes('"kind":"StatefulSet"'))).toBe(after.find(o => o.includes('"kind":"StatefulSet"')));
   });
 
   test('pgtune reproduces the reference story\'s parameters for 128Mi (mixed workload, SAN storage, 200 connections)', () => {

@@ -54,9 +54,21 @@ const cases: Array<[string, Partial<PostgresClusterProps>, RegExp]> = [
   ['allow-all network rule', { networkPolicy: { allowFrom: [{ podLabels: {} }] } }, /^networkPolicy\.allowFrom\[0\]\.podLabels: is empty, which would allow every pod/],
   ['no policy kind', { networkPolicy: { cilium: false, kubernetes: false } }, /^networkPolicy: has both cilium and kubernetes turned off/],
   ['bad anti-affinity', { antiAffinity: 'sometimes' as any }, /^antiAffinity: "sometimes" is not known/],
+  // Issue 13: names checked against the major's real list (lib/cluster/postgres-parameter-names.ts).
+  ['misspelt parameter', { parameters: { shared_bufers: '128MB' } }, /^parameters\.shared_bufers: is not a parameter of PostgreSQL 15 \(postgres would refuse to start\)\. Did you mean shared_buffers\?/],
+  ['parameter of a later major', { postgresVersion: 15, parameters: { io_combine_limit: '128kB' } }, /^parameters\.io_combine_limit: is not a parameter of PostgreSQL 15/],
+  ['parameter removed in 17', { postgresVersion: 17, parameters: { old_snapshot_threshold: '1h' } }, /^parameters\.old_snapshot_threshold: is not a parameter of PostgreSQL 17/],
+  ['unknown parameter, nothing near', { parameters: { frobnicate_everything: 'on' } }, /^parameters\.frobnicate_everything: is not a parameter of PostgreSQL 15 .*Check the name in the PostgreSQL documentation/],
 ];
 
 describe('synth-time validation', () => {
+  test('real parameter names pass: any case, extension options with a dot, a 17-only name on 17, 16 from its neighbours', () => {
+    expect(build({ parameters: { work_mem: '4MB', timezone: 'UTC', 'pg_stat_statements.max': '5000', 'auto_explain.log_min_duration': '1s' } })).not.toThrow();
+    expect(build({ postgresVersion: 17, parameters: { io_combine_limit: '128kB', summarize_wal: 'on' } })).not.toThrow();
+    expect(build({ postgresVersion: 16, parameters: { shared_buffers: '1GB', old_snapshot_threshold: '-1' } })).not.toThrow();
+    expect(build({ postgresVersion: 16, parameters: { shared_bufers: '1GB' } })).toThrow(/^parameters\.shared_bufers: is not a parameter of PostgreSQL 16 .*Did you mean shared_buffers\?/);
+  });
+
   test.each(cases)('%s', (_name, props, message) => {
     expect(build(props)).toThrow(message);
   });

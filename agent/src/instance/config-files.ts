@@ -146,6 +146,17 @@ export function writeConfigFiles(cfg: InstanceConfig, role: 'primary' | 'replica
   }
 }
 
+/**
+ * A primary about to stop while the store fails: the same configuration with an empty archive_command (archiving
+ * paused), so that the shutdown does not spend seconds on PostgreSQL's final archiving retries. The segments stay
+ * `.ready` in pg_wal; the replica that takes over received them and archives them (archive_mode=always), and so does
+ * this instance when it returns. Every start writes the full configuration again.
+ */
+export function writeConfigWithoutArchiving(cfg: InstanceConfig, role: 'primary' | 'replica'): void {
+  const conf = renderPostgresqlConf(cfg, role).replace(/^archive_command = .*$/m, "archive_command = ''");
+  fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), conf, { mode: 0o600 });
+}
+
 /** Back to SCRAM only once the roles have this cluster's passwords. Returns true when it changed the file. */
 export function restoreStrictHba(cfg: InstanceConfig): boolean {
   const file = path.join(cfg.pgdata, 'pg_hba.conf');

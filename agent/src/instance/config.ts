@@ -5,6 +5,7 @@ import { StoreConfig, hasStore, readStoreConfig } from '../store/config';
 import { RecoveryConfig, hasRecovery, readRecoveryConfig } from '../restore/recovery';
 import { CloneConfig, readCloneConfig } from './clone-source';
 import { Credentials, readCredentialSources } from './credentials';
+import { readParametersFile } from './cluster-config';
 
 /** Everything `instance` needs, read once from the environment contract and checked. */
 export interface InstanceConfig {
@@ -12,7 +13,8 @@ export interface InstanceConfig {
   readonly namespace: string;
   readonly podName: string;
   readonly ordinal: number;
-  readonly instances: number;
+  /** The StatefulSet's spec.replicas, kept current by InstanceCount (scaling.ts); the environment's value until read. */
+  instances: number;
   readonly pgdata: string;
   readonly port: number;
   readonly httpPort: number;
@@ -20,7 +22,10 @@ export interface InstanceConfig {
   /** Where the current primary is reached (the `-rw` Service). */
   readonly primary: { host: string; port: number };
   readonly databases: DatabaseSpec[];
-  readonly parameters: Record<string, string>;
+  /** The user's parameters; replaced when the watched ConfigMap brings new ones that postgres accepts. */
+  parameters: Record<string, string>;
+  /** Where the cluster's ConfigMap is mounted (unset with manifests that still pass PGC_PARAMETERS). */
+  readonly configDir?: string;
   /** The passwords, read from the cluster's Secrets through the API and kept current (credentials.ts). */
   readonly credentials: Credentials;
   readonly shutdownTimeoutSeconds: number;
@@ -49,7 +54,8 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
   if (!Array.isArray(databases) || databases.some(d => typeof d?.name !== 'string' || typeof d?.owner !== 'string')) {
     throw new AgentError(`environment variable ${ENV.databases} is not a list of {name, owner}`, 'Re-synthesize the manifests; this variable is written by the constructs.');
   }
-  const parameters = jsonEnv<Record<string, string>>(ENV.parameters, env);
+  const configDir = optionalEnv(ENV.configDir, env);
+  const parameters = configDir ? readParametersFile(configDir) : jsonEnv<Record<string, string>>(ENV.parameters, env);
   if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) {
     throw new AgentError(`environment variable ${ENV.parameters} is not an object of parameters`, 'Re-synthesize the manifests; this variable is written by the constructs.');
   }
@@ -67,6 +73,7 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     databases,
     parameters,
     credentials: new Credentials(readCredentialSources(databases, env)),
+    configDir,
     shutdownTimeoutSeconds: intEnv(SHUTDOWN_ENV, env, 55),
     leaseDurationSeconds: intEnv(ENV.leaseDuration, env, 15),
     failoverMaxLagBytes: Number(optionalEnv(ENV.failoverMaxLagBytes, env) ?? 16 * 1024 * 1024),

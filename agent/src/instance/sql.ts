@@ -102,20 +102,6 @@ export async function promote(cfg: InstanceConfig): Promise<void> {
   });
 }
 
-/**
- * Sets synchronous_standby_names (agent-owned) and reloads. `ANY n (…)`: a commit waits for any n of the listed
- * replicas. An empty list means asynchronous.
- */
-export async function setSynchronousStandbys(cfg: InstanceConfig, value: string): Promise<void> {
-  await withClient(localConnection(cfg), async c => {
-    const current = (await c.query('SHOW synchronous_standby_names')).rows[0].synchronous_standby_names;
-    if (current === value) return;
-    await c.query(`ALTER SYSTEM SET synchronous_standby_names = ${c.escapeLiteral(value)}`);
-    await c.query('SELECT pg_reload_conf()');
-    log.info({ synchronous_standby_names: value }, 'synchronous replication set');
-  });
-}
-
 export interface InstanceStatus {
   inRecovery: boolean;
   /** Replica: WAL receiver status (`streaming`, …) or undefined when not connected. */
