@@ -3,7 +3,7 @@
  * dist/, one file per chart, which Flux or Argo CD applies.
  */
 import { App, Chart, Size, YamlOutputType } from 'cdk8s';
-import { BackupStore, CanaryApp, PostgresCluster, PriorityClass, RestoreDrill } from './lib';
+import { BackupStore, CanaryApp, ClusterMonitoring, PostgresCluster, PriorityClass, RestoreDrill } from './lib';
 
 /**
  * The story's Rook Ceph object store (the RGW Service, bucket backup-cnpg). Each namespace has its own RGW user,
@@ -83,7 +83,7 @@ new RestoreDrill(keycloak, 'restore-drill', {
 // What the reference user really wanted: one cluster, several databases, each app with its own Secret.
 const apps = new Chart(app, 'shared-apps', { namespace: 'databases', labels: { 'homelab/part-of': 'shared-postgres' } });
 const appsStore = rookStore(apps, 'shared');
-new PostgresCluster(apps, 'shared-pg', {
+const sharedPg = new PostgresCluster(apps, 'shared-pg', {
   name: 'shared-pg',
   instances: 2,
   inheritedLabels: ['homelab/*'],
@@ -106,6 +106,8 @@ new PostgresCluster(apps, 'shared-pg', {
       { podLabels: { app: 'nextcloud' }, namespace: 'nextcloud' },
       { podLabels: { app: 'gitea' }, namespace: 'gitea' },
     ],
+    // The homelab's kube-prometheus-stack scrapes the metrics port (and only that port) from its namespace.
+    metricsFrom: { namespace: 'monitoring', podLabels: { 'app.kubernetes.io/name': 'prometheus' } },
   },
   backup: {
     store: appsStore,
@@ -116,6 +118,10 @@ new PostgresCluster(apps, 'shared-pg', {
     retention: { daily: 14, weekly: 8, monthly: 12, yearly: 3 },
   },
 });
+
+// Its PodMonitor, alerts (PrometheusRule) and Grafana dashboard, for the kube-prometheus-stack release that selects
+// objects labelled release=kube-prometheus-stack.
+new ClusterMonitoring(apps, 'shared-pg-monitoring', { cluster: sharedPg, labels: { release: 'kube-prometheus-stack' } });
 
 // Disaster recovery as in the story: a new cluster bootstrapped from the Keycloak cluster's backups (the bucket
 // credentials survive the old cluster). It replays all archived WAL ("latest"); set `target: { time }` for a

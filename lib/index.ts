@@ -15,3 +15,4 @@ export { ValidationError } from './validation';
 export * as contract from './contract';
 export * from './canary/canary-app';
 export { PACKAGE_VERSION } from './version';
+export * from './monitoring/cluster-monitoring';

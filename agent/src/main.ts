@@ -7,10 +7,13 @@ import { Command } from 'commander';
 import { log } from './common/log';
 import { AgentError } from './common/errors';
 import { MALLOC_MMAP_THRESHOLD_ENV } from '../../lib/contract/env';
+import { loadSecretFile } from './common/secret-env';
 
 // glibc read its malloc tunable at start (set for the agent in the manifests); PostgreSQL and the tools it runs
 // keep glibc's defaults.
 delete process.env[MALLOC_MMAP_THRESHOLD_ENV];
+// Started by PostgreSQL (wal-fetch, wal-push)? Its environment has no secrets: they come from the instance's 0600 file.
+loadSecretFile(process.env);
 
 // Node prints process warnings (e.g. the AWS SDK's Node version notice) as plain text; keep the log one JSON per line.
 process.removeAllListeners('warning');

@@ -68,6 +68,8 @@ export interface ClusterBackupProps extends BackupProps {
   readonly priorityClassName?: string;
   readonly replicationSecret: string;
   readonly instances: number;
+  /** The cluster hibernates: the CronJob is suspended (no backup of a cluster without pods). */
+  readonly suspend?: boolean;
 }
 
 const COMPRESSIONS: Compression[] = ['gzip', 'zstd', 'lz4', 'none'];
@@ -172,7 +174,7 @@ export class ClusterBackup extends Construct {
 
     this.cronJob = new k8s.KubeCronJob(this, 'CronJob', {
       metadata: { name: names.backupCronJob(props.cluster), labels: props.labels },
-      spec: scheduledJobSpec(b.schedule, { metadata: { labels: props.labels }, spec: jobSpec(2) }),
+      spec: { ...scheduledJobSpec(b.schedule, { metadata: { labels: props.labels }, spec: jobSpec(2) }), ...(props.suspend ? { suspend: true } : {}) },
     });
     if (b.immediate) {
       this.immediateJob = new k8s.KubeJob(this, 'Immediate', {

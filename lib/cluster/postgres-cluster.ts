@@ -3,7 +3,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import {
   CLUSTER_CONFIG, COMPONENTS, DEFAULT_PORTS, DatabaseSpec, ENV, LABELS, PATHS, SHUTDOWN_ENV, SUPERUSER,
-  REPLICATION_USER, SecretSpec, dbPasswordEnv, names,
+  REPLICATION_USER, SecretSpec, names,
 } from '../contract';
 import { ClusterBackup, backupEnv, resolveBackup } from '../backup/cluster-backup';
 import { ClusterNetworkPolicy } from '../network/cluster-network-policy';
@@ -11,6 +11,7 @@ import { resolveBootstrap } from '../bootstrap/bootstrap';
 import { renderResources } from './resources';
 import { PriorityClass } from '../scheduling/priority-class';
 import { ClusterSecrets } from '../secrets/cluster-secrets';
+import { instanceCredentialEnv, instanceCredentialRules } from '../secrets/instance-credentials';
 import { pgtune } from '../tuning/pgtune';
 import { ValidationError, parseQuantity } from '../validation';
 import { inheritedLabels } from './labels';
@@ -18,6 +19,7 @@ import { agentContainer, agentPodSecurityContext } from './pod-security';
 import { DatabaseProps, PostgresClusterProps } from './props';
 import { NamedObject, declareObjects, describeObject, objectKey, renderedObjects } from '../unique-names';
 import { validateClusterProps } from './validate';
+import { claimTemplateSize, renderVolumeClaims } from './volumes';
 import { PACKAGE_VERSION } from '../version';
 
 /** The clusters of each App (by root construct) and the objects their names give, for the construct-level name check. */
@@ -47,6 +49,10 @@ export class PostgresCluster extends Construct {
   readonly labels: Record<string, string>;
   /** Size of each instance's data volume. */
   readonly storageSize: Size;
+  /** `hibernate: true`: the StatefulSet runs no pods, the backup CronJob is suspended, the volumes are kept. */
+  readonly hibernated: boolean;
+  /** The instances' data volume claims (`pgdata-<name>-<ordinal>`), which carry `storage.size`. */
+  readonly volumeClaims: ApiObject[];
   /** Labels that select this cluster's instance pods. */
   readonly selector: Record<string, string>;
   /** The parameters written into postgresql.conf besides the agent's own (preset merged with user values). */
@@ -68,6 +74,7 @@ export class PostgresCluster extends Construct {
     const name = props.name;
     this.name = name;
     this.instances = props.instances ?? 1;
+    this.hibernated = props.hibernate ?? false;
     const version = props.postgresVersion ?? DEFAULT_POSTGRES_VERSION;
     this.image = props.image ?? defaultImage(version);
     this.rwServiceName = names.rwService(name);
@@ -104,18 +111,24 @@ export class PostgresCluster extends Construct {
     const preset = props.tuning ? pgtune({ ...props.tuning, ...this.tuningInputs(props) }) : {};
     this.parameters = sortKeys({ ...preset, ...(props.parameters ?? {}) });
 
-    // RBAC for the instances: label their own pods, nothing else.
+    const credentials = { superuserSecret, replicationSecret, databases: this.databases, generated: secretSpecs };
+
+    // RBAC for the instances: label their own pods, read (and recreate) their credential Secrets, nothing else.
     const saName = names.serviceAccount(name);
     const instanceMeta = { name: saName, labels: labelsFor(COMPONENTS.instance) };
     new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: instanceMeta, automountServiceAccountToken: true });
     new k8s.KubeRole(this, 'Role', {
       metadata: instanceMeta,
       rules: [
-        // Label and annotate their own pods, read their peers'.
-        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: Array.from({ length: this.instances }, (_, i) => names.pod(name, i)) },
+        // Label and annotate their own pods, read their peers'; replace their own pod in a rollout (delete).
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: Array.from({ length: this.instances }, (_, i) => names.pod(name, i)) },
+        // Rollouts: the StatefulSet's update revision; and its spec.replicas, the instance count (scaling and
+        // hibernation must not change the pod template).
+        { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: [names.statefulSet(name)] },
         // Elect the primary: the one Lease of this cluster (create cannot be limited by name in RBAC).
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [names.lease(name)] },
+        ...instanceCredentialRules(credentials),
       ],
     });
     new k8s.KubeRoleBinding(this, 'RoleBinding', {
@@ -150,7 +163,6 @@ export class PostgresCluster extends Construct {
       { name: ENV.httpPort, value: String(DEFAULT_PORTS.http) },
       { name: ENV.socketDir, value: PATHS.socketDir },
       { name: ENV.primaryHost, value: this.rwServiceName },
-      { name: ENV.instances, value: String(this.instances) },
       { name: ENV.leaseDuration, value: String(props.failover?.leaseDurationSeconds ?? 15) },
       { name: ENV.failoverMaxLagBytes, value: String(props.failover?.maxLagBytes ?? 16 * 1024 * 1024) },
       ...(props.synchronous ? [{ name: ENV.synchronous, value: JSON.stringify({ number: props.synchronous.number, dataDurability: props.synchronous.dataDurability ?? 'required' }) }] : []),
@@ -159,9 +171,8 @@ export class PostgresCluster extends Construct {
       { name: ENV.configDir, value: CLUSTER_CONFIG.mountPath },
       // Leave a margin so the agent's immediate shutdown happens before the kubelet's SIGKILL.
       { name: SHUTDOWN_ENV, value: String(Math.max(1, grace - 5)) },
-      { name: ENV.superuserPassword, valueFrom: { secretKeyRef: { name: superuserSecret, key: 'password' } } },
-      { name: ENV.replicationPassword, valueFrom: { secretKeyRef: { name: replicationSecret, key: 'password' } } },
-      ...this.databases.map((db, i) => ({ name: dbPasswordEnv(i), valueFrom: { secretKeyRef: { name: db.secretName, key: 'password' } } })),
+      // Secret names only: the agent reads the passwords through the API and follows their rotation.
+      ...instanceCredentialEnv(credentials),
       // With a store, the primary archives WAL there (postgres inherits this environment for archive_command).
       ...(backup ? backupEnv(backup) : []),
       ...bootstrap.env,
@@ -181,14 +192,20 @@ export class PostgresCluster extends Construct {
         : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm }] },
     };
 
+    // Before the StatefulSet: `kubectl apply -f` applies in file order, and the claims must exist before the pods.
+    this.volumeClaims = renderVolumeClaims(this, { cluster: name, instances: this.instances, storage: props.storage, labels: podLabels });
+
     this.statefulSet = new k8s.KubeStatefulSet(this, 'StatefulSet', {
       metadata: { name: names.statefulSet(name), labels: podLabels },
       spec: {
         serviceName: names.headlessService(name),
-        replicas: this.instances,
+        // The agents read this number (not the pod template): scaling and hibernation restart no running pod.
+        replicas: this.hibernated ? 0 : this.instances,
         // Parallel: a replica pod must be recreated even while the primary pod is down (failover needs it).
         podManagementPolicy: 'Parallel',
-        updateStrategy: { type: 'RollingUpdate' },
+        // The agents replace their own pods in CloudNativePG's order (replicas, then the primary with one hand-over):
+        // RollingUpdate would start from the highest ordinal, often the primary (agent/src/decide/rollout.ts).
+        updateStrategy: { type: 'OnDelete' },
         persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
         selector: matchSelector,
         template: {
@@ -234,12 +251,13 @@ export class PostgresCluster extends Construct {
             ],
           },
         },
+        // Never changes (the API server refuses it): storage.size lives in the claim objects (lib/cluster/volumes.ts).
         volumeClaimTemplates: [{
           metadata: { name: 'pgdata', labels: podLabels },
           spec: {
             accessModes: ['ReadWriteOnce'],
             storageClassName: props.storage.storageClass,
-            resources: { requests: { storage: k8s.Quantity.fromString(formatSize(props.storage.size.toMebibytes())) } },
+            resources: { requests: { storage: k8s.Quantity.fromString(claimTemplateSize(props.storage)) } },
           },
         }],
       },
@@ -247,7 +265,7 @@ export class PostgresCluster extends Construct {
 
     if (props.backup) {
       this.backup = new ClusterBackup(this, 'Backup', {
-        ...props.backup, cluster: name, image: this.image, instances: this.instances, priorityClassName,
+        ...props.backup, cluster: name, image: this.image, instances: this.instances, priorityClassName, suspend: this.hibernated,
         labels: labelsFor(COMPONENTS.backup), podLabels: labelsFor(COMPONENTS.backup), replicationSecret,
       });
     }
@@ -299,7 +317,6 @@ export class PostgresCluster extends Construct {
     runtime.push({ ...made('coordination.k8s.io/v1', 'Lease', names.lease(this.name), 'the primary Lease, created by the instances'), prop: 'name' });
     for (let i = 0; i < this.instances; i++) {
       runtime.push({ ...made('v1', 'Pod', names.pod(this.name, i), 'an instance pod of the StatefulSet'), prop: 'name' });
-      runtime.push({ ...made('v1', 'PersistentVolumeClaim', names.pvc(this.name, i), 'an instance\'s data volume claim'), prop: 'name' });
     }
     const mine = [...renderedObjects(this).map(o => ({ ...o, what: `rendered by ${o.path}` })), ...runtime.filter(o => o.prop === 'name')];
     const registry = clustersByRoot.get(this.node.root) ?? [];
@@ -340,12 +357,6 @@ export class PostgresCluster extends Construct {
   }
 }
 
-/** Renders MiB as the largest exact binary unit. */
-function formatSize(mib: number): string {
-  if (mib % (1024 * 1024) === 0) return `${mib / (1024 * 1024)}Ti`;
-  if (mib % 1024 === 0) return `${mib / 1024}Gi`;
-  return `${mib}Mi`;
-}
 
 
 function sortKeys(o: Record<string, string>): Record<string, string> {

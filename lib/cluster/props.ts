@@ -21,8 +21,20 @@ export interface DatabaseProps {
 }
 
 export interface StorageProps {
-  /** Size of each instance's data volume. */
+  /**
+   * Size of each instance's data volume, rendered as one PersistentVolumeClaim object per instance
+   * (`pgdata-<name>-<ordinal>`). Raise it to grow the volumes (the StorageClass must allow expansion); the
+   * StatefulSet does not change. Volumes cannot shrink: the API server refuses a smaller size.
+   */
   readonly size: Size;
+  /**
+   * Size in the StatefulSet's `volumeClaimTemplates`, which Kubernetes never lets change. It is used only for a
+   * claim that does not exist when its pod is created (the claim objects are applied first), so leave it alone; set
+   * it to the size your existing StatefulSet already has when upgrading from a version that rendered
+   * `storage.size` there.
+   * @default 64Mi (the smallest accepted size, fixed whatever `size` is)
+   */
+  readonly claimTemplateSize?: Size;
   /**
    * StorageClass of the volume claims.
    * @default - the cluster's default StorageClass
@@ -164,6 +176,12 @@ export interface PostgresClusterProps {
    * @default - no backups (not recommended)
    */
   readonly backup?: BackupProps;
+  /**
+   * Hibernation: `true` scales the StatefulSet to 0 and suspends the backup CronJob; the volumes (and the primary
+   * Lease) are kept. Back to `false`, the pods start on their volumes and the old primary is primary again.
+   * @default false
+   */
+  readonly hibernate?: boolean;
   /**
    * Seconds a pod gets to stop: the agent asks for a fast shutdown, then an immediate one shortly before this.
    * @default 60

@@ -3,6 +3,7 @@ import { PriorityClass } from '../scheduling/priority-class';
 import { ValidationError, checkDnsLabel, checkLabels } from '../validation';
 import { PostgresClusterProps } from './props';
 import { validateResources } from './resources';
+import { validateStorage } from './volumes';
 import { checkParameterName } from './parameter-names';
 
 /** Longest cluster name: CronJob names must stay within 52 characters with `-backup-initial` and the like added. */
@@ -31,7 +32,8 @@ export function validateClusterProps(props: PostgresClusterProps): void {
   }
 
   validateDatabases(props);
-  validateStorage(props);
+  validateStorage(props.storage);
+  if (props.hibernate !== undefined && typeof props.hibernate !== 'boolean') throw new ValidationError('hibernate', `${JSON.stringify(props.hibernate)} is not true or false`, 'Set hibernate: true to stop the pods (volumes kept), false or nothing to run them.');
   validateResources('resources', props.resources);
   validateParameters(props.parameters, version);
   if (props.labels) {
@@ -102,15 +104,6 @@ function validateDatabases(props: PostgresClusterProps): void {
     // `<cluster>-<db>-app` stays far below 253 characters: both parts are length-checked above.
     if (db.existingSecret !== undefined) checkDnsLabel(`${prop}.existingSecret`, db.existingSecret, 253);
   });
-}
-
-function validateStorage(props: PostgresClusterProps): void {
-  if (!props.storage || !props.storage.size) throw new ValidationError('storage.size', 'is missing', 'Give the data volume a size, e.g. Size.gibibytes(2).');
-  const mib = props.storage.size.toMebibytes();
-  if (!Number.isInteger(mib) || mib < 64) {
-    throw new ValidationError('storage.size', `${mib} MiB is not a whole number of MiB of at least 64`, 'Use Size.gibibytes(n) or Size.mebibytes(n) with n of at least 64.');
-  }
-  if (props.storage.storageClass !== undefined) checkDnsLabel('storage.storageClass', props.storage.storageClass, 253);
 }
 
 function validateParameters(parameters: Record<string, string> | undefined, major: number): void {

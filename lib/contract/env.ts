@@ -19,7 +19,11 @@ export const ENV = {
   socketDir: 'PGC_SOCKET_DIR',
   /** Host name of the `-rw` Service: where replicas clone and stream from (`host` or `host:port`). */
   primaryHost: 'PGC_PRIMARY_HOST',
-  /** Number of instances (StatefulSet replicas): the primary keeps a replication slot for each other ordinal. */
+  /**
+   * Number of instances, as manifests before the claim objects wrote it into the pod template. No longer rendered:
+   * the agent reads the StatefulSet's spec.replicas (scaling must not restart pods) and uses this only as a
+   * fallback when it may not read the StatefulSet.
+   */
   instances: 'PGC_INSTANCES',
   /** JSON array of {@link DatabaseSpec}. */
   databases: 'PGC_DATABASES',
@@ -30,11 +34,16 @@ export const ENV = {
   parameters: 'PGC_PARAMETERS',
   /** Directory where the cluster's ConfigMap is mounted (CLUSTER_CONFIG.mountPath): watched for changes. */
   configDir: 'PGC_CONFIG_DIR',
-  /** Password of the `postgres` superuser (secretKeyRef into the superuser Secret). */
-  superuserPassword: 'PGC_SUPERUSER_PASSWORD',
-  /** Password of the `streaming_replica` role (secretKeyRef into the replication Secret). */
+  /**
+   * Name of the Secret with the `postgres` superuser's password (key `password`). The instances read it through the
+   * API (never as an environment variable) and follow its changes.
+   */
+  superuserSecret: 'PGC_SUPERUSER_SECRET',
+  /** Name of the Secret with the `streaming_replica` role's password (key `password`), read like the superuser's. */
+  replicationSecret: 'PGC_REPLICATION_SECRET',
+  /** Password of the `streaming_replica` role for the backup Jobs (secretKeyRef into the replication Secret). */
   replicationPassword: 'PGC_REPLICATION_PASSWORD',
-  /** JSON array of {@link SecretSpec}: what the `secrets` command creates. */
+  /** JSON array of {@link SecretSpec}: what the `secrets` command creates (and an instance recreates when deleted). */
   secrets: 'PGC_SECRETS',
   /** Seconds a primary's Lease stays valid without renewal (the failover clock). */
   leaseDuration: 'PGC_LEASE_DURATION',
@@ -46,10 +55,11 @@ export const ENV = {
   logLevel: 'PGC_LOG_LEVEL',
 } as const;
 
-/** Password of the database at `index` in {@link ENV.databases} (secretKeyRef into its app Secret). */
-export function dbPasswordEnv(index: number): string {
-  return `PGC_DB_${index}_PASSWORD`;
-}
+/**
+ * How often an instance reads its credential Secrets (seconds): a changed password reaches the role within about
+ * this time plus one SQL statement; a deleted generated Secret is recreated as soon.
+ */
+export const CREDENTIALS_POLL_SECONDS = 10;
 
 /** One application database, as the agent receives it. */
 export interface DatabaseSpec {

@@ -15,6 +15,8 @@ export const LABELS = {
   name: 'app.kubernetes.io/name',
   instance: 'app.kubernetes.io/instance',
   managedBy: 'app.kubernetes.io/managed-by',
+  /** Kubernetes' own: the StatefulSet controller's revision of the template a pod was made from (rollouts compare it). */
+  revision: 'controller-revision-hash',
 } as const;
 
 /** Annotations the agents publish for each other (through the API, the one source of truth). */
@@ -35,6 +37,11 @@ export const ANNOTATIONS = {
   switchoverFinalLsn: 'postgres.cdk8s.io/switchover-final-lsn',
   /** On the Lease: how the last switchover ended, `<target> done|refused: <reason>` (read by `pg-agent switchover`). */
   switchoverResult: 'postgres.cdk8s.io/switchover-result',
+  /**
+   * On the Lease while the cluster hibernates: the final WAL position (shutdown checkpoint) of the primary that
+   * stopped keeping its Lease. On resume no replica that lacks it takes over; the holder clears it when it starts.
+   */
+  hibernatedLsn: 'postgres.cdk8s.io/hibernated-lsn',
 } as const;
 
 export type InstanceRole = 'primary' | 'replica';

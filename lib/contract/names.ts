@@ -20,6 +20,9 @@ export const names = {
   immediateBackupJob: (c: string) => `${c}-backup-initial`,
   restoreDrillCronJob: (c: string) => `${c}-restore-drill`,
   networkPolicy: (c: string) => c,
+  podMonitor: (c: string) => c,
+  prometheusRule: (c: string) => c,
+  dashboardConfigMap: (c: string) => `${c}-dashboard`,
   configMap: (c: string) => `${c}-config`,
 } as const;
 

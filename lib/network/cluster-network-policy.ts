@@ -32,6 +32,23 @@ export interface NetworkPolicyProps {
    * @default - none
    */
   readonly allowFrom?: AllowedPeer[];
+  /**
+   * The Prometheus that scrapes the instances' metrics port (8000, `/metrics`): its namespace, and optionally its
+   * pods' labels. Only that port is opened to it, not PostgreSQL's.
+   * @default - the metrics port is reachable from the cluster's own pods only
+   */
+  readonly metricsFrom?: MetricsScraper;
+}
+
+/** The pods allowed to scrape the metrics port. */
+export interface MetricsScraper {
+  /** Namespace of the Prometheus pods, e.g. `monitoring`. */
+  readonly namespace: string;
+  /**
+   * Labels of the Prometheus pods, e.g. `{ 'app.kubernetes.io/name': 'prometheus' }`.
+   * @default - every pod of the namespace
+   */
+  readonly podLabels?: Record<string, string>;
 }
 
 export interface ClusterNetworkPolicyProps extends NetworkPolicyProps {
@@ -65,6 +82,11 @@ export class ClusterNetworkPolicy extends Construct {
       checkLabels(`${prop}.podLabels`, peer.podLabels);
       if (peer.namespace !== undefined) checkDnsLabel(`${prop}.namespace`, peer.namespace);
     });
+    const scraper = props.metricsFrom;
+    if (scraper) {
+      checkDnsLabel('networkPolicy.metricsFrom.namespace', scraper.namespace);
+      if (scraper.podLabels) checkLabels('networkPolicy.metricsFrom.podLabels', scraper.podLabels);
+    }
     const useCilium = props.cilium ?? false;
     const useKubernetes = props.kubernetes ?? !useCilium;
     if (!useCilium && !useKubernetes) {
@@ -91,6 +113,13 @@ export class ClusterNetworkPolicy extends Construct {
               }],
               ports: [{ port: k8s.IntOrString.fromNumber(pg.port), protocol: pg.protocol }],
             })),
+            ...(scraper ? [{
+              from: [{
+                namespaceSelector: { matchLabels: { [NAMESPACE_LABEL_K8S]: scraper.namespace } },
+                ...(scraper.podLabels ? { podSelector: { matchLabels: scraper.podLabels } } : {}),
+              }],
+              ports: [{ port: k8s.IntOrString.fromNumber(props.httpPort), protocol: 'TCP' }],
+            }] : []),
           ],
         },
       });
@@ -108,6 +137,10 @@ export class ClusterNetworkPolicy extends Construct {
               fromEndpoints: [{ matchLabels: { ...peer.podLabels, ...(peer.namespace ? { [NAMESPACE_LABEL_CILIUM]: peer.namespace } : {}) } }],
               toPorts: [{ ports: [tcp(props.postgresPort)] }],
             })),
+            ...(scraper ? [{
+              fromEndpoints: [{ matchLabels: { ...scraper.podLabels, [NAMESPACE_LABEL_CILIUM]: scraper.namespace } }],
+              toPorts: [{ ports: [tcp(props.httpPort)] }],
+            }] : []),
           ],
         },
       });

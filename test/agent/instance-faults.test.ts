@@ -102,14 +102,30 @@ describe('instance refuses to run on bad input, with one clear line', () => {
     expect(fs.readdirSync(dataDir)).toEqual([]);
   });
 
-  test('a Secret without its password key: the kubelet refuses the container; an empty value stops the agent', async () => {
+  test('a credential Secret without its password key: no CreateContainerConfigError; the agent waits, alive and not ready, and goes on once it is fixed', async () => {
     const { dataDir, runDir } = dirs();
-    expect(() => containerLaunch(sts, 'postgres', { podName: 'keycloak-pg-cluster-0', namespace: 'testsetup', paths: {}, secret: () => undefined }))
-      .toThrow(/CreateContainerConfigError: secret keycloak-pg-cluster-superuser key password not found/);
-    const r = await runToExit(launchFor(dataDir, runDir, env => { env.PGC_DB_0_PASSWORD = ''; }));
-    expect(r.code).toBe(2);
-    expect(r.errors[0].msg).toBe('password for keycloak-pg-cluster-keycloak-app is missing (environment variable PGC_DB_0_PASSWORD is empty)');
-    expect(r.errors[0].fix).toMatch(/Secret exists with a non-empty "password" key/);
+    // Passwords are no longer environment variables: the kubelet has nothing to refuse for them.
+    const env = sts.spec.template.spec.containers[0].env as any[];
+    expect(env.filter(e => e.valueFrom?.secretKeyRef && e.valueFrom.secretKeyRef.key === 'password')).toEqual([]);
+    api.applyRbac(loadDist('keycloak.k8s.yaml'));
+    api.seed({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'keycloak-pg-cluster-superuser', namespace: 'testsetup' }, data: { username: Buffer.from('postgres').toString('base64') } } as any);
+    const p = new AgentProcess(launchFor(dataDir, runDir), { user });
+    try {
+      const line = await p.waitForLog(l => l.level === 50 || l.level === 'error', 30000);
+      expect(line.msg).toBe('waiting for credentials: Secret keycloak-pg-cluster-superuser exists but has no "password" key');
+      expect(line.fix).toMatch(/Add a "password" key to keycloak-pg-cluster-superuser/);
+      const http = async (u: string) => (await fetch(`http://127.0.0.1:21992${u}`)).status;
+      expect(await http('/healthz')).toBe(200);
+      expect(await http('/readyz')).toBe(503);
+      expect(fs.readdirSync(dataDir)).toEqual([]); // nothing initialized without the password
+      // The other credential Secrets were missing: generated, as the secrets Job would.
+      expect(api.secretValue('testsetup', 'keycloak-pg-cluster-replication', 'password')).toMatch(/^[A-Za-z0-9]{48}$/);
+      api.seed({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'keycloak-pg-cluster-superuser', namespace: 'testsetup' }, data: { password: Buffer.from('now-it-has-one').toString('base64') } } as any);
+      await p.waitForLog(l => l.msg === 'initializing a new cluster (initdb, data checksums on)', 30000);
+    } finally {
+      p.killPod();
+      await p.waitPodGone();
+    }
   });
 
   test('a data directory of another cluster is refused and left untouched', async () => {

@@ -62,7 +62,11 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
     const slots = await query(h.direct(0, 'postgres', su.password, 'postgres'), 'SELECT slot_name, active FROM pg_replication_slots');
     expect(slots).toEqual([{ slot_name: 'shared_pg_1', active: true }]);
     const hba = fs.readFileSync(path.join(h.pods[0].dataDir, 'pgdata', 'pg_hba.conf'), 'utf8');
-    expect(hba.split('\n').filter(l => l && !l.startsWith('#')).every(l => l.trim().endsWith('scram-sha-256'))).toBe(true);
+    // Passwords (SCRAM) for everyone; the one exception is the agent itself, on the pod's private socket, by peer
+    // authentication mapped from its OS user (so a superuser password rotation cannot lock it out).
+    const rules = hba.split('\n').filter(l => l && !l.startsWith('#')).map(l => l.split(/\s+/).join(' '));
+    expect(rules.filter(l => !l.endsWith('scram-sha-256'))).toEqual(['local all postgres peer map=agent']);
+    expect(fs.readFileSync(path.join(h.pods[0].dataDir, 'pgdata', 'pg_ident.conf'), 'utf8')).toMatch(/^agent +postgres +postgres$/m);
     // The agent logs JSON lines only.
     for (const line of h.pods[0].process!.lines) expect(() => JSON.parse(line)).not.toThrow();
   });

@@ -1,9 +1,11 @@
 /**
  * Issue 12 item 4: a failed pg_rewind must never delete data. After a failover, the old primary comes back with a
- * superuser password the new primary refuses (a Secret changed under one pod): its rejoin is blocked, its data
- * directory stays as it was (same files, same system identifier, no clone), it says why and what to do, not ready,
- * `pgc_safety_waits_total` counts it. With the right password it rewinds and streams. Every acknowledged row is on
- * -rw and in a restore of the oldest backup to latest.
+ * superuser password the new primary refuses: the superuser Secret was rotated while the new primary's agent was
+ * stalled (SIGSTOP, shorter than its fence deadline), so it has not applied it yet. The rejoin is blocked, the data
+ * directory stays as it was (same files, same system identifier, no clone), the instance says why and what to do,
+ * not ready, `pgc_safety_waits_total` counts it. Once the primary applied the rotated password, the same process
+ * rewinds on its next try and streams, without a restart. Every acknowledged row is on -rw and in a restore of the
+ * oldest backup to latest.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -12,6 +14,7 @@ import { eventually, query, sleep } from '../support/cluster-harness';
 import { removeScripts } from '../support/backup';
 import { Drill, ackWriter, idsOn, missing, podGone, say, synthBackedUp } from '../support/safety-drills';
 import { readSystemIdentifier } from '../../agent/src/instance/pgdata';
+import type { AgentProcess } from '../support/pod-runner';
 
 jest.setTimeout(900000);
 
@@ -21,7 +24,7 @@ describe('a blocked rejoin keeps the data', () => {
   beforeAll(() => d.start(2));
   afterAll(async () => { await d.stop(); removeScripts(); });
 
-  test('wrong superuser password: the old primary waits with its data intact, then rewinds once it is right', async () => {
+  test('superuser password not applied yet: the old primary waits with its data intact, then rewinds once it is', async () => {
     expect(role(0)).toBe('primary');
     const w = ackWriter(() => d.rw());
     await sleep(3000);
@@ -39,8 +42,21 @@ describe('a blocked rejoin keeps the data', () => {
 
     const pgdata = path.join(d.h.pods[0].dataDir, 'pgdata');
     const before = { files: fs.readdirSync(pgdata).sort(), id: readSystemIdentifier(pgdata) };
-    const blocked = d.h.startInstance(0, { PGC_SUPERUSER_PASSWORD: 'not-the-password' });
-    const line = await blocked.waitForLog(l => /^cannot rejoin as a replica: the new primary refused the superuser's credentials/.test(l.msg ?? ''), 90000);
+    // The new primary's agent stalls (its postgres serves on) while the superuser Secret is rotated; the old primary
+    // starts with the rotated password, which the new primary does not know yet. The stall stays below the fence
+    // deadline (2/3 of the 15 s lease), so the new primary keeps its lease.
+    const primaryAgent = d.h.pods[1].process!.child.pid!;
+    process.kill(primaryAgent, 'SIGSTOP');
+    let line: any;
+    let blocked!: AgentProcess;
+    try {
+      d.h.seedSecret('rejoin-superuser', { ...d.h.secretData('rejoin-superuser')!, password: 'rotated-while-the-primary-stalled' });
+      blocked = d.h.startInstance(0);
+      line = await blocked.waitForLog(l => /^cannot rejoin as a replica: the new primary refused the superuser's credentials/.test(l.msg ?? ''), 7000);
+    } finally {
+      process.kill(primaryAgent, 'SIGCONT');
+    }
+    d.su = 'rotated-while-the-primary-stalled';
     expect(line.invariant).toMatch(/^I2 /);
     expect(line.fix).toMatch(/superuser Secret/);
     await sleep(3000);
@@ -54,13 +70,12 @@ describe('a blocked rejoin keeps the data', () => {
     const during = { files: fs.readdirSync(pgdata).sort(), id: readSystemIdentifier(pgdata) };
     expect(during).toEqual(before);
     expect(blocked.logs().some(l => /clone/.test(l.msg ?? '') && !/^start plan/.test(l.msg ?? ''))).toBe(false);
-    blocked.kill('SIGTERM');
-    await podGone(blocked);
 
-    const fixed = d.h.startInstance(0);
+    // The primary applies the rotated password on its next read of the Secrets; the waiting instance retries (every
+    // 30 s) and rewinds, same process, no restart.
     await d.h.waitReady(0, 180000);
     expect(role(0)).toBe('replica');
-    expect(fixed.logs().some(l => /^rewound the former primary/.test(l.msg ?? ''))).toBe(true);
+    expect(blocked.logs().some(l => /^rewound the former primary/.test(l.msg ?? ''))).toBe(true);
     expect(readSystemIdentifier(pgdata)).toBe(before.id);
     const acknowledged = [...w.acknowledged, ...w2.acknowledged];
     const onRw = missing(acknowledged, await idsOn(d.rw()));
@@ -68,7 +83,7 @@ describe('a blocked rejoin keeps the data', () => {
     const restored = await d.restoreLatest();
     const inRestore = missing(acknowledged, restored.ids);
     say(`[safety-rejoin] blocked rejoin: "${line.msg}"; data directory unchanged (${before.files.length} entries, system ${before.id});`,
-      `with the right password: rewound; rows acknowledged ${acknowledged.length}, missing on -rw ${onRw.length}, in the restore to latest ${inRestore.length}`);
+      `once the primary applied the rotated password: rewound without a restart; rows acknowledged ${acknowledged.length}, missing on -rw ${onRw.length}, in the restore to latest ${inRestore.length}`);
     expect(onRw).toEqual([]);
     expect(inRestore).toEqual([]);
   });

@@ -17,7 +17,9 @@ describe('PostgresCluster', () => {
     const claim = sts.spec.volumeClaimTemplates[0];
     expect(claim.metadata.name).toBe('pgdata');
     expect(claim.spec.storageClassName).toBe('rbd-fast');
-    expect(claim.spec.resources.requests.storage).toBe('2Gi');
+    // The template keeps a fixed size; storage.size is on the claim objects (test/lib/storage.test.ts).
+    expect(claim.spec.resources.requests.storage).toBe('64Mi');
+    expect(byKind(objects, 'PersistentVolumeClaim', 'pgdata-keycloak-pg-cluster-1').spec.resources.requests.storage).toBe('2Gi');
     expect(sts.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
   });
 
@@ -104,9 +106,12 @@ describe('PostgresCluster', () => {
       { name: 'mastodon', owner: 'mastodon', secretName: 'shared-mastodon-app' },
       { name: 'next_cloud', owner: 'nextcloud', secretName: 'shared-next-cloud-app' },
     ]);
-    expect(env.PGC_DB_0_PASSWORD).toEqual({ secretKeyRef: { name: 'shared-mastodon-app', key: 'password' } });
-    expect(env.PGC_DB_1_PASSWORD).toEqual({ secretKeyRef: { name: 'shared-next-cloud-app', key: 'password' } });
-    expect(env[ENV.superuserPassword]).toEqual({ secretKeyRef: { name: 'shared-superuser', key: 'password' } });
+    // Secret names only: the agent reads the passwords through the API (rotation without a restart).
+    expect(env[ENV.superuserSecret]).toBe('shared-superuser');
+    expect(env[ENV.replicationSecret]).toBe('shared-replication');
+    expect(JSON.parse(env[ENV.secrets])).toEqual(specs);
+    const instance = byKind(objects, 'StatefulSet').spec.template.spec.containers[0];
+    expect(instance.env.filter((e: any) => e.valueFrom?.secretKeyRef || /PASSWORD/.test(e.name))).toEqual([]);
     expect(objects.filter(o => o.kind === 'Secret')).toHaveLength(0);
   });
 
@@ -115,8 +120,14 @@ describe('PostgresCluster', () => {
     const specs: SecretSpec[] = JSON.parse(envOf(byKind(objects, 'Job').spec.template.spec.containers[0])[ENV.secrets]);
     expect(specs.map(s => s.names[0])).toEqual(['pg-replication']);
     const env = envOf(byKind(objects, 'StatefulSet').spec.template.spec.containers[0]);
-    expect(env.PGC_DB_0_PASSWORD.secretKeyRef.name).toBe('sealed-app');
-    expect(env[ENV.superuserPassword].secretKeyRef.name).toBe('sealed-su');
+    expect(JSON.parse(env[ENV.databases])[0].secretName).toBe('sealed-app');
+    expect(env[ENV.superuserSecret]).toBe('sealed-su');
+    // Readable by the instances, never created by them: only the generated replication Secret is theirs to recreate.
+    expect(JSON.parse(env[ENV.secrets]).map((s: SecretSpec) => s.names)).toEqual([['pg-replication']]);
+    expect(byKind(objects, 'Role', 'pg').rules.filter((r: any) => r.resources.includes('secrets'))).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['pg-replication', 'sealed-app', 'sealed-su'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    ]);
   });
 
   test('the secrets Job has least-privilege RBAC: create Secrets, read only its own', () => {
@@ -129,9 +140,13 @@ describe('PostgresCluster', () => {
     expect(byKind(objects, 'Job', 'kc-secrets').spec.template.spec.serviceAccountName).toBe('kc-secrets');
     const instanceRole = byKind(objects, 'Role', 'kc');
     expect(instanceRole.rules).toEqual([
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'], resourceNames: ['kc-0'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: ['kc-0'] },
+      { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: ['kc'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: ['kc-primary'] },
+      // Their own credential Secrets by name (polled for rotation), and create to recreate a deleted generated one.
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['kc-app', 'kc-keycloak-app', 'kc-replication', 'kc-superuser'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
     ]);
     expect(byKind(objects, 'RoleBinding', 'kc').subjects).toEqual([{ kind: 'ServiceAccount', name: 'kc' }]);
   });

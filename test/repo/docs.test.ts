@@ -43,6 +43,7 @@ describe('documentation links', () => {
       'failover-and-switchover',
       'migrate-from-cloudnativepg',
       'upgrade-the-agent',
+      'volumes-scaling-hibernation',
       'troubleshooting',
     ]) {
       expect(DOCS).toContain(`docs/${f}.md`);

@@ -82,17 +82,10 @@ export class ClusterHarness {
       const role = findObject(this.objects, 'Role', binding.spec?.roleRef?.name ?? (binding as any).roleRef.name);
       for (const subject of (binding as any).subjects) this.api.grantRole(this.namespace, subject.name, role);
     }
-    // The Pods the StatefulSet controller would create, with the template's labels.
+    // The StatefulSet as applied (the agents read its spec.replicas), and the Pods its controller would create.
+    this.api.seed({ ...this.statefulSet, metadata: { ...this.statefulSet.metadata, namespace: this.namespace } });
     const replicas = this.statefulSet.spec.replicas;
-    for (let i = 0; i < replicas; i++) {
-      const name = `${this.cluster}-${i}`;
-      this.api.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: this.namespace, labels: { ...this.statefulSet.spec.template.metadata.labels } }, spec: {}, status: { podIP: '127.0.0.1' } });
-      const dataDir = tempDir(`data${i}`, this.user);
-      const runDir = tempDir(`run${i}`, this.user);
-      const configDir = tempDir(`config${i}`, this.user);
-      writeConfigMapVolume(configDir, this.configMapData(), this.user);
-      this.pods.push({ name, ordinal: i, pgPort: await freePort(), httpPort: await freePort(), dataDir, runDir, configDir });
-    }
+    for (let i = 0; i < replicas; i++) await this.addPod(i);
     // The Services of the instances (other components, e.g. the canary's web Service on port 80, are not proxied).
     const component = (o: KubeObject) => o.spec.selector?.[LABELS.component] ?? 'instance';
     for (const svc of this.objects.filter(o => o.kind === 'Service' && o.spec.clusterIP !== 'None' && component(o) === 'instance')) {
@@ -104,6 +97,38 @@ export class ClusterHarness {
       this.serviceIps[svc.metadata.name] = ip;
     }
     this.pollReadiness();
+  }
+
+  /**
+   * Seeds pod `ordinal` as the StatefulSet controller creates it (the template's labels) and gives it a volume and
+   * ports; a pod already known keeps its volume (a scale-up after a scale-down finds its claim again).
+   */
+  async addPod(ordinal: number): Promise<PodHandle> {
+    const name = `${this.cluster}-${ordinal}`;
+    this.api.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: this.namespace, labels: { ...this.statefulSet.spec.template.metadata.labels } }, spec: {}, status: { podIP: '127.0.0.1' } });
+    if (this.pods[ordinal]) return this.pods[ordinal];
+    const dataDir = tempDir(`data${ordinal}`, this.user);
+    const runDir = tempDir(`run${ordinal}`, this.user);
+    const configDir = tempDir(`config${ordinal}`, this.user);
+    writeConfigMapVolume(configDir, this.configMapData(), this.user);
+    this.pods[ordinal] = { name, ordinal, pgPort: await freePort(), httpPort: await freePort(), dataDir, runDir, configDir };
+    return this.pods[ordinal];
+  }
+
+  /**
+   * `kubectl scale` (or a new `instances`/`hibernate` from git): sets the StatefulSet's spec.replicas in the API.
+   * `manifests` (re-synthesized) grants their Role too, as GitOps applies it with the StatefulSet. Starting and
+   * stopping pods stays with the test (the controller's part).
+   */
+  scaleStatefulSet(replicas: number, manifests?: KubeObject[]): void {
+    const current = this.api.get('statefulsets', this.namespace, this.cluster)!;
+    this.api.seed({ ...current, spec: { ...current.spec, replicas } });
+    if (manifests) {
+      for (const binding of manifests.filter(o => o.kind === 'RoleBinding')) {
+        const role = findObject(manifests, 'Role', (binding as any).roleRef.name);
+        for (const subject of (binding as any).subjects) this.api.grantRole(this.namespace, subject.name, role);
+      }
+    }
   }
 
   /** First pod whose labels (in the API double) match the selector and whose agent is running. */
@@ -124,12 +149,30 @@ export class ClusterHarness {
     const poll = async () => {
       await Promise.all(this.pods.map(async p => {
         const running = p.process && p.process.child.exitCode === null;
-        this.ready.set(p.name, !!running && (await this.httpGet(p.ordinal, '/readyz')).status === 200);
+        const ready = !!running && (await this.httpGet(p.ordinal, '/readyz')).status === 200;
+        this.ready.set(p.name, ready);
+        this.reportReadiness(p.name, ready);
       }));
       this.readinessTimer = setTimeout(poll, 250);
       this.readinessTimer.unref();
     };
     void poll();
+  }
+
+  /** The kubelet's part: the pod's Ready condition in the API, as peers and controllers read it. */
+  private reportReadiness(name: string, ready: boolean): void {
+    const obj = this.api.get('pods', this.namespace, name) as KubeObject | undefined;
+    if (!obj) return;
+    const status = ready ? 'True' : 'False';
+    const conditions: any[] = obj.status?.conditions ?? [];
+    if (conditions.find(c => c.type === 'Ready')?.status === status) return;
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    this.api.seed({ ...obj, status: { ...(obj.status ?? {}), conditions: [...conditions.filter(c => c.type !== 'Ready'), { type: 'Ready', status, lastTransitionTime: now }] } } as KubeObject);
+  }
+
+  /** Ready as the Services see it (the last readiness poll). */
+  isReady(name: string): boolean {
+    return !!this.ready.get(name);
   }
 
   /** The data of the ConfigMap the instances mount (as rendered, or as last updated). */
@@ -203,9 +246,14 @@ export class ClusterHarness {
    * `opts.pgBin` puts another directory of PostgreSQL server binaries first on PATH (the image of another major);
    * by default the agent finds those of PG_BIN, as before.
    */
-  startInstance(ordinal: number, extraEnv: Record<string, string> = {}, opts: { pgBin?: string; rewriteEnv?: (name: string, value: string) => string } = {}): AgentProcess {
+  startInstance(ordinal: number, extraEnv: Record<string, string> = {}, opts: {
+    pgBin?: string;
+    rewriteEnv?: (name: string, value: string) => string;
+    /** The StatefulSet revision the pod was made from (the controller simulation's); the manifest's by default. */
+    statefulSet?: KubeObject;
+  } = {}): AgentProcess {
     const pod = this.pods[ordinal];
-    const launch = this.instanceLaunch(ordinal, opts.rewriteEnv).launch;
+    const launch = this.instanceLaunch(ordinal, opts.rewriteEnv, opts.statefulSet).launch;
     launch.env = { ...launch.env, ...extraEnv };
     const baseEnv = opts.pgBin ? { PATH: `${opts.pgBin}:${process.env.PATH}`, HOME: os.tmpdir(), LANG: 'C.UTF-8' } : undefined;
     pod.process = new AgentProcess(launch, { user: this.user, baseEnv });
@@ -214,15 +262,15 @@ export class ClusterHarness {
   }
 
   /** The instance container of pod `ordinal` as the manifest gives it, its volumes mapped to the pod's directories. */
-  private instanceLaunch(ordinal: number, rewriteEnv?: (name: string, value: string) => string): { launch: ContainerLaunch; paths: Record<string, string> } {
+  private instanceLaunch(ordinal: number, rewriteEnv?: (name: string, value: string) => string, statefulSet = this.statefulSet): { launch: ContainerLaunch; paths: Record<string, string> } {
     const pod = this.pods[ordinal];
-    const spec = this.statefulSet.spec.template.spec;
+    const spec = statefulSet.spec.template.spec;
     const container = spec.containers[0];
     const mountOf = (volume: string) => container.volumeMounts.find((m: any) => m.name === volume).mountPath;
     const rw = `${this.cluster}-rw`;
     const paths: Record<string, string> = { [mountOf('pgdata')]: pod.dataDir, [mountOf('run')]: pod.runDir, [mountOf('tmp')]: pod.runDir };
     if (container.volumeMounts.some((m: any) => m.name === CLUSTER_CONFIG.volumeName)) paths[mountOf(CLUSTER_CONFIG.volumeName)] = pod.configDir;
-    const launch = containerLaunch(this.statefulSet, container.name, this.mapping(pod.name, spec.serviceAccountName, {
+    const launch = containerLaunch(statefulSet, container.name, this.mapping(pod.name, spec.serviceAccountName, {
       paths,
       rewriteEnv: (name, value) => {
         if (name === 'PGC_PORT') return String(pod.pgPort);

@@ -6,8 +6,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ClientConfig } from 'pg';
-import { Chart, Size, Testing } from 'cdk8s';
-import { BackupStore, PostgresCluster, PostgresClusterProps } from '../../lib';
 import { ANNOTATIONS, names } from '../../lib/contract';
 import { restoreBaseBackup } from '../../agent/src/restore/base-backup';
 import { readStoreConfig } from '../../agent/src/store/config';
@@ -17,18 +15,8 @@ import { KubeObject } from './manifests';
 import { podUser, tempDir } from './pod-runner';
 import { S3Endpoint, createBucket, deleteBucketRecursive, ensureS3, s3For, uniqueBucketName } from './s3';
 
-export const STORE_SECRET = 'drill-s3';
-
-/** A cluster with backups to a BackupStore (its endpoint and bucket are rewritten to the test RGW's). */
-export function synthBackedUp(name: string, props: Partial<PostgresClusterProps> = {}): KubeObject[] {
-  const chart = new Chart(Testing.app(), name, { namespace: 'databases' });
-  const store = new BackupStore(chart, 'backup-store', { endpoint: 'http://rgw.example:80', bucket: 'drills', credentials: { secretName: STORE_SECRET } });
-  new PostgresCluster(chart, name, {
-    name, instances: 2, databases: [{ name: 'app', owner: 'app' }], storage: { size: Size.gibibytes(1) },
-    backup: { store }, ...props,
-  });
-  return Testing.synth(chart) as KubeObject[];
-}
+export { STORE_SECRET, synthWithStore as synthBackedUp } from './synth';
+import { STORE_SECRET } from './synth';
 
 export const say = (...parts: unknown[]) => console.log(parts.join(' ')); // eslint-disable-line no-console
 

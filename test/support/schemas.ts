@@ -11,7 +11,8 @@ import { KubeObject, ROOT } from './manifests';
  * function, the field's name in the manifest; reading them back gives the schema again:
  * - Kubernetes 1.28: cdk8s-plus-28's `k8s` module (lib/imports/k8s.d.ts for the types, k8s.js for the names),
  *   generated from the Kubernetes 1.28 OpenAPI definitions;
- * - CiliumNetworkPolicy: the committed imports/cilium-cilium.io.ts (`cdk8s import` of the Cilium CRD).
+ * - CiliumNetworkPolicy: the committed imports/cilium-cilium.io.ts (`cdk8s import` of the Cilium CRD);
+ * - PodMonitor and PrometheusRule: imports/podmonitor-… and prometheusrule-monitoring.coreos.com.ts (prometheus-operator).
  * Validation is strict as kubeconform -strict (and kubectl's server-side field validation) are: every object
  * definition gets `additionalProperties: false`, so an unknown or misspelt field fails.
  */
@@ -19,6 +20,7 @@ const K8S_IMPORT = path.dirname(require.resolve('cdk8s-plus-28/lib/imports/k8s.j
 const SOURCES: Array<{ declarations: string; bodies: string }> = [
   { declarations: path.join(K8S_IMPORT, 'k8s.d.ts'), bodies: path.join(K8S_IMPORT, 'k8s.js') },
   { declarations: path.join(ROOT, 'imports', 'cilium-cilium.io.ts'), bodies: path.join(ROOT, 'imports', 'cilium-cilium.io.ts') },
+  ...['podmonitor', 'prometheusrule'].map(k => path.join(ROOT, 'imports', `${k}-monitoring.coreos.com.ts`)).map(f => ({ declarations: f, bodies: f })),
 ];
 
 type Schema = Record<string, any>;

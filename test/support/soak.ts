@@ -7,13 +7,11 @@
  * Used by test/agent/soak.e2e.test.ts (short) and bench/soak.ts (5 minutes and more).
  */
 import * as os from 'os';
-import { BackupStore } from '../../lib';
-import { Chart, Size, Testing } from 'cdk8s';
-import { PostgresCluster } from '../../lib';
 import { storeEnvRewrite } from './backup';
 import { ClusterHarness, query, sleep } from './cluster-harness';
 import { leaseOf, lostRows, watchWritable, writer } from './failover-probes';
 import { KubeObject } from './manifests';
+import { STORE_SECRET, synthWithStore } from './synth';
 import { PodProcesses } from './pod-cgroup';
 import { restoreOldestToLatest } from './restore-latest';
 import { S3Endpoint, createBucket, deleteBucketRecursive, uniqueBucketName } from './s3';
@@ -61,14 +59,7 @@ export interface SoakFigures {
 const CLUSTER = 'soak-pg';
 
 function synthSoakCluster(synchronous: NonNullable<SoakOptions['synchronous']>): KubeObject[] {
-  const chart = new Chart(Testing.app(), 'soak', { namespace: 'databases' });
-  const store = new BackupStore(chart, 'store', { endpoint: 'http://rgw.soak.svc:80', bucket: 'soak', credentials: { secretName: 'soak-store' } });
-  new PostgresCluster(chart, CLUSTER, {
-    name: CLUSTER, instances: 2, databases: [{ name: 'app', owner: 'app' }], storage: { size: Size.gibibytes(1) },
-    backup: { store, schedule: '0 0 * * *' },
-    synchronous: synchronous === 'async' ? undefined : { number: 1, dataDurability: synchronous },
-  });
-  return Testing.synth(chart) as KubeObject[];
+  return synthWithStore(CLUSTER, { synchronous: synchronous === 'async' ? undefined : { number: 1, dataDurability: synchronous } });
 }
 
 /** A small deterministic PRNG (mulberry32), so a soak can be replayed with its seed. */
@@ -94,7 +85,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakFigures> {
   const started = Date.now();
   try {
     await h.start();
-    h.seedSecret('soak-store', { AccessKey: o.ep.accessKeyId, SecretKey: o.ep.secretAccessKey });
+    h.seedSecret(STORE_SECRET, { AccessKey: o.ep.accessKeyId, SecretKey: o.ep.secretAccessKey });
     h.rewriteEnv = storeEnvRewrite(o.ep.endpoint, bucket);
     const secrets = await h.runSecretsJob();
     if (await secrets.exited !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.join('\n')}`);

@@ -1,6 +1,8 @@
 /**
- * After a promotion, a new base backup: the first restore point of the new timeline (invariant I4: a restore of
- * the new timeline must not depend on replaying the old one's WAL across the switch, from a backup days old).
+ * After a failover, a new base backup: the first restore point of the new timeline (invariant I4: a restore of
+ * the new timeline must not depend on replaying the old one's WAL across the switch, from a backup days old, when
+ * the old primary may have died with WAL it never archived). Planned switchovers and hand-overs (every rollout) do
+ * not take one: the old primary stopped cleanly and every segment is archived by one of the instances.
  *
  * The promoted instance's agent runs it itself, as a child `pg-agent backup` (the very command the backup CronJob
  * runs), with the instance's own environment, which holds everything the backup needs (store, credentials,
@@ -29,7 +31,7 @@ let running = false;
  * Starts the backup of a just-promoted instance (returns at once; the work goes on in the background).
  * `port`: this instance's PostgreSQL port; `isPrimary`: whether it still is the primary (checked before each try).
  */
-export function backupAfterPromotion(cfg: { port: number; archiving?: unknown }, isPrimary: () => boolean, opts: AfterPromotionOptions = {}): void {
+export function backupAfterPromotion(cfg: { port: number; archiving?: unknown; replicationPassword: () => string }, isPrimary: () => boolean, opts: AfterPromotionOptions = {}): void {
   if (!cfg.archiving) return; // no store: no backups
   if (running) return;
   running = true;
@@ -43,7 +45,7 @@ export function backupAfterPromotion(cfg: { port: number; archiving?: unknown },
           return;
         }
         log.info({ attempt }, 'promoted: taking a base backup of the new timeline (its first restore point)');
-        const code = await runBackupChild(cfg.port);
+        const code = await runBackupChild(cfg.port, cfg.replicationPassword());
         if (code === 0) {
           log.info({ attempt }, 'base backup after promotion complete');
           return;
@@ -60,10 +62,11 @@ export function backupAfterPromotion(cfg: { port: number; archiving?: unknown },
 }
 
 /** `pg-agent backup` from this instance (loopback), its log lines going to this agent's output. */
-function runBackupChild(port: number): Promise<number | null> {
+function runBackupChild(port: number, replicationPassword: string): Promise<number | null> {
   const source = `127.0.0.1:${port}`;
   const child = spawn(process.execPath, [process.argv[1], 'backup'], {
-    env: { ...process.env, [BACKUP_ENV.sourceHost]: source, [ENV.primaryHost]: source, [BACKUP_ENV.fromStandby]: 'false' },
+    // The instance has no password in its environment (it reads the Secrets): the child gets the current one.
+    env: { ...process.env, [ENV.replicationPassword]: replicationPassword, [BACKUP_ENV.sourceHost]: source, [ENV.primaryHost]: source, [BACKUP_ENV.fromStandby]: 'false' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   // The instance stopping stops its backup (SIGTERM: the backup command cleans up and marks nothing DONE).

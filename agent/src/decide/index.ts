@@ -8,4 +8,7 @@ export * from './start';
 export * from './failover';
 export * from './switchover';
 export * from './rejoin';
+export * from './scaling';
+export * from './rollout';
+export * from './synchronous';
 export * from './parameters';

@@ -15,7 +15,7 @@ const UNREACHABLE = /could not connect|connection refused|timeout expired|server
 
 const BLOCKED: Array<[RegExp, string, string]> = [
   [/password authentication failed|no password supplied|pg_hba\.conf/i, 'the new primary refused the superuser\'s credentials',
-    'Check that the superuser Secret holds the same password on every pod (a changed Secret reaches a pod on its restart).'],
+    'A rotated superuser Secret is applied by the primary within seconds and the rejoin retries on its own; if this lasts, check that the new primary\'s agent runs and reads the superuser Secret (its log says why not).'],
   [/must be superuser|permission denied for|must have privileges|EXECUTE permission/i, 'the rewind user lacks the privileges pg_rewind needs on the new primary',
     'The agent connects as the superuser: check that the role postgres on the new primary is a superuser.'],
   [/No space left on device|disk full|could not extend file/i, 'the volume is full',

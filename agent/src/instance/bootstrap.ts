@@ -38,7 +38,7 @@ export function finish(cfg: InstanceConfig, how: string): void {
 export async function initdb(cfg: InstanceConfig): Promise<void> {
   clearPartial(cfg);
   const pwfile = path.join(cfg.socketDir, '.initdb-pw');
-  fs.writeFileSync(pwfile, cfg.superuserPassword + '\n', { mode: 0o600 });
+  fs.writeFileSync(pwfile, cfg.credentials.superuser + '\n', { mode: 0o600 });
   try {
     log.info({ pgdata: cfg.pgdata }, 'initializing a new cluster (initdb, data checksums on)');
     await execTool('initdb', [
@@ -84,9 +84,10 @@ export async function clone(cfg: InstanceConfig, opts: { deadlineMs?: number; re
  */
 export async function cloneIntoPartial(cfg: InstanceConfig, opts: { deadlineMs?: number; retryMs?: number } = {}): Promise<void> {
   const deadline = Date.now() + (opts.deadlineMs ?? 10 * 60 * 1000);
-  const passfile = writeReplicationPassfile(cfg);
   for (let attempt = 1; ; attempt++) {
     clearPartial(cfg);
+    // Written again each attempt: a rotated replication password may have arrived meanwhile.
+    const passfile = writeReplicationPassfile(cfg);
     try {
       log.info({ primary: `${cfg.primary.host}:${cfg.primary.port}`, attempt }, 'cloning the primary with pg_basebackup');
       await execTool('pg_basebackup', [

@@ -16,7 +16,7 @@ import { clearPartial, clone, finish, initdb, partialDir, primaryAnswers, recove
 import { restoreForRecovery } from '../restore/recovery';
 import { clearRolesPending, cloneSource, describeSource, isFollowingSource, markClonedFromSource, stopFollowingSource } from './clone-source';
 import { InstanceConfig, readInstanceConfig } from './config';
-import { followsSource, restoreStrictHba, writeConfigFiles } from './config-files';
+import { followsSource, restoreStrictHba, writeConfigFiles, writeConfigWithoutArchiving } from './config-files';
 import { Election } from './election';
 import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readControlData, readSystemIdentifier } from './pgdata';
@@ -26,8 +26,17 @@ import { InstanceRole, currentRole, decideFailover, decideHandOver, decideParame
 import { startupParameters } from './cluster-config';
 import { ParameterWatcher } from './parameter-watch';
 import { readPeers, receivedLsnAnnotation } from './peers';
-import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig, setSynchronousStandbys } from './sql';
+import { InstanceStatus, persistSlotReservations, promote, readStatus, reconcilePrimary, reloadConfig } from './sql';
+import { SynchronousStandbys } from './synchronous-standbys';
+import { ObservedMetrics } from './observed-metrics';
 import { PostgresSupervisor } from './supervisor';
+import { InstanceCount, ReplicaSlots } from './scaling';
+import { DiskWatch } from './disk-usage';
+import { decideResumeFailover, stopHandOverScope } from '../decide/scaling';
+import { RolloutWatch } from './rollout';
+import { loadCredentials } from './credentials';
+import { startRotation } from './rotation';
+import { postgresEnvironment } from '../common/secret-env';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
 const MAX_READY_LAG_BYTES = 64 * 1024 * 1024;
@@ -51,6 +60,8 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   // Before anything writes postgresql.conf: a value postgres would refuse must never stop it from starting.
   cfg.parameters = await startupParameters(cfg);
   const kube = await connectKube(cfg.namespace);
+  const count = new InstanceCount(kube, cfg);
+  await count.refresh(true);
 
   recoverInterruptedSwap(cfg);
   checkFreeSpace(cfg.pgdata);
@@ -58,6 +69,10 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   const election = new Election(kube, names.lease(cfg.cluster), cfg.podName, cfg.leaseDurationSeconds);
   const { plan, state, lease } = await planUntilSafe(cfg, kube, election);
   log.info({ plan: plan.action, role: plan.role, why: plan.why, leaseHolder: lease?.holder }, 'start plan');
+  // Passwords come from the Secrets through the API, before anything needs one, and are followed from then on.
+  await loadCredentials(kube, cfg.credentials, cfg);
+  const running: { instance?: Instance } = {};
+  startRotation(kube, cfg, () => running.instance?.appliesPasswords() ?? false);
   if (plan.action === 'clone' && plan.stepAside) {
     // This pod held the lease with data it no longer has: the replica that has the data must not wait for expiry.
     log.warn({}, 'this pod holds the primary lease but its volume is empty: giving the lease up so a replica with the data takes over');
@@ -95,12 +110,12 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
       log.warn({ holder }, 'this instance was primary, but another pod holds the primary lease: rejoining as a replica');
       await rejoinUntilDone(cfg);
       role = 'replica';
-    } else if (!(await election.acquire())) {
+    } else if (!(await election.acquire(undefined, { [ANNOTATIONS.hibernatedLsn]: undefined }))) {
       throw new AgentError('another pod took the primary lease while this one was starting', 'The pod restarts and follows the new primary.');
     }
   }
-  const instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName));
-  return instance.run();
+  running.instance = new Instance(cfg, role, kube, election, new RoleLabeler(kube, cfg.podName), count);
+  return running.instance.run();
 }
 
 /**
@@ -232,6 +247,8 @@ class Instance {
   private fenceWatch?: NodeJS.Timeout;
   private readonly supervisor: PostgresSupervisor;
   private archiver?: WalArchiver;
+  private readonly synchronous: SynchronousStandbys;
+  private readonly observed: ObservedMetrics;
   private mode: Mode;
   private readonly promotions = { failover: 0, switchover: 0, handedOver: 0 };
   private fencings = 0;
@@ -242,20 +259,30 @@ class Instance {
   private fastTicks = 0;
   private lastPublish = 0;
   private lastWhyNot = '';
+  private readonly rollout: RolloutWatch;
   private readonly parameters: ParameterWatcher;
   private lastHandOverRequest = 0;
   private exit!: (outcome: 'stopped' | 'failed') => void;
   private readonly exited = new Promise<'stopped' | 'failed'>(r => { this.exit = r; });
 
+  private readonly replicaSlots: ReplicaSlots;
+  private readonly disk: DiskWatch;
+
   constructor(private readonly cfg: InstanceConfig, private role: InstanceRole, private readonly kube: KubeClient,
-    private readonly election: Election, private readonly labeler: RoleLabeler) {
+    private readonly election: Election, private readonly labeler: RoleLabeler, private readonly count: InstanceCount) {
     this.mode = role;
+    this.replicaSlots = new ReplicaSlots(cfg, count);
+    this.disk = new DiskWatch(cfg.pgdata, 5000);
+    this.rollout = new RolloutWatch(kube, cfg);
     this.parameters = new ParameterWatcher(cfg, kube);
     this.supervisor = new PostgresSupervisor({
-      pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds,
+      pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds, env: postgresEnvironment(cfg.socketDir),
       onExit: () => { this.reconciled = false; },
       onGiveUp: () => this.exit('failed'),
     });
+    this.synchronous = new SynchronousStandbys(cfg);
+    const isPrimary = () => this.mode === 'primary' && this.role === 'primary' && this.status?.inRecovery === false;
+    this.observed = new ObservedMetrics(cfg, isPrimary, () => (cfg.synchronous && isPrimary() ? this.synchronous.members.length : undefined));
   }
 
   async run(): Promise<number> {
@@ -271,6 +298,8 @@ class Instance {
       metrics: () => renderMetrics({
         cluster: this.cfg.cluster, pod: this.cfg.podName, role: this.labeler.current, up: !!this.status,
         restarts: this.supervisor.restarts, status: this.status, failovers: this.promotions.failover, switchovers: this.promotions.switchover, fencings: this.fencings, safetyWaits: this.safetyWaits,
+        disk: this.disk.current,
+        extra: labels => this.observed.render(labels),
       }),
     });
     this.supervisor.start();
@@ -282,8 +311,12 @@ class Instance {
       log.info({ signal }, 'shutdown requested');
       if (this.timer) clearTimeout(this.timer);
       clearInterval(this.fenceWatch);
+      this.synchronous.stop();
       if (this.mode === 'primary' && this.role === 'primary' && this.cfg.instances > 1 && !this.following()) await this.handOverAndStop();
-      else await this.supervisor.stop();
+      else {
+        if (this.mode === 'replica') await this.pauseArchivingIfFailing('replica');
+        await this.supervisor.stop();
+      }
       this.exit('stopped');
     };
     process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -301,10 +334,14 @@ class Instance {
     };
     this.timer = setTimeout(tick, 200);
     this.fenceWatch = setInterval(() => void this.fenceIfStale(), FENCE_CHECK_MS);
+    this.synchronous.start(() => this.mode === 'primary' && this.status?.inRecovery === false && !this.following());
+    this.observed.start();
 
     const outcome = await this.exited;
     if (this.timer) clearTimeout(this.timer);
     clearInterval(this.fenceWatch);
+    this.synchronous.stop();
+    this.observed.stop();
     this.server.close();
     await this.archiver?.stop();
     log.info({ outcome }, 'instance exiting');
@@ -314,6 +351,8 @@ class Instance {
   /** One tick: read PostgreSQL's state, take part in the election, reconcile, fix the label. */
   private async step(): Promise<void> {
     if (this.mode === 'transition') return;
+    void this.count.refresh(); // every few seconds, never awaited: an API that hangs must not hold the tick
+    this.disk.tick();
     await this.refreshStatus();
     if (this.mode === 'primary') await this.primaryStep();
     else if (this.mode === 'replica') await this.replicaStep();
@@ -325,8 +364,13 @@ class Instance {
       // Not awaited: reconciling can wait on locks, and the tick must go on renewing the lease meanwhile.
       if (this.role === 'primary' && !following && !this.reconciled && !this.reconciling) void this.reconcile();
       if (this.role === 'primary' && !following && this.reconciled && !this.persistingSlots) void this.persistSlots();
+      if (this.role === 'primary' && !following && this.reconciled) void this.replicaSlots.tick();
       if (this.role === 'primary' && !following && this.cfg.synchronous) await this.synchronousStep();
       await this.labeler.ensure(this.role);
+      // In the background: its API reads must never delay the lease renewal of the next tick.
+      if ((this.role === 'primary' && !following) || this.role === 'replica') {
+        void this.rollout.check(this.role, (this.status.replicas ?? []).filter(r => r.state === 'streaming').map(r => r.name));
+      }
       // Not awaited either: a reload report or a peer read must not hold up the lease renewal.
       if (!following) void this.parameterStep().catch(e => log.warn({ err: (e as Error).message }, 'cannot apply the cluster\'s parameters yet; retrying'));
     }
@@ -369,6 +413,11 @@ class Instance {
 
   private following(): boolean {
     return followsSource(this.cfg, 'primary');
+  }
+
+  /** The writable, reconciled primary: the one that gives the roles their Secrets' passwords. */
+  appliesPasswords(): boolean {
+    return this.mode === 'primary' && this.role === 'primary' && this.reconciled && !this.following();
   }
 
   /** Following the external source: promote once the manifest turned `follow` off. */
@@ -536,6 +585,7 @@ class Instance {
     }
     log.info({ target, why: check.why }, 'switchover requested: stopping writes, then handing the lease over');
     this.mode = 'transition';
+    await this.pauseArchivingIfFailing('primary');
     await this.supervisor.stop();
     this.status = undefined;
     // A clean shutdown ends WAL with its checkpoint: that record is the final position the target must replay past.
@@ -567,11 +617,18 @@ class Instance {
    * not wait for the lease to expire while this pod is away (a rollout, a drain, a node reboot).
    */
   private async handOverAndStop(): Promise<void> {
-    const instances = Array.from({ length: this.cfg.instances }, (_, i) => names.pod(this.cfg.cluster, i));
+    // Only to an instance the StatefulSet keeps: scaled down or to 0 (hibernation), the others are stopping too.
+    const scope = stopHandOverScope({ cluster: this.cfg.cluster, podName: i => names.pod(this.cfg.cluster, i), instances: this.cfg.instances, replicas: await this.count.refresh(true) });
+    if (!scope.handOver) return this.stopKeepingLease(scope.why);
     const d = decideStopHandOver({
-      me: this.cfg.podName, instances, replicas: this.status?.replicas ?? [], maxLagBytes: this.cfg.failoverMaxLagBytes, followingSource: false,
+      me: this.cfg.podName, instances: scope.instances, replicas: this.status?.replicas ?? [], maxLagBytes: this.cfg.failoverMaxLagBytes, followingSource: false,
     });
     this.mode = 'transition';
+    // The target learns now, while postgres stops, and watches the lease closely (its fast ticks).
+    if (d.action === 'hand-over') {
+      await this.election.annotate({ [ANNOTATIONS.switchoverTo]: d.target, [ANNOTATIONS.switchoverResult]: undefined }).catch(() => false);
+      await this.pauseArchivingIfFailing('primary');
+    }
     await this.supervisor.stop();
     this.status = undefined;
     if (d.action === 'stop') {
@@ -581,6 +638,7 @@ class Instance {
     const control = await readControlData(this.cfg.pgdata).catch(e => ({ state: `unreadable (${(e as Error).message})`, checkpointLsn: '' }));
     if (control.state !== 'shut down' || !control.checkpointLsn) {
       log.warn({ state: control.state }, 'postgres did not shut down cleanly: no hand-over (the final WAL position is unknown); the lease expires or this pod takes it back');
+      await this.election.annotate({ [ANNOTATIONS.switchoverTo]: undefined }).catch(() => false);
       return;
     }
     try {
@@ -595,6 +653,41 @@ class Instance {
     const outcome = await this.waitForHandOver(d.target, 10000);
     log.info({ target: d.target, outcome }, 'hand-over on stop finished');
     if (outcome === 'taken') this.promotions.handedOver++;
+  }
+
+  /**
+   * Hibernation: stop cleanly and keep the lease, with the final WAL position (the shutdown checkpoint) published on
+   * it, so that on resume this pod is primary again and a replica never counts itself ahead of what it lacks.
+   */
+  private async stopKeepingLease(why: string): Promise<void> {
+    log.info({}, why);
+    this.mode = 'transition';
+    await this.supervisor.stop();
+    this.status = undefined;
+    const control = await readControlData(this.cfg.pgdata).catch(() => ({ state: 'unreadable', checkpointLsn: '' }));
+    if (control.state === 'shut down' && control.checkpointLsn && this.election.heldByMe()) {
+      const lsn = control.checkpointLsn;
+      await this.election.acquire(lsn, { [ANNOTATIONS.hibernatedLsn]: lsn }).catch(e => log.warn({ err: (e as Error).message }, 'cannot publish the final WAL position on the lease'));
+    }
+    log.info({ finalLsn: control.checkpointLsn, state: control.state }, 'stopped as primary for hibernation; the lease stays with this pod');
+  }
+
+  /**
+   * Before a hand-over's stop: when the store has been failing, postgres would spend seconds (its final archiving
+   * cycle, three attempts a segment a second apart) before it shuts down, and writes wait all that time. Nothing is
+   * lost by skipping it: see writeConfigWithoutArchiving.
+   */
+  private async pauseArchivingIfFailing(role: InstanceRole): Promise<void> {
+    const since = this.archiver?.failingSince;
+    if (since === undefined) return;
+    try {
+      writeConfigWithoutArchiving(this.cfg, role);
+      await reloadConfig(this.cfg);
+      log.warn({ failingForSeconds: Math.round((Date.now() - since) / 1000), fix: 'Bring the store back: the segments stay in pg_wal and are archived by the new primary and by this instance when it returns.' },
+        'the store has been failing: stopping without the final archiving attempts (archiving paused for this stop)');
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'cannot pause archiving for the stop; postgres retries the archive as it shuts down');
+    }
   }
 
   /** Waits until the target holds the lease ('taken'), refused it ('refused'), or the time is up. */
@@ -643,9 +736,17 @@ class Instance {
     await this.publishLsn();
     if (view?.switchoverTo === this.cfg.podName) {
       if (!view.holder) return this.switchoverTakeOver(view.switchoverFinalLsn);
-      this.fastTicks = 50; // the primary is about to stop and hand over
-      this.switchoverWaitSince = undefined;
-      return;
+      // Held and renewed: the primary is about to stop and hand over. Held but stale: the primary died between
+      // naming this target and releasing the lease, and an ordinary failover decides below.
+      if (!this.election.expired()) {
+        this.fastTicks = 50;
+        this.switchoverWaitSince = undefined;
+        return;
+      }
+    }
+    if (this.election.expired()) {
+      const resume = decideResumeFailover({ hibernatedLsn: view?.hibernatedLsn, receivedLsn: this.status?.receivedLsn, namespace: this.kube.namespace, leaseName: this.election.leaseName });
+      if (resume.action === 'wait') return this.whyNot(resume.why, { fix: resume.fix, invariant: resume.invariant });
     }
     const peers = this.election.expired() ? await readPeers(this.kube, this.cfg) : [];
     const d = decideFailover({
@@ -692,7 +793,7 @@ class Instance {
 
   private async takeOver(reason: 'failover' | 'switchover', annotations: Record<string, string | undefined> = {}): Promise<void> {
     const previous = this.election.view()?.holder;
-    if (!(await this.election.acquire(undefined, annotations))) return this.whyNot('another replica took the primary lease first');
+    if (!(await this.election.acquire(undefined, { ...annotations, [ANNOTATIONS.hibernatedLsn]: undefined }))) return this.whyNot('another replica took the primary lease first');
     log.warn({ reason, previous, lsn: this.status?.receivedLsn }, `${reason}: this replica holds the primary lease; promoting`);
     this.mode = 'transition';
     try {
@@ -710,7 +811,11 @@ class Instance {
     this.reconciled = false;
     // Label, reconcile and become ready in the next ticks, not a second later each.
     this.fastTicks = 30;
-    void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion(this.cfg, () => this.mode === 'primary'));
+    // After a failover only: a planned switchover or hand-over loses no WAL (the old primary stopped cleanly and the
+    // new one archives what it received, archive_mode=always), so a rollout does not cost a full backup.
+    if (reason === 'failover') {
+      void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion({ ...this.cfg, replicationPassword: () => this.cfg.credentials.replication }, () => this.mode === 'primary'));
+    }
     if (previous) {
       // The old primary's pod may still carry the primary label: the Services must stop selecting it.
       await this.kube.patchPodLabels(previous, { [LABELS.role]: null }).catch(() => undefined);
@@ -767,17 +872,9 @@ class Instance {
     }
   }
 
-  private async synchronousStep(): Promise<void> {
-    const spec = this.cfg.synchronous!;
-    const peers = Array.from({ length: this.cfg.instances }, (_, i) => names.pod(this.cfg.cluster, i)).filter(p => p !== this.cfg.podName);
-    const candidates = spec.dataDurability === 'required' ? peers
-      : (this.status?.replicas ?? []).filter(r => r.state === 'streaming').map(r => r.name).filter(n => peers.includes(n));
-    const value = candidates.length ? `ANY ${Math.min(spec.number, candidates.length)} (${candidates.map(c => `"${c}"`).join(', ')})` : '';
-    try {
-      await setSynchronousStandbys(this.cfg, value);
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, 'cannot set synchronous replication yet');
-    }
+  /** Who commits wait for: decideSynchronousStandbys (`preferred` also polls four times a second on its own). */
+  private synchronousStep(): Promise<void> {
+    return this.synchronous.step();
   }
 
   /** Logs why nothing happened, once per distinct reason. */

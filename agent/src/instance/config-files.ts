@@ -3,6 +3,7 @@
  * pg_hba.conf (scram-sha-256 only), and for replicas standby.signal plus a passfile outside the data volume.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { REPLICATION_USER } from '../../../lib/contract';
 import { writePassfile } from '../common/passfile';
@@ -84,8 +85,13 @@ export function renderPostgresqlConf(cfg: InstanceConfig, role: 'primary' | 'rep
   return lines.join('\n') + '\n';
 }
 
+/** The pg_ident.conf map that lets the agent's OS user (uid 999, `postgres` in the image) log in as `postgres`. */
+export const AGENT_IDENT_MAP = 'agent';
+
 export const PG_HBA = [
-  '# Written by the cdk8s-postgres agent: password authentication (SCRAM) only, no trust, no md5.',
+  '# Written by the cdk8s-postgres agent: password authentication (SCRAM) only, no trust, no md5; and the agent',
+  '# itself as postgres by peer authentication on its private socket (no password to rotate, none in the pod).',
+  `local   all             postgres                peer map=${AGENT_IDENT_MAP}`,
   'local   all             all                     scram-sha-256',
   `host    replication     ${REPLICATION_USER}       all     scram-sha-256`,
   'host    all             all             all     scram-sha-256',
@@ -108,8 +114,25 @@ export function followsSource(cfg: InstanceConfig, role: 'primary' | 'replica'):
   return role === 'primary' && !!cfg.clone && isFollowingSource(cfg.pgdata);
 }
 
+/**
+ * pg_ident.conf: the OS user the agent runs as (and so postgres, and whoever has a shell in the container, who can
+ * read the data directory anyway) may log in as `postgres` over the socket, which lives in the pod's own emptyDir.
+ */
+export function renderPgIdent(osUser: string = agentOsUser()): string {
+  return `# Written by the cdk8s-postgres agent: the agent's OS user may log in as postgres on the local socket.\n${AGENT_IDENT_MAP}   ${osUser}   postgres\n`;
+}
+
+function agentOsUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return 'postgres'; // no passwd entry for the uid: the image's user
+  }
+}
+
 export function writeConfigFiles(cfg: InstanceConfig, role: 'primary' | 'replica'): void {
   fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), renderPostgresqlConf(cfg, role), { mode: 0o600 });
+  fs.writeFileSync(path.join(cfg.pgdata, 'pg_ident.conf'), renderPgIdent(), { mode: 0o600 });
   const foreignRoles = isRecovering(cfg) || rolesPending(cfg.pgdata);
   fs.writeFileSync(path.join(cfg.pgdata, 'pg_hba.conf'), (foreignRoles ? RECOVERY_HBA : '') + PG_HBA, { mode: 0o600 });
   const signal = path.join(cfg.pgdata, 'standby.signal');
@@ -123,6 +146,17 @@ export function writeConfigFiles(cfg: InstanceConfig, role: 'primary' | 'replica
   }
 }
 
+/**
+ * A primary about to stop while the store fails: the same configuration with an empty archive_command (archiving
+ * paused), so that the shutdown does not spend seconds on PostgreSQL's final archiving retries. The segments stay
+ * `.ready` in pg_wal; the replica that takes over received them and archives them (archive_mode=always), and so does
+ * this instance when it returns. Every start writes the full configuration again.
+ */
+export function writeConfigWithoutArchiving(cfg: InstanceConfig, role: 'primary' | 'replica'): void {
+  const conf = renderPostgresqlConf(cfg, role).replace(/^archive_command = .*$/m, "archive_command = ''");
+  fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), conf, { mode: 0o600 });
+}
+
 /** Back to SCRAM only once the roles have this cluster's passwords. Returns true when it changed the file. */
 export function restoreStrictHba(cfg: InstanceConfig): boolean {
   const file = path.join(cfg.pgdata, 'pg_hba.conf');
@@ -133,5 +167,5 @@ export function restoreStrictHba(cfg: InstanceConfig): boolean {
 
 /** The replication role's passfile (replicas streaming and cloning from the primary). */
 export function writeReplicationPassfile(cfg: InstanceConfig): string {
-  return writePassfile(passfilePath(cfg), { user: REPLICATION_USER, password: cfg.replicationPassword });
+  return writePassfile(passfilePath(cfg), { user: REPLICATION_USER, password: cfg.credentials.replication });
 }

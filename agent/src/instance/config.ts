@@ -1,14 +1,11 @@
-import { DatabaseSpec, ENV, SHUTDOWN_ENV, SynchronousSpec, dbPasswordEnv } from '../../../lib/contract';
+import { DatabaseSpec, ENV, SHUTDOWN_ENV, SynchronousSpec } from '../../../lib/contract';
 import { intEnv, jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { StoreConfig, hasStore, readStoreConfig } from '../store/config';
 import { RecoveryConfig, hasRecovery, readRecoveryConfig } from '../restore/recovery';
 import { CloneConfig, readCloneConfig } from './clone-source';
+import { Credentials, readCredentialSources } from './credentials';
 import { readParametersFile } from './cluster-config';
-
-export interface DatabaseWithPassword extends DatabaseSpec {
-  readonly password: string;
-}
 
 /** Everything `instance` needs, read once from the environment contract and checked. */
 export interface InstanceConfig {
@@ -16,20 +13,21 @@ export interface InstanceConfig {
   readonly namespace: string;
   readonly podName: string;
   readonly ordinal: number;
-  readonly instances: number;
+  /** The StatefulSet's spec.replicas, kept current by InstanceCount (scaling.ts); the environment's value until read. */
+  instances: number;
   readonly pgdata: string;
   readonly port: number;
   readonly httpPort: number;
   readonly socketDir: string;
   /** Where the current primary is reached (the `-rw` Service). */
   readonly primary: { host: string; port: number };
-  readonly databases: DatabaseWithPassword[];
+  readonly databases: DatabaseSpec[];
   /** The user's parameters; replaced when the watched ConfigMap brings new ones that postgres accepts. */
   parameters: Record<string, string>;
   /** Where the cluster's ConfigMap is mounted (unset with manifests that still pass PGC_PARAMETERS). */
   readonly configDir?: string;
-  readonly superuserPassword: string;
-  readonly replicationPassword: string;
+  /** The passwords, read from the cluster's Secrets through the API and kept current (credentials.ts). */
+  readonly credentials: Credentials;
   readonly shutdownTimeoutSeconds: number;
   readonly leaseDurationSeconds: number;
   readonly failoverMaxLagBytes: number;
@@ -72,11 +70,10 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     httpPort: intEnv(ENV.httpPort, env),
     socketDir: requireEnv(ENV.socketDir, env),
     primary: { host: primaryHost, port: primaryPort ? Number(primaryPort) : port },
-    databases: databases.map((db, i) => ({ ...db, password: requireSecretEnv(dbPasswordEnv(i), db.secretName, env) })),
+    databases,
     parameters,
+    credentials: new Credentials(readCredentialSources(databases, env)),
     configDir,
-    superuserPassword: requireSecretEnv(ENV.superuserPassword, 'superuser', env),
-    replicationPassword: requireSecretEnv(ENV.replicationPassword, 'replication', env),
     shutdownTimeoutSeconds: intEnv(SHUTDOWN_ENV, env, 55),
     leaseDurationSeconds: intEnv(ENV.leaseDuration, env, 15),
     failoverMaxLagBytes: Number(optionalEnv(ENV.failoverMaxLagBytes, env) ?? 16 * 1024 * 1024),
@@ -85,13 +82,4 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     recovery: hasRecovery(env) ? readRecoveryConfig(env) : undefined,
     clone: readCloneConfig(env),
   };
-}
-
-/** A password from a secretKeyRef: when missing, the Secret (or its key) is what the user must fix. */
-function requireSecretEnv(name: string, secret: string, env: NodeJS.ProcessEnv): string {
-  const value = optionalEnv(name, env);
-  if (value === undefined) {
-    throw new AgentError(`password for ${secret} is missing (environment variable ${name} is empty)`, `Make sure the Secret exists with a non-empty "password" key (the <cluster>-secrets Job creates it), then restart the pod.`, { variable: name });
-  }
-  return value;
 }

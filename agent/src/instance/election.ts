@@ -26,6 +26,8 @@ export interface LeaseView {
   switchoverResult?: string;
   /** The cluster's identity: the system identifier its primary published. */
   systemIdentifier?: string;
+  /** The final WAL position of a primary that stopped for hibernation, keeping the lease. */
+  hibernatedLsn?: string;
 }
 
 const now = () => performance.now();
@@ -68,6 +70,7 @@ export class Election {
       switchoverFinalLsn: a[ANNOTATIONS.switchoverFinalLsn],
       switchoverResult: a[ANNOTATIONS.switchoverResult],
       systemIdentifier: a[ANNOTATIONS.systemIdentifier],
+      hibernatedLsn: a[ANNOTATIONS.hibernatedLsn],
     };
   }
 

@@ -4,6 +4,7 @@
  */
 import * as http from 'http';
 import { InstanceStatus } from './sql';
+import { DiskUsage, diskMetrics } from './disk-usage';
 
 export interface HealthSource {
   alive(): boolean;
@@ -32,7 +33,7 @@ export function serveHttp(port: number, source: HealthSource): Promise<http.Serv
 }
 
 /** Prometheus text exposition of the instance's state. */
-export function renderMetrics(m: { cluster: string; pod: string; role?: string; up: boolean; restarts: number; failovers?: number; switchovers?: number; fencings?: number; safetyWaits?: number; status?: InstanceStatus; lastBackupAgeSeconds?: number }): string {
+export function renderMetrics(m: { cluster: string; pod: string; role?: string; up: boolean; restarts: number; failovers?: number; switchovers?: number; fencings?: number; safetyWaits?: number; status?: InstanceStatus; lastBackupAgeSeconds?: number; disk?: DiskUsage; extra?: (labels: string) => string[] }): string {
   const l = `cluster="${m.cluster}",pod="${m.pod}"`;
   const out: string[] = [];
   const metric = (name: string, help: string, type: string, lines: string[]) => {
@@ -59,5 +60,8 @@ export function renderMetrics(m: { cluster: string; pod: string; role?: string; 
   if (m.lastBackupAgeSeconds !== undefined) {
     metric('pgc_last_base_backup_age_seconds', 'Seconds since the newest complete base backup.', 'gauge', [`pgc_last_base_backup_age_seconds{${l}} ${m.lastBackupAgeSeconds.toFixed(0)}`]);
   }
+  out.push(...diskMetrics(l, m.disk));
+  // The background observations (observed-metrics.ts).
+  if (m.extra) out.push(...m.extra(l));
   return out.join('\n') + '\n';
 }

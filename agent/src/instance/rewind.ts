@@ -24,7 +24,7 @@ export class RejoinBlocked extends Error {
 }
 
 function superuserPassfile(cfg: InstanceConfig): string {
-  return writePassfile(path.join(cfg.socketDir, '.pgpass-superuser'), { user: SUPERUSER, password: cfg.superuserPassword });
+  return writePassfile(path.join(cfg.socketDir, '.pgpass-superuser'), { user: SUPERUSER, password: cfg.credentials.superuser });
 }
 
 /** Bytes under `dir` (du), for the space a clone of the same data needs. */

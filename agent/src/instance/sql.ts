@@ -8,8 +8,12 @@ import { InstanceConfig } from './config';
 import { slotName } from './config-files';
 import { scramVerifier } from './scram';
 
+/**
+ * The agent's own connection: the superuser on the pod's private socket, by peer authentication (pg_hba.conf maps
+ * the agent's OS user to `postgres`), so it needs no password and a superuser password rotation cannot lock it out.
+ */
 export function localConnection(cfg: InstanceConfig, database = 'postgres'): ClientConfig {
-  return { host: cfg.socketDir, port: cfg.port, user: SUPERUSER, password: cfg.superuserPassword, database, connectionTimeoutMillis: 3000 };
+  return { host: cfg.socketDir, port: cfg.port, user: SUPERUSER, database, connectionTimeoutMillis: 3000 };
 }
 
 export async function withClient<T>(conn: ClientConfig, fn: (c: Client) => Promise<T>): Promise<T> {
@@ -41,10 +45,10 @@ export async function reconcilePrimary(cfg: InstanceConfig): Promise<void> {
     // These changes are re-applied by whichever instance is primary, so they need not wait for a replica: with
     // synchronous replication and no replica up, they would otherwise wait forever and the primary never be ready.
     await c.query('SET synchronous_commit = local');
-    await c.query(`ALTER ROLE ${ident(c, SUPERUSER)} WITH PASSWORD ${c.escapeLiteral(scramVerifier(cfg.superuserPassword))}`);
-    await ensureRole(c, REPLICATION_USER, cfg.replicationPassword, 'REPLICATION');
+    await c.query(`ALTER ROLE ${ident(c, SUPERUSER)} WITH PASSWORD ${c.escapeLiteral(scramVerifier(cfg.credentials.superuser))}`);
+    await ensureRole(c, REPLICATION_USER, cfg.credentials.replication, 'REPLICATION');
     for (const db of cfg.databases) {
-      await ensureRole(c, db.owner, db.password);
+      await ensureRole(c, db.owner, cfg.credentials.database(db));
       const exists = (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [db.name])).rowCount! > 0;
       if (!exists) {
         await c.query(`CREATE DATABASE ${ident(c, db.name)} OWNER ${ident(c, db.owner)}`);
@@ -95,20 +99,6 @@ export async function promote(cfg: InstanceConfig): Promise<void> {
     // Promotion does not wait for a checkpoint; until one runs, pg_control still names the old timeline and
     // pg_rewind of the former primary would wrongly find "no rewind required".
     await c.query('CHECKPOINT');
-  });
-}
-
-/**
- * Sets synchronous_standby_names (agent-owned) and reloads. `ANY n (…)`: a commit waits for any n of the listed
- * replicas. An empty list means asynchronous.
- */
-export async function setSynchronousStandbys(cfg: InstanceConfig, value: string): Promise<void> {
-  await withClient(localConnection(cfg), async c => {
-    const current = (await c.query('SHOW synchronous_standby_names')).rows[0].synchronous_standby_names;
-    if (current === value) return;
-    await c.query(`ALTER SYSTEM SET synchronous_standby_names = ${c.escapeLiteral(value)}`);
-    await c.query('SELECT pg_reload_conf()');
-    log.info({ synchronous_standby_names: value }, 'synchronous replication set');
   });
 }
 

@@ -9,6 +9,8 @@ import { log } from '../common/log';
 
 export interface SupervisorOptions {
   pgdata: string;
+  /** PostgreSQL's environment (without secrets: common/secret-env.ts); the agent's own by default. */
+  env?: NodeJS.ProcessEnv;
   /** Seconds between SIGINT and SIGQUIT on shutdown. */
   shutdownTimeoutSeconds: number;
   /** Give up after this many failed starts in a row. */
@@ -36,7 +38,7 @@ export class PostgresSupervisor {
   start(): void {
     this.stopping = false;
     this.startedAt = Date.now();
-    const child = spawn('postgres', ['-D', this.opts.pgdata], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('postgres', ['-D', this.opts.pgdata], { stdio: ['ignore', 'pipe', 'pipe'], env: this.opts.env });
     this.child = child;
     for (const stream of [child.stdout!, child.stderr!]) {
       readline.createInterface({ input: stream }).on('line', line => log.info({ source: 'postgres' }, line));

@@ -3,7 +3,7 @@
  * elsewhere (tests, `kubectl`-style use) `KUBECONFIG`. Errors keep the API's status code so callers can tell a
  * 404 (missing) or a 409 (conflict, already exists) from a failure.
  */
-import type { CoordinationV1Api, CoreV1Api, V1Lease, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { AppsV1Api, CoordinationV1Api, CoreV1Api, V1Lease, V1Pod, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import { AgentError } from '../common/errors';
 
 export class KubeError extends Error {
@@ -28,6 +28,12 @@ export interface KubeClient {
   createLease(lease: V1Lease): Promise<V1Lease>;
   /** Replaces a Lease; KubeError 409 when its resourceVersion is not the current one (someone else wrote it). */
   replaceLease(lease: V1Lease): Promise<V1Lease>;
+  getStatefulSet(name: string): Promise<V1StatefulSet | undefined>;
+  /**
+   * Deletes a pod gracefully (the kubelet sends SIGTERM, the StatefulSet controller recreates it); `uid` makes sure
+   * it is this very pod, not a successor with the same name.
+   */
+  deletePod(name: string, uid?: string): Promise<void>;
   /** A timestamp in the API's MicroTime format (Lease times need microseconds). */
   microTime(date: Date): Date;
 }
@@ -70,6 +76,7 @@ export async function connectKube(namespace: string): Promise<KubeClient> {
   }
   const core: CoreV1Api = kc.makeApiClient(k8s.CoreV1Api);
   const coordination: CoordinationV1Api = kc.makeApiClient(k8s.CoordinationV1Api);
+  const apps: AppsV1Api = kc.makeApiClient(k8s.AppsV1Api);
   const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
   const notFoundAsUndefined = async <T>(what: string, call: () => Promise<T>): Promise<T | undefined> => {
     try {
@@ -97,6 +104,10 @@ export async function connectKube(namespace: string): Promise<KubeClient> {
     getLease: name => notFoundAsUndefined(`get lease ${name}`, () => coordination.readNamespacedLease({ name, namespace })),
     createLease: lease => rethrow(`create lease ${lease.metadata?.name}`, () => coordination.createNamespacedLease({ namespace, body: lease })),
     replaceLease: lease => rethrow(`update lease ${lease.metadata?.name}`, () => coordination.replaceNamespacedLease({ name: lease.metadata!.name!, namespace, body: lease })),
+    getStatefulSet: name => notFoundAsUndefined(`get statefulset ${name}`, () => apps.readNamespacedStatefulSet({ name, namespace })),
+    deletePod: async (name, uid) => {
+      await rethrow(`delete pod ${name}`, () => core.deleteNamespacedPod({ name, namespace, body: uid ? { preconditions: { uid } } : undefined }));
+    },
     microTime: date => new k8s.V1MicroTime(date.getTime()),
   };
 }

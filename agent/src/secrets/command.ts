@@ -26,7 +26,7 @@ export function generatePassword(length = PASSWORD_LENGTH): string {
   return out;
 }
 
-function passwordOf(secretName: string, data: Record<string, string> | undefined): string {
+export function passwordOf(secretName: string, data: Record<string, string> | undefined): string {
   const b64 = data?.password;
   if (!b64) {
     throw new AgentError(`Secret ${secretName} exists but has no "password" key`, `Add a "password" key to ${secretName} (or delete it so it is generated); the agent never overwrites a Secret.`, { secret: secretName });
@@ -34,8 +34,11 @@ function passwordOf(secretName: string, data: Record<string, string> | undefined
   return Buffer.from(b64, 'base64').toString('utf8');
 }
 
-/** Ensures the Secrets of one spec; returns the names it created. */
-async function ensure(kube: KubeClient, spec: SecretSpec): Promise<string[]> {
+/**
+ * Ensures the Secrets of one spec; returns the names it created. Also used by the instances, which recreate a
+ * deleted generated Secret (with a new password) while they run.
+ */
+export async function ensureSecrets(kube: KubeClient, spec: SecretSpec): Promise<string[]> {
   const existing = await Promise.all(spec.names.map(async name => ({ name, secret: await kube.getSecret(name) })));
   const source = existing.find(e => e.secret);
   const password = source ? passwordOf(source.name, source.secret!.data) : generatePassword();
@@ -78,7 +81,7 @@ export async function secretsCommand(env: NodeJS.ProcessEnv = process.env): Prom
   let createdCount = 0;
   for (const spec of specs) {
     try {
-      const created = await ensure(kube, spec);
+      const created = await ensureSecrets(kube, spec);
       createdCount += created.length;
       log.info({ secrets: spec.names, created, user: spec.username }, created.length ? 'created missing secrets' : 'secrets already present');
     } catch (e) {

@@ -37,6 +37,8 @@ export class WalArchiver {
   private claimed?: Promise<void>;
   private server?: net.Server;
   readonly stats: ArchiverStats = { archived: 0, failed: 0, bytes: 0 };
+  /** When uploads began to fail, none succeeding since (undefined: the store answers). */
+  failingSince?: number;
 
   constructor(private readonly store: StoreConfig, private readonly pgdata: string, private readonly socketPath: string,
     private readonly identity: () => { systemIdentifier: string; cluster: string }) {
@@ -81,6 +83,16 @@ export class WalArchiver {
 
   /** Archives one WAL file (path relative to PGDATA, as %p gives it) and starts on the next ready ones. */
   async push(walPath: string): Promise<void> {
+    try {
+      await this.pushOnce(walPath);
+      this.failingSince = undefined;
+    } catch (e) {
+      this.failingSince ??= Date.now();
+      throw e;
+    }
+  }
+
+  private async pushOnce(walPath: string): Promise<void> {
     const name = path.basename(walPath);
     if (!WAL_FILE.test(name)) throw new Error(`${name} is not a WAL file name`);
     if (!this.claimed) this.claimed = this.claim();

@@ -7,13 +7,15 @@
  * (the segment right after the prefetched ones, history files). Any error exits 255, so that recovery never ends
  * early on one; so does a hole: a missing segment that must exist (./missing-wal, decide/archive's walFetchAnswer).
  */
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
-import { WAL_FILE } from '../../../lib/contract';
+import { ENV, WAL_FILE } from '../../../lib/contract';
 import { log } from '../common/log';
 import { answerMissing } from './missing-wal';
-import { SEGMENT, WalSpool, storeTag } from './wal-spool';
+import { MISSING_FRESH_MS, SEGMENT, WalSpool, storeTag } from './wal-spool';
 
-export async function walFetchCommand(name: string, target: string, opts: { recoverySource?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function walFetchCommand(name: string, target: string, opts: { recoverySource?: boolean; standby?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (!WAL_FILE.test(name)) {
     log.error({ wal: name }, `wal-fetch: ${name} is not a WAL file name`);
     return 1;
@@ -31,6 +33,31 @@ export async function walFetchCommand(name: string, target: string, opts: { reco
   } catch (e) {
     log.warn({ wal: name, err: (e as Error).message }, 'could not use the prefetch spool; asking the store');
   }
+  const failedMark = path.join(env[ENV.socketDir] ?? os.tmpdir(), '.wal-fetch-store-failed');
+  if (opts.standby && failedRecently(failedMark)) {
+    log.info({ wal: name }, 'not fetched: the store failed moments ago (a replica answers "not there" and keeps streaming)');
+    return 1;
+  }
   const { fetchFromArchive } = await import('./fetch-remote');
-  return fetchFromArchive(name, target, spool, opts, env);
+  const code = await fetchFromArchive(name, target, spool, opts, env);
+  if (opts.standby && code === 255) {
+    try {
+      fs.writeFileSync(failedMark, new Date().toISOString());
+    } catch { /* no mark: the next call asks the store again */ }
+  }
+  return code;
+}
+
+/**
+ * A streaming replica's restore_command that just failed on the store answers "not there" at once for a few seconds
+ * (what `--standby` answers to any failure anyway) instead of loading the S3 client to fail again: a promotion asks
+ * for several files, and every slow failure delays it. The mark lives in the pod's run directory (an emptyDir).
+ */
+function failedRecently(mark: string): boolean {
+  try {
+    const age = Date.now() - fs.statSync(mark).mtimeMs;
+    return age >= 0 && age < MISSING_FRESH_MS;
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,6 @@
 /**
  * KubeApiDouble: a Kubernetes API server for tests, on 127.0.0.1, serving the kinds the agent uses —
- * core/v1 pods, secrets, configmaps and coordination.k8s.io/v1 leases, all namespaced.
+ * core/v1 pods, secrets, configmaps, coordination.k8s.io/v1 leases and apps/v1 statefulsets, all namespaced.
  *
  * Reproduced from the real API server (as Kubernetes 1.28 and later behave):
  *  - verbs get, list (labelSelector with the full selector grammar; fieldSelector on metadata.name/namespace and the
@@ -22,13 +22,16 @@
  *    durations;
  *  - Secret stringData folded into base64 data and never stored; type defaults to Opaque;
  *  - pods: status reset to Pending on create and ignored on update (it belongs to the kubelet: use seed());
- *    DELETE answers with the object; other kinds answer a Success Status;
+ *    DELETE answers with the object; other kinds answer a Success Status; with a pod terminator set (the
+ *    StatefulSet simulation's kubelet), a pod DELETE is graceful: `deletionTimestamp` set, the object kept until the
+ *    terminator removes it;
+ *  - StatefulSets (apps/v1): spec from the manifests, status from the controller simulation;
  *  - authentication by bearer token (unknown token → 401, no token → system:anonymous), service account
  *    identities with their groups, RBAC evaluated like the RBAC authorizer (403 before any 404);
  *  - LIST items without kind/apiVersion, sorted by namespace/name; discovery (/api, /apis, /version, /healthz).
  *
  * Not reproduced: watch (answered 405), server-side apply (415), subresources (status, log, exec, eviction),
- * graceful pod deletion and finalizers (objects go at once), managedFields, generation, namespaces as objects
+ * finalizers, managedFields, generation, namespaces as objects
  * (every namespace exists), admission (quota, limit ranges, pod security), defaulting of pod specs, pagination
  * (limit/continue are ignored), resourceVersion query parameters on GET/LIST, protobuf and YAML bodies,
  * ClusterRoles at cluster scope, impersonation, priority and fairness.
@@ -353,7 +356,13 @@ export class KubeApiDouble {
       case 'create': return new Answer(201, this.registry.create(r.rt, r.namespace, parseJson(body), opts));
       case 'update': return this.registry.update(r.rt, r.namespace, r.name, parseJson(body), opts);
       case 'patch': return this.registry.patch(r.rt, r.namespace, r.name, patchType(req), body, opts);
-      case 'delete': return this.registry.delete(r.rt, r.namespace, r.name, body.trim() ? parseJson(body) as DeleteOptions : {}, opts);
+      case 'delete':
+        if (r.rt.resource === 'pods' && this.podTerminator) {
+          const pod = this.registry.markDeleting(r.rt, r.namespace, r.name, body.trim() ? parseJson(body) as DeleteOptions : {}, opts);
+          if (!opts.dryRun) setImmediate(() => this.podTerminator!(pod));
+          return pod;
+        }
+        return this.registry.delete(r.rt, r.namespace, r.name, body.trim() ? parseJson(body) as DeleteOptions : {}, opts);
       case 'deletecollection': return this.registry.deleteCollection(r.rt, r.namespace, q.get('labelSelector'), q.get('fieldSelector'), opts);
       default: throw methodNotAllowed();
     }
@@ -402,6 +411,30 @@ export class KubeApiDouble {
     return token;
   }
 
+  /**
+   * The kubelet's side of a pod delete: with a terminator set, deleting a pod (through the API or {@link deletePod})
+   * marks it terminating and hands it to the terminator, which stops its containers within the grace period and
+   * then calls {@link remove}. Without one, pods are deleted at once (as for an unscheduled pod).
+   */
+  setPodTerminator(terminator: ((pod: KubeObject) => void) | undefined): void {
+    this.podTerminator = terminator;
+  }
+
+  /** `kubectl delete pod` (or an eviction the PDB allowed): a graceful delete, as through the API. */
+  deletePod(namespace: string, name: string, options: DeleteOptions = {}): KubeObject | undefined {
+    const rt = resourceByName('pods');
+    if (!this.registry.find(rt, namespace, name)) return undefined;
+    if (!this.podTerminator) {
+      this.registry.remove(rt, namespace, name);
+      return undefined;
+    }
+    const pod = this.registry.markDeleting(rt, namespace, name, options);
+    setImmediate(() => this.podTerminator!(pod));
+    return pod;
+  }
+
+  private podTerminator?: (pod: KubeObject) => void;
+
   /** Discovery documents, so that generic clients (KubernetesObjectApi) can map kinds to resources. */
   private discovery(pathname: string): object | undefined {
     const p = pathname.replace(/\/$/, '');
@@ -419,9 +452,10 @@ export class KubeApiDouble {
       case '/api/v1': return resourceList('v1');
       case '/apis': return {
         kind: 'APIGroupList', apiVersion: 'v1',
-        groups: [{ name: 'coordination.k8s.io', versions: [{ groupVersion: 'coordination.k8s.io/v1', version: 'v1' }], preferredVersion: { groupVersion: 'coordination.k8s.io/v1', version: 'v1' } }],
+        groups: ['coordination.k8s.io', 'apps'].map(name => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } })),
       };
       case '/apis/coordination.k8s.io/v1': return resourceList('coordination.k8s.io/v1');
+      case '/apis/apps/v1': return resourceList('apps/v1');
       default: return undefined;
     }
   }

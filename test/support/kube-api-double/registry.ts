@@ -21,6 +21,7 @@ export interface WriteOptions {
 
 export interface DeleteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
+  gracePeriodSeconds?: number;
 }
 
 export const PATCH_TYPES = [
@@ -116,6 +117,21 @@ export class Registry {
     if (rt.returnsDeletedObject) return current;
     const details = { name, group: rt.group || undefined, kind: rt.resource, uid: current.metadata.uid };
     return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details };
+  }
+
+  /**
+   * A graceful delete, as the API server does for a pod on a node: the object stays with `deletionTimestamp` and
+   * `deletionGracePeriodSeconds` until the kubelet reports its containers gone (the test then calls `remove`).
+   * Deleting a pod that is already terminating answers it unchanged.
+   */
+  markDeleting(rt: ResourceType, namespace: string, name: string, options: DeleteOptions = {}, opts: WriteOptions = {}): KubeObject {
+    const current = this.get(rt, namespace, name);
+    checkDeletePreconditions(rt, current, options);
+    if (current.metadata.deletionTimestamp || opts.dryRun) return current;
+    const grace = options.gracePeriodSeconds ?? (current as any).spec?.terminationGracePeriodSeconds ?? 30;
+    const marked = clone(current);
+    Object.assign(marked.metadata, { deletionTimestamp: now(), deletionGracePeriodSeconds: grace });
+    return this.store(rt, marked, {});
   }
 
   deleteCollection(rt: ResourceType, namespace: string, labelSelector?: string | null, fieldSelector?: string | null,

@@ -306,7 +306,21 @@ const leases = define('coordination.k8s.io', 'v1', 'leases', 'Lease', {
   },
 });
 
-export const RESOURCE_TYPES: ResourceType[] = [pods, secrets, configmaps, leases];
+/**
+ * StatefulSets, read by the agents (their revision and size). The spec is the user's (what GitOps applies); the
+ * status belongs to the StatefulSet controller (the harness's simulation writes it with `seed`).
+ */
+const statefulsets = define('apps', 'v1', 'statefulsets', 'StatefulSet', {
+  decode: obj => (obj.spec !== undefined && !isObject(obj.spec) ? cannotUnmarshal(obj.spec, 'StatefulSet.spec', 'v1.StatefulSetSpec') : undefined),
+  prepareForCreate: obj => {
+    obj.status = { replicas: 0, availableReplicas: 0 };
+  },
+  prepareForUpdate: (obj, old) => {
+    obj.status = JSON.parse(JSON.stringify(old.status ?? {}));
+  },
+});
+
+export const RESOURCE_TYPES: ResourceType[] = [pods, secrets, configmaps, leases, statefulsets];
 
 /** By URL segments: group ('' for core), version, plural resource name. */
 export function resourceByPath(group: string, version: string, resource: string): ResourceType | undefined {
