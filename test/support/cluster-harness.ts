@@ -177,8 +177,9 @@ export class ClusterHarness {
 
   /** The data of the ConfigMap the instances mount (as rendered, or as last updated). */
   configMapData(): Record<string, string> {
-    const volume = this.statefulSet.spec.template.spec.volumes.find((v: any) => v.name === CLUSTER_CONFIG.volumeName);
-    return { ...findObject(this.objects, 'ConfigMap', volume.configMap.name).data };
+    const volume = this.statefulSet.spec.template.spec.volumes?.find((v: any) => v.name === CLUSTER_CONFIG.volumeName);
+    // Manifests of constructs before the ConfigMap (parameters in PGC_PARAMETERS) mount nothing.
+    return volume ? { ...findObject(this.objects, 'ConfigMap', volume.configMap.name).data } : {};
   }
 
   /**
@@ -267,7 +268,8 @@ export class ClusterHarness {
     const container = spec.containers[0];
     const mountOf = (volume: string) => container.volumeMounts.find((m: any) => m.name === volume).mountPath;
     const rw = `${this.cluster}-rw`;
-    const paths = { [mountOf('pgdata')]: pod.dataDir, [mountOf('run')]: pod.runDir, [mountOf('tmp')]: pod.runDir, [mountOf(CLUSTER_CONFIG.volumeName)]: pod.configDir };
+    const paths: Record<string, string> = { [mountOf('pgdata')]: pod.dataDir, [mountOf('run')]: pod.runDir, [mountOf('tmp')]: pod.runDir };
+    if (container.volumeMounts.some((m: any) => m.name === CLUSTER_CONFIG.volumeName)) paths[mountOf(CLUSTER_CONFIG.volumeName)] = pod.configDir;
     const launch = containerLaunch(statefulSet, container.name, this.mapping(pod.name, spec.serviceAccountName, {
       paths,
       rewriteEnv: (name, value) => {

@@ -52,8 +52,9 @@ export class ParameterWatcher {
         this.keptAsLastGood = true;
       }
       const next = this.readChange();
-      if (next) await this.apply(next, role);
-      this.pendingRestart = await pendingRestartNames(this.cfg);
+      const applied = next ? await this.apply(next, role) : false;
+      // Only a reload can make a parameter pending and only a restart clears it: no query while nothing is pending.
+      if (applied || this.pendingRestart.length) this.pendingRestart = await pendingRestartNames(this.cfg);
       await this.publish(role === 'primary' || status.receiver === 'streaming');
       return true;
     } finally {
@@ -86,14 +87,15 @@ export class ParameterWatcher {
     return next;
   }
 
-  private async apply(next: Parameters, role: 'primary' | 'replica'): Promise<void> {
+  /** Returns true when the parameters were written and reloaded. */
+  private async apply(next: Parameters, role: 'primary' | 'replica'): Promise<boolean> {
     const hash = parametersHash(next);
     const changed = changedNames(this.cfg.parameters, next);
     const invalid = await checkParameters(next, this.cfg.socketDir);
     if (invalid.length) {
       this.rejectedHash = hash;
       log.error({ invalid, changed, rejected: hash, running: this.wantedHash, fix: invalidParametersFix(this.cfg) }, 'new parameters rejected: postgres would not accept them, so they were not written; postgres keeps running with the previous ones');
-      return;
+      return false;
     }
     this.lowered = loweredStandbyMinimums(this.cfg.parameters, next);
     this.cfg.parameters = next;
@@ -103,6 +105,7 @@ export class ParameterWatcher {
     const waiting = changed.filter(n => pendingRestart.includes(n));
     log.info({ hash, changed, reloaded: changed.filter(n => !waiting.includes(n)), pendingRestart: waiting, errors },
       waiting.length ? 'parameters applied by a reload; some wait for a coordinated restart (replicas first, then a switchover)' : 'parameters applied by a reload, no restart needed');
+    return true;
   }
 
   /** On the pod: the hash applied, or the hash waiting for a restart (a replica keeps that until it streams again). */
