@@ -6,10 +6,11 @@
  */
 import * as fs from 'fs';
 import { Chart, Size, Testing } from 'cdk8s';
-import { PostgresCluster } from '../../lib';
+import { BackupStore, PostgresCluster, RestoreDrill } from '../../lib';
 import { EVENT_REASONS, EVENT_REPORTING_CONTROLLER } from '../../lib/contract';
 import { buildEvent, eventName, eventRecorder } from '../../agent/src/k8s/events';
 import { InstanceEvents } from '../../agent/src/instance/events';
+import { JobEvents } from '../../agent/src/k8s/job-events';
 import { KubeApiDouble } from '../support/kube-api-double';
 import { tempDir } from '../support/pod-runner';
 
@@ -19,7 +20,11 @@ jest.mock('@kubernetes/client-node', () => require('../support/kube-api-double/c
 
 const NS = 'apps';
 const chart = new Chart(Testing.app(), 'c', { namespace: NS });
-new PostgresCluster(chart, 'pg', { name: 'pg', instances: 2, storage: { size: Size.gibibytes(1) }, databases: [{ name: 'app', owner: 'app' }] });
+const store = new BackupStore(chart, 'store', { endpoint: 'https://rgw.example:443', bucket: 'backups', credentials: { secretName: 'keys' } });
+const cluster = new PostgresCluster(chart, 'pg', {
+  name: 'pg', instances: 2, storage: { size: Size.gibibytes(1) }, databases: [{ name: 'app', owner: 'app' }], backup: { store },
+});
+new RestoreDrill(chart, 'drill', { cluster });
 const objects = Testing.synth(chart) as any[];
 
 const api = new KubeApiDouble();
@@ -113,4 +118,44 @@ test('the API double validates events as the API server does', async () => {
   await eventsApi.createNamespacedEvent({ namespace: NS, body: { ...body, eventTime: new k8s.V1MicroTime(Date.now()) } }).catch(e => sent.push(e));
   expect(sent[0]?.code).toBe(422);
   expect(String((sent[0] as any).body)).toMatch(/type: Invalid value.*action: Required value/);
+});
+
+/** A Job's pod as the manifests run it: its ServiceAccount's token (mounted) and its env (PGC_POD_NAME from the downward API). */
+function jobPod(cronJob: string, podName: string) {
+  const spec = objects.find(o => o.kind === 'CronJob' && o.metadata.name === cronJob).spec.jobTemplate.spec.template.spec;
+  expect(spec.automountServiceAccountToken).toBe(true);
+  const env = spec.containers[0].env as any[];
+  expect(env.find(e => e.name === 'PGC_POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+  actAs(api.podToken(NS, spec.serviceAccountName, podName));
+  return { PGC_NAMESPACE: NS, PGC_POD_NAME: podName };
+}
+
+test('the backup Job\'s Role lets it record its events on its own pod: started, completed, retention, failed', async () => {
+  const events = new JobEvents(jobPod('pg-backup', 'pg-backup-29012345-x7k2p'));
+  events.backupStarted('20261203T140000', 'pg-rw:5432');
+  events.backupCompleted('20261203T140000', 52428800, 12.34);
+  events.retentionDeleted(['20261101T000000'], 42);
+  events.retentionDeleted([], 0); // nothing deleted: no event
+  events.backupFailed('the store refused the credentials', 'Check the Secret keys.');
+  await events.settled();
+  const got = eventsOf('pg-backup-29012345-x7k2p').map(e => [e.reason, e.type, e.note]);
+  expect(got.map(g => g.slice(0, 2)).sort()).toEqual([
+    ['BackupCompleted', 'Normal'], ['BackupFailed', 'Warning'], ['BackupStarted', 'Normal'], ['RetentionDeleted', 'Normal'],
+  ]);
+  expect(got.find(g => g[0] === 'BackupCompleted')![2]).toBe('Base backup 20261203T140000 completed: 50.0 MiB in 12.3 s.');
+  expect(got.find(g => g[0] === 'RetentionDeleted')![2]).toContain('1 backup(s) (20261101T000000) and 42 WAL object(s)');
+});
+
+test('the restore drill\'s Role lets it record its result', async () => {
+  const events = new JobEvents(jobPod('pg-restore-drill', 'pg-restore-drill-29012345-abcde'));
+  events.drillResult(true, '20261203T140000', 'restored, replayed and checked in 40 s.');
+  events.drillResult(false, '20261203T140000', 'table app.users has 0 rows, expected at least 1');
+  await events.settled();
+  expect(eventsOf('pg-restore-drill-29012345-abcde').map(e => [e.reason, e.type]).sort()).toEqual([['DrillFailed', 'Warning'], ['DrillSucceeded', 'Normal']]);
+});
+
+test('without a pod name in the environment (a person\'s shell) nothing is recorded and nothing fails', async () => {
+  const events = new JobEvents({});
+  expect(() => events.backupFailed('x')).not.toThrow();
+  await events.settled();
 });

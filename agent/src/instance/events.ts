@@ -22,9 +22,9 @@ export class InstanceEvents {
     const from = previous ? ` from ${previous}` : '';
     this.recorder.record(reason === 'failover'
       ? { reason: EVENT_REASONS.failover, type: 'Warning', action: 'Promote', relatedPod: previous,
-        note: `Failover: the primary lease${from} expired; this replica (received up to ${lsn ?? 'unknown'}) was promoted and is the primary now. Check why the old primary stopped renewing (pod killed, node lost, API unreachable).` }
+        note: `The primary lease${from} expired; this replica (received up to ${lsn ?? 'unknown'}) was promoted and is the primary now. Check why the old primary stopped renewing (pod killed, node lost, API unreachable).` }
       : { reason: EVENT_REASONS.switchover, type: 'Normal', action: 'Promote', relatedPod: previous,
-        note: `Switchover: took over the primary lease${from} after replaying its final WAL position; this pod is the primary now.` });
+        note: `Took over the primary lease${from} after replaying its final WAL position; this pod is the primary now.` });
   }
 
   /** This primary stopped cleanly and the target took the Lease over. */
@@ -36,6 +36,6 @@ export class InstanceEvents {
   /** This primary could not renew its Lease in time and stopped PostgreSQL. */
   fenced(sinceRenewalMs: number, renewDeadlineMs: number): void {
     this.recorder.record({ reason: EVENT_REASONS.fenced, type: 'Warning', action: 'Fence',
-      note: `Fenced: the primary lease was not renewed for ${(sinceRenewalMs / 1000).toFixed(1)} s (deadline ${(renewDeadlineMs / 1000).toFixed(1)} s), so PostgreSQL was stopped before another pod may take over. Check this pod's access to the Kubernetes API.` });
+      note: `The primary lease was not renewed for ${(sinceRenewalMs / 1000).toFixed(1)} s (deadline ${(renewDeadlineMs / 1000).toFixed(1)} s), so PostgreSQL was stopped before another pod may take over. Check this pod's access to the Kubernetes API.` });
   }
 }
