@@ -159,3 +159,8 @@ test('without a pod name in the environment (a person\'s shell) nothing is recor
   expect(() => events.backupFailed('x')).not.toThrow();
   await events.settled();
 });
+
+test('every reason is documented in docs/monitoring.md', () => {
+  const doc = fs.readFileSync(`${__dirname}/../../docs/monitoring.md`, 'utf8');
+  for (const reason of Object.values(EVENT_REASONS)) expect(doc).toContain(`| \`${reason}\` |`);
+});

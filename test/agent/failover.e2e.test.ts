@@ -16,18 +16,30 @@ describe('failover e2e (shared-pg from dist/)', () => {
   const role = (pod: string) => h.podLabels(pod)[LABELS.role];
   /** The Events (events.k8s.io/v1) the agents recorded on `pod` with `reason`, in the API double. */
   const eventsOn = (pod: string, reason: string) => h.api.list('events', h.namespace).filter(e => e.regarding?.name === pod && e.reason === reason);
-  /** Events are sent in the background: wait briefly for one to land. */
-  const eventOn = (pod: string, reason: string) => eventually(async () => {
-    const found = eventsOn(pod, reason);
-    if (found.length === 0) throw new Error(`no ${reason} event on ${pod} yet`);
-    return found;
-  }, 10000, 100);
+  /** Events are sent in the background: wait briefly for one to land (the waits are summed and printed). */
+  let eventWaitMs = 0;
+  const eventOn = async (pod: string, reason: string) => {
+    const since = Date.now();
+    try {
+      return await eventually(async () => {
+        const found = eventsOn(pod, reason);
+        if (found.length === 0) throw new Error(`no ${reason} event on ${pod} yet`);
+        return found;
+      }, 10000, 100);
+    } finally {
+      eventWaitMs += Date.now() - since;
+    }
+  };
 
   beforeAll(async () => {
     su = await startCluster(h, { secrets: SHARED_PG_SECRETS });
     await query(rwConn(), 'CREATE TABLE IF NOT EXISTS events (id bigint PRIMARY KEY, at timestamptz DEFAULT now())');
   });
-  afterAll(() => h.stop());
+  afterAll(async () => {
+    // eslint-disable-next-line no-console
+    console.log(`[failover] waited ${(eventWaitMs / 1000).toFixed(1)} s in total for Events to land; ${h.api.list('events', h.namespace).length} events: ${h.api.list('events', h.namespace).map(e => `${e.regarding.name} ${e.reason}`).join(', ')}`);
+    await h.stop();
+  });
 
   test('kill -9 of the primary pod under load: the replica is promoted, -rw moves, no acknowledged row is lost', async () => {
     expect(role('shared-pg-0')).toBe('primary');
