@@ -164,3 +164,27 @@ test('every reason is documented in docs/monitoring.md', () => {
   const doc = fs.readFileSync(`${__dirname}/../../docs/monitoring.md`, 'utf8');
   for (const reason of Object.values(EVENT_REASONS)) expect(doc).toContain(`| \`${reason}\` |`);
 });
+
+test('a hanging API costs the caller nothing and the request is aborted at the timeout (no socket keeps a Job alive)', async () => {
+  const token = api.podToken(NS, 'pg', 'pg-0');
+  actAs(token);
+  api.setUnavailable(token, true, { mode: 'hang' });
+  try {
+    const recorder = eventRecorder({ namespace: NS, podName: 'pg-0', timeoutMs: 500, retryDelaysMs: [] });
+    const started = Date.now();
+    recorder.record({ reason: EVENT_REASONS.backupStarted, type: 'Normal', action: 'Backup', note: 'n' });
+    const recordMs = Date.now() - started;
+    await recorder.settled(5000);
+    const settledMs = Date.now() - started;
+    // The double drops a connection from its hanging set once the client closed it.
+    const hanging = () => (api as unknown as { hanging: Set<unknown> }).hanging.size;
+    for (let i = 0; i < 50 && hanging() > 0; i++) await new Promise(r => setTimeout(r, 20));
+    // eslint-disable-next-line no-console
+    console.log(`[events] hanging API: record() returned after ${recordMs} ms, given up after ${settledMs} ms, ${hanging()} connection(s) left open`);
+    expect(recordMs).toBeLessThan(100);
+    expect(settledMs).toBeLessThan(2000);
+    expect(hanging()).toBe(0);
+  } finally {
+    api.setUnavailable(token, false);
+  }
+});

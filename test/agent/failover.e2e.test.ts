@@ -144,6 +144,16 @@ describe('failover e2e (shared-pg from dist/)', () => {
     expect(fencedEvent.type).toBe('Warning');
     expect(Math.abs(Date.parse(fencedEvent.eventTime) - Date.parse(fenced.time))).toBeLessThan(1000); // the fencing's time
     expect(await eventOn(`shared-pg-${other}`, EVENT_REASONS.failover)).toHaveLength(1);
+    // Each failover was followed by a base backup of the new primary (a child `pg-agent backup` in its pod, with its
+    // ServiceAccount): its events are on that pod (this test has no reachable store, so they may say it failed).
+    const backupReasons: string[] = [EVENT_REASONS.backupStarted, EVENT_REASONS.backupCompleted, EVENT_REASONS.backupFailed];
+    const backupEvents = await eventually(async () => {
+      const found = h.api.list('events', h.namespace).filter(e => e.regarding?.name === 'shared-pg-1' && backupReasons.includes(e.reason));
+      if (found.length === 0) throw new Error('no backup event on shared-pg-1 yet');
+      return found;
+    }, 10000, 100);
+    // eslint-disable-next-line no-console
+    console.log(`[failover] backup after the failover: ${backupEvents.map(e => `${e.reason} (${e.type}): ${e.note}`).join(' | ')}`);
     // eslint-disable-next-line no-console
     console.log(`[failover] partition: fenced after ${((Date.parse(fenced.time) - partitionedAt) / 1000).toFixed(1)} s, replica promoted, old primary rejoined`);
   });

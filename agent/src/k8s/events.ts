@@ -104,7 +104,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 export function eventRecorder(opts: EventRecorderOptions): EventRecorder {
   const timeoutMs = opts.timeoutMs ?? 2000;
   const delays = opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
-  const send = opts.send ?? defaultSender(opts.namespace);
+  const send = opts.send ?? defaultSender(opts.namespace, timeoutMs);
   const pending = new Set<Promise<void>>();
   let counter = 0;
   let uid: Promise<string | undefined> | undefined;
@@ -137,7 +137,8 @@ export function eventRecorder(opts: EventRecorderOptions): EventRecorder {
   return {
     record(ev) {
       try {
-        const event = buildEvent(opts, ev, new Date(), counter++);
+        // Sub-millisecond digits: a counter and a random part, so that two processes of one pod never collide.
+        const event = buildEvent(opts, ev, new Date(), (counter++ % 1000) * 1000 + Math.floor(Math.random() * 1000));
         const p = deliver(event).catch(() => undefined).finally(() => pending.delete(p));
         pending.add(p);
       } catch (err) {
@@ -156,7 +157,7 @@ export function eventRecorder(opts: EventRecorderOptions): EventRecorder {
  * client-node, loaded on the first event. Without Kubernetes credentials (a Job without a ServiceAccount token, a
  * person's shell) every event is dropped, logged at debug.
  */
-function defaultSender(namespace: string): EventSender {
+function defaultSender(namespace: string, timeoutMs: number): EventSender {
   let api: Promise<((event: EventsV1Event) => Promise<unknown>) | undefined> | undefined;
   const load = async () => {
     const k8s = await import('@kubernetes/client-node');
@@ -168,10 +169,21 @@ function defaultSender(namespace: string): EventSender {
     }
     if (!kc.getCurrentCluster()) return undefined;
     const events = kc.makeApiClient(k8s.EventsV1Api);
+    // The request itself is aborted at the timeout: a hanging API must not keep a finished Job's process alive.
+    const abortAtTimeout = {
+      middlewareMergeStrategy: 'append' as const,
+      middleware: [{
+        pre: (ctx: import('@kubernetes/client-node').RequestContext) => {
+          ctx.setSignal(AbortSignal.timeout(timeoutMs));
+          return new k8s.Observable(Promise.resolve(ctx));
+        },
+        post: (res: import('@kubernetes/client-node').ResponseContext) => new k8s.Observable(Promise.resolve(res)),
+      }],
+    };
     return (event: EventsV1Event) => events.createNamespacedEvent({
       namespace,
       body: { ...event, eventTime: new k8s.V1MicroTime(event.eventTime.getTime()) },
-    });
+    }, abortAtTimeout);
   };
   return async event => {
     api ??= load();
