@@ -3,6 +3,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { BACKUP_ENV, COMPONENTS, Compression, ENV, PATHS, RetentionSpec, names } from '../contract';
 import { agentContainer, agentPodSecurityContext } from '../cluster/pod-security';
+import { POD_NAME_ENV, eventRecorderRole } from '../cluster/event-rules';
 import { ValidationError } from '../validation';
 import { BackupStore } from './backup-store';
 import { validateRetention } from './retention';
@@ -134,14 +135,15 @@ export class ClusterBackup extends Construct {
     const sa = names.backupCronJob(props.cluster);
     new k8s.KubeServiceAccount(this, 'ServiceAccount', {
       metadata: { name: sa, labels: props.labels },
-      // The backup talks to PostgreSQL and S3 only, never to the Kubernetes API.
-      automountServiceAccountToken: false,
+      // The backup talks to PostgreSQL and S3, and to the Kubernetes API only to record Events on its pod.
+      automountServiceAccountToken: true,
     });
+    eventRecorderRole(this, sa, props.labels);
     const rw = names.rwService(props.cluster);
     const ca = b.store.caVolume();
     const podSpec: k8s.PodSpec = {
       serviceAccountName: sa,
-      automountServiceAccountToken: false,
+      automountServiceAccountToken: true,
       restartPolicy: 'Never',
       priorityClassName: props.priorityClassName,
       securityContext: agentPodSecurityContext(),
@@ -151,6 +153,7 @@ export class ClusterBackup extends Construct {
         command: 'backup',
         cluster: props.cluster,
         env: [
+          POD_NAME_ENV,
           { name: BACKUP_ENV.sourceHost, value: b.fromStandby && props.instances > 1 ? names.roService(props.cluster) : rw },
           { name: ENV.primaryHost, value: rw },
           { name: BACKUP_ENV.fromStandby, value: String(b.fromStandby) },

@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { COMPONENTS, ENV, LABELS, PATHS, VERIFY_ENV, VerifyChecksSpec, VerifyReplay, names } from '../contract';
 import type { PostgresCluster } from '../cluster/postgres-cluster';
 import { agentContainer, agentPodSecurityContext } from '../cluster/pod-security';
+import { POD_NAME_ENV, eventRecorderRole } from '../cluster/event-rules';
 import { ResourceProps } from '../cluster/props';
 import { renderResources, validateResources } from '../cluster/resources';
 import { ValidationError } from '../validation';
@@ -107,9 +108,13 @@ export class RestoreDrill extends Construct {
     validateResources('RestoreDrillProps.resources', props.resources);
     const resources = renderResources(props.resources ?? { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } });
 
+    // S3 only, no connection to the cluster's pods; the Kubernetes API only to record the result as an Event.
+    const sa = names.restoreDrillCronJob(cluster.name);
+    new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: { name: sa, labels }, automountServiceAccountToken: true });
+    eventRecorderRole(this, sa, labels);
     const podSpec: k8s.PodSpec = {
-      // S3 only: no Kubernetes API, no connection to the cluster's pods.
-      automountServiceAccountToken: false,
+      serviceAccountName: sa,
+      automountServiceAccountToken: true,
       restartPolicy: 'Never',
       securityContext: agentPodSecurityContext(),
       containers: [agentContainer({
@@ -118,6 +123,7 @@ export class RestoreDrill extends Construct {
         command: 'verify',
         cluster: cluster.name,
         env: [
+          POD_NAME_ENV,
           { name: VERIFY_ENV.scratchDir, value: SCRATCH_MOUNT },
           { name: ENV.socketDir, value: PATHS.socketDir },
           { name: VERIFY_ENV.replay, value: replay },

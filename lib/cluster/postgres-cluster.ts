@@ -21,6 +21,7 @@ import { NamedObject, declareObjects, describeObject, objectKey, renderedObjects
 import { validateClusterProps } from './validate';
 import { claimTemplateSize, renderVolumeClaims } from './volumes';
 import { PACKAGE_VERSION } from '../version';
+import { EVENTS_RULE } from './event-rules';
 
 /** The clusters of each App (by root construct) and the objects their names give, for the construct-level name check. */
 const clustersByRoot = new WeakMap<Construct, Array<{ name: string; path: string; objects: Map<string, NamedObject> }>>();
@@ -128,6 +129,8 @@ export class PostgresCluster extends Construct {
         // Elect the primary: the one Lease of this cluster (create cannot be limited by name in RBAC).
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [names.lease(name)] },
+        // Events on their pods (failover, switchover, fencing, backups after a failover): kubectl get events.
+        EVENTS_RULE,
         ...instanceCredentialRules(credentials),
       ],
     });

@@ -7,3 +7,4 @@ export * from './backup';
 export * from './canary';
 export * from './verify';
 export * from './cluster-config';
+export * from './events';

@@ -4,7 +4,7 @@
  * write load; partition it from the API; rejoin; switch over and back.
  */
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
-import { LABELS } from '../../lib/contract';
+import { EVENT_REASONS, LABELS } from '../../lib/contract';
 import { SHARED_PG_SECRETS, lostRows, startCluster, writer } from '../support/failover-probes';
 
 jest.setTimeout(300000);
@@ -14,12 +14,32 @@ describe('failover e2e (shared-pg from dist/)', () => {
   let su: string;
   const rwConn = () => h.connectionFromUri(h.secretData('shared-pg-mastodon-app')!.uri);
   const role = (pod: string) => h.podLabels(pod)[LABELS.role];
+  /** The Events (events.k8s.io/v1) the agents recorded on `pod` with `reason`, in the API double. */
+  const eventsOn = (pod: string, reason: string) => h.api.list('events', h.namespace).filter(e => e.regarding?.name === pod && e.reason === reason);
+  /** Events are sent in the background: wait briefly for one to land (the waits are summed and printed). */
+  let eventWaitMs = 0;
+  const eventOn = async (pod: string, reason: string) => {
+    const since = Date.now();
+    try {
+      return await eventually(async () => {
+        const found = eventsOn(pod, reason);
+        if (found.length === 0) throw new Error(`no ${reason} event on ${pod} yet`);
+        return found;
+      }, 10000, 100);
+    } finally {
+      eventWaitMs += Date.now() - since;
+    }
+  };
 
   beforeAll(async () => {
     su = await startCluster(h, { secrets: SHARED_PG_SECRETS });
     await query(rwConn(), 'CREATE TABLE IF NOT EXISTS events (id bigint PRIMARY KEY, at timestamptz DEFAULT now())');
   });
-  afterAll(() => h.stop());
+  afterAll(async () => {
+    // eslint-disable-next-line no-console
+    console.log(`[failover] waited ${(eventWaitMs / 1000).toFixed(1)} s in total for Events to land; ${h.api.list('events', h.namespace).length} events: ${h.api.list('events', h.namespace).map(e => `${e.regarding.name} ${e.reason}`).join(', ')}`);
+    await h.stop();
+  });
 
   test('kill -9 of the primary pod under load: the replica is promoted, -rw moves, no acknowledged row is lost', async () => {
     expect(role('shared-pg-0')).toBe('primary');
@@ -41,6 +61,11 @@ describe('failover e2e (shared-pg from dist/)', () => {
     const logs = h.pods[1].process!.logs();
     expect(logs.some(l => /failover: this replica holds the primary lease; promoting/.test(l.msg ?? ''))).toBe(true);
     expect((await h.httpGet(1, '/metrics')).body).toContain('pgc_failovers_total{cluster="shared-pg",pod="shared-pg-1"} 1');
+    // kubectl get events: a Warning "Failover" on the promoted pod, naming the old primary.
+    const [failover] = await eventOn('shared-pg-1', EVENT_REASONS.failover);
+    expect(failover).toMatchObject({ type: 'Warning', related: { name: 'shared-pg-0' }, regarding: { kind: 'Pod', uid: h.api.get('Pod', h.namespace, 'shared-pg-1')!.metadata.uid } });
+    // eslint-disable-next-line no-console
+    console.log(`[failover] event ${failover.metadata.name} ${failover.reason}: ${failover.note}`);
   });
 
   test('the old primary comes back as a replica of the new one, never as a second primary', async () => {
@@ -74,6 +99,12 @@ describe('failover e2e (shared-pg from dist/)', () => {
     expect(metrics[0]).toContain('pgc_switchovers_total{cluster="shared-pg",pod="shared-pg-0"} 1');
     expect(metrics[1]).toContain('pgc_switchovers_total{cluster="shared-pg",pod="shared-pg-1"} 1');
     expect(metrics[1]).toContain('pgc_failovers_total{cluster="shared-pg",pod="shared-pg-1"} 1');
+    // One Switchover event on each target, one HandedOver on each old primary naming its successor.
+    for (const [target, from] of [['shared-pg-0', 'shared-pg-1'], ['shared-pg-1', 'shared-pg-0']]) {
+      expect((await eventOn(target, EVENT_REASONS.switchover)).map(e => e.type)).toEqual(['Normal']);
+      expect((await eventOn(from, EVENT_REASONS.handedOver)).map(e => [e.type, e.related?.name])).toEqual([['Normal', target]]);
+    }
+    expect(eventsOn('shared-pg-1', EVENT_REASONS.failover)).toHaveLength(1);
   });
 
   test('a primary cut off from the API fences itself before the lease can be taken: never two writable primaries', async () => {
@@ -108,6 +139,21 @@ describe('failover e2e (shared-pg from dist/)', () => {
     await watch;
     expect(writable.filter(w => w.pods.length > 1)).toEqual([]);
     expect(role(primaryPod)).toBe('replica');
+    // The fenced primary was cut off from the API: its Fenced event is delivered once the API answers again.
+    const [fencedEvent] = await eventOn(primaryPod, EVENT_REASONS.fenced);
+    expect(fencedEvent.type).toBe('Warning');
+    expect(Math.abs(Date.parse(fencedEvent.eventTime) - Date.parse(fenced.time))).toBeLessThan(1000); // the fencing's time
+    expect(await eventOn(`shared-pg-${other}`, EVENT_REASONS.failover)).toHaveLength(1);
+    // Each failover was followed by a base backup of the new primary (a child `pg-agent backup` in its pod, with its
+    // ServiceAccount): its events are on that pod (this test has no reachable store, so they may say it failed).
+    const backupReasons: string[] = [EVENT_REASONS.backupStarted, EVENT_REASONS.backupCompleted, EVENT_REASONS.backupFailed];
+    const backupEvents = await eventually(async () => {
+      const found = h.api.list('events', h.namespace).filter(e => e.regarding?.name === 'shared-pg-1' && backupReasons.includes(e.reason));
+      if (found.length === 0) throw new Error('no backup event on shared-pg-1 yet');
+      return found;
+    }, 10000, 100);
+    // eslint-disable-next-line no-console
+    console.log(`[failover] backup after the failover: ${backupEvents.map(e => `${e.reason} (${e.type}): ${e.note}`).join(' | ')}`);
     // eslint-disable-next-line no-console
     console.log(`[failover] partition: fenced after ${((Date.parse(fenced.time) - partitionedAt) / 1000).toFixed(1)} s, replica promoted, old primary rejoined`);
   });

@@ -25,7 +25,10 @@ describe('backups', () => {
     expect(cron.spec.jobTemplate.spec).toMatchObject({ backoffLimit: 2, activeDeadlineSeconds: 21600 });
     const pod = cron.spec.jobTemplate.spec.template.spec;
     expect(pod.restartPolicy).toBe('Never');
-    expect(pod.automountServiceAccountToken).toBe(false);
+    // The API only to record Events on its pod: a Role with that right alone.
+    expect(pod.automountServiceAccountToken).toBe(true);
+    expect(byKind(objects, 'Role', 'keycloak-pg-cluster-backup').rules).toEqual([{ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] }]);
+    expect(byKind(objects, 'RoleBinding', 'keycloak-pg-cluster-backup').subjects).toEqual([{ kind: 'ServiceAccount', name: 'keycloak-pg-cluster-backup' }]);
     const c = pod.containers[0];
     expect(c.args).toEqual(['backup']);
     const env = envOf(c);

@@ -106,12 +106,15 @@ describe('RestoreDrill', () => {
     return Testing.synth(chart);
   };
 
-  test('a weekly CronJob running `verify` with the cluster\'s store, checks and scratch space, no API access', () => {
-    const cron = byKind(withDrill(cluster => ({ cluster, tables: [{ database: 'keycloak', table: 'user_entity' }] })), 'CronJob', 'pg-restore-drill');
+  test('a weekly CronJob running `verify` with the cluster\'s store, checks and scratch space, API access for its Events only', () => {
+    const objects = withDrill(cluster => ({ cluster, tables: [{ database: 'keycloak', table: 'user_entity' }] }));
+    const cron = byKind(objects, 'CronJob', 'pg-restore-drill');
+    expect(byKind(objects, 'Role', 'pg-restore-drill').rules).toEqual([{ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] }]);
     expect(cron.spec.schedule).toBe('0 6 * * 0');
     expect(cron.spec.jobTemplate.spec.backoffLimit).toBe(0);
     const pod = cron.spec.jobTemplate.spec.template.spec;
-    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.serviceAccountName).toBe('pg-restore-drill');
+    expect(pod.automountServiceAccountToken).toBe(true);
     const c = pod.containers[0];
     expect(c.args).toEqual(['verify']);
     const env = envOf(c);

@@ -144,6 +144,8 @@ describe('PostgresCluster', () => {
       { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: ['kc'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: ['kc-primary'] },
+      // Events on their pods (failover, switchover, fencing): create only.
+      { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
       // Their own credential Secrets by name (polled for rotation), and create to recreate a deleted generated one.
       { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['kc-app', 'kc-keycloak-app', 'kc-replication', 'kc-superuser'] },
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },

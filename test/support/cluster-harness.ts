@@ -326,6 +326,8 @@ export class ClusterHarness {
     }
     const suffix = Math.random().toString(36).slice(2, 7);
     const launch = containerLaunch(obj, c.name, this.mapping(`${obj.metadata.name}-${suffix}`, spec.serviceAccountName, {
+      // A pod without its ServiceAccount token has no way to the API.
+      ...(spec.automountServiceAccountToken === false ? { extraEnv: {} } : {}),
       paths,
       rewriteEnv: (name, value) => {
         const [host, port] = value.split(':');

@@ -17,13 +17,27 @@ import { cleanLeftovers } from './leftovers';
 import { applyRetentionAfterBackup } from './retention-step';
 import { runBaseBackup } from './run';
 import { waitForSource } from './source';
+import { JobEvents } from '../k8s/job-events';
 
 export interface BackupCommandOptions {
   /** How long to wait for the source instance. @default 10 min */
   sourceWaitMs?: number;
 }
 
+/** `pg-agent backup`, recording Events on its pod (BackupStarted, BackupCompleted, BackupFailed, RetentionDeleted). */
 export async function backupCommand(env: NodeJS.ProcessEnv = process.env, opts: BackupCommandOptions = {}): Promise<number> {
+  const events = new JobEvents(env);
+  try {
+    return await backup(env, opts, events);
+  } catch (e) {
+    events.backupFailed((e as Error).message, (e as { fix?: string }).fix);
+    throw e;
+  } finally {
+    await events.settled();
+  }
+}
+
+async function backup(env: NodeJS.ProcessEnv, opts: BackupCommandOptions, events: JobEvents): Promise<number> {
   const cfg = readBackupConfig(env);
   const { store } = cfg;
   const s3 = createS3Client(store.s3);
@@ -51,6 +65,7 @@ export async function backupCommand(env: NodeJS.ProcessEnv = process.env, opts: 
     await cleanLeftovers(s3, store, backupId);
 
     log.info({ backupId, key: s3Layout.dataTar(store.prefix, store.serverName, backupId, store.compression) }, 'backup starting');
+    events.backupStarted(backupId, `${source.source.host}:${source.source.port}`);
     let stop: ((why: string) => void) | undefined;
     const onSignal = (signal: string) => stop?.(signal);
     process.on('SIGTERM', onSignal);
@@ -70,7 +85,8 @@ export async function backupCommand(env: NodeJS.ProcessEnv = process.env, opts: 
       seconds: Number(seconds.toFixed(1)),
     }, 'backup complete (backup.info DONE)');
 
-    await applyRetentionAfterBackup(s3, store, env);
+    events.backupCompleted(backupId, info.size, seconds);
+    await applyRetentionAfterBackup(s3, store, env, events);
     return 0;
   } finally {
     s3.destroy();

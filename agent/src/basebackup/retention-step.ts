@@ -4,13 +4,15 @@
  * still succeeds (a failed Job would be retried, taking yet another backup); the next run retries retention.
  */
 import { log } from '../common/log';
+import type { JobEvents } from '../k8s/job-events';
 import { applyRetention } from '../retention/apply';
 import { S3Bucket } from '../s3/client';
 import { StoreConfig, readRetention } from '../store/config';
 
-export async function applyRetentionAfterBackup(s3: S3Bucket, store: StoreConfig, env: NodeJS.ProcessEnv): Promise<void> {
+export async function applyRetentionAfterBackup(s3: S3Bucket, store: StoreConfig, env: NodeJS.ProcessEnv, events?: JobEvents): Promise<void> {
   try {
-    await applyRetention(s3, store, readRetention(env));
+    const report = await applyRetention(s3, store, readRetention(env));
+    events?.retentionDeleted(report.backups.filter(b => b.action === 'remove').map(b => b.backupId), report.wal.removed);
   } catch (e) {
     log.error({ err: (e as Error).message, fix: (e as { fix?: string }).fix ?? 'The next backup runs retention again; `pg-agent retention --dry-run` shows the plan.' },
       'retention failed after the backup (the backup itself is complete)');

@@ -11,6 +11,7 @@ import { ANNOTATIONS, LABELS, names } from '../../../lib/contract';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { KubeClient, connectKube } from '../k8s/client';
+import { InstanceEvents } from './events';
 import { WalArchiver, archiverSocketPath } from '../wal/archiver';
 import { clearPartial, clone, finish, initdb, partialDir, primaryAnswers, recoverInterruptedSwap } from './bootstrap';
 import { restoreForRecovery } from '../restore/recovery';
@@ -253,6 +254,7 @@ class Instance {
   private mode: Mode;
   private readonly promotions = { failover: 0, switchover: 0, handedOver: 0 };
   private fencings = 0;
+  private readonly events: InstanceEvents;
   /** Decisions that waited because an invariant forbade going on (pgc_safety_waits_total). */
   private safetyWaits = 0;
   private switchoverWaitSince?: number;
@@ -272,6 +274,7 @@ class Instance {
   constructor(private readonly cfg: InstanceConfig, private role: InstanceRole, private readonly kube: KubeClient,
     private readonly election: Election, private readonly labeler: RoleLabeler, private readonly count: InstanceCount) {
     this.mode = role;
+    this.events = new InstanceEvents(cfg, kube);
     this.replicaSlots = new ReplicaSlots(cfg, count);
     this.disk = new DiskWatch(cfg.pgdata, 5000);
     this.rollout = new RolloutWatch(kube, cfg);
@@ -514,6 +517,7 @@ class Instance {
     log.error({ renewDeadlineMs: this.election.renewDeadlineMs, sinceRenewalMs: Math.round(this.election.msSinceRenewal()) }, 'primary lease not renewed in time: fencing (stopping postgres) before another pod may take over');
     this.mode = 'transition';
     this.fencings++;
+    this.events.fenced(this.election.msSinceRenewal(), this.election.renewDeadlineMs);
     await this.supervisor.stop(5);
     this.status = undefined;
     this.mode = 'fenced';
@@ -606,6 +610,7 @@ class Instance {
     if (released) {
       log.info({ target, finalLsn }, 'stopped cleanly and released the lease: the target promotes once it has replayed past the final position');
       const outcome = await this.waitForHandOver(target, SWITCHOVER_CATCH_UP_MS + 30000);
+      if (outcome === 'taken') this.events.handedOver(target, finalLsn);
       if (outcome === 'taken') return this.rejoin();
       log.warn({ target, outcome }, 'switchover did not happen: resuming as primary');
     }
@@ -654,6 +659,7 @@ class Instance {
     const outcome = await this.waitForHandOver(d.target, 10000);
     log.info({ target: d.target, outcome }, 'hand-over on stop finished');
     if (outcome === 'taken') this.promotions.handedOver++;
+    if (outcome === 'taken') this.events.handedOver(d.target, control.checkpointLsn);
   }
 
   /**
@@ -851,6 +857,7 @@ class Instance {
       if (!(await this.abandonPromotion((e as Error).message))) return;
     }
     this.promotions[reason]++;
+    this.events.promoted(reason, previous, this.status?.receivedLsn);
     this.lookupsDecided = false; // a paused restore_command is meaningless on a primary; any rejoin rewrites it
     this.mode = 'primary';
     this.reconciled = false;

@@ -26,6 +26,7 @@ import { readVerifyConfig } from './config';
 import { scratchFacts, takeScratch } from './scratch-dir';
 import { decideScratch } from '../decide/scratch';
 import { recoveryOutcome, startScratchServer, writeScratchConfig } from './scratch-server';
+import { JobEvents } from '../k8s/job-events';
 
 /** A gap in the archive is listed again this many times, this far apart, before verify fails on it. */
 const GAP_RECHECKS = 2;
@@ -37,7 +38,20 @@ export interface VerifyOptions {
   scratch?: string;
 }
 
+/** `pg-agent verify`, recording its result as an Event on its pod (DrillSucceeded, DrillFailed). */
 export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const events = new JobEvents(env);
+  try {
+    return await verify(opts, env, events);
+  } catch (e) {
+    events.drillResult(false, opts.backup ?? '', (e as Error).message);
+    throw e;
+  } finally {
+    await events.settled();
+  }
+}
+
+async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, events: JobEvents): Promise<number> {
   const cfg = readVerifyConfig(env, { backupId: opts.backup, replay: opts.replay, scratch: opts.scratch });
   const where = `s3://${cfg.store.s3.bucket}/${s3Layout.baseRoot(cfg.store.prefix, cfg.store.serverName)}`;
   // The scratch directory must be verify's own (new, empty, or marked by an earlier run) and off the data volume:
@@ -46,6 +60,7 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
   const decision = decideScratch(facts);
   if (decision.action === 'refuse') {
     log.error({ scratch: facts.scratch, invariant: decision.invariant, fix: decision.fix }, `verify refuses the scratch directory ${facts.scratch}: ${decision.why}`);
+    events.drillResult(false, opts.backup ?? '', `the scratch directory ${facts.scratch} was refused: ${decision.why}`);
     return 3;
   }
   takeScratch(facts.scratch, decision.mark);
@@ -128,6 +143,7 @@ export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.Proces
       process.stdout.write(JSON.stringify(report) + '\n');
       if (report.ok) log.info({ backupId: backup.backupId, recoveredTo: outcome.lastTransactionAt, seconds: report.seconds }, 'verify passed: the backup restores, replays and passes its checks');
       else log.error({ backupId: backup.backupId, failures, fix: 'The restored copy is not what it should be: keep the older backups (pause retention), take a new backup and look into the failures named here.' }, `verify failed: ${failures.join('; ')}`);
+      events.drillResult(report.ok, backup.backupId, report.ok ? `restored, replayed to ${outcome.lastTransactionAt ?? 'the end of the archive'} and checked in ${report.seconds.toFixed(0)} s.` : failures.join('; '));
       return report.ok ? 0 : 1;
     } finally {
       await server.stop();

@@ -19,7 +19,7 @@
  *  - validation (422 Invalid): object names (DNS-1123 subdomain), label keys/values, annotation keys, Secret and
  *    ConfigMap keys and 1 MiB limit, typed Secret required keys, Secret type immutable, `immutable: true`, pod
  *    containers required, pod spec immutable on update except images/tolerations/activeDeadlineSeconds, Lease
- *    durations;
+ *    durations, Event required fields (eventTime with microseconds, type, reportingController, action, reason);
  *  - Secret stringData folded into base64 data and never stored; type defaults to Opaque;
  *  - pods: status reset to Pending on create and ignored on update (it belongs to the kubelet: use seed());
  *    DELETE answers with the object; other kinds answer a Success Status; with a pod terminator set (the
@@ -452,10 +452,11 @@ export class KubeApiDouble {
       case '/api/v1': return resourceList('v1');
       case '/apis': return {
         kind: 'APIGroupList', apiVersion: 'v1',
-        groups: ['coordination.k8s.io', 'apps'].map(name => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } })),
+        groups: ['coordination.k8s.io', 'apps', 'events.k8s.io'].map(name => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } })),
       };
       case '/apis/coordination.k8s.io/v1': return resourceList('coordination.k8s.io/v1');
       case '/apis/apps/v1': return resourceList('apps/v1');
+      case '/apis/events.k8s.io/v1': return resourceList('events.k8s.io/v1');
       default: return undefined;
     }
   }

@@ -320,7 +320,53 @@ const statefulsets = define('apps', 'v1', 'statefulsets', 'StatefulSet', {
   },
 });
 
-export const RESOURCE_TYPES: ResourceType[] = [pods, secrets, configmaps, leases, statefulsets];
+/** A MicroTime field: a string with exactly six fractional digits (RFC3339Micro), as for Lease times. */
+function decodeMicroTime(v: unknown, field: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') return cannotUnmarshal(v, field, 'v1.MicroTime');
+  if (MICRO_TIME.test(v)) return undefined;
+  const rest = v.match(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(.*)$/)?.[1] ?? v;
+  return `parsing time "${v}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${rest}" as ".000000"`;
+}
+
+/** events.k8s.io/v1 Event's fields a recorder may send, each one as the API's validation checks it. */
+const EVENT_STRING_FIELDS = ['reportingController', 'reportingInstance', 'action', 'reason', 'type', 'note'];
+
+/**
+ * Events (events.k8s.io/v1, the same objects `kubectl get events` lists through core v1), as ValidateEventCreate
+ * checks them for this API version: eventTime, type Normal or Warning, reportingController (a qualified name),
+ * reportingInstance, action and reason required and at most 128 characters, note at most 1 kB, the regarding
+ * object in the event's own namespace, no deprecated timestamps; an event is not changed after it was created.
+ */
+const events = define('events.k8s.io', 'v1', 'events', 'Event', {
+  selectableFields: ['regarding.kind', 'regarding.name', 'regarding.namespace', 'regarding.uid', 'reason', 'type', 'reportingController'],
+  decode: obj => {
+    for (const f of EVENT_STRING_FIELDS) {
+      if (obj[f] !== undefined && obj[f] !== null && typeof obj[f] !== 'string') return cannotUnmarshal(obj[f], `Event.${f}`, 'string');
+    }
+    if (obj.regarding !== undefined && obj.regarding !== null && !isObject(obj.regarding)) return cannotUnmarshal(obj.regarding, 'Event.regarding', 'v1.ObjectReference');
+    return decodeMicroTime(obj.eventTime, 'Event.eventTime');
+  },
+  validate: (obj, old) => {
+    if (old) return deepEqual({ ...obj, metadata: undefined, series: undefined, reason: undefined, note: undefined }, { ...old, metadata: undefined, series: undefined, reason: undefined, note: undefined }) ? [] : [fieldForbidden('', 'updates to event are forbidden except for series, reason, note')];
+    const errors: FieldError[] = [];
+    if (!obj.eventTime) errors.push(fieldRequired('eventTime'));
+    if (obj.type !== 'Normal' && obj.type !== 'Warning') errors.push(fieldInvalid('type', '', `has invalid value: ${obj.type ?? ''}`));
+    for (const f of ['deprecatedFirstTimestamp', 'deprecatedLastTimestamp']) if (obj[f]) errors.push(fieldInvalid(f, '', 'needs to be unset'));
+    if (!obj.reportingController) errors.push(fieldRequired('reportingController'));
+    else errors.push(...qualifiedNameErrors(obj.reportingController, 'reportingController'));
+    for (const f of ['reportingController', 'reportingInstance', 'action', 'reason']) {
+      if (f !== 'reportingController' && !obj[f]) errors.push(fieldRequired(f));
+      if ((obj[f] ?? '').length > 128) errors.push(fieldInvalid(f, '', 'can have at most 128 characters'));
+    }
+    if ((obj.note ?? '').length > 1024) errors.push(fieldTooLong('note', 1024));
+    const ns = obj.regarding?.namespace;
+    if (ns && ns !== obj.metadata.namespace) errors.push(fieldInvalid('regarding.namespace', ns, 'does not match event.namespace'));
+    return errors;
+  },
+});
+
+export const RESOURCE_TYPES: ResourceType[] = [pods, secrets, configmaps, leases, statefulsets, events];
 
 /** By URL segments: group ('' for core), version, plural resource name. */
 export function resourceByPath(group: string, version: string, resource: string): ResourceType | undefined {
