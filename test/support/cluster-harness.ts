@@ -19,14 +19,32 @@ function nextServiceIp(): string {
   serviceCounter++;
   return `127.${10 + (process.pid % 240)}.${serviceCounter >> 8}.${(serviceCounter & 255) || 1}`;
 }
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port for a pod's PostgreSQL or HTTP server, below the kernel's ephemeral range (32768-60999): a port the
+ * kernel hands out for `listen(0)` is just as likely to be taken next as the local port of some outbound
+ * connection (a walreceiver, an S3 request) before the agent binds it. Each jest worker (and each other process)
+ * draws from its own stretch of 20000-32767, checking that the port is free on every address.
+ */
+let portCursor = -1;
+export async function freePort(): Promise<number> {
+  const worker = Number(process.env.JEST_WORKER_ID ?? 0);
+  const span = 1500;
+  const base = 20000 + ((worker || (process.pid % 7) + 1) % 8) * span;
+  if (portCursor < 0) portCursor = Math.floor(Math.random() * span);
+  for (let tries = 0; tries < span; tries++) {
+    portCursor = (portCursor + 1) % span;
+    const port = base + portCursor;
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port in ${base}-${base + span - 1}`);
+}
+
+/** True when nothing listens on `port` (IPv6 any, which also covers IPv4 on a dual-stack host, as the agent binds). */
+function bindable(port: number): Promise<boolean> {
+  return new Promise(resolve => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, () => srv.close(() => resolve(true)));
   });
 }
 
