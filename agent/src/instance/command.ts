@@ -17,7 +17,7 @@ import { clearPartial, clone, finish, initdb, partialDir, primaryAnswers, recove
 import { restoreForRecovery } from '../restore/recovery';
 import { clearRolesPending, cloneSource, describeSource, isFollowingSource, markClonedFromSource, stopFollowingSource } from './clone-source';
 import { InstanceConfig, readInstanceConfig } from './config';
-import { followsSource, restoreStrictHba, writeConfigFiles, writeConfigWithoutArchiveLookups, writeConfigWithoutArchiving } from './config-files';
+import { followsSource, restoreStrictHba, writeConfigFiles, writeConfigWithout } from './config-files';
 import { Election } from './election';
 import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readControlData, readSystemIdentifier } from './pgdata';
@@ -682,13 +682,13 @@ class Instance {
   /**
    * Before a hand-over's stop: when the store has been failing, postgres would spend seconds (its final archiving
    * cycle, three attempts a segment a second apart) before it shuts down, and writes wait all that time. Nothing is
-   * lost by skipping it: see writeConfigWithoutArchiving.
+   * lost by skipping it: see writeConfigWithout.
    */
   private async pauseArchivingIfFailing(role: InstanceRole): Promise<void> {
     const since = this.archiver?.failingSince;
     if (since === undefined) return;
     try {
-      writeConfigWithoutArchiving(this.cfg, role);
+      writeConfigWithout(this.cfg, role, 'archive_command');
       await reloadConfig(this.cfg);
       log.warn({ failingForSeconds: Math.round((Date.now() - since) / 1000), fix: 'Bring the store back: the segments stay in pg_wal and are archived by the new primary and by this instance when it returns.' },
         'the store has been failing: stopping without the final archiving attempts (archiving paused for this stop)');
@@ -818,7 +818,7 @@ class Instance {
       log.info({ why: d.why }, 'switchover target: archive lookups kept during the promotion');
       return;
     }
-    writeConfigWithoutArchiveLookups(this.cfg);
+    writeConfigWithout(this.cfg, 'replica', 'restore_command');
     await reloadConfig(this.cfg).catch(() => undefined);
     log.info({ why: d.why }, 'switchover target: restore_command paused until the promotion');
   }

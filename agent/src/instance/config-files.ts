@@ -147,23 +147,15 @@ export function writeConfigFiles(cfg: InstanceConfig, role: 'primary' | 'replica
 }
 
 /**
- * A primary about to stop while the store fails: the same configuration with an empty archive_command (archiving
- * paused), so that the shutdown does not spend seconds on PostgreSQL's final archiving retries. The segments stay
- * `.ready` in pg_wal; the replica that takes over received them and archives them (archive_mode=always), and so does
- * this instance when it returns. Every start writes the full configuration again.
+ * The same configuration with one agent-owned command emptied, until the next start writes it whole again:
+ * - `archive_command` for an instance about to stop while the store fails, so that the shutdown does not spend
+ *   seconds on PostgreSQL's final archiving retries (the segments stay `.ready`; the replica that takes over received
+ *   them and archives them, archive_mode=always, and so does this instance when it returns);
+ * - `restore_command` for a switchover target about to promote (decideArchiveLookupsOnTakeOver), so that the
+ *   promotion does not wait on archive lookups; a refused or abandoned take-over writes it whole again.
  */
-export function writeConfigWithoutArchiving(cfg: InstanceConfig, role: 'primary' | 'replica'): void {
-  const conf = renderPostgresqlConf(cfg, role).replace(/^archive_command = .*$/m, "archive_command = ''");
-  fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), conf, { mode: 0o600 });
-}
-
-/**
- * A switchover target about to promote (decideArchiveLookupsOnTakeOver): the same configuration without
- * restore_command, so that the promotion does not wait on archive lookups. The next start, a rejoin, or the end
- * of the take-over (refused or abandoned) writes the full configuration again.
- */
-export function writeConfigWithoutArchiveLookups(cfg: InstanceConfig): void {
-  const conf = renderPostgresqlConf(cfg, 'replica').replace(/^restore_command = .*$/m, "restore_command = ''");
+export function writeConfigWithout(cfg: InstanceConfig, role: 'primary' | 'replica', command: 'archive_command' | 'restore_command'): void {
+  const conf = renderPostgresqlConf(cfg, role).replace(new RegExp(`^${command} = .*$`, 'm'), `${command} = ''`);
   fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), conf, { mode: 0o600 });
 }
 
