@@ -26,7 +26,12 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(code => { process.exitCode = code; }, e => {
-  process.stderr.write(`bench-restore failed: ${(e as Error).stack ?? e}\n`);
-  process.exitCode = 1;
-});
+main().then(
+  code => {
+    process.exitCode = code;
+  },
+  e => {
+    process.stderr.write(`bench-restore failed: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  },
+);

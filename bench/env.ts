@@ -23,7 +23,7 @@ export const BENCH_ENV = Object.fromEntries(Object.keys(DEFAULTS).map(k => [k, p
 const emitWarning = process.emitWarning.bind(process);
 process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
   const text = typeof warning === 'string' ? warning : warning.message;
-  const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type ?? '';
+  const type = typeof rest[0] === 'string' ? rest[0] : ((rest[0] as { type?: string } | undefined)?.type ?? '');
   if (/NodeVersionSupportWarning|AWS SDK for JavaScript \(v3\)/.test(`${text} ${type}`)) return;
   (emitWarning as (...a: unknown[]) => void)(warning, ...rest);
 }) as typeof process.emitWarning;

@@ -14,7 +14,10 @@ import { ChangeFigures, RolloutDrill, printChange } from '../test/support/rollou
 import { ensureS3, stopS3 } from '../test/support/s3';
 import { KubeObject } from '../test/support/manifests';
 
-const arg = (name: string) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : undefined; };
+const arg = (name: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
 
 async function scenario(strategy: string, rollouts: number): Promise<ChangeFigures[]> {
   const setStrategy = (objects: KubeObject[]) => {
@@ -26,7 +29,9 @@ async function scenario(strategy: string, rollouts: number): Promise<ChangeFigur
     await d.start(await ensureS3());
     for (let i = 0; i < rollouts; i++) {
       const at = d.primaryOrdinal();
-      const f = await d.underLoad(`${strategy} rollout ${i + 1}, primary on ${at}`, async () => { await d.templateChange(); });
+      const f = await d.underLoad(`${strategy} rollout ${i + 1}, primary on ${at}`, async () => {
+        await d.templateChange();
+      });
       console.log(printChange(f));
       out.push(f);
     }

@@ -34,7 +34,12 @@ const STORE_SECRET = 'rook-ceph-object-user-rgw-bulk-cnpg-backup-keycloak';
 const DATABASE = 'keycloak';
 const MiB = 1024 * 1024;
 /** What agent/src/store/compression.ts uses (GZIP_DATA_LEVEL, ZSTD_LEVEL), for the report's setup table. */
-const AGENT_LEVELS: Record<string, string> = { gzip: 'gzip level 1 (zlib, libuv thread pool)', zstd: 'zstd level 3, on one zstd worker thread (2 MiB jobs)', lz4: 'lz4 frames of 1 MiB, two compressed off the main thread', none: 'none' };
+const AGENT_LEVELS: Record<string, string> = {
+  gzip: 'gzip level 1 (zlib, libuv thread pool)',
+  zstd: 'zstd level 3, on one zstd worker thread (2 MiB jobs)',
+  lz4: 'lz4 frames of 1 MiB, two compressed off the main thread',
+  none: 'none',
+};
 
 export interface Options {
   quick: boolean;
@@ -67,10 +72,13 @@ function parseArgs(argv: string[]): Options {
     return n;
   };
   for (const a of argv) {
-    if (a.startsWith('--') && !['--quick', '--scale', '--runs', '--days', '--wal-seconds', '--out', '--keep-rgw', '--help'].includes(a)) throw new Error(`unknown flag ${a} (see bench/README.md)`);
+    if (a.startsWith('--') && !['--quick', '--scale', '--runs', '--days', '--wal-seconds', '--out', '--keep-rgw', '--help'].includes(a))
+      throw new Error(`unknown flag ${a} (see bench/README.md)`);
   }
   if (argv.includes('--help')) {
-    process.stdout.write('npm run bench -- [--quick] [--scale N (70: ~1 GiB)] [--runs N (3)] [--days N (4)] [--wal-seconds N (60)] [--out DIR] [--keep-rgw]\n');
+    process.stdout.write(
+      'npm run bench -- [--quick] [--scale N (70: ~1 GiB)] [--runs N (3)] [--days N (4)] [--wal-seconds N (60)] [--out DIR] [--keep-rgw]\n',
+    );
     process.exit(0);
   }
   const scale = int('--scale', quick ? 5 : 70);
@@ -96,13 +104,26 @@ function log(msg: string): void {
 
 function preflight(): void {
   const missing: string[] = [];
-  for (const bin of ['pgbackrest', 'barman-cloud-backup', 'barman-cloud-restore', 'barman-cloud-wal-archive', 'pg_basebackup', 'pgbench', 'radosgw']) {
-    const found = (process.env.PATH ?? '').split(':').concat([PG_BIN]).some(d => fs.existsSync(path.join(d, bin)));
+  for (const bin of [
+    'pgbackrest',
+    'barman-cloud-backup',
+    'barman-cloud-restore',
+    'barman-cloud-wal-archive',
+    'pg_basebackup',
+    'pgbench',
+    'radosgw',
+  ]) {
+    const found = (process.env.PATH ?? '')
+      .split(':')
+      .concat([PG_BIN])
+      .some(d => fs.existsSync(path.join(d, bin)));
     if (!found) missing.push(bin);
   }
   if (!fs.existsSync('/usr/bin/time')) missing.push('/usr/bin/time');
   if (missing.length) {
-    throw new Error(`missing ${missing.join(', ')}. As root: apt-get install -y pgbackrest barman-cli-cloud time postgresql-15 postgresql-client-15 radosgw ceph-mon ceph-osd ceph-common`);
+    throw new Error(
+      `missing ${missing.join(', ')}. As root: apt-get install -y pgbackrest barman-cli-cloud time postgresql-15 postgresql-client-15 radosgw ceph-mon ceph-osd ceph-common`,
+    );
   }
   if (!podUser()) throw new Error('run the bench as root: tools run as the postgres user, as in the pod (uid 999)');
 }
@@ -118,7 +139,9 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   preflight();
   const rounds = Math.max(opts.runs, opts.days);
-  log(`options: scale ${opts.scale}, runs ${opts.runs}, days ${opts.days} (${rounds} backup rounds), WAL load ${opts.walSeconds} s; RGW in ${RGW_BASE}, agent bundle in ${process.env.PGC_AGENT_DIST}`);
+  log(
+    `options: scale ${opts.scale}, runs ${opts.runs}, days ${opts.days} (${rounds} backup rounds), WAL load ${opts.walSeconds} s; RGW in ${RGW_BASE}, agent bundle in ${process.env.PGC_AGENT_DIST}`,
+  );
   const machine = describeMachine(ROOT, PG_BIN);
   log(`machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.ramGiB} GiB, ${machine.kernel}; ${machine.postgres}`);
 
@@ -151,7 +174,10 @@ async function main(): Promise<void> {
       await stopS3(true).catch(e => log(`RGW stop: ${(e as Error).message}`));
     }
   };
-  process.once('SIGINT', () => { log('interrupted'); void cleanup().finally(() => process.exit(130)); });
+  process.once('SIGINT', () => {
+    log('interrupted');
+    void cleanup().finally(() => process.exit(130));
+  });
 
   try {
     await h.start();
@@ -163,7 +189,10 @@ async function main(): Promise<void> {
     await h.waitReady(0, 180_000);
     const pod = h.pods[0];
     const src: Source = {
-      port: pod.pgPort, pgdata: path.join(pod.dataDir, 'pgdata'), socketDir: pod.runDir, database: DATABASE,
+      port: pod.pgPort,
+      pgdata: path.join(pod.dataDir, 'pgdata'),
+      socketDir: pod.runDir,
+      database: DATABASE,
       superuserPassword: h.secretData(`${CLUSTER}-superuser`)!.password,
       replicationPassword: h.secretData(`${CLUSTER}-replication`)!.password,
     };
@@ -176,7 +205,14 @@ async function main(): Promise<void> {
     memory.push(await sampleMemory('idle, fresh (after start, no data)', agentPid, opts.idleSeconds));
 
     // The data: pgbench at the requested scale, written through the agent's archiving like any load.
-    const pgEnv = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(src.port), PGUSER: 'postgres', PGPASSWORD: src.superuserPassword, PGDATABASE: DATABASE };
+    const pgEnv = {
+      ...process.env,
+      PGHOST: '127.0.0.1',
+      PGPORT: String(src.port),
+      PGUSER: 'postgres',
+      PGPASSWORD: src.superuserPassword,
+      PGDATABASE: DATABASE,
+    };
     const initStart = Date.now();
     const initWal0 = await walBytes(src);
     await run(path.join(PG_BIN, 'pgbench'), ['-i', '-s', String(opts.scale), '-q'], { env: pgEnv });
@@ -191,36 +227,76 @@ async function main(): Promise<void> {
     const pgbrGz = new PgBackRestTool(ctx, buckets.pgbackrest, 'gz');
     const pgbrZst = new PgBackRestTool(ctx, buckets.pgbackrest, 'zst');
     const barman = new BarmanTool(ctx, buckets.barman);
-    const sw = new ArchiveSwitch(src, { agent: null, 'pgbackrest-gz': pgbrGz.archiveCommand, 'pgbackrest-zst': pgbrZst.archiveCommand, barman: barman.archiveCommand }, log);
+    const sw = new ArchiveSwitch(
+      src,
+      { agent: null, 'pgbackrest-gz': pgbrGz.archiveCommand, 'pgbackrest-zst': pgbrZst.archiveCommand, barman: barman.archiveCommand },
+      log,
+    );
     if (!(await sw.waitDrained(600_000))) throw new Error('the agent did not archive the pgbench -i WAL within 10 min');
-    memory.push(await sampleMemory(`idle, after loading the data (the archiver shipped ${(initWal / MiB).toFixed(0)} MiB of WAL)`, agentPid, opts.idleSeconds));
+    memory.push(
+      await sampleMemory(`idle, after loading the data (the archiver shipped ${(initWal / MiB).toFixed(0)} MiB of WAL)`, agentPid, opts.idleSeconds),
+    );
     await pgbrGz.setup();
     await pgbrZst.setup();
 
     const agentVariant = (c: Compression, isDefault: boolean): Variant => ({
-      id: `agent-${c}`, tool: 'agent', label: `our agent, ${c}${isDefault ? ' (default)' : ''}`, compression: c, isDefault, archiver: 'agent',
+      id: `agent-${c}`,
+      tool: 'agent',
+      label: `our agent, ${c}${isDefault ? ' (default)' : ''}`,
+      compression: c,
+      isDefault,
+      archiver: 'agent',
       options: `${AGENT_LEVELS[c]}; one tar stream from pg_basebackup in 1 MiB chunks, 8 MiB multipart parts, 2 in flight; restore: 4 ranged GETs of 8 MiB in flight, decompressed in 256 KiB slices, streamed unpack; recovery: wal-fetch prefetches 8 segments`,
-      backup: () => agent.backup(`agent-${c}`, c), restore: ref => agent.restore(`agent-${c}`, ref),
+      backup: () => agent.backup(`agent-${c}`, c),
+      restore: ref => agent.restore(`agent-${c}`, ref),
     });
     const variants: Variant[] = [
-      agentVariant('gzip', true), agentVariant('zstd', false), agentVariant('lz4', false),
+      agentVariant('gzip', true),
+      agentVariant('zstd', false),
+      agentVariant('lz4', false),
       {
-        id: 'pgbackrest-gz', tool: 'pgbackrest', label: 'pgBackRest gz (default)', compression: 'gz', isDefault: true, archiver: 'pgbackrest-gz', options: pgbrGz.options,
-        backup: () => pgbrGz.backup('pgbackrest-gz'), restore: ref => pgbrGz.restore('pgbackrest-gz', ref),
+        id: 'pgbackrest-gz',
+        tool: 'pgbackrest',
+        label: 'pgBackRest gz (default)',
+        compression: 'gz',
+        isDefault: true,
+        archiver: 'pgbackrest-gz',
+        options: pgbrGz.options,
+        backup: () => pgbrGz.backup('pgbackrest-gz'),
+        restore: ref => pgbrGz.restore('pgbackrest-gz', ref),
       },
       {
-        id: 'pgbackrest-zst', tool: 'pgbackrest', label: 'pgBackRest zst + bundle', compression: 'zst', isDefault: false, archiver: 'pgbackrest-zst', options: pgbrZst.options,
-        backup: () => pgbrZst.backup('pgbackrest-zst'), restore: ref => pgbrZst.restore('pgbackrest-zst', ref),
+        id: 'pgbackrest-zst',
+        tool: 'pgbackrest',
+        label: 'pgBackRest zst + bundle',
+        compression: 'zst',
+        isDefault: false,
+        archiver: 'pgbackrest-zst',
+        options: pgbrZst.options,
+        backup: () => pgbrZst.backup('pgbackrest-zst'),
+        restore: ref => pgbrZst.restore('pgbackrest-zst', ref),
       },
       {
-        id: 'barman-gzip', tool: 'barman', label: 'barman-cloud gzip', compression: 'gzip', isDefault: false, archiver: 'barman',
+        id: 'barman-gzip',
+        tool: 'barman',
+        label: 'barman-cloud gzip',
+        compression: 'gzip',
+        isDefault: false,
+        archiver: 'barman',
         options: '--gzip, --immediate-checkpoint, 2 upload jobs (default)',
-        backup: () => barman.backup('barman-gzip', 'gzip'), restore: ref => barman.restore('barman-gzip', ref),
+        backup: () => barman.backup('barman-gzip', 'gzip'),
+        restore: ref => barman.restore('barman-gzip', ref),
       },
       {
-        id: 'barman-none', tool: 'barman', label: 'barman-cloud none (default)', compression: 'none', isDefault: true, archiver: 'barman',
+        id: 'barman-none',
+        tool: 'barman',
+        label: 'barman-cloud none (default)',
+        compression: 'none',
+        isDefault: true,
+        archiver: 'barman',
         options: 'no compression (default), --immediate-checkpoint, 2 upload jobs (default)',
-        backup: () => barman.backup('barman-none', 'none'), restore: ref => barman.restore('barman-none', ref),
+        backup: () => barman.backup('barman-none', 'none'),
+        restore: ref => barman.restore('barman-none', ref),
         drop: ref => deleteUnder(ctx, buckets.barman, `barman/base/${ref}/`),
       },
     ];
@@ -231,9 +307,18 @@ async function main(): Promise<void> {
     const days: DayRecord[] = [];
     const raw: BackupRecord[] = [];
     const backupRecord = (r: number, b: BackupResult, size: number, load: number): BackupRecord => ({
-      round: r, variant: b.variant, ref: b.ref, wallSeconds: round(b.measured.wallSeconds, 3), cpuSeconds: round(b.measured.cpuSeconds, 2),
-      maxRssMiB: round(b.measured.maxRssMiB, 1), peakTreeRssMiB: round(b.measured.peakTreeRssMiB, 1), peakByProgram: b.measured.peakByProgram,
-      storedBytes: b.storedBytes, storedObjects: b.storedObjects, pgdataBytes: size, load1: round(load, 2),
+      round: r,
+      variant: b.variant,
+      ref: b.ref,
+      wallSeconds: round(b.measured.wallSeconds, 3),
+      cpuSeconds: round(b.measured.cpuSeconds, 2),
+      maxRssMiB: round(b.measured.maxRssMiB, 1),
+      peakTreeRssMiB: round(b.measured.peakTreeRssMiB, 1),
+      peakByProgram: b.measured.peakByProgram,
+      storedBytes: b.storedBytes,
+      storedObjects: b.storedObjects,
+      pgdataBytes: size,
+      load1: round(load, 2),
     });
 
     for (let r = 1; r <= rounds; r++) {
@@ -242,10 +327,18 @@ async function main(): Promise<void> {
         await sw.use('agent');
         const w0 = await walBytes(src);
         const t0 = Date.now();
-        const out = await run(path.join(PG_BIN, 'pgbench'), ['-N', '-c', '4', '-j', '2', '-t', String(Math.ceil(opts.dayTransactions / 4))], { env: pgEnv });
+        const out = await run(path.join(PG_BIN, 'pgbench'), ['-N', '-c', '4', '-j', '2', '-t', String(Math.ceil(opts.dayTransactions / 4))], {
+          env: pgEnv,
+        });
         const walWritten = (await walBytes(src)) - w0;
         const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN);
-        days.push({ day: r, transactions: opts.dayTransactions, seconds: round((Date.now() - t0) / 1000, 1), walBytes: walWritten, tps: round(tps, 0) });
+        days.push({
+          day: r,
+          transactions: opts.dayTransactions,
+          seconds: round((Date.now() - t0) / 1000, 1),
+          walBytes: walWritten,
+          tps: round(tps, 0),
+        });
         log(`day ${r}: ${opts.dayTransactions} pgbench transactions, ${(walWritten / MiB).toFixed(0)} MiB of WAL`);
       }
       const size = pgdataBytes(src.pgdata).bytes;
@@ -263,16 +356,27 @@ async function main(): Promise<void> {
           const load = load1();
           const b = await v.backup();
           backups.push(backupRecord(r, b, size, load));
-          log(`round ${r}: ${v.id} backup ${b.measured.wallSeconds.toFixed(1)} s, ${b.measured.cpuSeconds.toFixed(1)} CPU s, peak ${b.measured.peakTreeRssMiB.toFixed(0)} MiB, stored ${(b.storedBytes / MiB).toFixed(1)} MiB`);
+          log(
+            `round ${r}: ${v.id} backup ${b.measured.wallSeconds.toFixed(1)} s, ${b.measured.cpuSeconds.toFixed(1)} CPU s, peak ${b.measured.peakTreeRssMiB.toFixed(0)} MiB, stored ${(b.storedBytes / MiB).toFixed(1)} MiB`,
+          );
           if (r <= opts.runs) {
             const rload = load1();
             const rr = await v.restore(b.ref);
             restores.push({
-              round: r, variant: v.id, rtoSeconds: rr.rtoSeconds, filesSeconds: rr.filesSeconds, recoverySeconds: rr.recoverySeconds,
-              cpuSeconds: round(rr.measured.cpuSeconds, 2), maxRssMiB: round(rr.measured.maxRssMiB, 1), peakTreeRssMiB: round(rr.measured.peakTreeRssMiB, 1),
-              rowsOk: rr.rowsOk, load1: round(rload, 2),
+              round: r,
+              variant: v.id,
+              rtoSeconds: rr.rtoSeconds,
+              filesSeconds: rr.filesSeconds,
+              recoverySeconds: rr.recoverySeconds,
+              cpuSeconds: round(rr.measured.cpuSeconds, 2),
+              maxRssMiB: round(rr.measured.maxRssMiB, 1),
+              peakTreeRssMiB: round(rr.measured.peakTreeRssMiB, 1),
+              rowsOk: rr.rowsOk,
+              load1: round(rload, 2),
             });
-            log(`round ${r}: ${v.id} restore RTO ${rr.rtoSeconds.toFixed(1)} s (files ${rr.filesSeconds.toFixed(1)} s, recovery ${rr.recoverySeconds.toFixed(1)} s), rows ${rr.rowsOk ? 'ok' : 'WRONG'}`);
+            log(
+              `round ${r}: ${v.id} restore RTO ${rr.rtoSeconds.toFixed(1)} s (files ${rr.filesSeconds.toFixed(1)} s, recovery ${rr.recoverySeconds.toFixed(1)} s), rows ${rr.rowsOk ? 'ok' : 'WRONG'}`,
+            );
           }
           if (v.drop) await v.drop(b.ref);
         }
@@ -283,7 +387,12 @@ async function main(): Promise<void> {
     const wal: WalRecord[] = [];
     const walTools = [
       { archiver: 'agent', label: 'our agent (pg-agent instance, async parallel archiver; gzip)', bucket: buckets.agent, prefix: agent.walPrefix },
-      { archiver: 'pgbackrest-gz', label: 'pgBackRest archive-push, async, process-max=2 (gz)', bucket: buckets.pgbackrest, prefix: pgbrGz.walPrefix },
+      {
+        archiver: 'pgbackrest-gz',
+        label: 'pgBackRest archive-push, async, process-max=2 (gz)',
+        bucket: buckets.pgbackrest,
+        prefix: pgbrGz.walPrefix,
+      },
       { archiver: 'barman', label: 'barman-cloud-wal-archive --gzip', bucket: buckets.barman, prefix: barman.walPrefix },
     ];
     for (let r = 1; r <= opts.runs; r++) {
@@ -295,7 +404,9 @@ async function main(): Promise<void> {
         await sql(conn(src), 'CHECKPOINT');
         const rec = await walRun(r, t, ctx, pgEnv, agentPid, opts);
         wal.push(rec);
-        log(`WAL run ${r}: ${t.archiver}: ${rec.segmentsWritten.toFixed(1)} segments written, ${rec.archivedPerSecond.toFixed(2)} archived/s, backlog median ${rec.readyMedian} max ${rec.readyMax}, at end ${rec.readyAtEnd}, drained ${rec.drainSeconds === null ? `not within ${opts.drainCapSeconds} s` : `in ${rec.drainSeconds} s`}`);
+        log(
+          `WAL run ${r}: ${t.archiver}: ${rec.segmentsWritten.toFixed(1)} segments written, ${rec.archivedPerSecond.toFixed(2)} archived/s, backlog median ${rec.readyMedian} max ${rec.readyMax}, at end ${rec.readyAtEnd}, drained ${rec.drainSeconds === null ? `not within ${opts.drainCapSeconds} s` : `in ${rec.drainSeconds} s`}`,
+        );
         if (readyCount(src.pgdata) > 0) await sw.discardBacklog();
       }
     }
@@ -308,13 +419,39 @@ async function main(): Promise<void> {
       options: { ...opts, rounds },
       machine,
       loadAverage: { start: 0, median: 0, max: 0 },
-      source: { cluster: CLUSTER, database: DATABASE, scale: opts.scale, pgdataBytes: initialSize.bytes, pgdataFiles: initialSize.files, initSeconds: round(initSeconds, 1), initWalBytes: initWal },
-      variants: variants.map(({ id, tool, label, compression, isDefault, archiver, options }) => ({ id, tool, label, compression, isDefault, archiver, options })),
+      source: {
+        cluster: CLUSTER,
+        database: DATABASE,
+        scale: opts.scale,
+        pgdataBytes: initialSize.bytes,
+        pgdataFiles: initialSize.files,
+        initSeconds: round(initSeconds, 1),
+        initWalBytes: initWal,
+      },
+      variants: variants.map(({ id, tool, label, compression, isDefault, archiver, options }) => ({
+        id,
+        tool,
+        label,
+        compression,
+        isDefault,
+        archiver,
+        options,
+      })),
       walTools: walTools.map(({ archiver, label }) => ({ archiver, label })),
-      backups, restores, raw, wal, days, memory,
+      backups,
+      restores,
+      raw,
+      wal,
+      days,
+      memory,
       durationSeconds: round((Date.now() - started) / 1000, 0),
     };
-    const loads = [...backups, ...raw].map(b => b.load1).concat(restores.map(x => x.load1), wal.map(x => x.load1));
+    const loads = [...backups, ...raw]
+      .map(b => b.load1)
+      .concat(
+        restores.map(x => x.load1),
+        wal.map(x => x.load1),
+      );
     results.loadAverage = { start: round(loads[0] ?? NaN, 2), median: round(median(loads), 2), max: round(max(loads), 2) };
     const files = writeReports(results, opts.out);
     log(`wrote ${files.join(', ')}`);
@@ -326,7 +463,12 @@ async function main(): Promise<void> {
 
 /** RSS and PSS of the agent (node) and of its postgres processes, sampled every 0.5 s for `seconds`; medians. */
 async function sampleMemory(phase: string, agentPid: number, seconds: number): Promise<MemoryRecord> {
-  const agentRss: number[] = [], agentPss: number[] = [], agentAnon: number[] = [], pgRss: number[] = [], pgPss: number[] = [], pgCount: number[] = [];
+  const agentRss: number[] = [],
+    agentPss: number[] = [],
+    agentAnon: number[] = [],
+    pgRss: number[] = [],
+    pgPss: number[] = [],
+    pgCount: number[] = [];
   for (let i = 0; i < seconds * 2; i++) {
     const tree = descendants(agentPid).filter(p => p !== agentPid);
     const pg = tree.filter(p => commOf(p) === 'postgres');
@@ -339,11 +481,18 @@ async function sampleMemory(phase: string, agentPid: number, seconds: number): P
     await sleep(500);
   }
   const rec: MemoryRecord = {
-    phase, agentRssMiB: round(median(agentRss), 1), agentPssMiB: round(median(agentPss), 1), agentHwmMiB: round(statusKiB(agentPid, 'VmHWM') / 1024, 1),
+    phase,
+    agentRssMiB: round(median(agentRss), 1),
+    agentPssMiB: round(median(agentPss), 1),
+    agentHwmMiB: round(statusKiB(agentPid, 'VmHWM') / 1024, 1),
     agentAnonMiB: round(median(agentAnon), 1),
-    postgresRssMiB: round(median(pgRss), 1), postgresPssMiB: round(median(pgPss), 1), postgresProcesses: median(pgCount),
+    postgresRssMiB: round(median(pgRss), 1),
+    postgresPssMiB: round(median(pgPss), 1),
+    postgresProcesses: median(pgCount),
   };
-  log(`memory (${phase}): agent RSS ${rec.agentRssMiB} MiB (anonymous ${rec.agentAnonMiB}, PSS ${rec.agentPssMiB}, HWM ${rec.agentHwmMiB}); postgres ${rec.postgresProcesses} processes RSS ${rec.postgresRssMiB} MiB, PSS ${rec.postgresPssMiB} MiB`);
+  log(
+    `memory (${phase}): agent RSS ${rec.agentRssMiB} MiB (anonymous ${rec.agentAnonMiB}, PSS ${rec.agentPssMiB}, HWM ${rec.agentHwmMiB}); postgres ${rec.postgresProcesses} processes RSS ${rec.postgresRssMiB} MiB, PSS ${rec.postgresPssMiB} MiB`,
+  );
   return rec;
 }
 
@@ -353,7 +502,14 @@ async function waitQuiet(): Promise<void> {
   while (PgBackRestTool.busyProcesses() > 0 && Date.now() < deadline) await sleep(500);
 }
 
-async function walRun(r: number, t: { archiver: string; bucket: string; prefix: string }, ctx: Ctx, pgEnv: NodeJS.ProcessEnv, agentPid: number, opts: Options): Promise<WalRecord> {
+async function walRun(
+  r: number,
+  t: { archiver: string; bucket: string; prefix: string },
+  ctx: Ctx,
+  pgEnv: NodeJS.ProcessEnv,
+  agentPid: number,
+  opts: Options,
+): Promise<WalRecord> {
   const { src } = ctx;
   const segment = 16 * MiB;
   const before = await storedUnder(ctx, t.bucket, t.prefix);
@@ -392,14 +548,24 @@ async function walRun(r: number, t: { archiver: string; bucket: string; prefix: 
   const archivedDuringLoad = s1.archived - s0.archived;
   const storedObjects = after.objects - before.objects;
   return {
-    run: r, archiver: t.archiver, loadSeconds: round(loadSeconds, 1), tps: round(Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN), 0),
-    walWrittenBytes: w1 - w0, segmentsWritten: round(segmentsWritten, 1),
-    segmentsArchivedDuringLoad: archivedDuringLoad, segmentsArchivedTotal: s2.archived - s0.archived,
-    archivedPerSecond: round(archivedDuringLoad / loadSeconds, 2), writtenPerSecond: round(segmentsWritten / loadSeconds, 2),
-    readyMedian: median(ready), readyMax: max(ready), readyAtEnd, drainSeconds,
+    run: r,
+    archiver: t.archiver,
+    loadSeconds: round(loadSeconds, 1),
+    tps: round(Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN), 0),
+    walWrittenBytes: w1 - w0,
+    segmentsWritten: round(segmentsWritten, 1),
+    segmentsArchivedDuringLoad: archivedDuringLoad,
+    segmentsArchivedTotal: s2.archived - s0.archived,
+    archivedPerSecond: round(archivedDuringLoad / loadSeconds, 2),
+    writtenPerSecond: round(segmentsWritten / loadSeconds, 2),
+    readyMedian: median(ready),
+    readyMax: max(ready),
+    readyAtEnd,
+    drainSeconds,
     keepsUp: archivedDuringLoad >= Math.floor(segmentsWritten) - 2,
     failures: s2.failed - s0.failed,
-    storedBytes: after.bytes - before.bytes, storedObjects,
+    storedBytes: after.bytes - before.bytes,
+    storedObjects,
     bytesPerSegment: storedObjects > 0 ? Math.round((after.bytes - before.bytes) / storedObjects) : NaN,
     agentRssMaxMiB: agentRss.length ? round(max(agentRss), 1) : undefined,
     load1: round(load, 2),

@@ -27,9 +27,22 @@ export interface NamedObject {
 
 /** Kinds without a namespace: their names are unique across the whole Kubernetes cluster. */
 const CLUSTER_SCOPED = new Set([
-  'Namespace', 'Node', 'PersistentVolume', 'PriorityClass', 'StorageClass', 'ClusterRole', 'ClusterRoleBinding',
-  'CustomResourceDefinition', 'CiliumClusterwideNetworkPolicy', 'ValidatingWebhookConfiguration',
-  'MutatingWebhookConfiguration', 'APIService', 'IngressClass', 'RuntimeClass', 'CSIDriver', 'VolumeSnapshotClass',
+  'Namespace',
+  'Node',
+  'PersistentVolume',
+  'PriorityClass',
+  'StorageClass',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+  'CiliumClusterwideNetworkPolicy',
+  'ValidatingWebhookConfiguration',
+  'MutatingWebhookConfiguration',
+  'APIService',
+  'IngressClass',
+  'RuntimeClass',
+  'CSIDriver',
+  'VolumeSnapshotClass',
 ]);
 
 function group(apiVersion: string): string {
@@ -50,10 +63,17 @@ export function describeObject(o: Pick<NamedObject, 'apiVersion' | 'kind' | 'nam
 
 /** The ApiObjects below `scope`, as named objects. */
 export function renderedObjects(scope: IConstruct): NamedObject[] {
-  return scope.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject).map(o => ({
-    apiVersion: o.apiVersion, kind: o.kind, namespace: o.metadata.namespace, name: o.name, path: o.node.path,
-    what: `rendered ${o.kind}`,
-  }));
+  return scope.node
+    .findAll()
+    .filter((c): c is ApiObject => c instanceof ApiObject)
+    .map(o => ({
+      apiVersion: o.apiVersion,
+      kind: o.kind,
+      namespace: o.metadata.namespace,
+      name: o.name,
+      path: o.node.path,
+      what: `rendered ${o.kind}`,
+    }));
 }
 
 interface Registry {
@@ -93,9 +113,11 @@ export function nameCollisions(objects: NamedObject[]): string[] {
       seen.set(key, o);
       continue;
     }
-    errors.push(`${describeObject(o)}: made twice, by ${first.path} (${first.what}) and by ${o.path} (${o.what}); in the cluster they would be one object, `
-      + 'taken over by whichever is applied last. Rename one of them: a PostgresCluster\'s objects are named from its `name` '
-      + '(`<name>`, `<name>-secrets`, `<name>-backup`, `<name>-rw`…) and its databases (Secret `<name>-<database>-app`, "_" as "-"), so choose names that do not produce the other\'s.');
+    errors.push(
+      `${describeObject(o)}: made twice, by ${first.path} (${first.what}) and by ${o.path} (${o.what}); in the cluster they would be one object, ` +
+        "taken over by whichever is applied last. Rename one of them: a PostgresCluster's objects are named from its `name` " +
+        '(`<name>`, `<name>-secrets`, `<name>-backup`, `<name>-rw`…) and its databases (Secret `<name>-<database>-app`, "_" as "-"), so choose names that do not produce the other\'s.',
+    );
   }
   return errors;
 }

@@ -13,10 +13,18 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** A DNS-1123 label of at most `maxLength` characters (Kubernetes object names, label-safe). */
 export function checkDnsLabel(prop: string, value: string, maxLength = 63): void {
   if (!DNS1123_LABEL.test(value)) {
-    throw new ValidationError(prop, `"${value}" is not a DNS-1123 label`, 'Use lowercase letters, digits and "-", starting and ending with a letter or digit.');
+    throw new ValidationError(
+      prop,
+      `"${value}" is not a DNS-1123 label`,
+      'Use lowercase letters, digits and "-", starting and ending with a letter or digit.',
+    );
   }
   if (value.length > maxLength) {
-    throw new ValidationError(prop, `"${value}" is ${value.length} characters long, the limit is ${maxLength}`, 'Choose a shorter name: derived object names add suffixes to it.');
+    throw new ValidationError(
+      prop,
+      `"${value}" is ${value.length} characters long, the limit is ${maxLength}`,
+      'Choose a shorter name: derived object names add suffixes to it.',
+    );
   }
 }
 
@@ -29,7 +37,11 @@ const DECIMAL: Record<string, number> = { m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9
 export function parseQuantity(prop: string, value: string): number {
   const m = QUANTITY.exec(String(value));
   if (!m) {
-    throw new ValidationError(prop, `"${value}" is not a Kubernetes quantity`, 'Write it as Kubernetes does, e.g. "100m" or "0.5" for CPU, "128Mi" or "1Gi" for memory.');
+    throw new ValidationError(
+      prop,
+      `"${value}" is not a Kubernetes quantity`,
+      'Write it as Kubernetes does, e.g. "100m" or "0.5" for CPU, "128Mi" or "1Gi" for memory.',
+    );
   }
   const n = Number(m[1]);
   const suffix = m[3] ?? '';
@@ -47,9 +59,18 @@ export function checkLabels(prop: string, labels: Record<string, string>): void 
   for (const [key, value] of Object.entries(labels)) {
     const parts = key.split('/');
     const ok = parts.length === 1 ? name.test(key) : parts.length === 2 && prefix.test(parts[0]) && parts[0].length <= 253 && name.test(parts[1]);
-    if (!ok) throw new ValidationError(`${prop}["${key}"]`, 'is not a valid label key', 'Use an optional DNS prefix and a name of at most 63 characters, e.g. "homelab/part-of".');
+    if (!ok)
+      throw new ValidationError(
+        `${prop}["${key}"]`,
+        'is not a valid label key',
+        'Use an optional DNS prefix and a name of at most 63 characters, e.g. "homelab/part-of".',
+      );
     if (value !== '' && !name.test(value)) {
-      throw new ValidationError(`${prop}["${key}"]`, `value "${value}" is not a valid label value`, 'Use at most 63 letters, digits, "-", "_" or ".", starting and ending alphanumerically.');
+      throw new ValidationError(
+        `${prop}["${key}"]`,
+        `value "${value}" is not a valid label value`,
+        'Use at most 63 letters, digits, "-", "_" or ".", starting and ending alphanumerically.',
+      );
     }
   }
 }

@@ -38,7 +38,12 @@ function clientsFor(double: KubeApiDouble, dir: string, token: string, namespace
 const mergePatch = () => k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 function pod(name: string, labels: Record<string, string> = {}): V1Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels }, spec: { containers: [{ name: 'postgres', image: 'postgres:17-bookworm' }] } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS, labels },
+    spec: { containers: [{ name: 'postgres', image: 'postgres:17-bookworm' }] },
+  };
 }
 
 function lease(holder: string, renewTime: Date): V1Lease {
@@ -70,7 +75,8 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
   test('create fills the system fields, folds stringData into data; a second create is 409 AlreadyExists', async () => {
     const before = Number(double.resourceVersion);
     const created = await admin.core.createNamespacedSecret({
-      namespace: NS, body: { metadata: { name: 'db-app' }, stringData: { password: 's3cret' }, data: { user: Buffer.from('app').toString('base64') } },
+      namespace: NS,
+      body: { metadata: { name: 'db-app' }, stringData: { password: 's3cret' }, data: { user: Buffer.from('app').toString('base64') } },
     });
     expect(created.metadata?.uid).toMatch(/^[0-9a-f-]{36}$/);
     expect(created.metadata?.namespace).toBe(NS);
@@ -81,12 +87,20 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
     expect(created.stringData).toBeUndefined();
     expect(double.secretValue(NS, 'db-app', 'password')).toBe('s3cret');
 
-    const again = await failure(admin.core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'db-app' }, stringData: { password: 'other' } } }));
+    const again = await failure(
+      admin.core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'db-app' }, stringData: { password: 'other' } } }),
+    );
     expect(again).toEqual({
       code: 409,
       status: {
-        kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'secrets "db-app" already exists',
-        reason: 'AlreadyExists', details: { name: 'db-app', kind: 'secrets' }, code: 409,
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'secrets "db-app" already exists',
+        reason: 'AlreadyExists',
+        details: { name: 'db-app', kind: 'secrets' },
+        code: 409,
       },
     });
     expect(double.secretValue(NS, 'db-app', 'password')).toBe('s3cret');
@@ -98,34 +112,59 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
     expect(secret).toEqual({
       code: 404,
       status: {
-        kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'secrets "absent" not found',
-        reason: 'NotFound', details: { name: 'absent', kind: 'secrets' }, code: 404,
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'secrets "absent" not found',
+        reason: 'NotFound',
+        details: { name: 'absent', kind: 'secrets' },
+        code: 404,
       },
     });
     const leaseRead = await failure(admin.coordination.readNamespacedLease({ name: 'absent', namespace: NS }));
     expect(leaseRead.status).toMatchObject({
-      message: 'leases.coordination.k8s.io "absent" not found', details: { name: 'absent', group: 'coordination.k8s.io', kind: 'leases' },
+      message: 'leases.coordination.k8s.io "absent" not found',
+      details: { name: 'absent', group: 'coordination.k8s.io', kind: 'leases' },
     });
-    expect((await failure(admin.core.replaceNamespacedConfigMap({ name: 'absent', namespace: NS, body: { metadata: { name: 'absent' } } }))).code).toBe(404);
-    expect((await failure(admin.core.patchNamespacedPod({ name: 'absent', namespace: NS, body: { metadata: { labels: { a: 'b' } } } }, mergePatch()))).code).toBe(404);
+    expect(
+      (await failure(admin.core.replaceNamespacedConfigMap({ name: 'absent', namespace: NS, body: { metadata: { name: 'absent' } } }))).code,
+    ).toBe(404);
+    expect(
+      (await failure(admin.core.patchNamespacedPod({ name: 'absent', namespace: NS, body: { metadata: { labels: { a: 'b' } } } }, mergePatch())))
+        .code,
+    ).toBe(404);
     expect((await failure(admin.core.deleteNamespacedSecret({ name: 'absent', namespace: NS }))).code).toBe(404);
   });
 
   test('replace with a stale resourceVersion is 409 Conflict; with the current one it succeeds and bumps the version', async () => {
-    const v1 = await admin.core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'tuning' }, data: { shared_buffers: '128MB' } } });
+    const v1 = await admin.core.createNamespacedConfigMap({
+      namespace: NS,
+      body: { metadata: { name: 'tuning' }, data: { shared_buffers: '128MB' } },
+    });
     const v2 = await admin.core.replaceNamespacedConfigMap({
-      name: 'tuning', namespace: NS, body: { ...v1, data: { shared_buffers: '256MB' } },
+      name: 'tuning',
+      namespace: NS,
+      body: { ...v1, data: { shared_buffers: '256MB' } },
     });
     expect(Number(v2.metadata?.resourceVersion)).toBeGreaterThan(Number(v1.metadata?.resourceVersion));
     expect(v2.metadata?.uid).toBe(v1.metadata?.uid);
 
-    const stale = await failure(admin.core.replaceNamespacedConfigMap({ name: 'tuning', namespace: NS, body: { ...v1, data: { shared_buffers: '1GB' } } }));
+    const stale = await failure(
+      admin.core.replaceNamespacedConfigMap({ name: 'tuning', namespace: NS, body: { ...v1, data: { shared_buffers: '1GB' } } }),
+    );
     expect(stale).toEqual({
       code: 409,
       status: {
-        kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
-        message: 'Operation cannot be fulfilled on configmaps "tuning": the object has been modified; please apply your changes to the latest version and try again',
-        reason: 'Conflict', details: { name: 'tuning', kind: 'configmaps' }, code: 409,
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message:
+          'Operation cannot be fulfilled on configmaps "tuning": the object has been modified; please apply your changes to the latest version and try again',
+        reason: 'Conflict',
+        details: { name: 'tuning', kind: 'configmaps' },
+        code: 409,
       },
     });
     expect(double.get('ConfigMap', NS, 'tuning')?.data).toEqual({ shared_buffers: '256MB' });
@@ -135,15 +174,22 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
     expect(v3.metadata?.resourceVersion).toBe(double.resourceVersion);
 
     // Without a resourceVersion the update is unconditional, as for these kinds in a real cluster.
-    const unconditional = await admin.core.replaceNamespacedConfigMap({ name: 'tuning', namespace: NS, body: { metadata: { name: 'tuning' }, data: { shared_buffers: '1GB' } } });
+    const unconditional = await admin.core.replaceNamespacedConfigMap({
+      name: 'tuning',
+      namespace: NS,
+      body: { metadata: { name: 'tuning' }, data: { shared_buffers: '1GB' } },
+    });
     expect(unconditional.data).toEqual({ shared_buffers: '1GB' });
     // An update that changes nothing writes nothing: the version stays (etcd3 storage skips identical bytes).
     const noop = await admin.core.replaceNamespacedConfigMap({ name: 'tuning', namespace: NS, body: unconditional });
     expect(noop.metadata?.resourceVersion).toBe(unconditional.metadata?.resourceVersion);
   });
 
-  test('a merge patch of pod labels adds and removes labels and keeps the others; status is the kubelet\'s', async () => {
-    double.seed({ ...pod('keycloak-pg-cluster-0', { app: 'keycloak-pg-cluster', role: 'replica', stale: 'x' }), status: { phase: 'Running' } } as any);
+  test("a merge patch of pod labels adds and removes labels and keeps the others; status is the kubelet's", async () => {
+    double.seed({
+      ...pod('keycloak-pg-cluster-0', { app: 'keycloak-pg-cluster', role: 'replica', stale: 'x' }),
+      status: { phase: 'Running' },
+    } as any);
     const before = double.get('pods', NS, 'keycloak-pg-cluster-0')!;
     double.clearRequests();
 
@@ -154,21 +200,35 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
     expect(patched.metadata?.labels).toEqual({ app: 'keycloak-pg-cluster', role: 'primary' });
     expect(patched.status?.phase).toBe('Running');
     expect(Number(patched.metadata?.resourceVersion)).toBeGreaterThan(Number(before.metadata.resourceVersion));
-    expect(double.requests).toEqual([expect.objectContaining({
-      method: 'PATCH', path: `/api/v1/namespaces/${NS}/pods/keycloak-pg-cluster-0`, identity: 'kubernetes-admin', status: 200,
-      verb: 'patch', contentType: 'application/merge-patch+json',
-    })]);
+    expect(double.requests).toEqual([
+      expect.objectContaining({
+        method: 'PATCH',
+        path: `/api/v1/namespaces/${NS}/pods/keycloak-pg-cluster-0`,
+        identity: 'kubernetes-admin',
+        status: 200,
+        verb: 'patch',
+        contentType: 'application/merge-patch+json',
+      }),
+    ]);
 
     // Without the header client-node 1.4 sends application/json-patch+json, and an object is not a JSON patch.
-    const noHeader = await failure(admin.core.patchNamespacedPod({ name: 'keycloak-pg-cluster-0', namespace: NS, body: { metadata: { labels: { role: 'replica' } } } }));
+    const noHeader = await failure(
+      admin.core.patchNamespacedPod({ name: 'keycloak-pg-cluster-0', namespace: NS, body: { metadata: { labels: { role: 'replica' } } } }),
+    );
     expect(noHeader.code).toBe(400);
     expect(double.requests[1].contentType).toBe('application/json-patch+json');
 
     // A patch that carries a stale resourceVersion is a conditional update: 409.
-    const stale = await failure(admin.core.patchNamespacedPod(
-      { name: 'keycloak-pg-cluster-0', namespace: NS, body: { metadata: { resourceVersion: before.metadata.resourceVersion, labels: { role: 'replica' } } } },
-      mergePatch(),
-    ));
+    const stale = await failure(
+      admin.core.patchNamespacedPod(
+        {
+          name: 'keycloak-pg-cluster-0',
+          namespace: NS,
+          body: { metadata: { resourceVersion: before.metadata.resourceVersion, labels: { role: 'replica' } } },
+        },
+        mergePatch(),
+      ),
+    );
     expect(stale.code).toBe(409);
     expect(stale.status.reason).toBe('Conflict');
     expect(double.get('pods', NS, 'keycloak-pg-cluster-0')?.metadata.labels?.role).toBe('primary');
@@ -177,7 +237,11 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
   test('strategic merge patch and JSON patch (test op) of the same pod', async () => {
     double.seed(pod('keycloak-pg-cluster-1', { role: 'replica' }) as any);
     const smp = await admin.core.patchNamespacedPod(
-      { name: 'keycloak-pg-cluster-1', namespace: NS, body: { metadata: { labels: { role: 'primary' } }, spec: { containers: [{ name: 'postgres', image: 'postgres:17.6-bookworm' }] } } },
+      {
+        name: 'keycloak-pg-cluster-1',
+        namespace: NS,
+        body: { metadata: { labels: { role: 'primary' } }, spec: { containers: [{ name: 'postgres', image: 'postgres:17.6-bookworm' }] } },
+      },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
     );
     expect(smp.metadata?.labels).toEqual({ role: 'primary' });
@@ -194,8 +258,9 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
     expect(applied.metadata?.labels?.role).toBe('replica');
 
     // The pod spec is immutable apart from images and a few fields: 422, as in a cluster.
-    const immutable = await failure(admin.core.patchNamespacedPod(
-      { name: 'keycloak-pg-cluster-1', namespace: NS, body: { spec: { restartPolicy: 'Never' } } }, mergePatch()));
+    const immutable = await failure(
+      admin.core.patchNamespacedPod({ name: 'keycloak-pg-cluster-1', namespace: NS, body: { spec: { restartPolicy: 'Never' } } }, mergePatch()),
+    );
     expect(immutable.status).toMatchObject({ code: 422, reason: 'Invalid', details: { name: 'keycloak-pg-cluster-1', kind: 'Pod' } });
   });
 
@@ -205,35 +270,51 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
     double.seed({ ...pod('b'), metadata: { name: 'b', namespace: ns } } as any);
     double.seed({ kind: 'Secret', metadata: { name: 's', namespace: ns }, stringData: { k: 'v' } });
     double.grantRole(ns, 'instance', {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'instance', namespace: ns },
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'instance', namespace: ns },
       rules: [{ apiGroups: [''], resources: ['pods'], resourceNames: ['a'], verbs: ['get', 'patch'] }],
     } as any);
     const sa = clientsFor(double, dir, double.token(ns, 'instance'), ns);
     const user = 'system:serviceaccount:rbac:instance';
 
     expect((await sa.core.readNamespacedPod({ name: 'a', namespace: ns })).metadata?.name).toBe('a');
-    const labelled = await sa.core.patchNamespacedPod({ name: 'a', namespace: ns, body: { metadata: { labels: { role: 'primary' } } } }, mergePatch());
+    const labelled = await sa.core.patchNamespacedPod(
+      { name: 'a', namespace: ns, body: { metadata: { labels: { role: 'primary' } } } },
+      mergePatch(),
+    );
     expect(labelled.metadata?.labels).toEqual({ role: 'primary' });
 
     expect(await failure(sa.core.readNamespacedPod({ name: 'b', namespace: ns }))).toEqual({
       code: 403,
       status: {
-        kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
         message: `pods "b" is forbidden: User "${user}" cannot get resource "pods" in API group "" in the namespace "rbac"`,
-        reason: 'Forbidden', details: { name: 'b', kind: 'pods' }, code: 403,
+        reason: 'Forbidden',
+        details: { name: 'b', kind: 'pods' },
+        code: 403,
       },
     });
-    expect((await failure(sa.core.patchNamespacedPod({ name: 'b', namespace: ns, body: { metadata: { labels: { role: 'primary' } } } }, mergePatch()))).code).toBe(403);
+    expect(
+      (await failure(sa.core.patchNamespacedPod({ name: 'b', namespace: ns, body: { metadata: { labels: { role: 'primary' } } } }, mergePatch())))
+        .code,
+    ).toBe(403);
     expect(double.get('pods', ns, 'b')?.metadata.labels).toBeUndefined();
-    expect((await failure(sa.core.readNamespacedSecret({ name: 's', namespace: ns }))).status.message)
-      .toBe(`secrets "s" is forbidden: User "${user}" cannot get resource "secrets" in API group "" in the namespace "rbac"`);
+    expect((await failure(sa.core.readNamespacedSecret({ name: 's', namespace: ns }))).status.message).toBe(
+      `secrets "s" is forbidden: User "${user}" cannot get resource "secrets" in API group "" in the namespace "rbac"`,
+    );
     // resourceNames never match requests without a name.
-    expect((await failure(sa.core.listNamespacedPod({ namespace: ns }))).status.message)
-      .toBe(`pods is forbidden: User "${user}" cannot list resource "pods" in API group "" in the namespace "rbac"`);
+    expect((await failure(sa.core.listNamespacedPod({ namespace: ns }))).status.message).toBe(
+      `pods is forbidden: User "${user}" cannot list resource "pods" in API group "" in the namespace "rbac"`,
+    );
     // Neither do creates: a rule allowing `create` on resourceNames [c] does not allow creating c.
     double.grantRole(ns, 'instance', { rules: [{ apiGroups: [''], resources: ['pods'], resourceNames: ['c'], verbs: ['create'] }] });
-    expect((await failure(sa.core.createNamespacedPod({ namespace: ns, body: { ...pod('c'), metadata: { name: 'c' } } }))).status.message)
-      .toBe(`pods is forbidden: User "${user}" cannot create resource "pods" in API group "" in the namespace "rbac"`);
+    expect((await failure(sa.core.createNamespacedPod({ namespace: ns, body: { ...pod('c'), metadata: { name: 'c' } } }))).status.message).toBe(
+      `pods is forbidden: User "${user}" cannot create resource "pods" in API group "" in the namespace "rbac"`,
+    );
     expect(double.get('pods', ns, 'c')).toBeUndefined();
     // Authorization comes before existence: a missing pod outside the grant is 403, not 404.
     expect((await failure(sa.core.readNamespacedPod({ name: 'zz', namespace: ns }))).code).toBe(403);
@@ -249,15 +330,30 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
     const ns = 'manifests';
     double.seed({ kind: 'Secret', metadata: { name: 'app', namespace: ns }, stringData: { password: 'p' } });
     double.applyRbac([
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'secrets', namespace: ns },
-        rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['create'] }, { apiGroups: [''], resources: ['secrets'], resourceNames: ['app'], verbs: ['get'] }] },
-      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'secrets', namespace: ns },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'secrets' }, subjects: [{ kind: 'ServiceAccount', name: 'secrets-job', namespace: ns }] },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'secrets', namespace: ns },
+        rules: [
+          { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+          { apiGroups: [''], resources: ['secrets'], resourceNames: ['app'], verbs: ['get'] },
+        ],
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'secrets', namespace: ns },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'secrets' },
+        subjects: [{ kind: 'ServiceAccount', name: 'secrets-job', namespace: ns }],
+      },
     ]);
     const job = clientsFor(double, dir, double.token(ns, 'secrets-job'), ns);
     expect(double.secretValue(ns, 'app', 'password')).toBe('p');
     expect((await job.core.readNamespacedSecret({ name: 'app', namespace: ns })).data?.password).toBe(Buffer.from('p').toString('base64'));
-    const created = await job.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'superuser' }, stringData: { password: 'q' } } });
+    const created = await job.core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: 'superuser' }, stringData: { password: 'q' } },
+    });
     expect(created.metadata?.name).toBe('superuser');
     // Allowed to create it, not to read it back: the rule with resourceNames names only 'app'.
     expect((await failure(job.core.readNamespacedSecret({ name: 'superuser', namespace: ns }))).code).toBe(403);
@@ -286,10 +382,15 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
     const seenByA = await a.coordination.readNamespacedLease({ name: 'keycloak-pg-cluster', namespace: ns });
     const seenByB = await b.coordination.readNamespacedLease({ name: 'keycloak-pg-cluster', namespace: ns });
     expect(seenByA.metadata?.resourceVersion).toBe(seenByB.metadata?.resourceVersion);
-    const takeOver = (client: typeof a, seen: V1Lease, holder: string) => client.coordination.replaceNamespacedLease({
-      name: 'keycloak-pg-cluster', namespace: ns,
-      body: { ...seen, spec: { ...seen.spec, holderIdentity: holder, renewTime: new k8s.V1MicroTime(), leaseTransitions: (seen.spec?.leaseTransitions ?? 0) + 1 } },
-    });
+    const takeOver = (client: typeof a, seen: V1Lease, holder: string) =>
+      client.coordination.replaceNamespacedLease({
+        name: 'keycloak-pg-cluster',
+        namespace: ns,
+        body: {
+          ...seen,
+          spec: { ...seen.spec, holderIdentity: holder, renewTime: new k8s.V1MicroTime(), leaseTransitions: (seen.spec?.leaseTransitions ?? 0) + 1 },
+        },
+      });
     const updates = await Promise.allSettled([takeOver(a, seenByA, 'pod-0'), takeOver(b, seenByB, 'pod-1')]);
     const won = updates.filter(u => u.status === 'fulfilled') as PromiseFulfilledResult<V1Lease>[];
     const rejected = updates.filter(u => u.status === 'rejected') as PromiseRejectedResult[];
@@ -306,7 +407,9 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
   });
 
   test('lease times must be MicroTime: a plain Date (milliseconds) is refused with 400, as by a real API server', async () => {
-    const refused = await failure(admin.coordination.createNamespacedLease({ namespace: NS, body: lease('x', new Date('2025-01-01T00:00:00.123Z')) }));
+    const refused = await failure(
+      admin.coordination.createNamespacedLease({ namespace: NS, body: lease('x', new Date('2025-01-01T00:00:00.123Z')) }),
+    );
     expect(refused.code).toBe(400);
     expect(refused.status.reason).toBe('BadRequest');
     expect(refused.status.message).toContain('Lease in version "v1" cannot be handled as a Lease');
@@ -314,17 +417,35 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
   });
 
   test('decoding and validation errors: secret data that is not base64 (400), a bad label value (422)', async () => {
-    const notBase64 = await failure(admin.core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'bad' }, data: { password: 'not base64!' } } }));
-    expect(notBase64.status).toMatchObject({ code: 400, reason: 'BadRequest', message: 'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 3' });
-    const badLabel = await failure(admin.core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'cm', labels: { role: 'primary:yes' } } } }));
-    expect(badLabel.status).toMatchObject({ code: 422, reason: 'Invalid', details: { name: 'cm', kind: 'ConfigMap', causes: [{ reason: 'FieldValueInvalid', field: 'metadata.labels' }] } });
+    const notBase64 = await failure(
+      admin.core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'bad' }, data: { password: 'not base64!' } } }),
+    );
+    expect(notBase64.status).toMatchObject({
+      code: 400,
+      reason: 'BadRequest',
+      message: 'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 3',
+    });
+    const badLabel = await failure(
+      admin.core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'cm', labels: { role: 'primary:yes' } } } }),
+    );
+    expect(badLabel.status).toMatchObject({
+      code: 422,
+      reason: 'Invalid',
+      details: { name: 'cm', kind: 'ConfigMap', causes: [{ reason: 'FieldValueInvalid', field: 'metadata.labels' }] },
+    });
     expect(double.get('secrets', NS, 'bad')).toBeUndefined();
   });
 
   test('list: label selector, the list resourceVersion, items without kind', async () => {
     const ns = 'listing';
-    double.seed({ ...pod('p-0', { cluster: 'c1', role: 'primary' }), metadata: { name: 'p-0', namespace: ns, labels: { cluster: 'c1', role: 'primary' } } } as any);
-    double.seed({ ...pod('p-1', { cluster: 'c1', role: 'replica' }), metadata: { name: 'p-1', namespace: ns, labels: { cluster: 'c1', role: 'replica' } } } as any);
+    double.seed({
+      ...pod('p-0', { cluster: 'c1', role: 'primary' }),
+      metadata: { name: 'p-0', namespace: ns, labels: { cluster: 'c1', role: 'primary' } },
+    } as any);
+    double.seed({
+      ...pod('p-1', { cluster: 'c1', role: 'replica' }),
+      metadata: { name: 'p-1', namespace: ns, labels: { cluster: 'c1', role: 'replica' } },
+    } as any);
     double.seed({ ...pod('q-0', { cluster: 'c2' }), metadata: { name: 'q-0', namespace: ns, labels: { cluster: 'c2' } } } as any);
     const all = await admin.core.listNamespacedPod({ namespace: ns });
     expect(all.items.map(p => p.metadata?.name)).toEqual(['p-0', 'p-1', 'q-0']);
@@ -355,7 +476,10 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
     await expect(read(victim)).rejects.toThrow(/socket hang up|ECONNRESET/);
 
     double.setUnavailable('all', true, { mode: 'hang' });
-    const hanging = read(bystander).then(() => 'answered', () => 'dropped');
+    const hanging = read(bystander).then(
+      () => 'answered',
+      () => 'dropped',
+    );
     const first = await Promise.race([hanging, new Promise(resolve => setTimeout(() => resolve('still waiting'), 300))]);
     expect(first).toBe('still waiting');
     double.setUnavailable('all', false);
@@ -369,18 +493,34 @@ describe('KubeApiDouble with @kubernetes/client-node 1.4', () => {
     double.setLatency(0, victimToken);
 
     const victimLog = double.requests.filter(r => r.identity === 'system:serviceaccount:faults:victim');
-    expect(victimLog.map(r => [r.status, r.fault])).toEqual([[503, 'refuse'], [0, 'reset'], [200, undefined]]);
+    expect(victimLog.map(r => [r.status, r.fault])).toEqual([
+      [503, 'refuse'],
+      [0, 'reset'],
+      [200, undefined],
+    ]);
   });
 
   test('raw HTTP: 401 and 415 bodies, discovery', async () => {
     const res = await fetch(`${double.url}/api/v1/namespaces/${NS}/secrets`, { headers: { Authorization: 'Bearer nope' } });
     expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+    expect(await res.json()).toEqual({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'Unauthorized',
+      reason: 'Unauthorized',
+      code: 401,
+    });
     const apply = await fetch(`${double.url}/api/v1/namespaces/${NS}/secrets/db-app`, {
-      method: 'PATCH', headers: { Authorization: `Bearer ${double.adminToken}`, 'Content-Type': 'application/apply-patch+yaml' }, body: '{}',
+      method: 'PATCH',
+      headers: { Authorization: `Bearer ${double.adminToken}`, 'Content-Type': 'application/apply-patch+yaml' },
+      body: '{}',
     });
     expect(apply.status).toBe(415);
-    const discovery: any = await (await fetch(`${double.url}/apis/coordination.k8s.io/v1`, { headers: { Authorization: `Bearer ${double.adminToken}` } })).json();
+    const discovery: any = await (
+      await fetch(`${double.url}/apis/coordination.k8s.io/v1`, { headers: { Authorization: `Bearer ${double.adminToken}` } })
+    ).json();
     expect(discovery.resources).toEqual([expect.objectContaining({ name: 'leases', kind: 'Lease', namespaced: true })]);
   });
 });

@@ -6,12 +6,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { createS3Client, describeS3Config, S3Error, type S3Bucket, type S3Config } from '../agent/src/s3/client';
+import { deleteObject, deleteObjects, getObject, getObjectBuffer, headObject, listPrefix, putObject, uploadStream } from '../agent/src/s3/objects';
 import {
-  deleteObject, deleteObjects, getObject, getObjectBuffer, headObject, listPrefix, putObject, uploadStream,
-} from '../agent/src/s3/objects';
-import {
-  createBucket, createUser, deleteBucketRecursive, ensureS3, listKeys, outageEndpoint, rgwAnswers, s3For,
-  uniqueBucketName, withS3Outage, type S3Endpoint,
+  createBucket,
+  createUser,
+  deleteBucketRecursive,
+  ensureS3,
+  listKeys,
+  outageEndpoint,
+  rgwAnswers,
+  s3For,
+  uniqueBucketName,
+  withS3Outage,
+  type S3Endpoint,
 } from './support/s3';
 
 const MiB = 1024 * 1024;
@@ -49,8 +56,13 @@ let s3: S3Bucket;
 const clients: S3Bucket[] = [];
 const client = (config: Partial<S3Config> = {}): S3Bucket => {
   const c = createS3Client({
-    endpoint: ep.endpoint, region: ep.region, bucket, accessKeyId: ep.accessKeyId, secretAccessKey: ep.secretAccessKey,
-    maxAttempts: 2, ...config,
+    endpoint: ep.endpoint,
+    region: ep.region,
+    bucket,
+    accessKeyId: ep.accessKeyId,
+    secretAccessKey: ep.secretAccessKey,
+    maxAttempts: 2,
+    ...config,
   });
   clients.push(c);
   return c;
@@ -89,7 +101,10 @@ describe('round trips', () => {
     await putObject(s3, 'rt/b', Buffer.alloc(0));
     await putObject(s3, 'rtx/not-under-prefix', Buffer.from('x'));
     const listed = await listPrefix(s3, 'rt/');
-    expect(listed.map(o => [o.key, o.size])).toEqual([['rt/a.json', body.length], ['rt/b', 0]]);
+    expect(listed.map(o => [o.key, o.size])).toEqual([
+      ['rt/a.json', body.length],
+      ['rt/b', 0],
+    ]);
     expect(await listKeys(bucket, 'rt')).toEqual(['rt/a.json', 'rt/b', 'rtx/not-under-prefix']);
 
     await deleteObject(s3, 'rt/a.json');
@@ -152,7 +167,9 @@ describe('streaming upload of unknown length', () => {
     }
     peak = Math.max(peak, process.memoryUsage().rss);
     const growth = (peak - before) / MiB;
-    process.stdout.write(`[s3-client] 50 MiB streamed upload: RSS ${(before / MiB).toFixed(0)} -> peak ${(peak / MiB).toFixed(0)} MiB (+${growth.toFixed(0)} MiB)\n`);
+    process.stdout.write(
+      `[s3-client] 50 MiB streamed upload: RSS ${(before / MiB).toFixed(0)} -> peak ${(peak / MiB).toFixed(0)} MiB (+${growth.toFixed(0)} MiB)\n`,
+    );
     expect(growth).toBeLessThan(150);
 
     expect(put.multipart).toBe(true);
@@ -189,18 +206,23 @@ describe('deleteObjects', () => {
   test('1500 keys are deleted in two DeleteObjects requests and are really gone', async () => {
     const keys = Array.from({ length: 1500 }, (_, i) => `del/${String(i).padStart(5, '0')}`);
     const queue = [...keys];
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      for (let k = queue.shift(); k; k = queue.shift()) await putObject(s3, k, Buffer.from(k));
-    }));
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        for (let k = queue.shift(); k; k = queue.shift()) await putObject(s3, k, Buffer.from(k));
+      }),
+    );
     await putObject(s3, 'keep/me', Buffer.from('keep'));
     expect((await listPrefix(s3, 'del/')).length).toBe(1500);
 
     const counting = client();
     let deleteRequests = 0;
-    counting.client.middlewareStack.add(next => async args => {
-      deleteRequests++;
-      return next(args);
-    }, { step: 'initialize', name: 'countDeletes' });
+    counting.client.middlewareStack.add(
+      next => async args => {
+        deleteRequests++;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countDeletes' },
+    );
     expect(await deleteObjects(counting, [...keys, 'del/never-existed'])).toBe(1501);
     expect(deleteRequests).toBe(2);
 
@@ -236,7 +258,7 @@ describe('errors name the problem', () => {
     expect(e.message).toMatch(/access key id or secret access key is wrong/);
   });
 
-  test('another user\'s keys on this bucket: AccessDenied; that user\'s own bucket works', async () => {
+  test("another user's keys on this bucket: AccessDenied; that user's own bucket works", async () => {
     const other = await createUser('s3-client-other');
     expect(await createUser('s3-client-other')).toEqual(other); // idempotent
     expect(other.accessKeyId).not.toBe(ep.accessKeyId);
@@ -278,9 +300,13 @@ describe('errors name the problem', () => {
 
   test('a bad endpoint or empty credentials fail before any request', () => {
     expect(() => createS3Client({ endpoint: 'localhost:7480', bucket, accessKeyId: 'a', secretAccessKey: 'b' })).toThrow(/must start with http/);
-    expect(() => createS3Client({ endpoint: 'http://k:s@localhost', bucket, accessKeyId: 'a', secretAccessKey: 'b' })).toThrow(/must not carry credentials/);
+    expect(() => createS3Client({ endpoint: 'http://k:s@localhost', bucket, accessKeyId: 'a', secretAccessKey: 'b' })).toThrow(
+      /must not carry credentials/,
+    );
     expect(() => createS3Client({ endpoint: ep.endpoint, bucket, accessKeyId: '', secretAccessKey: 'b' })).toThrow(/credentials are missing/);
-    expect(() => createS3Client({ endpoint: ep.endpoint, bucket, accessKeyId: 'a', secretAccessKey: 'b', caBundle: '/nonexistent/ca.pem' })).toThrow(/cannot read the S3 CA bundle/);
+    expect(() => createS3Client({ endpoint: ep.endpoint, bucket, accessKeyId: 'a', secretAccessKey: 'b', caBundle: '/nonexistent/ca.pem' })).toThrow(
+      /cannot read the S3 CA bundle/,
+    );
   });
 });
 

@@ -26,7 +26,9 @@ const program = new Command('pg-agent')
 /** Registers a command whose implementation module is loaded only when it runs (fast start for wal-push). */
 export function run(action: () => Promise<number | void>): Promise<void> {
   return action().then(
-    code => { process.exitCode = code ?? 0; },
+    code => {
+      process.exitCode = code ?? 0;
+    },
     (err: unknown) => {
       if (err instanceof AgentError) {
         log.error({ ...err.fields, fix: err.fix }, err.message);
@@ -39,51 +41,85 @@ export function run(action: () => Promise<number | void>): Promise<void> {
   );
 }
 
-
-program.command('instance').description('PID 1 of a Postgres pod: bootstrap, configure, supervise, serve health')
+program
+  .command('instance')
+  .description('PID 1 of a Postgres pod: bootstrap, configure, supervise, serve health')
   .action(() => run(async () => (await import('./instance/command')).instanceCommand()));
 
-program.command('wal-push').argument('<path>', 'WAL file, relative to PGDATA (%p)')
-  .description('archive_command: hand a WAL file to the instance\'s archiver; exit 0 once it is durable in S3')
+program
+  .command('wal-push')
+  .argument('<path>', 'WAL file, relative to PGDATA (%p)')
+  .description("archive_command: hand a WAL file to the instance's archiver; exit 0 once it is durable in S3")
   .action((walPath: string) => run(async () => (await import('./wal/push-command')).walPushCommand(walPath)));
 
-program.command('wal-fetch').argument('<name>', 'WAL file name (%f)').argument('<target>', 'where to write it (%p)')
-  .option('--recovery-source', 'read from the store of bootstrap.recovery instead of the cluster\'s own')
-  .option('--standby', 'a streaming replica\'s restore_command: a failure answers "not there" (exit 1), so the replica goes back to streaming instead of aborting')
+program
+  .command('wal-fetch')
+  .argument('<name>', 'WAL file name (%f)')
+  .argument('<target>', 'where to write it (%p)')
+  .option('--recovery-source', "read from the store of bootstrap.recovery instead of the cluster's own")
+  .option(
+    '--standby',
+    'a streaming replica\'s restore_command: a failure answers "not there" (exit 1), so the replica goes back to streaming instead of aborting',
+  )
   .description('restore_command: fetch a WAL file from the backup store; exit 1 when it does not exist')
-  .action((name: string, target: string, o: { recoverySource?: boolean; standby?: boolean }) => run(async () => {
-    const fetch = (await import('./wal/fetch-command')).walFetchCommand(name, target, o);
-    // A replica's startup process ends (and postgres with it) on an exit above 125: an S3 outage must not do that.
-    return o.standby ? fetch.then(code => (code === 0 ? 0 : 1), () => 1) : fetch;
-  }));
+  .action((name: string, target: string, o: { recoverySource?: boolean; standby?: boolean }) =>
+    run(async () => {
+      const fetch = (await import('./wal/fetch-command')).walFetchCommand(name, target, o);
+      // A replica's startup process ends (and postgres with it) on an exit above 125: an S3 outage must not do that.
+      return o.standby
+        ? fetch.then(
+            code => (code === 0 ? 0 : 1),
+            () => 1,
+          )
+        : fetch;
+    }),
+  );
 
-program.command('switchover').description('planned switchover: make <pod> the primary, without losing a committed row')
+program
+  .command('switchover')
+  .description('planned switchover: make <pod> the primary, without losing a committed row')
   .requiredOption('--to <pod>', 'the replica pod to promote')
   .option('--wait', 'wait for the outcome (the default)')
   .option('--no-wait', 'return once requested, without waiting for the outcome (the default waits, and exits 1 when the switchover did not happen)')
   .option('--timeout <seconds>', 'how long to wait for the outcome', '120')
-  .action((o: { to: string; wait?: boolean; timeout: string }) => run(async () => (await import('./instance/switchover-command')).switchoverCommand(o.to, { wait: o.wait, timeoutSeconds: Number(o.timeout) })));
+  .action((o: { to: string; wait?: boolean; timeout: string }) =>
+    run(async () => (await import('./instance/switchover-command')).switchoverCommand(o.to, { wait: o.wait, timeoutSeconds: Number(o.timeout) })),
+  );
 
-program.command('secrets').description('create the missing credentials Secrets of a cluster (never overwrites)')
+program
+  .command('secrets')
+  .description('create the missing credentials Secrets of a cluster (never overwrites)')
   .action(() => run(async () => (await import('./secrets/command')).secretsCommand()));
 
-program.command('retention').description('apply the retention policy: remove the backups no rule keeps and the WAL no kept backup needs')
+program
+  .command('retention')
+  .description('apply the retention policy: remove the backups no rule keeps and the WAL no kept backup needs')
   .option('--dry-run', 'print the plan, delete nothing')
   .option('--json', 'print the report as JSON on stdout')
   .option('--grace <duration>', 'keep incomplete backups younger than this (e.g. 90m, 36h, 2d)', '24h')
-  .action((opts: { dryRun?: boolean; json?: boolean; grace?: string }) => run(async () => (await import('./retention/command')).retentionCommand(opts)));
+  .action((opts: { dryRun?: boolean; json?: boolean; grace?: string }) =>
+    run(async () => (await import('./retention/command')).retentionCommand(opts)),
+  );
 
-program.command('canary').description('restore canary: a small web app that writes test records on a button press and shows them back with a checksum verdict')
+program
+  .command('canary')
+  .description('restore canary: a small web app that writes test records on a button press and shows them back with a checksum verdict')
   .action(() => run(async () => (await import('./canary/command')).canaryCommand()));
 
-program.command('backup').description('take a base backup into the store (streamed, compressed, metadata last), then apply retention')
+program
+  .command('backup')
+  .description('take a base backup into the store (streamed, compressed, metadata last), then apply retention')
   .action(() => run(async () => (await import('./basebackup/command')).backupCommand()));
 
-program.command('list').description('list the backups in the store (ours and barman-cloud\'s), oldest first')
+program
+  .command('list')
+  .description("list the backups in the store (ours and barman-cloud's), oldest first")
   .option('--json', 'print a JSON array on stdout')
   .action((opts: { json?: boolean }) => run(async () => (await import('./catalog/list-command')).listCommand(opts)));
 
-program.command('verify').description('prove that a backup restores: restore it into scratch space, replay WAL, run pg_amcheck and row-count checks, print a JSON report')
+program
+  .command('verify')
+  .description('prove that a backup restores: restore it into scratch space, replay WAL, run pg_amcheck and row-count checks, print a JSON report')
   .option('--backup <id>', 'the backup to verify (default: the newest complete one)')
   .option('--replay <mode>', '"latest" (all archived WAL) or "backup-end" (default: PGC_VERIFY_REPLAY, else latest)')
   .option('--scratch <dir>', 'an empty directory with room for the restored data (default: PGC_VERIFY_SCRATCH)')

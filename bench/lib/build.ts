@@ -8,7 +8,11 @@ import * as path from 'path';
 import { build } from 'esbuild';
 
 export async function buildBundles(root: string, agentDist: string): Promise<{ agentBundle: string; restoreBundle: string }> {
-  execFileSync(process.execPath, [path.join(root, 'agent', 'build.mjs')], { cwd: root, env: { ...process.env, PGC_AGENT_DIST: agentDist }, stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(root, 'agent', 'build.mjs')], {
+    cwd: root,
+    env: { ...process.env, PGC_AGENT_DIST: agentDist },
+    stdio: 'inherit',
+  });
   const restoreDir = `${agentDist.replace(/\/$/, '')}-restore`;
   fs.rmSync(restoreDir, { recursive: true, force: true });
   await build({

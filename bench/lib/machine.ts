@@ -31,7 +31,7 @@ function tryRun(cmd: string, args: string[]): string {
 export function describeMachine(root: string, pgBin: string): Machine {
   const lscpu = tryRun('lscpu', []);
   const model = /^Model name:\s+(.+)$/m.exec(lscpu)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
-  const osRelease = fs.existsSync('/etc/os-release') ? /^PRETTY_NAME="?([^"\n]+)/m.exec(fs.readFileSync('/etc/os-release', 'utf8'))?.[1] ?? '' : '';
+  const osRelease = fs.existsSync('/etc/os-release') ? (/^PRETTY_NAME="?([^"\n]+)/m.exec(fs.readFileSync('/etc/os-release', 'utf8'))?.[1] ?? '') : '';
   const df = tryRun('df', ['-hT', os.tmpdir()]).split('\n')[1]?.split(/\s+/) ?? [];
   const status = tryRun('git', ['-C', root, 'status', '--porcelain', '--', 'agent/src', 'lib']);
   return {

@@ -47,7 +47,10 @@ export async function walBytes(src: Source): Promise<number> {
 }
 
 export async function archiverStats(src: Source): Promise<{ archived: number; failed: number; last: string | null }> {
-  const [r] = await sql(conn(src), 'SELECT archived_count::int AS archived, failed_count::int AS failed, last_archived_wal AS last FROM pg_stat_archiver');
+  const [r] = await sql(
+    conn(src),
+    'SELECT archived_count::int AS archived, failed_count::int AS failed, last_archived_wal AS last FROM pg_stat_archiver',
+  );
   return r;
 }
 
@@ -64,7 +67,9 @@ export function pgdataBytes(pgdata: string): { bytes: number; files: number } {
         try {
           bytes += fs.statSync(p).size;
           files++;
-        } catch { /* removed meanwhile */ }
+        } catch {
+          /* removed meanwhile */
+        }
       }
     }
   };
@@ -80,7 +85,11 @@ export function pgdataBytes(pgdata: string): { bytes: number; files: number } {
 export class ArchiveSwitch {
   current: string | undefined = 'agent';
 
-  constructor(private readonly src: Source, private readonly commands: Record<string, string | null>, private readonly log: (m: string) => void) {}
+  constructor(
+    private readonly src: Source,
+    private readonly commands: Record<string, string | null>,
+    private readonly log: (m: string) => void,
+  ) {}
 
   async use(name: string, opts: { drainTimeoutMs?: number } = {}): Promise<void> {
     if (this.current === name) return;
@@ -112,7 +121,9 @@ export class ArchiveSwitch {
     client.on('error', () => undefined);
     await client.connect();
     try {
-      await client.query(command === null ? 'ALTER SYSTEM RESET archive_command' : `ALTER SYSTEM SET archive_command = ${client.escapeLiteral(command)}`);
+      await client.query(
+        command === null ? 'ALTER SYSTEM RESET archive_command' : `ALTER SYSTEM SET archive_command = ${client.escapeLiteral(command)}`,
+      );
       await client.query('SELECT pg_reload_conf()');
     } finally {
       await client.end().catch(() => undefined);

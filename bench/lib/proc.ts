@@ -47,43 +47,89 @@ export async function measure(cmd: string, args: string[], opts: RunOptions): Pr
   const timeFile = path.join(opts.scratchDir, `time-${process.pid}-${++counter}.txt`);
   const started = process.hrtime.bigint();
   const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', timeFile, cmd, ...args], {
-    env: opts.env ?? process.env, cwd: opts.cwd ?? opts.scratchDir, uid: opts.user?.uid, gid: opts.user?.gid,
+    env: opts.env ?? process.env,
+    cwd: opts.cwd ?? opts.scratchDir,
+    uid: opts.user?.uid,
+    gid: opts.user?.gid,
     stdio: ['ignore', opts.stdoutFd ?? 'pipe', 'pipe'],
   });
   const sampler = new TreeSampler(child.pid!, 200);
   let stdout = '';
   let stderr = '';
-  child.stdout?.on('data', d => { stdout += d; if (stdout.length > 4_000_000) stdout = stdout.slice(-2_000_000); });
-  child.stderr?.on('data', d => { stderr += d; if (stderr.length > 4_000_000) stderr = stderr.slice(-2_000_000); });
+  child.stdout?.on('data', d => {
+    stdout += d;
+    if (stdout.length > 4_000_000) stdout = stdout.slice(-2_000_000);
+  });
+  child.stderr?.on('data', d => {
+    stderr += d;
+    if (stderr.length > 4_000_000) stderr = stderr.slice(-2_000_000);
+  });
   let timer: NodeJS.Timeout | undefined;
-  if (opts.timeoutMs) timer = setTimeout(() => { try { process.kill(child.pid!, 'SIGKILL'); } catch { /* gone */ } }, opts.timeoutMs);
+  if (opts.timeoutMs)
+    timer = setTimeout(() => {
+      try {
+        process.kill(child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, opts.timeoutMs);
   const code = await new Promise<number | null>(resolve => child.on('close', c => resolve(c)));
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (timer) clearTimeout(timer);
   const peak = sampler.stop();
-  let user = NaN, system = NaN, maxRssKiB = NaN;
+  let user = NaN,
+    system = NaN,
+    maxRssKiB = NaN;
   try {
     const lines = fs.readFileSync(timeFile, 'utf8').trim().split('\n');
     const last = lines[lines.length - 1].trim().split(/\s+/).map(Number);
     [, user, system, maxRssKiB] = last;
     fs.rmSync(timeFile, { force: true });
-  } catch { /* time did not write it (killed) */ }
+  } catch {
+    /* time did not write it (killed) */
+  }
   return {
-    code, wallSeconds, userSeconds: user, systemSeconds: system, cpuSeconds: user + system,
-    maxRssMiB: maxRssKiB / 1024, peakTreeRssMiB: peak.peakKiB / 1024,
+    code,
+    wallSeconds,
+    userSeconds: user,
+    systemSeconds: system,
+    cpuSeconds: user + system,
+    maxRssMiB: maxRssKiB / 1024,
+    peakTreeRssMiB: peak.peakKiB / 1024,
     peakByProgram: Object.fromEntries(Object.entries(peak.byProgram).map(([k, v]) => [k, round(v / 1024, 1)])),
-    stdout, stderr,
+    stdout,
+    stderr,
   };
 }
 
 /** execFile, resolved with stdout; rejects with stderr in the message. */
-export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; user?: User; cwd?: string; timeoutMs?: number } = {}): Promise<string> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; user?: User; cwd?: string; timeoutMs?: number } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env: opts.env ?? process.env, uid: opts.user?.uid, gid: opts.user?.gid, cwd: opts.cwd, maxBuffer: 256 * 1024 * 1024, timeout: opts.timeoutMs ?? 0 },
+    execFile(
+      cmd,
+      args,
+      {
+        env: opts.env ?? process.env,
+        uid: opts.user?.uid,
+        gid: opts.user?.gid,
+        cwd: opts.cwd,
+        maxBuffer: 256 * 1024 * 1024,
+        timeout: opts.timeoutMs ?? 0,
+      },
       (err, stdout, stderr) => {
-        if (err) reject(new Error(`${path.basename(cmd)} ${args.join(' ')} failed (${err.message.split('\n')[0]}):\n${String(stderr).slice(-3000)}\n${String(stdout).slice(-1000)}`));
+        if (err)
+          reject(
+            new Error(
+              `${path.basename(cmd)} ${args.join(' ')} failed (${err.message.split('\n')[0]}):\n${String(stderr).slice(-3000)}\n${String(stdout).slice(-1000)}`,
+            ),
+          );
         else resolve(String(stdout));
-      });
+      },
+    );
   });
 }
 
@@ -98,7 +144,9 @@ function processTable(): Map<number, { ppid: number; comm: string }> {
       const comm = stat.slice(stat.indexOf('(') + 1, close);
       const ppid = Number(stat.slice(close + 2).split(' ')[1]);
       out.set(Number(name), { ppid, comm });
-    } catch { /* exited meanwhile */ }
+    } catch {
+      /* exited meanwhile */
+    }
   }
   return out;
 }
@@ -155,7 +203,10 @@ export class TreeSampler {
   private readonly byProgram: Record<string, number> = {};
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly root: number, intervalMs: number) {
+  constructor(
+    private readonly root: number,
+    intervalMs: number,
+  ) {
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
   }

@@ -21,8 +21,13 @@ export class AgentTool {
   readonly walPrefix = `${CLUSTER}/wals/`;
   private fetchScript?: string;
 
-  constructor(private readonly ctx: Ctx, private readonly h: ClusterHarness, readonly bucket: string,
-    private readonly restoreBundle: string, private readonly nodePath: string) {}
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly h: ClusterHarness,
+    readonly bucket: string,
+    private readonly restoreBundle: string,
+    private readonly nodePath: string,
+  ) {}
 
   /** The store env of the manifests pointed at the bench's RGW and bucket (for restore and wal-fetch). */
   storeEnv(): Record<string, string> {
@@ -55,11 +60,24 @@ export class AgentTool {
     const { launch, tmp } = this.backupLaunch(compression);
     try {
       const m = await measure(launch.command, launch.args, {
-        env: { ...baseEnv(this.ctx, { NODE_PATH: this.nodePath }), ...launch.env }, user: this.ctx.user, scratchDir: this.ctx.work, timeoutMs: 30 * 60_000,
+        env: { ...baseEnv(this.ctx, { NODE_PATH: this.nodePath }), ...launch.env },
+        user: this.ctx.user,
+        scratchDir: this.ctx.work,
+        timeoutMs: 30 * 60_000,
       });
-      const lines = (m.stdout + '\n' + m.stderr).split('\n').filter(l => l.startsWith('{')).map(l => { try { return JSON.parse(l); } catch { return {}; } });
+      const lines = (m.stdout + '\n' + m.stderr)
+        .split('\n')
+        .filter(l => l.startsWith('{'))
+        .map(l => {
+          try {
+            return JSON.parse(l);
+          } catch {
+            return {};
+          }
+        });
       const done = lines.find(l => l.msg === 'backup complete (backup.info DONE)');
-      if (m.code !== 0 || !done) throw new Error(`${variant}: pg-agent backup exited ${m.code}:\n${(m.stdout + m.stderr).split('\n').slice(-15).join('\n')}`);
+      if (m.code !== 0 || !done)
+        throw new Error(`${variant}: pg-agent backup exited ${m.code}:\n${(m.stdout + m.stderr).split('\n').slice(-15).join('\n')}`);
       const stored = await storedUnder(this.ctx, this.bucket, `${CLUSTER}/base/${done.backupId}/`);
       return { variant, ref: done.backupId, measured: m, storedBytes: stored.bytes, storedObjects: stored.objects };
     } finally {
@@ -70,10 +88,18 @@ export class AgentTool {
   async restore(variant: string, backupId: string): Promise<RestoreResult> {
     this.fetchScript ??= walFetchScript(this.storeEnv());
     const target = restoreTarget(this.ctx, variant);
-    return timedRestore(this.ctx, variant, target,
-      () => measure(process.execPath, [this.restoreBundle, backupId, target], {
-        env: baseEnv(this.ctx, this.storeEnv()), user: this.ctx.user, scratchDir: this.ctx.work, timeoutMs: 30 * 60_000,
-      }),
-      this.fetchScript);
+    return timedRestore(
+      this.ctx,
+      variant,
+      target,
+      () =>
+        measure(process.execPath, [this.restoreBundle, backupId, target], {
+          env: baseEnv(this.ctx, this.storeEnv()),
+          user: this.ctx.user,
+          scratchDir: this.ctx.work,
+          timeoutMs: 30 * 60_000,
+        }),
+      this.fetchScript,
+    );
   }
 }

@@ -17,7 +17,10 @@ export class BarmanTool {
   private readonly walArchive: string;
   private restoreScript?: string;
 
-  constructor(private readonly ctx: Ctx, readonly bucket: string) {
+  constructor(
+    private readonly ctx: Ctx,
+    readonly bucket: string,
+  ) {
     this.walArchive = script(ctx, 'barman-wal-archive.sh', [
       `export AWS_ACCESS_KEY_ID=${q(ctx.ep.accessKeyId)} AWS_SECRET_ACCESS_KEY=${q(ctx.ep.secretAccessKey)}`,
       `exec barman-cloud-wal-archive --cloud-provider aws-s3 --endpoint-url ${q(ctx.ep.endpoint)} --gzip ${q(`s3://${bucket}/`)} ${BARMAN_SERVER} "$1"`,
@@ -29,7 +32,11 @@ export class BarmanTool {
   }
 
   private env(): NodeJS.ProcessEnv {
-    return baseEnv(this.ctx, { PGPASSWORD: this.ctx.src.superuserPassword, AWS_ACCESS_KEY_ID: this.ctx.ep.accessKeyId, AWS_SECRET_ACCESS_KEY: this.ctx.ep.secretAccessKey });
+    return baseEnv(this.ctx, {
+      PGPASSWORD: this.ctx.src.superuserPassword,
+      AWS_ACCESS_KEY_ID: this.ctx.ep.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: this.ctx.ep.secretAccessKey,
+    });
   }
 
   private async backupIds(): Promise<Set<string>> {
@@ -39,11 +46,28 @@ export class BarmanTool {
 
   async backup(variant: string, compression: BarmanCompression): Promise<BackupResult> {
     const before = await this.backupIds();
-    const m = await measure('barman-cloud-backup', [
-      '--cloud-provider', 'aws-s3', '--endpoint-url', this.ctx.ep.endpoint, ...(compression === 'gzip' ? ['--gzip'] : []),
-      '--immediate-checkpoint', '-h', '127.0.0.1', '-p', String(this.ctx.src.port), '-U', 'postgres', '-d', 'postgres',
-      `s3://${this.bucket}/`, BARMAN_SERVER,
-    ], { env: this.env(), user: this.ctx.user, scratchDir: this.ctx.work, timeoutMs: 30 * 60_000 });
+    const m = await measure(
+      'barman-cloud-backup',
+      [
+        '--cloud-provider',
+        'aws-s3',
+        '--endpoint-url',
+        this.ctx.ep.endpoint,
+        ...(compression === 'gzip' ? ['--gzip'] : []),
+        '--immediate-checkpoint',
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(this.ctx.src.port),
+        '-U',
+        'postgres',
+        '-d',
+        'postgres',
+        `s3://${this.bucket}/`,
+        BARMAN_SERVER,
+      ],
+      { env: this.env(), user: this.ctx.user, scratchDir: this.ctx.work, timeoutMs: 30 * 60_000 },
+    );
     if (m.code !== 0) throw new Error(`${variant}: barman-cloud-backup exited ${m.code}:\n${m.stderr.slice(-3000)}${m.stdout.slice(-1000)}`);
     const added = [...(await this.backupIds())].filter(id => !before.has(id));
     if (added.length !== 1) throw new Error(`${variant}: expected one new backup folder, found ${added.join(', ') || 'none'}`);
@@ -54,10 +78,23 @@ export class BarmanTool {
   async restore(variant: string, backupId: string): Promise<RestoreResult> {
     this.restoreScript ??= barmanWalRestoreScript(this.ctx.ep, this.bucket, BARMAN_SERVER);
     const target = restoreTarget(this.ctx, variant);
-    return timedRestore(this.ctx, variant, target,
-      () => measure('barman-cloud-restore', ['--cloud-provider', 'aws-s3', '--endpoint-url', this.ctx.ep.endpoint, `s3://${this.bucket}/`, BARMAN_SERVER, backupId, target], {
-        env: this.env(), user: this.ctx.user, scratchDir: this.ctx.work, cwd: path.dirname(target), timeoutMs: 30 * 60_000,
-      }),
-      this.restoreScript);
+    return timedRestore(
+      this.ctx,
+      variant,
+      target,
+      () =>
+        measure(
+          'barman-cloud-restore',
+          ['--cloud-provider', 'aws-s3', '--endpoint-url', this.ctx.ep.endpoint, `s3://${this.bucket}/`, BARMAN_SERVER, backupId, target],
+          {
+            env: this.env(),
+            user: this.ctx.user,
+            scratchDir: this.ctx.work,
+            cwd: path.dirname(target),
+            timeoutMs: 30 * 60_000,
+          },
+        ),
+      this.restoreScript,
+    );
   }
 }

@@ -49,7 +49,14 @@ export interface RestoreResult {
 }
 
 export function s3Client(ctx: Ctx, bucket: string): S3Bucket {
-  return createS3Client({ endpoint: ctx.ep.endpoint, region: ctx.ep.region, bucket, accessKeyId: ctx.ep.accessKeyId, secretAccessKey: ctx.ep.secretAccessKey, maxAttempts: 3 });
+  return createS3Client({
+    endpoint: ctx.ep.endpoint,
+    region: ctx.ep.region,
+    bucket,
+    accessKeyId: ctx.ep.accessKeyId,
+    secretAccessKey: ctx.ep.secretAccessKey,
+    maxAttempts: 3,
+  });
 }
 
 export async function storedUnder(ctx: Ctx, bucket: string, prefix: string): Promise<{ bytes: number; objects: number; keys: string[] }> {
@@ -107,11 +114,18 @@ async function waitUsable(port: number, password: string, timeoutMs: number): Pr
  * The RTO drill. `restoreFiles` puts the base backup into `target` (and may write recovery settings of its own);
  * then PostgreSQL starts with `restoreCommand` and recovers to the end of the archive, as a real restore would.
  */
-export async function timedRestore(ctx: Ctx, variant: string, target: string, restoreFiles: () => Promise<Measured>, restoreCommand: string): Promise<RestoreResult> {
+export async function timedRestore(
+  ctx: Ctx,
+  variant: string,
+  target: string,
+  restoreFiles: () => Promise<Measured>,
+  restoreCommand: string,
+): Promise<RestoreResult> {
   const t0 = process.hrtime.bigint();
   const secs = () => Number(process.hrtime.bigint() - t0) / 1e9;
   const measured = await restoreFiles();
-  if (measured.code !== 0) throw new Error(`${variant}: restore exited ${measured.code}:\n${measured.stderr.slice(-3000)}\n${measured.stdout.slice(-1500)}`);
+  if (measured.code !== 0)
+    throw new Error(`${variant}: restore exited ${measured.code}:\n${measured.stderr.slice(-3000)}\n${measured.stdout.slice(-1500)}`);
   const filesSeconds = secs();
   const server = await startRestored(target, restoreCommand);
   try {
@@ -119,11 +133,25 @@ export async function timedRestore(ctx: Ctx, variant: string, target: string, re
       throw new Error(`${variant}: ${(e as Error).message}\n${server.log().split('\n').slice(-30).join('\n')}`);
     });
     const rtoSeconds = secs();
-    const c = { host: '127.0.0.1', port: server.port, user: 'postgres', password: ctx.src.superuserPassword, database: ctx.src.database, connectionTimeoutMillis: 5000 };
+    const c = {
+      host: '127.0.0.1',
+      port: server.port,
+      user: 'postgres',
+      password: ctx.src.superuserPassword,
+      database: ctx.src.database,
+      connectionTimeoutMillis: 5000,
+    };
     const [r] = await sql(c, 'SELECT count(*)::bigint AS n FROM pgbench_accounts');
     const rowsOk = Number(r.n) === ctx.expectedAccounts();
     if (!rowsOk) ctx.log(`${variant}: restored copy has ${r.n} pgbench_accounts rows, expected ${ctx.expectedAccounts()}`);
-    return { variant, rtoSeconds: round(rtoSeconds, 3), filesSeconds: round(filesSeconds, 3), recoverySeconds: round(rtoSeconds - filesSeconds, 3), measured, rowsOk };
+    return {
+      variant,
+      rtoSeconds: round(rtoSeconds, 3),
+      filesSeconds: round(filesSeconds, 3),
+      recoverySeconds: round(rtoSeconds - filesSeconds, 3),
+      measured,
+      rowsOk,
+    };
   } finally {
     await server.stop();
     fs.rmSync(path.dirname(target), { recursive: true, force: true });

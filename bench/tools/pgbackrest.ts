@@ -20,7 +20,11 @@ export class PgBackRestTool {
   readonly dir: string;
   readonly walPrefix: string;
 
-  constructor(private readonly ctx: Ctx, readonly bucket: string, readonly variant: PgBackRestVariant) {
+  constructor(
+    private readonly ctx: Ctx,
+    readonly bucket: string,
+    readonly variant: PgBackRestVariant,
+  ) {
     this.dir = path.join(ctx.work, `pgbackrest-${variant}`);
     this.conf = path.join(this.dir, 'pgbackrest.conf');
     this.walPrefix = `${variant}/archive/${STANZA}/`;
@@ -85,10 +89,20 @@ export class PgBackRestTool {
 
   async backup(variant: string): Promise<BackupResult> {
     const m = await measure('pgbackrest', [`--config=${this.conf}`, `--stanza=${STANZA}`, '--type=full', 'backup'], {
-      env: this.env(), user: this.ctx.user, scratchDir: this.ctx.work, cwd: this.dir, timeoutMs: 30 * 60_000,
+      env: this.env(),
+      user: this.ctx.user,
+      scratchDir: this.ctx.work,
+      cwd: this.dir,
+      timeoutMs: 30 * 60_000,
     });
     if (m.code !== 0) throw new Error(`${variant}: pgbackrest backup exited ${m.code}:\n${m.stderr.slice(-3000)}${m.stdout.slice(-1000)}`);
-    const info = JSON.parse(await run('pgbackrest', [`--config=${this.conf}`, `--stanza=${STANZA}`, '--output=json', 'info'], { env: this.env(), user: this.ctx.user, cwd: this.dir }));
+    const info = JSON.parse(
+      await run('pgbackrest', [`--config=${this.conf}`, `--stanza=${STANZA}`, '--output=json', 'info'], {
+        env: this.env(),
+        user: this.ctx.user,
+        cwd: this.dir,
+      }),
+    );
     const backups = info[0].backup as Array<{ label: string }>;
     const label = backups[backups.length - 1].label;
     const stored = await storedUnder(this.ctx, this.bucket, `${this.variant}/backup/${STANZA}/${label}/`);
@@ -97,12 +111,25 @@ export class PgBackRestTool {
 
   async restore(variant: string, label: string): Promise<RestoreResult> {
     const target = restoreTarget(this.ctx, variant);
-    return timedRestore(this.ctx, variant, target,
-      () => measure('pgbackrest', [`--config=${this.conf}`, `--stanza=${STANZA}`, `--pg1-path=${target}`, `--set=${label}`, '--archive-mode=off', 'restore'], {
-        env: this.env(), user: this.ctx.user, scratchDir: this.ctx.work, cwd: this.dir, timeoutMs: 30 * 60_000,
-      }),
+    return timedRestore(
+      this.ctx,
+      variant,
+      target,
+      () =>
+        measure(
+          'pgbackrest',
+          [`--config=${this.conf}`, `--stanza=${STANZA}`, `--pg1-path=${target}`, `--set=${label}`, '--archive-mode=off', 'restore'],
+          {
+            env: this.env(),
+            user: this.ctx.user,
+            scratchDir: this.ctx.work,
+            cwd: this.dir,
+            timeoutMs: 30 * 60_000,
+          },
+        ),
       // pgBackRest writes its own restore_command into postgresql.auto.conf, which wins; this one is the same.
-      `pgbackrest --config=${this.conf} --stanza=${STANZA} --pg1-path=${target} archive-get`);
+      `pgbackrest --config=${this.conf} --stanza=${STANZA} --pg1-path=${target} archive-get`,
+    );
   }
 
   /** pgBackRest's background archive-push (async) processes still running. */
@@ -113,7 +140,9 @@ export class PgBackRestTool {
       try {
         const cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
         if (cmd.startsWith('pgbackrest') && cmd.includes('archive-push')) n++;
-      } catch { /* gone */ }
+      } catch {
+        /* gone */
+      }
     }
     return n;
   }

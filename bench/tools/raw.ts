@@ -15,7 +15,13 @@ export async function rawBaseBackup(ctx: Ctx, variant: string, to: 'local' | 'de
   if (to === 'devnull') {
     const fd = fs.openSync('/dev/null', 'w');
     try {
-      const m = await measure('pg_basebackup', [...common, '-D', '-'], { env, user: ctx.user, scratchDir: ctx.work, stdoutFd: fd, timeoutMs: 30 * 60_000 });
+      const m = await measure('pg_basebackup', [...common, '-D', '-'], {
+        env,
+        user: ctx.user,
+        scratchDir: ctx.work,
+        stdoutFd: fd,
+        timeoutMs: 30 * 60_000,
+      });
       if (m.code !== 0) throw new Error(`${variant}: pg_basebackup exited ${m.code}: ${m.stderr.slice(-2000)}`);
       return { variant, ref: '-', measured: m, storedBytes: 0, storedObjects: 0 };
     } finally {
@@ -25,7 +31,12 @@ export async function rawBaseBackup(ctx: Ctx, variant: string, to: 'local' | 'de
   const dir = fs.mkdtempSync(path.join(ctx.work, 'raw-'));
   fs.chownSync(dir, ctx.user.uid, ctx.user.gid);
   try {
-    const m = await measure('pg_basebackup', [...common, '-D', path.join(dir, 'out')], { env, user: ctx.user, scratchDir: ctx.work, timeoutMs: 30 * 60_000 });
+    const m = await measure('pg_basebackup', [...common, '-D', path.join(dir, 'out')], {
+      env,
+      user: ctx.user,
+      scratchDir: ctx.work,
+      timeoutMs: 30 * 60_000,
+    });
     if (m.code !== 0) throw new Error(`${variant}: pg_basebackup exited ${m.code}: ${m.stderr.slice(-2000)}`);
     const bytes = fs.readdirSync(path.join(dir, 'out')).reduce((n, f) => n + fs.statSync(path.join(dir, 'out', f)).size, 0);
     return { variant, ref: '-', measured: m, storedBytes: bytes, storedObjects: fs.readdirSync(path.join(dir, 'out')).length };

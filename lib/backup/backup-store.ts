@@ -71,21 +71,41 @@ export class BackupStore extends Construct {
     try {
       url = new URL(props.endpoint);
     } catch {
-      throw new ValidationError('BackupStoreProps.endpoint', `"${props.endpoint}" is not a URL`, 'Write it as http(s)://host[:port], e.g. "http://rook-ceph-rgw-rgw-bulk.rook-cluster.svc:80".');
+      throw new ValidationError(
+        'BackupStoreProps.endpoint',
+        `"${props.endpoint}" is not a URL`,
+        'Write it as http(s)://host[:port], e.g. "http://rook-ceph-rgw-rgw-bulk.rook-cluster.svc:80".',
+      );
     }
     if (!['http:', 'https:'].includes(url.protocol) || url.pathname.length > 1 || url.search || url.username) {
-      throw new ValidationError('BackupStoreProps.endpoint', `"${props.endpoint}" must be http(s)://host[:port] without path, query or credentials`, 'Put the bucket in `bucket`, the folder in `path`, and the keys in a Secret (`credentials`).');
+      throw new ValidationError(
+        'BackupStoreProps.endpoint',
+        `"${props.endpoint}" must be http(s)://host[:port] without path, query or credentials`,
+        'Put the bucket in `bucket`, the folder in `path`, and the keys in a Secret (`credentials`).',
+      );
     }
     if (!BUCKET.test(props.bucket) || props.bucket.includes('..') || /^\d+\.\d+\.\d+\.\d+$/.test(props.bucket)) {
-      throw new ValidationError('BackupStoreProps.bucket', `"${props.bucket}" is not a valid S3 bucket name`, 'Use 3-63 lowercase letters, digits, "-" and ".", starting and ending with a letter or digit (e.g. "backup-cnpg"); not an s3:// URL.');
+      throw new ValidationError(
+        'BackupStoreProps.bucket',
+        `"${props.bucket}" is not a valid S3 bucket name`,
+        'Use 3-63 lowercase letters, digits, "-" and ".", starting and ending with a letter or digit (e.g. "backup-cnpg"); not an s3:// URL.',
+      );
     }
     const path = props.path ?? '';
     if (path.startsWith('/') || /\/\//.test(path) || /[^A-Za-z0-9!\-_.*'()/]/.test(path)) {
-      throw new ValidationError('BackupStoreProps.path', `"${path}" is not a key prefix`, 'Use a relative folder such as "postgres/" (no leading "/", no "//").');
+      throw new ValidationError(
+        'BackupStoreProps.path',
+        `"${path}" is not a key prefix`,
+        'Use a relative folder such as "postgres/" (no leading "/", no "//").',
+      );
     }
     checkDnsLabel('BackupStoreProps.credentials.secretName', props.credentials?.secretName ?? '', 253);
     if (props.caBundle && !!props.caBundle.secretName === !!props.caBundle.configMapName) {
-      throw new ValidationError('BackupStoreProps.caBundle', 'needs exactly one of secretName and configMapName', 'Name the Secret or the ConfigMap that holds the PEM bundle.');
+      throw new ValidationError(
+        'BackupStoreProps.caBundle',
+        'needs exactly one of secretName and configMapName',
+        'Name the Secret or the ConfigMap that holds the PEM bundle.',
+      );
     }
     this.endpoint = props.endpoint.replace(/\/$/, '');
     this.bucket = props.bucket;

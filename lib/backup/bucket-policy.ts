@@ -25,7 +25,8 @@ export function s3BucketPolicy(props: BucketPolicyProps): string {
   }
   const arn = (path: string) => `arn:aws:s3:::${props.bucket}${path}`;
   const user = (name: string) => {
-    if (!/^[\w+=,.@-]{1,64}$/.test(name)) throw new ValidationError('user', `"${name}" is not an S3 user name`, 'Use the name of the user, e.g. "cnpg-backup-keycloak".');
+    if (!/^[\w+=,.@-]{1,64}$/.test(name))
+      throw new ValidationError('user', `"${name}" is not an S3 user name`, 'Use the name of the user, e.g. "cnpg-backup-keycloak".');
     return { AWS: [`arn:aws:iam:::user/${name}`] };
   };
   const statements: object[] = props.clusters.map(c => {
@@ -38,7 +39,12 @@ export function s3BucketPolicy(props: BucketPolicyProps): string {
     };
   });
   for (const ro of props.readOnlyUsers ?? []) {
-    statements.push({ Action: ['s3:GetObject', 's3:ListBucket', 's3:GetBucketLocation'], Effect: 'Allow', Resource: [arn('/*'), arn('')], Principal: user(ro) });
+    statements.push({
+      Action: ['s3:GetObject', 's3:ListBucket', 's3:GetBucketLocation'],
+      Effect: 'Allow',
+      Resource: [arn('/*'), arn('')],
+      Principal: user(ro),
+    });
   }
   return JSON.stringify({ Version: '2012-10-17', Statement: statements }, null, 2);
 }

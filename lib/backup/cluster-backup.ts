@@ -77,9 +77,15 @@ const COMPRESSIONS: Compression[] = ['gzip', 'zstd', 'lz4', 'none'];
 
 /** Checks backup props at synth; returns the settings with defaults applied. */
 export function resolveBackup(props: BackupProps, clusterName: string) {
-  if (!(props.store instanceof BackupStore)) throw new ValidationError('backup.store', 'is not a BackupStore', 'Create one with new BackupStore(scope, id, { endpoint, bucket, credentials }).');
+  if (!(props.store instanceof BackupStore))
+    throw new ValidationError(
+      'backup.store',
+      'is not a BackupStore',
+      'Create one with new BackupStore(scope, id, { endpoint, bucket, credentials }).',
+    );
   const serverName = props.serverName ?? clusterName;
-  if (!/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/.test(serverName)) throw new ValidationError('backup.serverName', `"${serverName}" is not a folder name`, 'Use lowercase letters, digits, "-", "_" and ".".');
+  if (!/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/.test(serverName))
+    throw new ValidationError('backup.serverName', `"${serverName}" is not a folder name`, 'Use lowercase letters, digits, "-", "_" and ".".');
   for (const key of ['compression', 'walCompression'] as const) {
     if (props[key] !== undefined && !COMPRESSIONS.includes(props[key]!)) {
       throw new ValidationError(`backup.${key}`, `"${props[key]}" is not supported`, `Use one of ${COMPRESSIONS.join(', ')}.`);
@@ -87,10 +93,15 @@ export function resolveBackup(props: BackupProps, clusterName: string) {
   }
   const walMaxParallel = props.walMaxParallel ?? 4;
   if (!Number.isInteger(walMaxParallel) || walMaxParallel < 1 || walMaxParallel > 32) {
-    throw new ValidationError('backup.walMaxParallel', `${walMaxParallel} is outside 1..32`, 'Use a small number such as 4; more rarely helps on one disk.');
+    throw new ValidationError(
+      'backup.walMaxParallel',
+      `${walMaxParallel} is outside 1..32`,
+      'Use a small number such as 4; more rarely helps on one disk.',
+    );
   }
   const deadline = props.activeDeadlineSeconds ?? 21600;
-  if (!Number.isInteger(deadline) || deadline < 300) throw new ValidationError('backup.activeDeadlineSeconds', `${deadline} is below 300`, 'Give backups at least 5 minutes.');
+  if (!Number.isInteger(deadline) || deadline < 300)
+    throw new ValidationError('backup.activeDeadlineSeconds', `${deadline} is below 300`, 'Give backups at least 5 minutes.');
   return {
     store: props.store,
     serverName,
@@ -147,26 +158,28 @@ export class ClusterBackup extends Construct {
       restartPolicy: 'Never',
       priorityClassName: props.priorityClassName,
       securityContext: agentPodSecurityContext(),
-      containers: [agentContainer({
-        name: COMPONENTS.backup,
-        image: props.image,
-        command: 'backup',
-        cluster: props.cluster,
-        env: [
-          POD_NAME_ENV,
-          { name: BACKUP_ENV.sourceHost, value: b.fromStandby && props.instances > 1 ? names.roService(props.cluster) : rw },
-          { name: ENV.primaryHost, value: rw },
-          { name: BACKUP_ENV.fromStandby, value: String(b.fromStandby) },
-          { name: ENV.replicationPassword, valueFrom: { secretKeyRef: { name: props.replicationSecret, key: 'password' } } },
-          ...backupEnv(b),
-        ],
-        resources: {
-          requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('128Mi') },
-          // Streaming with bounded buffers: a backup never needs more, whatever the database size.
-          limits: { memory: k8s.Quantity.fromString('512Mi') },
-        },
-        volumeMounts: [{ name: 'tmp', mountPath: PATHS.tmpDir }, ...(ca ? [ca.mount] : [])],
-      })],
+      containers: [
+        agentContainer({
+          name: COMPONENTS.backup,
+          image: props.image,
+          command: 'backup',
+          cluster: props.cluster,
+          env: [
+            POD_NAME_ENV,
+            { name: BACKUP_ENV.sourceHost, value: b.fromStandby && props.instances > 1 ? names.roService(props.cluster) : rw },
+            { name: ENV.primaryHost, value: rw },
+            { name: BACKUP_ENV.fromStandby, value: String(b.fromStandby) },
+            { name: ENV.replicationPassword, valueFrom: { secretKeyRef: { name: props.replicationSecret, key: 'password' } } },
+            ...backupEnv(b),
+          ],
+          resources: {
+            requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('128Mi') },
+            // Streaming with bounded buffers: a backup never needs more, whatever the database size.
+            limits: { memory: k8s.Quantity.fromString('512Mi') },
+          },
+          volumeMounts: [{ name: 'tmp', mountPath: PATHS.tmpDir }, ...(ca ? [ca.mount] : [])],
+        }),
+      ],
       volumes: [{ name: 'tmp', emptyDir: {} }, ...(ca ? [ca.volume] : [])],
     };
     const jobSpec = (backoffLimit: number): k8s.JobSpec => ({
@@ -177,7 +190,10 @@ export class ClusterBackup extends Construct {
 
     this.cronJob = new k8s.KubeCronJob(this, 'CronJob', {
       metadata: { name: names.backupCronJob(props.cluster), labels: props.labels },
-      spec: { ...scheduledJobSpec(b.schedule, { metadata: { labels: props.labels }, spec: jobSpec(2) }), ...(props.suspend ? { suspend: true } : {}) },
+      spec: {
+        ...scheduledJobSpec(b.schedule, { metadata: { labels: props.labels }, spec: jobSpec(2) }),
+        ...(props.suspend ? { suspend: true } : {}),
+      },
     });
     if (b.immediate) {
       this.immediateJob = new k8s.KubeJob(this, 'Immediate', {

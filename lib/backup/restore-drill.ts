@@ -81,27 +81,52 @@ export class RestoreDrill extends Construct {
     super(scope, id);
     const cluster = props.cluster;
     const backup = cluster.backup?.settings;
-    if (!backup) throw new ValidationError('RestoreDrillProps.cluster', `cluster "${cluster.name}" has no backup`, 'Set backup on the PostgresCluster: the drill restores its backups.');
+    if (!backup)
+      throw new ValidationError(
+        'RestoreDrillProps.cluster',
+        `cluster "${cluster.name}" has no backup`,
+        'Set backup on the PostgresCluster: the drill restores its backups.',
+      );
     const schedule = toCronJobSchedule('RestoreDrillProps.schedule', props.schedule ?? '0 6 * * 0');
     const replay = props.replay ?? 'latest';
-    if (replay !== 'latest' && replay !== 'backup-end') throw new ValidationError('RestoreDrillProps.replay', `"${replay}" is not known`, 'Use "latest" or "backup-end".');
+    if (replay !== 'latest' && replay !== 'backup-end')
+      throw new ValidationError('RestoreDrillProps.replay', `"${replay}" is not known`, 'Use "latest" or "backup-end".');
     const known = ['postgres', ...cluster.databases.map(d => d.name)];
     const tables = (props.tables ?? []).map((t, i) => {
       const field = `RestoreDrillProps.tables[${i}]`;
-      if (!known.includes(t.database)) throw new ValidationError(`${field}.database`, `"${t.database}" is not a database of cluster "${cluster.name}"`, `Use one of ${known.join(', ')}.`);
-      if (!/^([A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$/.test(t.table)) throw new ValidationError(`${field}.table`, `"${t.table}" is not a table name`, 'Write "table" or "schema.table" (unquoted identifiers).');
+      if (!known.includes(t.database))
+        throw new ValidationError(
+          `${field}.database`,
+          `"${t.database}" is not a database of cluster "${cluster.name}"`,
+          `Use one of ${known.join(', ')}.`,
+        );
+      if (!/^([A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$/.test(t.table))
+        throw new ValidationError(`${field}.table`, `"${t.table}" is not a table name`, 'Write "table" or "schema.table" (unquoted identifiers).');
       const minRows = t.minRows ?? 1;
-      if (!Number.isInteger(minRows) || minRows < 0) throw new ValidationError(`${field}.minRows`, `${minRows} is not a whole number of 0 or more`, 'Give the fewest rows a healthy restore has, e.g. 1.');
+      if (!Number.isInteger(minRows) || minRows < 0)
+        throw new ValidationError(
+          `${field}.minRows`,
+          `${minRows} is not a whole number of 0 or more`,
+          'Give the fewest rows a healthy restore has, e.g. 1.',
+        );
       return { database: t.database, table: t.table, minRows };
     });
     const checks: VerifyChecksSpec = { amcheck: props.amcheck ?? true, tables };
     const deadline = props.activeDeadlineSeconds ?? 21600;
-    if (!Number.isInteger(deadline) || deadline < 300) throw new ValidationError('RestoreDrillProps.activeDeadlineSeconds', `${deadline} is below 300`, 'Give the drill at least 5 minutes.');
+    if (!Number.isInteger(deadline) || deadline < 300)
+      throw new ValidationError('RestoreDrillProps.activeDeadlineSeconds', `${deadline} is below 300`, 'Give the drill at least 5 minutes.');
 
     const sizeLimit = props.scratch?.size ?? cluster.storageSize;
     const quantity = k8s.Quantity.fromString(`${sizeLimit.toMebibytes()}Mi`);
     const scratch: k8s.Volume = props.scratch?.storageClass
-      ? { name: 'scratch', ephemeral: { volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], storageClassName: props.scratch.storageClass, resources: { requests: { storage: quantity } } } } } }
+      ? {
+          name: 'scratch',
+          ephemeral: {
+            volumeClaimTemplate: {
+              spec: { accessModes: ['ReadWriteOnce'], storageClassName: props.scratch.storageClass, resources: { requests: { storage: quantity } } },
+            },
+          },
+        }
       : { name: 'scratch', emptyDir: { sizeLimit: quantity } };
     const ca = backup.store.caVolume();
     const labels = { ...cluster.labels, [LABELS.component]: COMPONENTS.restoreDrill };
@@ -117,27 +142,29 @@ export class RestoreDrill extends Construct {
       automountServiceAccountToken: true,
       restartPolicy: 'Never',
       securityContext: agentPodSecurityContext(),
-      containers: [agentContainer({
-        name: COMPONENTS.restoreDrill,
-        image: cluster.image,
-        command: 'verify',
-        cluster: cluster.name,
-        env: [
-          POD_NAME_ENV,
-          { name: VERIFY_ENV.scratchDir, value: SCRATCH_MOUNT },
-          { name: ENV.socketDir, value: PATHS.socketDir },
-          { name: VERIFY_ENV.replay, value: replay },
-          { name: VERIFY_ENV.checks, value: JSON.stringify(checks) },
-          ...backupEnv(backup),
-        ],
-        resources,
-        volumeMounts: [
-          { name: 'scratch', mountPath: SCRATCH_MOUNT },
-          { name: 'run', mountPath: PATHS.socketDir },
-          { name: 'tmp', mountPath: PATHS.tmpDir },
-          ...(ca ? [ca.mount] : []),
-        ],
-      })],
+      containers: [
+        agentContainer({
+          name: COMPONENTS.restoreDrill,
+          image: cluster.image,
+          command: 'verify',
+          cluster: cluster.name,
+          env: [
+            POD_NAME_ENV,
+            { name: VERIFY_ENV.scratchDir, value: SCRATCH_MOUNT },
+            { name: ENV.socketDir, value: PATHS.socketDir },
+            { name: VERIFY_ENV.replay, value: replay },
+            { name: VERIFY_ENV.checks, value: JSON.stringify(checks) },
+            ...backupEnv(backup),
+          ],
+          resources,
+          volumeMounts: [
+            { name: 'scratch', mountPath: SCRATCH_MOUNT },
+            { name: 'run', mountPath: PATHS.socketDir },
+            { name: 'tmp', mountPath: PATHS.tmpDir },
+            ...(ca ? [ca.mount] : []),
+          ],
+        }),
+      ],
       volumes: [scratch, { name: 'run', emptyDir: {} }, { name: 'tmp', emptyDir: {} }, ...(ca ? [ca.volume] : [])],
     };
     this.cronJob = new k8s.KubeCronJob(this, 'CronJob', {

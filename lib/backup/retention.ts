@@ -6,7 +6,11 @@ export const RECOVERY_WINDOW = /^[1-9][0-9]*[dwmy]$/;
 /** Checks a retention policy at synth: a window like `90d` and/or whole GFS counts, at least one rule. */
 export function validateRetention(prop: string, r: RetentionSpec): RetentionSpec {
   if (r.recoveryWindow !== undefined && !RECOVERY_WINDOW.test(r.recoveryWindow)) {
-    throw new ValidationError(`${prop}.recoveryWindow`, `"${r.recoveryWindow}" is not a window`, 'Write a number and a unit: d (days), w (weeks), m (months) or y (years), e.g. "90d" or "14d".');
+    throw new ValidationError(
+      `${prop}.recoveryWindow`,
+      `"${r.recoveryWindow}" is not a window`,
+      'Write a number and a unit: d (days), w (weeks), m (months) or y (years), e.g. "90d" or "14d".',
+    );
   }
   for (const key of ['daily', 'weekly', 'monthly', 'yearly'] as const) {
     const v = r[key];

@@ -10,16 +10,28 @@ import { ValidationError } from '../validation';
 export function toCronJobSchedule(prop: string, schedule: string): string {
   const fields = schedule.trim().split(/\s+/);
   if (fields.length !== 5 && fields.length !== 6) {
-    throw new ValidationError(prop, `"${schedule}" has ${fields.length} fields`, 'Use 5 cron fields (minute hour day month weekday), e.g. "0 0 * * *", or CloudNativePG\'s 6 fields with seconds first, e.g. "0 0 0 * * *".');
+    throw new ValidationError(
+      prop,
+      `"${schedule}" has ${fields.length} fields`,
+      'Use 5 cron fields (minute hour day month weekday), e.g. "0 0 * * *", or CloudNativePG\'s 6 fields with seconds first, e.g. "0 0 0 * * *".',
+    );
   }
   try {
     CronExpressionParser.parse(fields.join(' '), { strict: false });
   } catch (e) {
-    throw new ValidationError(prop, `"${schedule}" is not a valid cron expression (${(e as Error).message})`, 'Check each field\'s range, e.g. "30 2 * * *" for 02:30 daily.');
+    throw new ValidationError(
+      prop,
+      `"${schedule}" is not a valid cron expression (${(e as Error).message})`,
+      'Check each field\'s range, e.g. "30 2 * * *" for 02:30 daily.',
+    );
   }
   if (fields.length === 6) {
     if (fields[0] !== '0') {
-      throw new ValidationError(prop, `"${schedule}" starts at second "${fields[0]}"`, 'Kubernetes CronJobs run at whole minutes: set the seconds field to 0 or use the 5-field form.');
+      throw new ValidationError(
+        prop,
+        `"${schedule}" starts at second "${fields[0]}"`,
+        'Kubernetes CronJobs run at whole minutes: set the seconds field to 0 or use the 5-field form.',
+      );
     }
     return fields.slice(1).join(' ');
   }

@@ -21,7 +21,11 @@ export interface ResolvedBootstrap {
 
 export function resolveBootstrap(b: BootstrapProps | undefined): ResolvedBootstrap {
   if (b?.recovery && b?.pgBasebackup) {
-    throw new ValidationError('bootstrap', 'sets both recovery and pgBasebackup', 'Choose one: recovery (from backups in a store) or pgBasebackup (from a running server).');
+    throw new ValidationError(
+      'bootstrap',
+      'sets both recovery and pgBasebackup',
+      'Choose one: recovery (from backups in a store) or pgBasebackup (from a running server).',
+    );
   }
   if (b?.recovery) {
     const recovery = resolveRecovery(b.recovery);

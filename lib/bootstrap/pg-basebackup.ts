@@ -57,19 +57,41 @@ const SSLMODES: CloneSourceSpec['sslmode'][] = ['disable', 'allow', 'prefer', 'r
 export function resolvePgBasebackup(p: PgBasebackupProps): ResolvedPgBasebackup {
   const field = (f: string) => `bootstrap.pgBasebackup.${f}`;
   if (!p.host || /[\s/:@]/.test(p.host)) {
-    throw new ValidationError(field('host'), `"${p.host ?? ''}" is not a host name`, 'Give the host name or IP address of the source server only, e.g. "postgres.nomad.home.arpa"; the port goes in `port`.');
+    throw new ValidationError(
+      field('host'),
+      `"${p.host ?? ''}" is not a host name`,
+      'Give the host name or IP address of the source server only, e.g. "postgres.nomad.home.arpa"; the port goes in `port`.',
+    );
   }
   const port = p.port ?? 5432;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ValidationError(field('port'), `${port} is not a TCP port`, 'Give the source server\'s port, e.g. 5432.');
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new ValidationError(field('port'), `${port} is not a TCP port`, "Give the source server's port, e.g. 5432.");
   const user = p.user ?? 'streaming_replica';
-  if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(user)) throw new ValidationError(field('user'), `"${user}" is not a role name`, 'Give a role of the source that has the REPLICATION attribute.');
-  if (!p.passwordSecret?.name) throw new ValidationError(field('passwordSecret.name'), 'is missing', 'Name the Secret in this namespace that holds the source role\'s password (SealedSecrets, SOPS or External Secrets keep it out of git).');
+  if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(user))
+    throw new ValidationError(field('user'), `"${user}" is not a role name`, 'Give a role of the source that has the REPLICATION attribute.');
+  if (!p.passwordSecret?.name)
+    throw new ValidationError(
+      field('passwordSecret.name'),
+      'is missing',
+      "Name the Secret in this namespace that holds the source role's password (SealedSecrets, SOPS or External Secrets keep it out of git).",
+    );
   const sslmode = p.sslmode ?? 'prefer';
-  if (!SSLMODES.includes(sslmode)) throw new ValidationError(field('sslmode'), `"${sslmode}" is not a libpq sslmode`, `Use one of ${SSLMODES.join(', ')}.`);
+  if (!SSLMODES.includes(sslmode))
+    throw new ValidationError(field('sslmode'), `"${sslmode}" is not a libpq sslmode`, `Use one of ${SSLMODES.join(', ')}.`);
   const verifies = sslmode === 'verify-ca' || sslmode === 'verify-full';
   const c = p.caCertificate;
-  if (verifies && !c) throw new ValidationError(field('caCertificate'), `is needed for sslmode ${sslmode}`, 'Name the Secret or ConfigMap holding the CA certificate that signed the source\'s server certificate, or use sslmode "require".');
-  if (c && !!c.secretName === !!c.configMapName) throw new ValidationError(field('caCertificate'), 'needs exactly one of secretName and configMapName', 'Name the Secret or the ConfigMap that holds the PEM certificate.');
+  if (verifies && !c)
+    throw new ValidationError(
+      field('caCertificate'),
+      `is needed for sslmode ${sslmode}`,
+      'Name the Secret or ConfigMap holding the CA certificate that signed the source\'s server certificate, or use sslmode "require".',
+    );
+  if (c && !!c.secretName === !!c.configMapName)
+    throw new ValidationError(
+      field('caCertificate'),
+      'needs exactly one of secretName and configMapName',
+      'Name the Secret or the ConfigMap that holds the PEM certificate.',
+    );
 
   let ca: ResolvedPgBasebackup['ca'];
   let sslRootCert: string | undefined;

@@ -35,9 +35,14 @@ export interface RecoveryProps {
 
 /** Checks recovery props at synth; returns the target in the contract's form. */
 export function resolveRecovery(r: RecoveryProps): ResolvedRecovery {
-  if (!(r.store instanceof BackupStore)) throw new ValidationError('bootstrap.recovery.store', 'is not a BackupStore', 'Pass the BackupStore that holds the source cluster\'s backups.');
+  if (!(r.store instanceof BackupStore))
+    throw new ValidationError('bootstrap.recovery.store', 'is not a BackupStore', "Pass the BackupStore that holds the source cluster's backups.");
   if (!/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/.test(r.serverName ?? '')) {
-    throw new ValidationError('bootstrap.recovery.serverName', `"${r.serverName}" is not a folder name`, 'Give the source cluster\'s name, e.g. "keycloak-pg-cluster".');
+    throw new ValidationError(
+      'bootstrap.recovery.serverName',
+      `"${r.serverName}" is not a folder name`,
+      'Give the source cluster\'s name, e.g. "keycloak-pg-cluster".',
+    );
   }
   const t = r.target ?? {};
   const set = (['time', 'lsn', 'xid', 'name'] as const).filter(k => t[k] !== undefined);
@@ -47,23 +52,41 @@ export function resolveRecovery(r: RecoveryProps): ResolvedRecovery {
     const ok = t.time instanceof Date || /(Z|[+-]\d{2}:?\d{2})$/.test(t.time);
     const d = new Date(t.time);
     if (!ok || Number.isNaN(d.getTime())) {
-      throw new ValidationError('bootstrap.recovery.target.time', `"${String(t.time)}" is not a time with a zone`, 'Write it as ISO 8601 with a zone, e.g. "2026-11-27T10:00:00Z", or pass a Date.');
+      throw new ValidationError(
+        'bootstrap.recovery.target.time',
+        `"${String(t.time)}" is not a time with a zone`,
+        'Write it as ISO 8601 with a zone, e.g. "2026-11-27T10:00:00Z", or pass a Date.',
+      );
     }
     time = d.toISOString();
   }
   if (t.lsn !== undefined && !/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(t.lsn)) {
     throw new ValidationError('bootstrap.recovery.target.lsn', `"${t.lsn}" is not an LSN`, 'Write it as PostgreSQL prints it, e.g. "0/3000060".');
   }
-  if (t.xid !== undefined && !/^\d+$/.test(t.xid)) throw new ValidationError('bootstrap.recovery.target.xid', `"${t.xid}" is not a transaction id`, 'Give the number, e.g. "7431".');
-  if (t.name !== undefined && (t.name === '' || t.name.length > 63)) throw new ValidationError('bootstrap.recovery.target.name', `"${t.name}" is not a restore point name`, 'Give the name passed to pg_create_restore_point().');
-  const target: RecoveryTargetSpec | undefined = set.length || t.inclusive !== undefined
-    ? { time, lsn: t.lsn, xid: t.xid, name: t.name, inclusive: t.inclusive } : undefined;
+  if (t.xid !== undefined && !/^\d+$/.test(t.xid))
+    throw new ValidationError('bootstrap.recovery.target.xid', `"${t.xid}" is not a transaction id`, 'Give the number, e.g. "7431".');
+  if (t.name !== undefined && (t.name === '' || t.name.length > 63))
+    throw new ValidationError(
+      'bootstrap.recovery.target.name',
+      `"${t.name}" is not a restore point name`,
+      'Give the name passed to pg_create_restore_point().',
+    );
+  const target: RecoveryTargetSpec | undefined =
+    set.length || t.inclusive !== undefined ? { time, lsn: t.lsn, xid: t.xid, name: t.name, inclusive: t.inclusive } : undefined;
   const s = r.store;
   // The source store's CA bundle gets its own volume: the cluster's own store may have another one.
   const ca = s.caVolume('recovery-s3-ca', RECOVERY_CA_MOUNT_PATH);
   return {
     store: s,
-    source: { endpoint: s.endpoint, bucket: s.bucket, prefix: s.prefix, region: s.region, forcePathStyle: s.forcePathStyle, serverName: r.serverName, ...(ca ? { caFile: ca.file } : {}) },
+    source: {
+      endpoint: s.endpoint,
+      bucket: s.bucket,
+      prefix: s.prefix,
+      region: s.region,
+      forcePathStyle: s.forcePathStyle,
+      serverName: r.serverName,
+      ...(ca ? { caFile: ca.file } : {}),
+    },
     target: target ? JSON.parse(JSON.stringify(target)) : undefined,
     ca,
   };

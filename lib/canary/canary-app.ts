@@ -69,20 +69,30 @@ export class CanaryApp extends Construct {
     }
     const db = props.database === undefined ? cluster.databases[0] : cluster.databases.find(d => d.name === props.database);
     if (!db) {
-      throw new ValidationError('database', `"${props.database}" is not a database of cluster ${cluster.name} (it has ${cluster.databases.map(d => `"${d.name}"`).join(', ')})`,
-        'Name one of the cluster\'s databases, or leave the prop out for the first one.');
+      throw new ValidationError(
+        'database',
+        `"${props.database}" is not a database of cluster ${cluster.name} (it has ${cluster.databases.map(d => `"${d.name}"`).join(', ')})`,
+        "Name one of the cluster's databases, or leave the prop out for the first one.",
+      );
     }
     const name = props.name ?? `${cluster.name}-canary`;
     if (!DNS1035.test(name)) {
-      throw new ValidationError('name', `"${name}" is not a DNS-1035 label`, 'It names a Service: use lowercase letters, digits and "-", starting with a letter and ending with a letter or digit.');
+      throw new ValidationError(
+        'name',
+        `"${name}" is not a DNS-1035 label`,
+        'It names a Service: use lowercase letters, digits and "-", starting with a letter and ending with a letter or digit.',
+      );
     }
     if (name.length > MAX_NAME) {
       throw new ValidationError('name', `"${name}" is ${name.length} characters long, the limit is ${MAX_NAME}`, 'Choose a shorter name.');
     }
     const heartbeat = props.heartbeatSeconds;
     if (heartbeat !== undefined && (!Number.isInteger(heartbeat) || heartbeat < 1 || heartbeat > 86400)) {
-      throw new ValidationError('heartbeatSeconds', `${heartbeat} is not a whole number of seconds between 1 and 86400`,
-        'Use e.g. 60 for one record a minute, or leave it out to write only on a button press.');
+      throw new ValidationError(
+        'heartbeatSeconds',
+        `${heartbeat} is not a whole number of seconds between 1 and 86400`,
+        'Use e.g. 60 for one record a minute, or leave it out to write only on a button press.',
+      );
     }
     if (props.image !== undefined && !/^[^\s]+(:[\w.-]+|@sha256:[a-f0-9]{64})$/.test(props.image)) {
       throw new ValidationError('image', `"${props.image}" has no tag or digest`, 'Pin the image, e.g. "ghcr.io/cdk8s-postgres/agent:15".');
@@ -111,7 +121,10 @@ export class CanaryApp extends Construct {
       { name: CANARY_ENV.password, valueFrom: { secretKeyRef: { name: db.secretName, key: 'password' } } },
     ];
     const probe = (failureThreshold: number): k8s.Probe => ({
-      httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('http') }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold,
+      httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('http') },
+      periodSeconds: 10,
+      timeoutSeconds: 3,
+      failureThreshold,
     });
 
     this.deployment = new k8s.KubeDeployment(this, 'Deployment', {
@@ -126,23 +139,25 @@ export class CanaryApp extends Construct {
             automountServiceAccountToken: false,
             enableServiceLinks: false,
             securityContext: agentPodSecurityContext(),
-            containers: [{
-              name: 'canary',
-              image: props.image ?? cluster.image,
-              command: [PATHS.agentBinary],
-              args: ['canary'],
-              env,
-              ports: [{ name: 'http', containerPort: CANARY_HTTP_PORT, protocol: 'TCP' }],
-              // /healthz answers while the web server runs, whatever the database's state: the page is what shows
-              // a database that is down, so the pod must stay up and in the Service then.
-              readinessProbe: probe(3),
-              livenessProbe: probe(6),
-              resources: {
-                requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('64Mi') },
-                limits: { memory: k8s.Quantity.fromString('128Mi') },
+            containers: [
+              {
+                name: 'canary',
+                image: props.image ?? cluster.image,
+                command: [PATHS.agentBinary],
+                args: ['canary'],
+                env,
+                ports: [{ name: 'http', containerPort: CANARY_HTTP_PORT, protocol: 'TCP' }],
+                // /healthz answers while the web server runs, whatever the database's state: the page is what shows
+                // a database that is down, so the pod must stay up and in the Service then.
+                readinessProbe: probe(3),
+                livenessProbe: probe(6),
+                resources: {
+                  requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('64Mi') },
+                  limits: { memory: k8s.Quantity.fromString('128Mi') },
+                },
+                securityContext: agentContainerSecurityContext(),
               },
-              securityContext: agentContainerSecurityContext(),
-            }],
+            ],
           },
         },
       },

@@ -24,8 +24,13 @@ export function checkParameterName(name: string, major: number): void {
   const known = parameterNames(major);
   if (known.has(name.toLowerCase())) return;
   const guess = closest(name.toLowerCase(), known);
-  throw new ValidationError(`parameters.${name}`, `is not a parameter of PostgreSQL ${major} (postgres would refuse to start)`,
-    guess ? `Did you mean ${guess}? Fix the name, or remove it.` : 'Check the name in the PostgreSQL documentation ("Server Configuration"), or remove it.');
+  throw new ValidationError(
+    `parameters.${name}`,
+    `is not a parameter of PostgreSQL ${major} (postgres would refuse to start)`,
+    guess
+      ? `Did you mean ${guess}? Fix the name, or remove it.`
+      : 'Check the name in the PostgreSQL documentation ("Server Configuration"), or remove it.',
+  );
 }
 
 /** The known name nearest to `name` by edit distance, when it is near enough to be a typo. */
@@ -34,7 +39,10 @@ function closest(name: string, known: ReadonlySet<string>): string | undefined {
   let bestDistance = Math.max(2, Math.floor(name.length / 4)) + 1;
   for (const candidate of [...known].sort()) {
     const d = editDistance(name, candidate);
-    if (d < bestDistance) { best = candidate; bestDistance = d; }
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
   }
   return best;
 }

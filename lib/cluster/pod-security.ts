@@ -44,7 +44,12 @@ function memoryEnv(command: AgentCommand): k8s.EnvVar[] {
  * A container that runs one agent command (`pg-agent <command>`) with the security context every agent pod uses
  * and the two variables every command reads (cluster name, namespace from the downward API) first in its env.
  */
-export function agentContainer(props: { name: string; image: string; command: AgentCommand; cluster: string; env?: k8s.EnvVar[] } & Omit<k8s.Container, 'name' | 'image' | 'command' | 'args' | 'env'>): k8s.Container {
+export function agentContainer(
+  props: { name: string; image: string; command: AgentCommand; cluster: string; env?: k8s.EnvVar[] } & Omit<
+    k8s.Container,
+    'name' | 'image' | 'command' | 'args' | 'env'
+  >,
+): k8s.Container {
   const { name, image, command, cluster, env, ...rest } = props;
   return {
     name,

@@ -2,8 +2,18 @@ import { ApiObject, Chart, Size } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import {
-  CLUSTER_CONFIG, COMPONENTS, DEFAULT_PORTS, DatabaseSpec, ENV, LABELS, PATHS, SHUTDOWN_ENV, SUPERUSER,
-  REPLICATION_USER, SecretSpec, names,
+  CLUSTER_CONFIG,
+  COMPONENTS,
+  DEFAULT_PORTS,
+  DatabaseSpec,
+  ENV,
+  LABELS,
+  PATHS,
+  SHUTDOWN_ENV,
+  SUPERUSER,
+  REPLICATION_USER,
+  SecretSpec,
+  names,
 } from '../contract';
 import { ClusterBackup, backupEnv, resolveBackup } from '../backup/cluster-backup';
 import { ClusterNetworkPolicy } from '../network/cluster-network-policy';
@@ -122,7 +132,12 @@ export class PostgresCluster extends Construct {
       metadata: instanceMeta,
       rules: [
         // Label and annotate their own pods, read their peers'; replace their own pod in a rollout (delete).
-        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch', 'delete'], resourceNames: Array.from({ length: this.instances }, (_, i) => names.pod(name, i)) },
+        {
+          apiGroups: [''],
+          resources: ['pods'],
+          verbs: ['get', 'patch', 'delete'],
+          resourceNames: Array.from({ length: this.instances }, (_, i) => names.pod(name, i)),
+        },
         // Rollouts: the StatefulSet's update revision; and its spec.replicas, the instance count (scaling and
         // hibernation must not change the pod template).
         { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get'], resourceNames: [names.statefulSet(name)] },
@@ -142,8 +157,12 @@ export class PostgresCluster extends Construct {
 
     if (secretSpecs.length > 0) {
       this.secretsJob = new ClusterSecrets(this, 'Secrets', {
-        cluster: name, image: this.image, specs: secretSpecs,
-        labels: labelsFor(COMPONENTS.secrets), podLabels: labelsFor(COMPONENTS.secrets), priorityClassName,
+        cluster: name,
+        image: this.image,
+        specs: secretSpecs,
+        labels: labelsFor(COMPONENTS.secrets),
+        podLabels: labelsFor(COMPONENTS.secrets),
+        priorityClassName,
       }).job;
     }
 
@@ -151,9 +170,19 @@ export class PostgresCluster extends Construct {
     const backup = props.backup ? resolveBackup(props.backup, name) : undefined;
     const bootstrap = resolveBootstrap(props.bootstrap);
     const recovery = bootstrap.recovery;
-    if (recovery && backup && recovery.source.endpoint === backup.store.endpoint && recovery.source.bucket === backup.store.bucket
-      && recovery.source.prefix === backup.store.prefix && recovery.source.serverName === backup.serverName) {
-      throw new ValidationError('backup.serverName', `"${backup.serverName}" is the folder this cluster recovers from`, 'A restored cluster must archive into its own folder (it shares the source\'s system identifier): give backup.serverName or the cluster another name.');
+    if (
+      recovery &&
+      backup &&
+      recovery.source.endpoint === backup.store.endpoint &&
+      recovery.source.bucket === backup.store.bucket &&
+      recovery.source.prefix === backup.store.prefix &&
+      recovery.source.serverName === backup.serverName
+    ) {
+      throw new ValidationError(
+        'backup.serverName',
+        `"${backup.serverName}" is the folder this cluster recovers from`,
+        "A restored cluster must archive into its own folder (it shares the source's system identifier): give backup.serverName or the cluster another name.",
+      );
     }
     const ca = backup?.store.caVolume();
     const grace = props.terminationGracePeriodSeconds ?? 60;
@@ -168,7 +197,14 @@ export class PostgresCluster extends Construct {
       { name: ENV.primaryHost, value: this.rwServiceName },
       { name: ENV.leaseDuration, value: String(props.failover?.leaseDurationSeconds ?? 15) },
       { name: ENV.failoverMaxLagBytes, value: String(props.failover?.maxLagBytes ?? 16 * 1024 * 1024) },
-      ...(props.synchronous ? [{ name: ENV.synchronous, value: JSON.stringify({ number: props.synchronous.number, dataDurability: props.synchronous.dataDurability ?? 'required' }) }] : []),
+      ...(props.synchronous
+        ? [
+            {
+              name: ENV.synchronous,
+              value: JSON.stringify({ number: props.synchronous.number, dataDurability: props.synchronous.dataDurability ?? 'required' }),
+            },
+          ]
+        : []),
       { name: ENV.databases, value: JSON.stringify(this.databases) },
       // Parameters come from the mounted ConfigMap, so a change reloads them instead of rolling the pods.
       { name: ENV.configDir, value: CLUSTER_CONFIG.mountPath },
@@ -189,11 +225,15 @@ export class PostgresCluster extends Construct {
     const matchSelector = { matchLabels: this.selector };
     const antiAffinity = props.antiAffinity ?? 'preferred';
     const podAffinityTerm = { labelSelector: matchSelector, topologyKey: 'kubernetes.io/hostname' };
-    const affinity: k8s.Affinity | undefined = antiAffinity === 'none' ? undefined : {
-      podAntiAffinity: antiAffinity === 'required'
-        ? { requiredDuringSchedulingIgnoredDuringExecution: [podAffinityTerm] }
-        : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm }] },
-    };
+    const affinity: k8s.Affinity | undefined =
+      antiAffinity === 'none'
+        ? undefined
+        : {
+            podAntiAffinity:
+              antiAffinity === 'required'
+                ? { requiredDuringSchedulingIgnoredDuringExecution: [podAffinityTerm] }
+                : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm }] },
+          };
 
     // Before the StatefulSet: `kubectl apply -f` applies in file order, and the claims must exist before the pods.
     this.volumeClaims = renderVolumeClaims(this, { cluster: name, instances: this.instances, storage: props.storage, labels: podLabels });
@@ -219,30 +259,42 @@ export class PostgresCluster extends Construct {
             terminationGracePeriodSeconds: grace,
             securityContext: agentPodSecurityContext(),
             affinity,
-            containers: [agentContainer({
-              name: 'postgres',
-              image: this.image,
-              command: 'instance',
-              cluster: name,
-              env,
-              ports: [
-                { name: 'postgresql', containerPort: DEFAULT_PORTS.postgres, protocol: 'TCP' },
-                { name: 'http', containerPort: DEFAULT_PORTS.http, protocol: 'TCP' },
-              ],
-              resources: renderResources(props.resources),
-              // Liveness asks the agent, which stays up through crash recovery: no kill during a long replay.
-              livenessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('http') }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 },
-              readinessProbe: { httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('http') }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3 },
-              volumeMounts: [
-                { name: 'pgdata', mountPath: PATHS.dataMount },
-                { name: 'run', mountPath: PATHS.socketDir },
-                { name: 'tmp', mountPath: PATHS.tmpDir },
-                { name: 'shm', mountPath: '/dev/shm' },
-                { name: CLUSTER_CONFIG.volumeName, mountPath: CLUSTER_CONFIG.mountPath, readOnly: true },
-                ...(ca ? [ca.mount] : []),
-                ...bootstrap.mounts,
-              ],
-            })],
+            containers: [
+              agentContainer({
+                name: 'postgres',
+                image: this.image,
+                command: 'instance',
+                cluster: name,
+                env,
+                ports: [
+                  { name: 'postgresql', containerPort: DEFAULT_PORTS.postgres, protocol: 'TCP' },
+                  { name: 'http', containerPort: DEFAULT_PORTS.http, protocol: 'TCP' },
+                ],
+                resources: renderResources(props.resources),
+                // Liveness asks the agent, which stays up through crash recovery: no kill during a long replay.
+                livenessProbe: {
+                  httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('http') },
+                  periodSeconds: 10,
+                  timeoutSeconds: 5,
+                  failureThreshold: 6,
+                },
+                readinessProbe: {
+                  httpGet: { path: '/readyz', port: k8s.IntOrString.fromString('http') },
+                  periodSeconds: 5,
+                  timeoutSeconds: 5,
+                  failureThreshold: 3,
+                },
+                volumeMounts: [
+                  { name: 'pgdata', mountPath: PATHS.dataMount },
+                  { name: 'run', mountPath: PATHS.socketDir },
+                  { name: 'tmp', mountPath: PATHS.tmpDir },
+                  { name: 'shm', mountPath: '/dev/shm' },
+                  { name: CLUSTER_CONFIG.volumeName, mountPath: CLUSTER_CONFIG.mountPath, readOnly: true },
+                  ...(ca ? [ca.mount] : []),
+                  ...bootstrap.mounts,
+                ],
+              }),
+            ],
             volumes: [
               { name: 'run', emptyDir: {} },
               { name: 'tmp', emptyDir: {} },
@@ -255,21 +307,30 @@ export class PostgresCluster extends Construct {
           },
         },
         // Never changes (the API server refuses it): storage.size lives in the claim objects (lib/cluster/volumes.ts).
-        volumeClaimTemplates: [{
-          metadata: { name: 'pgdata', labels: podLabels },
-          spec: {
-            accessModes: ['ReadWriteOnce'],
-            storageClassName: props.storage.storageClass,
-            resources: { requests: { storage: k8s.Quantity.fromString(claimTemplateSize(props.storage)) } },
+        volumeClaimTemplates: [
+          {
+            metadata: { name: 'pgdata', labels: podLabels },
+            spec: {
+              accessModes: ['ReadWriteOnce'],
+              storageClassName: props.storage.storageClass,
+              resources: { requests: { storage: k8s.Quantity.fromString(claimTemplateSize(props.storage)) } },
+            },
           },
-        }],
+        ],
       },
     });
 
     if (props.backup) {
       this.backup = new ClusterBackup(this, 'Backup', {
-        ...props.backup, cluster: name, image: this.image, instances: this.instances, priorityClassName, suspend: this.hibernated,
-        labels: labelsFor(COMPONENTS.backup), podLabels: labelsFor(COMPONENTS.backup), replicationSecret,
+        ...props.backup,
+        cluster: name,
+        image: this.image,
+        instances: this.instances,
+        priorityClassName,
+        suspend: this.hibernated,
+        labels: labelsFor(COMPONENTS.backup),
+        podLabels: labelsFor(COMPONENTS.backup),
+        replicationSecret,
       });
     }
 
@@ -310,11 +371,18 @@ export class PostgresCluster extends Construct {
     for (const spec of secretSpecs) {
       for (const secret of spec.names) {
         const i = dbSecret.get(secret);
-        const what = i !== undefined ? `the app Secret of database "${dbProps[i].name}"`
-          : spec.username === SUPERUSER && spec.dbname === '*' ? 'the superuser Secret'
-            : spec.username === REPLICATION_USER ? 'the replication Secret'
-              : `the app Secret of the first database "${spec.dbname}"`;
-        runtime.push({ ...made('v1', 'Secret', secret, `${what}, created by the secrets Job`), prop: i === undefined ? 'name' : `databases[${i}].name` });
+        const what =
+          i !== undefined
+            ? `the app Secret of database "${dbProps[i].name}"`
+            : spec.username === SUPERUSER && spec.dbname === '*'
+              ? 'the superuser Secret'
+              : spec.username === REPLICATION_USER
+                ? 'the replication Secret'
+                : `the app Secret of the first database "${spec.dbname}"`;
+        runtime.push({
+          ...made('v1', 'Secret', secret, `${what}, created by the secrets Job`),
+          prop: i === undefined ? 'name' : `databases[${i}].name`,
+        });
       }
     }
     runtime.push({ ...made('coordination.k8s.io/v1', 'Lease', names.lease(this.name), 'the primary Lease, created by the instances'), prop: 'name' });
@@ -328,8 +396,11 @@ export class PostgresCluster extends Construct {
       for (const o of mine) {
         const theirs = other.objects.get(objectKey(o));
         if (!theirs) continue;
-        throw new ValidationError('name', `"${this.name}" gives ${describeObject(o)} (${o.what}), which PostgresCluster "${other.name}" (${other.path}) makes too (${theirs.what})`,
-          `Rename "${this.name}" or "${other.name}": a cluster's objects are named "<name>", "<name>-secrets", "<name>-backup", "<name>-rw"…, so within a namespace one cluster's name must not be another's plus one of those suffixes.`);
+        throw new ValidationError(
+          'name',
+          `"${this.name}" gives ${describeObject(o)} (${o.what}), which PostgresCluster "${other.name}" (${other.path}) makes too (${theirs.what})`,
+          `Rename "${this.name}" or "${other.name}": a cluster's objects are named "<name>", "<name>-secrets", "<name>-backup", "<name>-rw"…, so within a namespace one cluster's name must not be another's plus one of those suffixes.`,
+        );
       }
     }
     registry.push({ name: this.name, path, objects: new Map(mine.map(o => [objectKey(o), o])) });
@@ -339,7 +410,11 @@ export class PostgresCluster extends Construct {
   private tuningInputs(props: PostgresClusterProps): { memoryBytes: number; cpus?: number } {
     const memory = props.resources?.requests?.memory ?? props.resources?.limits?.memory;
     if (!memory) {
-      throw new ValidationError('tuning', 'needs a memory figure to compute from', 'Set resources.requests.memory (or resources.limits.memory), or drop tuning.');
+      throw new ValidationError(
+        'tuning',
+        'needs a memory figure to compute from',
+        'Set resources.requests.memory (or resources.limits.memory), or drop tuning.',
+      );
     }
     const cpu = props.resources?.requests?.cpu ?? props.resources?.limits?.cpu;
     return { memoryBytes: parseQuantity('resources.memory', memory), cpus: cpu ? parseQuantity('resources.cpu', cpu) : undefined };
@@ -360,8 +435,10 @@ export class PostgresCluster extends Construct {
   }
 }
 
-
-
 function sortKeys(o: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.keys(o).sort().map(k => [k, o[k]]));
+  return Object.fromEntries(
+    Object.keys(o)
+      .sort()
+      .map(k => [k, o[k]]),
+  );
 }

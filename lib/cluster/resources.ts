@@ -13,14 +13,23 @@ export function validateResources(prop: string, resources: ResourceProps | undef
     if (q.cpu !== undefined) parseQuantity(`${prop}.${kind}.cpu`, q.cpu);
     if (q.memory !== undefined) {
       const bytes = parseQuantity(`${prop}.${kind}.memory`, q.memory);
-      if (bytes < 64 * 2 ** 20) throw new ValidationError(`${prop}.${kind}.memory`, `"${q.memory}" is below 64Mi`, 'PostgreSQL and the agent need at least 64Mi; the reference homelab uses 128Mi.');
+      if (bytes < 64 * 2 ** 20)
+        throw new ValidationError(
+          `${prop}.${kind}.memory`,
+          `"${q.memory}" is below 64Mi`,
+          'PostgreSQL and the agent need at least 64Mi; the reference homelab uses 128Mi.',
+        );
     }
   }
   const req = resources?.requests;
   const lim = resources?.limits;
   for (const key of ['cpu', 'memory'] as const) {
     if (req?.[key] && lim?.[key] && parseQuantity(`${prop}.requests.${key}`, req[key]!) > parseQuantity(`${prop}.limits.${key}`, lim[key]!)) {
-      throw new ValidationError(`${prop}.requests.${key}`, `${req[key]} exceeds the limit ${lim[key]}`, 'Kubernetes rejects a request above its limit: lower the request or raise the limit.');
+      throw new ValidationError(
+        `${prop}.requests.${key}`,
+        `${req[key]} exceeds the limit ${lim[key]}`,
+        'Kubernetes rejects a request above its limit: lower the request or raise the limit.',
+      );
     }
   }
 }

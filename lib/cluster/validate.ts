@@ -21,7 +21,8 @@ export function validateClusterProps(props: PostgresClusterProps): void {
   if (!Number.isInteger(instances) || instances < 1) {
     throw new ValidationError('instances', `${instances} is not a whole number of at least 1`, 'Use 1 for a single primary, 2 or more for replicas.');
   }
-  if (instances > 9) throw new ValidationError('instances', `${instances} is more than 9`, 'Use at most 9 instances (one primary and eight replicas).');
+  if (instances > 9)
+    throw new ValidationError('instances', `${instances} is more than 9`, 'Use at most 9 instances (one primary and eight replicas).');
 
   const version = props.postgresVersion ?? 15;
   if (!SUPPORTED_VERSIONS.includes(version)) {
@@ -33,7 +34,12 @@ export function validateClusterProps(props: PostgresClusterProps): void {
 
   validateDatabases(props);
   validateStorage(props.storage);
-  if (props.hibernate !== undefined && typeof props.hibernate !== 'boolean') throw new ValidationError('hibernate', `${JSON.stringify(props.hibernate)} is not true or false`, 'Set hibernate: true to stop the pods (volumes kept), false or nothing to run them.');
+  if (props.hibernate !== undefined && typeof props.hibernate !== 'boolean')
+    throw new ValidationError(
+      'hibernate',
+      `${JSON.stringify(props.hibernate)} is not true or false`,
+      'Set hibernate: true to stop the pods (volumes kept), false or nothing to run them.',
+    );
   validateResources('resources', props.resources);
   validateParameters(props.parameters, version);
   if (props.labels) {
@@ -52,20 +58,36 @@ export function validateClusterProps(props: PostgresClusterProps): void {
   }
   if (props.superuserSecret !== undefined) checkDnsLabel('superuserSecret', props.superuserSecret, 253);
   if (props.clusterDomain !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(props.clusterDomain)) {
-    throw new ValidationError('clusterDomain', `"${props.clusterDomain}" is not a DNS domain`, 'Use the cluster domain your kubelets use, usually "cluster.local".');
+    throw new ValidationError(
+      'clusterDomain',
+      `"${props.clusterDomain}" is not a DNS domain`,
+      'Use the cluster domain your kubelets use, usually "cluster.local".',
+    );
   }
   const lease = props.failover?.leaseDurationSeconds;
   if (lease !== undefined && (!Number.isInteger(lease) || lease < 5 || lease > 300)) {
-    throw new ValidationError('failover.leaseDurationSeconds', `${lease} is outside 5..300`, 'Use about 15 seconds: shorter fails over on API hiccups, longer leaves the cluster without a primary longer.');
+    throw new ValidationError(
+      'failover.leaseDurationSeconds',
+      `${lease} is outside 5..300`,
+      'Use about 15 seconds: shorter fails over on API hiccups, longer leaves the cluster without a primary longer.',
+    );
   }
   const maxLag = props.failover?.maxLagBytes;
   if (maxLag !== undefined && (!Number.isInteger(maxLag) || maxLag < 0)) {
-    throw new ValidationError('failover.maxLagBytes', `${maxLag} is not a number of bytes`, 'Give a whole number of bytes, e.g. 16777216 (one WAL segment).');
+    throw new ValidationError(
+      'failover.maxLagBytes',
+      `${maxLag} is not a number of bytes`,
+      'Give a whole number of bytes, e.g. 16777216 (one WAL segment).',
+    );
   }
   if (props.synchronous) {
     const n = props.synchronous.number;
     if (!Number.isInteger(n) || n < 1 || n > instances - 1) {
-      throw new ValidationError('synchronous.number', `${n} is not between 1 and the number of replicas (${instances - 1})`, 'Wait for at most instances - 1 replicas, e.g. 1 with instances: 2.');
+      throw new ValidationError(
+        'synchronous.number',
+        `${n} is not between 1 and the number of replicas (${instances - 1})`,
+        'Wait for at most instances - 1 replicas, e.g. 1 with instances: 2.',
+      );
     }
     if (props.synchronous.dataDurability !== undefined && !['required', 'preferred'].includes(props.synchronous.dataDurability)) {
       throw new ValidationError('synchronous.dataDurability', `"${props.synchronous.dataDurability}" is not known`, 'Use "required" or "preferred".');
@@ -73,31 +95,52 @@ export function validateClusterProps(props: PostgresClusterProps): void {
   }
   const grace = props.terminationGracePeriodSeconds;
   if (grace !== undefined && (!Number.isInteger(grace) || grace < 10)) {
-    throw new ValidationError('terminationGracePeriodSeconds', `${grace} is below 10 seconds`, 'Give PostgreSQL at least 10 seconds to checkpoint and stop.');
+    throw new ValidationError(
+      'terminationGracePeriodSeconds',
+      `${grace} is below 10 seconds`,
+      'Give PostgreSQL at least 10 seconds to checkpoint and stop.',
+    );
   }
 }
 
 function validateDatabases(props: PostgresClusterProps): void {
   const dbs = props.databases ?? [{ name: 'app', owner: 'app' }];
-  if (dbs.length === 0) throw new ValidationError('databases', 'is empty', 'Declare at least one database, or leave the prop out for the default "app".');
+  if (dbs.length === 0)
+    throw new ValidationError('databases', 'is empty', 'Declare at least one database, or leave the prop out for the default "app".');
   const seen = new Set<string>();
   dbs.forEach((db, i) => {
     const prop = `databases[${i}]`;
     if (!db.name || !IDENTIFIER.test(db.name)) {
-      throw new ValidationError(`${prop}.name`, `"${db.name ?? ''}" is not a valid database name`, 'Use lowercase letters, digits and "_", starting with a letter, at most 63 characters.');
+      throw new ValidationError(
+        `${prop}.name`,
+        `"${db.name ?? ''}" is not a valid database name`,
+        'Use lowercase letters, digits and "_", starting with a letter, at most 63 characters.',
+      );
     }
     if (['postgres', 'template0', 'template1'].includes(db.name)) {
       throw new ValidationError(`${prop}.name`, `"${db.name}" is a system database`, 'Choose an application name such as "keycloak".');
     }
     if (db.owner === undefined || db.owner === '') {
-      throw new ValidationError(`${prop}.owner`, `is missing for database "${db.name}"`, `Name the role that owns it, e.g. { name: "${db.name}", owner: "${db.name}" }.`);
+      throw new ValidationError(
+        `${prop}.owner`,
+        `is missing for database "${db.name}"`,
+        `Name the role that owns it, e.g. { name: "${db.name}", owner: "${db.name}" }.`,
+      );
     }
     if (!IDENTIFIER.test(db.owner)) {
-      throw new ValidationError(`${prop}.owner`, `"${db.owner}" is not a valid role name`, 'Use lowercase letters, digits and "_", starting with a letter.');
+      throw new ValidationError(
+        `${prop}.owner`,
+        `"${db.owner}" is not a valid role name`,
+        'Use lowercase letters, digits and "_", starting with a letter.',
+      );
     }
     const reserved = reservedRoleReason(db.owner);
     if (reserved) {
-      throw new ValidationError(`${prop}.owner`, `"${db.owner}" is reserved for the agent or PostgreSQL (${reserved})`, `Use an application role such as the database name, e.g. { name: "${db.name}", owner: "${db.name}" }.`);
+      throw new ValidationError(
+        `${prop}.owner`,
+        `"${db.owner}" is reserved for the agent or PostgreSQL (${reserved})`,
+        `Use an application role such as the database name, e.g. { name: "${db.name}", owner: "${db.name}" }.`,
+      );
     }
     if (seen.has(db.name)) throw new ValidationError(`${prop}.name`, `"${db.name}" is declared twice`, 'Declare each database once.');
     seen.add(db.name);
@@ -109,12 +152,21 @@ function validateDatabases(props: PostgresClusterProps): void {
 function validateParameters(parameters: Record<string, string> | undefined, major: number): void {
   for (const [key, value] of Object.entries(parameters ?? {})) {
     if (isAgentOwned(key)) {
-      throw new ValidationError(`parameters.${key}`, `is owned by the agent (${AGENT_OWNED_PARAMETERS[key.toLowerCase()]})`, 'Remove it from parameters.');
+      throw new ValidationError(
+        `parameters.${key}`,
+        `is owned by the agent (${AGENT_OWNED_PARAMETERS[key.toLowerCase()]})`,
+        'Remove it from parameters.',
+      );
     }
-    if (!/^[a-z_][a-z0-9_.]*$/.test(key)) throw new ValidationError(`parameters.${key}`, 'is not a PostgreSQL parameter name', 'Use lowercase names such as "shared_buffers".');
+    if (!/^[a-z_][a-z0-9_.]*$/.test(key))
+      throw new ValidationError(`parameters.${key}`, 'is not a PostgreSQL parameter name', 'Use lowercase names such as "shared_buffers".');
     checkParameterName(key, major);
     if (typeof value !== 'string') {
-      throw new ValidationError(`parameters.${key}`, `has a ${typeof value} value`, `Write the value as a string, e.g. "${String(value)}", as postgresql.conf does.`);
+      throw new ValidationError(
+        `parameters.${key}`,
+        `has a ${typeof value} value`,
+        `Write the value as a string, e.g. "${String(value)}", as postgresql.conf does.`,
+      );
     }
     if (/[\n\r\0]/.test(value)) throw new ValidationError(`parameters.${key}`, 'contains a line break', 'Give a single-line value.');
   }
@@ -124,7 +176,11 @@ function validateParameters(parameters: Record<string, string> | undefined, majo
 export function checkOwnLabels(prop: string, keys: string[]): void {
   for (const key of keys) {
     if (key.startsWith(LABEL_PREFIX)) {
-      throw new ValidationError(`${prop}["${key}"]`, `is under ${LABEL_PREFIX}, which cdk8s-postgres owns (the Services and network policies select on these labels, the agent sets the role label)`, 'Use a key under your own prefix, e.g. "homelab/part-of".');
+      throw new ValidationError(
+        `${prop}["${key}"]`,
+        `is under ${LABEL_PREFIX}, which cdk8s-postgres owns (the Services and network policies select on these labels, the agent sets the role label)`,
+        'Use a key under your own prefix, e.g. "homelab/part-of".',
+      );
     }
   }
 }

@@ -36,8 +36,11 @@ export function validateStorage(storage: StorageProps | undefined): void {
   if (storage.claimTemplateSize !== undefined) {
     const template = checkMib('storage.claimTemplateSize', storage.claimTemplateSize);
     if (template > mib) {
-      throw new ValidationError('storage.claimTemplateSize', `${template} MiB is larger than storage.size (${mib} MiB)`,
-        'A claim made from the template would be shrunk by the claim object, which Kubernetes refuses: keep claimTemplateSize at or below storage.size (it is only the size the StatefulSet was first created with).');
+      throw new ValidationError(
+        'storage.claimTemplateSize',
+        `${template} MiB is larger than storage.size (${mib} MiB)`,
+        'A claim made from the template would be shrunk by the claim object, which Kubernetes refuses: keep claimTemplateSize at or below storage.size (it is only the size the StatefulSet was first created with).',
+      );
     }
   }
   if (storage.storageClass !== undefined) checkDnsLabel('storage.storageClass', storage.storageClass, 253);
@@ -46,7 +49,11 @@ export function validateStorage(storage: StorageProps | undefined): void {
 function checkMib(prop: string, size: Size): number {
   const mib = size.toMebibytes();
   if (!Number.isInteger(mib) || mib < MIN_STORAGE_MIB) {
-    throw new ValidationError(prop, `${mib} MiB is not a whole number of MiB of at least ${MIN_STORAGE_MIB}`, `Use Size.gibibytes(n) or Size.mebibytes(n) with n of at least ${MIN_STORAGE_MIB}.`);
+    throw new ValidationError(
+      prop,
+      `${mib} MiB is not a whole number of MiB of at least ${MIN_STORAGE_MIB}`,
+      `Use Size.gibibytes(n) or Size.mebibytes(n) with n of at least ${MIN_STORAGE_MIB}.`,
+    );
   }
   return mib;
 }
@@ -75,12 +82,16 @@ export interface VolumeClaimsProps {
  */
 export function renderVolumeClaims(scope: Construct, props: VolumeClaimsProps): ApiObject[] {
   const size = k8s.Quantity.fromString(formatSize(props.storage.size.toMebibytes()));
-  return Array.from({ length: props.instances }, (_, ordinal) => new k8s.KubePersistentVolumeClaim(scope, `VolumeClaim${ordinal}`, {
-    metadata: { name: names.pvc(props.cluster, ordinal), labels: props.labels, annotations: { ...KEEP_ON_PRUNE } },
-    spec: {
-      accessModes: ['ReadWriteOnce'],
-      storageClassName: props.storage.storageClass,
-      resources: { requests: { storage: size } },
-    },
-  }));
+  return Array.from(
+    { length: props.instances },
+    (_, ordinal) =>
+      new k8s.KubePersistentVolumeClaim(scope, `VolumeClaim${ordinal}`, {
+        metadata: { name: names.pvc(props.cluster, ordinal), labels: props.labels, annotations: { ...KEEP_ON_PRUNE } },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: props.storage.storageClass,
+          resources: { requests: { storage: size } },
+        },
+      }),
+  );
 }

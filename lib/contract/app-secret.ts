@@ -5,7 +5,11 @@ import { SecretSpec } from './env';
  * `dbname host port user username password pgpass uri jdbc-uri fqdn-uri fqdn-jdbc-uri`.
  * The constructs never call this with a password (no secret in dist/); the agent's `secrets` command does.
  */
-export function appSecretData(spec: Pick<SecretSpec, 'username' | 'dbname' | 'host' | 'port' | 'clusterDomain'>, password: string, namespace: string): Record<string, string> {
+export function appSecretData(
+  spec: Pick<SecretSpec, 'username' | 'dbname' | 'host' | 'port' | 'clusterDomain'>,
+  password: string,
+  namespace: string,
+): Record<string, string> {
   const user = encodeURIComponent(spec.username);
   const pw = encodeURIComponent(password);
   const db = spec.dbname;
@@ -19,7 +23,7 @@ export function appSecretData(spec: Pick<SecretSpec, 'username' | 'dbname' | 'ho
     username: spec.username,
     password,
     pgpass: `${spec.host}:${spec.port}:${db}:${spec.username}:${password}\n`,
-    'uri': `postgresql://${user}:${pw}@${hostNs}:${spec.port}/${db}`,
+    uri: `postgresql://${user}:${pw}@${hostNs}:${spec.port}/${db}`,
     'jdbc-uri': `jdbc:postgresql://${hostNs}:${spec.port}/${db}?password=${pw}&user=${user}`,
     'fqdn-uri': `postgresql://${user}:${pw}@${fqdn}:${spec.port}/${db}`,
     'fqdn-jdbc-uri': `jdbc:postgresql://${fqdn}:${spec.port}/${db}?password=${pw}&user=${user}`,
@@ -27,4 +31,16 @@ export function appSecretData(spec: Pick<SecretSpec, 'username' | 'dbname' | 'ho
 }
 
 /** The exact key set of an app Secret. */
-export const APP_SECRET_KEYS = ['dbname', 'host', 'port', 'user', 'username', 'password', 'pgpass', 'uri', 'jdbc-uri', 'fqdn-uri', 'fqdn-jdbc-uri'] as const;
+export const APP_SECRET_KEYS = [
+  'dbname',
+  'host',
+  'port',
+  'user',
+  'username',
+  'password',
+  'pgpass',
+  'uri',
+  'jdbc-uri',
+  'fqdn-uri',
+  'fqdn-jdbc-uri',
+] as const;

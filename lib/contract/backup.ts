@@ -72,7 +72,10 @@ function walDir(walName: string): string {
 
 /** barman backup ids are the start time in UTC: `YYYYMMDDTHHMMSS`. */
 export function backupIdFor(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, '');
 }
 
 /** The environment of a cluster that bootstraps from another cluster's backups (`bootstrap.recovery`). */

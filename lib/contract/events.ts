@@ -22,7 +22,7 @@ export const EVENT_REASONS = {
   drillFailed: 'DrillFailed',
 } as const;
 
-export type EventReason = typeof EVENT_REASONS[keyof typeof EVENT_REASONS];
+export type EventReason = (typeof EVENT_REASONS)[keyof typeof EVENT_REASONS];
 
 /** `reportingController` of every Event the agents record. */
 export const EVENT_REPORTING_CONTROLLER = 'postgres.cdk8s.io/pg-agent';

@@ -67,55 +67,90 @@ export function clusterAlerts(ctx: AlertContext): AlertRule[] {
   const runbook = 'https://github.com/cdk8s-postgres/cdk8s-postgres/blob/main/docs/monitoring.md';
   const t = ctx.thresholds;
   const rule = (alert: string, severity: string, expr: string, forDuration: string, summary: string, description: string): AlertRule => ({
-    alert, expr, for: forDuration, labels: { severity, cluster: ctx.cluster },
+    alert,
+    expr,
+    for: forDuration,
+    labels: { severity, cluster: ctx.cluster },
     annotations: { summary: `${where}: ${summary}`, description, runbook_url: `${runbook}#${alert.toLowerCase()}` },
   });
   const rules: AlertRule[] = [
-    rule('PostgresNoPrimary', ctx.severity.critical,
-      `(sum(pgc_role{${sel},role="primary"} * on(namespace, pod) pgc_up{${sel}}) or vector(0)) < 1`, '1m',
+    rule(
+      'PostgresNoPrimary',
+      ctx.severity.critical,
+      `(sum(pgc_role{${sel},role="primary"} * on(namespace, pod) pgc_up{${sel}}) or vector(0)) < 1`,
+      '1m',
       'no instance is a primary that accepts connections',
-      'Writes fail. A failover takes about the lease duration (15 s by default); longer means no replica may be promoted: read the replicas\' logs (`no failover: …` with a fix).'),
+      "Writes fail. A failover takes about the lease duration (15 s by default); longer means no replica may be promoted: read the replicas' logs (`no failover: …` with a fix).",
+    ),
   ];
   if (ctx.instances > 1) {
     rules.push(
-      rule('PostgresReplicaNotStreaming', ctx.severity.warning,
-        `max(pgc_streaming_replicas{${sel}}) < ${ctx.instances - 1}`, '5m',
+      rule(
+        'PostgresReplicaNotStreaming',
+        ctx.severity.warning,
+        `max(pgc_streaming_replicas{${sel}}) < ${ctx.instances - 1}`,
+        '5m',
         'fewer replicas stream from the primary than the cluster has',
-        'A failover may have nowhere to go, and with synchronous `required` commits wait. Look at the missing replica\'s pod and log.'),
-      rule('PostgresReplicationLagHigh', ctx.severity.warning,
-        `max by (namespace, pod, replica) (pgc_replication_lag_seconds{${sel},replica!=""}) > ${t.replicationLagSeconds} or max by (namespace, pod, replica) (pgc_replication_lag_bytes{${sel},replica!=""}) > ${t.replicationLagBytes}`, '5m',
+        "A failover may have nowhere to go, and with synchronous `required` commits wait. Look at the missing replica's pod and log.",
+      ),
+      rule(
+        'PostgresReplicationLagHigh',
+        ctx.severity.warning,
+        `max by (namespace, pod, replica) (pgc_replication_lag_seconds{${sel},replica!=""}) > ${t.replicationLagSeconds} or max by (namespace, pod, replica) (pgc_replication_lag_bytes{${sel},replica!=""}) > ${t.replicationLagBytes}`,
+        '5m',
         'replica {{ $labels.replica }} lags behind the primary',
-        `Its replay is more than ${t.replicationLagSeconds} s or ${t.replicationLagBytes} bytes behind: reads on -ro are stale and a failover to it may be refused (failover.maxLagBytes).`),
+        `Its replay is more than ${t.replicationLagSeconds} s or ${t.replicationLagBytes} bytes behind: reads on -ro are stale and a failover to it may be refused (failover.maxLagBytes).`,
+      ),
     );
   }
   if (ctx.backup) {
     const allowed = longestScheduleGapSeconds(ctx.backup.schedule) + ctx.backup.deadlineSeconds;
     rules.push(
-      rule('PostgresWalArchivingFailing', ctx.severity.critical,
+      rule(
+        'PostgresWalArchivingFailing',
+        ctx.severity.critical,
         // Both are 0 for "never": a failure after the last success, lasting 10 minutes.
-        `pgc_wal_last_failed_timestamp_seconds{${sel}} > on(namespace, pod) pgc_wal_last_archived_timestamp_seconds{${sel}}`, '10m',
+        `pgc_wal_last_failed_timestamp_seconds{${sel}} > on(namespace, pod) pgc_wal_last_archived_timestamp_seconds{${sel}}`,
+        '10m',
         'WAL archiving on {{ $labels.pod }} has been failing for 10 minutes',
-        'The last archive attempt failed and none succeeded since: point-in-time recovery stops at the last archived segment and pg_wal grows. Look for `archive` lines in the pod\'s log (store unreachable, credentials, bucket policy).'),
-      rule('PostgresWalArchiveBacklog', ctx.severity.warning,
-        `pgc_wal_archive_ready_files{${sel}} > 32`, '15m',
+        "The last archive attempt failed and none succeeded since: point-in-time recovery stops at the last archived segment and pg_wal grows. Look for `archive` lines in the pod's log (store unreachable, credentials, bucket policy).",
+      ),
+      rule(
+        'PostgresWalArchiveBacklog',
+        ctx.severity.warning,
+        `pgc_wal_archive_ready_files{${sel}} > 32`,
+        '15m',
         'WAL files are piling up unarchived on {{ $labels.pod }}',
-        'More than 32 segments (512 MiB) wait for the archiver: the store is slow or failing.'),
-      rule('PostgresBaseBackupTooOld', ctx.severity.warning,
-        `time() - max(pgc_last_base_backup_timestamp_seconds{${sel}}) > ${allowed}`, '10m',
+        'More than 32 segments (512 MiB) wait for the archiver: the store is slow or failing.',
+      ),
+      rule(
+        'PostgresBaseBackupTooOld',
+        ctx.severity.warning,
+        `time() - max(pgc_last_base_backup_timestamp_seconds{${sel}}) > ${allowed}`,
+        '10m',
         'the newest complete base backup is older than the schedule allows',
-        `The schedule "${ctx.backup.schedule}" runs at least every ${duration(allowed - ctx.backup.deadlineSeconds)}, and a run may take up to ${duration(ctx.backup.deadlineSeconds)}. Look at the CronJob ${names.backupCronJob(ctx.cluster)}'s last Jobs.`),
+        `The schedule "${ctx.backup.schedule}" runs at least every ${duration(allowed - ctx.backup.deadlineSeconds)}, and a run may take up to ${duration(ctx.backup.deadlineSeconds)}. Look at the CronJob ${names.backupCronJob(ctx.cluster)}'s last Jobs.`,
+      ),
     );
   }
   rules.push(
-    rule('PostgresDataVolumeFull', ctx.severity.warning,
+    rule(
+      'PostgresDataVolumeFull',
+      ctx.severity.warning,
       // As df counts: root's reserved blocks are not PostgreSQL's to use.
-      `max by (namespace, pod) (100 * pgc_volume_used_bytes{${sel}} / on(namespace, pod) (pgc_volume_used_bytes{${sel}} + on(namespace, pod) pgc_volume_available_bytes{${sel}})) > ${t.dataVolumePercent}`, '5m',
+      `max by (namespace, pod) (100 * pgc_volume_used_bytes{${sel}} / on(namespace, pod) (pgc_volume_used_bytes{${sel}} + on(namespace, pod) pgc_volume_available_bytes{${sel}})) > ${t.dataVolumePercent}`,
+      '5m',
       'the data volume of {{ $labels.pod }} is more than ' + t.dataVolumePercent + ' % full',
-      'PostgreSQL stops when the volume is full. Raise storage.size (the claims grow where the StorageClass allows expansion) or find what grows (WAL kept for a replica or the archiver, a large table).'),
-    rule('PostgresXidWraparoundNear', ctx.severity.critical,
-      `max by (namespace, pod, datname) (pgc_database_xid_age{${sel}}) > ${t.xidAge}`, '5m',
+      'PostgreSQL stops when the volume is full. Raise storage.size (the claims grow where the StorageClass allows expansion) or find what grows (WAL kept for a replica or the archiver, a large table).',
+    ),
+    rule(
+      'PostgresXidWraparoundNear',
+      ctx.severity.critical,
+      `max by (namespace, pod, datname) (pgc_database_xid_age{${sel}}) > ${t.xidAge}`,
+      '5m',
       'database {{ $labels.datname }} nears transaction ID wraparound',
-      'PostgreSQL stops accepting writes at about 2 billion. Find what blocks freezing (a long transaction, an abandoned replication slot or prepared transaction) and VACUUM FREEZE the database.'),
+      'PostgreSQL stops accepting writes at about 2 billion. Find what blocks freezing (a long transaction, an abandoned replication slot or prepared transaction) and VACUUM FREEZE the database.',
+    ),
   );
   // Hibernating on purpose: no primary, no replica, no archiving and no new backups are expected.
   return ctx.hibernated ? rules.filter(r => r.alert === 'PostgresDataVolumeFull') : rules;

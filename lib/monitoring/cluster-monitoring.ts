@@ -90,11 +90,13 @@ export class ClusterMonitoring extends Construct {
   constructor(scope: Construct, id: string, props: ClusterMonitoringProps) {
     super(scope, id);
     const cluster = props.cluster;
-    if (!(cluster instanceof PostgresCluster)) throw new ValidationError('ClusterMonitoringProps.cluster', 'is not a PostgresCluster', 'Pass the PostgresCluster construct to monitor.');
+    if (!(cluster instanceof PostgresCluster))
+      throw new ValidationError('ClusterMonitoringProps.cluster', 'is not a PostgresCluster', 'Pass the PostgresCluster construct to monitor.');
     const extraLabels = props.labels ?? {};
     checkLabels('ClusterMonitoringProps.labels', extraLabels);
     const interval = props.interval ?? '30s';
-    if (!/^([0-9]+(ms|s|m|h))+$/.test(interval)) throw new ValidationError('ClusterMonitoringProps.interval', `"${interval}" is not a Prometheus duration`, 'Write e.g. "30s" or "1m".');
+    if (!/^([0-9]+(ms|s|m|h))+$/.test(interval))
+      throw new ValidationError('ClusterMonitoringProps.interval', `"${interval}" is not a Prometheus duration`, 'Write e.g. "30s" or "1m".');
     const namespace = Chart.of(cluster).namespace;
     const labels = { ...cluster.labels, ...extraLabels };
 
@@ -103,28 +105,43 @@ export class ClusterMonitoring extends Construct {
       spec: {
         selector: { matchLabels: cluster.selector },
         ...(namespace ? { namespaceSelector: { matchNames: [namespace] } } : {}),
-        podMetricsEndpoints: [{
-          port: 'http',
-          path: '/metrics',
-          interval,
-          // The agent labels its series with `cluster` and `pod` itself; they equal the target's.
-          honorLabels: true,
-        }],
+        podMetricsEndpoints: [
+          {
+            port: 'http',
+            path: '/metrics',
+            interval,
+            // The agent labels its series with `cluster` and `pod` itself; they equal the target's.
+            honorLabels: true,
+          },
+        ],
       },
     });
 
-    const alertProps = props.alerts === false ? undefined : props.alerts ?? {};
+    const alertProps = props.alerts === false ? undefined : (props.alerts ?? {});
     const thresholds: AlertThresholds = {
       replicationLagSeconds: positive('alerts.replicationLagSeconds', alertProps?.replicationLagSeconds ?? 60),
       replicationLagBytes: positive('alerts.replicationLagBytes', alertProps?.replicationLagBytes ?? 16 * 1024 * 1024),
       xidAge: positive('alerts.xidAge', alertProps?.xidAge ?? 1_000_000_000),
       dataVolumePercent: positive('alerts.dataVolumePercent', alertProps?.dataVolumePercent ?? 85),
     };
-    if (thresholds.dataVolumePercent >= 100) throw new ValidationError('ClusterMonitoringProps.alerts.dataVolumePercent', `${thresholds.dataVolumePercent} is not below 100`, 'Give a percentage such as 85.');
-    if (thresholds.xidAge >= 2 ** 31) throw new ValidationError('ClusterMonitoringProps.alerts.xidAge', `${thresholds.xidAge} is past wraparound (2^31)`, 'Give an age such as 1000000000.');
+    if (thresholds.dataVolumePercent >= 100)
+      throw new ValidationError(
+        'ClusterMonitoringProps.alerts.dataVolumePercent',
+        `${thresholds.dataVolumePercent} is not below 100`,
+        'Give a percentage such as 85.',
+      );
+    if (thresholds.xidAge >= 2 ** 31)
+      throw new ValidationError(
+        'ClusterMonitoringProps.alerts.xidAge',
+        `${thresholds.xidAge} is past wraparound (2^31)`,
+        'Give an age such as 1000000000.',
+      );
     const backup = cluster.backup?.settings;
     this.alertRules = clusterAlerts({
-      cluster: cluster.name, namespace, instances: cluster.instances, hibernated: cluster.hibernated,
+      cluster: cluster.name,
+      namespace,
+      instances: cluster.instances,
+      hibernated: cluster.hibernated,
       backup: backup ? { schedule: backup.schedule, deadlineSeconds: backup.deadline } : undefined,
       thresholds,
       severity: { critical: alertProps?.criticalSeverity ?? 'critical', warning: alertProps?.warningSeverity ?? 'warning' },
@@ -133,10 +150,18 @@ export class ClusterMonitoring extends Construct {
       this.prometheusRule = new PrometheusRule(this, 'PrometheusRule', {
         metadata: { name: names.prometheusRule(cluster.name), labels },
         spec: {
-          groups: [{
-            name: `cdk8s-postgres.${namespace ? `${namespace}.` : ''}${cluster.name}`,
-            rules: this.alertRules.map(r => ({ alert: r.alert, expr: PrometheusRuleSpecGroupsRulesExpr.fromString(r.expr), for: r.for, labels: r.labels, annotations: r.annotations })),
-          }],
+          groups: [
+            {
+              name: `cdk8s-postgres.${namespace ? `${namespace}.` : ''}${cluster.name}`,
+              rules: this.alertRules.map(r => ({
+                alert: r.alert,
+                expr: PrometheusRuleSpecGroupsRulesExpr.fromString(r.expr),
+                for: r.for,
+                labels: r.labels,
+                annotations: r.annotations,
+              })),
+            },
+          ],
         },
       });
     }
@@ -153,6 +178,7 @@ export class ClusterMonitoring extends Construct {
 }
 
 function positive(prop: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new ValidationError(`ClusterMonitoringProps.${prop}`, `${value} is not a positive number`, 'Give a number above 0.');
+  if (!Number.isFinite(value) || value <= 0)
+    throw new ValidationError(`ClusterMonitoringProps.${prop}`, `${value} is not a positive number`, 'Give a number above 0.');
   return value;
 }

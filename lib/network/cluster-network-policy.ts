@@ -77,7 +77,11 @@ export class ClusterNetworkPolicy extends Construct {
     allowFrom.forEach((peer, i) => {
       const prop = `networkPolicy.allowFrom[${i}]`;
       if (!peer.podLabels || Object.keys(peer.podLabels).length === 0) {
-        throw new ValidationError(`${prop}.podLabels`, 'is empty, which would allow every pod', 'Name the labels of the client pods, e.g. { app: "keycloak" }.');
+        throw new ValidationError(
+          `${prop}.podLabels`,
+          'is empty, which would allow every pod',
+          'Name the labels of the client pods, e.g. { app: "keycloak" }.',
+        );
       }
       checkLabels(`${prop}.podLabels`, peer.podLabels);
       if (peer.namespace !== undefined) checkDnsLabel(`${prop}.namespace`, peer.namespace);
@@ -90,7 +94,11 @@ export class ClusterNetworkPolicy extends Construct {
     const useCilium = props.cilium ?? false;
     const useKubernetes = props.kubernetes ?? !useCilium;
     if (!useCilium && !useKubernetes) {
-      throw new ValidationError('networkPolicy', 'has both cilium and kubernetes turned off', 'Leave networkPolicy out to render none, or turn one on.');
+      throw new ValidationError(
+        'networkPolicy',
+        'has both cilium and kubernetes turned off',
+        'Leave networkPolicy out to render none, or turn one on.',
+      );
     }
     const metadata = { name: props.name, labels: props.labels };
 
@@ -107,19 +115,27 @@ export class ClusterNetworkPolicy extends Construct {
               ports: [pg, { port: props.httpPort, protocol: 'TCP' }].map(p => ({ port: k8s.IntOrString.fromNumber(p.port), protocol: p.protocol })),
             },
             ...allowFrom.map(peer => ({
-              from: [{
-                podSelector: { matchLabels: peer.podLabels },
-                ...(peer.namespace ? { namespaceSelector: { matchLabels: { [NAMESPACE_LABEL_K8S]: peer.namespace } } } : {}),
-              }],
+              from: [
+                {
+                  podSelector: { matchLabels: peer.podLabels },
+                  ...(peer.namespace ? { namespaceSelector: { matchLabels: { [NAMESPACE_LABEL_K8S]: peer.namespace } } } : {}),
+                },
+              ],
               ports: [{ port: k8s.IntOrString.fromNumber(pg.port), protocol: pg.protocol }],
             })),
-            ...(scraper ? [{
-              from: [{
-                namespaceSelector: { matchLabels: { [NAMESPACE_LABEL_K8S]: scraper.namespace } },
-                ...(scraper.podLabels ? { podSelector: { matchLabels: scraper.podLabels } } : {}),
-              }],
-              ports: [{ port: k8s.IntOrString.fromNumber(props.httpPort), protocol: 'TCP' }],
-            }] : []),
+            ...(scraper
+              ? [
+                  {
+                    from: [
+                      {
+                        namespaceSelector: { matchLabels: { [NAMESPACE_LABEL_K8S]: scraper.namespace } },
+                        ...(scraper.podLabels ? { podSelector: { matchLabels: scraper.podLabels } } : {}),
+                      },
+                    ],
+                    ports: [{ port: k8s.IntOrString.fromNumber(props.httpPort), protocol: 'TCP' }],
+                  },
+                ]
+              : []),
           ],
         },
       });
@@ -137,10 +153,14 @@ export class ClusterNetworkPolicy extends Construct {
               fromEndpoints: [{ matchLabels: { ...peer.podLabels, ...(peer.namespace ? { [NAMESPACE_LABEL_CILIUM]: peer.namespace } : {}) } }],
               toPorts: [{ ports: [tcp(props.postgresPort)] }],
             })),
-            ...(scraper ? [{
-              fromEndpoints: [{ matchLabels: { ...scraper.podLabels, [NAMESPACE_LABEL_CILIUM]: scraper.namespace } }],
-              toPorts: [{ ports: [tcp(props.httpPort)] }],
-            }] : []),
+            ...(scraper
+              ? [
+                  {
+                    fromEndpoints: [{ matchLabels: { ...scraper.podLabels, [NAMESPACE_LABEL_CILIUM]: scraper.namespace } }],
+                    toPorts: [{ ports: [tcp(props.httpPort)] }],
+                  },
+                ]
+              : []),
           ],
         },
       });

@@ -37,10 +37,18 @@ export class PriorityClass extends Construct {
     super(scope, id);
     checkDnsLabel('PriorityClassProps.name', props.name, 253);
     if (props.name.startsWith('system-')) {
-      throw new ValidationError('PriorityClassProps.name', `"${props.name}" uses the "system-" prefix reserved for Kubernetes`, 'Choose another name, or reference the built-in class by name without creating it.');
+      throw new ValidationError(
+        'PriorityClassProps.name',
+        `"${props.name}" uses the "system-" prefix reserved for Kubernetes`,
+        'Choose another name, or reference the built-in class by name without creating it.',
+      );
     }
     if (!Number.isInteger(props.value) || props.value < -2147483648 || props.value > 1000000000) {
-      throw new ValidationError('PriorityClassProps.value', `${props.value} is outside -2147483648..1000000000 (higher values are reserved for system classes)`, 'Pick an integer in that range, e.g. 500000000.');
+      throw new ValidationError(
+        'PriorityClassProps.value',
+        `${props.value} is outside -2147483648..1000000000 (higher values are reserved for system classes)`,
+        'Pick an integer in that range, e.g. 500000000.',
+      );
     }
     this.name = props.name;
     this.apiObject = new k8s.KubePriorityClass(this, 'Resource', {

@@ -62,17 +62,19 @@ export class ClusterSecrets extends Construct {
             restartPolicy: 'OnFailure',
             priorityClassName: props.priorityClassName,
             securityContext: agentPodSecurityContext(),
-            containers: [agentContainer({
-              name: COMPONENTS.secrets,
-              image: props.image,
-              command: 'secrets',
-              cluster: props.cluster,
-              env: [{ name: ENV.secrets, value: JSON.stringify(props.specs) }],
-              resources: {
-                requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('64Mi') },
-                limits: { memory: k8s.Quantity.fromString('256Mi') },
-              },
-            })],
+            containers: [
+              agentContainer({
+                name: COMPONENTS.secrets,
+                image: props.image,
+                command: 'secrets',
+                cluster: props.cluster,
+                env: [{ name: ENV.secrets, value: JSON.stringify(props.specs) }],
+                resources: {
+                  requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('64Mi') },
+                  limits: { memory: k8s.Quantity.fromString('256Mi') },
+                },
+              }),
+            ],
           },
         },
       },

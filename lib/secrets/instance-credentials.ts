@@ -29,7 +29,9 @@ export function instanceCredentialEnv(p: InstanceCredentialsProps): k8s.EnvVar[]
  * deleted generated Secret is recreated by the instances as the secrets Job would.
  */
 export function instanceCredentialRules(p: InstanceCredentialsProps): k8s.PolicyRule[] {
-  const readable = [...new Set([p.superuserSecret, p.replicationSecret, ...p.databases.map(d => d.secretName), ...p.generated.flatMap(s => s.names)])].sort();
+  const readable = [
+    ...new Set([p.superuserSecret, p.replicationSecret, ...p.databases.map(d => d.secretName), ...p.generated.flatMap(s => s.names)]),
+  ].sort();
   return [
     { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: readable },
     ...(p.generated.length ? [{ apiGroups: [''], resources: ['secrets'], verbs: ['create'] }] : []),

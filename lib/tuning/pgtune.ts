@@ -33,7 +33,11 @@ export interface PgTuneInput extends PgTuneProps {
 
 const DEFAULT_CONNECTIONS: Record<WorkloadType, number> = { web: 200, oltp: 300, dw: 40, desktop: 20, mixed: 100 };
 const WAL_SIZES: Record<WorkloadType, [number, number]> = {
-  web: [1024, 4096], oltp: [2048, 8192], dw: [4096, 16384], desktop: [100, 2048], mixed: [1024, 4096],
+  web: [1024, 4096],
+  oltp: [2048, 8192],
+  dw: [4096, 16384],
+  desktop: [100, 2048],
+  mixed: [1024, 4096],
 };
 
 /** Formats kB as pgtune does: GB when whole gigabytes, MB when whole megabytes, else kB. */

@@ -22,7 +22,17 @@ import { ClusterHarness, eventually, query, sleep } from '../support/cluster-har
 import { diagnose, lostRows, startCluster, writer } from '../support/failover-probes';
 import { KubeObject } from '../support/manifests';
 import { podUser, tempDir } from '../support/pod-runner';
-import { RestoredServer, logLines, removeScripts, runAgent, startRestored, storeEnv, storeEnvRewrite, waitPromoted, walFetchScript } from '../support/backup';
+import {
+  RestoredServer,
+  logLines,
+  removeScripts,
+  runAgent,
+  startRestored,
+  storeEnv,
+  storeEnvRewrite,
+  waitPromoted,
+  walFetchScript,
+} from '../support/backup';
 import { S3Endpoint, createBucket, deleteBucketRecursive, listKeys, outageEndpoint, s3For, startRgw, stopRgw, uniqueBucketName } from '../support/s3';
 
 jest.setTimeout(900000);
@@ -32,9 +42,16 @@ const STORE_SECRET = 'arc-store-keys';
 
 function synth(): KubeObject[] {
   const chart = new Chart(Testing.app(), NAME, { namespace: 'databases' });
-  const store = new BackupStore(chart, 'store', { endpoint: 'http://rook-ceph-rgw.rook-cluster.svc:80', bucket: 'backup-cnpg', credentials: { secretName: STORE_SECRET } });
+  const store = new BackupStore(chart, 'store', {
+    endpoint: 'http://rook-ceph-rgw.rook-cluster.svc:80',
+    bucket: 'backup-cnpg',
+    credentials: { secretName: STORE_SECRET },
+  });
   new PostgresCluster(chart, NAME, {
-    name: NAME, instances: 2, databases: [{ name: 'app', owner: 'app' }], storage: { size: Size.gibibytes(1) },
+    name: NAME,
+    instances: 2,
+    databases: [{ name: 'app', owner: 'app' }],
+    storage: { size: Size.gibibytes(1) },
     synchronous: { number: 1, dataDurability: 'preferred' },
     backup: { store, schedule: '0 3 * * *' },
   });
@@ -111,7 +128,10 @@ describe('a failover during an S3 outage leaves no hole in the archive', () => {
     const outageAt = Date.now();
     const switches: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const rows = await query(rwConn(), "INSERT INTO events SELECT (extract(epoch from clock_timestamp()) * 1e6)::bigint * 100 + g, repeat('x', 200) FROM generate_series(1, 2000) g RETURNING id::text");
+      const rows = await query(
+        rwConn(),
+        "INSERT INTO events SELECT (extract(epoch from clock_timestamp()) * 1e6)::bigint * 100 + g, repeat('x', 200) FROM generate_series(1, 2000) g RETURNING id::text",
+      );
       bulk.push(...rows.map(r => Number(r.id)));
       switches.push((await onPod(0, 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS w, pg_switch_wal()'))[0].w);
       await sleep(300);
@@ -121,15 +141,26 @@ describe('a failover during an S3 outage leaves no hole in the archive', () => {
       if (a.f === 0) throw new Error('no archiving failure yet');
     }, 30000);
     const statusDir = path.join(h.pods[0].dataDir, 'pgdata', 'pg_wal', 'archive_status');
-    unarchivedByPrimary = fs.readdirSync(statusDir).filter(f => /^[0-9A-F]{24}\.ready$/.test(f)).map(f => f.slice(0, 24)).sort();
+    unarchivedByPrimary = fs
+      .readdirSync(statusDir)
+      .filter(f => /^[0-9A-F]{24}\.ready$/.test(f))
+      .map(f => f.slice(0, 24))
+      .sort();
     expect(unarchivedByPrimary).toEqual(expect.arrayContaining(switches));
 
     // The whole primary pod dies; the replica is promoted while S3 is still down.
     const killedAt = Date.now();
     h.pods[0].process!.killPod();
     await h.pods[0].process!.exited;
-    await eventually(async () => { if (role(1) !== 'primary') throw new Error('not promoted yet'); }, 120000, 200)
-      .catch(async e => { throw new Error(`${(e as Error).message}\n${await diagnose(h)}`); });
+    await eventually(
+      async () => {
+        if (role(1) !== 'primary') throw new Error('not promoted yet');
+      },
+      120000,
+      200,
+    ).catch(async e => {
+      throw new Error(`${(e as Error).message}\n${await diagnose(h)}`);
+    });
     const promotedAt = Date.now();
     await sleep(3000);
     await startRgw('outage');
@@ -140,12 +171,18 @@ describe('a failover during an S3 outage leaves no hole in the archive', () => {
     // Everything the new primary holds reaches the archive: the old timeline's segments it received as a
     // standby (nobody else has them), the history file, its own timeline up to a switch.
     const last = (await onPod(1, 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS w, pg_switch_wal()'))[0].w as string;
-    await eventually(async () => {
-      const [a] = await onPod(1, 'SELECT last_archived_wal AS l FROM pg_stat_archiver');
-      if (!a.l || a.l < last) throw new Error(`archived up to ${a.l}, waiting for ${last}`);
-      const ready = fs.readdirSync(path.join(h.pods[1].dataDir, 'pgdata', 'pg_wal', 'archive_status')).filter(f => f.endsWith('.ready'));
-      if (ready.length) throw new Error(`still to archive: ${ready.join(', ')}`);
-    }, 240000, 1000).catch(async e => { throw new Error(`${(e as Error).message}\n${await diagnose(h)}`); });
+    await eventually(
+      async () => {
+        const [a] = await onPod(1, 'SELECT last_archived_wal AS l FROM pg_stat_archiver');
+        if (!a.l || a.l < last) throw new Error(`archived up to ${a.l}, waiting for ${last}`);
+        const ready = fs.readdirSync(path.join(h.pods[1].dataDir, 'pgdata', 'pg_wal', 'archive_status')).filter(f => f.endsWith('.ready'));
+        if (ready.length) throw new Error(`still to archive: ${ready.join(', ')}`);
+      },
+      240000,
+      1000,
+    ).catch(async e => {
+      throw new Error(`${(e as Error).message}\n${await diagnose(h)}`);
+    });
     const archived = (await listKeys(bucket, `${NAME}/wals/`)).map(k => path.basename(k).replace(/\.gz$/, ''));
     const neverArchived = [...unarchivedByPrimary, '00000002.history'].filter(n => !archived.includes(n));
 
@@ -209,7 +246,11 @@ describe('a failover during an S3 outage leaves no hole in the archive', () => {
     const scratch = tempDir('arc-verify', user);
     const socketDir = tempDir('arc-verify-sock', user);
     cleanup.push(scratch, socketDir);
-    const verifyEnv = { ...env(), PGC_SOCKET_DIR: socketDir, PGC_VERIFY_CHECKS: JSON.stringify({ amcheck: false, tables: [{ database: 'app', table: 'events', minRows: 1 }] }) };
+    const verifyEnv = {
+      ...env(),
+      PGC_SOCKET_DIR: socketDir,
+      PGC_VERIFY_CHECKS: JSON.stringify({ amcheck: false, tables: [{ database: 'app', table: 'events', minRows: 1 }] }),
+    };
     const failed = await runAgent(['verify', '--backup', preOutageBackup, '--scratch', scratch], verifyEnv, user);
     expect(failed.code).toBe(2);
     const error = logLines(failed.stderr).find(l => l.level === 'error');
@@ -227,10 +268,15 @@ describe('a failover during an S3 outage leaves no hole in the archive', () => {
     let server: RestoredServer | undefined;
     try {
       server = await restore(preOutageBackup);
-      await eventually(async () => {
-        text = server!.log();
-        if (!text.includes(`WAL segment ${victim} is missing from the archive`) || fs.existsSync(path.join(server!.dataDir, 'postmaster.pid'))) throw new Error('still recovering');
-      }, 180000, 500);
+      await eventually(
+        async () => {
+          text = server!.log();
+          if (!text.includes(`WAL segment ${victim} is missing from the archive`) || fs.existsSync(path.join(server!.dataDir, 'postmaster.pid')))
+            throw new Error('still recovering');
+        },
+        180000,
+        500,
+      );
       promoted = /selected new timeline ID|archive recovery complete/.test(text);
     } catch (e) {
       text += (e as Error).message; // pg_ctl may already see the server stop

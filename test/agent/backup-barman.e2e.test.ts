@@ -30,7 +30,8 @@ describe('backups written by barman-cloud (CloudNativePG) are listed and restore
   const ids: Record<'gzip' | 'none', string> = { gzip: '', none: '' };
   let expected: { n: number; s: string };
   const barmanEnv = () => ({ ...process.env, AWS_ACCESS_KEY_ID: ep.accessKeyId, AWS_SECRET_ACCESS_KEY: ep.secretAccessKey });
-  const asPg = (cmd: string, args: string[]) => run(path.join(PG_BIN, cmd), args, { uid: user?.uid, gid: user?.gid, env: { ...process.env, LANG: 'C.UTF-8' } } as any);
+  const asPg = (cmd: string, args: string[]) =>
+    run(path.join(PG_BIN, cmd), args, { uid: user?.uid, gid: user?.gid, env: { ...process.env, LANG: 'C.UTF-8' } } as any);
   const conn = (p: number, database = 'app') => ({ host: '127.0.0.1', port: p, user: 'postgres', password: PASSWORD, database });
   const rows = async (p: number) => (await query(conn(p), 'SELECT count(*)::int AS n, sum(aid)::text AS s FROM pgbench_accounts'))[0];
 
@@ -44,45 +45,95 @@ describe('backups written by barman-cloud (CloudNativePG) are listed and restore
     await asPg('initdb', ['-D', dataDir, '-U', 'postgres', `--pwfile=${pw}`, '--auth=scram-sha-256', '--data-checksums']);
     // What CloudNativePG configures: archive_command = barman-cloud-wal-archive (gzip), archive_timeout 5 min.
     const archive = path.join(dir, 'archive.sh');
-    fs.writeFileSync(archive, [
-      '#!/bin/sh', `export AWS_ACCESS_KEY_ID='${ep.accessKeyId}' AWS_SECRET_ACCESS_KEY='${ep.secretAccessKey}'`,
-      `exec barman-cloud-wal-archive --cloud-provider aws-s3 --endpoint-url ${ep.endpoint} --gzip s3://${bucket}/ ${SERVER} "$1"`, '',
-    ].join('\n'), { mode: 0o755 });
-    fs.appendFileSync(path.join(dataDir, 'postgresql.conf'), [
-      `port = ${port}`, "listen_addresses = '127.0.0.1'", `unix_socket_directories = '${dir}'`, 'archive_mode = on',
-      `archive_command = '${archive} %p'`, "archive_timeout = '5min'", '',
-    ].join('\n'));
+    fs.writeFileSync(
+      archive,
+      [
+        '#!/bin/sh',
+        `export AWS_ACCESS_KEY_ID='${ep.accessKeyId}' AWS_SECRET_ACCESS_KEY='${ep.secretAccessKey}'`,
+        `exec barman-cloud-wal-archive --cloud-provider aws-s3 --endpoint-url ${ep.endpoint} --gzip s3://${bucket}/ ${SERVER} "$1"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    fs.appendFileSync(
+      path.join(dataDir, 'postgresql.conf'),
+      [
+        `port = ${port}`,
+        "listen_addresses = '127.0.0.1'",
+        `unix_socket_directories = '${dir}'`,
+        'archive_mode = on',
+        `archive_command = '${archive} %p'`,
+        "archive_timeout = '5min'",
+        '',
+      ].join('\n'),
+    );
     if (user) await run('chown', ['-R', `${user.uid}:${user.gid}`, dir]);
     await asPg('pg_ctl', ['-D', dataDir, '-l', path.join(dir, 'log'), '-w', 'start']);
     await query(conn(port, 'postgres'), 'CREATE DATABASE app');
-    await run(path.join(PG_BIN, 'pgbench'), ['-i', '-s', '3', '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'app'], { env: { ...process.env, PGPASSWORD: PASSWORD } });
+    await run(path.join(PG_BIN, 'pgbench'), ['-i', '-s', '3', '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'app'], {
+      env: { ...process.env, PGPASSWORD: PASSWORD },
+    });
     expected = await rows(port);
     // Two backups as CloudNativePG takes them: gzip data (its `data.compression: gzip`) and its default, none.
     for (const kind of ['gzip', 'none'] as const) {
-      await run('barman-cloud-backup', [
-        '--cloud-provider', 'aws-s3', '--endpoint-url', ep.endpoint, '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '--immediate-checkpoint',
-        ...(kind === 'gzip' ? ['--gzip'] : []), `s3://${bucket}/`, SERVER,
-      ], { env: { ...barmanEnv(), PGPASSWORD: PASSWORD } });
-      const list = JSON.parse((await run('barman-cloud-backup-list', ['--cloud-provider', 'aws-s3', '--endpoint-url', ep.endpoint, '--format', 'json', `s3://${bucket}/`, SERVER], { env: barmanEnv() })).stdout);
-      ids[kind] = list.backups_list.map((b: any) => b.backup_id).sort().pop();
+      await run(
+        'barman-cloud-backup',
+        [
+          '--cloud-provider',
+          'aws-s3',
+          '--endpoint-url',
+          ep.endpoint,
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(port),
+          '-U',
+          'postgres',
+          '--immediate-checkpoint',
+          ...(kind === 'gzip' ? ['--gzip'] : []),
+          `s3://${bucket}/`,
+          SERVER,
+        ],
+        { env: { ...barmanEnv(), PGPASSWORD: PASSWORD } },
+      );
+      const list = JSON.parse(
+        (
+          await run(
+            'barman-cloud-backup-list',
+            ['--cloud-provider', 'aws-s3', '--endpoint-url', ep.endpoint, '--format', 'json', `s3://${bucket}/`, SERVER],
+            { env: barmanEnv() },
+          )
+        ).stdout,
+      );
+      ids[kind] = list.backups_list
+        .map((b: any) => b.backup_id)
+        .sort()
+        .pop();
       // barman ids have a one-second resolution
       await new Promise(r => setTimeout(r, 1100));
     }
   });
   afterAll(async () => {
-    if (fs.existsSync(path.join(dataDir, 'postmaster.pid'))) await asPg('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+    if (fs.existsSync(path.join(dataDir, 'postmaster.pid')))
+      await asPg('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
     removeScripts();
     await deleteBucketRecursive(bucket);
   });
 
-  test('`pg-agent list` shows barman-cloud\'s backups, DONE, with their LSNs, timeline and stored size', async () => {
+  test("`pg-agent list` shows barman-cloud's backups, DONE, with their LSNs, timeline and stored size", async () => {
     const r = await runAgent(['list', '--json'], storeEnv(ep, bucket, SERVER));
     expect(r.code).toBe(0);
     const listed = JSON.parse(r.stdout);
     expect(listed.map((b: any) => b.backupId)).toEqual([ids.gzip, ids.none]);
     for (const b of listed) {
-      expect(b).toMatchObject({ status: 'DONE', complete: true, timeline: 1, writer: 'barman-cloud', beginWal: expect.stringMatching(/^00000001[0-9A-F]{16}$/) });
+      expect(b).toMatchObject({
+        status: 'DONE',
+        complete: true,
+        timeline: 1,
+        writer: 'barman-cloud',
+        beginWal: expect.stringMatching(/^00000001[0-9A-F]{16}$/),
+      });
       expect(b.endLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
       expect(b.storedSize).toBeGreaterThan(1_000_000);
     }
@@ -105,7 +156,9 @@ describe('backups written by barman-cloud (CloudNativePG) are listed and restore
       expect(result.backup.writer).toBe('barman-cloud');
       // barman uploads in multipart chunks of about 20 MiB: a one-part object's ETag is checked (MD5 of the MD5);
       // one of several parts of unknown size cannot be, and relies on gzip's CRC and the tar headers.
-      expect(result.objects).toEqual([expect.objectContaining({ compression: kind, verified: kind === 'gzip' ? 'md5' : expect.stringMatching(/^(md5|none)$/) })]);
+      expect(result.objects).toEqual([
+        expect.objectContaining({ compression: kind, verified: kind === 'gzip' ? 'md5' : expect.stringMatching(/^(md5|none)$/) }),
+      ]);
       // Another port, another socket: the restored copy must not clash with the source still running.
       const server = await startRestored(target, walFetchScript(storeEnv(ep, bucket, SERVER)));
       try {
@@ -120,12 +173,18 @@ describe('backups written by barman-cloud (CloudNativePG) are listed and restore
     });
   }
 
-  test('`pg-agent verify` drills barman-cloud\'s newest backup: restores, replays its WAL, amcheck and row count pass', async () => {
+  test("`pg-agent verify` drills barman-cloud's newest backup: restores, replays its WAL, amcheck and row count pass", async () => {
     const scratch = tempDir('barman-verify', user);
     const checks = { amcheck: true, tables: [{ database: 'app', table: 'pgbench_accounts', minRows: expected.n }] };
-    const r = await runAgent(['verify', '--scratch', scratch], storeEnv(ep, bucket, SERVER, {
-      PGC_VERIFY_CHECKS: JSON.stringify(checks), PGC_SOCKET_DIR: scratch, PGC_VERIFY_REPLAY: 'backup-end',
-    }), user);
+    const r = await runAgent(
+      ['verify', '--scratch', scratch],
+      storeEnv(ep, bucket, SERVER, {
+        PGC_VERIFY_CHECKS: JSON.stringify(checks),
+        PGC_SOCKET_DIR: scratch,
+        PGC_VERIFY_REPLAY: 'backup-end',
+      }),
+      user,
+    );
     fs.rmSync(scratch, { recursive: true, force: true });
     expect({ code: r.code, stderr: r.stderr.slice(-500) }).toEqual({ code: 0, stderr: expect.anything() });
     const report = JSON.parse(r.stdout.split('\n').find(l => l.startsWith('{"ok"'))!);
@@ -147,4 +206,3 @@ describe('backups written by barman-cloud (CloudNativePG) are listed and restore
     }
   });
 });
-

@@ -51,17 +51,45 @@ version=150020
 xlog_segment_size=16777216
 `;
 
-const LABEL = 'START WAL LOCATION: 0/9000028 (file 000000010000000000000009)\nCHECKPOINT LOCATION: 0/9000060\nBACKUP METHOD: streamed\nBACKUP FROM: primary\nSTART TIME: 2026-11-27 03:26:50 UTC\nLABEL: pg-agent keycloak-pg-cluster 20261127T032650\nSTART TIMELINE: 1\n';
+const LABEL =
+  'START WAL LOCATION: 0/9000028 (file 000000010000000000000009)\nCHECKPOINT LOCATION: 0/9000060\nBACKUP METHOD: streamed\nBACKUP FROM: primary\nSTART TIME: 2026-11-27 03:26:50 UTC\nLABEL: pg-agent keycloak-pg-cluster 20261127T032650\nSTART TIMELINE: 1\n';
 
 function ours(): BackupInfo {
   return {
-    backupId: '20261127T032650', status: 'DONE', serverName: 'keycloak-pg-cluster', systemIdentifier: '7712687312465773880', timeline: 1,
-    beginTime: new Date('2026-11-27T03:26:50.123Z'), endTime: new Date('2026-11-27T03:26:53Z'),
-    beginWal: '000000010000000000000009', endWal: '000000010000000000000009', beginLsn: '0/9000028', endLsn: '0/9000138',
-    beginOffset: 40, endOffset: 312, pgVersion: 150020, size: 188598784, compression: 'gzip', backupLabel: LABEL, writer: 'pg-agent',
-    mode: 'postgres', pgdata: '/var/lib/postgresql/data/pgdata', configFile: '/var/lib/postgresql/data/pgdata/postgresql.conf',
-    hbaFile: '/var/lib/postgresql/data/pgdata/pg_hba.conf', identFile: '/var/lib/postgresql/data/pgdata/pg_ident.conf', walSegmentSize: 16777216,
-    copyStats: { writer: 'pg-agent', total_time: 3.1, copy_time: 2.9, analysis_time: 0, number_of_workers: 1, data_sha256: 'ab'.repeat(32), data_size: 13449231, part_size: 8388608 },
+    backupId: '20261127T032650',
+    status: 'DONE',
+    serverName: 'keycloak-pg-cluster',
+    systemIdentifier: '7712687312465773880',
+    timeline: 1,
+    beginTime: new Date('2026-11-27T03:26:50.123Z'),
+    endTime: new Date('2026-11-27T03:26:53Z'),
+    beginWal: '000000010000000000000009',
+    endWal: '000000010000000000000009',
+    beginLsn: '0/9000028',
+    endLsn: '0/9000138',
+    beginOffset: 40,
+    endOffset: 312,
+    pgVersion: 150020,
+    size: 188598784,
+    compression: 'gzip',
+    backupLabel: LABEL,
+    writer: 'pg-agent',
+    mode: 'postgres',
+    pgdata: '/var/lib/postgresql/data/pgdata',
+    configFile: '/var/lib/postgresql/data/pgdata/postgresql.conf',
+    hbaFile: '/var/lib/postgresql/data/pgdata/pg_hba.conf',
+    identFile: '/var/lib/postgresql/data/pgdata/pg_ident.conf',
+    walSegmentSize: 16777216,
+    copyStats: {
+      writer: 'pg-agent',
+      total_time: 3.1,
+      copy_time: 2.9,
+      analysis_time: 0,
+      number_of_workers: 1,
+      data_sha256: 'ab'.repeat(32),
+      data_size: 13449231,
+      part_size: 8388608,
+    },
   };
 }
 
@@ -70,26 +98,52 @@ function barmanPython(script: string, input = ''): string {
   return execFileSync('/usr/bin/python3', ['-c', script], { input }).toString();
 }
 
-describe('backup.info in barman 3.4\'s format', () => {
-  test('barman-cloud\'s backup.info parses to what it says', () => {
+describe("backup.info in barman 3.4's format", () => {
+  test("barman-cloud's backup.info parses to what it says", () => {
     const b = parseBackupInfo(BARMAN_INFO, '20261127T030708');
     expect(b).toMatchObject({
-      backupId: '20261127T030708', status: 'DONE', serverName: 'cloud', systemIdentifier: '7712682475832059532', timeline: 1,
-      beginWal: '000000010000000000000002', endWal: '000000010000000000000002', beginLsn: '0/2000028', endLsn: '0/2000100',
-      beginOffset: 40, endOffset: 256, pgVersion: 150020, size: 0, compression: 'none', writer: 'barman-cloud', mode: undefined,
-      walSegmentSize: 16777216, pgdata: '/tmp/scratch-pg/data',
+      backupId: '20261127T030708',
+      status: 'DONE',
+      serverName: 'cloud',
+      systemIdentifier: '7712682475832059532',
+      timeline: 1,
+      beginWal: '000000010000000000000002',
+      endWal: '000000010000000000000002',
+      beginLsn: '0/2000028',
+      endLsn: '0/2000100',
+      beginOffset: 40,
+      endOffset: 256,
+      pgVersion: 150020,
+      size: 0,
+      compression: 'none',
+      writer: 'barman-cloud',
+      mode: undefined,
+      walSegmentSize: 16777216,
+      pgdata: '/tmp/scratch-pg/data',
     });
     expect(b.beginTime.toISOString()).toBe('2026-11-27T03:07:08.756Z');
     expect(b.endTime!.toISOString()).toBe('2026-11-27T03:07:14.419Z');
-    expect(parseBackupLabel(b.backupLabel!)).toMatchObject({ startLsn: '0/2000028', startWal: '000000010000000000000002', startTimeline: 1, backupFrom: 'primary' });
+    expect(parseBackupLabel(b.backupLabel!)).toMatchObject({
+      startLsn: '0/2000028',
+      startWal: '000000010000000000000002',
+      startTimeline: 1,
+      backupFrom: 'primary',
+    });
     expect(b.copyStats).toMatchObject({ total_time: 7.989275, copy_time_per_item: { data: 0.137402 } });
   });
 
-  test('ours is written in barman\'s field order with None for what is missing, and reads back the same', () => {
+  test("ours is written in barman's field order with None for what is missing, and reads back the same", () => {
     const text = serializeBackupInfo(ours());
-    const keys = text.trim().split('\n').map(l => l.split('=')[0]);
+    const keys = text
+      .trim()
+      .split('\n')
+      .map(l => l.split('=')[0]);
     expect(keys).toEqual([...keys].sort());
-    expect(keys).toEqual(BARMAN_INFO.trim().split('\n').map(l => l.split('=')[0]));
+    expect(keys).toEqual(
+      BARMAN_INFO.trim()
+        .split('\n')
+        .map(l => l.split('=')[0]),
+    );
     expect(text).toContain('begin_time=2026-11-27 03:26:50.123000+00:00\n');
     expect(text).toContain('end_time=2026-11-27 03:26:53+00:00\n');
     expect(text).toContain('deduplicated_size=None\n');
@@ -99,37 +153,78 @@ describe('backup.info in barman 3.4\'s format', () => {
     expect(rest).toEqual(ours());
   });
 
-  test('barman\'s own BackupInfo class loads ours (every field known, values typed) and its JSON is ours', () => {
-    const out = barmanPython([
-      'import sys, json', 'from barman.infofile import BackupInfo', 'b = BackupInfo("20261127T032650")',
-      'b.load(file_object=sys.stdin.buffer)', 'j = b.to_json()', 'j["label"] = b.backup_label', 'print(json.dumps(j, default=str))',
-    ].join('\n'), serializeBackupInfo(ours()));
+  test("barman's own BackupInfo class loads ours (every field known, values typed) and its JSON is ours", () => {
+    const out = barmanPython(
+      [
+        'import sys, json',
+        'from barman.infofile import BackupInfo',
+        'b = BackupInfo("20261127T032650")',
+        'b.load(file_object=sys.stdin.buffer)',
+        'j = b.to_json()',
+        'j["label"] = b.backup_label',
+        'print(json.dumps(j, default=str))',
+      ].join('\n'),
+      serializeBackupInfo(ours()),
+    );
     const j = JSON.parse(out);
     expect(j).toMatchObject({
-      backup_id: '20261127T032650', status: 'DONE', server_name: 'keycloak-pg-cluster', systemid: '7712687312465773880', timeline: 1,
-      begin_wal: '000000010000000000000009', end_wal: '000000010000000000000009', begin_xlog: '0/9000028', end_xlog: '0/9000138',
-      begin_offset: 40, end_offset: 312, version: 150020, size: 188598784, compression: 'gzip', label: LABEL, backup_label: pyRepr(LABEL), mode: 'postgres',
-      xlog_segment_size: 16777216, copy_stats: expect.objectContaining({ writer: 'pg-agent', data_size: 13449231 }),
+      backup_id: '20261127T032650',
+      status: 'DONE',
+      server_name: 'keycloak-pg-cluster',
+      systemid: '7712687312465773880',
+      timeline: 1,
+      begin_wal: '000000010000000000000009',
+      end_wal: '000000010000000000000009',
+      begin_xlog: '0/9000028',
+      end_xlog: '0/9000138',
+      begin_offset: 40,
+      end_offset: 312,
+      version: 150020,
+      size: 188598784,
+      compression: 'gzip',
+      label: LABEL,
+      backup_label: pyRepr(LABEL),
+      mode: 'postgres',
+      xlog_segment_size: 16777216,
+      copy_stats: expect.objectContaining({ writer: 'pg-agent', data_size: 13449231 }),
     });
     expect(j.end_time).toBe('Fri Nov 27 03:26:53 2026');
   });
 
   test('a backup.info barman writes with tablespaces and a backup name reads back', () => {
-    const written = barmanPython([
-      'import sys, datetime', 'from barman.infofile import BackupInfo, Tablespace',
-      'b = BackupInfo("20260101T000000", status="FAILED", server_name="cloud", begin_time=datetime.datetime(2026,1,1,tzinfo=datetime.timezone.utc),',
-      '  tablespaces=[Tablespace("tbs", 16385, "/srv/tbs\'1")], backup_name="before upgrade", error="failure uploading data (boom)", version=170002)',
-      'b.save(file_object=sys.stdout.buffer)',
-    ].join('\n'));
+    const written = barmanPython(
+      [
+        'import sys, datetime',
+        'from barman.infofile import BackupInfo, Tablespace',
+        'b = BackupInfo("20260101T000000", status="FAILED", server_name="cloud", begin_time=datetime.datetime(2026,1,1,tzinfo=datetime.timezone.utc),',
+        '  tablespaces=[Tablespace("tbs", 16385, "/srv/tbs\'1")], backup_name="before upgrade", error="failure uploading data (boom)", version=170002)',
+        'b.save(file_object=sys.stdout.buffer)',
+      ].join('\n'),
+    );
     const b = parseBackupInfo(written, '20260101T000000');
-    expect(b).toMatchObject({ status: 'FAILED', tablespaces: [{ name: 'tbs', oid: 16385, location: "/srv/tbs'1" }], backupName: 'before upgrade', error: 'failure uploading data (boom)', pgVersion: 170002 });
+    expect(b).toMatchObject({
+      status: 'FAILED',
+      tablespaces: [{ name: 'tbs', oid: 16385, location: "/srv/tbs'1" }],
+      backupName: 'before upgrade',
+      error: 'failure uploading data (boom)',
+      pgVersion: 170002,
+    });
     expect(b.beginTime.toISOString()).toBe('2026-01-01T00:00:00.000Z');
     // and what we write from it, barman reads again
-    const again = barmanPython(['import sys', 'from barman.infofile import BackupInfo', 'b = BackupInfo("x")', 'b.load(file_object=sys.stdin.buffer)', 'print(b.tablespaces, b.backup_name)'].join('\n'), serializeBackupInfo(b));
-    expect(again.trim()).toBe('[Tablespace(name=\'tbs\', oid=16385, location="/srv/tbs\'1")] before upgrade');
+    const again = barmanPython(
+      [
+        'import sys',
+        'from barman.infofile import BackupInfo',
+        'b = BackupInfo("x")',
+        'b.load(file_object=sys.stdin.buffer)',
+        'print(b.tablespaces, b.backup_name)',
+      ].join('\n'),
+      serializeBackupInfo(b),
+    );
+    expect(again.trim()).toBe("[Tablespace(name='tbs', oid=16385, location=\"/srv/tbs'1\")] before upgrade");
   });
 
-  test('times: Python\'s str(datetime) out, dateutil\'s forms in', () => {
+  test("times: Python's str(datetime) out, dateutil's forms in", () => {
     expect(formatPythonTime(new Date('2026-01-02T03:04:05Z'))).toBe('2026-01-02 03:04:05+00:00');
     expect(parsePythonTime('2026-01-02 03:04:05.5+01:00').toISOString()).toBe('2026-01-02T02:04:05.500Z');
     expect(parsePythonTime('2026-01-02T03:04:05Z').toISOString()).toBe('2026-01-02T03:04:05.000Z');
@@ -139,14 +234,20 @@ describe('backup.info in barman 3.4\'s format', () => {
 
 describe('Python literals (repr / ast.literal_eval)', () => {
   test('strings, numbers, None, booleans, lists, tuples and dicts round-trip, and Python agrees', () => {
-    const value = { label: "it's \"quoted\"\n\ttab \\ back", n: -1.5e-3, list: [1, null, true, false, new PyTuple(['a', 2])], one: new PyTuple([1]), empty: {} };
+    const value = {
+      label: 'it\'s "quoted"\n\ttab \\ back',
+      n: -1.5e-3,
+      list: [1, null, true, false, new PyTuple(['a', 2])],
+      one: new PyTuple([1]),
+      empty: {},
+    };
     const text = pyRepr(value);
     expect(pyLiteral(text)).toEqual(value);
     const fromPython = barmanPython('import ast, sys, json\nv = ast.literal_eval(sys.stdin.read())\nprint(repr(v))', text).trim();
     expect(fromPython).toBe(text);
   });
 
-  test('Python\'s own escapes and prefixes are read; code is refused', () => {
+  test("Python's own escapes and prefixes are read; code is refused", () => {
     expect(pyLiteral("'\\x41\\u00e9\\101'")).toBe('Aé' + 'A');
     expect(pyLiteral("b'START'")).toBe('START');
     expect(pyLiteral('"a\'b"')).toBe("a'b");
@@ -168,15 +269,27 @@ describe('LSNs and WAL file names', () => {
   test('the segments a backup needs: an end on a segment boundary needs nothing of the next one', () => {
     expect(requiredSegments(1, parseLsn('0/2000028'), parseLsn('0/2000100'))).toEqual(['000000010000000000000002']);
     expect(requiredSegments(1, parseLsn('0/16000028'), parseLsn('0/17000000'))).toEqual(['000000010000000000000016']);
-    expect(requiredSegments(1, parseLsn('0/FF000028'), parseLsn('1/1000010'))).toEqual(['0000000100000000000000FF', '000000010000000100000000', '000000010000000100000001']);
+    expect(requiredSegments(1, parseLsn('0/FF000028'), parseLsn('1/1000010'))).toEqual([
+      '0000000100000000000000FF',
+      '000000010000000100000000',
+      '000000010000000100000001',
+    ]);
     expect(parseSizeSetting('16MB')).toBe(16777216);
     expect(parseSizeSetting('1GB')).toBe(1073741824);
   });
 
-  test('backup_label and the manifest\'s WAL ranges (newest timeline first)', () => {
-    expect(parseBackupLabel(LABEL)).toEqual({ startLsn: '0/9000028', startWal: '000000010000000000000009', startTimeline: 1, checkpointLsn: '0/9000060', backupFrom: 'primary', label: 'pg-agent keycloak-pg-cluster 20261127T032650' });
+  test("backup_label and the manifest's WAL ranges (newest timeline first)", () => {
+    expect(parseBackupLabel(LABEL)).toEqual({
+      startLsn: '0/9000028',
+      startWal: '000000010000000000000009',
+      startTimeline: 1,
+      checkpointLsn: '0/9000060',
+      backupFrom: 'primary',
+      label: 'pg-agent keycloak-pg-cluster 20261127T032650',
+    });
     expect(() => parseBackupLabel('nonsense')).toThrow(/START WAL LOCATION/);
-    const tail = '"Path": "x"}\n],\n"WAL-Ranges": [\n{ "Timeline": 2, "Start-LSN": "0/3000000", "End-LSN": "0/3000100" },\n{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/3000000" }\n],\n"Manifest-Checksum": "abc"}\n';
+    const tail =
+      '"Path": "x"}\n],\n"WAL-Ranges": [\n{ "Timeline": 2, "Start-LSN": "0/3000000", "End-LSN": "0/3000100" },\n{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/3000000" }\n],\n"Manifest-Checksum": "abc"}\n';
     expect(manifestWalEnd(tail)).toEqual({ endLsn: '0/3000100', timeline: 2 });
     expect(manifestWalEnd(undefined)).toBeUndefined();
   });
@@ -185,17 +298,22 @@ describe('LSNs and WAL file names', () => {
 describe('tar streams', () => {
   const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'pgc-tar-'));
 
-  test('the scanner passes the tar through unchanged and keeps backup_label and the manifest\'s tail', async () => {
+  test("the scanner passes the tar through unchanged and keeps backup_label and the manifest's tail", async () => {
     const dir = tmp();
     try {
       fs.mkdirSync(path.join(dir, 'src', 'base', '1'), { recursive: true });
       fs.writeFileSync(path.join(dir, 'src', 'backup_label'), LABEL);
       fs.writeFileSync(path.join(dir, 'src', 'base', '1', '1259'), Buffer.alloc(3 * 8192 + 17, 7));
-      fs.writeFileSync(path.join(dir, 'src', 'backup_manifest'), `${'{"Path": "base/1/1259"},\n'.repeat(10000)}"WAL-Ranges": [\n{ "Timeline": 1, "Start-LSN": "0/9000028", "End-LSN": "0/9000138" }\n]}\n`);
+      fs.writeFileSync(
+        path.join(dir, 'src', 'backup_manifest'),
+        `${'{"Path": "base/1/1259"},\n'.repeat(10000)}"WAL-Ranges": [\n{ "Timeline": 1, "Start-LSN": "0/9000028", "End-LSN": "0/9000138" }\n]}\n`,
+      );
       const tarball = execFileSync('tar', ['--format=ustar', '-C', path.join(dir, 'src'), '-cf', '-', 'backup_label', 'base', 'backup_manifest']);
       const scan = new TarScan();
       const out: Buffer[] = [];
-      await pipeline(Readable.from([tarball.subarray(0, 1000), tarball.subarray(1000, 5000), tarball.subarray(5000)]), scan, async function* (src) { for await (const c of src) out.push(c as Buffer); });
+      await pipeline(Readable.from([tarball.subarray(0, 1000), tarball.subarray(1000, 5000), tarball.subarray(5000)]), scan, async function* (src) {
+        for await (const c of src) out.push(c as Buffer);
+      });
       expect(Buffer.concat(out).equals(tarball)).toBe(true);
       expect(scan.bytes).toBe(tarball.length);
       expect(scan.files).toBe(3);
@@ -207,7 +325,9 @@ describe('tar streams', () => {
     }
   });
 
-  async function tarOf(entries: Array<{ name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; body?: string; linkname?: string }>): Promise<Readable> {
+  async function tarOf(
+    entries: Array<{ name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; body?: string; linkname?: string }>,
+  ): Promise<Readable> {
     const pack = tar.pack();
     for (const e of entries) {
       const header = { name: e.name, type: e.type ?? 'file', linkname: e.linkname, mode: 0o600 } as const;
@@ -224,19 +344,35 @@ describe('tar streams', () => {
     const dir = tmp();
     try {
       const ok = path.join(dir, 'ok');
-      const r = await extractTar(await tarOf([
-        { name: './base/', type: 'directory' }, { name: 'base/1/1259', body: 'page' }, { name: 'pg_tblspc/16385', type: 'symlink', linkname: '/srv/tbs' },
-        { name: 'global/pg_control', body: 'old' }, { name: 'global/pg_control', body: 'new' },
-      ]), ok);
+      const r = await extractTar(
+        await tarOf([
+          { name: './base/', type: 'directory' },
+          { name: 'base/1/1259', body: 'page' },
+          { name: 'pg_tblspc/16385', type: 'symlink', linkname: '/srv/tbs' },
+          { name: 'global/pg_control', body: 'old' },
+          { name: 'global/pg_control', body: 'new' },
+        ]),
+        ok,
+      );
       expect(r).toEqual({ files: 3, bytes: 10 });
       expect(fs.readFileSync(path.join(ok, 'base/1/1259'), 'utf8')).toBe('page');
       expect(fs.readFileSync(path.join(ok, 'global/pg_control'), 'utf8')).toBe('new');
       expect(fs.readlinkSync(path.join(ok, 'pg_tblspc/16385'))).toBe('/srv/tbs');
       await expect(extractTar(await tarOf([{ name: '../escape', body: 'x' }]), path.join(dir, 'a'))).rejects.toThrow(/outside the data directory/);
       expect(fs.existsSync(path.join(dir, 'escape'))).toBe(false);
-      await expect(extractTar(await tarOf([{ name: 'evil', type: 'symlink', linkname: dir }, { name: 'evil/planted', body: 'x' }]), path.join(dir, 'b'))).rejects.toThrow(/through a symbolic link/);
+      await expect(
+        extractTar(
+          await tarOf([
+            { name: 'evil', type: 'symlink', linkname: dir },
+            { name: 'evil/planted', body: 'x' },
+          ]),
+          path.join(dir, 'b'),
+        ),
+      ).rejects.toThrow(/through a symbolic link/);
       expect(fs.existsSync(path.join(dir, 'planted'))).toBe(false);
-      await expect(extractTar(await tarOf([{ name: 'hard', type: 'link', linkname: 'base/1/1259' }]), path.join(dir, 'c'))).rejects.toThrow(/link entry/);
+      await expect(extractTar(await tarOf([{ name: 'hard', type: 'link', linkname: 'base/1/1259' }]), path.join(dir, 'c'))).rejects.toThrow(
+        /link entry/,
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -245,14 +381,25 @@ describe('tar streams', () => {
 
 describe('compression: gzip, zstd, lz4 (buffers and streams)', () => {
   // Something like PGDATA: compressible pages with some noise, several MiB so lz4 writes several frames.
-  const data = Buffer.concat(Array.from({ length: 1200 }, (_, i) => Buffer.concat([Buffer.alloc(6000, i % 251), Buffer.from(Array.from({ length: 2192 }, () => Math.floor(Math.random() * 256)))])));
+  const data = Buffer.concat(
+    Array.from({ length: 1200 }, (_, i) =>
+      Buffer.concat([Buffer.alloc(6000, i % 251), Buffer.from(Array.from({ length: 2192 }, () => Math.floor(Math.random() * 256)))]),
+    ),
+  );
   const kinds: Compression[] = ['gzip', 'zstd', 'lz4', 'none'];
   const collect = async (src: Readable, t: NodeJS.ReadWriteStream) => {
     const out: Buffer[] = [];
-    await pipeline(src, t, async function* (s) { for await (const c of s) out.push(c as Buffer); });
+    await pipeline(src, t, async function* (s) {
+      for await (const c of s) out.push(c as Buffer);
+    });
     return Buffer.concat(out);
   };
-  const pieces = (buf: Buffer, size: number) => Readable.from((function* () { for (let o = 0; o < buf.length; o += size) yield buf.subarray(o, o + size); })());
+  const pieces = (buf: Buffer, size: number) =>
+    Readable.from(
+      (function* () {
+        for (let o = 0; o < buf.length; o += size) yield buf.subarray(o, o + size);
+      })(),
+    );
   const cli: Record<Exclude<Compression, 'none'>, { compress: string[]; decompress: string[] }> = {
     gzip: { compress: ['gzip', '-c'], decompress: ['gzip', '-dc'] },
     zstd: { compress: ['zstd', '-q', '-c'], decompress: ['zstd', '-q', '-dc'] },
@@ -291,7 +438,11 @@ describe('progress of a running backup', () => {
   test('every interval: bytes done and stored, rate, percent and ETA from the size estimate', async () => {
     const lines: Array<Record<string, number | undefined>> = [];
     let done = 0;
-    const stop = startProgressLog(() => ({ done, stored: Math.floor(done / 10), estimate: 1024 * 1024 * 1024 }), 200, f => lines.push(f));
+    const stop = startProgressLog(
+      () => ({ done, stored: Math.floor(done / 10), estimate: 1024 * 1024 * 1024 }),
+      200,
+      f => lines.push(f),
+    );
     for (let i = 0; i < 6; i++) {
       done += 10 * 1024 * 1024;
       await new Promise(r => setTimeout(r, 100));

@@ -14,7 +14,15 @@ import { ClusterHarness, eventually, query, sleep } from '../support/cluster-har
 import { PG_BIN, podUser, tempDir } from '../support/pod-runner';
 import { S3Endpoint, createBucket, deleteBucketRecursive, ensureS3, listKeys, s3For, uniqueBucketName } from '../support/s3';
 import {
-  barmanWalRestoreScript, logLines, removeScripts, runAgent, startRestored, storeEnv, storeEnvRewrite, waitPromoted, walFetchScript,
+  barmanWalRestoreScript,
+  logLines,
+  removeScripts,
+  runAgent,
+  startRestored,
+  storeEnv,
+  storeEnvRewrite,
+  waitPromoted,
+  walFetchScript,
 } from '../support/backup';
 import { restoreBaseBackup } from '../../agent/src/restore/base-backup';
 import { listMultipartUploads } from '../../agent/src/s3/objects';
@@ -53,7 +61,8 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     const done = p.logs().find(l => l.msg === 'backup complete (backup.info DONE)');
     return { p, id: done.backupId as string, done, seconds: (Date.now() - started) / 1000 };
   };
-  const rows = async (conn: Parameters<typeof query>[0]) => (await query(conn, 'SELECT count(*)::int AS n, sum(aid)::bigint AS s FROM pgbench_accounts'))[0];
+  const rows = async (conn: Parameters<typeof query>[0]) =>
+    (await query(conn, 'SELECT count(*)::int AS n, sum(aid)::bigint AS s FROM pgbench_accounts'))[0];
 
   beforeAll(async () => {
     ep = await ensureS3();
@@ -73,7 +82,6 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     removeScripts();
     await deleteBucketRecursive(bucket);
   });
-
 
   /** Starts PostgreSQL on a restored directory with wal-fetch as restore_command: every row and the marker are back. */
   async function expectRecovered(target: string, expected: unknown, marker: string): Promise<void> {
@@ -95,10 +103,17 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     await h.waitReady(0, 120000);
     await h.waitReady(1, 120000);
     let timer: NodeJS.Timeout | undefined;
-    const code = await Promise.race([job.exited, new Promise(r => { timer = setTimeout(() => r('still running'), 180000); })]);
+    const code = await Promise.race([
+      job.exited,
+      new Promise(r => {
+        timer = setTimeout(() => r('still running'), 180000);
+      }),
+    ]);
     clearTimeout(timer);
     if (code !== 0) {
-      throw new Error(`the immediate Job: ${code}:\n${job.lines.slice(-12).join('\n')}\ninstance 0:\n${h.pods[0].process!.lines.slice(-12).join('\n')}`);
+      throw new Error(
+        `the immediate Job: ${code}:\n${job.lines.slice(-12).join('\n')}\ninstance 0:\n${h.pods[0].process!.lines.slice(-12).join('\n')}`,
+      );
     }
     const logs = job.logs();
     expect(logs.find(l => l.msg === 'backup source is up')).toBeDefined();
@@ -106,12 +121,19 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     for (const line of job.lines) expect(() => JSON.parse(line)).not.toThrow();
     expect(job.lines.join('\n')).not.toContain(h.secretData(`${CLUSTER}-replication`)!.password);
     // Data for the next backups: pgbench at scale 10 (about 160 MB of PGDATA).
-    const pgEnv = { ...process.env, PGPASSWORD: su, PGHOST: '127.0.0.1', PGPORT: String(h.pods[0].pgPort), PGUSER: 'postgres', PGDATABASE: 'keycloak' };
+    const pgEnv = {
+      ...process.env,
+      PGPASSWORD: su,
+      PGHOST: '127.0.0.1',
+      PGPORT: String(h.pods[0].pgPort),
+      PGUSER: 'postgres',
+      PGDATABASE: 'keycloak',
+    };
     await run(path.join(PG_BIN, 'pgbench'), ['-i', '-s', '10', '-q'], { env: pgEnv });
     await query(primary(), 'CREATE TABLE marker (note text)');
   });
 
-  test('the CronJob\'s pod backs up (gzip); list --json shows it DONE with sane LSNs and sizes; barman layout keys', async () => {
+  test("the CronJob's pod backs up (gzip); list --json shows it DONE with sane LSNs and sizes; barman layout keys", async () => {
     const { p, id, done, seconds } = await backup();
     // From a primary, pg_basebackup without -X lets the server hold the backup until its last WAL segment is
     // archived (our archive_command acks only once the segment is in S3): the WAL check finds it there at once.
@@ -134,9 +156,21 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     expect(wals).toContain(`${CLUSTER}/wals/${b.endWal.slice(0, 16)}/${b.endWal}.gz`);
     // barman-cloud lists it too, with its own parser of backup.info.
     const barmanEnv = { ...process.env, AWS_ACCESS_KEY_ID: ep.accessKeyId, AWS_SECRET_ACCESS_KEY: ep.secretAccessKey };
-    const { stdout } = await run('barman-cloud-backup-list', ['--cloud-provider', 'aws-s3', '--endpoint-url', ep.endpoint, '--format', 'json', `s3://${bucket}/`, CLUSTER], { env: barmanEnv });
+    const { stdout } = await run(
+      'barman-cloud-backup-list',
+      ['--cloud-provider', 'aws-s3', '--endpoint-url', ep.endpoint, '--format', 'json', `s3://${bucket}/`, CLUSTER],
+      { env: barmanEnv },
+    );
     const listed = JSON.parse(stdout).backups_list.find((x: any) => x.backup_id === id);
-    expect(listed).toMatchObject({ status: 'DONE', begin_wal: b.beginWal, end_wal: b.endWal, begin_xlog: b.beginLsn, end_xlog: b.endLsn, timeline: 1, systemid: b.systemIdentifier });
+    expect(listed).toMatchObject({
+      status: 'DONE',
+      begin_wal: b.beginWal,
+      end_wal: b.endWal,
+      begin_xlog: b.beginLsn,
+      end_xlog: b.endLsn,
+      timeline: 1,
+      systemid: b.systemIdentifier,
+    });
     figures.push(`gzip: ${seconds.toFixed(1)} s wall (job), PGDATA ${b.size} B, stored ${b.storedSize} B (${b.ratio}x), backup ${done.seconds} s`);
   });
 
@@ -148,7 +182,9 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     cleanup.push(dir);
     const target = path.join(dir, 'pgdata');
     const barmanEnv = { ...process.env, AWS_ACCESS_KEY_ID: ep.accessKeyId, AWS_SECRET_ACCESS_KEY: ep.secretAccessKey };
-    await run('barman-cloud-restore', ['--cloud-provider', 'aws-s3', '--endpoint-url', ep.endpoint, `s3://${bucket}/`, CLUSTER, id, target], { env: barmanEnv });
+    await run('barman-cloud-restore', ['--cloud-provider', 'aws-s3', '--endpoint-url', ep.endpoint, `s3://${bucket}/`, CLUSTER, id, target], {
+      env: barmanEnv,
+    });
     expect(fs.existsSync(path.join(target, 'backup_label'))).toBe(true);
     const server = await startRestored(target, barmanWalRestoreScript(ep, bucket, CLUSTER));
     try {
@@ -178,7 +214,9 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
         const restored = await restoreBaseBackup(s3, readStoreConfig(env()), id, target);
         expect(restored.objects).toEqual([expect.objectContaining({ compression, verified: 'sha256' })]);
         expect(restored.bytes).toBeGreaterThan(100 * 1024 * 1024);
-        figures.push(`${compression}: ${seconds.toFixed(1)} s wall (job), PGDATA ${b.size} B, stored ${b.storedSize} B (${b.ratio}x), backup ${done.seconds} s; our restore ${restored.seconds.toFixed(1)} s`);
+        figures.push(
+          `${compression}: ${seconds.toFixed(1)} s wall (job), PGDATA ${b.size} B, stored ${b.storedSize} B (${b.ratio}x), backup ${done.seconds} s; our restore ${restored.seconds.toFixed(1)} s`,
+        );
       } finally {
         s3.destroy();
       }
@@ -191,8 +229,26 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     const expected = await rows(primary());
     const barmanEnv = { ...process.env, AWS_ACCESS_KEY_ID: ep.accessKeyId, AWS_SECRET_ACCESS_KEY: ep.secretAccessKey, PGPASSWORD: su };
     // Run on the primary's host (the test process), as CloudNativePG's instance manager runs it next to PGDATA.
-    await run('barman-cloud-backup', ['--cloud-provider', 'aws-s3', '--endpoint-url', ep.endpoint, '-h', '127.0.0.1', '-p', String(h.pods[0].pgPort),
-      '-U', 'postgres', '--immediate-checkpoint', '--gzip', `s3://${bucket}/`, CLUSTER], { env: barmanEnv });
+    await run(
+      'barman-cloud-backup',
+      [
+        '--cloud-provider',
+        'aws-s3',
+        '--endpoint-url',
+        ep.endpoint,
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(h.pods[0].pgPort),
+        '-U',
+        'postgres',
+        '--immediate-checkpoint',
+        '--gzip',
+        `s3://${bucket}/`,
+        CLUSTER,
+      ],
+      { env: barmanEnv },
+    );
     const b = (await list()).filter(x => x.writer === 'barman-cloud').pop();
     expect(b).toMatchObject({ status: 'DONE', complete: true, compression: 'gzip', timeline: 1 });
     // barman does not wait for the archive: let our archiver store the WAL up to its end before recovering.
@@ -219,12 +275,16 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
       const p = h.startJob(CRON, undefined, { rewriteEnv: (name, value) => (name === 'PGC_BACKUP_COMPRESSION' ? 'none' : value) });
       const started = await p.waitForLog(l => l.msg === 'backup starting', 60000);
       const killedId: string = started.backupId;
-      await eventually(async () => {
-        const [u] = (await listMultipartUploads(s3, `${CLUSTER}/base/${killedId}/`));
-        if (!u) throw new Error('no upload yet');
-        const parts = await s3.client.send(new ListPartsCommand({ Bucket: bucket, Key: u.key, UploadId: u.uploadId }));
-        if (!(parts.Parts ?? []).length) throw new Error('no part yet');
-      }, 60000, 50);
+      await eventually(
+        async () => {
+          const [u] = await listMultipartUploads(s3, `${CLUSTER}/base/${killedId}/`);
+          if (!u) throw new Error('no upload yet');
+          const parts = await s3.client.send(new ListPartsCommand({ Bucket: bucket, Key: u.key, UploadId: u.uploadId }));
+          if (!(parts.Parts ?? []).length) throw new Error('no part yet');
+        },
+        60000,
+        50,
+      );
       p.kill('SIGKILL');
       await p.exited;
       expect(p.logs().some(l => l.msg === 'backup complete (backup.info DONE)')).toBe(false);
@@ -266,14 +326,16 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     // The end segment is still open on the primary: the standby has it complete (and archives it) once the primary
     // switches, at archive_timeout (5 min); switches on the primary spare the test the wait.
     let exited = false;
-    const code = p.exited.finally(() => { exited = true; });
+    const code = p.exited.finally(() => {
+      exited = true;
+    });
     while (!exited) {
       await sleep(2000);
       if (exited) break;
       await query(primary(), "INSERT INTO marker VALUES ('switch')");
       await query(h.direct(0, 'postgres', su, 'postgres'), 'SELECT pg_switch_wal()');
     }
-    if (await code !== 0) throw new Error(`backup from the standby exited ${await code}:\n${p.lines.slice(-15).join('\n')}`);
+    if ((await code) !== 0) throw new Error(`backup from the standby exited ${await code}:\n${p.lines.slice(-15).join('\n')}`);
     const done = p.logs().find(l => l.msg === 'backup complete (backup.info DONE)');
     expect(p.logs().find(l => l.msg === 'backup source ready')).toMatchObject({ standby: true });
     expect(p.logs().some(l => l.msg === 'the server held the backup until its last WAL segment was archived')).toBe(true);
@@ -281,7 +343,10 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
     try {
       const { readBackupInfo } = await import('../../agent/src/catalog/catalog');
       const info = await readBackupInfo(s3, readStoreConfig(env()), done.backupId);
-      expect(info).toMatchObject({ status: 'DONE', copyStats: expect.objectContaining({ backup_from: 'standby', server_waited_for_wal_archive: true }) });
+      expect(info).toMatchObject({
+        status: 'DONE',
+        copyStats: expect.objectContaining({ backup_from: 'standby', server_waited_for_wal_archive: true }),
+      });
       expect(info!.backupLabel).toContain('BACKUP FROM: standby');
     } finally {
       s3.destroy();
@@ -339,14 +404,21 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
       rewriteEnv: (name, value) => (name === 'PGC_BACKUP_FROM_STANDBY' ? 'true' : name === 'PGC_BACKUP_SOURCE_HOST' ? ro : value),
     });
     expect(await p.exited).toBe(0);
-    expect(p.logs().find(l => l.msg === 'no standby answers on the read-only Service; taking the backup from the primary')).toMatchObject({ standby: ro });
+    expect(p.logs().find(l => l.msg === 'no standby answers on the read-only Service; taking the backup from the primary')).toMatchObject({
+      standby: ro,
+    });
     expect(p.logs().find(l => l.msg === 'backup source ready')).toMatchObject({ standby: false });
     expect(p.logs().some(l => l.msg === 'the server held the backup until its last WAL segment was archived')).toBe(true);
   });
 
   test('the store holds nothing but the barman layout and our identity file', async () => {
     const keys = await listKeys(bucket, '');
-    const unexpected = keys.filter(k => !new RegExp(`^${CLUSTER}/(identity\\.json|wals/(0{7}[0-9A-F]\\.history|[0-9A-F]{16}/[0-9A-F]{24}(\\.[0-9A-F]{8}\\.backup)?\\.gz)|base/\\d{8}T\\d{6}/(backup\\.info|data\\.tar(\\.gz|\\.zst|\\.lz4)?))$`).test(k));
+    const unexpected = keys.filter(
+      k =>
+        !new RegExp(
+          `^${CLUSTER}/(identity\\.json|wals/(0{7}[0-9A-F]\\.history|[0-9A-F]{16}/[0-9A-F]{24}(\\.[0-9A-F]{8}\\.backup)?\\.gz)|base/\\d{8}T\\d{6}/(backup\\.info|data\\.tar(\\.gz|\\.zst|\\.lz4)?))$`,
+        ).test(k),
+    );
     expect(unexpected).toEqual([]);
   });
 });

@@ -38,7 +38,10 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
    * the `-rw` Service host (in `uri` and the host part) mapped to the harness's loopback Service IP, the listen
    * port to a free one. `tweak` may change a value further (wrong credentials).
    */
-  async function startCanary(extraEnv: Record<string, string> = {}, tweak?: (name: string, value: string) => string): Promise<{ p: AgentProcess; url: string }> {
+  async function startCanary(
+    extraEnv: Record<string, string> = {},
+    tweak?: (name: string, value: string) => string,
+  ): Promise<{ p: AgentProcess; url: string }> {
     const port = await freePort();
     const launch = containerLaunch(deployment, 'canary', {
       podName: `${CANARY}-7d9f8-abcde`,
@@ -82,7 +85,16 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
     base = (await startCanary()).url;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     page = await context.newPage();
@@ -101,7 +113,10 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
     expect(await page.locator('#lsn').innerText()).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
     expect(await page.locator('#server-time').innerText()).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     expect(await page.locator('#no-records').innerText()).toBe('No records yet.');
-    const [table] = await query(db(), "SELECT to_regclass('pgc_canary')::text AS t, (SELECT tableowner FROM pg_tables WHERE tablename = 'pgc_canary') AS owner");
+    const [table] = await query(
+      db(),
+      "SELECT to_regclass('pgc_canary')::text AS t, (SELECT tableowner FROM pg_tables WHERE tablename = 'pgc_canary') AS owner",
+    );
     expect(table).toEqual({ t: 'pgc_canary', owner: 'keycloak' });
     const headers = res!.headers();
     expect(headers['content-security-policy']).toMatch(/default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'/);
@@ -110,15 +125,15 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
 
   test('three presses of the button write three records, shown newest first, with the valid verdict', async () => {
     for (let i = 1; i <= 3; i++) {
-      await Promise.all([
-        page.waitForURL(u => u.pathname === '/' && u.searchParams.get('written') === String(i)),
-        page.locator('#write').click(),
-      ]);
+      await Promise.all([page.waitForURL(u => u.pathname === '/' && u.searchParams.get('written') === String(i)), page.locator('#write').click()]);
       expect(await page.locator('#flash').innerText()).toBe(`Record #${i} written.`);
     }
     expect(await rows().count()).toBe(3);
     expect(await rows().evaluateAll(trs => trs.map(tr => tr.getAttribute('data-seq')))).toEqual(['3', '2', '1']);
-    const stored = await query(db(), `SELECT seq::int, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at, payload, checksum FROM pgc_canary ORDER BY seq`);
+    const stored = await query(
+      db(),
+      `SELECT seq::int, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at, payload, checksum FROM pgc_canary ORDER BY seq`,
+    );
     expect(stored.map(r => r.seq)).toEqual([1, 2, 3]);
     for (const r of stored) {
       expect(r.payload).toMatch(/^button [0-9a-f]{16}$/);
@@ -136,12 +151,20 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
   test('the JSON endpoints give the same data; bad input and unknown routes are refused plainly', async () => {
     const get = async (p: string) => {
       const r = await fetch(base + p);
-      return { status: r.status, type: r.headers.get('content-type'), body: (r.headers.get('content-type')?.startsWith('application/json') ? await r.json() : await r.text()) as any };
+      return {
+        status: r.status,
+        type: r.headers.get('content-type'),
+        body: (r.headers.get('content-type')?.startsWith('application/json') ? await r.json() : await r.text()) as any,
+      };
     };
     const records = await get('/api/records?page=1');
     expect(records.status).toBe(200);
     expect(records.body).toMatchObject({ page: 1, pageSize: 20, total: 3, pages: 1 });
-    expect(records.body.records.map((r: any) => [r.seq, r.valid])).toEqual([[3, true], [2, true], [1, true]]);
+    expect(records.body.records.map((r: any) => [r.seq, r.valid])).toEqual([
+      [3, true],
+      [2, true],
+      [1, true],
+    ]);
     expect(records.body.records[0].createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     const v = await get('/api/verdict');
     expect(v.body).toMatchObject({ ok: true, total: 3, invalidCount: 0, invalid: [], newestSeq: 3 });
@@ -152,7 +175,7 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
 
     const posted = await fetch(`${base}/api/records`, { method: 'POST' });
     expect(posted.status).toBe(201);
-    const rec = await posted.json() as any;
+    const rec = (await posted.json()) as any;
     expect(rec).toMatchObject({ seq: 4, valid: true });
     expect(rec.payload).toMatch(/^api [0-9a-f]{16}$/);
 
@@ -179,8 +202,16 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
     // Changing created_at or the checksum itself is caught the same way.
     await query(db(), "UPDATE pgc_canary SET created_at = created_at - interval '1 hour' WHERE seq = 4");
     await query(db(), "UPDATE pgc_canary SET checksum = repeat('0', 64) WHERE seq = 5");
-    const v = await (await fetch(`${base}/api/verdict`)).json() as any;
-    expect(v).toMatchObject({ ok: false, invalidCount: 3, invalid: [{ seq: 2, problem: 'checksum mismatch' }, { seq: 4, problem: 'checksum mismatch' }, { seq: 5, problem: 'checksum mismatch' }] });
+    const v = (await (await fetch(`${base}/api/verdict`)).json()) as any;
+    expect(v).toMatchObject({
+      ok: false,
+      invalidCount: 3,
+      invalid: [
+        { seq: 2, problem: 'checksum mismatch' },
+        { seq: 4, problem: 'checksum mismatch' },
+        { seq: 5, problem: 'checksum mismatch' },
+      ],
+    });
     expect(v.text).toBe('5 records, 3 with a bad checksum: record #2: checksum mismatch; record #4: checksum mismatch; record #5: checksum mismatch');
     await page.reload();
     await page.screenshot({ path: '/tmp/canary-tampered.png', fullPage: true });
@@ -188,7 +219,10 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
 
   test('whatever the table holds is shown as text, never as markup', async () => {
     const dialogs: string[] = [];
-    page.on('dialog', d => { dialogs.push(d.message()); void d.dismiss(); });
+    page.on('dialog', d => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
     await query(db(), `UPDATE pgc_canary SET payload = '<script>alert(1)</script><img src=x onerror="alert(2)">"&amp;' WHERE seq = 1`);
     await page.goto(`${base}/?page=1&written=<b>1</b>`);
     const cell = page.locator('#records tbody tr[data-seq="1"] td.payload');
@@ -212,11 +246,15 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
 
   test('with a heartbeat the canary writes a record every N seconds by itself', async () => {
     const { p, url } = await startCanary({ [CANARY_ENV.heartbeatSeconds]: '1' });
-    const beats = await eventually(async () => {
-      const recs = ((await (await fetch(`${url}/api/records`)).json()) as any).records.filter((r: any) => r.payload.startsWith('heartbeat '));
-      if (recs.length < 3) throw new Error(`${recs.length} heartbeat records so far`);
-      return recs;
-    }, 15000, 500);
+    const beats = await eventually(
+      async () => {
+        const recs = ((await (await fetch(`${url}/api/records`)).json()) as any).records.filter((r: any) => r.payload.startsWith('heartbeat '));
+        if (recs.length < 3) throw new Error(`${recs.length} heartbeat records so far`);
+        return recs;
+      },
+      15000,
+      500,
+    );
     expect(beats.every((r: any) => r.valid)).toBe(true);
     const gaps = beats.slice(0, 3).map((r: any, i: number, a: any[]) => (i === 0 ? 1000 : Date.parse(a[i - 1].createdAt) - Date.parse(r.createdAt)));
     for (const g of gaps) expect(g).toBeGreaterThan(700);
@@ -242,7 +280,7 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
     expect(res!.status()).toBe(503);
     const cause = await page.locator('#cause').innerText();
     expect(cause).toBe(`cannot connect to ${h.serviceIps[`${CLUSTER}-rw`]}:5432: password authentication failed for user "keycloak"`);
-    expect(await page.locator('#error').innerText()).toContain('The password in the app Secret does not match the role\'s.');
+    expect(await page.locator('#error').innerText()).toContain("The password in the app Secret does not match the role's.");
     const text = await page.content();
     expect(text).not.toContain(wrong);
     expect(text).not.toContain(app.password);
@@ -265,7 +303,7 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
     expect(res!.status()).toBe(503);
     const cause = await page.locator('#cause').innerText();
     expect(cause).toMatch(new RegExp(`^cannot connect to ${h.serviceIps[`${CLUSTER}-rw`].replace(/\./g, '\\.')}:5432: `));
-    expect(await page.locator('#error').innerText()).toContain('Is the cluster\'s primary running and ready?');
+    expect(await page.locator('#error').innerText()).toContain("Is the cluster's primary running and ready?");
     expect(await page.title()).toBe(`Canary: database unavailable · ${CLUSTER} / keycloak`);
     expect(await page.content()).not.toMatch(STACK_TRACE);
     expect(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth as number)).toBeLessThanOrEqual(PHONE.width);
@@ -277,10 +315,14 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
 
     h.startInstance(0, { PGC_S3_ENDPOINT: 'http://127.0.0.1:9' });
     await h.waitReady(0, 90000);
-    await eventually(async () => {
-      const r = await page.goto(base);
-      expect(r!.status()).toBe(200);
-    }, 20000, 500);
+    await eventually(
+      async () => {
+        const r = await page.goto(base);
+        expect(r!.status()).toBe(200);
+      },
+      20000,
+      500,
+    );
     expect(await verdict()).toMatch(/^3\d records, 4 with a bad checksum: record #1: checksum mismatch; record #2: checksum mismatch; record #4/);
   });
 });

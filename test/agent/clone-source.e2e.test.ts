@@ -27,14 +27,22 @@ describe('migration from a running server (dist/nextcloud-migration)', () => {
     source = await startExternalPostgres({ replicationUser: REPLICATOR.user, replicationPassword: REPLICATOR.password });
     await source.query(`CREATE ROLE nextcloud LOGIN PASSWORD '${OLD_APP_PASSWORD}'`);
     await source.query('CREATE DATABASE nextcloud OWNER nextcloud');
-    await query(source.connection('nextcloud', 'nextcloud', OLD_APP_PASSWORD), 'CREATE TABLE files (id int PRIMARY KEY, path text, created_at timestamptz DEFAULT clock_timestamp())');
-    await query(source.connection('nextcloud', 'nextcloud', OLD_APP_PASSWORD), "INSERT INTO files (id, path) SELECT i, '/photos/' || i || '.jpg' FROM generate_series(1, 500) i");
+    await query(
+      source.connection('nextcloud', 'nextcloud', OLD_APP_PASSWORD),
+      'CREATE TABLE files (id int PRIMARY KEY, path text, created_at timestamptz DEFAULT clock_timestamp())',
+    );
+    await query(
+      source.connection('nextcloud', 'nextcloud', OLD_APP_PASSWORD),
+      "INSERT INTO files (id, path) SELECT i, '/photos/' || i || '.jpg' FROM generate_series(1, 500) i",
+    );
     const ep = await ensureS3();
     endpoint = ep.endpoint;
     keys = { AccessKey: ep.accessKeyId, SecretKey: ep.secretAccessKey };
     await createBucket(bucket);
   });
-  afterAll(async () => { await source?.stop(); });
+  afterAll(async () => {
+    await source?.stop();
+  });
 
   function harness(): ClusterHarness {
     const h = new ClusterHarness('nextcloud-migration.k8s.yaml', CLUSTER);
@@ -95,7 +103,7 @@ describe('migration from a running server (dist/nextcloud-migration)', () => {
       await query(oldApp, "INSERT INTO files (id, path) VALUES (801, '/last-write-on-nomad')");
       const sourceLsn = (await source.query('SELECT pg_current_wal_lsn()::text AS l'))[0].l;
       await eventually(async () => {
-        const r = await query(rwAsOldApp, "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) >= 0 AS caught_up", [sourceLsn]);
+        const r = await query(rwAsOldApp, 'SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::pg_lsn) >= 0 AS caught_up', [sourceLsn]);
         expect(r[0].caught_up).toBe(true);
       }, 30000);
       for (const pod of h.pods) {
@@ -169,4 +177,3 @@ describe('migration from a running server (dist/nextcloud-migration)', () => {
     }
   });
 });
-

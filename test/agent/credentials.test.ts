@@ -23,11 +23,19 @@ jest.mock('@kubernetes/client-node', () => require('../support/kube-api-double/c
 const NS = 'apps';
 const chart = new Chart(Testing.app(), 'c', { namespace: NS });
 new PostgresCluster(chart, 'pg', {
-  name: 'pg', storage: { size: Size.gibibytes(1) },
-  databases: [{ name: 'app', owner: 'app' }, { name: 'wiki', owner: 'wiki', existingSecret: 'wiki-db' }],
+  name: 'pg',
+  storage: { size: Size.gibibytes(1) },
+  databases: [
+    { name: 'app', owner: 'app' },
+    { name: 'wiki', owner: 'wiki', existingSecret: 'wiki-db' },
+  ],
 });
 const objects = Testing.synth(chart) as any[];
-const env = Object.fromEntries((objects.find(o => o.kind === 'StatefulSet').spec.template.spec.containers[0].env as any[]).filter(e => e.value !== undefined).map(e => [e.name, e.value]));
+const env = Object.fromEntries(
+  (objects.find(o => o.kind === 'StatefulSet').spec.template.spec.containers[0].env as any[])
+    .filter(e => e.value !== undefined)
+    .map(e => [e.name, e.value]),
+);
 
 const api = new KubeApiDouble();
 let kube: KubeClient;
@@ -49,10 +57,13 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const secret = (name: string, data: Record<string, string>) => api.seed({
-  apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: NS },
-  data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
-} as any);
+const secret = (name: string, data: Record<string, string>) =>
+  api.seed({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace: NS },
+    data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+  } as any);
 
 describe('credentials from the Secrets', () => {
   const credentials = () => new Credentials(readCredentialSources(JSON.parse(env[ENV.databases]), env));
@@ -72,7 +83,13 @@ describe('credentials from the Secrets', () => {
 
     const r = await c.refresh(kube);
     expect(r.created.sort()).toEqual(['pg-app', 'pg-app-app', 'pg-replication', 'pg-superuser']);
-    expect(r.missing).toEqual([{ secret: 'wiki-db', why: 'Secret wiki-db does not exist', fix: expect.stringMatching(/^Create Secret wiki-db with the role's password under the key "password"/) }]);
+    expect(r.missing).toEqual([
+      {
+        secret: 'wiki-db',
+        why: 'Secret wiki-db does not exist',
+        fix: expect.stringMatching(/^Create Secret wiki-db with the role's password under the key "password"/),
+      },
+    ]);
     expect(c.superuser).toBe(api.secretValue(NS, 'pg-superuser', 'password'));
     expect(c.superuser).toMatch(/^[A-Za-z0-9]{48}$/);
     // Both Secrets of the first database carry the same password.
@@ -92,7 +109,9 @@ describe('credentials from the Secrets', () => {
     expect(c.replication).toBe('repl-2');
     secret('wiki-db', { username: 'wiki' });
     const r = await c.refresh(kube);
-    expect(r.missing).toEqual([{ secret: 'wiki-db', why: 'Secret wiki-db exists but has no "password" key', fix: expect.stringMatching(/Add a "password" key to wiki-db/) }]);
+    expect(r.missing).toEqual([
+      { secret: 'wiki-db', why: 'Secret wiki-db exists but has no "password" key', fix: expect.stringMatching(/Add a "password" key to wiki-db/) },
+    ]);
     expect(c.database({ secretName: 'wiki-db' })).toBe('wiki-2');
     // `<cluster>-app`, the copy of the first database's Secret, comes back with the same password.
     api.remove('secrets', NS, 'pg-app');

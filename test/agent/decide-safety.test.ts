@@ -4,16 +4,33 @@
  * set of observed facts and the answer the invariant demands; the e2e tests run the same functions in the agent.
  */
 import {
-  FailoverFacts, HandOverFacts, INVARIANTS, StartFacts, classifyRewindFailure, decideCloneAside, decideFailover,
-  decideHandOver, decidePrimaryTick, decideTakeOver, mustFence, planStart,
+  FailoverFacts,
+  HandOverFacts,
+  INVARIANTS,
+  StartFacts,
+  classifyRewindFailure,
+  decideCloneAside,
+  decideFailover,
+  decideHandOver,
+  decidePrimaryTick,
+  decideTakeOver,
+  mustFence,
+  planStart,
 } from '../../agent/src/decide';
 
 const MiB = 1024 * 1024;
 
 describe('planStart (I1 one identity)', () => {
   const base: StartFacts = {
-    data: { kind: 'empty' }, ordinal: 0, me: 'pg-0', origin: 'initdb', followingSource: false, leaseExists: false,
-    primaryAnswers: false, namespace: 'db', leaseName: 'pg-primary',
+    data: { kind: 'empty' },
+    ordinal: 0,
+    me: 'pg-0',
+    origin: 'initdb',
+    followingSource: false,
+    leaseExists: false,
+    primaryAnswers: false,
+    namespace: 'db',
+    leaseName: 'pg-primary',
   };
   const data = (systemIdentifier: string, standby = false) => ({ kind: 'initialized' as const, systemIdentifier, standby });
   type Row = [string, Partial<StartFacts>, string, Partial<Record<'role' | 'stepAside', unknown>>?];
@@ -25,17 +42,31 @@ describe('planStart (I1 one identity)', () => {
     ['existing primary data starts as primary', { data: data('7') }, 'start', { role: 'primary' }],
     ['existing standby data starts as replica', { data: data('7', true) }, 'start', { role: 'replica' }],
     ['a standby of the external source is the primary-to-be', { data: data('7', true), followingSource: true }, 'start', { role: 'primary' }],
-    ['data of this cluster\'s system', { data: data('7'), clusterIdentity: '7', leaseExists: true }, 'start'],
+    ["data of this cluster's system", { data: data('7'), clusterIdentity: '7', leaseExists: true }, 'start'],
     ['data of another system is never started', { data: data('8'), clusterIdentity: '7', leaseExists: true }, 'wait'],
     // The drill of issue 12 item 1: the primary's pod came back within its own lease with an empty volume.
-    ['empty volume, own lease, a replica holds the data: step aside and clone', { leaseExists: true, leaseHolder: 'pg-0', clusterIdentity: '7', peerWithData: 'pg-1' }, 'clone', { stepAside: true }],
+    [
+      'empty volume, own lease, a replica holds the data: step aside and clone',
+      { leaseExists: true, leaseHolder: 'pg-0', clusterIdentity: '7', peerWithData: 'pg-1' },
+      'clone',
+      { stepAside: true },
+    ],
     ['empty volume, another pod holds the lease', { leaseExists: true, leaseHolder: 'pg-1', clusterIdentity: '7' }, 'clone', { stepAside: false }],
     ['empty volume, a primary answers on -rw', { primaryAnswers: true }, 'clone'],
-    ['empty volume, the lease exists but nobody holds the data: never initdb', { leaseExists: true, leaseHolder: 'pg-0', clusterIdentity: '7' }, 'wait'],
+    [
+      'empty volume, the lease exists but nobody holds the data: never initdb',
+      { leaseExists: true, leaseHolder: 'pg-0', clusterIdentity: '7' },
+      'wait',
+    ],
     ['empty volume, lease lost, a peer reports the identity and data', { clusterIdentity: '7', peerWithData: 'pg-1' }, 'clone'],
     ['empty volume, lease lost, only a stale peer report of the identity', { clusterIdentity: '7' }, 'wait'],
     ['empty volume with bootstrap.recovery once the cluster exists: no second restore', { origin: 'recovery', leaseExists: true }, 'wait'],
-    ['empty replica volume of an existing cluster holding the lease steps aside', { ordinal: 1, me: 'pg-1', leaseExists: true, leaseHolder: 'pg-1' }, 'clone', { stepAside: true }],
+    [
+      'empty replica volume of an existing cluster holding the lease steps aside',
+      { ordinal: 1, me: 'pg-1', leaseExists: true, leaseHolder: 'pg-1' },
+      'clone',
+      { stepAside: true },
+    ],
   ];
   // A rest parameter: jest takes a declared parameter beyond a row's length for a `done` callback.
   test.each(table)('%s', (...[, facts, action, extra]: Row) => {
@@ -49,12 +80,15 @@ describe('planStart (I1 one identity)', () => {
   });
   test('initdb is reachable only when no trace of the cluster exists', () => {
     // Every combination of the facts that say "the cluster exists": none of them may ever give initdb.
-    for (const leaseExists of [false, true]) for (const clusterIdentity of [undefined, '7']) for (const primaryAnswers of [false, true])
-      for (const leaseHolder of [undefined, 'pg-0', 'pg-1']) for (const peerWithData of [undefined, 'pg-1']) {
-        const plan = planStart({ ...base, leaseExists, clusterIdentity, primaryAnswers, leaseHolder, peerWithData });
-        const exists = leaseExists || !!clusterIdentity || primaryAnswers;
-        expect(plan.action === 'initdb').toBe(!exists);
-      }
+    for (const leaseExists of [false, true])
+      for (const clusterIdentity of [undefined, '7'])
+        for (const primaryAnswers of [false, true])
+          for (const leaseHolder of [undefined, 'pg-0', 'pg-1'])
+            for (const peerWithData of [undefined, 'pg-1']) {
+              const plan = planStart({ ...base, leaseExists, clusterIdentity, primaryAnswers, leaseHolder, peerWithData });
+              const exists = leaseExists || !!clusterIdentity || primaryAnswers;
+              expect(plan.action === 'initdb').toBe(!exists);
+            }
   });
   test('the refusal names the way back', () => {
     const plan = planStart({ ...base, leaseExists: true, clusterIdentity: '7' });
@@ -65,8 +99,18 @@ describe('planStart (I1 one identity)', () => {
 
 describe('decideFailover (I3 no acknowledged write lost, I5 one writer)', () => {
   const base: FailoverFacts = {
-    me: 'pg-1', ordinal: 1, leaseExpired: true, holder: 'pg-0', followingSource: false, receivedLsn: '0/5000000',
-    primaryLsn: '0/5000100', maxLagBytes: 16 * MiB, peers: [], freshnessMs: 45000, namespace: 'db', leaseName: 'pg-primary',
+    me: 'pg-1',
+    ordinal: 1,
+    leaseExpired: true,
+    holder: 'pg-0',
+    followingSource: false,
+    receivedLsn: '0/5000000',
+    primaryLsn: '0/5000100',
+    maxLagBytes: 16 * MiB,
+    peers: [],
+    freshnessMs: 45000,
+    namespace: 'db',
+    leaseName: 'pg-primary',
   };
   type Row = [string, Partial<FailoverFacts>, string, RegExp?];
   const table: Row[] = [
@@ -76,11 +120,24 @@ describe('decideFailover (I3 no acknowledged write lost, I5 one writer)', () => 
     ['expired, but further behind than maxLagBytes', { primaryLsn: '0/7000000', receivedLsn: '0/5000000' }, 'wait', /33554432 bytes behind/],
     ['exactly maxLagBytes behind still promotes', { primaryLsn: '0/6000000', receivedLsn: '0/5000000' }, 'promote'],
     ['following the external source: never', { followingSource: true }, 'wait', /follows its external source/],
-    ['a fresher peer goes first', { peers: [{ name: 'pg-2', ordinal: 2, receivedLsn: '0/5000008', reportedAgeMs: 1000 }] }, 'wait', /pg-2 is at least as far/],
-    ['an equal peer with a lower ordinal goes first', { me: 'pg-2', ordinal: 2, peers: [{ name: 'pg-1', ordinal: 1, receivedLsn: '0/5000000', reportedAgeMs: 1000 }] }, 'wait'],
-    ['an equal peer with a higher ordinal does not', { peers: [{ name: 'pg-2', ordinal: 2, receivedLsn: '0/5000000', reportedAgeMs: 1000 }] }, 'promote'],
+    [
+      'a fresher peer goes first',
+      { peers: [{ name: 'pg-2', ordinal: 2, receivedLsn: '0/5000008', reportedAgeMs: 1000 }] },
+      'wait',
+      /pg-2 is at least as far/,
+    ],
+    [
+      'an equal peer with a lower ordinal goes first',
+      { me: 'pg-2', ordinal: 2, peers: [{ name: 'pg-1', ordinal: 1, receivedLsn: '0/5000000', reportedAgeMs: 1000 }] },
+      'wait',
+    ],
+    [
+      'an equal peer with a higher ordinal does not',
+      { peers: [{ name: 'pg-2', ordinal: 2, receivedLsn: '0/5000000', reportedAgeMs: 1000 }] },
+      'promote',
+    ],
     ['a stale peer report does not block', { peers: [{ name: 'pg-2', ordinal: 2, receivedLsn: '0/9000000', reportedAgeMs: 60000 }] }, 'promote'],
-    ['the old holder\'s own report is ignored', { peers: [{ name: 'pg-0', ordinal: 0, receivedLsn: '0/9000000', reportedAgeMs: 10 }] }, 'promote'],
+    ["the old holder's own report is ignored", { peers: [{ name: 'pg-0', ordinal: 0, receivedLsn: '0/9000000', reportedAgeMs: 10 }] }, 'promote'],
     ['no published primary position: the peers decide', { primaryLsn: undefined }, 'promote'],
   ];
   test.each(table)('%s', (...[, facts, action, why]: Row) => {
@@ -112,8 +169,12 @@ describe('primary tick and fencing (I5 one writer)', () => {
 
 describe('switchover (I3 no acknowledged write lost)', () => {
   const base: HandOverFacts = {
-    me: 'pg-0', target: 'pg-1', instances: ['pg-0', 'pg-1', 'pg-2'], replicas: [{ name: 'pg-1', state: 'streaming', lagBytes: 0 }],
-    maxLagBytes: 16 * MiB, followingSource: false,
+    me: 'pg-0',
+    target: 'pg-1',
+    instances: ['pg-0', 'pg-1', 'pg-2'],
+    replicas: [{ name: 'pg-1', state: 'streaming', lagBytes: 0 }],
+    maxLagBytes: 16 * MiB,
+    followingSource: false,
   };
   test.each([
     ['a streaming target: hand over', {}, 'hand-over'],
@@ -132,7 +193,7 @@ describe('switchover (I3 no acknowledged write lost)', () => {
     ['replayed past the final position: promote', { replayLsn: '0/5063A98' }, 'promote'],
     // The drill of issue 12 item 2: the target was at 0/5000028 while the old primary had WAL to 0/5063A28.
     ['behind the final position, within the bound: wait', { replayLsn: '0/5000028' }, 'wait'],
-    ['exactly at the checkpoint\'s start has not replayed it: wait', { replayLsn: '0/5063A28' }, 'wait'],
+    ["exactly at the checkpoint's start has not replayed it: wait", { replayLsn: '0/5063A28' }, 'wait'],
     ['behind after the bound: refuse', { replayLsn: '0/5000028', waitedMs: 31000 }, 'refuse'],
     ['postgres not running after the bound: refuse', { replayLsn: undefined, waitedMs: 31000 }, 'refuse'],
     ['no final position published: refuse at once', { finalLsn: undefined }, 'refuse'],

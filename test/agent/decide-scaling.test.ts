@@ -13,17 +13,41 @@ const base: SlotFacts = { slots: [slot(1, true), slot(2)], replicas: 2, replicas
 
 type Row = [string, Partial<SlotFacts>, Array<[string, 'drop' | 'wait']>, RegExp | null];
 const table: Row[] = [
-  ['scaled 3 → 2, the count stable for a minute, the slot unused', {}, [['pg_2', 'drop']], /^replication slot pg_2 of ordinal 2, beyond the StatefulSet's 2 replicas, unused for 60 s: dropping it/],
-  ['the count changed 10 s ago: not yet (a scale-down undone meanwhile keeps the slot)', { replicasStableMs: 10000 }, [['pg_2', 'wait']], /dropped once the count has stayed 2 for 30 s$/],
-  ['the removed pod still streams through its slot (not stopped yet)', { slots: [slot(1, true), slot(2, true)] }, [['pg_2', 'wait']], /is still streaming: kept$/],
+  [
+    'scaled 3 → 2, the count stable for a minute, the slot unused',
+    {},
+    [['pg_2', 'drop']],
+    /^replication slot pg_2 of ordinal 2, beyond the StatefulSet's 2 replicas, unused for 60 s: dropping it/,
+  ],
+  [
+    'the count changed 10 s ago: not yet (a scale-down undone meanwhile keeps the slot)',
+    { replicasStableMs: 10000 },
+    [['pg_2', 'wait']],
+    /dropped once the count has stayed 2 for 30 s$/,
+  ],
+  [
+    'the removed pod still streams through its slot (not stopped yet)',
+    { slots: [slot(1, true), slot(2, true)] },
+    [['pg_2', 'wait']],
+    /is still streaming: kept$/,
+  ],
   ['a slot of an ordinal the StatefulSet runs, unused (its pod is down): kept, never listed', { slots: [slot(1), slot(2)], replicas: 3 }, [], null],
   ['the count unknown (the API could not be read)', { replicas: undefined }, [], null],
   ['scaled to 0 (hibernation): every pod stops and comes back, nothing dropped', { replicas: 0, slots: [slot(1), slot(2)] }, [], null],
-  ['scaled 5 → 2: both removed ordinals, one of them still streaming', { slots: [slot(1, true), slot(2), slot(3, true), slot(4)] }, [['pg_2', 'drop'], ['pg_3', 'wait'], ['pg_4', 'drop']], null],
-  ['scaled to 1: the one replica\'s slot goes too', { replicas: 1, slots: [slot(1)] }, [['pg_1', 'drop']], null],
+  [
+    'scaled 5 → 2: both removed ordinals, one of them still streaming',
+    { slots: [slot(1, true), slot(2), slot(3, true), slot(4)] },
+    [
+      ['pg_2', 'drop'],
+      ['pg_3', 'wait'],
+      ['pg_4', 'drop'],
+    ],
+    null,
+  ],
+  ["scaled to 1: the one replica's slot goes too", { replicas: 1, slots: [slot(1)] }, [['pg_1', 'drop']], null],
 ];
 
-describe('decideSlotCleanup: a removed instance\'s slot is dropped only when the StatefulSet has said so for a while and nothing streams', () => {
+describe("decideSlotCleanup: a removed instance's slot is dropped only when the StatefulSet has said so for a while and nothing streams", () => {
   test.each(table)('%s', (_, facts, expected, why) => {
     const decisions = decideSlotCleanup({ ...base, ...facts });
     expect(decisions.map(d => [d.slot, d.action])).toEqual(expected);
@@ -46,13 +70,18 @@ describe('stopHandOverScope: a stopping primary hands over only to an instance t
     ['the StatefulSet could not be read: the known count', 2, undefined, ['pg-0', 'pg-1']],
     ['scaled up, not seen by this agent yet: the known count', 2, 3, ['pg-0', 'pg-1']],
   ])('%s', (_, instances, replicas, expected) => {
-    expect(stopHandOverScope({ cluster: 'pg', podName: pod, instances: instances as number, replicas: replicas as number | undefined })).toEqual({ handOver: true, instances: expected });
+    expect(stopHandOverScope({ cluster: 'pg', podName: pod, instances: instances as number, replicas: replicas as number | undefined })).toEqual({
+      handOver: true,
+      instances: expected,
+    });
   });
 
   test('scaled to 0 (hibernation): no hand-over, the lease stays', () => {
     const s = stopHandOverScope({ cluster: 'pg', podName: pod, instances: 2, replicas: 0 });
     expect(s.handOver).toBe(false);
-    expect(!s.handOver && s.why).toMatch(/^the StatefulSet is scaled to 0 \(hibernation\): every instance is stopping, so no hand-over; this pod keeps the primary lease/);
+    expect(!s.handOver && s.why).toMatch(
+      /^the StatefulSet is scaled to 0 \(hibernation\): every instance is stopping, so no hand-over; this pod keeps the primary lease/,
+    );
   });
 });
 
@@ -61,7 +90,7 @@ describe('decideResumeFailover: after hibernation, a replica takes over only wit
   test.each([
     ['not hibernated: the usual failover rules', undefined, '0/3000000', 'go-on'],
     ['received past the final position (it streamed the shutdown checkpoint)', '0/5000028', '0/50000A0', 'go-on'],
-    ['received exactly up to the checkpoint\'s start: not past it', '0/5000028', '0/5000028', 'wait'],
+    ["received exactly up to the checkpoint's start: not past it", '0/5000028', '0/5000028', 'wait'],
     ['stopped before the primary: behind', '0/5000028', '0/4FFF000', 'wait'],
     ['postgres not running here: nothing received', '0/5000028', undefined, 'wait'],
   ])('%s', (_, hibernatedLsn, receivedLsn, action) => {
@@ -77,7 +106,11 @@ describe('decideResumeFailover: after hibernation, a replica takes over only wit
 
 describe('disk usage of the data volume', () => {
   const GiB = 1024 ** 3;
-  const usage = (usedGiB: number, availableGiB: number, sizeGiB = usedGiB + availableGiB) => ({ sizeBytes: sizeGiB * GiB, usedBytes: usedGiB * GiB, availableBytes: availableGiB * GiB });
+  const usage = (usedGiB: number, availableGiB: number, sizeGiB = usedGiB + availableGiB) => ({
+    sizeBytes: sizeGiB * GiB,
+    usedBytes: usedGiB * GiB,
+    availableBytes: availableGiB * GiB,
+  });
 
   test.each([
     ['below 80 %', false, usage(7, 3), { above: false, warn: false }],
@@ -86,16 +119,20 @@ describe('disk usage of the data volume', () => {
     ['back below: re-armed', true, usage(6, 4), { above: false, warn: false }],
     ['exactly 80 %: not above', false, usage(8, 2), { above: false, warn: false }],
     // ext4 reserves 5 % for root: used / (used + available), as df, not used / size.
-    ['root\'s reserve counted as df does', false, usage(7.8, 1.7, 10), { above: true, warn: true }],
+    ["root's reserve counted as df does", false, usage(7.8, 1.7, 10), { above: true, warn: true }],
   ])('%s', (_, wasAbove, u, expected) => {
     expect(diskWarning(wasAbove, u)).toEqual(expected);
   });
 
   test('ratio and metric lines', () => {
     expect(usedRatio(usage(1, 3))).toBe(0.25);
-    expect(diskMetrics('pod="p"', usage(1, 3))).toEqual(expect.arrayContaining([
-      `pgc_volume_size_bytes{pod="p"} ${4 * GiB}`, `pgc_volume_used_bytes{pod="p"} ${GiB}`, `pgc_volume_available_bytes{pod="p"} ${3 * GiB}`,
-    ]));
+    expect(diskMetrics('pod="p"', usage(1, 3))).toEqual(
+      expect.arrayContaining([
+        `pgc_volume_size_bytes{pod="p"} ${4 * GiB}`,
+        `pgc_volume_used_bytes{pod="p"} ${GiB}`,
+        `pgc_volume_available_bytes{pod="p"} ${3 * GiB}`,
+      ]),
+    );
     expect(diskMetrics('pod="p"', undefined)).toEqual([]);
   });
 });

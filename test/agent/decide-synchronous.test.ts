@@ -2,7 +2,13 @@
  * decide/synchronous.ts: who commits wait for. Each row is a sequence of pg_stat_replication observations on the
  * primary (time, its flush position, the standbys' rows) and the synchronous_standby_names expected after each.
  */
-import { NO_SYNCHRONOUS_MEMORY, StandbyRow, SynchronousFacts, decideSynchronousStandbys, synchronousStandbyNames } from '../../agent/src/decide/synchronous';
+import {
+  NO_SYNCHRONOUS_MEMORY,
+  StandbyRow,
+  SynchronousFacts,
+  decideSynchronousStandbys,
+  synchronousStandbyNames,
+} from '../../agent/src/decide/synchronous';
 import { INVARIANTS } from '../../agent/src/decide/invariants';
 
 const PEERS = ['c-1'];
@@ -19,64 +25,102 @@ const table: Row[] = [
   ['a standby 5 MiB behind is not listed yet', {}, [[0, '0/3500000', [streaming('0/3000000')], '']]],
   ['a standby still in catchup is not listed', {}, [[0, '0/3000000', [{ name: 'c-1', state: 'catchup', flushLsn: '0/3000000' }], '']]],
   ['a standby that has not replied yet (no flush position) is not listed', {}, [[0, '0/3000000', [{ name: 'c-1', state: 'streaming' }], '']]],
-  ['under load a standby that keeps flushing stays, owing bytes at every look', {}, [
-    [0, '0/3000000', [streaming('0/3000000')], ONE],
-    [250, '0/3010000', [streaming('0/3008000')], ONE],
-    [500, '0/3020000', [streaming('0/3018000')], ONE],
-    [750, '0/3030000', [streaming('0/3028000')], ONE],
-    [1000, '0/3040000', [streaming('0/3038000')], ONE],
-    [1250, '0/3050000', [streaming('0/3048000')], ONE],
-    [2500, '0/3060000', [streaming('0/3058000')], ONE],
-  ]],
-  ['an idle, caught-up standby stays however long it is quiet', {}, [
-    [0, '0/3000000', [streaming('0/3000000')], ONE],
-    [10000, '0/3000000', [streaming('0/3000000')], ONE],
-    [60000, '0/3000000', [streaming('0/3000000')], ONE],
-  ]],
-  ['a frozen standby (owes WAL, flushes nothing) is dropped after 1 s, not before', {}, [
-    [0, '0/3000000', [streaming('0/3000000')], ONE],
-    [250, '0/3010000', [streaming('0/3000000')], ONE],
-    [1000, '0/3020000', [streaming('0/3000000')], ONE],
-    [1249, '0/3020000', [streaming('0/3000000')], ONE],
-    [1250, '0/3020000', [streaming('0/3000000')], ''],
-    [5000, '0/3020000', [streaming('0/3000000')], ''],
-  ]],
-  ['an idle standby frozen long ago is judged from the first look that it owes WAL', {}, [
-    [0, '0/3000000', [streaming('0/3000000')], ONE],
-    [30000, '0/3000100', [streaming('0/3000000')], ONE],
-    [30999, '0/3000100', [streaming('0/3000000')], ONE],
-    [31000, '0/3000100', [streaming('0/3000000')], ''],
-  ]],
-  ['thawed: listed again only once within 1 MiB, and it flushes again', {}, [
-    [0, '0/3000000', [streaming('0/3000000')], ONE],
-    [250, '0/5000000', [streaming('0/3000000')], ONE],
-    [1250, '0/5000000', [streaming('0/3000000')], ''],
-    [2000, '0/5000000', [streaming('0/3800000')], ''],
-    [2250, '0/5000000', [streaming('0/4E00000')], ''],
-    [2500, '0/5000000', [streaming('0/4FF0000')], ONE],
-  ]],
-  ['a standby that disconnects (pod killed) is dropped at once', {}, [
-    [0, '0/3000000', [streaming('0/3000000')], ONE],
-    [250, '0/3000000', [], ''],
-  ]],
-  ['a listed standby that falls back to catchup is dropped', {}, [
-    [0, '0/3000000', [streaming('0/3000000')], ONE],
-    [250, '0/3000000', [{ name: 'c-1', state: 'catchup', flushLsn: '0/3000000' }], ''],
-  ]],
-  ['a connection that is not one of the cluster\'s instances (pg_basebackup) never counts', {}, [
-    [0, '0/3000000', [streaming('0/3000000', 'pg_basebackup')], ''],
-  ]],
-  ['three instances, number 2: both listed, a frozen one leaves ANY 1 of the other', { peers: ['c-0', 'c-2'], number: 2 }, [
-    [0, '0/3000000', [streaming('0/3000000', 'c-0'), streaming('0/3000000', 'c-2')], 'ANY 2 ("c-0", "c-2")'],
-    [500, '0/3100000', [streaming('0/3100000', 'c-0'), streaming('0/3000000', 'c-2')], 'ANY 2 ("c-0", "c-2")'],
-    [1499, '0/3200000', [streaming('0/3200000', 'c-0'), streaming('0/3000000', 'c-2')], 'ANY 2 ("c-0", "c-2")'],
-    [1500, '0/3200000', [streaming('0/3200000', 'c-0'), streaming('0/3000000', 'c-2')], 'ANY 1 ("c-0")'],
-  ]],
-  ['required lists every other instance, streaming or not', { dataDurability: 'required' }, [
-    [0, '0/3000000', [], ONE],
-    [5000, '0/3100000', [streaming('0/3000000')], ONE],
-    [60000, '0/3100000', [streaming('0/3000000')], ONE],
-  ]],
+  [
+    'under load a standby that keeps flushing stays, owing bytes at every look',
+    {},
+    [
+      [0, '0/3000000', [streaming('0/3000000')], ONE],
+      [250, '0/3010000', [streaming('0/3008000')], ONE],
+      [500, '0/3020000', [streaming('0/3018000')], ONE],
+      [750, '0/3030000', [streaming('0/3028000')], ONE],
+      [1000, '0/3040000', [streaming('0/3038000')], ONE],
+      [1250, '0/3050000', [streaming('0/3048000')], ONE],
+      [2500, '0/3060000', [streaming('0/3058000')], ONE],
+    ],
+  ],
+  [
+    'an idle, caught-up standby stays however long it is quiet',
+    {},
+    [
+      [0, '0/3000000', [streaming('0/3000000')], ONE],
+      [10000, '0/3000000', [streaming('0/3000000')], ONE],
+      [60000, '0/3000000', [streaming('0/3000000')], ONE],
+    ],
+  ],
+  [
+    'a frozen standby (owes WAL, flushes nothing) is dropped after 1 s, not before',
+    {},
+    [
+      [0, '0/3000000', [streaming('0/3000000')], ONE],
+      [250, '0/3010000', [streaming('0/3000000')], ONE],
+      [1000, '0/3020000', [streaming('0/3000000')], ONE],
+      [1249, '0/3020000', [streaming('0/3000000')], ONE],
+      [1250, '0/3020000', [streaming('0/3000000')], ''],
+      [5000, '0/3020000', [streaming('0/3000000')], ''],
+    ],
+  ],
+  [
+    'an idle standby frozen long ago is judged from the first look that it owes WAL',
+    {},
+    [
+      [0, '0/3000000', [streaming('0/3000000')], ONE],
+      [30000, '0/3000100', [streaming('0/3000000')], ONE],
+      [30999, '0/3000100', [streaming('0/3000000')], ONE],
+      [31000, '0/3000100', [streaming('0/3000000')], ''],
+    ],
+  ],
+  [
+    'thawed: listed again only once within 1 MiB, and it flushes again',
+    {},
+    [
+      [0, '0/3000000', [streaming('0/3000000')], ONE],
+      [250, '0/5000000', [streaming('0/3000000')], ONE],
+      [1250, '0/5000000', [streaming('0/3000000')], ''],
+      [2000, '0/5000000', [streaming('0/3800000')], ''],
+      [2250, '0/5000000', [streaming('0/4E00000')], ''],
+      [2500, '0/5000000', [streaming('0/4FF0000')], ONE],
+    ],
+  ],
+  [
+    'a standby that disconnects (pod killed) is dropped at once',
+    {},
+    [
+      [0, '0/3000000', [streaming('0/3000000')], ONE],
+      [250, '0/3000000', [], ''],
+    ],
+  ],
+  [
+    'a listed standby that falls back to catchup is dropped',
+    {},
+    [
+      [0, '0/3000000', [streaming('0/3000000')], ONE],
+      [250, '0/3000000', [{ name: 'c-1', state: 'catchup', flushLsn: '0/3000000' }], ''],
+    ],
+  ],
+  [
+    "a connection that is not one of the cluster's instances (pg_basebackup) never counts",
+    {},
+    [[0, '0/3000000', [streaming('0/3000000', 'pg_basebackup')], '']],
+  ],
+  [
+    'three instances, number 2: both listed, a frozen one leaves ANY 1 of the other',
+    { peers: ['c-0', 'c-2'], number: 2 },
+    [
+      [0, '0/3000000', [streaming('0/3000000', 'c-0'), streaming('0/3000000', 'c-2')], 'ANY 2 ("c-0", "c-2")'],
+      [500, '0/3100000', [streaming('0/3100000', 'c-0'), streaming('0/3000000', 'c-2')], 'ANY 2 ("c-0", "c-2")'],
+      [1499, '0/3200000', [streaming('0/3200000', 'c-0'), streaming('0/3000000', 'c-2')], 'ANY 2 ("c-0", "c-2")'],
+      [1500, '0/3200000', [streaming('0/3200000', 'c-0'), streaming('0/3000000', 'c-2')], 'ANY 1 ("c-0")'],
+    ],
+  ],
+  [
+    'required lists every other instance, streaming or not',
+    { dataDurability: 'required' },
+    [
+      [0, '0/3000000', [], ONE],
+      [5000, '0/3100000', [streaming('0/3000000')], ONE],
+      [60000, '0/3100000', [streaming('0/3000000')], ONE],
+    ],
+  ],
   ['required, three instances', { dataDurability: 'required', peers: ['c-0', 'c-2'] }, [[0, '0/3000000', [], 'ANY 1 ("c-0", "c-2")']]],
 ];
 
@@ -99,10 +143,14 @@ describe('decideSynchronousStandbys', () => {
     d = decideSynchronousStandbys({ ...facts, nowMs: 500, currentLsn: '0/3000400', standbys: [streaming('0/3000000')] }, d.memory);
     expect(d.changes).toEqual([]);
     d = decideSynchronousStandbys({ ...facts, nowMs: 1600, currentLsn: '0/3000400', standbys: [streaming('0/3000000')] }, d.memory);
-    expect(d.changes).toEqual([{
-      standby: 'c-1', change: 'dropped', why: 'c-1 has flushed nothing for 1.1 s while 1024 bytes are not on its disk: commits no longer wait for it (synchronous: preferred)',
-      fix: expect.stringMatching(/^Nothing while it comes back: it is listed again once it streams/),
-    }]);
+    expect(d.changes).toEqual([
+      {
+        standby: 'c-1',
+        change: 'dropped',
+        why: 'c-1 has flushed nothing for 1.1 s while 1024 bytes are not on its disk: commits no longer wait for it (synchronous: preferred)',
+        fix: expect.stringMatching(/^Nothing while it comes back: it is listed again once it streams/),
+      },
+    ]);
     d = decideSynchronousStandbys({ ...facts, nowMs: 1800, currentLsn: '0/3000400', standbys: [streaming('0/3000000')] }, d.memory);
     expect(d.changes).toEqual([]);
   });

@@ -33,7 +33,7 @@ const asRoot = process.getuid?.() === 0;
   beforeAll(async () => {
     await h.start();
     const secrets = await h.runSecretsJob();
-    if (await secrets.exited !== 0) throw new Error(secrets.lines.join('\n'));
+    if ((await secrets.exited) !== 0) throw new Error(secrets.lines.join('\n'));
     mounted = h.pods[0].dataDir;
     const owner = h.user ? `,uid=${h.user.uid},gid=${h.user.gid}` : '';
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${SIZE_MIB}m,mode=0750${owner}`, `pgc-${CLUSTER}`, mounted]);
@@ -46,7 +46,7 @@ const asRoot = process.getuid?.() === 0;
     fs.rmSync(mounted, { recursive: true, force: true });
   });
 
-  test('/metrics reports the volume\'s size, used and available bytes', async () => {
+  test("/metrics reports the volume's size, used and available bytes", async () => {
     const metrics = await eventually(async () => {
       const body = (await h.httpGet(0, '/metrics')).body;
       if (!body.includes('pgc_volume_size_bytes')) throw new Error('no volume metrics yet');
@@ -54,7 +54,9 @@ const asRoot = process.getuid?.() === 0;
     }, 20000);
     const value = (name: string) => Number(new RegExp(`^${name}\\{cluster="${CLUSTER}",pod="${CLUSTER}-0"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
     // eslint-disable-next-line no-console
-    console.log(`[disk] ${SIZE_MIB} MiB volume: size ${value('pgc_volume_size_bytes')} B, used ${value('pgc_volume_used_bytes')} B, available ${value('pgc_volume_available_bytes')} B`);
+    console.log(
+      `[disk] ${SIZE_MIB} MiB volume: size ${value('pgc_volume_size_bytes')} B, used ${value('pgc_volume_used_bytes')} B, available ${value('pgc_volume_available_bytes')} B`,
+    );
     expect(value('pgc_volume_size_bytes')).toBe(SIZE_MIB * 1024 * 1024);
     // initdb's files and the first WAL segments: more than 16 MiB in use, the rest available (tmpfs reserves nothing).
     expect(value('pgc_volume_used_bytes')).toBeGreaterThan(16 * 1024 * 1024);

@@ -17,7 +17,10 @@ function leaseStore() {
     get: () => stored,
     client: {
       namespace: 'ns',
-      getLease: async () => { await sleep(store.delayMs); return stored && JSON.parse(JSON.stringify(stored)); },
+      getLease: async () => {
+        await sleep(store.delayMs);
+        return stored && JSON.parse(JSON.stringify(stored));
+      },
       createLease: async (l: V1Lease) => {
         await sleep(store.delayMs);
         if (stored) throw new KubeError(409, 'already exists');

@@ -22,7 +22,11 @@ const NS = 'apps';
 const chart = new Chart(Testing.app(), 'c', { namespace: NS });
 const store = new BackupStore(chart, 'store', { endpoint: 'https://rgw.example:443', bucket: 'backups', credentials: { secretName: 'keys' } });
 const cluster = new PostgresCluster(chart, 'pg', {
-  name: 'pg', instances: 2, storage: { size: Size.gibibytes(1) }, databases: [{ name: 'app', owner: 'app' }], backup: { store },
+  name: 'pg',
+  instances: 2,
+  storage: { size: Size.gibibytes(1) },
+  databases: [{ name: 'app', owner: 'app' }],
+  backup: { store },
 });
 new RestoreDrill(chart, 'drill', { cluster });
 const objects = Testing.synth(chart) as any[];
@@ -39,7 +43,12 @@ beforeAll(async () => {
   savedKubeconfig = process.env.KUBECONFIG;
   await api.start();
   api.applyRbac(objects);
-  api.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pg-1', namespace: NS, uid: 'uid-of-pg-1' }, spec: { containers: [{ name: 'postgres', image: 'x' }] } });
+  api.seed({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'pg-1', namespace: NS, uid: 'uid-of-pg-1' },
+    spec: { containers: [{ name: 'postgres', image: 'x' }] },
+  });
 });
 afterAll(async () => {
   if (savedKubeconfig === undefined) delete process.env.KUBECONFIG;
@@ -50,25 +59,40 @@ afterAll(async () => {
 
 const eventsOf = (pod: string) => api.list('events', NS).filter(e => e.regarding?.name === pod);
 
-test('the event is named <pod>.<hex nanoseconds> like kubectl\'s, and a long note is cut to the API\'s 1 kB', () => {
+test("the event is named <pod>.<hex nanoseconds> like kubectl's, and a long note is cut to the API's 1 kB", () => {
   const at = new Date('2026-12-03T14:00:00.123Z');
   expect(eventName('pg-0', at)).toBe(`pg-0.${(BigInt(at.getTime()) * 1_000_000n).toString(16)}`);
   expect(eventName('pg-0', at, 1)).not.toBe(eventName('pg-0', at, 0));
-  const e = buildEvent({ namespace: NS, podName: 'pg-0' }, { reason: EVENT_REASONS.backupFailed, type: 'Warning', action: 'Backup', note: 'x'.repeat(3000) }, at);
+  const e = buildEvent(
+    { namespace: NS, podName: 'pg-0' },
+    { reason: EVENT_REASONS.backupFailed, type: 'Warning', action: 'Backup', note: 'x'.repeat(3000) },
+    at,
+  );
   expect(e.note!.length).toBe(1024);
-  expect(e).toMatchObject({ reason: 'BackupFailed', type: 'Warning', reportingController: EVENT_REPORTING_CONTROLLER, regarding: { kind: 'Pod', name: 'pg-0', namespace: NS } });
+  expect(e).toMatchObject({
+    reason: 'BackupFailed',
+    type: 'Warning',
+    reportingController: EVENT_REPORTING_CONTROLLER,
+    regarding: { kind: 'Pod', name: 'pg-0', namespace: NS },
+  });
 });
 
 test('the instance Role may create events: a failover is recorded on the pod, with its uid, as the API validates it', async () => {
   actAs(api.podToken(NS, 'pg', 'pg-1'));
-  const events = new InstanceEvents({ namespace: NS, podName: 'pg-1' }, {
-    getPod: async () => api.get('Pod', NS, 'pg-1') as any,
-  });
+  const events = new InstanceEvents(
+    { namespace: NS, podName: 'pg-1' },
+    {
+      getPod: async () => api.get('Pod', NS, 'pg-1') as any,
+    },
+  );
   events.promoted('failover', 'pg-0', '0/3000060');
   await events.recorder.settled(5000);
   const [e] = eventsOf('pg-1');
   expect(e).toMatchObject({
-    reason: 'Failover', type: 'Warning', action: 'Promote', reportingInstance: 'pg-agent-pg-1',
+    reason: 'Failover',
+    type: 'Warning',
+    action: 'Promote',
+    reportingInstance: 'pg-agent-pg-1',
     regarding: { apiVersion: 'v1', kind: 'Pod', name: 'pg-1', namespace: NS, uid: 'uid-of-pg-1' },
     related: { kind: 'Pod', name: 'pg-0' },
   });
@@ -115,7 +139,11 @@ test('the API double validates events as the API server does', async () => {
   const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
   const eventsApi = kc.makeApiClient(k8s.EventsV1Api);
-  const body = { ...buildEvent({ namespace: NS, podName: 'pg-0' }, { reason: EVENT_REASONS.drillFailed, type: 'Warning', action: 'Drill', note: 'n' }, new Date()), type: 'Bad', action: '' };
+  const body = {
+    ...buildEvent({ namespace: NS, podName: 'pg-0' }, { reason: EVENT_REASONS.drillFailed, type: 'Warning', action: 'Drill', note: 'n' }, new Date()),
+    type: 'Bad',
+    action: '',
+  };
   await eventsApi.createNamespacedEvent({ namespace: NS, body: { ...body, eventTime: new k8s.V1MicroTime(Date.now()) } }).catch(e => sent.push(e));
   expect(sent[0]?.code).toBe(422);
   expect(String((sent[0] as any).body)).toMatch(/type: Invalid value.*action: Required value/);
@@ -131,7 +159,7 @@ function jobPod(cronJob: string, podName: string) {
   return { PGC_NAMESPACE: NS, PGC_POD_NAME: podName };
 }
 
-test('the backup Job\'s Role lets it record its events on its own pod: started, completed, retention, failed', async () => {
+test("the backup Job's Role lets it record its events on its own pod: started, completed, retention, failed", async () => {
   const events = new JobEvents(jobPod('pg-backup', 'pg-backup-29012345-x7k2p'));
   events.backupStarted('20261203T140000', 'pg-rw:5432');
   events.backupCompleted('20261203T140000', 52428800, 12.34);
@@ -141,21 +169,31 @@ test('the backup Job\'s Role lets it record its events on its own pod: started, 
   await events.settled();
   const got = eventsOf('pg-backup-29012345-x7k2p').map(e => [e.reason, e.type, e.note]);
   expect(got.map(g => g.slice(0, 2)).sort()).toEqual([
-    ['BackupCompleted', 'Normal'], ['BackupFailed', 'Warning'], ['BackupStarted', 'Normal'], ['RetentionDeleted', 'Normal'],
+    ['BackupCompleted', 'Normal'],
+    ['BackupFailed', 'Warning'],
+    ['BackupStarted', 'Normal'],
+    ['RetentionDeleted', 'Normal'],
   ]);
   expect(got.find(g => g[0] === 'BackupCompleted')![2]).toBe('Base backup 20261203T140000 completed: 50.0 MiB in 12.3 s.');
   expect(got.find(g => g[0] === 'RetentionDeleted')![2]).toContain('1 backup(s) (20261101T000000) and 42 WAL object(s)');
 });
 
-test('the restore drill\'s Role lets it record its result', async () => {
+test("the restore drill's Role lets it record its result", async () => {
   const events = new JobEvents(jobPod('pg-restore-drill', 'pg-restore-drill-29012345-abcde'));
   events.drillResult(true, '20261203T140000', 'restored, replayed and checked in 40 s.');
   events.drillResult(false, '20261203T140000', 'table app.users has 0 rows, expected at least 1');
   await events.settled();
-  expect(eventsOf('pg-restore-drill-29012345-abcde').map(e => [e.reason, e.type]).sort()).toEqual([['DrillFailed', 'Warning'], ['DrillSucceeded', 'Normal']]);
+  expect(
+    eventsOf('pg-restore-drill-29012345-abcde')
+      .map(e => [e.reason, e.type])
+      .sort(),
+  ).toEqual([
+    ['DrillFailed', 'Warning'],
+    ['DrillSucceeded', 'Normal'],
+  ]);
 });
 
-test('without a pod name in the environment (a person\'s shell) nothing is recorded and nothing fails', async () => {
+test("without a pod name in the environment (a person's shell) nothing is recorded and nothing fails", async () => {
   const events = new JobEvents({});
   expect(() => events.backupFailed('x')).not.toThrow();
   await events.settled();

@@ -10,12 +10,25 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
 import { LABELS } from '../../lib/contract';
-import { FENCED, PROMOTING, SHARED_PG_SECRETS, leaseOf, logsMatching, lostRows, startCluster, watchWritable, writer } from '../support/failover-probes';
+import {
+  FENCED,
+  PROMOTING,
+  SHARED_PG_SECRETS,
+  leaseOf,
+  logsMatching,
+  lostRows,
+  startCluster,
+  watchWritable,
+  writer,
+} from '../support/failover-probes';
 
 jest.setTimeout(600000);
 
 /** Debian's libfaketime (`apt-get install faketime`), under /usr/lib/<multiarch triplet>/. */
-const LIBFAKETIME = fs.readdirSync('/usr/lib').map(d => path.join('/usr/lib', d, 'faketime', 'libfaketime.so.1')).find(f => fs.existsSync(f));
+const LIBFAKETIME = fs
+  .readdirSync('/usr/lib')
+  .map(d => path.join('/usr/lib', d, 'faketime', 'libfaketime.so.1'))
+  .find(f => fs.existsSync(f));
 const skewed = (offset: string) => ({ LD_PRELOAD: LIBFAKETIME!, FAKETIME: offset, DONT_FAKE_MONOTONIC: '1' });
 const SKEW = { 0: '-5s', 1: '+5s' } as const;
 
@@ -36,8 +49,14 @@ describe('failover with clocks 5 s behind and 5 s ahead (shared-pg from dist/, l
   afterAll(() => h.stop());
 
   test('the skew is real: each agent and its postgres see their own wall clock', async () => {
-    for (const [ordinal, expected] of [[0, -5000], [1, 5000]] as const) {
-      const [{ ms }] = await query(h.direct(ordinal, 'postgres', su, 'postgres'), 'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms');
+    for (const [ordinal, expected] of [
+      [0, -5000],
+      [1, 5000],
+    ] as const) {
+      const [{ ms }] = await query(
+        h.direct(ordinal, 'postgres', su, 'postgres'),
+        'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms',
+      );
       expect(Math.abs(ms - Date.now() - expected)).toBeLessThan(1500);
     }
     // The primary (behind) writes renewTime about 5 s in the past; it renews every second.
@@ -64,21 +83,31 @@ describe('failover with clocks 5 s behind and 5 s ahead (shared-pg from dist/, l
     const killedAt = Date.now();
     h.pods[0].process!.killPod();
     // The moment the lease changes hands, seen in the API double (the real clock of this test).
-    const acquiredAt = await eventually(async () => {
-      if (leaseOf(h).holder !== 'shared-pg-1') throw new Error('not taken yet');
-      return Date.now();
-    }, 60000, 100);
-    await eventually(async () => {
-      if (role(1) !== 'primary') throw new Error('not labelled yet');
-      await query({ ...rwConn(), connectionTimeoutMillis: 1000 }, 'SELECT 1');
-    }, 60000, 200);
+    const acquiredAt = await eventually(
+      async () => {
+        if (leaseOf(h).holder !== 'shared-pg-1') throw new Error('not taken yet');
+        return Date.now();
+      },
+      60000,
+      100,
+    );
+    await eventually(
+      async () => {
+        if (role(1) !== 'primary') throw new Error('not labelled yet');
+        await query({ ...rwConn(), connectionTimeoutMillis: 1000 }, 'SELECT 1');
+      },
+      60000,
+      200,
+    );
     const servedAt = Date.now();
     await sleep(2000);
     await w.stop();
     const takeover = (acquiredAt - killedAt) / 1000;
     const served = (servedAt - killedAt) / 1000;
     // eslint-disable-next-line no-console
-    console.log(`[clock-skew] primary 5 s behind, replica 5 s ahead: lease taken ${takeover.toFixed(1)} s after kill -9, -rw served by the new primary after ${served.toFixed(1)} s; acquireTime written ${((Date.parse(leaseOf(h).acquireTime!) - acquiredAt) / 1000).toFixed(1)} s ahead`);
+    console.log(
+      `[clock-skew] primary 5 s behind, replica 5 s ahead: lease taken ${takeover.toFixed(1)} s after kill -9, -rw served by the new primary after ${served.toFixed(1)} s; acquireTime written ${((Date.parse(leaseOf(h).acquireTime!) - acquiredAt) / 1000).toFixed(1)} s ahead`,
+    );
     // Not before the dead primary's fence deadline (10 s after its last renewal, at most ~1 s before the kill)…
     expect(takeover).toBeGreaterThan(12);
     // …and within the bound (target: under 30 s with the default 15 s lease).

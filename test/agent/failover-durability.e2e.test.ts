@@ -11,14 +11,14 @@ import { PROMOTING, diagnose, leaseOf, logsMatching, lostRows, startCluster, syn
 
 jest.setTimeout(600000);
 
-
 const role = (h: ClusterHarness, ordinal: number) => h.podLabels(`${h.cluster}-${ordinal}`)[LABELS.role];
 
 describe('dataDurability: required', () => {
   const h = new ClusterHarness(synth('req-pg', { synchronous: { number: 1, dataDurability: 'required' } }), 'req-pg');
   let su: string;
   const rwConn = () => h.connectionFromUri(h.secretData('req-pg-app')!.uri);
-  const syncNames = async (ordinal: number) => (await query(h.direct(ordinal, 'postgres', su, 'postgres'), 'SHOW synchronous_standby_names'))[0].synchronous_standby_names;
+  const syncNames = async (ordinal: number) =>
+    (await query(h.direct(ordinal, 'postgres', su, 'postgres'), 'SHOW synchronous_standby_names'))[0].synchronous_standby_names;
 
   beforeAll(async () => {
     su = await startCluster(h);
@@ -36,10 +36,15 @@ describe('dataDurability: required', () => {
     h.pods[1].process!.killPod();
     await h.pods[1].process!.exited;
     let acknowledgedAt = 0;
-    const insert = query(rwConn(), 'INSERT INTO events (id) VALUES (1)').then(() => { acknowledgedAt = Date.now(); });
+    const insert = query(rwConn(), 'INSERT INTO events (id) VALUES (1)').then(() => {
+      acknowledgedAt = Date.now();
+    });
     await sleep(8000);
     expect(acknowledgedAt).toBe(0);
-    const waiting = await query(h.direct(0, 'postgres', su, 'postgres'), "SELECT wait_event FROM pg_stat_activity WHERE query LIKE 'INSERT INTO events%'");
+    const waiting = await query(
+      h.direct(0, 'postgres', su, 'postgres'),
+      "SELECT wait_event FROM pg_stat_activity WHERE query LIKE 'INSERT INTO events%'",
+    );
     expect(waiting.map(w => w.wait_event)).toEqual(['SyncRep']);
     const restartedAt = Date.now();
     h.startInstance(1);
@@ -47,7 +52,9 @@ describe('dataDurability: required', () => {
     expect(acknowledgedAt).toBeGreaterThan(restartedAt);
     await h.waitReady(1, 120000);
     // eslint-disable-next-line no-console
-    console.log(`[durability] required, replica down: commit held for ${((acknowledgedAt - restartedAt) / 1000 + 8).toFixed(1)} s, acknowledged ${((acknowledgedAt - restartedAt) / 1000).toFixed(1)} s after the replica was restarted`);
+    console.log(
+      `[durability] required, replica down: commit held for ${((acknowledgedAt - restartedAt) / 1000 + 8).toFixed(1)} s, acknowledged ${((acknowledgedAt - restartedAt) / 1000).toFixed(1)} s after the replica was restarted`,
+    );
   });
 
   test('kill -9 of the primary under load: the replica is promoted and no acknowledged row is lost', async () => {
@@ -55,7 +62,13 @@ describe('dataDurability: required', () => {
     await sleep(4000);
     const killedAt = Date.now();
     h.pods[0].process!.killPod();
-    await eventually(async () => { if (role(h, 1) !== 'primary') throw new Error('not promoted yet'); }, 90000, 200);
+    await eventually(
+      async () => {
+        if (role(h, 1) !== 'primary') throw new Error('not promoted yet');
+      },
+      90000,
+      200,
+    );
     const promotedAt = Date.now();
     // The new primary has no replica now: `required` makes its commits wait for the old primary to rejoin.
     await sleep(6000);
@@ -66,11 +79,15 @@ describe('dataDurability: required', () => {
     h.startInstance(0);
     await h.waitReady(0, 120000);
     expect(role(h, 0)).toBe('replica');
-    await eventually(async () => { if (w.acknowledged.length <= ackedWithoutReplica) throw new Error('writes not resumed'); }, 30000);
+    await eventually(async () => {
+      if (w.acknowledged.length <= ackedWithoutReplica) throw new Error('writes not resumed');
+    }, 30000);
     await w.stop();
     const lost = await lostRows(h.direct(1, 'postgres', su, 'app'), w.acknowledged);
     // eslint-disable-next-line no-console
-    console.log(`[durability] required: promoted ${((promotedAt - killedAt) / 1000).toFixed(1)} s after kill -9, ${w.acknowledged.length} rows acknowledged, ${lost.length} lost; writes resumed once the old primary rejoined`);
+    console.log(
+      `[durability] required: promoted ${((promotedAt - killedAt) / 1000).toFixed(1)} s after kill -9, ${w.acknowledged.length} rows acknowledged, ${lost.length} lost; writes resumed once the old primary rejoined`,
+    );
     expect(w.acknowledged.length).toBeGreaterThan(20);
     expect(lost).toEqual([]);
     expect(h.pods[1].process!.logs().some(l => /failover: this replica holds the primary lease; promoting/.test(l.msg ?? ''))).toBe(true);
@@ -98,7 +115,7 @@ describe('a replica further behind than failover.maxLagBytes (asynchronous)', ()
     // The replica stops receiving WAL (its WAL receiver frozen), the primary goes on writing.
     process.kill(pid, 'SIGSTOP');
     try {
-      await query(rwConn(), "INSERT INTO big SELECT g, repeat(md5(g::text), 60) FROM generate_series(1, 30000) g");
+      await query(rwConn(), 'INSERT INTO big SELECT g, repeat(md5(g::text), 60) FROM generate_series(1, 30000) g');
       const received = (await query(replica, 'SELECT pg_last_wal_receive_lsn()::text AS l'))[0].l;
       // Wait until the primary has published a position that far ahead on its lease (it does at every renewal).
       await eventually(async () => {
@@ -118,7 +135,9 @@ describe('a replica further behind than failover.maxLagBytes (asynchronous)', ()
       expect(line.fix).toContain('kubectl -n databases delete lease lag-pg-primary');
       expect(line.fix).toContain('raise failover.maxLagBytes');
       // eslint-disable-next-line no-console
-      console.log(`[durability] replica ${line.lagBytes} bytes behind (max ${MAX_LAG}): no failover, said so ${((Date.parse(line.time) - killedAt) / 1000).toFixed(1)} s after kill -9: "${line.msg}" fix: "${line.fix}"`);
+      console.log(
+        `[durability] replica ${line.lagBytes} bytes behind (max ${MAX_LAG}): no failover, said so ${((Date.parse(line.time) - killedAt) / 1000).toFixed(1)} s after kill -9: "${line.msg}" fix: "${line.fix}"`,
+      );
 
       // It keeps waiting, well past the lease duration.
       await sleep(20000);
@@ -141,10 +160,16 @@ describe('a replica further behind than failover.maxLagBytes (asynchronous)', ()
       await eventually(async () => {
         const n = (await query(h.direct(1, 'postgres', su, 'app'), 'SELECT count(*)::int AS n FROM big'))[0].n;
         if (n !== rowsOnPrimary) throw new Error(`replica has ${n} of ${rowsOnPrimary} rows`);
-      }, 60000).catch(async e => { throw new Error(`${(e as Error).message}\n${await diagnose(h)}`); });
+      }, 60000).catch(async e => {
+        throw new Error(`${(e as Error).message}\n${await diagnose(h)}`);
+      });
       expect(role(h, 1)).toBe('replica');
     } finally {
-      try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        /* gone */
+      }
     }
   });
 });

@@ -7,7 +7,18 @@
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
 import { LABELS } from '../../lib/contract';
 import { FaultMode } from '../support/kube-api-double';
-import { FENCED, PROMOTING, SHARED_PG_SECRETS, diagnose, leaseOf, logsMatching, lostRows, startCluster, watchWritable, writer } from '../support/failover-probes';
+import {
+  FENCED,
+  PROMOTING,
+  SHARED_PG_SECRETS,
+  diagnose,
+  leaseOf,
+  logsMatching,
+  lostRows,
+  startCluster,
+  watchWritable,
+  writer,
+} from '../support/failover-probes';
 
 jest.setTimeout(600000);
 
@@ -30,14 +41,20 @@ describe('failover under a flapping API (shared-pg from dist/)', () => {
 
   /** Exactly one pod labelled primary, holding the lease, both ready: the cluster has settled. */
   async function settled(timeoutMs = 120000): Promise<number> {
-    return eventually(async () => {
-      const primaries = [0, 1].filter(i => role(i) === 'primary');
-      if (primaries.length !== 1) throw new Error(`primaries: ${primaries}`);
-      if (leaseOf(h).holder !== `shared-pg-${primaries[0]}`) throw new Error(`lease held by ${leaseOf(h).holder}`);
-      for (const i of [0, 1]) if ((await h.httpGet(i, '/readyz')).status !== 200) throw new Error(`pod ${i} not ready`);
-      await query({ ...rwConn(), connectionTimeoutMillis: 1000 }, 'SELECT 1');
-      return primaries[0];
-    }, timeoutMs, 500).catch(async e => { throw new Error(`not settled: ${(e as Error).message}\n${await diagnose(h)}`); });
+    return eventually(
+      async () => {
+        const primaries = [0, 1].filter(i => role(i) === 'primary');
+        if (primaries.length !== 1) throw new Error(`primaries: ${primaries}`);
+        if (leaseOf(h).holder !== `shared-pg-${primaries[0]}`) throw new Error(`lease held by ${leaseOf(h).holder}`);
+        for (const i of [0, 1]) if ((await h.httpGet(i, '/readyz')).status !== 200) throw new Error(`pod ${i} not ready`);
+        await query({ ...rwConn(), connectionTimeoutMillis: 1000 }, 'SELECT 1');
+        return primaries[0];
+      },
+      timeoutMs,
+      500,
+    ).catch(async e => {
+      throw new Error(`not settled: ${(e as Error).message}\n${await diagnose(h)}`);
+    });
   }
 
   async function burst(target: string, mode: FaultMode, onMs: number, offMs: number): Promise<void> {
@@ -75,14 +92,21 @@ describe('failover under a flapping API (shared-pg from dist/)', () => {
     expect(ackedDuringBursts).toBeGreaterThan(50);
     expect(await lostRows(h.direct(p, 'postgres', su, 'mastodon'), w.acknowledged)).toEqual([]);
     // eslint-disable-next-line no-console
-    console.log(`[flapping] 17 bursts of 2.5-4 s: lease kept by ${primaryPod}, ${w.acknowledged.length} rows acknowledged, ${w.failures} failed writes, ${watch.samples.length} write probes, never two writable`);
+    console.log(
+      `[flapping] 17 bursts of 2.5-4 s: lease kept by ${primaryPod}, ${w.acknowledged.length} rows acknowledged, ${w.failures} failed writes, ${watch.samples.length} write probes, never two writable`,
+    );
   });
 
   test('bursts around and past the fence deadline: the primary fences in time, then re-acquires or a replica takes over cleanly', async () => {
     const w = writer(rwConn);
     const watch = watchWritable(h, su, 'mastodon');
     const outcomes: string[] = [];
-    for (const [who, mode, ms] of [['primary', 'hang', 8000], ['primary', 'hang', 12000], ['primary', 'refuse', 12000], ['all', 'hang', 12000]] as const) {
+    for (const [who, mode, ms] of [
+      ['primary', 'hang', 8000],
+      ['primary', 'hang', 12000],
+      ['primary', 'refuse', 12000],
+      ['all', 'hang', 12000],
+    ] as const) {
       const p = primaryOrdinal();
       const target = who === 'all' ? 'all' : `pod:shared-pg-${p}`;
       const fencesBefore = logsMatching(h, p, FENCED).length;
@@ -101,20 +125,26 @@ describe('failover under a flapping API (shared-pg from dist/)', () => {
       if (tookOver) expect(now).toBe(1 - p);
       else expect(now).toBe(p);
       if (fences.length && !tookOver) expect(resumed).toBe(true);
-      outcomes.push(`${who} ${mode} ${ms / 1000} s: ${fences.length ? `fenced after ${fences.map(f => f.sinceRenewalMs).join('/')} ms without renewal, ` : 'no fence, '}`
-        + `${tookOver ? `shared-pg-${1 - p} took over` : resumed ? `shared-pg-${p} re-acquired the lease` : `shared-pg-${p} kept the lease`}`);
+      outcomes.push(
+        `${who} ${mode} ${ms / 1000} s: ${fences.length ? `fenced after ${fences.map(f => f.sinceRenewalMs).join('/')} ms without renewal, ` : 'no fence, '}` +
+          `${tookOver ? `shared-pg-${1 - p} took over` : resumed ? `shared-pg-${p} re-acquired the lease` : `shared-pg-${p} kept the lease`}`,
+      );
     }
     await sleep(2000);
     await w.stop();
     await watch.stop();
     expect(watch.splitBrain()).toEqual([]);
     for (const i of [0, 1]) {
-      expect((await h.httpGet(i, '/metrics')).body).toContain(`pgc_fencings_total{cluster="shared-pg",pod="shared-pg-${i}"} ${logsMatching(h, i, FENCED).length}`);
+      expect((await h.httpGet(i, '/metrics')).body).toContain(
+        `pgc_fencings_total{cluster="shared-pg",pod="shared-pg-${i}"} ${logsMatching(h, i, FENCED).length}`,
+      );
     }
     const p = await settled();
     expect(await lostRows(h.direct(p, 'postgres', su, 'mastodon'), w.acknowledged)).toEqual([]);
     // eslint-disable-next-line no-console
-    console.log(`[flapping] ${outcomes.join('; ')}; ${w.acknowledged.length} rows acknowledged, none lost, ${watch.samples.length} write probes, never two writable`);
+    console.log(
+      `[flapping] ${outcomes.join('; ')}; ${w.acknowledged.length} rows acknowledged, none lost, ${watch.samples.length} write probes, never two writable`,
+    );
   });
 
   test('preferred: with the replica down, commits go on without it', async () => {

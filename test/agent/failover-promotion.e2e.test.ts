@@ -23,7 +23,10 @@ describe('a failed promotion', () => {
     await query(rw(), 'INSERT INTO events SELECT generate_series(1, 500)');
     const acknowledged = Array.from({ length: 500 }, (_, i) => i + 1);
     const replica = h.direct(1, 'postgres', su, 'postgres');
-    await eventually(async () => expect(Number((await query(h.direct(1, 'postgres', su, 'app'), 'SELECT count(*) AS n FROM events'))[0].n)).toBe(500), 30000);
+    await eventually(
+      async () => expect(Number((await query(h.direct(1, 'postgres', su, 'app'), 'SELECT count(*) AS n FROM events'))[0].n)).toBe(500),
+      30000,
+    );
 
     // Freeze the replica's WAL replay (its startup process): pg_promote cannot finish within its 60 s.
     const [{ pid }] = await query(replica, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'");
@@ -33,12 +36,20 @@ describe('a failed promotion', () => {
       const failed = await h.pods[1].process!.waitForLog(l => FAILED.test(l.msg ?? ''), 200000);
       expect(failed.fix).toMatch(/postgres log/);
       // The lease was given back (or expires) and the retry promotes the replica with its fresh postgres.
-      await eventually(async () => {
-        const r = await query(rw(), 'SELECT pg_is_in_recovery() AS r, count(*) AS n FROM events');
-        expect(r[0]).toEqual({ r: false, n: '500' });
-      }, 120000, 500);
+      await eventually(
+        async () => {
+          const r = await query(rw(), 'SELECT pg_is_in_recovery() AS r, count(*) AS n FROM events');
+          expect(r[0]).toEqual({ r: false, n: '500' });
+        },
+        120000,
+        500,
+      );
     } finally {
-      try { process.kill(pid, 'SIGCONT'); } catch { /* gone with its postgres, as it should be */ }
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        /* gone with its postgres, as it should be */
+      }
     }
     expect(logsMatching(h, 1, PROMOTING).length).toBeGreaterThanOrEqual(2);
     expect(leaseOf(h).holder).toBe('promo-pg-1');

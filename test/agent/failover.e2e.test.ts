@@ -21,11 +21,15 @@ describe('failover e2e (shared-pg from dist/)', () => {
   const eventOn = async (pod: string, reason: string) => {
     const since = Date.now();
     try {
-      return await eventually(async () => {
-        const found = eventsOn(pod, reason);
-        if (found.length === 0) throw new Error(`no ${reason} event on ${pod} yet`);
-        return found;
-      }, 10000, 100);
+      return await eventually(
+        async () => {
+          const found = eventsOn(pod, reason);
+          if (found.length === 0) throw new Error(`no ${reason} event on ${pod} yet`);
+          return found;
+        },
+        10000,
+        100,
+      );
     } finally {
       eventWaitMs += Date.now() - since;
     }
@@ -37,7 +41,12 @@ describe('failover e2e (shared-pg from dist/)', () => {
   });
   afterAll(async () => {
     // eslint-disable-next-line no-console
-    console.log(`[failover] waited ${(eventWaitMs / 1000).toFixed(1)} s in total for Events to land; ${h.api.list('events', h.namespace).length} events: ${h.api.list('events', h.namespace).map(e => `${e.regarding.name} ${e.reason}`).join(', ')}`);
+    console.log(
+      `[failover] waited ${(eventWaitMs / 1000).toFixed(1)} s in total for Events to land; ${h.api.list('events', h.namespace).length} events: ${h.api
+        .list('events', h.namespace)
+        .map(e => `${e.regarding.name} ${e.reason}`)
+        .join(', ')}`,
+    );
     await h.stop();
   });
 
@@ -47,15 +56,21 @@ describe('failover e2e (shared-pg from dist/)', () => {
     await sleep(3000);
     const killedAt = Date.now();
     h.pods[0].process!.killPod();
-    await eventually(async () => {
-      if (role('shared-pg-1') !== 'primary') throw new Error('not promoted yet');
-      await query({ ...rwConn(), connectionTimeoutMillis: 1000 }, 'SELECT 1');
-    }, 60000, 200);
+    await eventually(
+      async () => {
+        if (role('shared-pg-1') !== 'primary') throw new Error('not promoted yet');
+        await query({ ...rwConn(), connectionTimeoutMillis: 1000 }, 'SELECT 1');
+      },
+      60000,
+      200,
+    );
     const failoverSeconds = (Date.now() - killedAt) / 1000;
     await sleep(2000);
     await w.stop();
     // eslint-disable-next-line no-console
-    console.log(`[failover] -rw served by the new primary ${failoverSeconds.toFixed(1)} s after the kill; ${w.acknowledged.length} rows acknowledged`);
+    console.log(
+      `[failover] -rw served by the new primary ${failoverSeconds.toFixed(1)} s after the kill; ${w.acknowledged.length} rows acknowledged`,
+    );
     expect(failoverSeconds).toBeLessThan(30);
     expect(await lostRows(h.direct(1, 'postgres', su, 'mastodon'), w.acknowledged)).toEqual([]);
     const logs = h.pods[1].process!.logs();
@@ -63,7 +78,11 @@ describe('failover e2e (shared-pg from dist/)', () => {
     expect((await h.httpGet(1, '/metrics')).body).toContain('pgc_failovers_total{cluster="shared-pg",pod="shared-pg-1"} 1');
     // kubectl get events: a Warning "Failover" on the promoted pod, naming the old primary.
     const [failover] = await eventOn('shared-pg-1', EVENT_REASONS.failover);
-    expect(failover).toMatchObject({ type: 'Warning', related: { name: 'shared-pg-0' }, regarding: { kind: 'Pod', uid: h.api.get('Pod', h.namespace, 'shared-pg-1')!.metadata.uid } });
+    expect(failover).toMatchObject({
+      type: 'Warning',
+      related: { name: 'shared-pg-0' },
+      regarding: { kind: 'Pod', uid: h.api.get('Pod', h.namespace, 'shared-pg-1')!.metadata.uid },
+    });
     // eslint-disable-next-line no-console
     console.log(`[failover] event ${failover.metadata.name} ${failover.reason}: ${failover.note}`);
   });
@@ -82,14 +101,21 @@ describe('failover e2e (shared-pg from dist/)', () => {
   });
 
   test('switchover to the old primary and back: clean, no committed row lost', async () => {
-    for (const [target, from] of [['shared-pg-0', 1], ['shared-pg-1', 0]] as const) {
+    for (const [target, from] of [
+      ['shared-pg-0', 1],
+      ['shared-pg-1', 0],
+    ] as const) {
       const before = (await query(rwConn(), 'SELECT count(*)::int AS n FROM events'))[0].n;
       const launch = h.startJob(h.statefulSet, 'postgres', { args: ['switchover', '--to', target, '--wait'] });
       expect(await launch.exited).toBe(0);
-      await eventually(async () => {
-        if (role(target) !== 'primary') throw new Error('target not primary yet');
-        await query({ ...rwConn(), connectionTimeoutMillis: 1000 }, 'SELECT 1');
-      }, 60000, 250);
+      await eventually(
+        async () => {
+          if (role(target) !== 'primary') throw new Error('target not primary yet');
+          await query({ ...rwConn(), connectionTimeoutMillis: 1000 }, 'SELECT 1');
+        },
+        60000,
+        250,
+      );
       await h.waitReady(from, 90000);
       const after = (await query(rwConn(), 'SELECT count(*)::int AS n FROM events'))[0].n;
       expect(after).toBe(before);
@@ -100,7 +126,10 @@ describe('failover e2e (shared-pg from dist/)', () => {
     expect(metrics[1]).toContain('pgc_switchovers_total{cluster="shared-pg",pod="shared-pg-1"} 1');
     expect(metrics[1]).toContain('pgc_failovers_total{cluster="shared-pg",pod="shared-pg-1"} 1');
     // One Switchover event on each target, one HandedOver on each old primary naming its successor.
-    for (const [target, from] of [['shared-pg-0', 'shared-pg-1'], ['shared-pg-1', 'shared-pg-0']]) {
+    for (const [target, from] of [
+      ['shared-pg-0', 'shared-pg-1'],
+      ['shared-pg-1', 'shared-pg-0'],
+    ]) {
       expect((await eventOn(target, EVENT_REASONS.switchover)).map(e => e.type)).toEqual(['Normal']);
       expect((await eventOn(from, EVENT_REASONS.handedOver)).map(e => [e.type, e.related?.name])).toEqual([['Normal', target]]);
     }
@@ -118,9 +147,14 @@ describe('failover e2e (shared-pg from dist/)', () => {
         const pods: number[] = [];
         for (const i of [0, 1]) {
           try {
-            await query({ ...h.direct(i, 'postgres', su, 'mastodon'), connectionTimeoutMillis: 500 }, "CREATE TEMP TABLE probe (x int); INSERT INTO probe VALUES (1)");
+            await query(
+              { ...h.direct(i, 'postgres', su, 'mastodon'), connectionTimeoutMillis: 500 },
+              'CREATE TEMP TABLE probe (x int); INSERT INTO probe VALUES (1)',
+            );
             pods.push(i);
-          } catch { /* not writable */ }
+          } catch {
+            /* not writable */
+          }
         }
         writable.push({ at: Date.now(), pods });
         await sleep(200);
@@ -128,9 +162,13 @@ describe('failover e2e (shared-pg from dist/)', () => {
     })();
     h.api.setUnavailable(`pod:${primaryPod}`, true, { mode: 'refuse' });
     const partitionedAt = Date.now();
-    await eventually(async () => {
-      if (role(`shared-pg-${other}`) !== 'primary') throw new Error('not failed over yet');
-    }, 90000, 250);
+    await eventually(
+      async () => {
+        if (role(`shared-pg-${other}`) !== 'primary') throw new Error('not failed over yet');
+      },
+      90000,
+      250,
+    );
     const fenced = h.pods[primary].process!.logs().find(l => /fencing/.test(l.msg ?? ''));
     expect(fenced).toBeDefined();
     h.api.setUnavailable(`pod:${primaryPod}`, false);
@@ -147,14 +185,20 @@ describe('failover e2e (shared-pg from dist/)', () => {
     // Each failover was followed by a base backup of the new primary (a child `pg-agent backup` in its pod, with its
     // ServiceAccount): its events are on that pod (this test has no reachable store, so they may say it failed).
     const backupReasons: string[] = [EVENT_REASONS.backupStarted, EVENT_REASONS.backupCompleted, EVENT_REASONS.backupFailed];
-    const backupEvents = await eventually(async () => {
-      const found = h.api.list('events', h.namespace).filter(e => e.regarding?.name === 'shared-pg-1' && backupReasons.includes(e.reason));
-      if (found.length === 0) throw new Error('no backup event on shared-pg-1 yet');
-      return found;
-    }, 10000, 100);
+    const backupEvents = await eventually(
+      async () => {
+        const found = h.api.list('events', h.namespace).filter(e => e.regarding?.name === 'shared-pg-1' && backupReasons.includes(e.reason));
+        if (found.length === 0) throw new Error('no backup event on shared-pg-1 yet');
+        return found;
+      },
+      10000,
+      100,
+    );
     // eslint-disable-next-line no-console
     console.log(`[failover] backup after the failover: ${backupEvents.map(e => `${e.reason} (${e.type}): ${e.note}`).join(' | ')}`);
     // eslint-disable-next-line no-console
-    console.log(`[failover] partition: fenced after ${((Date.parse(fenced.time) - partitionedAt) / 1000).toFixed(1)} s, replica promoted, old primary rejoined`);
+    console.log(
+      `[failover] partition: fenced after ${((Date.parse(fenced.time) - partitionedAt) / 1000).toFixed(1)} s, replica promoted, old primary rejoined`,
+    );
   });
 });

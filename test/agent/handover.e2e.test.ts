@@ -19,10 +19,18 @@ const CLUSTER = 'handover-pg';
 /** 2 instances, synchronous `preferred` (as the homelab's shared-pg), WAL archived to the test's RGW. */
 function manifests(): KubeObject[] {
   const chart = new Chart(Testing.app(), CLUSTER, { namespace: 'databases' });
-  const store = new BackupStore(chart, 'store', { endpoint: 'http://rgw.test.svc:80', bucket: 'handover', credentials: { secretName: 'handover-store' } });
+  const store = new BackupStore(chart, 'store', {
+    endpoint: 'http://rgw.test.svc:80',
+    bucket: 'handover',
+    credentials: { secretName: 'handover-store' },
+  });
   new PostgresCluster(chart, CLUSTER, {
-    name: CLUSTER, instances: 2, databases: [{ name: 'app', owner: 'app' }], storage: { size: Size.gibibytes(1) },
-    synchronous: { number: 1, dataDurability: 'preferred' }, backup: { store },
+    name: CLUSTER,
+    instances: 2,
+    databases: [{ name: 'app', owner: 'app' }],
+    storage: { size: Size.gibibytes(1) },
+    synchronous: { number: 1, dataDurability: 'preferred' },
+    backup: { store },
   });
   return Testing.synth(chart) as KubeObject[];
 }
@@ -45,7 +53,10 @@ describe('hand-over on stop (2 instances, synchronous preferred, archiving to RG
     await deleteBucketRecursive(bucket).catch(() => undefined);
   });
 
-  for (const [from, to] of [[0, 1], [1, 0]]) {
+  for (const [from, to] of [
+    [0, 1],
+    [1, 0],
+  ]) {
     test(`SIGTERM of the primary ${CLUSTER}-${from}, away longer than the lease: ${CLUSTER}-${to} takes over in seconds, no lease expiry, nothing lost`, async () => {
       expect(role(`${CLUSTER}-${from}`)).toBe('primary');
       await h.waitReady(to, 60000);
@@ -55,16 +66,22 @@ describe('hand-over on stop (2 instances, synchronous preferred, archiving to RG
       const stoppedAt = Date.now();
       h.pods[from].process!.kill('SIGTERM'); // the kubelet signals PID 1, the agent
       expect(await h.pods[from].process!.exited).toBe(0);
-      await eventually(async () => {
-        if (role(`${CLUSTER}-${to}`) !== 'primary') throw new Error('not promoted yet');
-      }, 30000, 100);
+      await eventually(
+        async () => {
+          if (role(`${CLUSTER}-${to}`) !== 'primary') throw new Error('not promoted yet');
+        },
+        30000,
+        100,
+      );
       const promotedAfter = (Date.now() - stoppedAt) / 1000;
       // Away for longer than the lease (15 s), as a node drain or a slow image pull keeps it.
       await sleep(18000);
       await w.stop();
       const gap = w.longestGapMs();
       // eslint-disable-next-line no-console
-      console.log(`[handover] ${CLUSTER}-${from} → ${CLUSTER}-${to}: promoted ${promotedAfter.toFixed(1)} s after SIGTERM, longest write gap ${(gap / 1000).toFixed(2)} s, ${w.acknowledged.length} rows acknowledged`);
+      console.log(
+        `[handover] ${CLUSTER}-${from} → ${CLUSTER}-${to}: promoted ${promotedAfter.toFixed(1)} s after SIGTERM, longest write gap ${(gap / 1000).toFixed(2)} s, ${w.acknowledged.length} rows acknowledged`,
+      );
       const stopped = h.pods[from].process!;
       // The pod comes back on its volume and follows the new primary.
       h.startInstance(from);

@@ -38,9 +38,18 @@ function stages(): Stage[] {
 
 const finalStage = () => stages()[stages().length - 1];
 const ofKind = (s: Stage, keyword: string) => s.instructions.filter(i => i.getKeyword() === keyword);
-const flag = (i: Instruction, name: string) => (i as Copy).getFlags().find(f => f.getName() === name)?.getValue() ?? undefined;
+const flag = (i: Instruction, name: string) =>
+  (i as Copy)
+    .getFlags()
+    .find(f => f.getName() === name)
+    ?.getValue() ?? undefined;
 /** Default of a global ARG (declared before the first FROM). */
-const globalArg = (name: string) => dockerfile.getInitialARGs().map(a => a.getProperty()).find(p => p?.getName() === name)?.getValue();
+const globalArg = (name: string) =>
+  dockerfile
+    .getInitialARGs()
+    .map(a => a.getProperty())
+    .find(p => p?.getName() === name)
+    ?.getValue();
 /** `${NAME}`/`$NAME` of global ARGs replaced by their defaults, as an unparameterised build would see them. */
 const withDefaults = (s: string) => s.replace(/\$\{?(\w+)\}?/g, (m, name) => globalArg(name) ?? m);
 const jsonArgs = (i: Instruction) => JSON.parse(i.getArgumentsContent() ?? 'null');
@@ -65,7 +74,9 @@ function buildPushStep(): any {
 }
 
 function workflowMajors(): number[] {
-  const job = Object.values<any>(workflow().jobs).find(j => (j.steps ?? []).some((s: any) => String(s.uses ?? '').startsWith('docker/build-push-action@')));
+  const job = Object.values<any>(workflow().jobs).find(j =>
+    (j.steps ?? []).some((s: any) => String(s.uses ?? '').startsWith('docker/build-push-action@')),
+  );
   return (job.strategy.matrix.pg_major as Array<number | string>).map(Number);
 }
 
@@ -96,7 +107,10 @@ describe('agent image contract (agent/Dockerfile, the manifests, the workflow)',
     const source = stages().find(s => s.from.getBuildStage() === flag(nodeCopy, 'from'))!;
     expect(withDefaults(source.from.getImage()!)).toBe('node:22-bookworm-slim');
     expect(source.from.getPlatformFlag()).toBeNull(); // pulled for each target platform
-    const everything = dockerfile.getInstructions().map(i => i.getArgumentsContent() ?? '').join('\n');
+    const everything = dockerfile
+      .getInstructions()
+      .map(i => i.getArgumentsContent() ?? '')
+      .join('\n');
     expect(everything).not.toMatch(/\b(curl|wget)\b|nodejs\.org/);
   });
 
@@ -108,13 +122,15 @@ describe('agent image contract (agent/Dockerfile, the manifests, the workflow)',
     expect(ofKind(last, 'STOPSIGNAL')[0].getArgumentsContent()).toBe('SIGTERM');
   });
 
-  test('this major\'s server binaries come first on PATH', () => {
+  test("this major's server binaries come first on PATH", () => {
     const env = ofKind(finalStage(), 'ENV').map(e => e.getArgumentsContent() ?? '');
     expect(env.some(e => e.startsWith('PATH=/usr/lib/postgresql/${PG_MAJOR}/bin:'))).toBe(true);
   });
 
   test('OCI labels name the image, its source, licence and base', () => {
-    const labels = ofKind(finalStage(), 'LABEL').map(l => l.getArgumentsContent() ?? '').join(' ');
+    const labels = ofKind(finalStage(), 'LABEL')
+      .map(l => l.getArgumentsContent() ?? '')
+      .join(' ');
     for (const key of ['title', 'description', 'source', 'licenses', 'base.name']) expect(labels).toContain(`org.opencontainers.image.${key}=`);
     expect(labels).toContain('org.opencontainers.image.licenses="Apache-2.0"');
   });
@@ -135,7 +151,9 @@ describe('agent image contract (agent/Dockerfile, the manifests, the workflow)',
 
     // The launcher is what the RUN's printf writes: render it, point it at a copy of agent/dist in a directory
     // with no node_modules around (as in the image), and run it.
-    const run = ofKind(last, 'RUN').map(r => r.getArgumentsContent() ?? '').find(r => r.startsWith('printf '))!;
+    const run = ofKind(last, 'RUN')
+      .map(r => r.getArgumentsContent() ?? '')
+      .find(r => r.startsWith('printf '))!;
     const m = /^printf '([^']*)' > (\S+)/.exec(run)!;
     expect(m).not.toBeNull();
     expect(m[2]).toBe(PATHS.agentBinary);
@@ -157,7 +175,11 @@ describe('agent image contract (agent/Dockerfile, the manifests, the workflow)',
   });
 
   test('the build context sends what the bundle is built from (agent/Dockerfile.dockerignore)', () => {
-    const ignore = fs.readFileSync(path.join(ROOT, 'agent', 'Dockerfile.dockerignore'), 'utf8').split('\n').map(l => l.trim()).filter(l => l && !l.startsWith('#'));
+    const ignore = fs
+      .readFileSync(path.join(ROOT, 'agent', 'Dockerfile.dockerignore'), 'utf8')
+      .split('\n')
+      .map(l => l.trim())
+      .filter(l => l && !l.startsWith('#'));
     expect(ignore[0]).toBe('*');
     const included = ignore.filter(l => l.startsWith('!')).map(l => l.slice(1).replace(/\/$/, ''));
     const build = stages().find(s => s.from.getBuildStage() === 'build')!;
@@ -169,7 +191,7 @@ describe('agent image contract (agent/Dockerfile, the manifests, the workflow)',
     }
   });
 
-  test('the construct\'s default image and the image of dist/ are ones the release workflow builds and pushes', () => {
+  test("the construct's default image and the image of dist/ are ones the release workflow builds and pushes", () => {
     const chart = new Chart(Testing.app(), 'c');
     const cluster = new PostgresCluster(chart, 'pg', { name: 'pg', storage: { size: Size.gibibytes(1) } });
     expect(cluster.image).toBe(`${DEFAULT_IMAGE_REPOSITORY}:${PACKAGE_VERSION}-pg${DEFAULT_POSTGRES_VERSION}`);
@@ -198,11 +220,23 @@ describe('agent image contract (agent/Dockerfile, the manifests, the workflow)',
     const wf = workflow();
     const steps = Object.values<any>(wf.jobs).flatMap(j => j.steps ?? []);
     const uses = steps.map(s => String(s.uses ?? '').split('@')[0]);
-    for (const action of ['actions/checkout', 'docker/setup-qemu-action', 'docker/setup-buildx-action', 'docker/login-action', 'docker/metadata-action', 'docker/build-push-action']) {
+    for (const action of [
+      'actions/checkout',
+      'docker/setup-qemu-action',
+      'docker/setup-buildx-action',
+      'docker/login-action',
+      'docker/metadata-action',
+      'docker/build-push-action',
+    ]) {
       expect(uses).toContain(action);
     }
     const step = buildPushStep();
-    expect(String(step.with.platforms).split(',').map(p => p.trim()).sort()).toEqual(['linux/amd64', 'linux/arm64']);
+    expect(
+      String(step.with.platforms)
+        .split(',')
+        .map(p => p.trim())
+        .sort(),
+    ).toEqual(['linux/amd64', 'linux/arm64']);
     expect(step.with.file).toBe('agent/Dockerfile');
     expect(step.with.context).toBe('.');
     expect(String(step.with['build-args'])).toContain('PG_MAJOR=${{ matrix.pg_major }}');

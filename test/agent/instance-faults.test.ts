@@ -36,7 +36,12 @@ function configVolume(data: Record<string, string> = configMap.data): string {
   return dir;
 }
 
-function launchFor(dataDir: string, runDir: string, edit: (env: Record<string, string>) => void = () => undefined, configDir = configVolume()): ContainerLaunch {
+function launchFor(
+  dataDir: string,
+  runDir: string,
+  edit: (env: Record<string, string>) => void = () => undefined,
+  configDir = configVolume(),
+): ContainerLaunch {
   const launch = containerLaunch(sts, 'postgres', {
     podName: 'keycloak-pg-cluster-0',
     namespace: 'testsetup',
@@ -44,7 +49,8 @@ function launchFor(dataDir: string, runDir: string, edit: (env: Record<string, s
     // Every Secret the pod references exists (the S3 keys are not used: these runs stop before archiving).
     secret: () => 'pw-for-tests-only',
     extraEnv: { KUBECONFIG: kubeconfig },
-    rewriteEnv: (name, value) => (name === 'PGC_PORT' ? '21991' : name === 'PGC_HTTP_PORT' ? '21992' : name === 'PGC_PRIMARY_HOST' ? '127.0.0.1:21993' : value),
+    rewriteEnv: (name, value) =>
+      name === 'PGC_PORT' ? '21991' : name === 'PGC_HTTP_PORT' ? '21992' : name === 'PGC_PRIMARY_HOST' ? '127.0.0.1:21993' : value,
   });
   edit(launch.env);
   return launch;
@@ -78,7 +84,11 @@ function dirs(): { dataDir: string; runDir: string } {
 describe('instance refuses to run on bad input, with one clear line', () => {
   test('a missing environment variable names the variable', async () => {
     const { dataDir, runDir } = dirs();
-    const r = await runToExit(launchFor(dataDir, runDir, env => { delete env.PGC_DATABASES; }));
+    const r = await runToExit(
+      launchFor(dataDir, runDir, env => {
+        delete env.PGC_DATABASES;
+      }),
+    );
     expect(r.code).toBe(2);
     expect(r.errors).toHaveLength(1);
     expect(r.errors[0].msg).toBe('environment variable PGC_DATABASES is missing');
@@ -88,7 +98,11 @@ describe('instance refuses to run on bad input, with one clear line', () => {
 
   test('malformed JSON in the environment names the variable', async () => {
     const { dataDir, runDir } = dirs();
-    const r = await runToExit(launchFor(dataDir, runDir, env => { env.PGC_DATABASES = '[{"name": '; }));
+    const r = await runToExit(
+      launchFor(dataDir, runDir, env => {
+        env.PGC_DATABASES = '[{"name": ';
+      }),
+    );
     expect(r.code).toBe(2);
     expect(r.errors[0].msg).toMatch(/^environment variable PGC_DATABASES is not valid JSON/);
   });
@@ -108,7 +122,12 @@ describe('instance refuses to run on bad input, with one clear line', () => {
     const env = sts.spec.template.spec.containers[0].env as any[];
     expect(env.filter(e => e.valueFrom?.secretKeyRef && e.valueFrom.secretKeyRef.key === 'password')).toEqual([]);
     api.applyRbac(loadDist('keycloak.k8s.yaml'));
-    api.seed({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'keycloak-pg-cluster-superuser', namespace: 'testsetup' }, data: { username: Buffer.from('postgres').toString('base64') } } as any);
+    api.seed({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'keycloak-pg-cluster-superuser', namespace: 'testsetup' },
+      data: { username: Buffer.from('postgres').toString('base64') },
+    } as any);
     const p = new AgentProcess(launchFor(dataDir, runDir), { user });
     try {
       const line = await p.waitForLog(l => l.level === 50 || l.level === 'error', 30000);
@@ -120,7 +139,12 @@ describe('instance refuses to run on bad input, with one clear line', () => {
       expect(fs.readdirSync(dataDir)).toEqual([]); // nothing initialized without the password
       // The other credential Secrets were missing: generated, as the secrets Job would.
       expect(api.secretValue('testsetup', 'keycloak-pg-cluster-replication', 'password')).toMatch(/^[A-Za-z0-9]{48}$/);
-      api.seed({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'keycloak-pg-cluster-superuser', namespace: 'testsetup' }, data: { password: Buffer.from('now-it-has-one').toString('base64') } } as any);
+      api.seed({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'keycloak-pg-cluster-superuser', namespace: 'testsetup' },
+        data: { password: Buffer.from('now-it-has-one').toString('base64') },
+      } as any);
       await p.waitForLog(l => l.msg === 'initializing a new cluster (initdb, data checksums on)', 30000);
     } finally {
       p.killPod();
@@ -132,14 +156,22 @@ describe('instance refuses to run on bad input, with one clear line', () => {
     const { dataDir, runDir } = dirs();
     const pgdata = path.join(dataDir, 'pgdata');
     execFileSync(path.join(PG_BIN, 'initdb'), ['-D', pgdata, '--auth=trust', '-U', 'postgres'], {
-      uid: user?.uid, gid: user?.gid, stdio: 'pipe', env: { PATH: process.env.PATH, LANG: 'C' },
+      uid: user?.uid,
+      gid: user?.gid,
+      stdio: 'pipe',
+      env: { PATH: process.env.PATH, LANG: 'C' },
     });
-    fs.writeFileSync(path.join(pgdata, 'cdk8s-postgres.json'), JSON.stringify({ cluster: 'mastodon-pg', systemIdentifier: '1234', bootstrappedBy: 'x', bootstrappedAt: 'y' }));
+    fs.writeFileSync(
+      path.join(pgdata, 'cdk8s-postgres.json'),
+      JSON.stringify({ cluster: 'mastodon-pg', systemIdentifier: '1234', bootstrappedBy: 'x', bootstrappedAt: 'y' }),
+    );
     const before = fingerprint(dataDir);
     const r = await runToExit(launchFor(dataDir, runDir));
     expect(r.code).toBe(2);
     expect(r.errors).toHaveLength(1);
-    expect(r.errors[0].msg).toMatch(/^data directory .*pgdata belongs to cluster "mastodon-pg" \(system identifier 1234\), not to "keycloak-pg-cluster"/);
+    expect(r.errors[0].msg).toMatch(
+      /^data directory .*pgdata belongs to cluster "mastodon-pg" \(system identifier 1234\), not to "keycloak-pg-cluster"/,
+    );
     expect(r.errors[0].fix).toMatch(/Nothing was touched/);
     expect(fingerprint(dataDir)).toBe(before);
   });

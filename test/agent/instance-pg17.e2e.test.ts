@@ -90,7 +90,7 @@ describe('instance e2e on PostgreSQL 17: keycloak-pg-cluster from dist/', () => 
     await eventually(async () => expect(h.podLabels(`${CLUSTER}-0`)[LABELS.role]).toBe('primary'));
   });
 
-  test('server_version is 17, data checksums are on, the agent\'s settings are in force', async () => {
+  test("server_version is 17, data checksums are on, the agent's settings are in force", async () => {
     const su = h.secretData(`${CLUSTER}-superuser`)!;
     const conn = h.direct(0, 'postgres', su.password, 'postgres');
     const [v] = await query(conn, 'SHOW server_version');
@@ -100,7 +100,10 @@ describe('instance e2e on PostgreSQL 17: keycloak-pg-cluster from dist/', () => 
     expect(num.n).toBeLessThan(180000);
     const [checksums] = await query(conn, 'SHOW data_checksums');
     expect(checksums.data_checksums).toBe('on');
-    const settings = await query(conn, "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'password_encryption', 'shared_buffers', 'max_connections') ORDER BY name");
+    const settings = await query(
+      conn,
+      "SELECT name, setting FROM pg_settings WHERE name IN ('wal_level', 'password_encryption', 'shared_buffers', 'max_connections') ORDER BY name",
+    );
     expect(settings).toEqual([
       { name: 'max_connections', setting: '200' },
       { name: 'password_encryption', setting: 'scram-sha-256' },
@@ -116,7 +119,7 @@ describe('instance e2e on PostgreSQL 17: keycloak-pg-cluster from dist/', () => 
     expect((await h.httpGet(0, '/healthz')).status).toBe(200);
   });
 
-  test('the keycloak app user connects with its Secret\'s uri through the -rw Service and owns its database', async () => {
+  test("the keycloak app user connects with its Secret's uri through the -rw Service and owns its database", async () => {
     const app = h.secretData(`${CLUSTER}-app`)!;
     expect(app.uri).toBe(`postgresql://keycloak:${app.password}@${CLUSTER}-rw.testsetup:5432/keycloak`);
     const conn = h.connectionFromUri(app.uri);

@@ -36,7 +36,10 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
     expect(h.secretData('shared-pg-superuser')!.username).toBe('postgres');
     const passwords = ['mastodon', 'nextcloud', 'gitea'].map(db => app(db).password);
     expect(new Set(passwords).size).toBe(3);
-    const versions = () => ['shared-pg-app', 'shared-pg-mastodon-app', 'shared-pg-replication'].map(n => (h.api.get('secrets', h.namespace, n) as any).metadata.resourceVersion);
+    const versions = () =>
+      ['shared-pg-app', 'shared-pg-mastodon-app', 'shared-pg-replication'].map(
+        n => (h.api.get('secrets', h.namespace, n) as any).metadata.resourceVersion,
+      );
     const before = versions();
     const second = await h.runSecretsJob();
     expect(await second.exited).toBe(0);
@@ -64,7 +67,10 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
     const hba = fs.readFileSync(path.join(h.pods[0].dataDir, 'pgdata', 'pg_hba.conf'), 'utf8');
     // Passwords (SCRAM) for everyone; the one exception is the agent itself, on the pod's private socket, by peer
     // authentication mapped from its OS user (so a superuser password rotation cannot lock it out).
-    const rules = hba.split('\n').filter(l => l && !l.startsWith('#')).map(l => l.split(/\s+/).join(' '));
+    const rules = hba
+      .split('\n')
+      .filter(l => l && !l.startsWith('#'))
+      .map(l => l.split(/\s+/).join(' '));
     expect(rules.filter(l => !l.endsWith('scram-sha-256'))).toEqual(['local all postgres peer map=agent']);
     expect(fs.readFileSync(path.join(h.pods[0].dataDir, 'pgdata', 'pg_ident.conf'), 'utf8')).toMatch(/^agent +postgres +postgres$/m);
     // The agent logs JSON lines only.
@@ -77,7 +83,10 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
     await query(h.connectionFromUri(data.uri), "INSERT INTO toots (body) VALUES ('hello')");
     const jdbc = /^jdbc:postgresql:\/\/([^:/]+):(\d+)\/([^?]+)\?password=([^&]+)&user=(.+)$/.exec(data['jdbc-uri'])!;
     expect(jdbc).not.toBeNull();
-    const viaJdbc = await query({ host: h.serviceIps[jdbc[1].split('.')[0]], port: Number(jdbc[2]), database: jdbc[3], password: decodeURIComponent(jdbc[4]), user: jdbc[5] }, 'SELECT count(*)::int AS n FROM toots');
+    const viaJdbc = await query(
+      { host: h.serviceIps[jdbc[1].split('.')[0]], port: Number(jdbc[2]), database: jdbc[3], password: decodeURIComponent(jdbc[4]), user: jdbc[5] },
+      'SELECT count(*)::int AS n FROM toots',
+    );
     expect(viaJdbc[0].n).toBe(1);
     const [host, port, db, user, password] = data.pgpass.trim().split(':');
     expect(host).toBe('shared-pg-rw');
@@ -91,11 +100,15 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
     expect(onReplica).toEqual([{ body: 'hello' }]);
   });
 
-  test('an app user cannot connect to another app\'s database; the replica refuses writes', async () => {
+  test("an app user cannot connect to another app's database; the replica refuses writes", async () => {
     const mastodon = app('mastodon');
-    await expect(query(h.direct(0, 'mastodon', mastodon.password, 'nextcloud'), 'SELECT 1')).rejects.toThrow(/permission denied for database "nextcloud"/);
+    await expect(query(h.direct(0, 'mastodon', mastodon.password, 'nextcloud'), 'SELECT 1')).rejects.toThrow(
+      /permission denied for database "nextcloud"/,
+    );
     await expect(query(h.direct(0, 'mastodon', 'wrong-password', 'mastodon'), 'SELECT 1')).rejects.toThrow(/password authentication failed/);
-    await expect(query(h.direct(1, 'mastodon', mastodon.password, 'mastodon'), "INSERT INTO toots (body) VALUES ('x')")).rejects.toThrow(/read-only transaction/);
+    await expect(query(h.direct(1, 'mastodon', mastodon.password, 'mastodon'), "INSERT INTO toots (body) VALUES ('x')")).rejects.toThrow(
+      /read-only transaction/,
+    );
     const ro = await query(h.connectionFromUri(mastodon.uri.replace('shared-pg-rw', 'shared-pg-ro')), 'SELECT pg_is_in_recovery() AS r');
     expect(ro[0].r).toBe(true);
   });
@@ -114,7 +127,7 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
     expect((await h.httpGet(0, '/healthz')).status).toBe(200);
   });
 
-  test('kill -9 of the primary\'s postgres: the agent restarts it, the replica reconnects, nothing committed is lost', async () => {
+  test("kill -9 of the primary's postgres: the agent restarts it, the replica reconnects, nothing committed is lost", async () => {
     const data = app('mastodon');
     const rw = h.connectionFromUri(data.uri);
     for (let i = 0; i < 50; i++) await query(rw, 'INSERT INTO toots (body) VALUES ($1)', [`row ${i}`]);
@@ -128,7 +141,7 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
     }, 30000);
     await query(rw, "INSERT INTO toots (body) VALUES ('after crash')");
     await eventually(async () => {
-      const rows = await query(h.direct(1, 'mastodon', data.password, 'mastodon'), "SELECT count(*)::int AS n FROM toots");
+      const rows = await query(h.direct(1, 'mastodon', data.password, 'mastodon'), 'SELECT count(*)::int AS n FROM toots');
       expect(rows[0].n).toBe(committed + 1);
     }, 30000);
     const metrics = await h.httpGet(0, '/metrics');

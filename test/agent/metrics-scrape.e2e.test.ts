@@ -19,9 +19,16 @@ const STORE_SECRET = 'mon-store-keys';
 
 function synth(): KubeObject[] {
   const chart = new Chart(Testing.app(), NAME, { namespace: 'databases' });
-  const store = new BackupStore(chart, 'store', { endpoint: 'http://rook-ceph-rgw.rook-cluster.svc:80', bucket: 'backup-cnpg', credentials: { secretName: STORE_SECRET } });
+  const store = new BackupStore(chart, 'store', {
+    endpoint: 'http://rook-ceph-rgw.rook-cluster.svc:80',
+    bucket: 'backup-cnpg',
+    credentials: { secretName: STORE_SECRET },
+  });
   const cluster = new PostgresCluster(chart, NAME, {
-    name: NAME, instances: 2, databases: [{ name: 'app', owner: 'app' }], storage: { size: Size.gibibytes(1) },
+    name: NAME,
+    instances: 2,
+    databases: [{ name: 'app', owner: 'app' }],
+    storage: { size: Size.gibibytes(1) },
     synchronous: { number: 1, dataDurability: 'preferred' },
     backup: { store, schedule: '0 3 * * *' },
     networkPolicy: { metricsFrom: { namespace: 'monitoring' } },
@@ -32,11 +39,14 @@ function synth(): KubeObject[] {
 
 /** `name{labels} value` lines of a /metrics body. */
 function samples(body: string): Array<{ name: string; labels: string; value: number }> {
-  return body.split('\n').filter(l => l && !l.startsWith('#')).map(l => {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(l);
-    if (!m) throw new Error(`not a sample line: ${l}`);
-    return { name: m[1], labels: m[2] ?? '', value: Number(m[3]) };
-  });
+  return body
+    .split('\n')
+    .filter(l => l && !l.startsWith('#'))
+    .map(l => {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(l);
+      if (!m) throw new Error(`not a sample line: ${l}`);
+      return { name: m[1], labels: m[2] ?? '', value: Number(m[3]) };
+    });
 }
 
 const seriesOf = (expr: string) => [...expr.matchAll(/\b([a-z_:][a-z0-9_:]*)\s*\{/g)].map(m => m[1]);
@@ -58,7 +68,7 @@ describe('the series the alerts and the dashboard read, from running agents', ()
     await deleteBucketRecursive(bucket).catch(() => undefined);
   });
 
-  test('every pgc_* series of the PrometheusRule and the dashboard is exported, with the cluster\'s facts', async () => {
+  test("every pgc_* series of the PrometheusRule and the dashboard is exported, with the cluster's facts", async () => {
     const primary = h.direct(0, 'postgres', su, 'app');
     await query(primary, 'CREATE TABLE t AS SELECT g FROM generate_series(1, 10000) g');
     await query(primary, 'SELECT pg_switch_wal()');
@@ -70,12 +80,18 @@ describe('the series the alerts and the dashboard read, from running agents', ()
     const scrape = async (ordinal: number) => samples((await h.httpGet(ordinal, '/metrics')).body);
     const one = (s: ReturnType<typeof samples>, name: string, labels = '') => s.filter(x => x.name === name && x.labels.includes(labels));
     const waitedFrom = Date.now();
-    await eventually(async () => {
-      const s = await scrape(0);
-      if (!(one(s, 'pgc_base_backups')[0]?.value >= 1)) throw new Error('no base backup in the metrics yet');
-      if (!(one(s, 'pgc_wal_last_archived_timestamp_seconds')[0]?.value > 0)) throw new Error('nothing archived yet');
-      if (!one(await scrape(1), 'pgc_timeline_id').length) throw new Error('the replica has not read its statistics yet');
-    }, 150000, 2000).catch(async e => { throw new Error(`${(e as Error).message}\n${await diagnose(h)}`); });
+    await eventually(
+      async () => {
+        const s = await scrape(0);
+        if (!(one(s, 'pgc_base_backups')[0]?.value >= 1)) throw new Error('no base backup in the metrics yet');
+        if (!(one(s, 'pgc_wal_last_archived_timestamp_seconds')[0]?.value > 0)) throw new Error('nothing archived yet');
+        if (!one(await scrape(1), 'pgc_timeline_id').length) throw new Error('the replica has not read its statistics yet');
+      },
+      150000,
+      2000,
+    ).catch(async e => {
+      throw new Error(`${(e as Error).message}\n${await diagnose(h)}`);
+    });
     const onPrimary = await scrape(0);
     const onReplica = await scrape(1);
 
@@ -90,12 +106,19 @@ describe('the series the alerts and the dashboard read, from running agents', ()
     const missing = agentSeries.filter(n => !exported.has(n));
     const notOurs = [...named].filter(n => !n.startsWith('pgc_')).sort();
     // eslint-disable-next-line no-console
-    console.log(`[metrics] ${agentSeries.length} agent series named by ${rule.spec.groups[0].rules.length} alerts and ${dashboard.panels.length} panels, ${missing.length} missing (${missing.join(', ')}); `
-      + `not the agent's: ${notOurs.join(', ') || 'none'}; base backup listed ${((Date.now() - waitedFrom) / 1000).toFixed(0)} s after the backup Job ended; `
-      + `the primary exports ${new Set(onPrimary.map(x => x.name)).size} series names, the replica ${new Set(onReplica.map(x => x.name)).size}`);
-    if (missing.length) throw new Error(`missing ${missing.join(', ')}; primary:\n${(await h.httpGet(0, '/metrics')).body}\nreplica:\n${(await h.httpGet(1, '/metrics')).body}`);
+    console.log(
+      `[metrics] ${agentSeries.length} agent series named by ${rule.spec.groups[0].rules.length} alerts and ${dashboard.panels.length} panels, ${missing.length} missing (${missing.join(', ')}); ` +
+        `not the agent's: ${notOurs.join(', ') || 'none'}; base backup listed ${((Date.now() - waitedFrom) / 1000).toFixed(0)} s after the backup Job ended; ` +
+        `the primary exports ${new Set(onPrimary.map(x => x.name)).size} series names, the replica ${new Set(onReplica.map(x => x.name)).size}`,
+    );
+    if (missing.length)
+      throw new Error(
+        `missing ${missing.join(', ')}; primary:\n${(await h.httpGet(0, '/metrics')).body}\nreplica:\n${(await h.httpGet(1, '/metrics')).body}`,
+      );
     expect(notOurs).toEqual([]);
-    const volume = one(onPrimary, 'pgc_volume_used_bytes')[0].value / (one(onPrimary, 'pgc_volume_used_bytes')[0].value + one(onPrimary, 'pgc_volume_available_bytes')[0].value);
+    const volume =
+      one(onPrimary, 'pgc_volume_used_bytes')[0].value /
+      (one(onPrimary, 'pgc_volume_used_bytes')[0].value + one(onPrimary, 'pgc_volume_available_bytes')[0].value);
     expect(volume).toBeGreaterThan(0);
     expect(volume).toBeLessThan(1);
 
@@ -117,7 +140,9 @@ describe('the series the alerts and the dashboard read, from running agents', ()
     expect(one(onPrimary, 'pgc_wal_last_failed_timestamp_seconds')[0].value).toBe(0);
     expect(one(onPrimary, 'pgc_database_size_bytes', 'datname="app"')[0].value).toBeGreaterThan(300000);
     expect(one(onPrimary, 'pgc_database_xid_age', 'datname="app"')[0].value).toBeGreaterThan(0);
-    expect(one(onPrimary, 'pgc_connections').map(x => /state="([^"]*)"/.exec(x.labels)![1])).toEqual(expect.arrayContaining(['active', 'idle', 'idle in transaction', 'idle in transaction (aborted)']));
+    expect(one(onPrimary, 'pgc_connections').map(x => /state="([^"]*)"/.exec(x.labels)![1])).toEqual(
+      expect.arrayContaining(['active', 'idle', 'idle in transaction', 'idle in transaction (aborted)']),
+    );
     expect(one(onPrimary, 'pgc_max_connections')[0].value).toBeGreaterThan(0);
     expect(one(onPrimary, 'pgc_wal_archive_ready_files')[0].value).toBeGreaterThanOrEqual(0);
     for (const s of [...onPrimary, ...onReplica]) expect(s.labels).toMatch(/^\{cluster="mon-pg",pod="mon-pg-[01]"/);

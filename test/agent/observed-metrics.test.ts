@@ -9,9 +9,13 @@ import * as path from 'path';
 
 const L = 'cluster="pg",pod="pg-0"';
 const primary: ObservedStats = {
-  timeline: 3, standbys: [{ name: 'pg-1', lagSeconds: 1.5, syncState: 'quorum' }], archiver: { lastArchivedTime: 1700000000.25 },
-  readyFiles: 2, databases: [{ name: 'app "x"', sizeBytes: 8000000, xidAge: 1234 }],
-  connections: { active: 1, idle: 4, 'idle in transaction': 0, 'idle in transaction (aborted)': 0 }, maxConnections: 100,
+  timeline: 3,
+  standbys: [{ name: 'pg-1', lagSeconds: 1.5, syncState: 'quorum' }],
+  archiver: { lastArchivedTime: 1700000000.25 },
+  readyFiles: 2,
+  databases: [{ name: 'app "x"', sizeBytes: 8000000, xidAge: 1234 }],
+  connections: { active: 1, idle: 4, 'idle in transaction': 0, 'idle in transaction (aborted)': 0 },
+  maxConnections: 100,
 };
 
 describe('renderObserved', () => {
@@ -29,7 +33,12 @@ describe('renderObserved', () => {
     expect(text).toContain(`pgc_base_backups{${L}} 2`);
     expect(text).toContain(`pgc_last_failed_base_backup_timestamp_seconds{${L}} 0`);
     // Every sample has its HELP and TYPE.
-    const names = new Set(text.split('\n').filter(l => !l.startsWith('#')).map(l => l.split('{')[0]));
+    const names = new Set(
+      text
+        .split('\n')
+        .filter(l => !l.startsWith('#'))
+        .map(l => l.split('{')[0]),
+    );
     for (const n of names) expect(text).toContain(`# TYPE ${n} gauge`);
   });
 

@@ -23,9 +23,11 @@ describe('parameters from the watched ConfigMap (2 instances)', () => {
   let superuser = '';
   const rwConn = () => h.connectionFromUri(h.secretData(`${CLUSTER}-app`)!.uri);
   const show = async (ordinal: number, name: string) => (await query(h.direct(ordinal, 'postgres', superuser, 'postgres'), `SHOW ${name}`))[0][name];
-  const postmasterPid = (ordinal: number) => Number(fs.readFileSync(path.join(h.pods[ordinal].dataDir, 'pgdata', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const postmasterPid = (ordinal: number) =>
+    Number(fs.readFileSync(path.join(h.pods[ordinal].dataDir, 'pgdata', 'postmaster.pid'), 'utf8').split('\n')[0]);
   const role = (ordinal: number) => h.podLabels(h.pods[ordinal].name)[LABELS.role];
-  const apply = (params: Record<string, string>, ordinals?: number[]) => h.updateConfigMap({ [CLUSTER_CONFIG.parametersKey]: JSON.stringify(params) }, ordinals);
+  const apply = (params: Record<string, string>, ordinals?: number[]) =>
+    h.updateConfigMap({ [CLUSTER_CONFIG.parametersKey]: JSON.stringify(params) }, ordinals);
   const logs = (ordinal: number, re: RegExp) => (h.pods[ordinal].process?.logs() ?? []).filter(l => re.test(l.msg ?? ''));
 
   beforeAll(async () => {
@@ -39,11 +41,19 @@ describe('parameters from the watched ConfigMap (2 instances)', () => {
     const pids = [postmasterPid(0), postmasterPid(1)];
     const t0 = Date.now();
     apply({ ...INITIAL, work_mem: '16MB' });
-    await eventually(async () => {
-      for (const o of [0, 1]) if (await show(o, 'work_mem') !== '16MB') throw new Error(`instance ${o} still has the old work_mem`);
-    }, 20000, 200).catch(async e => { throw new Error(`${(e as Error).message}\n${await diagnose(h)}`); });
+    await eventually(
+      async () => {
+        for (const o of [0, 1]) if ((await show(o, 'work_mem')) !== '16MB') throw new Error(`instance ${o} still has the old work_mem`);
+      },
+      20000,
+      200,
+    ).catch(async e => {
+      throw new Error(`${(e as Error).message}\n${await diagnose(h)}`);
+    });
     // eslint-disable-next-line no-console
-    console.log(`[params] work_mem 4MB → 16MB applied on both instances ${((Date.now() - t0) / 1000).toFixed(1)} s after the volume swap; postmaster PIDs ${pids.join(', ')} → ${postmasterPid(0)}, ${postmasterPid(1)}`);
+    console.log(
+      `[params] work_mem 4MB → 16MB applied on both instances ${((Date.now() - t0) / 1000).toFixed(1)} s after the volume swap; postmaster PIDs ${pids.join(', ')} → ${postmasterPid(0)}, ${postmasterPid(1)}`,
+    );
     expect([postmasterPid(0), postmasterPid(1)]).toEqual(pids);
     for (const o of [0, 1]) {
       const line = await h.pods[o].process!.waitForLog(l => /^parameters applied by a reload, no restart needed/.test(l.msg ?? ''), 10000);
@@ -74,7 +84,10 @@ describe('parameters from the watched ConfigMap (2 instances)', () => {
     expect(await h.pods[replica].process!.exited).toBe(0);
     h.startInstance(replica);
     await h.waitReady(replica, 120000);
-    const fallback = await h.pods[replica].process!.waitForLog(l => /^the cluster's parameters are not valid for this postgres: starting with the last valid ones/.test(l.msg ?? ''), 5000);
+    const fallback = await h.pods[replica].process!.waitForLog(
+      l => /^the cluster's parameters are not valid for this postgres: starting with the last valid ones/.test(l.msg ?? ''),
+      5000,
+    );
     expect(fallback.invalid.join(' ')).toMatch(/work_mem/);
     expect(await show(replica, 'work_mem')).toBe('16MB');
   });
@@ -96,17 +109,25 @@ describe('parameters from the watched ConfigMap (2 instances)', () => {
     expect(leaseOf(h).transitions).toBe(transitions);
     expect(await show(primary, 'shared_buffers')).toBe('32MB');
     apply(next, [replica]);
-    await eventually(async () => {
-      for (const o of [0, 1]) if (await show(o, 'shared_buffers') !== '64MB') throw new Error(`instance ${o} still runs the old shared_buffers`);
-      if (role(primary) !== 'replica' || role(replica) !== 'primary') throw new Error('no switchover yet');
-    }, 90000, 250).catch(async e => { throw new Error(`${(e as Error).message}\n${await diagnose(h)}`); });
+    await eventually(
+      async () => {
+        for (const o of [0, 1]) if ((await show(o, 'shared_buffers')) !== '64MB') throw new Error(`instance ${o} still runs the old shared_buffers`);
+        if (role(primary) !== 'replica' || role(replica) !== 'primary') throw new Error('no switchover yet');
+      },
+      90000,
+      250,
+    ).catch(async e => {
+      throw new Error(`${(e as Error).message}\n${await diagnose(h)}`);
+    });
     await h.waitReady(primary, 60000);
     await sleep(2000);
     await w.stop();
     const gap = w.longestGapMs();
     const lost = await lostRows(rwConn(), w.acknowledged);
     // eslint-disable-next-line no-console
-    console.log(`[params] shared_buffers 32MB → 64MB on both instances in ${((Date.now() - t0) / 1000).toFixed(1)} s: lease transitions ${leaseOf(h).transitions - transitions}, longest write gap on -rw ${(gap / 1000).toFixed(2)} s, ${w.acknowledged.length} rows acknowledged, ${lost.length} lost`);
+    console.log(
+      `[params] shared_buffers 32MB → 64MB on both instances in ${((Date.now() - t0) / 1000).toFixed(1)} s: lease transitions ${leaseOf(h).transitions - transitions}, longest write gap on -rw ${(gap / 1000).toFixed(2)} s, ${w.acknowledged.length} rows acknowledged, ${lost.length} lost`,
+    );
     expect(lost).toEqual([]);
     expect(leaseOf(h).transitions).toBe(transitions + 1); // exactly one switchover, no failover
     expect(postmasterPid(replica)).not.toBe(replicaPid); // the replica restarted (before the switchover)
@@ -125,9 +146,15 @@ describe('parameters from the watched ConfigMap (2 instances)', () => {
     await sleep(2000);
     const t0 = Date.now();
     apply({ ...INITIAL, work_mem: '16MB', shared_buffers: '64MB', max_connections: '80' });
-    await eventually(async () => {
-      for (const o of [0, 1]) if (await show(o, 'max_connections') !== '80') throw new Error(`instance ${o} still runs the old max_connections`);
-    }, 90000, 250).catch(async e => { throw new Error(`${(e as Error).message}\n${await diagnose(h)}`); });
+    await eventually(
+      async () => {
+        for (const o of [0, 1]) if ((await show(o, 'max_connections')) !== '80') throw new Error(`instance ${o} still runs the old max_connections`);
+      },
+      90000,
+      250,
+    ).catch(async e => {
+      throw new Error(`${(e as Error).message}\n${await diagnose(h)}`);
+    });
     await h.waitReady(replica, 60000);
     await sleep(2000);
     await w.stop();
@@ -136,7 +163,9 @@ describe('parameters from the watched ConfigMap (2 instances)', () => {
     const primaryRestart = logs(primary, /^the primary restarts in place first/);
     const replicaRestart = logs(replica, /^a replica restarts postgres in place for new parameters/).pop();
     // eslint-disable-next-line no-console
-    console.log(`[params] max_connections 100 → 80 on both instances in ${((Date.now() - t0) / 1000).toFixed(1)} s: lease transitions ${leaseOf(h).transitions - transitions}, longest write gap on -rw ${(gap / 1000).toFixed(2)} s (the primary's restart), ${w.acknowledged.length} rows acknowledged, ${lost.length} lost`);
+    console.log(
+      `[params] max_connections 100 → 80 on both instances in ${((Date.now() - t0) / 1000).toFixed(1)} s: lease transitions ${leaseOf(h).transitions - transitions}, longest write gap on -rw ${(gap / 1000).toFixed(2)} s (the primary's restart), ${w.acknowledged.length} rows acknowledged, ${lost.length} lost`,
+    );
     expect(lost).toEqual([]);
     expect(leaseOf(h).transitions).toBe(transitions);
     expect(role(primary)).toBe('primary');

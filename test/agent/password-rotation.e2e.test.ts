@@ -26,7 +26,7 @@ const NAME = 'rotate';
 /** The issue's bound for a rotation to reach the role. */
 const ROTATION_BOUND_S = 90;
 
-describe('password rotation without restarts; no secret in PostgreSQL\'s environment', () => {
+describe("password rotation without restarts; no secret in PostgreSQL's environment", () => {
   const d = new Drill(NAME, synthBackedUp(NAME));
   const h = d.h;
   const role = (i: number) => h.podLabels(`${NAME}-${i}`)[LABELS.role];
@@ -41,9 +41,13 @@ describe('password rotation without restarts; no secret in PostgreSQL\'s environ
   /** What `kubectl apply` of an edited Secret does: same name, new content. */
   const putSecret = (name: string, data: Record<string, string>) => h.seedSecret(name, data);
   /** An app Secret with a new password, every key consistent (what a user regenerating it writes). */
-  const appData = (password: string) => appSecretData({ username: 'app', dbname: 'app', host: `${NAME}-rw`, port: 5432, clusterDomain: 'cluster.local' }, password, h.namespace);
+  const appData = (password: string) =>
+    appSecretData({ username: 'app', dbname: 'app', host: `${NAME}-rw`, port: 5432, clusterDomain: 'cluster.local' }, password, h.namespace);
   const newPassword = (what: string) => `${what}-rotated-${Math.random().toString(36).slice(2, 12)}`;
-  const direct = (ordinal: number, user: string, password: string, database = 'postgres'): ClientConfig => ({ ...h.direct(ordinal, user, password, database), connectionTimeoutMillis: 2000 });
+  const direct = (ordinal: number, user: string, password: string, database = 'postgres'): ClientConfig => ({
+    ...h.direct(ordinal, user, password, database),
+    connectionTimeoutMillis: 2000,
+  });
 
   /** Seconds until a login with `conn` succeeds. */
   async function secondsUntilLogin(conn: () => ClientConfig, since: number): Promise<number> {
@@ -52,32 +56,55 @@ describe('password rotation without restarts; no secret in PostgreSQL\'s environ
   }
   const refused = (conn: ClientConfig) => expect(query(conn, 'SELECT 1')).rejects.toThrow(/password authentication failed/);
   /** Ready as the kubelet sees it, on both pods. */
-  const bothReady = () => eventually(async () => {
-    for (const i of [0, 1]) {
-      const r = await h.httpGet(i, '/readyz');
-      if (r.status !== 200) throw new Error(`pod ${i} not ready: ${r.status} ${r.body}`);
-    }
-  }, 5000);
+  const bothReady = () =>
+    eventually(async () => {
+      for (const i of [0, 1]) {
+        const r = await h.httpGet(i, '/readyz');
+        if (r.status !== 200) throw new Error(`pod ${i} not ready: ${r.status} ${r.body}`);
+      }
+    }, 5000);
 
-  test('no password in the pod\'s environment; none and no S3 key in postgres\' or its children\'s; restore_command still reaches the store', async () => {
+  test("no password in the pod's environment; none and no S3 key in postgres' or its children's; restore_command still reaches the store", async () => {
     const container = h.statefulSet.spec.template.spec.containers[0];
     const fromSecrets = container.env.filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => e.name);
     // Only the S3 keys of the BackupStore (the agent's own uploads need them); no password at all.
     expect(fromSecrets.sort()).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
     expect(container.env.filter((e: any) => /PASSWORD/.test(e.name))).toEqual([]);
 
-    const secrets = [d.su, h.secretData(`${NAME}-replication`)!.password, h.secretData(`${NAME}-app`)!.password, d.ep.accessKeyId, d.ep.secretAccessKey];
+    const secrets = [
+      d.su,
+      h.secretData(`${NAME}-replication`)!.password,
+      h.secretData(`${NAME}-app`)!.password,
+      d.ep.accessKeyId,
+      d.ep.secretAccessKey,
+    ];
     await query(d.direct(0), 'CREATE TABLE IF NOT EXISTS env_dump (line text)');
     await query(d.direct(0), "COPY env_dump FROM PROGRAM 'env'");
     const childEnv = (await query(d.direct(0), 'SELECT line FROM env_dump')).map(r => r.line as string);
     // The postmaster's own environment (every backend, the archiver and restore_command are its children);
     // /proc/self/environ of a backend is overwritten by its process title.
-    const postmasterEnv = async (i: number) => ((await query(d.direct(i),
-      "SELECT encode(pg_read_binary_file('/proc/' || split_part(pg_read_file('postmaster.pid'), E'\\n', 1) || '/environ'), 'escape') AS e"))[0].e as string).split('\\000').join('\n');
-    const environments = { 'COPY FROM PROGRAM env on the primary': childEnv.join('\n'), 'the primary\'s postmaster': await postmasterEnv(0), 'the replica\'s postmaster': await postmasterEnv(1) };
+    const postmasterEnv = async (i: number) =>
+      (
+        (
+          await query(
+            d.direct(i),
+            "SELECT encode(pg_read_binary_file('/proc/' || split_part(pg_read_file('postmaster.pid'), E'\\n', 1) || '/environ'), 'escape') AS e",
+          )
+        )[0].e as string
+      )
+        .split('\\000')
+        .join('\n');
+    const environments = {
+      'COPY FROM PROGRAM env on the primary': childEnv.join('\n'),
+      "the primary's postmaster": await postmasterEnv(0),
+      "the replica's postmaster": await postmasterEnv(1),
+    };
     for (const [where, text] of Object.entries(environments)) {
       expect({ where, leaked: secrets.filter(s => text.includes(s)).length }).toEqual({ where, leaked: 0 });
-      expect({ where, variables: text.split('\n').filter(l => /PASSWORD|SECRET_ACCESS|ACCESS_KEY/.test(l.split('=')[0])) }).toEqual({ where, variables: [] });
+      expect({ where, variables: text.split('\n').filter(l => /PASSWORD|SECRET_ACCESS|ACCESS_KEY/.test(l.split('=')[0])) }).toEqual({
+        where,
+        variables: [],
+      });
       expect(text).toMatch(/^PGC_SECRET_FILE=/m);
     }
     const secretFile = childEnv.find(l => l.startsWith('PGC_SECRET_FILE='))!.split('=')[1];
@@ -89,12 +116,17 @@ describe('password rotation without restarts; no secret in PostgreSQL\'s environ
     const [{ restore_command: restoreCommand }] = await query(d.direct(1), 'SHOW restore_command');
     const command = restoreCommand.replace('%f', segment).replace('%p', 'rotation-fetched-segment');
     // On the replica (read-only): COPY TO PROGRAM, the result written to a file read back with pg_read_file.
-    await query(d.direct(1), `COPY (SELECT 1) TO PROGRAM ${quoteLiteral(`${command} >/dev/null 2>&1; echo "exit=$?" > rotation-fetch.out; stat -c %s rotation-fetched-segment >> rotation-fetch.out`)}`);
+    await query(
+      d.direct(1),
+      `COPY (SELECT 1) TO PROGRAM ${quoteLiteral(`${command} >/dev/null 2>&1; echo "exit=$?" > rotation-fetch.out; stat -c %s rotation-fetched-segment >> rotation-fetch.out`)}`,
+    );
     const out = ((await query(d.direct(1), "SELECT pg_read_file('rotation-fetch.out') AS t"))[0].t as string).trim().split('\n');
     expect(out).toEqual(['exit=0', String(16 * 1024 * 1024)]);
     for (const f of ['rotation-fetched-segment', 'rotation-fetch.out']) fs.rmSync(path.join(h.pods[1].dataDir, 'pgdata', f), { force: true });
     await query(d.direct(0), 'DROP TABLE env_dump');
-    figures.push(`environments checked: ${Object.keys(environments).length}, leaked secrets: 0; restore_command from a scrubbed environment: ${out[0]}`);
+    figures.push(
+      `environments checked: ${Object.keys(environments).length}, leaked secrets: 0; restore_command from a scrubbed environment: ${out[0]}`,
+    );
   });
 
   test('app password: the new one logs in through -rw within the bound, the old one is refused, no restart', async () => {
@@ -128,16 +160,33 @@ describe('password rotation without restarts; no secret in PostgreSQL\'s environ
     // The replica's passfile has the new password (written on its own poll), then its next connection uses it:
     // break the stream and watch it come back.
     const passfile = path.join(h.pods[1].runDir, '.pgpass-replication');
-    await eventually(async () => { if (!fs.readFileSync(passfile, 'utf8').includes(pw)) throw new Error('passfile not rewritten yet'); }, (CREDENTIALS_POLL_SECONDS + 5) * 1000);
+    await eventually(
+      async () => {
+        if (!fs.readFileSync(passfile, 'utf8').includes(pw)) throw new Error('passfile not rewritten yet');
+      },
+      (CREDENTIALS_POLL_SECONDS + 5) * 1000,
+    );
     const cut = Date.now();
     await query(d.direct(0), "SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'rotate-1'");
-    await eventually(async () => {
-      const r = await query(d.direct(0), "SELECT state FROM pg_stat_replication WHERE application_name = 'rotate-1' AND backend_start > now() - interval '1 minute'");
-      if (r[0]?.state !== 'streaming') throw new Error(`replica not streaming again: ${JSON.stringify(r)}`);
-    }, 60000, 200);
+    await eventually(
+      async () => {
+        const r = await query(
+          d.direct(0),
+          "SELECT state FROM pg_stat_replication WHERE application_name = 'rotate-1' AND backend_start > now() - interval '1 minute'",
+        );
+        if (r[0]?.state !== 'streaming') throw new Error(`replica not streaming again: ${JSON.stringify(r)}`);
+      },
+      60000,
+      200,
+    );
     figures.push(`replica streaming again ${((Date.now() - cut) / 1000).toFixed(1)} s after its connection was cut`);
-    const [{ id }] = await query(d.rw(), 'INSERT INTO events (id) VALUES ((extract(epoch FROM clock_timestamp()) * 1000000)::bigint) RETURNING id::text');
-    await eventually(async () => { if (!(await idsOn(d.direct(1))).has(Number(id))) throw new Error('row not on the replica yet'); }, 20000);
+    const [{ id }] = await query(
+      d.rw(),
+      'INSERT INTO events (id) VALUES ((extract(epoch FROM clock_timestamp()) * 1000000)::bigint) RETURNING id::text',
+    );
+    await eventually(async () => {
+      if (!(await idsOn(d.direct(1))).has(Number(id))) throw new Error('row not on the replica yet');
+    }, 20000);
     expect(await postmasterPids()).toEqual(pids);
     await bothReady();
   });
@@ -155,7 +204,10 @@ describe('password rotation without restarts; no secret in PostgreSQL\'s environ
     try {
       await query(d.direct(0), "ALTER ROLE streaming_replica PASSWORD 'changed-by-hand'");
       await query(d.direct(0), "SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'rotate-1'");
-      refusedLine = await replica.waitForLog(l => l.source === 'postgres' && /password authentication failed for user "streaming_replica"/.test(l.msg ?? ''), 6500);
+      refusedLine = await replica.waitForLog(
+        l => l.source === 'postgres' && /password authentication failed for user "streaming_replica"/.test(l.msg ?? ''),
+        6500,
+      );
     } finally {
       process.kill(primaryAgent, 'SIGCONT');
     }
@@ -163,11 +215,18 @@ describe('password rotation without restarts; no secret in PostgreSQL\'s environ
     expect(refusedLine.msg).toMatch(/could not connect to the primary server/);
     // The primary puts the Secret's password back (its stored verifier does not match the Secret), the replica's
     // next try (PostgreSQL retries every 5 s) streams.
-    await h.pods[0].process!.waitForLog(l => l.msg === 'password rotated: the role has its Secret\'s password now' && l.role === 'streaming_replica' && Date.parse(l.time) > stalled, 30000);
-    await eventually(async () => {
-      const r = await query(d.direct(0), "SELECT state FROM pg_stat_replication WHERE application_name = 'rotate-1'");
-      if (r[0]?.state !== 'streaming') throw new Error('not streaming yet');
-    }, 30000, 200);
+    await h.pods[0].process!.waitForLog(
+      l => l.msg === "password rotated: the role has its Secret's password now" && l.role === 'streaming_replica' && Date.parse(l.time) > stalled,
+      30000,
+    );
+    await eventually(
+      async () => {
+        const r = await query(d.direct(0), "SELECT state FROM pg_stat_replication WHERE application_name = 'rotate-1'");
+        if (r[0]?.state !== 'streaming') throw new Error('not streaming yet');
+      },
+      30000,
+      200,
+    );
     figures.push(`streaming again ${((Date.now() - stalled) / 1000).toFixed(1)} s after the stall began`);
     expect(replica.child.exitCode).toBeNull();
     expect(replica.logs().filter(l => l.source !== 'postgres' && Date.parse(l.time) > stalled && /rewind|clon|rejoin/.test(l.msg ?? ''))).toEqual([]);
@@ -175,7 +234,7 @@ describe('password rotation without restarts; no secret in PostgreSQL\'s environ
     await bothReady();
   });
 
-  test('superuser password: new login works, the old is refused, the agents keep working; a failover\'s rewind uses the new one', async () => {
+  test("superuser password: new login works, the old is refused, the agents keep working; a failover's rewind uses the new one", async () => {
     const old = d.su;
     const pw = newPassword('superuser');
     const pids = await postmasterPids();
@@ -204,7 +263,13 @@ describe('password rotation without restarts; no secret in PostgreSQL\'s environ
     }, 30000);
     h.pods[0].process!.killPod();
     await podGone(h.pods[0].process!);
-    await eventually(async () => { if (role(1) !== 'primary') throw new Error('not promoted yet'); }, 90000, 250);
+    await eventually(
+      async () => {
+        if (role(1) !== 'primary') throw new Error('not promoted yet');
+      },
+      90000,
+      250,
+    );
     const w2 = ackWriter(() => d.rw());
     await sleep(2000);
     await w2.stop();
@@ -213,7 +278,9 @@ describe('password rotation without restarts; no secret in PostgreSQL\'s environ
     expect(role(0)).toBe('replica');
     expect(back.logs().some(l => /^rewound the former primary/.test(l.msg ?? ''))).toBe(true);
     const lost = missing([...w.acknowledged, ...w2.acknowledged], await idsOn(d.rw()));
-    figures.push(`rewind after the superuser rotation: rewound, rows acknowledged ${w.acknowledged.length + w2.acknowledged.length}, lost ${lost.length}`);
+    figures.push(
+      `rewind after the superuser rotation: rewound, rows acknowledged ${w.acknowledged.length + w2.acknowledged.length}, lost ${lost.length}`,
+    );
     expect(lost).toEqual([]);
   });
 
@@ -222,12 +289,16 @@ describe('password rotation without restarts; no secret in PostgreSQL\'s environ
     const t0 = Date.now();
     h.api.remove('secrets', h.namespace, `${NAME}-app-app`);
     h.api.remove('secrets', h.namespace, `${NAME}-app`);
-    const recreated = await eventually(async () => {
-      const a = h.secretData(`${NAME}-app-app`);
-      const b = h.secretData(`${NAME}-app`);
-      if (!a || !b) throw new Error('not recreated yet');
-      return { a, b };
-    }, (CREDENTIALS_POLL_SECONDS + 10) * 1000, 200);
+    const recreated = await eventually(
+      async () => {
+        const a = h.secretData(`${NAME}-app-app`);
+        const b = h.secretData(`${NAME}-app`);
+        if (!a || !b) throw new Error('not recreated yet');
+        return { a, b };
+      },
+      (CREDENTIALS_POLL_SECONDS + 10) * 1000,
+      200,
+    );
     expect(recreated.a.password).toBe(recreated.b.password);
     expect(recreated.a.password).not.toBe(old);
     expect(recreated.a.password).toMatch(/^[A-Za-z0-9]{48}$/);

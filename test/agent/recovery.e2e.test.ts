@@ -112,10 +112,14 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
       // Every committed row must be in the archive before the cluster is lost.
       const su = h.secretData('keycloak-pg-cluster-superuser')!.password;
       const last = (await query(h.direct(0, 'postgres', su, 'postgres'), 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS w, pg_switch_wal()'))[0].w;
-      await eventually(async () => {
-        const a = (await query(h.direct(0, 'postgres', su, 'postgres'), 'SELECT last_archived_wal AS l FROM pg_stat_archiver'))[0].l;
-        if (!a || a < last) throw new Error(`archived up to ${a}, waiting for ${last}`);
-      }, 120000, 500);
+      await eventually(
+        async () => {
+          const a = (await query(h.direct(0, 'postgres', su, 'postgres'), 'SELECT last_archived_wal AS l FROM pg_stat_archiver'))[0].l;
+          if (!a || a < last) throw new Error(`archived up to ${a}, waiting for ${last}`);
+        },
+        120000,
+        500,
+      );
     } finally {
       await h.stop(); // processes and volumes gone: the cluster is destroyed
     }
@@ -162,10 +166,14 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
       const su = h.secretData('keycloak-pg-restored-superuser')!.password;
       await query(h.direct(0, 'postgres', su, 'postgres'), 'SELECT pg_switch_wal()');
       const s3 = await s3For(own);
-      await eventually(async () => {
-        const keysOwn = (await listPrefix(s3, 'keycloak-pg-restored/wals/')).map(o => o.key);
-        if (!keysOwn.some(k => /\/00000002[0-9A-F]{16}\.gz$/.test(k))) throw new Error('new timeline not archived yet');
-      }, 60000, 1000);
+      await eventually(
+        async () => {
+          const keysOwn = (await listPrefix(s3, 'keycloak-pg-restored/wals/')).map(o => o.key);
+          if (!keysOwn.some(k => /\/00000002[0-9A-F]{16}\.gz$/.test(k))) throw new Error('new timeline not archived yet');
+        },
+        60000,
+        1000,
+      );
       s3.destroy();
     } finally {
       await h.stop();
@@ -240,7 +248,8 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
       const r = await drill();
       expect(r.code).toBe(0);
       expect(r.report).toMatchObject({
-        ok: true, failures: [],
+        ok: true,
+        failures: [],
         replay: { mode: 'latest' },
         amcheck: { ok: true, findings: [] },
         tables: [{ database: 'keycloak', table: 'user_entity', minRows: 1, rows: rowsBeforeT.length + rowsAfterT.length, ok: true }],
@@ -250,7 +259,7 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
       expect(r.logs.some(l => /^verify passed/.test(l.msg ?? ''))).toBe(true);
     });
 
-    test('replay to the backup\'s end only: the rows that existed when the backup was taken', async () => {
+    test("replay to the backup's end only: the rows that existed when the backup was taken", async () => {
       const r = await drill({ PGC_VERIFY_REPLAY: 'backup-end' });
       expect(r.code).toBe(0);
       // 20 users existed when the base backup ran (the next ones came after it).
@@ -258,12 +267,20 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
     });
 
     test('an implausible row count fails the drill and says which table', async () => {
-      const checks = { amcheck: false, tables: [{ database: 'keycloak', table: 'user_entity', minRows: 1000 }, { database: 'keycloak', table: 'no_such_table', minRows: 1 }] };
+      const checks = {
+        amcheck: false,
+        tables: [
+          { database: 'keycloak', table: 'user_entity', minRows: 1000 },
+          { database: 'keycloak', table: 'no_such_table', minRows: 1 },
+        ],
+      };
       const r = await drill({ PGC_VERIFY_CHECKS: JSON.stringify(checks) });
       expect(r.code).toBe(1);
       expect(r.report.ok).toBe(false);
       const failed = r.logs.find(l => l.level === 'error');
-      expect(failed.msg).toMatch(/^verify failed: keycloak\.user_entity: 60 rows, fewer than the 1000 expected; keycloak\.no_such_table: relation "no_such_table" does not exist/);
+      expect(failed.msg).toMatch(
+        /^verify failed: keycloak\.user_entity: 60 rows, fewer than the 1000 expected; keycloak\.no_such_table: relation "no_such_table" does not exist/,
+      );
     });
 
     test('a damaged backup, or a backup without its WAL, fails with one line saying what to do', async () => {
@@ -274,7 +291,9 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
       expect(noWal.code).toBe(2);
       const line = noWal.logs.find(l => l.level === 'error');
       // The archive is checked before the replay: the first segment it lacks is named.
-      expect(line.msg).toMatch(/^verify failed: backup \d{8}T\d{6} cannot replay to the end of the archive: WAL segment ([0-9A-F]{24}) is missing from the archive/);
+      expect(line.msg).toMatch(
+        /^verify failed: backup \d{8}T\d{6} cannot replay to the end of the archive: WAL segment ([0-9A-F]{24}) is missing from the archive/,
+      );
       expect(line.fix).toContain(`Find ${line.missing} in an instance's pg_wal`);
     });
   });

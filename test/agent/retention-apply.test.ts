@@ -29,7 +29,10 @@ const SEGS_PER_DAY = 8;
 
 const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
 const segName = (tl: number, n: number) => `${hex8(tl)}${hex8(Math.floor(n / 256))}${hex8(n % 256)}`;
-const parseSeg = (name: string) => ({ tl: parseInt(name.slice(0, 8), 16), n: parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16, 24), 16) });
+const parseSeg = (name: string) => ({
+  tl: parseInt(name.slice(0, 8), 16),
+  n: parseInt(name.slice(8, 16), 16) * 256 + parseInt(name.slice(16, 24), 16),
+});
 
 interface Store {
   readonly s3: S3Bucket;
@@ -45,18 +48,30 @@ interface Store {
 
 async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
   let i = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (i < items.length) await fn(items[i++]);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (i < items.length) await fn(items[i++]);
+    }),
+  );
 }
 
 function backup(server: string, at: Date, status: BackupStatus, tl: number, seg: number): BackupInfo {
   return {
-    backupId: backupIdFor(at), status, serverName: server, systemIdentifier: SYSTEM, timeline: tl, beginTime: at,
+    backupId: backupIdFor(at),
+    status,
+    serverName: server,
+    systemIdentifier: SYSTEM,
+    timeline: tl,
+    beginTime: at,
     endTime: status === 'DONE' ? new Date(at.getTime() + 10 * 60_000) : undefined,
-    beginWal: segName(tl, seg), endWal: status === 'DONE' ? segName(tl, seg + 1) : undefined,
-    beginLsn: `0/${(seg * 16).toString(16).toUpperCase()}00028`, endLsn: status === 'DONE' ? `0/${(seg * 16 + 16).toString(16).toUpperCase()}00100` : undefined,
-    pgVersion: 150018, size: 30_000_000, compression: 'gzip', error: status === 'FAILED' ? 'connection lost' : undefined,
+    beginWal: segName(tl, seg),
+    endWal: status === 'DONE' ? segName(tl, seg + 1) : undefined,
+    beginLsn: `0/${(seg * 16).toString(16).toUpperCase()}00028`,
+    endLsn: status === 'DONE' ? `0/${(seg * 16 + 16).toString(16).toUpperCase()}00100` : undefined,
+    pgVersion: 150018,
+    size: 30_000_000,
+    compression: 'gzip',
+    error: status === 'FAILED' ? 'connection lost' : undefined,
     backupLabel: `START WAL LOCATION: 0/0 (file ${segName(tl, seg)})\nCHECKPOINT LOCATION: 0/0\n`,
   };
 }
@@ -76,7 +91,11 @@ async function writeStore(bucket: string, server: string, days: number, switchDa
   const ep = await ensureS3();
   const store: StoreConfig = {
     s3: { endpoint: ep.endpoint, bucket, accessKeyId: ep.accessKeyId, secretAccessKey: ep.secretAccessKey, region: ep.region },
-    prefix: PREFIX, serverName: server, compression: 'gzip', walCompression: 'gzip', walMaxParallel: 4,
+    prefix: PREFIX,
+    serverName: server,
+    compression: 'gzip',
+    walCompression: 'gzip',
+    walMaxParallel: 4,
   };
   const done: Store['done'] = [];
   const switchSeg = 2 + (days - switchDay) * SEGS_PER_DAY - 3; // promotion: the day before the first TL2 backup
@@ -97,7 +116,13 @@ async function writeStore(bucket: string, server: string, days: number, switchDa
   for (const d of done) tasks.push(() => putBackup(s3, store, d.info, d.tl === 1 && d.seg % 3 === 0 ? { '16385.tar.gz': 512 } : {}));
   for (const name of walNames) {
     const history = name.endsWith('.history');
-    tasks.push(() => putObject(s3, s3Layout.walKey(store.prefix, server, name, history ? 'none' : 'gzip'), Buffer.alloc(history ? 42 : 64 + (parseSeg(name).n % 50), 1)));
+    tasks.push(() =>
+      putObject(
+        s3,
+        s3Layout.walKey(store.prefix, server, name, history ? 'none' : 'gzip'),
+        Buffer.alloc(history ? 42 : 64 + (parseSeg(name).n % 50), 1),
+      ),
+    );
   }
   let failedId: string | undefined, runningId: string | undefined;
   if (withLeftovers) {
@@ -133,16 +158,18 @@ function expectedRemaining(st: Store, keptDays: number[]): string[] {
   const base = s3Layout.baseRoot(PREFIX, st.store.serverName);
   const wals = s3Layout.walsRoot(PREFIX, st.store.serverName);
   const keptFolders = new Set([...kept.map(k => k.info.backupId), st.runningId, 'notes']);
-  return st.keys.filter(key => {
-    if (key.startsWith(base)) return keptFolders.has(key.slice(base.length).split('/')[0]);
-    if (key.startsWith(wals)) {
-      const name = key.slice(key.lastIndexOf('/') + 1);
-      if (name.endsWith('.history')) return true;
-      const { tl, n } = parseSeg(name);
-      return tl > oldest.tl || (tl === oldest.tl && n >= oldest.seg);
-    }
-    return true;
-  }).sort();
+  return st.keys
+    .filter(key => {
+      if (key.startsWith(base)) return keptFolders.has(key.slice(base.length).split('/')[0]);
+      if (key.startsWith(wals)) {
+        const name = key.slice(key.lastIndexOf('/') + 1);
+        if (name.endsWith('.history')) return true;
+        const { tl, n } = parseSeg(name);
+        return tl > oldest.tl || (tl === oldest.tl && n >= oldest.seg);
+      }
+      return true;
+    })
+    .sort();
 }
 
 function captureLog(): { log: Logger; lines: string[] } {
@@ -201,7 +228,12 @@ describe('applyRetention on Ceph RGW', () => {
     const keptIds = main.done.filter(d => keptDays.includes(d.day)).map(d => d.info.backupId);
     const running = dry.backups.find(b => b.backupId === main.runningId)!;
     expect(running.status).toBe('STARTED');
-    expect(dry.backups.filter(b => b.action === 'keep').map(b => b.backupId).sort()).toEqual([...keptIds, running.backupId].sort());
+    expect(
+      dry.backups
+        .filter(b => b.action === 'keep')
+        .map(b => b.backupId)
+        .sort(),
+    ).toEqual([...keptIds, running.backupId].sort());
     expect(running.reasons).toEqual(['incomplete-running']);
     expect(dry.backups.find(b => b.backupId === main.failedId)).toMatchObject({ action: 'remove', status: 'FAILED' });
     expect(dry.backups.find(b => b.backupId === backupIdFor(new Date(TODAY)))?.reasons).toEqual(['newest', 'daily', 'monthly']);
@@ -274,8 +306,9 @@ describe('a backup appearing between plan and delete', () => {
         return listBackups(s3, store);
       };
       const deletes = recordDeletes(st.s3);
-      await expect(applyRetention(st.s3, st.store, { daily: 7 }, { now: NOW, listBackups: racing, log: captureLog().log }))
-        .rejects.toThrow(/the store changed while retention was planning \(backup \d{8}T060000 appeared\); nothing was deleted/);
+      await expect(applyRetention(st.s3, st.store, { daily: 7 }, { now: NOW, listBackups: racing, log: captureLog().log })).rejects.toThrow(
+        /the store changed while retention was planning \(backup \d{8}T060000 appeared\); nothing was deleted/,
+      );
       expect(calls).toBe(2);
       expect(deletes).toEqual([]);
       expect(await serverKeys(st.s3, 'race')).toEqual([...st.keys, ...added].sort());
@@ -292,8 +325,9 @@ describe('a backup.info that cannot be read', () => {
       const damaged = st.done[2].info.backupId;
       await putObject(st.s3, s3Layout.backupInfo(PREFIX, 'bad', damaged), Buffer.from('status=DONE\nthis line is not a field\n'));
       const deletes = recordDeletes(st.s3);
-      await expect(applyRetention(st.s3, st.store, { daily: 3 }, { now: NOW, log: captureLog().log }))
-        .rejects.toThrow(`retention: cannot read the backup.info of backup ${damaged}`);
+      await expect(applyRetention(st.s3, st.store, { daily: 3 }, { now: NOW, log: captureLog().log })).rejects.toThrow(
+        `retention: cannot read the backup.info of backup ${damaged}`,
+      );
       expect(deletes).toEqual([]);
       expect(await serverKeys(st.s3, 'bad')).toEqual(st.keys);
     } finally {
@@ -311,11 +345,17 @@ describe('pg-agent retention (the bundled command, as a process)', () => {
     st = await writeStore(bucket, 'cmd', 30, 5, false);
     const ep = await ensureS3();
     env = {
-      PATH: process.env.PATH, HOME: process.env.HOME,
-      [BACKUP_ENV.endpoint]: ep.endpoint, [BACKUP_ENV.bucket]: bucket, [BACKUP_ENV.prefix]: PREFIX.slice(0, -1),
-      [BACKUP_ENV.region]: ep.region, [BACKUP_ENV.forcePathStyle]: 'true',
-      [BACKUP_ENV.accessKeyId]: ep.accessKeyId, [BACKUP_ENV.secretAccessKey]: ep.secretAccessKey,
-      [BACKUP_ENV.serverName]: 'cmd', [BACKUP_ENV.retention]: JSON.stringify({ recoveryWindow: '7d', weekly: 2 }),
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      [BACKUP_ENV.endpoint]: ep.endpoint,
+      [BACKUP_ENV.bucket]: bucket,
+      [BACKUP_ENV.prefix]: PREFIX.slice(0, -1),
+      [BACKUP_ENV.region]: ep.region,
+      [BACKUP_ENV.forcePathStyle]: 'true',
+      [BACKUP_ENV.accessKeyId]: ep.accessKeyId,
+      [BACKUP_ENV.secretAccessKey]: ep.secretAccessKey,
+      [BACKUP_ENV.serverName]: 'cmd',
+      [BACKUP_ENV.retention]: JSON.stringify({ recoveryWindow: '7d', weekly: 2 }),
     };
   }, 300_000);
 
@@ -341,7 +381,12 @@ describe('pg-agent retention (the bundled command, as a process)', () => {
     const expected = [...new Set([...inWindow, before, ...weekly].map(d => d.info.backupId))].sort();
     expect(report.dryRun).toBe(true);
     expect(report.spec).toEqual({ recoveryWindow: '7d', weekly: 2 });
-    expect(report.backups.filter(b => b.action === 'keep').map(b => b.backupId).sort()).toEqual(expected);
+    expect(
+      report.backups
+        .filter(b => b.action === 'keep')
+        .map(b => b.backupId)
+        .sort(),
+    ).toEqual(expected);
     expect(report.kept).toBe(expected.length);
     expect(report.removed).toBe(30 - expected.length);
     const oldest = st.done.find(d => d.info.backupId === expected[0])!;

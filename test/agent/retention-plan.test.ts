@@ -25,17 +25,33 @@ const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
 const segName = (tl: number, n: number) => `${hex8(tl)}${hex8(Math.floor(n / 256))}${hex8(n % 256)}`;
 const dayOf = (i: number) => new Date(FIRST + i * DAY).toISOString().slice(0, 10);
 
-interface Synth { info: BackupInfo; day: string; tl: number; seg: number }
+interface Synth {
+  info: BackupInfo;
+  day: string;
+  tl: number;
+  seg: number;
+}
 
 function backupOnDay(i: number, status: BackupStatus = 'DONE', at = new Date(FIRST + i * DAY)): Synth {
   const tl = i >= SWITCH_DAY ? 2 : 1;
   const seg = 2 + i * SEGS_PER_DAY;
   const info: BackupInfo = {
-    backupId: backupIdFor(at), status, serverName: 'pg', systemIdentifier: SYSTEM, timeline: tl,
-    beginTime: at, endTime: status === 'DONE' ? new Date(at.getTime() + 10 * 60_000) : undefined,
-    beginWal: segName(tl, seg), endWal: status === 'DONE' ? segName(tl, seg + 1) : undefined,
-    beginLsn: `${(Math.floor(seg / 256)).toString(16).toUpperCase()}/${(seg % 256).toString(16).toUpperCase()}000028`,
-    pgVersion: 150018, size: 50_000_000, storedSize: 9_000_000, compression: 'gzip',
+    backupId: backupIdFor(at),
+    status,
+    serverName: 'pg',
+    systemIdentifier: SYSTEM,
+    timeline: tl,
+    beginTime: at,
+    endTime: status === 'DONE' ? new Date(at.getTime() + 10 * 60_000) : undefined,
+    beginWal: segName(tl, seg),
+    endWal: status === 'DONE' ? segName(tl, seg + 1) : undefined,
+    beginLsn: `${Math.floor(seg / 256)
+      .toString(16)
+      .toUpperCase()}/${(seg % 256).toString(16).toUpperCase()}000028`,
+    pgVersion: 150018,
+    size: 50_000_000,
+    storedSize: 9_000_000,
+    compression: 'gzip',
   };
   return { info, day: dayOf(i), tl, seg };
 }
@@ -62,11 +78,14 @@ function range(from: string, to: string): string[] {
 }
 
 const keptDays = (plan: RetentionPlan) => plan.keep.map(k => k.backup.backupId).sort();
-const idsOf = (days: string[]) => [...new Set(days)].map(d => {
-  const s = byDay.get(d);
-  if (!s) throw new Error(`test bug: no backup on ${d}`);
-  return s.info.backupId;
-}).sort();
+const idsOf = (days: string[]) =>
+  [...new Set(days)]
+    .map(d => {
+      const s = byDay.get(d);
+      if (!s) throw new Error(`test bug: no backup on ${d}`);
+      return s.info.backupId;
+    })
+    .sort();
 const reasonsOf = (plan: RetentionPlan, day: string) => plan.keep.find(k => k.backup.backupId === byDay.get(day)!.info.backupId)?.reasons;
 
 /** Parsed independently of the code under test: timeline and absolute segment number. */
@@ -103,7 +122,12 @@ function checkWal(plan: RetentionPlan, expectedDays: string[]): void {
 }
 
 function plan(spec: RetentionSpec, history: Synth[] = HISTORY, now = NOW, graceMs?: number): RetentionPlan {
-  return planRetention(history.map(s => s.info), spec, now, { graceMs });
+  return planRetention(
+    history.map(s => s.info),
+    spec,
+    now,
+    { graceMs },
+  );
 }
 
 describe('planRetention on 400 days of daily backups', () => {
@@ -118,21 +142,60 @@ describe('planRetention on 400 days of daily backups', () => {
   const cases: [string, RetentionSpec, string[]][] = [
     ['recoveryWindow 14d: the 14 days plus the last backup before them', { recoveryWindow: '14d' }, range('2025-01-20', '2025-02-03')],
     ['daily 7', { daily: 7 }, range('2025-01-28', '2025-02-03')],
-    ['the reference user: daily 14, monthly 6, yearly 1', { daily: 14, monthly: 6, yearly: 1 },
-      [...range('2025-01-21', '2025-02-03'), '2024-12-31', '2024-11-30', '2024-10-31', '2024-09-30']],
-    ['weekly 4, monthly 12', { weekly: 4, monthly: 12 },
-      ['2025-02-03', '2025-02-02', '2025-01-26', '2025-01-19',
-        '2025-01-31', '2024-12-31', '2024-11-30', '2024-10-31', '2024-09-30', '2024-08-31', '2024-07-31', '2024-06-30',
-        '2024-05-31', '2024-04-30', '2024-03-31']],
+    [
+      'the reference user: daily 14, monthly 6, yearly 1',
+      { daily: 14, monthly: 6, yearly: 1 },
+      [...range('2025-01-21', '2025-02-03'), '2024-12-31', '2024-11-30', '2024-10-31', '2024-09-30'],
+    ],
+    [
+      'weekly 4, monthly 12',
+      { weekly: 4, monthly: 12 },
+      [
+        '2025-02-03',
+        '2025-02-02',
+        '2025-01-26',
+        '2025-01-19',
+        '2025-01-31',
+        '2024-12-31',
+        '2024-11-30',
+        '2024-10-31',
+        '2024-09-30',
+        '2024-08-31',
+        '2024-07-31',
+        '2024-06-30',
+        '2024-05-31',
+        '2024-04-30',
+        '2024-03-31',
+      ],
+    ],
     // 2024-12-30 and -31 are in ISO week 2025-W01, whose newest backup is 2025-01-05
-    ['weekly 8 across the ISO year boundary', { weekly: 8 },
-      ['2025-02-03', '2025-02-02', '2025-01-26', '2025-01-19', '2025-01-12', '2025-01-05', '2024-12-29', '2024-12-22']],
+    [
+      'weekly 8 across the ISO year boundary',
+      { weekly: 8 },
+      ['2025-02-03', '2025-02-02', '2025-01-26', '2025-01-19', '2025-01-12', '2025-01-05', '2024-12-29', '2024-12-22'],
+    ],
     ['recoveryWindow 30d, yearly 2', { recoveryWindow: '30d', yearly: 2 }, [...range('2025-01-04', '2025-02-03'), '2024-12-31']],
     ['zero counts and a 1-day window', { daily: 0, monthly: 0, yearly: 0, recoveryWindow: '1d' }, ['2025-02-02', '2025-02-03']],
     ['recoveryWindow 2m (62 days)', { recoveryWindow: '2m' }, range('2024-12-03', '2025-02-03')],
-    ['monthly 13 reaches timeline 1 (Jan 2024)', { monthly: 13 },
-      ['2025-02-03', '2025-01-31', '2024-12-31', '2024-11-30', '2024-10-31', '2024-09-30', '2024-08-31', '2024-07-31',
-        '2024-06-30', '2024-05-31', '2024-04-30', '2024-03-31', '2024-02-29']],
+    [
+      'monthly 13 reaches timeline 1 (Jan 2024)',
+      { monthly: 13 },
+      [
+        '2025-02-03',
+        '2025-01-31',
+        '2024-12-31',
+        '2024-11-30',
+        '2024-10-31',
+        '2024-09-30',
+        '2024-08-31',
+        '2024-07-31',
+        '2024-06-30',
+        '2024-05-31',
+        '2024-04-30',
+        '2024-03-31',
+        '2024-02-29',
+      ],
+    ],
   ];
 
   test.each(cases)('%s', (_name, spec, days) => {
@@ -180,8 +243,9 @@ describe('gaps in the history', () => {
 
   test('daily and monthly count periods that have a backup', () => {
     const p = plan({ daily: 7, monthly: 4 }, gappy);
-    expect(keptDays(p)).toEqual(idsOf(['2025-02-03', '2025-02-02', '2025-01-24', '2025-01-23', '2025-01-22', '2025-01-21', '2025-01-20',
-      '2024-12-31', '2024-10-31']));
+    expect(keptDays(p)).toEqual(
+      idsOf(['2025-02-03', '2025-02-02', '2025-01-24', '2025-01-23', '2025-01-22', '2025-01-21', '2025-01-20', '2024-12-31', '2024-10-31']),
+    );
     expect(reasonsOf(p, '2025-01-24')).toEqual(['daily', 'monthly']);
     checkWal(p, ['2024-10-31']);
   });
@@ -240,7 +304,12 @@ describe('running and incomplete backups', () => {
     const removed = new Map(p.remove.map(r => [r.backup.backupId, r.why]));
     expect(removed.get(staleStarted.backupId)).toMatch(/^incomplete \(STARTED\), idle for 4d 7h, more than the grace period of 1d$/);
     expect(removed.get(oldFailed.backupId)).toMatch(/^incomplete \(FAILED\)/);
-    expect(p.keep.filter(k => k.backup.status === 'DONE').map(k => k.backup.backupId).sort()).toEqual(idsOf(range('2025-01-28', '2025-02-03')));
+    expect(
+      p.keep
+        .filter(k => k.backup.status === 'DONE')
+        .map(k => k.backup.backupId)
+        .sort(),
+    ).toEqual(idsOf(range('2025-01-28', '2025-02-03')));
     expect(p.walBoundary).toBe(byDay.get('2025-01-28')!.info.beginWal);
   });
 
@@ -287,7 +356,8 @@ describe('WAL fails closed', () => {
 
   test('names that are not WAL files, and history files, are never removed', () => {
     const p = plan({ daily: 1 });
-    expect(planWalRemoval(['00000001.history', 'README', '000000010000000000000001.tmp', '000000010000000000000001.00000028.backup'], p))
-      .toEqual(['000000010000000000000001.00000028.backup']);
+    expect(planWalRemoval(['00000001.history', 'README', '000000010000000000000001.tmp', '000000010000000000000001.00000028.backup'], p)).toEqual([
+      '000000010000000000000001.00000028.backup',
+    ]);
   });
 });

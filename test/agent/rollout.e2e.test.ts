@@ -28,7 +28,9 @@ describe('agent-driven rollouts (OnDelete) and drains, StatefulSet controller si
       await d.primaryTo(primaryAt);
       expect(d.primaryOrdinal()).toBe(primaryAt);
       let order: number[] = [];
-      const f = await d.underLoad(`template change, primary on ${primaryAt}`, async () => { order = await d.templateChange(); });
+      const f = await d.underLoad(`template change, primary on ${primaryAt}`, async () => {
+        order = await d.templateChange();
+      });
       say(printChange(f));
       expect(order).toEqual([1 - primaryAt, primaryAt]);
       expect(h.pods.map(p => ctl.revisionOf(p.name))).toEqual([ctl.updateRevision, ctl.updateRevision]);
@@ -44,9 +46,9 @@ describe('agent-driven rollouts (OnDelete) and drains, StatefulSet controller si
     });
   }
 
-  test('a node drain keeps the primary\'s pod away longer than the lease: handed over at once, no lease expiry', async () => {
+  test("a node drain keeps the primary's pod away longer than the lease: handed over at once, no lease expiry", async () => {
     const primary = d.primaryOrdinal();
-    const f = await d.underLoad('drain of the primary\'s node (pod away 20 s)', async () => {
+    const f = await d.underLoad("drain of the primary's node (pod away 20 s)", async () => {
       expect(ctl.evict(h.pods[primary].name, 20000)).toBe(true);
       // The replica's eviction is refused while the primary's pod is away (PodDisruptionBudget maxUnavailable 1).
       await sleep(1000);
@@ -77,26 +79,40 @@ describe('a rollout while the backup store is unreachable', () => {
     try {
       // The primary's archiver must have failed at least once: a segment switch makes it try.
       const direct = h.direct(d.primaryOrdinal(), 'postgres', h.secretData('rollout-s3down-superuser')!.password, 'postgres');
-      await eventually(async () => {
-        await query(direct, 'SELECT txid_current()');
-        await query(direct, 'SELECT pg_switch_wal()');
-        const [{ failed }] = await query(direct, 'SELECT failed_count AS failed FROM pg_stat_archiver');
-        if (Number(failed) === 0) throw new Error('archiving has not failed yet');
-      }, 30000, 1000);
-      const f = await d.underLoad('template change, store unreachable', async () => { await d.templateChange(); });
+      await eventually(
+        async () => {
+          await query(direct, 'SELECT txid_current()');
+          await query(direct, 'SELECT pg_switch_wal()');
+          const [{ failed }] = await query(direct, 'SELECT failed_count AS failed FROM pg_stat_archiver');
+          if (Number(failed) === 0) throw new Error('archiving has not failed yet');
+        },
+        30000,
+        1000,
+      );
+      const f = await d.underLoad('template change, store unreachable', async () => {
+        await d.templateChange();
+      });
       say(printChange(f));
       expect(f.lost).toBe(0);
       expect(f.expiryFailovers).toBe(0);
       expect(f.switchovers).toBe(1);
-      expect(h.processes.flatMap(p => p.logs()).some(l => /^the store has been failing: stopping without the final archiving attempts/.test(l.msg ?? ''))).toBe(true);
+      expect(
+        h.processes.flatMap(p => p.logs()).some(l => /^the store has been failing: stopping without the final archiving attempts/.test(l.msg ?? '')),
+      ).toBe(true);
       expect(f.gapMs).toBeLessThanOrEqual(8000);
     } finally {
       await startRgw('outage');
     }
     // Archived by the instances (archive_mode=always) once the store answers: nothing stays `.ready`.
-    await eventually(async () => {
-      const ready = h.pods.flatMap(p => fs.readdirSync(path.join(p.dataDir, 'pgdata', 'pg_wal', 'archive_status')).filter(n => n.endsWith('.ready')));
-      if (ready.length) throw new Error(`still .ready: ${ready.join(', ')}`);
-    }, 120000, 2000);
+    await eventually(
+      async () => {
+        const ready = h.pods.flatMap(p =>
+          fs.readdirSync(path.join(p.dataDir, 'pgdata', 'pg_wal', 'archive_status')).filter(n => n.endsWith('.ready')),
+        );
+        if (ready.length) throw new Error(`still .ready: ${ready.join(', ')}`);
+      },
+      120000,
+      2000,
+    );
   });
 });

@@ -21,7 +21,10 @@ describe('lost primary volume, 2 instances: the empty volume clones, never initd
   const d = new Drill('lostvol', synthBackedUp('lostvol'));
   const role = (i: number) => d.h.podLabels(`lostvol-${i}`)[LABELS.role];
   beforeAll(() => d.start(2));
-  afterAll(async () => { await d.stop(); removeScripts(); });
+  afterAll(async () => {
+    await d.stop();
+    removeScripts();
+  });
 
   test('kill the primary pod, empty its volume, start it within the lease: same system, no row lost', async () => {
     expect(role(0)).toBe('primary');
@@ -36,10 +39,14 @@ describe('lost primary volume, 2 instances: the empty volume clones, never initd
     const p0 = d.h.startInstance(0);
     const restartedAfter = (Date.now() - killedAt) / 1000;
     try {
-      await eventually(async () => {
-        if (role(1) !== 'primary') throw new Error('the replica is not primary yet');
-        await query({ ...d.rw(), connectionTimeoutMillis: 1000 }, 'SELECT 1 FROM events LIMIT 1');
-      }, 120000, 250);
+      await eventually(
+        async () => {
+          if (role(1) !== 'primary') throw new Error('the replica is not primary yet');
+          await query({ ...d.rw(), connectionTimeoutMillis: 1000 }, 'SELECT 1 FROM events LIMIT 1');
+        },
+        120000,
+        250,
+      );
       const promotedAfter = (Date.now() - killedAt) / 1000;
       await d.h.waitReady(0, 180000);
       const rejoinedAfter = (Date.now() - killedAt) / 1000;
@@ -54,11 +61,13 @@ describe('lost primary volume, 2 instances: the empty volume clones, never initd
       const restored = await d.restoreLatest();
       const lostInRestore = missing(w.acknowledged, restored.ids);
       const notExist = [...w.errors].filter(([m]) => /does not exist/.test(m)).reduce((n, [, c]) => n + c, 0);
-      say(`[safety-identity] lost primary volume: restarted ${restartedAfter.toFixed(1)} s after the kill; start plan ${plan?.plan} (${plan?.why});`,
+      say(
+        `[safety-identity] lost primary volume: restarted ${restartedAfter.toFixed(1)} s after the kill; start plan ${plan?.plan} (${plan?.why});`,
         `replica promoted after ${promotedAfter.toFixed(1)} s, old primary a streaming replica after ${rejoinedAfter.toFixed(1)} s;`,
         `system identifier ${identity} -> ${identities.join(' / ')}; lease LSN samples ${lsns.samples.length}, backwards ${lsns.backwards().length};`,
         `rows acknowledged ${w.acknowledged.length}, missing on -rw ${onRw.length}, restored from ${restored.backupId} ${restored.ids.size} rows (missing ${lostInRestore.length}, ${restored.seconds.toFixed(1)} s);`,
-        `"does not exist" errors ${notExist}; writer errors ${JSON.stringify(Object.fromEntries(w.errors))}`);
+        `"does not exist" errors ${notExist}; writer errors ${JSON.stringify(Object.fromEntries(w.errors))}`,
+      );
       expect(plan).toMatchObject({ plan: 'clone', role: 'replica' });
       expect(p0.logs().filter(l => INITDB.test(l.msg ?? ''))).toEqual([]);
       expect(p0.logs().some(l => /giving the lease up/.test(l.msg ?? ''))).toBe(true);
@@ -68,7 +77,7 @@ describe('lost primary volume, 2 instances: the empty volume clones, never initd
       expect(w.acknowledged.length).toBeGreaterThan(50);
       expect(onRw).toEqual([]);
       expect(lostInRestore).toEqual([]);
-      const [rep] = await query(d.direct(1, 'postgres'), "SELECT application_name AS n, state FROM pg_stat_replication");
+      const [rep] = await query(d.direct(1, 'postgres'), 'SELECT application_name AS n, state FROM pg_stat_replication');
       expect(rep).toMatchObject({ n: 'lostvol-0', state: 'streaming' });
     } catch (e) {
       await w.stop();
@@ -78,10 +87,13 @@ describe('lost primary volume, 2 instances: the empty volume clones, never initd
   });
 });
 
-describe('lost volume of a single instance: it refuses, nothing is initdb\'ed, the backups have every row', () => {
+describe("lost volume of a single instance: it refuses, nothing is initdb'ed, the backups have every row", () => {
   const d = new Drill('lostone', synthBackedUp('lostone', { instances: 1 }));
   beforeAll(() => d.start(1));
-  afterAll(async () => { await d.stop(); removeScripts(); });
+  afterAll(async () => {
+    await d.stop();
+    removeScripts();
+  });
 
   test('kill the pod, empty its volume, start it: one line naming bootstrap.recovery, not ready, no initdb', async () => {
     const identity = await d.systemIdentifier(0);
@@ -104,9 +116,11 @@ describe('lost volume of a single instance: it refuses, nothing is initdb\'ed, t
       const initdbDone = fs.existsSync(path.join(pgdata, 'PG_VERSION'));
       const restored = await d.restoreLatest();
       const lostInRestore = missing(w.acknowledged, restored.ids);
-      say(`[safety-identity] single instance, lost volume: refused after ${refusedAfter.toFixed(1)} s: "${refusal.msg}" fix: "${refusal.fix}";`,
+      say(
+        `[safety-identity] single instance, lost volume: refused after ${refusedAfter.toFixed(1)} s: "${refusal.msg}" fix: "${refusal.fix}";`,
         `refusal lines ${lines.length}; /readyz ${readyz.status} ${readyz.body}; PG_VERSION created ${initdbDone}; agent alive ${p0.child.exitCode === null};`,
-        `system identifier ${identity}; rows acknowledged ${w.acknowledged.length}, restored from ${restored.backupId} ${restored.ids.size} (missing ${lostInRestore.length}, ${restored.seconds.toFixed(1)} s)`);
+        `system identifier ${identity}; rows acknowledged ${w.acknowledged.length}, restored from ${restored.backupId} ${restored.ids.size} (missing ${lostInRestore.length}, ${restored.seconds.toFixed(1)} s)`,
+      );
       expect(lines).toHaveLength(1);
       expect(p0.child.exitCode).toBeNull();
       expect(readyz.status).not.toBe(200);

@@ -22,7 +22,10 @@ describe('a blocked rejoin keeps the data', () => {
   const d = new Drill('rejoin', synthBackedUp('rejoin'));
   const role = (i: number) => d.h.podLabels(`rejoin-${i}`)[LABELS.role];
   beforeAll(() => d.start(2));
-  afterAll(async () => { await d.stop(); removeScripts(); });
+  afterAll(async () => {
+    await d.stop();
+    removeScripts();
+  });
 
   test('superuser password not applied yet: the old primary waits with its data intact, then rewinds once it is', async () => {
     expect(role(0)).toBe('primary');
@@ -35,7 +38,13 @@ describe('a blocked rejoin keeps the data', () => {
     }, 30000);
     d.h.pods[0].process!.killPod();
     await podGone(d.h.pods[0].process!);
-    await eventually(async () => { if (role(1) !== 'primary') throw new Error('not promoted yet'); }, 90000, 250);
+    await eventually(
+      async () => {
+        if (role(1) !== 'primary') throw new Error('not promoted yet');
+      },
+      90000,
+      250,
+    );
     const w2 = ackWriter(() => d.rw());
     await sleep(3000);
     await w2.stop();
@@ -52,7 +61,10 @@ describe('a blocked rejoin keeps the data', () => {
     try {
       d.h.seedSecret('rejoin-superuser', { ...d.h.secretData('rejoin-superuser')!, password: 'rotated-while-the-primary-stalled' });
       blocked = d.h.startInstance(0);
-      line = await blocked.waitForLog(l => /^cannot rejoin as a replica: the new primary refused the superuser's credentials/.test(l.msg ?? ''), 7000);
+      line = await blocked.waitForLog(
+        l => /^cannot rejoin as a replica: the new primary refused the superuser's credentials/.test(l.msg ?? ''),
+        7000,
+      );
     } finally {
       process.kill(primaryAgent, 'SIGCONT');
     }
@@ -82,8 +94,10 @@ describe('a blocked rejoin keeps the data', () => {
     await d.archiveNow(1);
     const restored = await d.restoreLatest();
     const inRestore = missing(acknowledged, restored.ids);
-    say(`[safety-rejoin] blocked rejoin: "${line.msg}"; data directory unchanged (${before.files.length} entries, system ${before.id});`,
-      `once the primary applied the rotated password: rewound without a restart; rows acknowledged ${acknowledged.length}, missing on -rw ${onRw.length}, in the restore to latest ${inRestore.length}`);
+    say(
+      `[safety-rejoin] blocked rejoin: "${line.msg}"; data directory unchanged (${before.files.length} entries, system ${before.id});`,
+      `once the primary applied the rotated password: rewound without a restart; rows acknowledged ${acknowledged.length}, missing on -rw ${onRw.length}, in the restore to latest ${inRestore.length}`,
+    );
     expect(onRw).toEqual([]);
     expect(inRestore).toEqual([]);
   });

@@ -27,10 +27,15 @@ describe('scaling and hibernation (the agents read spec.replicas; no pod templat
   const slots = async () => (await query(direct(0), 'SELECT slot_name FROM pg_replication_slots ORDER BY 1')).map(r => r.slot_name as string);
   const postmasterStart = async (ordinal: number) => String((await query(direct(ordinal), 'SELECT pg_postmaster_start_time()::text AS t'))[0].t);
   /** Every acknowledged row has arrived on this instance (a replica catches up within the timeout). */
-  const caughtUp = (ordinal: number, acknowledged: number[]) => eventually(async () => {
-    const lost = await lostRows(direct(ordinal), acknowledged);
-    if (lost.length) throw new Error(`${lost.length} of ${acknowledged.length} rows not on ${CLUSTER}-${ordinal} yet`);
-  }, 60000, 500);
+  const caughtUp = (ordinal: number, acknowledged: number[]) =>
+    eventually(
+      async () => {
+        const lost = await lostRows(direct(ordinal), acknowledged);
+        if (lost.length) throw new Error(`${lost.length} of ${acknowledged.length} rows not on ${CLUSTER}-${ordinal} yet`);
+      },
+      60000,
+      500,
+    );
 
   beforeAll(async () => {
     superuser = await startCluster(h);
@@ -38,7 +43,7 @@ describe('scaling and hibernation (the agents read spec.replicas; no pod templat
   });
   afterAll(() => h.stop());
 
-  test('the data volume\'s size, used and available bytes are on /metrics (statfs of PGDATA)', async () => {
+  test("the data volume's size, used and available bytes are on /metrics (statfs of PGDATA)", async () => {
     const metrics = (await h.httpGet(0, '/metrics')).body;
     const value = (name: string) => Number(new RegExp(`^${name}\\{cluster="${CLUSTER}",pod="${CLUSTER}-0"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
     const s = fs.statfsSync(h.pods[0].dataDir);
@@ -47,7 +52,9 @@ describe('scaling and hibernation (the agents read spec.replicas; no pod templat
     expect(value('pgc_volume_used_bytes')).toBeGreaterThan(0);
     expect(value('pgc_volume_available_bytes')).toBeGreaterThan(0);
     expect(value('pgc_volume_used_bytes') + value('pgc_volume_available_bytes')).toBeLessThanOrEqual(value('pgc_volume_size_bytes'));
-    log(`/metrics: size ${value('pgc_volume_size_bytes')} B, used ${value('pgc_volume_used_bytes')} B, available ${value('pgc_volume_available_bytes')} B`);
+    log(
+      `/metrics: size ${value('pgc_volume_size_bytes')} B, used ${value('pgc_volume_used_bytes')} B, available ${value('pgc_volume_available_bytes')} B`,
+    );
   });
 
   test('2 → 3: the new instance clones a replica under a write load; the running pods are not restarted', async () => {
@@ -67,7 +74,9 @@ describe('scaling and hibernation (the agents read spec.replicas; no pod templat
     await caughtUp(2, w.acknowledged);
     const onNew = Number((await query(direct(2), 'SELECT count(*) AS n FROM events'))[0].n);
     const onPrimary = Number((await query(direct(0), 'SELECT count(*) AS n FROM events'))[0].n);
-    log(`2 → 3: ${CLUSTER}-2 ready ${readyAfter.toFixed(1)} s after the scale; ${w.acknowledged.length} rows acknowledged during it, ${onPrimary} rows on the primary, ${onNew} on the new replica; longest write gap ${(w.longestGapMs() / 1000).toFixed(2)} s`);
+    log(
+      `2 → 3: ${CLUSTER}-2 ready ${readyAfter.toFixed(1)} s after the scale; ${w.acknowledged.length} rows acknowledged during it, ${onPrimary} rows on the primary, ${onNew} on the new replica; longest write gap ${(w.longestGapMs() / 1000).toFixed(2)} s`,
+    );
     expect(role(2)).toBe('replica');
     expect(onNew).toBe(onPrimary);
     expect(await lostRows(rwConn(), w.acknowledged)).toEqual([]);
@@ -78,23 +87,29 @@ describe('scaling and hibernation (the agents read spec.replicas; no pod templat
     expect(await slots()).toEqual(['scale_pg_1', 'scale_pg_2']);
   });
 
-  test('3 → 2: the primary drops the removed instance\'s slot within a minute; its volume is kept', async () => {
+  test("3 → 2: the primary drops the removed instance's slot within a minute; its volume is kept", async () => {
     h.scaleStatefulSet(2, manifests(2));
     const stoppedAt = Date.now();
     h.pods[2].process!.kill('SIGTERM'); // the controller deletes the highest ordinal
     expect(await h.pods[2].process!.exited).toBe(0);
     // WAL written meanwhile would be held for the removed replica as long as its slot exists.
     await query(rwConn(), 'INSERT INTO events (id) SELECT g FROM generate_series(1, 1000) g ON CONFLICT DO NOTHING');
-    await eventually(async () => {
-      if ((await slots()).includes('scale_pg_2')) throw new Error('slot scale_pg_2 still there');
-    }, 90000, 500);
+    await eventually(
+      async () => {
+        if ((await slots()).includes('scale_pg_2')) throw new Error('slot scale_pg_2 still there');
+      },
+      90000,
+      500,
+    );
     const goneAfter = (Date.now() - stoppedAt) / 1000;
-    log(`3 → 2: slot scale_pg_2 dropped ${goneAfter.toFixed(1)} s after ${CLUSTER}-2 was stopped (bound 60 s); slots now ${JSON.stringify(await slots())}`);
+    log(
+      `3 → 2: slot scale_pg_2 dropped ${goneAfter.toFixed(1)} s after ${CLUSTER}-2 was stopped (bound 60 s); slots now ${JSON.stringify(await slots())}`,
+    );
     expect(goneAfter).toBeLessThan(60);
     expect(await slots()).toEqual(['scale_pg_1']);
     // The PVC is kept (retention policy, never pruned): the volume still holds the instance's data directory.
     expect(fs.existsSync(path.join(h.pods[2].dataDir, 'pgdata', 'PG_VERSION'))).toBe(true);
-    const dropLine = (h.pods[0].process!.logs()).find(l => /^replication slot scale_pg_2 .* dropping it/.test(l.msg ?? ''));
+    const dropLine = h.pods[0].process!.logs().find(l => /^replication slot scale_pg_2 .* dropping it/.test(l.msg ?? ''));
     expect(dropLine?.invariant).toBe('I2 verify before destroy');
     expect(role(0)).toBe('primary');
   });
@@ -121,7 +136,9 @@ describe('scaling and hibernation (the agents read spec.replicas; no pod templat
     expect(stopping[0].logs().some(l => /handed the lease over/.test(l.msg ?? ''))).toBe(false);
     const finalLsn = leaseOf(h).annotations['postgres.cdk8s.io/hibernated-lsn'];
     expect(finalLsn).toBe(leaseOf(h).annotations['postgres.cdk8s.io/primary-lsn']);
-    log(`hibernated: ${w.acknowledged.length} rows acknowledged up to the SIGTERM (${onlyOnPrimary} after the replica had stopped), lease kept by ${leaseOf(h).holder}, final LSN ${finalLsn}`);
+    log(
+      `hibernated: ${w.acknowledged.length} rows acknowledged up to the SIGTERM (${onlyOnPrimary} after the replica had stopped), lease kept by ${leaseOf(h).holder}, final LSN ${finalLsn}`,
+    );
 
     // Resume, the replica's pod first and alone for longer than the lease (its node was faster, the primary's image
     // pull slow): it must not take over with less than the primary has.
@@ -141,11 +158,16 @@ describe('scaling and hibernation (the agents read spec.replicas; no pod templat
     expect(leaseOf(h).holder).toBe(`${CLUSTER}-0`);
     expect(leaseOf(h).transitions).toBe(transitions);
     const plans = [0, 1].map(o => h.pods[o].process!.logs().find(l => l.msg === 'start plan'));
-    expect(plans.map(p => [p?.plan, p?.role])).toEqual([['start', 'primary'], ['start', 'replica']]);
+    expect(plans.map(p => [p?.plan, p?.role])).toEqual([
+      ['start', 'primary'],
+      ['start', 'replica'],
+    ]);
     const lost = await lostRows(rwConn(), w.acknowledged);
     await caughtUp(1, w.acknowledged);
     expect(leaseOf(h).annotations['postgres.cdk8s.io/hibernated-lsn']).toBeUndefined();
-    log(`resumed: both ready ${readyAfter.toFixed(1)} s after the primary's start, ${CLUSTER}-0 primary again (lease transitions ${leaseOf(h).transitions}), ${w.acknowledged.length - lost.length}/${w.acknowledged.length} acknowledged rows present`);
+    log(
+      `resumed: both ready ${readyAfter.toFixed(1)} s after the primary's start, ${CLUSTER}-0 primary again (lease transitions ${leaseOf(h).transitions}), ${w.acknowledged.length - lost.length}/${w.acknowledged.length} acknowledged rows present`,
+    );
     expect(lost).toEqual([]);
     // The removed instance's slot does not come back: the count is the StatefulSet's 2.
     expect(await slots()).toEqual(['scale_pg_1']);

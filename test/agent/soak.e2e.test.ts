@@ -10,7 +10,10 @@ jest.setTimeout(900000);
 test('random whole-pod kills and freezes: no acknowledged row lost, live or in a restore to latest; never two writers; one initdb', async () => {
   const seed = Number(process.env.PGC_SOAK_SEED ?? Date.now() % 100000);
   const figures = await runSoak({
-    ep: await ensureS3(), durationMs: Number(process.env.PGC_SOAK_MS ?? 180000), faultEveryMs: [20000, 35000], seed,
+    ep: await ensureS3(),
+    durationMs: Number(process.env.PGC_SOAK_MS ?? 180000),
+    faultEveryMs: [20000, 35000],
+    seed,
     // eslint-disable-next-line no-console
     log: line => console.log(`[soak seed ${seed}] ${line}`),
   });

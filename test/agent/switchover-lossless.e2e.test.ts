@@ -20,8 +20,18 @@ const CLUSTER = 'switch-pg';
 
 function manifests(): KubeObject[] {
   const chart = new Chart(Testing.app(), CLUSTER, { namespace: 'databases' });
-  const store = new BackupStore(chart, 'store', { endpoint: 'http://rgw.test.svc:80', bucket: 'switch', credentials: { secretName: 'switch-store' } });
-  new PostgresCluster(chart, CLUSTER, { name: CLUSTER, instances: 2, databases: [{ name: 'app', owner: 'app' }], storage: { size: Size.gibibytes(1) }, backup: { store } });
+  const store = new BackupStore(chart, 'store', {
+    endpoint: 'http://rgw.test.svc:80',
+    bucket: 'switch',
+    credentials: { secretName: 'switch-store' },
+  });
+  new PostgresCluster(chart, CLUSTER, {
+    name: CLUSTER,
+    instances: 2,
+    databases: [{ name: 'app', owner: 'app' }],
+    storage: { size: Size.gibibytes(1) },
+    backup: { store },
+  });
   return Testing.synth(chart) as KubeObject[];
 }
 
@@ -55,7 +65,10 @@ describe('lossless switchover (2 instances, asynchronous, archiving to RGW)', ()
   async function switchover(target: string) {
     const p = h.startJob(h.statefulSet, 'postgres', { args: ['switchover', '--to', target] });
     const code = await p.exited;
-    const last = p.logs().filter(l => l.msg).pop();
+    const last = p
+      .logs()
+      .filter(l => l.msg)
+      .pop();
     return { code, msg: String(last?.msg ?? ''), fix: String(last?.fix ?? '') };
   }
 
@@ -72,7 +85,13 @@ describe('lossless switchover (2 instances, asynchronous, archiving to RGW)', ()
       await h.pods[from].process!.waitPodGone();
       h.startInstance(from);
       // As soon as the old primary accepts writes again, with the replica still reconnecting: ask for the switchover.
-      await eventually(async () => { await query({ ...rwConn(), connectionTimeoutMillis: 500 }, 'SELECT 1'); }, 60000, 100);
+      await eventually(
+        async () => {
+          await query({ ...rwConn(), connectionTimeoutMillis: 500 }, 'SELECT 1');
+        },
+        60000,
+        100,
+      );
       await sleep(500);
       const r = await switchover(`${CLUSTER}-${to}`);
       await sleep(3000);
@@ -81,7 +100,9 @@ describe('lossless switchover (2 instances, asynchronous, archiving to RGW)', ()
       acknowledged.push(...w.acknowledged);
       const holder = leaseOf(h).holder;
       const lost = await eventually(async () => lostRows(rwConn(), w.acknowledged), 60000);
-      outcomes.push(`trial ${trial}: ${r.code === 0 ? 'switched over' : `refused (exit ${r.code}: ${r.msg})`}; primary now ${holder}; ${w.acknowledged.length} rows acknowledged, ${lost.length} lost; longest write gap ${(w.longestGapMs() / 1000).toFixed(1)} s`);
+      outcomes.push(
+        `trial ${trial}: ${r.code === 0 ? 'switched over' : `refused (exit ${r.code}: ${r.msg})`}; primary now ${holder}; ${w.acknowledged.length} rows acknowledged, ${lost.length} lost; longest write gap ${(w.longestGapMs() / 1000).toFixed(1)} s`,
+      );
       expect(lost).toEqual([]);
       expect(watch.splitBrain()).toEqual([]);
       if (r.code === 0) expect(holder).toBe(`${CLUSTER}-${to}`);
@@ -99,7 +120,10 @@ describe('lossless switchover (2 instances, asynchronous, archiving to RGW)', ()
     const from = primaryOrdinal();
     const to = 1 - from;
     await eventually(async () => {
-      const [s] = await query(h.direct(from, 'postgres', su, 'postgres'), "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'");
+      const [s] = await query(
+        h.direct(from, 'postgres', su, 'postgres'),
+        "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'",
+      );
       if (s.n !== 1) throw new Error('replica not streaming yet');
     }, 60000);
     const w = writer(rwConn);
@@ -108,7 +132,9 @@ describe('lossless switchover (2 instances, asynchronous, archiving to RGW)', ()
     await sleep(3000);
     await w.stop();
     acknowledged.push(...w.acknowledged);
-    outcomes.push(`plain: exit ${r.code}, primary now ${leaseOf(h).holder}; ${w.acknowledged.length} rows acknowledged; longest write gap ${(w.longestGapMs() / 1000).toFixed(1)} s`);
+    outcomes.push(
+      `plain: exit ${r.code}, primary now ${leaseOf(h).holder}; ${w.acknowledged.length} rows acknowledged; longest write gap ${(w.longestGapMs() / 1000).toFixed(1)} s`,
+    );
     expect(r.code).toBe(0);
     expect(leaseOf(h).holder).toBe(`${CLUSTER}-${to}`);
     expect(await lostRows(rwConn(), w.acknowledged)).toEqual([]);
@@ -119,13 +145,19 @@ describe('lossless switchover (2 instances, asynchronous, archiving to RGW)', ()
     await h.waitReady(1, 120000);
     const direct = h.direct(primaryOrdinal(), 'postgres', su, 'postgres');
     const [{ w: last }] = await eventually(() => query(direct, 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS w, pg_switch_wal()'), 60000);
-    await eventually(async () => {
-      const [a] = await query(direct, 'SELECT last_archived_wal AS l FROM pg_stat_archiver');
-      if (!(a.l >= last)) throw new Error(`archived up to ${a.l}`);
-    }, 120000, 500);
+    await eventually(
+      async () => {
+        const [a] = await query(direct, 'SELECT last_archived_wal AS l FROM pg_stat_archiver');
+        if (!(a.l >= last)) throw new Error(`archived up to ${a.l}`);
+      },
+      120000,
+      500,
+    );
     const restored = await restoreOldestToLatest({ ep, bucket, serverName: CLUSTER, superuserPassword: su, database: 'app' });
     const missing = acknowledged.filter(id => !restored.ids.has(id));
-    outcomes.push(`restore of ${restored.backupId} to latest (timeline ${restored.timeline}): ${acknowledged.length - missing.length} of ${acknowledged.length} acknowledged rows`);
+    outcomes.push(
+      `restore of ${restored.backupId} to latest (timeline ${restored.timeline}): ${acknowledged.length - missing.length} of ${acknowledged.length} acknowledged rows`,
+    );
     expect(missing).toEqual([]);
   });
 });

@@ -46,7 +46,7 @@ describe('verify never deletes a directory it did not make (dist/keycloak)', () 
   }
 
   test.each([
-    ['the data volume\'s mount (PGDATA is inside it)', PATHS.dataMount],
+    ["the data volume's mount (PGDATA is inside it)", PATHS.dataMount],
     ['PGDATA itself', PATHS.pgdata],
     ['a directory inside PGDATA', `${PATHS.pgdata}/base`],
     ['a new directory on the data volume', `${PATHS.dataMount}/verify-scratch`],
@@ -58,7 +58,9 @@ describe('verify never deletes a directory it did not make (dist/keycloak)', () 
     expect(code).not.toBe(0);
     expect(errors).toHaveLength(1);
     expect(errors[0].msg).toMatch(/^verify refuses the scratch directory /);
-    expect(errors[0].msg).toContain(scratch.startsWith(PATHS.dataMount) ? path.join(h.pods[0].dataDir, scratch.slice(PATHS.dataMount.length)).replace(/\/$/, '') : scratch);
+    expect(errors[0].msg).toContain(
+      scratch.startsWith(PATHS.dataMount) ? path.join(h.pods[0].dataDir, scratch.slice(PATHS.dataMount.length)).replace(/\/$/, '') : scratch,
+    );
     expect(errors[0].fix).toMatch(/--scratch/);
     expect(errors[0].invariant).toBe('I2 verify before destroy');
     // Nothing made on the data volume either.
@@ -69,14 +71,17 @@ describe('verify never deletes a directory it did not make (dist/keycloak)', () 
     const scratch = tempDir('foreign-scratch', h.user);
     fs.mkdirSync(path.join(scratch, 'pgdata'));
     fs.writeFileSync(path.join(scratch, 'pgdata', 'someone-elses-file'), 'keep me');
-    if (h.user) for (const f of [path.join(scratch, 'pgdata'), path.join(scratch, 'pgdata', 'someone-elses-file')]) fs.chownSync(f, h.user.uid, h.user.gid);
+    if (h.user)
+      for (const f of [path.join(scratch, 'pgdata'), path.join(scratch, 'pgdata', 'someone-elses-file')]) fs.chownSync(f, h.user.uid, h.user.gid);
     const p = await h.runJob('keycloak-pg-cluster-restore-drill', undefined, { extraEnv: { PGC_VERIFY_SCRATCH: scratch } });
     const code = await p.exited;
     expect(fs.readFileSync(path.join(scratch, 'pgdata', 'someone-elses-file'), 'utf8')).toBe('keep me');
     expect(code).not.toBe(0);
     const errors = p.logs().filter(l => l.level === 'error' || l.level === 'fatal');
     expect(errors).toHaveLength(1);
-    expect(errors[0].msg).toMatch(new RegExp(`^verify refuses the scratch directory ${scratch}: it is not empty and has no .pg-agent-verify-scratch marker`));
+    expect(errors[0].msg).toMatch(
+      new RegExp(`^verify refuses the scratch directory ${scratch}: it is not empty and has no .pg-agent-verify-scratch marker`),
+    );
     fs.rmSync(scratch, { recursive: true, force: true });
   });
 });

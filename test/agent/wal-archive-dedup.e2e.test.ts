@@ -30,7 +30,10 @@ describe('WAL archiver: same content is archived, other content is refused', () 
     dirs.push(pgdata);
     fs.mkdirSync(path.join(pgdata, 'pg_wal', 'archive_status'), { recursive: true });
     for (const [name, bytes] of Object.entries(files)) fs.writeFileSync(path.join(pgdata, 'pg_wal', name), bytes);
-    return new WalArchiver(readStoreConfig(storeEnv(ep, bucket, SERVER)), pgdata, path.join(pgdata, 'sock'), () => ({ systemIdentifier: '7400000000000000001', cluster: SERVER }));
+    return new WalArchiver(readStoreConfig(storeEnv(ep, bucket, SERVER)), pgdata, path.join(pgdata, 'sock'), () => ({
+      systemIdentifier: '7400000000000000001',
+      cluster: SERVER,
+    }));
   };
   const bytes = (n: number, salt = '') => Buffer.from(`segment ${n}${salt} `.repeat(64 * 1024));
 
@@ -53,7 +56,11 @@ describe('WAL archiver: same content is archived, other content is refused', () 
       s3.destroy();
       expect(stored?.metadata.rawsha256).toMatch(/^[0-9a-f]{64}$/);
       await replica.push(`pg_wal/${seg(1)}`);
-      expect({ primary: primary.stats.archived, replica: replica.stats.archived, failed: replica.stats.failed }).toEqual({ primary: 1, replica: 0, failed: 0 });
+      expect({ primary: primary.stats.archived, replica: replica.stats.archived, failed: replica.stats.failed }).toEqual({
+        primary: 1,
+        replica: 0,
+        failed: 0,
+      });
     } finally {
       await primary.stop();
       await replica.stop();
@@ -82,7 +89,9 @@ describe('WAL archiver: same content is archived, other content is refused', () 
     try {
       await first.push(`pg_wal/${seg(3)}`);
       const before = await headObject(s3, key(seg(3)));
-      await expect(diverged.push(`pg_wal/${seg(3)}`)).rejects.toThrow(`${key(seg(3))} already exists with different content; refusing to overwrite archived WAL`);
+      await expect(diverged.push(`pg_wal/${seg(3)}`)).rejects.toThrow(
+        `${key(seg(3))} already exists with different content; refusing to overwrite archived WAL`,
+      );
       expect(diverged.stats.failed).toBe(1);
       expect((await headObject(s3, key(seg(3))))!.etag).toBe(before!.etag);
     } finally {

@@ -21,7 +21,12 @@ function expectedSegments(first: string, last: string): string[] {
   const toNum = (n: string) => parseInt(n.slice(8, 16), 16) * 256 + parseInt(n.slice(16), 16);
   const out: string[] = [];
   for (let i = toNum(first); i <= toNum(last); i++) {
-    out.push(`00000001${Math.floor(i / 256).toString(16).toUpperCase().padStart(8, '0')}${(i % 256).toString(16).toUpperCase().padStart(8, '0')}`);
+    out.push(
+      `00000001${Math.floor(i / 256)
+        .toString(16)
+        .toUpperCase()
+        .padStart(8, '0')}${(i % 256).toString(16).toUpperCase().padStart(8, '0')}`,
+    );
   }
   return out;
 }
@@ -47,22 +52,43 @@ describe('WAL archiving e2e (shared-pg from dist/, Ceph RGW)', () => {
   });
   afterAll(() => h.stop());
 
-  const pgEnv = () => ({ ...process.env, PGPASSWORD: su.password, PGHOST: '127.0.0.1', PGPORT: String(h.pods[0].pgPort), PGUSER: 'postgres', PGDATABASE: 'mastodon' });
-  const archiver = async () => (await query(h.direct(0, 'postgres', su.password, 'postgres'),
-    'SELECT archived_count::int AS archived, failed_count::int AS failed, last_archived_wal AS last FROM pg_stat_archiver'))[0];
-  const switchWal = async () => (await query(h.direct(0, 'postgres', su.password, 'postgres'), 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS w, pg_switch_wal()'))[0].w as string;
-  const archivedSegments = async () => (await listKeys(bucket, 'shared-pg/wals/'))
-    .map(k => path.basename(k).replace(/\.gz$/, '')).filter(n => /^[0-9A-F]{24}$/.test(n)).sort();
+  const pgEnv = () => ({
+    ...process.env,
+    PGPASSWORD: su.password,
+    PGHOST: '127.0.0.1',
+    PGPORT: String(h.pods[0].pgPort),
+    PGUSER: 'postgres',
+    PGDATABASE: 'mastodon',
+  });
+  const archiver = async () =>
+    (
+      await query(
+        h.direct(0, 'postgres', su.password, 'postgres'),
+        'SELECT archived_count::int AS archived, failed_count::int AS failed, last_archived_wal AS last FROM pg_stat_archiver',
+      )
+    )[0];
+  const switchWal = async () =>
+    (await query(h.direct(0, 'postgres', su.password, 'postgres'), 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS w, pg_switch_wal()'))[0]
+      .w as string;
+  const archivedSegments = async () =>
+    (await listKeys(bucket, 'shared-pg/wals/'))
+      .map(k => path.basename(k).replace(/\.gz$/, ''))
+      .filter(n => /^[0-9A-F]{24}$/.test(n))
+      .sort();
 
   test('under pgbench load every finished segment is in S3, in order, none missing', async () => {
     await run(path.join(PG_BIN, 'pgbench'), ['-i', '-s', '10', '-q'], { env: pgEnv() });
     const started = Date.now();
     await run(path.join(PG_BIN, 'pgbench'), ['-c', '4', '-j', '2', '-T', '20', '-N'], { env: pgEnv() });
     const last = await switchWal();
-    await eventually(async () => {
-      const a = await archiver();
-      if (a.last !== last) throw new Error(`archived up to ${a.last}, waiting for ${last}`);
-    }, 120000, 500);
+    await eventually(
+      async () => {
+        const a = await archiver();
+        if (a.last !== last) throw new Error(`archived up to ${a.last}, waiting for ${last}`);
+      },
+      120000,
+      500,
+    );
     const seconds = (Date.now() - started) / 1000;
     const segments = await archivedSegments();
     expect(segments).toEqual(expectedSegments(segments[0], last));
@@ -86,20 +112,28 @@ describe('WAL archiving e2e (shared-pg from dist/, Ceph RGW)', () => {
     await withS3Outage(60000, async () => {
       await run(path.join(PG_BIN, 'pgbench'), ['-c', '4', '-j', '2', '-T', '30', '-N'], { env: pgEnv() });
       await switchWal();
-      await eventually(async () => {
-        const a = await archiver();
-        if (a.failed <= before.failed) throw new Error('no failure yet');
-      }, 30000, 500);
+      await eventually(
+        async () => {
+          const a = await archiver();
+          if (a.failed <= before.failed) throw new Error('no failure yet');
+        },
+        30000,
+        500,
+      );
       const ready = fs.readdirSync(path.join(h.pods[0].dataDir, 'pgdata', 'pg_wal', 'archive_status')).filter(f => f.endsWith('.ready')).length;
       duringOutage = { failed: (await archiver()).failed, ready };
     });
     expect(duringOutage!.failed).toBeGreaterThan(before.failed);
     expect(duringOutage!.ready).toBeGreaterThan(0);
     const last = await switchWal();
-    await eventually(async () => {
-      const a = await archiver();
-      if (a.last !== last) throw new Error(`archived up to ${a.last}, waiting for ${last}`);
-    }, 180000, 1000);
+    await eventually(
+      async () => {
+        const a = await archiver();
+        if (a.last !== last) throw new Error(`archived up to ${a.last}, waiting for ${last}`);
+      },
+      180000,
+      1000,
+    );
     const segments = await archivedSegments();
     expect(segments).toEqual(expectedSegments('000000010000000000000001', last));
   });
@@ -127,7 +161,9 @@ describe('WAL archiving e2e (shared-pg from dist/, Ceph RGW)', () => {
     await h.waitReady(0, 90000);
     await switchWal();
     const refusal = await p.waitForLog(l => /belongs to another database/.test(l.err ?? l.msg ?? ''), 30000);
-    expect(refusal.err ?? refusal.msg).toMatch(/the archive at s3:\/\/.*\/shared-pg\/ belongs to another database \(system identifier \d+, this one is \d+\); refusing to write WAL there/);
+    expect(refusal.err ?? refusal.msg).toMatch(
+      /the archive at s3:\/\/.*\/shared-pg\/ belongs to another database \(system identifier \d+, this one is \d+\); refusing to write WAL there/,
+    );
     expect((await archiver()).failed).toBeGreaterThan(0);
     expect(await listKeys(bucket, 'shared-pg/')).toEqual(keysBefore);
   });

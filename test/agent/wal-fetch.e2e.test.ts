@@ -36,8 +36,12 @@ describe('wal-fetch e2e (Ceph RGW)', () => {
   let walDir: string;
   const env = () => storeEnv(ep, bucket, SERVER);
   const fetch = (name: string, e = env()) => runAgent(['wal-fetch', name, path.join(walDir, 'RECOVERYXLOG')], e);
-  const spooled = () => fs.readdirSync(walDir).filter(d => d.startsWith('.pg-agent-prefetch-'))
-    .flatMap(d => fs.readdirSync(path.join(walDir, d)).filter(f => !f.startsWith('.'))).sort();
+  const spooled = () =>
+    fs
+      .readdirSync(walDir)
+      .filter(d => d.startsWith('.pg-agent-prefetch-'))
+      .flatMap(d => fs.readdirSync(path.join(walDir, d)).filter(f => !f.startsWith('.')))
+      .sort();
   const restored = () => fs.readFileSync(path.join(walDir, 'RECOVERYXLOG'));
 
   beforeAll(async () => {
@@ -48,7 +52,9 @@ describe('wal-fetch e2e (Ceph RGW)', () => {
     for (const n of [0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x17]) {
       const kind = n === 0x12 ? 'zstd' : 'gzip';
       const raw = segmentBytes(n);
-      await putObject(s3, walKey(seg(n), kind === 'zstd' ? '.zst' : '.gz'), await compressBuffer(raw, kind), { metadata: { rawsize: String(raw.length) } });
+      await putObject(s3, walKey(seg(n), kind === 'zstd' ? '.zst' : '.gz'), await compressBuffer(raw, kind), {
+        metadata: { rawsize: String(raw.length) },
+      });
     }
     await putObject(s3, `${SERVER}/wals/00000002.history`, Buffer.from('1\t3/14000000\tno recovery target specified\n'));
   });
@@ -105,21 +111,28 @@ describe('wal-fetch e2e (Ceph RGW)', () => {
     await deleteObject(s3, walKey(seg(0x18), '.gz'));
   });
 
-  test('a gap before a later segment of the timeline is a hole: exit 255 naming it, from the spool\'s answer and from the store', async () => {
+  test("a gap before a later segment of the timeline is a hole: exit 255 naming it, from the spool's answer and from the store", async () => {
     // A folder of its own, without history files: 0x10, 0x11, a gap at 0x12, 0x13.
     const server = 'fetch-gap';
     for (const n of [0x10, 0x11, 0x13]) {
       const raw = segmentBytes(n);
-      await putObject(s3, `${server}/wals/${seg(n).slice(0, 16)}/${seg(n)}.gz`, await compressBuffer(raw, 'gzip'), { metadata: { rawsize: String(raw.length) } });
+      await putObject(s3, `${server}/wals/${seg(n).slice(0, 16)}/${seg(n)}.gz`, await compressBuffer(raw, 'gzip'), {
+        metadata: { rawsize: String(raw.length) },
+      });
     }
     const gapEnv = storeEnv(ep, bucket, server);
     expect((await fetch(seg(0x10), gapEnv)).code).toBe(0); // spools 0x11; the listing shows 0x12 absent, 0x13 there
     expect((await fetch(seg(0x11), gapEnv)).code).toBe(0);
     const hole = `WAL segment ${seg(0x12)} is missing from the archive`;
-    for (const r of [await fetch(seg(0x12), gapEnv), await runAgent(['wal-fetch', seg(0x12), path.join(tempDir('wal-fetch'), 'RECOVERYXLOG')], gapEnv)]) {
+    for (const r of [
+      await fetch(seg(0x12), gapEnv),
+      await runAgent(['wal-fetch', seg(0x12), path.join(tempDir('wal-fetch'), 'RECOVERYXLOG')], gapEnv),
+    ]) {
       expect(r.code).toBe(255);
       const line = logLines(r.stderr).find(l => l.level === 'error');
-      expect(line.msg).toBe(`wal-fetch: ${hole}: ${seg(0x12)} is missing from the archive, but ${seg(0x13)} of the same timeline is there: a hole in the archive`);
+      expect(line.msg).toBe(
+        `wal-fetch: ${hole}: ${seg(0x12)} is missing from the archive, but ${seg(0x13)} of the same timeline is there: a hole in the archive`,
+      );
       expect(line.missing).toBe(seg(0x12));
       expect(line.invariant).toBe('I4 continuous archive');
       expect(line.fix).toContain(`Find ${seg(0x12)} in an instance's pg_wal`);
@@ -156,17 +169,22 @@ describe('wal-fetch e2e (Ceph RGW)', () => {
     expect(logLines(r!.stderr).find(l => l.msg === 'wal-fetch failed')).toBeDefined();
   });
 
-  test('a segment before a switch point that a timeline history file names is a hole (pg_wal\'s history, or the archive\'s newest)', async () => {
+  test("a segment before a switch point that a timeline history file names is a hole (pg_wal's history, or the archive's newest)", async () => {
     // The end of timeline 1's segments in the archive is 0x17, but a history file says timeline 1 went on to 3/1A000010.
     fs.writeFileSync(path.join(walDir, '00000002.history'), '1\t3/1A000010\tno recovery target specified\n');
     const local = await fetch(seg(0x19));
     expect(local.code).toBe(255);
-    expect(logLines(local.stderr).find(l => l.level === 'error').msg)
-      .toBe(`wal-fetch: WAL segment ${seg(0x19)} is missing from the archive: ${seg(0x19)} is missing from the archive, but a timeline history file says timeline 1 went on to 3/1A000010: a hole in the archive`);
+    expect(logLines(local.stderr).find(l => l.level === 'error').msg).toBe(
+      `wal-fetch: WAL segment ${seg(0x19)} is missing from the archive: ${seg(0x19)} is missing from the archive, but a timeline history file says timeline 1 went on to 3/1A000010: a hole in the archive`,
+    );
     // The switch segment itself is read from the new timeline: absent on timeline 1 is the end.
-    expect((await fetch(seg(0x1A))).code).toBe(1);
+    expect((await fetch(seg(0x1a))).code).toBe(1);
     // No history in pg_wal (PostgreSQL did not fetch it yet): the archive's newest one tells.
-    await putObject(s3, `${SERVER}/wals/00000004.history.gz`, await compressBuffer(Buffer.from('1\t3/1A000010\tno recovery target specified\n'), 'gzip'));
+    await putObject(
+      s3,
+      `${SERVER}/wals/00000004.history.gz`,
+      await compressBuffer(Buffer.from('1\t3/1A000010\tno recovery target specified\n'), 'gzip'),
+    );
     try {
       const fresh = path.join(tempDir('wal-fetch'), 'pg_wal');
       fs.mkdirSync(fresh);

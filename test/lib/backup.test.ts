@@ -21,14 +21,25 @@ describe('backups', () => {
     const objects = synth({ schedule: '0 0 0 * * *' });
     const cron = byKind(objects, 'CronJob');
     expect(cron.metadata.name).toBe('keycloak-pg-cluster-backup');
-    expect(cron.spec).toMatchObject({ schedule: '0 0 * * *', timeZone: 'Etc/UTC', concurrencyPolicy: 'Forbid', successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3, startingDeadlineSeconds: 3600 });
+    expect(cron.spec).toMatchObject({
+      schedule: '0 0 * * *',
+      timeZone: 'Etc/UTC',
+      concurrencyPolicy: 'Forbid',
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+      startingDeadlineSeconds: 3600,
+    });
     expect(cron.spec.jobTemplate.spec).toMatchObject({ backoffLimit: 2, activeDeadlineSeconds: 21600 });
     const pod = cron.spec.jobTemplate.spec.template.spec;
     expect(pod.restartPolicy).toBe('Never');
     // The API only to record Events on its pod: a Role with that right alone.
     expect(pod.automountServiceAccountToken).toBe(true);
-    expect(byKind(objects, 'Role', 'keycloak-pg-cluster-backup').rules).toEqual([{ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] }]);
-    expect(byKind(objects, 'RoleBinding', 'keycloak-pg-cluster-backup').subjects).toEqual([{ kind: 'ServiceAccount', name: 'keycloak-pg-cluster-backup' }]);
+    expect(byKind(objects, 'Role', 'keycloak-pg-cluster-backup').rules).toEqual([
+      { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
+    ]);
+    expect(byKind(objects, 'RoleBinding', 'keycloak-pg-cluster-backup').subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'keycloak-pg-cluster-backup' },
+    ]);
     const c = pod.containers[0];
     expect(c.args).toEqual(['backup']);
     const env = envOf(c);
@@ -38,7 +49,9 @@ describe('backups', () => {
     expect(env[BACKUP_ENV.serverName]).toBe('keycloak-pg-cluster');
     expect(env[BACKUP_ENV.forcePathStyle]).toBe('true');
     expect(env[BACKUP_ENV.accessKeyId]).toEqual({ secretKeyRef: { name: 'rook-ceph-object-user-rgw-bulk-cnpg-backup-keycloak', key: 'AccessKey' } });
-    expect(env[BACKUP_ENV.secretAccessKey]).toEqual({ secretKeyRef: { name: 'rook-ceph-object-user-rgw-bulk-cnpg-backup-keycloak', key: 'SecretKey' } });
+    expect(env[BACKUP_ENV.secretAccessKey]).toEqual({
+      secretKeyRef: { name: 'rook-ceph-object-user-rgw-bulk-cnpg-backup-keycloak', key: 'SecretKey' },
+    });
     expect(env[BACKUP_ENV.sourceHost]).toBe('keycloak-pg-cluster-rw');
     expect(JSON.parse(env[BACKUP_ENV.retention])).toEqual({ recoveryWindow: '30d' });
     expect(env[BACKUP_ENV.compression]).toBe('gzip');
@@ -58,7 +71,9 @@ describe('backups', () => {
     const job = byKind(objects, 'Job', 'keycloak-pg-cluster-backup-initial');
     expect(job.spec.backoffLimit).toBe(6);
     expect(envOf(job.spec.template.spec.containers[0])[BACKUP_ENV.sourceHost]).toBe('keycloak-pg-cluster-ro');
-    expect(envOf(byKind(synth({ backupFromStandby: true }, {}, 1), 'CronJob').spec.jobTemplate.spec.template.spec.containers[0])[BACKUP_ENV.sourceHost]).toBe('keycloak-pg-cluster-rw');
+    expect(
+      envOf(byKind(synth({ backupFromStandby: true }, {}, 1), 'CronJob').spec.jobTemplate.spec.template.spec.containers[0])[BACKUP_ENV.sourceHost],
+    ).toBe('keycloak-pg-cluster-rw');
   });
 
   test('a CA bundle is mounted into instances and backup pods', () => {
@@ -69,15 +84,23 @@ describe('backups', () => {
     }
   });
 
-  test('the S3 layout is barman-cloud\'s', () => {
-    expect(s3Layout.walKey('', 'keycloak-pg-cluster', '000000010000000000000003', 'gzip')).toBe('keycloak-pg-cluster/wals/0000000100000000/000000010000000000000003.gz');
+  test("the S3 layout is barman-cloud's", () => {
+    expect(s3Layout.walKey('', 'keycloak-pg-cluster', '000000010000000000000003', 'gzip')).toBe(
+      'keycloak-pg-cluster/wals/0000000100000000/000000010000000000000003.gz',
+    );
     expect(s3Layout.backupInfo('pg/', 'c', '20261127T000000')).toBe('pg/c/base/20261127T000000/backup.info');
     expect(s3Layout.dataTar('', 'c', 'X', 'none')).toBe('c/base/X/data.tar');
     expect(backupIdFor(new Date('2026-11-27T01:02:03.456Z'))).toBe('20261127T010203');
   });
 
-  test('s3BucketPolicy renders the reference story\'s policy', () => {
-    const policy = JSON.parse(s3BucketPolicy({ bucket: 'backup-cnpg', clusters: [{ prefix: 'keycloak-pg-cluster', user: 'cnpg-backup-keycloak' }], readOnlyUsers: ['extern-backups-s3'] }));
+  test("s3BucketPolicy renders the reference story's policy", () => {
+    const policy = JSON.parse(
+      s3BucketPolicy({
+        bucket: 'backup-cnpg',
+        clusters: [{ prefix: 'keycloak-pg-cluster', user: 'cnpg-backup-keycloak' }],
+        readOnlyUsers: ['extern-backups-s3'],
+      }),
+    );
     expect(policy).toEqual({
       Version: '2012-10-17',
       Statement: [
@@ -100,8 +123,18 @@ describe('backups', () => {
   const bad: Array<[string, Record<string, unknown>, Partial<BackupStoreProps>, RegExp]> = [
     ['invalid cron', { schedule: '0 25 * * *' }, {}, /^backup\.schedule: "0 25 \* \* \*" is not a valid cron expression/],
     ['cron with too many fields', { schedule: '0 0 0 0 * * *' }, {}, /^backup\.schedule: "0 0 0 0 \* \* \*" has 7 fields/],
-    ['6-field cron with seconds', { schedule: '30 0 0 * * *' }, {}, /^backup\.schedule: .* starts at second "30"\. Kubernetes CronJobs run at whole minutes/],
-    ['retention window', { retention: { recoveryWindow: '90 days' } }, {}, /^backup\.retention\.recoveryWindow: "90 days" is not a window\. Write a number and a unit/],
+    [
+      '6-field cron with seconds',
+      { schedule: '30 0 0 * * *' },
+      {},
+      /^backup\.schedule: .* starts at second "30"\. Kubernetes CronJobs run at whole minutes/,
+    ],
+    [
+      'retention window',
+      { retention: { recoveryWindow: '90 days' } },
+      {},
+      /^backup\.retention\.recoveryWindow: "90 days" is not a window\. Write a number and a unit/,
+    ],
     ['retention count', { retention: { monthly: -1 } }, {}, /^backup\.retention\.monthly: -1 is not a whole number/],
     ['empty retention', { retention: {} }, {}, /^backup\.retention: keeps nothing/],
     ['unknown compression', { compression: 'brotli' }, {}, /^backup\.compression: "brotli" is not supported/],

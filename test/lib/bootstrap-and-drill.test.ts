@@ -11,10 +11,13 @@ function synth(make: (chart: Chart) => Partial<PostgresClusterProps>): any[] {
   return Testing.synth(chart);
 }
 
-const store = (chart: Chart, id: string, ca?: boolean) => new BackupStore(chart, id, {
-  endpoint: 'https://rgw.example:443', bucket: 'backups', credentials: { secretName: `${id}-keys` },
-  ...(ca ? { caBundle: { configMapName: `${id}-ca` } } : {}),
-});
+const store = (chart: Chart, id: string, ca?: boolean) =>
+  new BackupStore(chart, id, {
+    endpoint: 'https://rgw.example:443',
+    bucket: 'backups',
+    credentials: { secretName: `${id}-keys` },
+    ...(ca ? { caBundle: { configMapName: `${id}-ca` } } : {}),
+  });
 
 const podSpec = (objects: any[]) => byKind(objects, 'StatefulSet').spec.template.spec;
 
@@ -36,10 +39,17 @@ describe('bootstrap.pgBasebackup', () => {
   });
 
   test('verify-full mounts the CA certificate and points libpq at it', () => {
-    const spec = podSpec(synth(() => ({ bootstrap: { pgBasebackup: { ...source, sslmode: 'verify-full', caCertificate: { secretName: 'nomad-ca', key: 'root.pem' } } } })));
+    const spec = podSpec(
+      synth(() => ({
+        bootstrap: { pgBasebackup: { ...source, sslmode: 'verify-full', caCertificate: { secretName: 'nomad-ca', key: 'root.pem' } } },
+      })),
+    );
     const c = spec.containers[0];
     expect(JSON.parse(envOf(c)[CLONE_ENV.source])).toMatchObject({ sslmode: 'verify-full', sslRootCert: '/etc/pg-agent/clone-source-ca/root.pem' });
-    expect(spec.volumes).toContainEqual({ name: 'clone-source-ca', secret: { secretName: 'nomad-ca', items: [{ key: 'root.pem', path: 'root.pem' }] } });
+    expect(spec.volumes).toContainEqual({
+      name: 'clone-source-ca',
+      secret: { secretName: 'nomad-ca', items: [{ key: 'root.pem', path: 'root.pem' }] },
+    });
     expect(c.volumeMounts).toContainEqual({ name: 'clone-source-ca', mountPath: '/etc/pg-agent/clone-source-ca', readOnly: true });
   });
 
@@ -50,24 +60,31 @@ describe('bootstrap.pgBasebackup', () => {
     ['no password Secret', { host: 'db' }, /^bootstrap\.pgBasebackup\.passwordSecret\.name: is missing/],
     ['unknown sslmode', { ...source, sslmode: 'on' }, /^bootstrap\.pgBasebackup\.sslmode: "on" is not a libpq sslmode\. Use one of disable/],
     ['verify-full without CA', { ...source, sslmode: 'verify-full' }, /^bootstrap\.pgBasebackup\.caCertificate: is needed for sslmode verify-full/],
-    ['CA from two places', { ...source, caCertificate: { secretName: 'a', configMapName: 'b' } }, /^bootstrap\.pgBasebackup\.caCertificate: needs exactly one of secretName and configMapName/],
+    [
+      'CA from two places',
+      { ...source, caCertificate: { secretName: 'a', configMapName: 'b' } },
+      /^bootstrap\.pgBasebackup\.caCertificate: needs exactly one of secretName and configMapName/,
+    ],
   ];
   test.each(bad)('%s is refused at synth', (_name, pgBasebackup, message) => {
     expect(() => synth(() => ({ bootstrap: { pgBasebackup } }))).toThrow(message);
   });
 
   test('recovery and pgBasebackup together are refused', () => {
-    expect(() => synth(chart => ({ bootstrap: { pgBasebackup: source, recovery: { store: store(chart, 's'), serverName: 'old' } } })))
-      .toThrow(/^bootstrap: sets both recovery and pgBasebackup\. Choose one/);
+    expect(() => synth(chart => ({ bootstrap: { pgBasebackup: source, recovery: { store: store(chart, 's'), serverName: 'old' } } }))).toThrow(
+      /^bootstrap: sets both recovery and pgBasebackup\. Choose one/,
+    );
   });
 });
 
 describe('bootstrap.recovery', () => {
-  test('the source store\'s CA bundle is mounted on its own path, beside the own store\'s', () => {
-    const spec = podSpec(synth(chart => ({
-      bootstrap: { recovery: { store: store(chart, 'old', true), serverName: 'keycloak-pg-cluster' } },
-      backup: { store: store(chart, 'own', true) },
-    })));
+  test("the source store's CA bundle is mounted on its own path, beside the own store's", () => {
+    const spec = podSpec(
+      synth(chart => ({
+        bootstrap: { recovery: { store: store(chart, 'old', true), serverName: 'keycloak-pg-cluster' } },
+        backup: { store: store(chart, 'own', true) },
+      })),
+    );
     const c = spec.containers[0];
     expect(JSON.parse(envOf(c)[RECOVERY_ENV.source]).caFile).toBe('/etc/pg-agent/recovery-s3-ca/ca.crt');
     expect(envOf(c).PGC_S3_CA_FILE).toBe('/etc/pg-agent/s3-ca/ca.crt');
@@ -77,36 +94,54 @@ describe('bootstrap.recovery', () => {
   });
 
   const bad: Array<[string, (chart: Chart) => any, RegExp]> = [
-    ['bad folder', chart => ({ store: store(chart, 's'), serverName: 'Keycloak PG' }), /^bootstrap\.recovery\.serverName: "Keycloak PG" is not a folder name/],
-    ['two targets', chart => ({ store: store(chart, 's'), serverName: 'a', target: { lsn: '0/1', xid: '5' } }), /^bootstrap\.recovery\.target: sets lsn and xid\. Choose one/],
-    ['time without zone', chart => ({ store: store(chart, 's'), serverName: 'a', target: { time: '2026-11-27 10:00' } }), /^bootstrap\.recovery\.target\.time: .* is not a time with a zone/],
-    ['bad lsn', chart => ({ store: store(chart, 's'), serverName: 'a', target: { lsn: 'x/1' } }), /^bootstrap\.recovery\.target\.lsn: "x\/1" is not an LSN/],
+    [
+      'bad folder',
+      chart => ({ store: store(chart, 's'), serverName: 'Keycloak PG' }),
+      /^bootstrap\.recovery\.serverName: "Keycloak PG" is not a folder name/,
+    ],
+    [
+      'two targets',
+      chart => ({ store: store(chart, 's'), serverName: 'a', target: { lsn: '0/1', xid: '5' } }),
+      /^bootstrap\.recovery\.target: sets lsn and xid\. Choose one/,
+    ],
+    [
+      'time without zone',
+      chart => ({ store: store(chart, 's'), serverName: 'a', target: { time: '2026-11-27 10:00' } }),
+      /^bootstrap\.recovery\.target\.time: .* is not a time with a zone/,
+    ],
+    [
+      'bad lsn',
+      chart => ({ store: store(chart, 's'), serverName: 'a', target: { lsn: 'x/1' } }),
+      /^bootstrap\.recovery\.target\.lsn: "x\/1" is not an LSN/,
+    ],
   ];
   test.each(bad)('%s is refused at synth', (_name, recovery, message) => {
     expect(() => synth(chart => ({ bootstrap: { recovery: recovery(chart) } }))).toThrow(message);
   });
 
   test('archiving into the folder it recovers from is refused', () => {
-    expect(() => synth(chart => {
-      const s = store(chart, 's');
-      return { name: 'pg', bootstrap: { recovery: { store: s, serverName: 'pg' } }, backup: { store: s } };
-    })).toThrow(/^backup\.serverName: "pg" is the folder this cluster recovers from/);
+    expect(() =>
+      synth(chart => {
+        const s = store(chart, 's');
+        return { name: 'pg', bootstrap: { recovery: { store: s, serverName: 'pg' } }, backup: { store: s } };
+      }),
+    ).toThrow(/^backup\.serverName: "pg" is the folder this cluster recovers from/);
   });
 });
 
 describe('RestoreDrill', () => {
-
   const withDrill = (drill: (cluster: PostgresCluster) => object, backup = true) => {
     const chart = new Chart(Testing.app(), 'test', { namespace: 'ns' });
     const cluster = new PostgresCluster(chart, 'cluster', {
-      ...baseProps, databases: [{ name: 'keycloak', owner: 'keycloak' }],
+      ...baseProps,
+      databases: [{ name: 'keycloak', owner: 'keycloak' }],
       ...(backup ? { backup: { store: store(chart, 's', true), compression: 'zstd' } } : {}),
     } as PostgresClusterProps);
     new RestoreDrill(chart, 'drill', drill(cluster) as any);
     return Testing.synth(chart);
   };
 
-  test('a weekly CronJob running `verify` with the cluster\'s store, checks and scratch space, API access for its Events only', () => {
+  test("a weekly CronJob running `verify` with the cluster's store, checks and scratch space, API access for its Events only", () => {
     const objects = withDrill(cluster => ({ cluster, tables: [{ database: 'keycloak', table: 'user_entity' }] }));
     const cron = byKind(objects, 'CronJob', 'pg-restore-drill');
     expect(byKind(objects, 'Role', 'pg-restore-drill').rules).toEqual([{ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] }]);
@@ -118,7 +153,10 @@ describe('RestoreDrill', () => {
     const c = pod.containers[0];
     expect(c.args).toEqual(['verify']);
     const env = envOf(c);
-    expect(JSON.parse(env[contract.VERIFY_ENV.checks])).toEqual({ amcheck: true, tables: [{ database: 'keycloak', table: 'user_entity', minRows: 1 }] });
+    expect(JSON.parse(env[contract.VERIFY_ENV.checks])).toEqual({
+      amcheck: true,
+      tables: [{ database: 'keycloak', table: 'user_entity', minRows: 1 }],
+    });
     expect(env[contract.VERIFY_ENV.replay]).toBe('latest');
     expect(env[contract.BACKUP_ENV.serverName]).toBe('pg');
     expect(env[contract.BACKUP_ENV.compression]).toBe('zstd');
@@ -127,19 +165,42 @@ describe('RestoreDrill', () => {
   });
 
   test('scratch space with a storage class is an ephemeral volume of that class', () => {
-    const cron = byKind(withDrill(cluster => ({ cluster, scratch: { storageClass: 'rbd-fast' } })), 'CronJob', 'pg-restore-drill');
+    const cron = byKind(
+      withDrill(cluster => ({ cluster, scratch: { storageClass: 'rbd-fast' } })),
+      'CronJob',
+      'pg-restore-drill',
+    );
     const scratch = cron.spec.jobTemplate.spec.template.spec.volumes.find((v: any) => v.name === 'scratch');
-    expect(scratch.ephemeral.volumeClaimTemplate.spec).toMatchObject({ storageClassName: 'rbd-fast', resources: { requests: { storage: '1024Mi' } } });
+    expect(scratch.ephemeral.volumeClaimTemplate.spec).toMatchObject({
+      storageClassName: 'rbd-fast',
+      resources: { requests: { storage: '1024Mi' } },
+    });
   });
 
   const bad: Array<[string, (c: PostgresCluster) => object, RegExp, boolean?]> = [
     ['a cluster without backup', c => ({ cluster: c }), /^RestoreDrillProps\.cluster: cluster "pg" has no backup\. Set backup/, false],
-    ['an unknown database', c => ({ cluster: c, tables: [{ database: 'kc', table: 't' }] }), /^RestoreDrillProps\.tables\[0\]\.database: "kc" is not a database of cluster "pg"\. Use one of postgres, keycloak/],
-    ['a quoted table name', c => ({ cluster: c, tables: [{ database: 'keycloak', table: 'a; DROP' }] }), /^RestoreDrillProps\.tables\[0\]\.table: "a; DROP" is not a table name/],
-    ['negative minRows', c => ({ cluster: c, tables: [{ database: 'keycloak', table: 't', minRows: -1 }] }), /^RestoreDrillProps\.tables\[0\]\.minRows: -1/],
+    [
+      'an unknown database',
+      c => ({ cluster: c, tables: [{ database: 'kc', table: 't' }] }),
+      /^RestoreDrillProps\.tables\[0\]\.database: "kc" is not a database of cluster "pg"\. Use one of postgres, keycloak/,
+    ],
+    [
+      'a quoted table name',
+      c => ({ cluster: c, tables: [{ database: 'keycloak', table: 'a; DROP' }] }),
+      /^RestoreDrillProps\.tables\[0\]\.table: "a; DROP" is not a table name/,
+    ],
+    [
+      'negative minRows',
+      c => ({ cluster: c, tables: [{ database: 'keycloak', table: 't', minRows: -1 }] }),
+      /^RestoreDrillProps\.tables\[0\]\.minRows: -1/,
+    ],
     ['an unknown replay', c => ({ cluster: c, replay: 'all' }), /^RestoreDrillProps\.replay: "all" is not known/],
     ['a bad schedule', c => ({ cluster: c, schedule: 'weekly' }), /^RestoreDrillProps\.schedule: /],
-    ['too little memory', c => ({ cluster: c, resources: { limits: { memory: '32Mi' } } }), /^RestoreDrillProps\.resources\.limits\.memory: "32Mi" is below 64Mi/],
+    [
+      'too little memory',
+      c => ({ cluster: c, resources: { limits: { memory: '32Mi' } } }),
+      /^RestoreDrillProps\.resources\.limits\.memory: "32Mi" is below 64Mi/,
+    ],
   ];
   test.each(bad)('%s is refused at synth', (_name, drill, message, backup = true) => {
     expect(() => withDrill(drill, backup)).toThrow(message);

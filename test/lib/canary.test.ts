@@ -3,11 +3,19 @@ import { CanaryApp, CanaryAppProps, PACKAGE_VERSION, PostgresCluster, PostgresCl
 import { CANARY_ENV, LABELS, PATHS } from '../../lib/contract';
 import { byKind, envOf } from './helpers';
 
-function synth(canary: Partial<CanaryAppProps> = {}, cluster: Partial<PostgresClusterProps> = {}): { objects: any[]; app: CanaryApp; cluster: PostgresCluster } {
+function synth(
+  canary: Partial<CanaryAppProps> = {},
+  cluster: Partial<PostgresClusterProps> = {},
+): { objects: any[]; app: CanaryApp; cluster: PostgresCluster } {
   const chart = new Chart(Testing.app(), 'test', { namespace: 'testsetup', labels: { 'homelab/part-of': 'keycloak-test' } });
   const pg = new PostgresCluster(chart, 'pg', {
-    name: 'keycloak-pg-cluster', storage: { size: Size.gibibytes(2) }, inheritedLabels: ['homelab/*'],
-    databases: [{ name: 'keycloak', owner: 'keycloak' }, { name: 'grafana', owner: 'grafana_owner' }],
+    name: 'keycloak-pg-cluster',
+    storage: { size: Size.gibibytes(2) },
+    inheritedLabels: ['homelab/*'],
+    databases: [
+      { name: 'keycloak', owner: 'keycloak' },
+      { name: 'grafana', owner: 'grafana_owner' },
+    ],
     networkPolicy: { cilium: true, kubernetes: true, allowFrom: [{ podLabels: { app: 'keycloak' } }] },
     ...cluster,
   });
@@ -18,7 +26,7 @@ function synth(canary: Partial<CanaryAppProps> = {}, cluster: Partial<PostgresCl
 const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 describe('CanaryApp', () => {
-  test('renders a Deployment running `pg-agent canary` with the cluster\'s image and a Service 80 -> 8080', () => {
+  test("renders a Deployment running `pg-agent canary` with the cluster's image and a Service 80 -> 8080", () => {
     const { objects } = synth();
     const deploy = byKind(objects, 'Deployment', 'keycloak-pg-cluster-canary');
     expect(deploy.metadata.namespace).toBe('testsetup');
@@ -45,7 +53,7 @@ describe('CanaryApp', () => {
     expect(matches(svc.spec.selector, deploy.spec.template.metadata.labels)).toBe(true);
   });
 
-  test('the credentials come from the database\'s app Secret: uri preferred, the password for the parts', () => {
+  test("the credentials come from the database's app Secret: uri preferred, the password for the parts", () => {
     const { objects } = synth();
     const env = envOf(byKind(objects, 'Deployment').spec.template.spec.containers[0]);
     expect(env[CANARY_ENV.uri]).toEqual({ secretKeyRef: { name: 'keycloak-pg-cluster-keycloak-app', key: 'uri', optional: true } });
@@ -64,7 +72,12 @@ describe('CanaryApp', () => {
   test('database, name, heartbeat, image and replicas are honoured; an existingSecret is used as is', () => {
     const { objects, app } = synth(
       { database: 'grafana', name: 'grafana-canary', heartbeatSeconds: 30, image: 'registry.example/agent:15.1', replicas: 0 },
-      { databases: [{ name: 'keycloak', owner: 'keycloak' }, { name: 'grafana', owner: 'grafana_owner', existingSecret: 'grafana-db' }] },
+      {
+        databases: [
+          { name: 'keycloak', owner: 'keycloak' },
+          { name: 'grafana', owner: 'grafana_owner', existingSecret: 'grafana-db' },
+        ],
+      },
     );
     expect(app.database).toBe('grafana');
     const deploy = byKind(objects, 'Deployment', 'grafana-canary');
@@ -80,7 +93,7 @@ describe('CanaryApp', () => {
     expect(env[CANARY_ENV.user]).toBe('grafana_owner');
   });
 
-  test('the pods carry the cluster\'s labels and component canary, so the network policies admit them', () => {
+  test("the pods carry the cluster's labels and component canary, so the network policies admit them", () => {
     const { objects } = synth();
     const podLabels = byKind(objects, 'Deployment').spec.template.metadata.labels;
     expect(podLabels).toEqual({
@@ -115,7 +128,11 @@ describe('CanaryApp', () => {
   });
 
   test.each<[string, Partial<CanaryAppProps>, RegExp]>([
-    ['an unknown database', { database: 'nope' }, /^database: "nope" is not a database of cluster keycloak-pg-cluster \(it has "keycloak", "grafana"\)/],
+    [
+      'an unknown database',
+      { database: 'nope' },
+      /^database: "nope" is not a database of cluster keycloak-pg-cluster \(it has "keycloak", "grafana"\)/,
+    ],
     ['an upper-case name', { name: 'Canary' }, /^name: "Canary" is not a DNS-1035 label/],
     ['a name starting with a digit', { name: '1canary' }, /^name: "1canary" is not a DNS-1035 label/],
     ['a name too long', { name: 'c'.repeat(64) }, /^name: "c+" is 64 characters long, the limit is 63/],

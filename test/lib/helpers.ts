@@ -4,7 +4,10 @@ import { PostgresCluster, PostgresClusterProps } from '../../lib';
 export const baseProps: PostgresClusterProps = { name: 'pg', storage: { size: Size.gibibytes(1) } };
 
 /** Synthesizes one cluster in a fresh chart and returns its objects. */
-export function synthCluster(props: Partial<PostgresClusterProps> = {}, chartLabels?: Record<string, string>): { objects: any[]; cluster: PostgresCluster; chart: Chart } {
+export function synthCluster(
+  props: Partial<PostgresClusterProps> = {},
+  chartLabels?: Record<string, string>,
+): { objects: any[]; cluster: PostgresCluster; chart: Chart } {
   const app = Testing.app();
   const chart = new Chart(app, 'test', { namespace: 'ns', labels: chartLabels });
   const cluster = new PostgresCluster(chart, 'cluster', { ...baseProps, ...props } as PostgresClusterProps);

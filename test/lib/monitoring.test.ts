@@ -13,7 +13,13 @@ import { byKind } from './helpers';
 function synth(cluster: Partial<PostgresClusterProps> = {}, monitoring: Partial<ClusterMonitoringProps> = {}, namespace: string | null = 'db') {
   const chart = new Chart(Testing.app(), 'test', { namespace: namespace ?? undefined });
   const store = new BackupStore(chart, 'store', { endpoint: 'http://rgw.rook.svc:80', bucket: 'backup-cnpg', credentials: { secretName: 's3' } });
-  const c = new PostgresCluster(chart, 'pg', { name: 'pg', instances: 2, storage: { size: Size.gibibytes(1) }, backup: { store, schedule: '30 3 * * *' }, ...cluster });
+  const c = new PostgresCluster(chart, 'pg', {
+    name: 'pg',
+    instances: 2,
+    storage: { size: Size.gibibytes(1) },
+    backup: { store, schedule: '30 3 * * *' },
+    ...cluster,
+  });
   const m = new ClusterMonitoring(chart, 'mon', { cluster: c, ...monitoring });
   return { objects: Testing.synth(chart) as any[], monitoring: m };
 }
@@ -32,7 +38,7 @@ describe('ClusterMonitoring', () => {
     }
   });
 
-  test('the PodMonitor scrapes the instance pods\' metrics port by its name, in the cluster\'s namespace', () => {
+  test("the PodMonitor scrapes the instance pods' metrics port by its name, in the cluster's namespace", () => {
     const pm = byKind(objects, 'PodMonitor', 'pg');
     const sts = byKind(objects, 'StatefulSet', 'pg');
     expect(pm.metadata.labels.release).toBe('kube-prometheus-stack');
@@ -48,8 +54,16 @@ describe('ClusterMonitoring', () => {
     const rule = byKind(objects, 'PrometheusRule', 'pg');
     expect(rule.metadata.labels.release).toBe('kube-prometheus-stack');
     const rules = rule.spec.groups[0].rules;
-    expect(rules.map((r: any) => r.alert)).toEqual(['PostgresNoPrimary', 'PostgresReplicaNotStreaming', 'PostgresReplicationLagHigh',
-      'PostgresWalArchivingFailing', 'PostgresWalArchiveBacklog', 'PostgresBaseBackupTooOld', 'PostgresDataVolumeFull', 'PostgresXidWraparoundNear']);
+    expect(rules.map((r: any) => r.alert)).toEqual([
+      'PostgresNoPrimary',
+      'PostgresReplicaNotStreaming',
+      'PostgresReplicationLagHigh',
+      'PostgresWalArchivingFailing',
+      'PostgresWalArchiveBacklog',
+      'PostgresBaseBackupTooOld',
+      'PostgresDataVolumeFull',
+      'PostgresXidWraparoundNear',
+    ]);
     for (const r of rules) {
       expect(r.expr).toContain('namespace="db",cluster="pg"');
       expect(['critical', 'warning']).toContain(r.labels.severity);
@@ -59,14 +73,16 @@ describe('ClusterMonitoring', () => {
     }
     expect(rules.find((r: any) => r.alert === 'PostgresWalArchivingFailing').for).toBe('10m');
     expect(rules.find((r: any) => r.alert === 'PostgresReplicaNotStreaming').expr).toContain('< 1');
-    expect(rules.find((r: any) => r.alert === 'PostgresDataVolumeFull').expr).toMatch(/^max by \(namespace, pod\) \(100 \* pgc_volume_used_bytes\{.*\}\)\) > 85$/);
+    expect(rules.find((r: any) => r.alert === 'PostgresDataVolumeFull').expr).toMatch(
+      /^max by \(namespace, pod\) \(100 \* pgc_volume_used_bytes\{.*\}\)\) > 85$/,
+    );
     expect(rules.find((r: any) => r.alert === 'PostgresXidWraparoundNear').expr).toMatch(/> 1000000000$/);
     // Daily at 03:30 and a backup Job deadline of 6 h: 24 h + 6 h.
     expect(rules.find((r: any) => r.alert === 'PostgresBaseBackupTooOld').expr).toMatch(/> 108000$/);
     expect(monitoring.alertRules).toHaveLength(rules.length);
   });
 
-  test('the dashboard is a ConfigMap for Grafana\'s sidecar; its JSON parses and every query names this cluster', () => {
+  test("the dashboard is a ConfigMap for Grafana's sidecar; its JSON parses and every query names this cluster", () => {
     const cm = byKind(objects, 'ConfigMap', 'pg-dashboard');
     expect(cm.metadata.labels.grafana_dashboard).toBe('1');
     const dashboard = JSON.parse(cm.data['pg.json']);
@@ -86,12 +102,15 @@ describe('ClusterMonitoring', () => {
     expect(single).toEqual(['PostgresNoPrimary', 'PostgresDataVolumeFull', 'PostgresXidWraparoundNear']);
     const none = synth({}, { alerts: false, dashboard: false }).objects;
     // (the cluster's own ConfigMap pg-config, its parameters, is not the dashboard's)
-    expect(none.filter(o => ['PrometheusRule', 'ConfigMap'].includes(o.kind) && o.metadata.name.startsWith('pg') && o.metadata.name !== 'pg-config')).toEqual([]);
+    expect(
+      none.filter(o => ['PrometheusRule', 'ConfigMap'].includes(o.kind) && o.metadata.name.startsWith('pg') && o.metadata.name !== 'pg-config'),
+    ).toEqual([]);
     expect(none.filter(o => o.kind === 'PodMonitor')).toHaveLength(1);
   });
 
   test('thresholds and severities come from the props', () => {
-    const rules = synth({}, { alerts: { replicationLagSeconds: 30, dataVolumePercent: 70, xidAge: 500000000, criticalSeverity: 'page' } }).monitoring.alertRules;
+    const rules = synth({}, { alerts: { replicationLagSeconds: 30, dataVolumePercent: 70, xidAge: 500000000, criticalSeverity: 'page' } }).monitoring
+      .alertRules;
     expect(rules.find(r => r.alert === 'PostgresReplicationLagHigh')!.expr).toContain('> 30 or');
     expect(rules.find(r => r.alert === 'PostgresDataVolumeFull')!.expr).toMatch(/> 70$/);
     expect(rules.find(r => r.alert === 'PostgresXidWraparoundNear')!.labels.severity).toBe('page');
@@ -131,7 +150,12 @@ describe('networkPolicy.metricsFrom', () => {
     const { k8s, cilium } = policies({ namespace: 'monitoring', podLabels: { 'app.kubernetes.io/name': 'prometheus' } });
     const rule = k8s.spec.ingress.at(-1);
     expect(rule).toEqual({
-      from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } }],
+      from: [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+          podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+        },
+      ],
       ports: [{ port: DEFAULT_PORTS.http, protocol: 'TCP' }],
     });
     expect(cilium.spec.ingress.at(-1)).toEqual({

@@ -27,7 +27,9 @@ describe('PostgresCluster', () => {
     const names = (id: string) => {
       const chart = new Chart(Testing.app(), 'c');
       new PostgresCluster(chart, id, { name: 'pg', storage: { size: Size.gibibytes(1) } });
-      return Testing.synth(chart).map(o => `${o.kind}/${o.metadata.name}`).sort();
+      return Testing.synth(chart)
+        .map(o => `${o.kind}/${o.metadata.name}`)
+        .sort();
     };
     expect(names('first-id')).toEqual(names('renamed-construct'));
   });
@@ -35,17 +37,29 @@ describe('PostgresCluster', () => {
   test('runs as the postgres uid with fsGroup and without privilege escalation', () => {
     const sts = byKind(synthCluster().objects, 'StatefulSet');
     const pod = sts.spec.template.spec;
-    expect(pod.securityContext).toMatchObject({ runAsUser: 999, runAsGroup: 999, fsGroup: 999, runAsNonRoot: true, fsGroupChangePolicy: 'OnRootMismatch' });
+    expect(pod.securityContext).toMatchObject({
+      runAsUser: 999,
+      runAsGroup: 999,
+      fsGroup: 999,
+      runAsNonRoot: true,
+      fsGroupChangePolicy: 'OnRootMismatch',
+    });
     const sc = pod.containers[0].securityContext;
     expect(sc).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     // A read-only root needs writable mounts for the socket, temp files and shared memory.
-    expect(pod.containers[0].volumeMounts.filter((m: any) => !m.readOnly).map((m: any) => m.mountPath).sort()).toEqual(['/dev/shm', '/run/postgresql', '/tmp', '/var/lib/postgresql/data']);
+    expect(
+      pod.containers[0].volumeMounts
+        .filter((m: any) => !m.readOnly)
+        .map((m: any) => m.mountPath)
+        .sort(),
+    ).toEqual(['/dev/shm', '/run/postgresql', '/tmp', '/var/lib/postgresql/data']);
   });
 
   test('renders only the resources the user set (no cdk8s-plus defaults)', () => {
     const none = byKind(synthCluster().objects, 'StatefulSet').spec.template.spec.containers[0];
     expect(none.resources).toBeUndefined();
-    const some = byKind(synthCluster({ resources: { requests: { memory: '128Mi', cpu: '100m' } } }).objects, 'StatefulSet').spec.template.spec.containers[0];
+    const some = byKind(synthCluster({ resources: { requests: { memory: '128Mi', cpu: '100m' } } }).objects, 'StatefulSet').spec.template.spec
+      .containers[0];
     expect(some.resources).toEqual({ requests: { memory: '128Mi', cpu: '100m' } });
   });
 
@@ -54,7 +68,10 @@ describe('PostgresCluster', () => {
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
     expect(c.startupProbe).toBeUndefined();
-    expect(c.ports.map((p: any) => [p.name, p.containerPort])).toEqual([['postgresql', 5432], ['http', 8000]]);
+    expect(c.ports.map((p: any) => [p.name, p.containerPort])).toEqual([
+      ['postgresql', 5432],
+      ['http', 8000],
+    ]);
   });
 
   test('spreads instances across nodes and sets the priority class', () => {
@@ -86,11 +103,18 @@ describe('PostgresCluster', () => {
     expect(svc('kc-ro').selector).toEqual({ [LABELS.cluster]: 'kc', [LABELS.role]: 'replica' });
     expect(svc('kc-r').selector).toEqual({ [LABELS.cluster]: 'kc', [LABELS.component]: 'instance' });
     expect(svc('kc-pods')).toMatchObject({ clusterIP: 'None', publishNotReadyAddresses: true });
-    for (const n of ['kc-rw', 'kc-ro', 'kc-r']) expect(svc(n).ports).toEqual([{ name: 'postgresql', port: 5432, targetPort: 'postgresql', protocol: 'TCP' }]);
+    for (const n of ['kc-rw', 'kc-ro', 'kc-r'])
+      expect(svc(n).ports).toEqual([{ name: 'postgresql', port: 5432, targetPort: 'postgresql', protocol: 'TCP' }]);
   });
 
   test('several databases: one app Secret per database, the first also as <cluster>-app, passwords by reference', () => {
-    const { objects } = synthCluster({ name: 'shared', databases: [{ name: 'mastodon', owner: 'mastodon' }, { name: 'next_cloud', owner: 'nextcloud' }] });
+    const { objects } = synthCluster({
+      name: 'shared',
+      databases: [
+        { name: 'mastodon', owner: 'mastodon' },
+        { name: 'next_cloud', owner: 'nextcloud' },
+      ],
+    });
     const job = byKind(objects, 'Job', 'shared-secrets');
     const container = job.spec.template.spec.containers[0];
     expect(container.args).toEqual(['secrets']);
@@ -175,7 +199,10 @@ describe('PostgresCluster', () => {
   });
 
   test('inherited labels reach every object and every pod template', () => {
-    const { objects } = synthCluster({ inheritedLabels: ['homelab/*'], labels: { team: 'infra' } }, { 'homelab/part-of': 'keycloak-test', other: 'x' });
+    const { objects } = synthCluster(
+      { inheritedLabels: ['homelab/*'], labels: { team: 'infra' } },
+      { 'homelab/part-of': 'keycloak-test', other: 'x' },
+    );
     for (const o of objects) {
       expect(o.metadata.labels).toMatchObject({ 'homelab/part-of': 'keycloak-test', team: 'infra' });
       const tpl = o.spec?.template ?? o.spec?.jobTemplate?.spec?.template;
@@ -188,7 +215,11 @@ describe('PostgresCluster', () => {
   });
 
   test('user parameters and the pgtune preset reach the agent; user values win', () => {
-    const { cluster } = synthCluster({ resources: { requests: { memory: '1Gi', cpu: '4' } }, tuning: { workload: 'web' }, parameters: { work_mem: '4MB' } });
+    const { cluster } = synthCluster({
+      resources: { requests: { memory: '1Gi', cpu: '4' } },
+      tuning: { workload: 'web' },
+      parameters: { work_mem: '4MB' },
+    });
     expect(cluster.parameters.work_mem).toBe('4MB');
     expect(cluster.parameters.shared_buffers).toBe('256MB');
     expect(cluster.parameters.max_worker_processes).toBe('4');
@@ -205,7 +236,8 @@ describe('PostgresCluster', () => {
   });
 
   test('a parameter change alters only the ConfigMap: the StatefulSet is byte-identical, so no pod restarts', () => {
-    const render = (parameters: Record<string, string>) => Testing.synth(synthCluster({ instances: 2, parameters }).chart).map(o => JSON.stringify(o));
+    const render = (parameters: Record<string, string>) =>
+      Testing.synth(synthCluster({ instances: 2, parameters }).chart).map(o => JSON.stringify(o));
     const before = render({ work_mem: '4MB' });
     const after = render({ work_mem: '16MB', shared_buffers: '256MB' });
     expect(after).toHaveLength(before.length);
@@ -214,21 +246,44 @@ describe('PostgresCluster', () => {
     expect(before.find(o => o.includes('"kind":"StatefulSet"'))).toBe(after.find(o => o.includes('"kind":"StatefulSet"')));
   });
 
-  test('pgtune reproduces the reference story\'s parameters for 128Mi (mixed workload, SAN storage, 200 connections)', () => {
+  test("pgtune reproduces the reference story's parameters for 128Mi (mixed workload, SAN storage, 200 connections)", () => {
     expect(pgtune({ memoryBytes: 128 * 2 ** 20, workload: 'mixed', storage: 'san', maxConnections: 200 })).toMatchObject({
-      max_connections: '200', shared_buffers: '32MB', effective_cache_size: '96MB', maintenance_work_mem: '8MB',
-      checkpoint_completion_target: '0.9', wal_buffers: '983kB', default_statistics_target: '100', random_page_cost: '1.1',
-      effective_io_concurrency: '300', work_mem: '81kB', huge_pages: 'off',
+      max_connections: '200',
+      shared_buffers: '32MB',
+      effective_cache_size: '96MB',
+      maintenance_work_mem: '8MB',
+      checkpoint_completion_target: '0.9',
+      wal_buffers: '983kB',
+      default_statistics_target: '100',
+      random_page_cost: '1.1',
+      effective_io_concurrency: '300',
+      work_mem: '81kB',
+      huge_pages: 'off',
     });
-    expect(pgtune({ memoryBytes: 64 * 2 ** 30, storage: 'hdd' })).toMatchObject({ shared_buffers: '16GB', wal_buffers: '16MB', random_page_cost: '4', huge_pages: 'try' });
+    expect(pgtune({ memoryBytes: 64 * 2 ** 30, storage: 'hdd' })).toMatchObject({
+      shared_buffers: '16GB',
+      wal_buffers: '16MB',
+      random_page_cost: '4',
+      huge_pages: 'try',
+    });
   });
 
-  test('network policies: the cluster\'s own pods and the named apps on 5432, nothing else', () => {
-    const { objects } = synthCluster({ name: 'kc', networkPolicy: { cilium: true, kubernetes: true, allowFrom: [{ podLabels: { app: 'keycloak' } }, { podLabels: { app: 'x' }, namespace: 'other' }] } });
+  test("network policies: the cluster's own pods and the named apps on 5432, nothing else", () => {
+    const { objects } = synthCluster({
+      name: 'kc',
+      networkPolicy: {
+        cilium: true,
+        kubernetes: true,
+        allowFrom: [{ podLabels: { app: 'keycloak' } }, { podLabels: { app: 'x' }, namespace: 'other' }],
+      },
+    });
     const cnp = byKind(objects, 'CiliumNetworkPolicy');
     expect(cnp.spec.endpointSelector.matchLabels).toEqual({ [LABELS.cluster]: 'kc', [LABELS.component]: 'instance' });
     expect(cnp.spec.ingress[0].fromEndpoints).toEqual([{ matchLabels: { [LABELS.cluster]: 'kc' } }]);
-    expect(cnp.spec.ingress[1]).toEqual({ fromEndpoints: [{ matchLabels: { app: 'keycloak' } }], toPorts: [{ ports: [{ port: '5432', protocol: 'TCP' }] }] });
+    expect(cnp.spec.ingress[1]).toEqual({
+      fromEndpoints: [{ matchLabels: { app: 'keycloak' } }],
+      toPorts: [{ ports: [{ port: '5432', protocol: 'TCP' }] }],
+    });
     expect(cnp.spec.ingress[2].fromEndpoints[0].matchLabels).toEqual({ app: 'x', 'io.kubernetes.pod.namespace': 'other' });
     const np = byKind(objects, 'NetworkPolicy');
     expect(np.spec.policyTypes).toEqual(['Ingress']);

@@ -43,14 +43,16 @@ describe('volume growth from git', () => {
     };
     const before = synthFile(Size.gibibytes(2));
     const after = synthFile(Size.gibibytes(3));
-    const differing = before.map((doc, i) => (doc === after[i] ? undefined : /kind: (\w+)\n/.exec(doc)![1] + ' ' + /name: ([\w-]+)\n/.exec(doc)![1])).filter(Boolean);
+    const differing = before
+      .map((doc, i) => (doc === after[i] ? undefined : /kind: (\w+)\n/.exec(doc)![1] + ' ' + /name: ([\w-]+)\n/.exec(doc)![1]))
+      .filter(Boolean);
     expect(differing).toEqual(['PersistentVolumeClaim pgdata-kc-0', 'PersistentVolumeClaim pgdata-kc-1']);
     // Claims are written before the StatefulSet: `kubectl apply -f` applies in file order, and pods need them first.
     const kinds = after.map(doc => /kind: (\w+)\n/.exec(doc)?.[1]);
     expect(kinds.lastIndexOf('PersistentVolumeClaim')).toBeLessThan(kinds.indexOf('StatefulSet'));
   });
 
-  test('claims: the StatefulSet\'s names, the pod labels, never pruned by Flux or Argo CD, retained by the StatefulSet', () => {
+  test("claims: the StatefulSet's names, the pod labels, never pruned by Flux or Argo CD, retained by the StatefulSet", () => {
     const { objects } = synthCluster({ name: 'kc', instances: 3, storage: { size: Size.mebibytes(1536), storageClass: 'rbd-fast' } });
     const sts = byKind(objects, 'StatefulSet', 'kc');
     const claims = objects.filter(o => o.kind === 'PersistentVolumeClaim');
@@ -59,28 +61,40 @@ describe('volume growth from git', () => {
       // `<template name>-<sts>-<ordinal>`: the StatefulSet controller adopts an existing claim of that name.
       expect(c.metadata.name).toMatch(new RegExp(`^${sts.spec.volumeClaimTemplates[0].metadata.name}-${sts.metadata.name}-\\d$`));
       expect(c.metadata.labels).toEqual(sts.spec.template.metadata.labels);
-      expect(c.metadata.annotations).toEqual({ 'kustomize.toolkit.fluxcd.io/prune': 'disabled', 'argocd.argoproj.io/sync-options': 'Prune=false,Delete=false' });
+      expect(c.metadata.annotations).toEqual({
+        'kustomize.toolkit.fluxcd.io/prune': 'disabled',
+        'argocd.argoproj.io/sync-options': 'Prune=false,Delete=false',
+      });
       expect(c.spec).toEqual({ accessModes: ['ReadWriteOnce'], storageClassName: 'rbd-fast', resources: { requests: { storage: '1536Mi' } } });
     }
     expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('64Mi');
     expect(sts.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
   });
 
-  test('claimTemplateSize keeps an existing StatefulSet\'s template (upgrade from a version that rendered storage.size there)', () => {
+  test("claimTemplateSize keeps an existing StatefulSet's template (upgrade from a version that rendered storage.size there)", () => {
     const sts = byKind(synthCluster({ storage: { size: Size.gibibytes(4), claimTemplateSize: Size.gibibytes(2) } }).objects, 'StatefulSet');
     expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('2Gi');
   });
 
   test.each([
-    ['a template larger than the size', { size: Size.gibibytes(1), claimTemplateSize: Size.gibibytes(2) }, /^storage\.claimTemplateSize: 2048 MiB is larger than storage\.size \(1024 MiB\).*keep claimTemplateSize at or below storage\.size/s],
-    ['a template below the minimum', { size: Size.gibibytes(1), claimTemplateSize: Size.mebibytes(10) }, /^storage\.claimTemplateSize: 10 MiB is not a whole number of MiB of at least 64/],
+    [
+      'a template larger than the size',
+      { size: Size.gibibytes(1), claimTemplateSize: Size.gibibytes(2) },
+      /^storage\.claimTemplateSize: 2048 MiB is larger than storage\.size \(1024 MiB\).*keep claimTemplateSize at or below storage\.size/s,
+    ],
+    [
+      'a template below the minimum',
+      { size: Size.gibibytes(1), claimTemplateSize: Size.mebibytes(10) },
+      /^storage\.claimTemplateSize: 10 MiB is not a whole number of MiB of at least 64/,
+    ],
   ])('refuses %s at synth', (_, storage, message) => {
     expect(() => synthCluster({ storage })).toThrow(message);
   });
 });
 
 describe('scaling and hibernation change no pod template', () => {
-  const podTemplate = (props: Partial<PostgresClusterProps>) => stringify(byKind(synthCluster({ name: 'kc', ...props }).objects, 'StatefulSet').spec.template);
+  const podTemplate = (props: Partial<PostgresClusterProps>) =>
+    stringify(byKind(synthCluster({ name: 'kc', ...props }).objects, 'StatefulSet').spec.template);
 
   test('instances 2 → 3: same pod template, one more claim, the Role names the new pod; no PGC_INSTANCES', () => {
     expect(podTemplate({ instances: 3 })).toBe(podTemplate({ instances: 2 }));
@@ -116,10 +130,18 @@ describe('scaling and hibernation change no pod template', () => {
     const alerts = (hibernate: boolean) => {
       const chart = new Chart(Testing.app(), 'm', { namespace: 'ns' });
       const store = new BackupStore(chart, 'store', { endpoint: 'http://s3:80', bucket: 'bkt', credentials: { secretName: 's3' } });
-      const cluster = new PostgresCluster(chart, 'kc', { name: 'kc', instances: 2, storage: { size: Size.gibibytes(1) }, backup: { store }, hibernate });
+      const cluster = new PostgresCluster(chart, 'kc', {
+        name: 'kc',
+        instances: 2,
+        storage: { size: Size.gibibytes(1) },
+        backup: { store },
+        hibernate,
+      });
       return new ClusterMonitoring(chart, 'mon', { cluster }).alertRules.map(r => r.alert);
     };
-    expect(alerts(false)).toEqual(expect.arrayContaining(['PostgresNoPrimary', 'PostgresReplicaNotStreaming', 'PostgresBaseBackupTooOld', 'PostgresDataVolumeFull']));
+    expect(alerts(false)).toEqual(
+      expect.arrayContaining(['PostgresNoPrimary', 'PostgresReplicaNotStreaming', 'PostgresBaseBackupTooOld', 'PostgresDataVolumeFull']),
+    );
     expect(alerts(true)).toEqual(['PostgresDataVolumeFull']);
   });
 
@@ -132,10 +154,18 @@ describe('examples/day-2-operations.ts', () => {
   test('grow, scale, hibernate: each changes only what docs/volumes-scaling-hibernation.md says', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { day2, day2Chart } = require('../../examples/day-2-operations') as typeof import('../../examples/day-2-operations');
-    const render = (settings: typeof day2) => new Map(Testing.synth(day2Chart(Testing.app(), settings)).map(o => [`${o.kind}/${o.metadata.name}`, stringify(o)]));
+    const render = (settings: typeof day2) =>
+      new Map(Testing.synth(day2Chart(Testing.app(), settings)).map(o => [`${o.kind}/${o.metadata.name}`, stringify(o)]));
     const monday = render(day2);
-    expect(changed(monday, render({ ...day2, size: Size.gibibytes(4) }))).toEqual(['PersistentVolumeClaim/pgdata-staging-pg-0', 'PersistentVolumeClaim/pgdata-staging-pg-1']);
-    expect(changed(monday, render({ ...day2, instances: 3 }))).toEqual(['PersistentVolumeClaim/pgdata-staging-pg-2', 'Role/staging-pg', 'StatefulSet/staging-pg']);
+    expect(changed(monday, render({ ...day2, size: Size.gibibytes(4) }))).toEqual([
+      'PersistentVolumeClaim/pgdata-staging-pg-0',
+      'PersistentVolumeClaim/pgdata-staging-pg-1',
+    ]);
+    expect(changed(monday, render({ ...day2, instances: 3 }))).toEqual([
+      'PersistentVolumeClaim/pgdata-staging-pg-2',
+      'Role/staging-pg',
+      'StatefulSet/staging-pg',
+    ]);
     expect(changed(monday, render({ ...day2, hibernate: true }))).toEqual(['StatefulSet/staging-pg']);
   });
 });

@@ -65,7 +65,10 @@ describe('documentation links', () => {
   });
 
   test('the check catches a link out of the repository, a missing file and a missing heading', () => {
-    expect(links('see [design](../elsewhere/DESIGN.md), [x](docs/nope.md) and `[not](a-link.md)`')).toEqual(['../elsewhere/DESIGN.md', 'docs/nope.md']);
+    expect(links('see [design](../elsewhere/DESIGN.md), [x](docs/nope.md) and `[not](a-link.md)`')).toEqual([
+      '../elsewhere/DESIGN.md',
+      'docs/nope.md',
+    ]);
     expect(slug('Restore: `bootstrap.recovery` and point-in-time recovery')).toBe('restore-bootstraprecovery-and-point-in-time-recovery');
     expect(anchors(path.join(ROOT, 'README.md')).has('the-api')).toBe(true);
   });

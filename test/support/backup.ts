@@ -22,27 +22,55 @@ export function storeEnvRewrite(endpoint: string, bucket: string): (name: string
 /** The environment agent commands (list, wal-fetch) need to reach a store folder, without a manifest. */
 export function storeEnv(ep: S3Endpoint, bucket: string, serverName: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    [BACKUP_ENV.endpoint]: ep.endpoint, [BACKUP_ENV.bucket]: bucket, [BACKUP_ENV.prefix]: '', [BACKUP_ENV.region]: ep.region,
-    [BACKUP_ENV.forcePathStyle]: 'true', [BACKUP_ENV.serverName]: serverName, [BACKUP_ENV.accessKeyId]: ep.accessKeyId,
-    [BACKUP_ENV.secretAccessKey]: ep.secretAccessKey, [BACKUP_ENV.compression]: 'gzip', [BACKUP_ENV.walCompression]: 'gzip', ...extra,
+    [BACKUP_ENV.endpoint]: ep.endpoint,
+    [BACKUP_ENV.bucket]: bucket,
+    [BACKUP_ENV.prefix]: '',
+    [BACKUP_ENV.region]: ep.region,
+    [BACKUP_ENV.forcePathStyle]: 'true',
+    [BACKUP_ENV.serverName]: serverName,
+    [BACKUP_ENV.accessKeyId]: ep.accessKeyId,
+    [BACKUP_ENV.secretAccessKey]: ep.secretAccessKey,
+    [BACKUP_ENV.compression]: 'gzip',
+    [BACKUP_ENV.walCompression]: 'gzip',
+    ...extra,
   };
 }
 
 /** Runs the agent bundle with `args` and `env` (plus PATH), collecting output; as `user` when given (the pod's). */
-export async function runAgent(args: string[], env: Record<string, string>, user?: { uid: number; gid: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runAgent(
+  args: string[],
+  env: Record<string, string>,
+  user?: { uid: number; gid: number },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise(resolve => {
-    const child = spawn(process.execPath, [AGENT_BUNDLE, ...args], { env: { PATH: `${PG_BIN}:${process.env.PATH}`, HOME: '/tmp', ...env }, uid: user?.uid, gid: user?.gid });
+    const child = spawn(process.execPath, [AGENT_BUNDLE, ...args], {
+      env: { PATH: `${PG_BIN}:${process.env.PATH}`, HOME: '/tmp', ...env },
+      uid: user?.uid,
+      gid: user?.gid,
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', d => { stdout += d; });
-    child.stderr.on('data', d => { stderr += d; });
+    child.stdout.on('data', d => {
+      stdout += d;
+    });
+    child.stderr.on('data', d => {
+      stderr += d;
+    });
     child.on('exit', code => resolve({ code, stdout, stderr }));
   });
 }
 
 /** Parsed JSON log lines (one object per line). */
 export function logLines(text: string | string[]): any[] {
-  return (Array.isArray(text) ? text : text.split('\n')).filter(l => l.trim()).map(l => { try { return JSON.parse(l); } catch { return { raw: l }; } });
+  return (Array.isArray(text) ? text : text.split('\n'))
+    .filter(l => l.trim())
+    .map(l => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return { raw: l };
+      }
+    });
 }
 
 export interface RestoredServer {
@@ -65,26 +93,47 @@ export async function startRestored(dataDir: string, restoreCommand: string, opt
   const logFile = path.join(socketDir, 'postgres.log');
   const conf = path.join(dataDir, 'postgresql.conf');
   const overrides = [
-    '', '# test: restored copy', `port = ${port}`, "listen_addresses = '127.0.0.1'", `unix_socket_directories = '${socketDir}'`,
-    `hba_file = '${path.join(dataDir, 'pg_hba.conf')}'`, "archive_mode = 'off'", `restore_command = '${restoreCommand} %f %p'`,
-    "cluster_name = 'restored'", "primary_conninfo = ''", "primary_slot_name = ''", "logging_collector = 'off'",
+    '',
+    '# test: restored copy',
+    `port = ${port}`,
+    "listen_addresses = '127.0.0.1'",
+    `unix_socket_directories = '${socketDir}'`,
+    `hba_file = '${path.join(dataDir, 'pg_hba.conf')}'`,
+    "archive_mode = 'off'",
+    `restore_command = '${restoreCommand} %f %p'`,
+    "cluster_name = 'restored'",
+    "primary_conninfo = ''",
+    "primary_slot_name = ''",
+    "logging_collector = 'off'",
   ];
   if (fs.existsSync(conf)) fs.appendFileSync(conf, overrides.join('\n') + '\n');
   else fs.writeFileSync(conf, overrides.join('\n') + '\n');
-  if (!fs.existsSync(path.join(dataDir, 'pg_hba.conf'))) fs.writeFileSync(path.join(dataDir, 'pg_hba.conf'), 'host all all 127.0.0.1/32 scram-sha-256\nlocal all all trust\n');
+  if (!fs.existsSync(path.join(dataDir, 'pg_hba.conf')))
+    fs.writeFileSync(path.join(dataDir, 'pg_hba.conf'), 'host all all 127.0.0.1/32 scram-sha-256\nlocal all all trust\n');
   fs.rmSync(path.join(dataDir, 'standby.signal'), { force: true });
   fs.writeFileSync(path.join(dataDir, 'recovery.signal'), '');
   fs.chmodSync(dataDir, 0o700);
   if (user) await run('chown', ['-R', `${user.uid}:${user.gid}`, dataDir]);
   const pgBin = opts.pgBin ?? PG_BIN;
-  const child = spawn(path.join(pgBin, 'pg_ctl'), ['-D', dataDir, '-l', logFile, '-w', '-t', '300', 'start'], { uid: user?.uid, gid: user?.gid, stdio: 'ignore' });
+  const child = spawn(path.join(pgBin, 'pg_ctl'), ['-D', dataDir, '-l', logFile, '-w', '-t', '300', 'start'], {
+    uid: user?.uid,
+    gid: user?.gid,
+    stdio: 'ignore',
+  });
   const code = await new Promise<number | null>(resolve => child.on('exit', resolve));
   const readLog = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
   if (code !== 0) throw new Error(`restored server did not start (pg_ctl exit ${code}):\n${readLog().split('\n').slice(-30).join('\n')}`);
   return {
-    port, dataDir, socketDir, log: readLog,
+    port,
+    dataDir,
+    socketDir,
+    log: readLog,
     async stop() {
-      const stop = spawn(path.join(pgBin, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop'], { uid: user?.uid, gid: user?.gid, stdio: 'ignore' });
+      const stop = spawn(path.join(pgBin, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop'], {
+        uid: user?.uid,
+        gid: user?.gid,
+        stdio: 'ignore',
+      });
       await new Promise(resolve => stop.on('exit', resolve));
       fs.rmSync(socketDir, { recursive: true, force: true });
     },
@@ -96,7 +145,10 @@ export async function waitPromoted(server: RestoredServer, user: string, passwor
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const [r] = await query({ host: '127.0.0.1', port: server.port, user, password, database: 'postgres', connectionTimeoutMillis: 3000 }, 'SELECT pg_is_in_recovery() AS r');
+      const [r] = await query(
+        { host: '127.0.0.1', port: server.port, user, password, database: 'postgres', connectionTimeoutMillis: 3000 },
+        'SELECT pg_is_in_recovery() AS r',
+      );
       if (!r.r) return;
     } catch {
       // still starting
@@ -118,10 +170,16 @@ export function barmanWalRestoreScript(ep: S3Endpoint, bucket: string, serverNam
   const dir = tempDir('barman-cmd', podUser());
   scriptDirs.push(dir);
   const file = path.join(dir, 'wal-restore.sh');
-  fs.writeFileSync(file, [
-    '#!/bin/sh', `export AWS_ACCESS_KEY_ID='${ep.accessKeyId}' AWS_SECRET_ACCESS_KEY='${ep.secretAccessKey}'`,
-    `exec barman-cloud-wal-restore --cloud-provider aws-s3 --endpoint-url ${ep.endpoint} s3://${bucket}/ ${serverName} "$@"`, '',
-  ].join('\n'), { mode: 0o755 });
+  fs.writeFileSync(
+    file,
+    [
+      '#!/bin/sh',
+      `export AWS_ACCESS_KEY_ID='${ep.accessKeyId}' AWS_SECRET_ACCESS_KEY='${ep.secretAccessKey}'`,
+      `exec barman-cloud-wal-restore --cloud-provider aws-s3 --endpoint-url ${ep.endpoint} s3://${bucket}/ ${serverName} "$@"`,
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
   const user = podUser();
   if (user) fs.chownSync(file, user.uid, user.gid);
   return file;

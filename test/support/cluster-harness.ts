@@ -17,7 +17,7 @@ import { ServiceProxy } from './service-proxy';
 let serviceCounter = 0;
 function nextServiceIp(): string {
   serviceCounter++;
-  return `127.${10 + (process.pid % 240)}.${serviceCounter >> 8}.${(serviceCounter & 255) || 1}`;
+  return `127.${10 + (process.pid % 240)}.${serviceCounter >> 8}.${serviceCounter & 255 || 1}`;
 }
 /**
  * A port for a pod's PostgreSQL or HTTP server, below the kernel's ephemeral range (32768-60999): a port the
@@ -85,7 +85,10 @@ export class ClusterHarness {
   private readonly jobDirs: string[] = [];
 
   /** `manifests`: a file of dist/, or objects a test synthesized itself (a variant the homelab does not render). */
-  constructor(readonly manifests: string | KubeObject[], readonly cluster: string) {
+  constructor(
+    readonly manifests: string | KubeObject[],
+    readonly cluster: string,
+  ) {
     this.objects = typeof manifests === 'string' ? loadDist(manifests) : manifests;
     this.statefulSet = findObject(this.objects, 'StatefulSet', cluster);
     this.secretsJob = findObject(this.objects, 'Job', `${cluster}-secrets`);
@@ -123,7 +126,13 @@ export class ClusterHarness {
    */
   async addPod(ordinal: number): Promise<PodHandle> {
     const name = `${this.cluster}-${ordinal}`;
-    this.api.seed({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: this.namespace, labels: { ...this.statefulSet.spec.template.metadata.labels } }, spec: {}, status: { podIP: '127.0.0.1' } });
+    this.api.seed({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: this.namespace, labels: { ...this.statefulSet.spec.template.metadata.labels } },
+      spec: {},
+      status: { podIP: '127.0.0.1' },
+    });
     if (this.pods[ordinal]) return this.pods[ordinal];
     const dataDir = tempDir(`data${ordinal}`, this.user);
     const runDir = tempDir(`run${ordinal}`, this.user);
@@ -155,7 +164,13 @@ export class ClusterHarness {
       const obj = this.api.get('pods', this.namespace, pod.name) as KubeObject | undefined;
       const labels = obj?.metadata.labels ?? {};
       // As kube-proxy does: only Ready endpoints of pods matching the selector receive connections.
-      if (pod.process && pod.process.child.exitCode === null && this.ready.get(pod.name) && Object.entries(selector).every(([k, v]) => labels[k] === v)) return pod.pgPort;
+      if (
+        pod.process &&
+        pod.process.child.exitCode === null &&
+        this.ready.get(pod.name) &&
+        Object.entries(selector).every(([k, v]) => labels[k] === v)
+      )
+        return pod.pgPort;
     }
     return undefined;
   }
@@ -165,12 +180,14 @@ export class ClusterHarness {
   private readinessTimer?: NodeJS.Timeout;
   private pollReadiness(): void {
     const poll = async () => {
-      await Promise.all(this.pods.map(async p => {
-        const running = p.process && p.process.child.exitCode === null;
-        const ready = !!running && (await this.httpGet(p.ordinal, '/readyz')).status === 200;
-        this.ready.set(p.name, ready);
-        this.reportReadiness(p.name, ready);
-      }));
+      await Promise.all(
+        this.pods.map(async p => {
+          const running = p.process && p.process.child.exitCode === null;
+          const ready = !!running && (await this.httpGet(p.ordinal, '/readyz')).status === 200;
+          this.ready.set(p.name, ready);
+          this.reportReadiness(p.name, ready);
+        }),
+      );
       this.readinessTimer = setTimeout(poll, 250);
       this.readinessTimer.unref();
     };
@@ -185,7 +202,13 @@ export class ClusterHarness {
     const conditions: any[] = obj.status?.conditions ?? [];
     if (conditions.find(c => c.type === 'Ready')?.status === status) return;
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    this.api.seed({ ...obj, status: { ...(obj.status ?? {}), conditions: [...conditions.filter(c => c.type !== 'Ready'), { type: 'Ready', status, lastTransitionTime: now }] } } as KubeObject);
+    this.api.seed({
+      ...obj,
+      status: {
+        ...(obj.status ?? {}),
+        conditions: [...conditions.filter(c => c.type !== 'Ready'), { type: 'Ready', status, lastTransitionTime: now }],
+      },
+    } as KubeObject);
   }
 
   /** Ready as the Services see it (the last readiness poll). */
@@ -213,7 +236,9 @@ export class ClusterHarness {
   /** Creates a Secret the user manages (e.g. the S3 credentials of a BackupStore), as kubectl would. */
   seedSecret(name: string, data: Record<string, string>): void {
     this.api.seed({
-      apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: this.namespace },
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: this.namespace },
       data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
     } as any);
   }
@@ -230,7 +255,11 @@ export class ClusterHarness {
 
   /** A kubeconfig with a token bound to the pod (projected ServiceAccount token), so faults can cut off one pod. */
   private kubeconfigFor(serviceAccount: string, podName: string): string {
-    return this.api.writeKubeconfig(fs.mkdtempSync(path.join(this.kubeconfigDir, 'sa-')), this.api.podToken(this.namespace, serviceAccount, podName), this.namespace);
+    return this.api.writeKubeconfig(
+      fs.mkdtempSync(path.join(this.kubeconfigDir, 'sa-')),
+      this.api.podToken(this.namespace, serviceAccount, podName),
+      this.namespace,
+    );
   }
 
   private mapping(podName: string, serviceAccount: string, extra: Partial<PodMapping> = {}): PodMapping {
@@ -264,12 +293,16 @@ export class ClusterHarness {
    * `opts.pgBin` puts another directory of PostgreSQL server binaries first on PATH (the image of another major);
    * by default the agent finds those of PG_BIN, as before.
    */
-  startInstance(ordinal: number, extraEnv: Record<string, string> = {}, opts: {
-    pgBin?: string;
-    rewriteEnv?: (name: string, value: string) => string;
-    /** The StatefulSet revision the pod was made from (the controller simulation's); the manifest's by default. */
-    statefulSet?: KubeObject;
-  } = {}): AgentProcess {
+  startInstance(
+    ordinal: number,
+    extraEnv: Record<string, string> = {},
+    opts: {
+      pgBin?: string;
+      rewriteEnv?: (name: string, value: string) => string;
+      /** The StatefulSet revision the pod was made from (the controller simulation's); the manifest's by default. */
+      statefulSet?: KubeObject;
+    } = {},
+  ): AgentProcess {
     const pod = this.pods[ordinal];
     const launch = this.instanceLaunch(ordinal, opts.rewriteEnv, opts.statefulSet).launch;
     launch.env = { ...launch.env, ...extraEnv };
@@ -280,7 +313,11 @@ export class ClusterHarness {
   }
 
   /** The instance container of pod `ordinal` as the manifest gives it, its volumes mapped to the pod's directories. */
-  private instanceLaunch(ordinal: number, rewriteEnv?: (name: string, value: string) => string, statefulSet = this.statefulSet): { launch: ContainerLaunch; paths: Record<string, string> } {
+  private instanceLaunch(
+    ordinal: number,
+    rewriteEnv?: (name: string, value: string) => string,
+    statefulSet = this.statefulSet,
+  ): { launch: ContainerLaunch; paths: Record<string, string> } {
     const pod = this.pods[ordinal];
     const spec = statefulSet.spec.template.spec;
     const container = spec.containers[0];
@@ -288,15 +325,19 @@ export class ClusterHarness {
     const rw = `${this.cluster}-rw`;
     const paths: Record<string, string> = { [mountOf('pgdata')]: pod.dataDir, [mountOf('run')]: pod.runDir, [mountOf('tmp')]: pod.runDir };
     if (container.volumeMounts.some((m: any) => m.name === CLUSTER_CONFIG.volumeName)) paths[mountOf(CLUSTER_CONFIG.volumeName)] = pod.configDir;
-    const launch = containerLaunch(statefulSet, container.name, this.mapping(pod.name, spec.serviceAccountName, {
-      paths,
-      rewriteEnv: (name, value) => {
-        if (name === 'PGC_PORT') return String(pod.pgPort);
-        if (name === 'PGC_HTTP_PORT') return String(pod.httpPort);
-        if (name === 'PGC_PRIMARY_HOST' && value === rw) return `${this.serviceIps[rw]}:5432`;
-        return this.userRewrite(name, value, rewriteEnv);
-      },
-    }));
+    const launch = containerLaunch(
+      statefulSet,
+      container.name,
+      this.mapping(pod.name, spec.serviceAccountName, {
+        paths,
+        rewriteEnv: (name, value) => {
+          if (name === 'PGC_PORT') return String(pod.pgPort);
+          if (name === 'PGC_HTTP_PORT') return String(pod.httpPort);
+          if (name === 'PGC_PRIMARY_HOST' && value === rw) return `${this.serviceIps[rw]}:5432`;
+          return this.userRewrite(name, value, rewriteEnv);
+        },
+      }),
+    );
     return { launch, paths };
   }
 
@@ -324,15 +365,20 @@ export class ClusterHarness {
    * default): its command, args and env exactly, with Service names (`<svc>` or `<svc>:<port>`) mapped to the
    * Services' loopback addresses, emptyDir volumes on temp dirs, then {@link rewriteEnv} and `opts.rewriteEnv`.
    */
-  startJob(job: KubeObject | string, container?: string, opts: {
-    rewriteEnv?: (name: string, value: string) => string;
-    extraEnv?: Record<string, string>;
-    /** Other agent args than the manifest's (a one-off Job made from this one, e.g. `list --json`). */
-    args?: string[];
-  } = {}): AgentProcess {
-    const obj = typeof job === 'string'
-      ? this.objects.find(o => (o.kind === 'Job' || o.kind === 'CronJob') && o.metadata.name === job) ?? findObject(this.objects, 'Job', job)
-      : job;
+  startJob(
+    job: KubeObject | string,
+    container?: string,
+    opts: {
+      rewriteEnv?: (name: string, value: string) => string;
+      extraEnv?: Record<string, string>;
+      /** Other agent args than the manifest's (a one-off Job made from this one, e.g. `list --json`). */
+      args?: string[];
+    } = {},
+  ): AgentProcess {
+    const obj =
+      typeof job === 'string'
+        ? (this.objects.find(o => (o.kind === 'Job' || o.kind === 'CronJob') && o.metadata.name === job) ?? findObject(this.objects, 'Job', job))
+        : job;
     const spec = podSpecOf(obj);
     const c = container ? spec.containers.find((x: any) => x.name === container) : spec.containers[0];
     if (!c) throw new Error(`${obj.kind}/${obj.metadata.name} has no container ${container}`);
@@ -343,16 +389,20 @@ export class ClusterHarness {
       paths[m.mountPath] = dir;
     }
     const suffix = Math.random().toString(36).slice(2, 7);
-    const launch = containerLaunch(obj, c.name, this.mapping(`${obj.metadata.name}-${suffix}`, spec.serviceAccountName, {
-      // A pod without its ServiceAccount token has no way to the API.
-      ...(spec.automountServiceAccountToken === false ? { extraEnv: {} } : {}),
-      paths,
-      rewriteEnv: (name, value) => {
-        const [host, port] = value.split(':');
-        const mapped = this.serviceIps[host] && (port === undefined || /^\d+$/.test(port)) ? `${this.serviceIps[host]}:${port ?? 5432}` : value;
-        return this.userRewrite(name, mapped, opts.rewriteEnv);
-      },
-    }));
+    const launch = containerLaunch(
+      obj,
+      c.name,
+      this.mapping(`${obj.metadata.name}-${suffix}`, spec.serviceAccountName, {
+        // A pod without its ServiceAccount token has no way to the API.
+        ...(spec.automountServiceAccountToken === false ? { extraEnv: {} } : {}),
+        paths,
+        rewriteEnv: (name, value) => {
+          const [host, port] = value.split(':');
+          const mapped = this.serviceIps[host] && (port === undefined || /^\d+$/.test(port)) ? `${this.serviceIps[host]}:${port ?? 5432}` : value;
+          return this.userRewrite(name, mapped, opts.rewriteEnv);
+        },
+      }),
+    );
     launch.env = { ...launch.env, ...(opts.extraEnv ?? {}) };
     if (opts.args) launch.args = [launch.args[0], ...opts.args];
     const p = new AgentProcess(launch, { user: this.user });
@@ -398,8 +448,12 @@ export class ClusterHarness {
     const u = new URL(uri);
     const service = u.hostname.split('.')[0];
     return {
-      host: this.serviceIps[service], port: Number(u.port), user: decodeURIComponent(u.username),
-      password: decodeURIComponent(u.password), database: u.pathname.slice(1), connectionTimeoutMillis: 5000,
+      host: this.serviceIps[service],
+      port: Number(u.port),
+      user: decodeURIComponent(u.username),
+      password: decodeURIComponent(u.password),
+      database: u.pathname.slice(1),
+      connectionTimeoutMillis: 5000,
     };
   }
 
@@ -412,7 +466,12 @@ export class ClusterHarness {
     if (this.readinessTimer) clearTimeout(this.readinessTimer);
     for (const p of this.processes) p.kill('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(this.processes.map(p => p.exited)), new Promise(r => { timer = setTimeout(r, 30000); })]);
+    await Promise.race([
+      Promise.all(this.processes.map(p => p.exited)),
+      new Promise(r => {
+        timer = setTimeout(r, 30000);
+      }),
+    ]);
     clearTimeout(timer);
     // Whatever did not stop goes as a whole pod (postgres children included), and the pods' cgroups with it.
     for (const p of this.processes) {

@@ -36,31 +36,71 @@ export async function startExternalPostgres(opts: { replicationUser: string; rep
   const pwfile = path.join(dir, 'pw');
   fs.writeFileSync(pwfile, EXTERNAL_SUPERUSER_PASSWORD + '\n');
   if (user) fs.chownSync(pwfile, user.uid, user.gid);
-  await run(path.join(PG_BIN, 'initdb'), ['-D', dataDir, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--locale=C', '--encoding=UTF8'], as);
-  await run('openssl', ['req', '-x509', '-nodes', '-newkey', 'rsa:2048', '-days', '2', '-subj', '/CN=localhost',
-    '-keyout', path.join(dataDir, 'server.key'), '-out', path.join(dataDir, 'server.crt')]);
+  await run(
+    path.join(PG_BIN, 'initdb'),
+    ['-D', dataDir, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--locale=C', '--encoding=UTF8'],
+    as,
+  );
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-nodes',
+    '-newkey',
+    'rsa:2048',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=localhost',
+    '-keyout',
+    path.join(dataDir, 'server.key'),
+    '-out',
+    path.join(dataDir, 'server.crt'),
+  ]);
   fs.chmodSync(path.join(dataDir, 'server.key'), 0o600);
   if (user) for (const f of ['server.key', 'server.crt']) fs.chownSync(path.join(dataDir, f), user.uid, user.gid);
   const port = await freePort();
-  fs.appendFileSync(path.join(dataDir, 'postgresql.conf'), [
-    '', `port = ${port}`, "listen_addresses = '127.0.0.1'", `unix_socket_directories = '${socketDir}'`, 'ssl = on',
-    "wal_level = 'replica'", 'max_wal_senders = 10', "wal_keep_size = '256MB'", "logging_collector = 'off'",
-    // A setting the clone must not carry over (the agent clears postgresql.auto.conf).
-    '',
-  ].join('\n'));
-  fs.writeFileSync(path.join(dataDir, 'pg_hba.conf'), [
-    'local all postgres trust',
-    `hostssl replication ${opts.replicationUser} 127.0.0.1/32 scram-sha-256`,
-    'host all all 127.0.0.1/32 scram-sha-256', '',
-  ].join('\n'));
+  fs.appendFileSync(
+    path.join(dataDir, 'postgresql.conf'),
+    [
+      '',
+      `port = ${port}`,
+      "listen_addresses = '127.0.0.1'",
+      `unix_socket_directories = '${socketDir}'`,
+      'ssl = on',
+      "wal_level = 'replica'",
+      'max_wal_senders = 10',
+      "wal_keep_size = '256MB'",
+      "logging_collector = 'off'",
+      // A setting the clone must not carry over (the agent clears postgresql.auto.conf).
+      '',
+    ].join('\n'),
+  );
+  fs.writeFileSync(
+    path.join(dataDir, 'pg_hba.conf'),
+    [
+      'local all postgres trust',
+      `hostssl replication ${opts.replicationUser} 127.0.0.1/32 scram-sha-256`,
+      'host all all 127.0.0.1/32 scram-sha-256',
+      '',
+    ].join('\n'),
+  );
   const logFile = path.join(dir, 'postgres.log');
-  const pgCtl = (args: string[]) => new Promise<number | null>(resolve => spawn(path.join(PG_BIN, 'pg_ctl'), args, { ...as, stdio: 'ignore' }).on('exit', resolve));
+  const pgCtl = (args: string[]) =>
+    new Promise<number | null>(resolve => spawn(path.join(PG_BIN, 'pg_ctl'), args, { ...as, stdio: 'ignore' }).on('exit', resolve));
   const readLog = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
-  if (await pgCtl(['-D', dataDir, '-l', logFile, '-w', 'start']) !== 0) throw new Error(`external server did not start:\n${readLog()}`);
-  const connection = (database = 'postgres', u = 'postgres', password = EXTERNAL_SUPERUSER_PASSWORD): ClientConfig =>
-    ({ host: '127.0.0.1', port, user: u, password, database, connectionTimeoutMillis: 5000 });
+  if ((await pgCtl(['-D', dataDir, '-l', logFile, '-w', 'start'])) !== 0) throw new Error(`external server did not start:\n${readLog()}`);
+  const connection = (database = 'postgres', u = 'postgres', password = EXTERNAL_SUPERUSER_PASSWORD): ClientConfig => ({
+    host: '127.0.0.1',
+    port,
+    user: u,
+    password,
+    database,
+    connectionTimeoutMillis: 5000,
+  });
   const server: ExternalPostgres = {
-    port, connection, log: readLog,
+    port,
+    connection,
+    log: readLog,
     query: (sql, params = [], database = 'postgres') => query(connection(database), sql, params),
     async stop() {
       await pgCtl(['-D', dataDir, '-m', 'fast', '-w', 'stop']);

@@ -15,7 +15,13 @@ import { KubeObject } from './manifests';
 /** A 2-instance cluster synthesized by the test with the construct (variants the homelab in dist/ does not render). */
 export function synthCluster(name: string, props: Partial<PostgresClusterProps>): KubeObject[] {
   const chart = new Chart(Testing.app(), name, { namespace: 'databases' });
-  new PostgresCluster(chart, name, { name, instances: 2, databases: [{ name: 'app', owner: 'app' }], storage: { size: Size.gibibytes(1) }, ...props });
+  new PostgresCluster(chart, name, {
+    name,
+    instances: 2,
+    databases: [{ name: 'app', owner: 'app' }],
+    storage: { size: Size.gibibytes(1) },
+    ...props,
+  });
   return Testing.synth(chart) as KubeObject[];
 }
 
@@ -26,11 +32,14 @@ export const SHARED_PG_SECRETS = { 'rook-ceph-object-user-rgw-bulk-cnpg-backup-s
  * Seeds the user's Secrets, runs the secrets Job, starts instance 0 and then 1 (each with `env(ordinal)` on top of
  * the manifest's) until both are ready. Returns the superuser's password.
  */
-export async function startCluster(h: ClusterHarness, opts: { secrets?: Record<string, Record<string, string>>; env?: (ordinal: number) => Record<string, string> } = {}): Promise<string> {
+export async function startCluster(
+  h: ClusterHarness,
+  opts: { secrets?: Record<string, Record<string, string>>; env?: (ordinal: number) => Record<string, string> } = {},
+): Promise<string> {
   await h.start();
   for (const [name, data] of Object.entries(opts.secrets ?? {})) h.seedSecret(name, data);
   const secrets = await h.runSecretsJob();
-  if (await secrets.exited !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.join('\n')}`);
+  if ((await secrets.exited) !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.join('\n')}`);
   for (const ordinal of [0, 1]) {
     h.startInstance(ordinal, opts.env?.(ordinal) ?? {});
     await h.waitReady(ordinal, 120000);
@@ -64,7 +73,15 @@ export function writer(conn: () => ClientConfig, table = 'events', timeoutMs = 3
     }
   })();
   return {
-    acknowledged, ackedAt, get failures() { return failures; }, stop: async () => { stop = true; await done; },
+    acknowledged,
+    ackedAt,
+    get failures() {
+      return failures;
+    },
+    stop: async () => {
+      stop = true;
+      await done;
+    },
     /** The longest time without an acknowledged write (ms). */
     longestGapMs: () => ackedAt.reduce((max, t, i) => (i ? Math.max(max, t - ackedAt[i - 1]) : max), 0),
   };
@@ -86,16 +103,22 @@ export function watchWritable(h: ClusterHarness, superuserPassword: string, data
   const done = (async () => {
     while (watching) {
       const at = Date.now();
-      const pods = (await Promise.all(h.pods.map(async p => {
-        try {
-          await query({ ...h.direct(p.ordinal, 'postgres', superuserPassword, database), connectionTimeoutMillis: 500, query_timeout: 1000 },
-            // synchronous_commit=local: a primary whose commits wait for a replica still accepts writes.
-            'SET synchronous_commit = local; CREATE TEMP TABLE probe (x int); INSERT INTO probe VALUES (1)');
-          return p.ordinal;
-        } catch {
-          return -1;
-        }
-      }))).filter(o => o >= 0);
+      const pods = (
+        await Promise.all(
+          h.pods.map(async p => {
+            try {
+              await query(
+                { ...h.direct(p.ordinal, 'postgres', superuserPassword, database), connectionTimeoutMillis: 500, query_timeout: 1000 },
+                // synchronous_commit=local: a primary whose commits wait for a replica still accepts writes.
+                'SET synchronous_commit = local; CREATE TEMP TABLE probe (x int); INSERT INTO probe VALUES (1)',
+              );
+              return p.ordinal;
+            } catch {
+              return -1;
+            }
+          }),
+        )
+      ).filter(o => o >= 0);
       samples.push({ at, pods });
       await sleep(intervalMs);
     }
@@ -104,16 +127,30 @@ export function watchWritable(h: ClusterHarness, superuserPassword: string, data
     samples,
     /** Samples where more than one instance accepted writes. */
     splitBrain: () => samples.filter(s => s.pods.length > 1),
-    stop: async () => { watching = false; await done; },
+    stop: async () => {
+      watching = false;
+      await done;
+    },
   };
 }
 
 /** The primary Lease as stored in the API double. */
-export function leaseOf(h: ClusterHarness): { holder?: string; transitions: number; renewTime?: string; acquireTime?: string; resourceVersion?: string; annotations: Record<string, string> } {
+export function leaseOf(h: ClusterHarness): {
+  holder?: string;
+  transitions: number;
+  renewTime?: string;
+  acquireTime?: string;
+  resourceVersion?: string;
+  annotations: Record<string, string>;
+} {
   const l = h.api.get('leases', h.namespace, names.lease(h.cluster)) as any;
   return {
-    holder: l?.spec?.holderIdentity, transitions: l?.spec?.leaseTransitions ?? 0, renewTime: l?.spec?.renewTime,
-    acquireTime: l?.spec?.acquireTime, resourceVersion: l?.metadata?.resourceVersion, annotations: l?.metadata?.annotations ?? {},
+    holder: l?.spec?.holderIdentity,
+    transitions: l?.spec?.leaseTransitions ?? 0,
+    renewTime: l?.spec?.renewTime,
+    acquireTime: l?.spec?.acquireTime,
+    resourceVersion: l?.metadata?.resourceVersion,
+    annotations: l?.metadata?.annotations ?? {},
   };
 }
 
@@ -127,8 +164,12 @@ export async function diagnose(h: ClusterHarness): Promise<string> {
     const lines = p.process?.lines ?? [];
     const file = path.join(os.tmpdir(), `pgc-diagnose-${p.name}-${Date.now()}.log`);
     fs.writeFileSync(file, lines.join('\n'));
-    parts.push(`--- ${p.name} (label ${h.podLabels(p.name)['postgres.cdk8s.io/role']}) readyz: ${JSON.stringify(await h.httpGet(p.ordinal, '/readyz'))}, full log: ${file}`,
-      ...lines.filter(l => !l.includes('"source":"postgres"')).slice(-30), '  postgres:', ...lines.filter(l => l.includes('"source":"postgres"')).slice(-10));
+    parts.push(
+      `--- ${p.name} (label ${h.podLabels(p.name)['postgres.cdk8s.io/role']}) readyz: ${JSON.stringify(await h.httpGet(p.ordinal, '/readyz'))}, full log: ${file}`,
+      ...lines.filter(l => !l.includes('"source":"postgres"')).slice(-30),
+      '  postgres:',
+      ...lines.filter(l => l.includes('"source":"postgres"')).slice(-10),
+    );
   }
   return parts.join('\n');
 }

@@ -14,8 +14,17 @@ export interface KubeObject {
 
 /** Every object of one dist/ file, or of all of them. */
 export function loadDist(file?: string): KubeObject[] {
-  const files = file ? [file] : fs.readdirSync(DIST).filter(f => f.endsWith('.yaml')).sort();
-  return files.flatMap(f => parseAllDocuments(fs.readFileSync(path.join(DIST, f), 'utf8')).map(d => d.toJS() as KubeObject).filter(Boolean));
+  const files = file
+    ? [file]
+    : fs
+        .readdirSync(DIST)
+        .filter(f => f.endsWith('.yaml'))
+        .sort();
+  return files.flatMap(f =>
+    parseAllDocuments(fs.readFileSync(path.join(DIST, f), 'utf8'))
+      .map(d => d.toJS() as KubeObject)
+      .filter(Boolean),
+  );
 }
 
 export function findObject(objects: KubeObject[], kind: string, name: string): KubeObject {

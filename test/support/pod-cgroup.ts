@@ -73,7 +73,10 @@ export class PodProcesses {
   /** The cgroup is gone (every process ended): nothing left to signal. */
   private released = false;
 
-  constructor(readonly rootPid: number, label: string) {
+  constructor(
+    readonly rootPid: number,
+    label: string,
+  ) {
     const f = getFreezer();
     if (f) {
       // Unique across the test files one jest worker runs in turn (each gets fresh module state, same pid).
@@ -150,7 +153,9 @@ export class PodProcesses {
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
-  } catch { /* gone */ }
+  } catch {
+    /* gone */
+  }
 }
 
 /** `root` and every process whose parent chain leads to it (from /proc). */
@@ -163,7 +168,9 @@ export function descendants(root: number): number[] {
       // The command name may contain spaces and parentheses: the fields after the last ')' are fixed.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       parent.set(Number(entry), Number(fields[1]));
-    } catch { /* exited meanwhile */ }
+    } catch {
+      /* exited meanwhile */
+    }
   }
   const out: number[] = [];
   const alive = parent.has(root);

@@ -6,7 +6,10 @@ import { KubeObject, ROOT, podSpecOf } from './manifests';
 import { PodProcesses } from './pod-cgroup';
 
 /** The agent bundle the tests run in place of the image's `/usr/local/bin/pg-agent`. */
-export const AGENT_BUNDLE = path.join(process.env.PGC_AGENT_DIST ? path.resolve(ROOT, process.env.PGC_AGENT_DIST) : path.join(ROOT, 'agent', 'dist'), 'pg-agent.mjs');
+export const AGENT_BUNDLE = path.join(
+  process.env.PGC_AGENT_DIST ? path.resolve(ROOT, process.env.PGC_AGENT_DIST) : path.join(ROOT, 'agent', 'dist'),
+  'pg-agent.mjs',
+);
 
 export interface PodMapping {
   /** Value of metadata.name for the downward API (e.g. `keycloak-pg-cluster-0`). */
@@ -30,7 +33,9 @@ export interface ContainerLaunch {
 
 /** Maps a container path to its host directory using the longest matching prefix. */
 export function mapPath(value: string, paths: Record<string, string>): string {
-  const prefix = Object.keys(paths).sort((a, b) => b.length - a.length).find(p => value === p || value.startsWith(p + '/'));
+  const prefix = Object.keys(paths)
+    .sort((a, b) => b.length - a.length)
+    .find(p => value === p || value.startsWith(p + '/'));
   return prefix ? paths[prefix] + value.slice(prefix.length) : value;
 }
 
@@ -76,16 +81,25 @@ export class AgentProcess {
   /** Every process of the "pod" (the agent, postgres and all its children, whatever their session). */
   readonly pod: PodProcesses;
 
-  constructor(launch: ContainerLaunch, opts: { cwd?: string; baseEnv?: NodeJS.ProcessEnv; user?: { uid: number; gid: number }; label?: string } = {}) {
+  constructor(
+    launch: ContainerLaunch,
+    opts: { cwd?: string; baseEnv?: NodeJS.ProcessEnv; user?: { uid: number; gid: number }; label?: string } = {},
+  ) {
     const base = opts.baseEnv ?? { PATH: `${PG_BIN}:${process.env.PATH}`, HOME: os.tmpdir(), LANG: 'C.UTF-8' };
     this.child = spawn(launch.command, launch.args, {
-      env: { ...base, ...launch.env }, cwd: opts.cwd ?? os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'], uid: opts.user?.uid, gid: opts.user?.gid,
+      env: { ...base, ...launch.env },
+      cwd: opts.cwd ?? os.tmpdir(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      uid: opts.user?.uid,
+      gid: opts.user?.gid,
       // Its own process group, like a container: killPod() ends the agent and its postgres together.
       detached: true,
     });
     // Into the pod's cgroup before the agent (tens of milliseconds of Node start-up) can start anything.
     this.pod = new PodProcesses(this.child.pid!, opts.label ?? 'agent');
-    const collect = (buf: Buffer) => { for (const l of buf.toString().split('\n')) if (l.trim()) this.lines.push(l); };
+    const collect = (buf: Buffer) => {
+      for (const l of buf.toString().split('\n')) if (l.trim()) this.lines.push(l);
+    };
     this.child.stdout!.on('data', collect);
     this.child.stderr!.on('data', collect);
     this.exited = new Promise(resolve => this.child.on('exit', code => resolve(code)));
@@ -98,7 +112,13 @@ export class AgentProcess {
 
   /** Parsed JSON log entries (non-JSON lines, e.g. from postgres itself, are kept as `{ raw }`). */
   logs(): any[] {
-    return this.lines.map(l => { try { return JSON.parse(l); } catch { return { raw: l }; } });
+    return this.lines.map(l => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return { raw: l };
+      }
+    });
   }
 
   async waitForLog(pred: (entry: any) => boolean, timeoutMs = 30000): Promise<any> {
@@ -106,7 +126,8 @@ export class AgentProcess {
     while (Date.now() < deadline) {
       const hit = this.logs().find(pred);
       if (hit) return hit;
-      if (this.child.exitCode !== null) throw new Error(`agent exited (${this.child.exitCode}) before the expected log line:\n${this.lines.slice(-20).join('\n')}`);
+      if (this.child.exitCode !== null)
+        throw new Error(`agent exited (${this.child.exitCode}) before the expected log line:\n${this.lines.slice(-20).join('\n')}`);
       await new Promise(r => setTimeout(r, 100));
     }
     throw new Error(`timed out waiting for a log line:\n${this.lines.slice(-20).join('\n')}`);
@@ -158,7 +179,10 @@ export const PG_BIN = process.env.PGC_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin
  */
 export function podUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find(l => l.startsWith('postgres:'));
+  const line = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find(l => l.startsWith('postgres:'));
   if (!line) throw new Error('running as root needs a "postgres" user (apt-get install postgresql-15 creates it)');
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };

@@ -23,7 +23,12 @@ export interface RestoredRows {
 
 /** Restores the oldest complete backup of `serverName` to the end of its archive and returns `SELECT id FROM table`. */
 export async function restoreOldestToLatest(opts: {
-  ep: S3Endpoint; bucket: string; serverName: string; superuserPassword: string; database: string; table?: string;
+  ep: S3Endpoint;
+  bucket: string;
+  serverName: string;
+  superuserPassword: string;
+  database: string;
+  table?: string;
 }): Promise<RestoredRows> {
   const env = storeEnv(opts.ep, opts.bucket, opts.serverName);
   const store = readStoreConfig(env);

@@ -33,7 +33,11 @@ export class RolloutDrill {
   private readonly bucket = uniqueBucketName('rollout');
 
   /** `mutate` changes the synthesized objects (e.g. the StatefulSet's updateStrategy) before the cluster starts. */
-  constructor(readonly cluster: string, props: Partial<PostgresClusterProps> = {}, mutate?: (objects: KubeObject[]) => void) {
+  constructor(
+    readonly cluster: string,
+    props: Partial<PostgresClusterProps> = {},
+    mutate?: (objects: KubeObject[]) => void,
+  ) {
     const objects = synthWithStore(cluster, props);
     mutate?.(objects);
     this.h = new ClusterHarness(objects, cluster);
@@ -50,7 +54,7 @@ export class RolloutDrill {
     this.h.seedSecret(STORE_SECRET, { AccessKey: ep.accessKeyId, SecretKey: ep.secretAccessKey });
     this.h.rewriteEnv = storeEnvRewrite(ep.endpoint, this.bucket);
     const secrets = await this.h.runSecretsJob();
-    if (await secrets.exited !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.join('\n')}`);
+    if ((await secrets.exited) !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.join('\n')}`);
     this.ctl.start();
     for (const p of this.h.pods) await this.h.waitReady(p.ordinal, 120000);
     await query(this.rw(), 'CREATE TABLE events (id bigint PRIMARY KEY, at timestamptz DEFAULT now())');
@@ -87,14 +91,25 @@ export class RolloutDrill {
       // Every agent's lines during the change, in time order (postgres's marked [pg]), to see where a gap went.
       const lines = this.h.processes.flatMap(pr => {
         const pod = pr.logs().find(x => x.pod)?.pod ?? '?';
-        return pr.logs().filter(x => Date.parse(x.time) >= since).map(x => `${x.time} ${pod} ${x.source === 'postgres' ? '[pg] ' : ''}${x.msg}`);
+        return pr
+          .logs()
+          .filter(x => Date.parse(x.time) >= since)
+          .map(x => `${x.time} ${pod} ${x.source === 'postgres' ? '[pg] ' : ''}${x.msg}`);
       });
       console.log(lines.sort().join('\n')); // eslint-disable-line no-console
     }
     return {
-      label, gapMs: w.longestGapMs(), acknowledged: w.acknowledged.length, lost: lost.length,
-      leaseTransitions: leaseOf(this.h).transitions - transitions, expiryFailovers: p.byExpiry, switchovers: p.planned,
-      story: this.ctl.events.slice(eventsBefore).map(e => `${(e.at / 1000).toFixed(1)}s ${e.pod} ${e.what}`).join('; '),
+      label,
+      gapMs: w.longestGapMs(),
+      acknowledged: w.acknowledged.length,
+      lost: lost.length,
+      leaseTransitions: leaseOf(this.h).transitions - transitions,
+      expiryFailovers: p.byExpiry,
+      switchovers: p.planned,
+      story: this.ctl.events
+        .slice(eventsBefore)
+        .map(e => `${(e.at / 1000).toFixed(1)}s ${e.pod} ${e.what}`)
+        .join('; '),
       loadAverage: Math.round(os.loadavg()[0] * 100) / 100,
     };
   }
@@ -104,7 +119,10 @@ export class RolloutDrill {
     const from = this.ctl.events.length;
     this.ctl.rolloutRestart();
     await this.ctl.waitRolledOut(timeoutMs);
-    return this.ctl.events.slice(from).filter(e => e.what === 'deleting').map(e => Number(e.pod.slice(e.pod.lastIndexOf('-') + 1)));
+    return this.ctl.events
+      .slice(from)
+      .filter(e => e.what === 'deleting')
+      .map(e => Number(e.pod.slice(e.pod.lastIndexOf('-') + 1)));
   }
 
   /** Moves the primary to `ordinal` with `pg-agent switchover` (no-op when it is there). */
@@ -112,12 +130,14 @@ export class RolloutDrill {
     const now = this.primaryOrdinal();
     if (now === ordinal) return;
     const sw = await this.h.execInPod(now, ['switchover', '--to', this.h.pods[ordinal].name]);
-    if (await sw.exited !== 0) throw new Error(`switchover to ${ordinal} failed:\n${sw.lines.slice(-10).join('\n')}`);
+    if ((await sw.exited) !== 0) throw new Error(`switchover to ${ordinal} failed:\n${sw.lines.slice(-10).join('\n')}`);
     await this.h.waitReady(now, 120000);
   }
 }
 
 export function printChange(f: ChangeFigures): string {
-  return `[rollout] ${f.label}: longest write gap ${(f.gapMs / 1000).toFixed(2)} s, ${f.acknowledged} rows acknowledged, lost ${f.lost}, `
-    + `switchovers ${f.switchovers}, lease-expiry failovers ${f.expiryFailovers}, lease transitions ${f.leaseTransitions}, load ${f.loadAverage}\n  controller: ${f.story}`;
+  return (
+    `[rollout] ${f.label}: longest write gap ${(f.gapMs / 1000).toFixed(2)} s, ${f.acknowledged} rows acknowledged, lost ${f.lost}, ` +
+    `switchovers ${f.switchovers}, lease-expiry failovers ${f.expiryFailovers}, lease transitions ${f.leaseTransitions}, load ${f.loadAverage}\n  controller: ${f.story}`
+  );
 }

@@ -28,7 +28,10 @@ export class Drill {
   su = '';
   private readonly dirs: string[] = [];
 
-  constructor(readonly name: string, objects: KubeObject[]) {
+  constructor(
+    readonly name: string,
+    objects: KubeObject[],
+  ) {
     this.h = new ClusterHarness(objects, name);
   }
 
@@ -52,7 +55,7 @@ export class Drill {
     this.h.seedSecret(STORE_SECRET, { AccessKey: this.ep.accessKeyId, SecretKey: this.ep.secretAccessKey });
     this.h.rewriteEnv = storeEnvRewrite(this.ep.endpoint, this.bucket);
     const secrets = await this.h.runSecretsJob();
-    if (await secrets.exited !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.join('\n')}`);
+    if ((await secrets.exited) !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.join('\n')}`);
     this.su = this.h.secretData(`${this.name}-superuser`)!.password;
     for (let i = 0; i < instances; i++) {
       this.h.startInstance(i, env(i));
@@ -73,10 +76,14 @@ export class Drill {
   /** Ends the current WAL segment on the primary `ordinal` and waits until the archiver stored it. */
   async archiveNow(ordinal: number, timeoutMs = 60000): Promise<string> {
     const [{ f }] = await query(this.direct(ordinal, 'postgres'), 'SELECT pg_walfile_name(pg_switch_wal()) AS f');
-    await eventually(async () => {
-      const [{ w }] = await query(this.direct(ordinal, 'postgres'), 'SELECT last_archived_wal AS w FROM pg_stat_archiver');
-      if (!w || w < f) throw new Error(`segment ${f} not archived yet (last ${w})`);
-    }, timeoutMs, 500);
+    await eventually(
+      async () => {
+        const [{ w }] = await query(this.direct(ordinal, 'postgres'), 'SELECT last_archived_wal AS w FROM pg_stat_archiver');
+        if (!w || w < f) throw new Error(`segment ${f} not archived yet (last ${w})`);
+      },
+      timeoutMs,
+      500,
+    );
     return f;
   }
 
@@ -99,7 +106,10 @@ export class Drill {
     const server = await startRestored(target, walFetchScript(this.env()));
     try {
       await waitPromoted(server, 'postgres', this.su, 300000);
-      const rows = await query({ host: '127.0.0.1', port: server.port, user: 'postgres', password: this.su, database: 'app' }, 'SELECT id::text FROM events');
+      const rows = await query(
+        { host: '127.0.0.1', port: server.port, user: 'postgres', password: this.su, database: 'app' },
+        'SELECT id::text FROM events',
+      );
       return { backupId: oldest.backupId, ids: new Set(rows.map(x => Number(x.id))), seconds: (Date.now() - started) / 1000 };
     } finally {
       await server.stop();
@@ -119,11 +129,18 @@ export class Drill {
       const lsn = l?.metadata?.annotations?.[ANNOTATIONS.primaryLsn];
       if (lsn && samples[samples.length - 1]?.lsn !== lsn) samples.push({ at: Date.now(), lsn, holder: l?.spec?.holderIdentity });
     }, 100);
-    const value = (s: string) => { const [hi, lo] = s.split('/'); return BigInt(`0x${hi}`) * 2n ** 32n + BigInt(`0x${lo}`); };
+    const value = (s: string) => {
+      const [hi, lo] = s.split('/');
+      return BigInt(`0x${hi}`) * 2n ** 32n + BigInt(`0x${lo}`);
+    };
     return {
       samples,
       stop: () => clearInterval(timer),
-      backwards: () => samples.slice(1).map((s, i) => ({ from: samples[i], to: s })).filter(x => value(x.to.lsn) < value(x.from.lsn)),
+      backwards: () =>
+        samples
+          .slice(1)
+          .map((s, i) => ({ from: samples[i], to: s }))
+          .filter(x => value(x.to.lsn) < value(x.from.lsn)),
     };
   }
 
@@ -159,7 +176,9 @@ export function ackWriter(conn: () => ClientConfig, timeoutMs = 3000) {
     }
   })();
   return {
-    acknowledged, ackTimes, errors,
+    acknowledged,
+    ackTimes,
+    errors,
     /** The longest time between two acknowledgments within [from, to]. */
     longestGap(from = 0, to = Infinity): number {
       const t = ackTimes.filter(x => x >= from && x <= to);
@@ -167,7 +186,10 @@ export function ackWriter(conn: () => ClientConfig, timeoutMs = 3000) {
       for (let i = 1; i < t.length; i++) gap = Math.max(gap, t[i] - t[i - 1]);
       return gap;
     },
-    stop: async () => { stop = true; await done; },
+    stop: async () => {
+      stop = true;
+      await done;
+    },
   };
 }
 

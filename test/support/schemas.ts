@@ -20,7 +20,9 @@ const K8S_IMPORT = path.dirname(require.resolve('cdk8s-plus-28/lib/imports/k8s.j
 const SOURCES: Array<{ declarations: string; bodies: string }> = [
   { declarations: path.join(K8S_IMPORT, 'k8s.d.ts'), bodies: path.join(K8S_IMPORT, 'k8s.js') },
   { declarations: path.join(ROOT, 'imports', 'cilium-cilium.io.ts'), bodies: path.join(ROOT, 'imports', 'cilium-cilium.io.ts') },
-  ...['podmonitor', 'prometheusrule'].map(k => path.join(ROOT, 'imports', `${k}-monitoring.coreos.com.ts`)).map(f => ({ declarations: f, bodies: f })),
+  ...['podmonitor', 'prometheusrule']
+    .map(k => path.join(ROOT, 'imports', `${k}-monitoring.coreos.com.ts`))
+    .map(f => ({ declarations: f, bodies: f })),
 ];
 
 type Schema = Record<string, any>;

@@ -9,7 +9,11 @@ export class ServiceProxy {
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(readonly host: string, readonly port: number, private readonly resolve: () => number | undefined) {}
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    private readonly resolve: () => number | undefined,
+  ) {}
 
   start(): Promise<void> {
     this.server = net.createServer(client => {
@@ -22,7 +26,10 @@ export class ServiceProxy {
       for (const s of [client, upstream]) {
         this.sockets.add(s);
         s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => { client.destroy(); upstream.destroy(); });
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
       }
       client.pipe(upstream).pipe(client);
     });

@@ -88,7 +88,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakFigures> {
     h.seedSecret(STORE_SECRET, { AccessKey: o.ep.accessKeyId, SecretKey: o.ep.secretAccessKey });
     h.rewriteEnv = storeEnvRewrite(o.ep.endpoint, bucket);
     const secrets = await h.runSecretsJob();
-    if (await secrets.exited !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.join('\n')}`);
+    if ((await secrets.exited) !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.join('\n')}`);
     for (const i of [0, 1]) {
       h.startInstance(i);
       await h.waitReady(i, 120000);
@@ -97,7 +97,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakFigures> {
     const rw = () => h.connectionFromUri(h.secretData(`${CLUSTER}-app`)!.uri);
     await query(rw(), 'CREATE TABLE events (id bigint PRIMARY KEY, at timestamptz DEFAULT now())');
     const backup = await h.runJob(`${CLUSTER}-backup`);
-    if (await backup.exited !== 0) throw new Error(`base backup failed:\n${backup.lines.slice(-15).join('\n')}`);
+    if ((await backup.exited) !== 0) throw new Error(`base backup failed:\n${backup.lines.slice(-15).join('\n')}`);
     say('cluster up, base backup taken; faults begin');
 
     const w = writer(rw);
@@ -155,10 +155,21 @@ export async function runSoak(o: SoakOptions): Promise<SoakFigures> {
       return `${id} acknowledged at ${at.toFixed(1)} s${before ? `, after the ${before.kind} of ${before.pod} (${before.role}) at ${before.at} s` : ''}`;
     });
     return {
-      seconds: Math.round((Date.now() - started) / 1000), synchronous, lostContext, mechanism: PodProcesses.mechanism(), faults,
-      acknowledged: w.acknowledged.length, lostLive, lostInRestore, restoredFrom: restored.backupId, restoreSeconds: restored.seconds,
-      restoredTimeline: restored.timeline, splitBrainSamples: watch.splitBrain().length, samples: watch.samples.length,
-      longestWriteGapMs: w.longestGapMs(), leaseTransitions: leaseOf(h).transitions,
+      seconds: Math.round((Date.now() - started) / 1000),
+      synchronous,
+      lostContext,
+      mechanism: PodProcesses.mechanism(),
+      faults,
+      acknowledged: w.acknowledged.length,
+      lostLive,
+      lostInRestore,
+      restoredFrom: restored.backupId,
+      restoreSeconds: restored.seconds,
+      restoredTimeline: restored.timeline,
+      splitBrainSamples: watch.splitBrain().length,
+      samples: watch.samples.length,
+      longestWriteGapMs: w.longestGapMs(),
+      leaseTransitions: leaseOf(h).transitions,
       initdbs: logs.filter(l => /^initializing a new cluster/.test(l.msg ?? '')).length,
       rejoinsRewound: logs.filter(l => /rewound the former primary/.test(l.msg ?? '')).length,
       rejoinsCloned: logs.filter(l => /replaced the data directory with a complete clone/.test(l.msg ?? '')).length,
@@ -175,8 +186,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakFigures> {
 export function printSoak(f: SoakFigures): string {
   const by = (k: 'kill' | 'freeze', role: string) => f.faults.filter(x => x.kind === k && x.role === role).length;
   return [
-    `[soak] ${f.seconds} s, ${f.faults.length} faults (kill -9: ${by('kill', 'primary')} primary / ${by('kill', 'replica')} replica / ${by('kill', 'none')} unlabelled; `
-      + `SIGSTOP: ${by('freeze', 'primary')} primary / ${by('freeze', 'replica')} replica / ${by('freeze', 'none')} unlabelled), whole pods by ${f.mechanism}`,
+    `[soak] ${f.seconds} s, ${f.faults.length} faults (kill -9: ${by('kill', 'primary')} primary / ${by('kill', 'replica')} replica / ${by('kill', 'none')} unlabelled; ` +
+      `SIGSTOP: ${by('freeze', 'primary')} primary / ${by('freeze', 'replica')} replica / ${by('freeze', 'none')} unlabelled), whole pods by ${f.mechanism}`,
     `[soak] replication ${f.synchronous}; rows acknowledged ${f.acknowledged}; lost on -rw ${f.lostLive.length}; lost in the restore of ${f.restoredFrom} to latest (timeline ${f.restoredTimeline}, ${f.restoreSeconds.toFixed(1)} s) ${f.lostInRestore.length}`,
     ...f.lostContext.map(l => `[soak] lost: ${l}`),
     `[soak] writable primaries at once: ${f.splitBrainSamples} of ${f.samples} samples; longest write gap ${(f.longestWriteGapMs / 1000).toFixed(1)} s; lease transitions ${f.leaseTransitions}`,

@@ -88,7 +88,10 @@ export class StatefulSetController {
   /** `kubectl rollout restart`: a template annotation with the time, so every pod is outdated. */
   rolloutRestart(): string {
     const next = JSON.parse(JSON.stringify(this.spec));
-    next.spec.template.metadata.annotations = { ...(next.spec.template.metadata.annotations ?? {}), 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() };
+    next.spec.template.metadata.annotations = {
+      ...(next.spec.template.metadata.annotations ?? {}),
+      'kubectl.kubernetes.io/restartedAt': new Date().toISOString(),
+    };
     this.apply(next);
     return this.updateRevision;
   }
@@ -121,7 +124,9 @@ export class StatefulSetController {
       if (this.h.pods.every(p => this.podRevision.get(p.name) === this.updateRevision && !this.busy.has(p.name) && this.h.isReady(p.name))) return;
       await sleep(250);
     }
-    const state = this.h.pods.map(p => `${p.name}: ${this.podRevision.get(p.name) ?? 'absent'}${this.busy.has(p.name) ? ' (busy)' : ''}${this.h.isReady(p.name) ? ' ready' : ''}`);
+    const state = this.h.pods.map(
+      p => `${p.name}: ${this.podRevision.get(p.name) ?? 'absent'}${this.busy.has(p.name) ? ' (busy)' : ''}${this.h.isReady(p.name) ? ' ready' : ''}`,
+    );
     throw new Error(`rollout to ${this.updateRevision} not complete after ${timeoutMs} ms: ${state.join('; ')}`);
   }
 
@@ -130,9 +135,11 @@ export class StatefulSetController {
     const revision = this.updateRevision;
     const template = this.revisions.get(revision)!.spec.template;
     this.h.api.seed({
-      apiVersion: 'v1', kind: 'Pod',
+      apiVersion: 'v1',
+      kind: 'Pod',
       metadata: {
-        name: pod.name, namespace: this.h.namespace,
+        name: pod.name,
+        namespace: this.h.namespace,
         labels: { ...template.metadata.labels, [LABELS.revision]: revision, 'statefulset.kubernetes.io/pod-name': pod.name },
         annotations: { ...(template.metadata.annotations ?? {}) },
       },
@@ -212,13 +219,19 @@ export class StatefulSetController {
     const updated = revisions.filter(r => r === this.updateRevision).length;
     const current = this.h.api.get('statefulsets', this.h.namespace, this.name) as any;
     const status = {
-      observedGeneration: this.generation, replicas: revisions.filter(Boolean).length,
-      readyReplicas: this.h.pods.filter(p => this.h.isReady(p.name)).length, updatedReplicas: updated,
+      observedGeneration: this.generation,
+      replicas: revisions.filter(Boolean).length,
+      readyReplicas: this.h.pods.filter(p => this.h.isReady(p.name)).length,
+      updatedReplicas: updated,
       currentRevision: updated === this.h.pods.length ? this.updateRevision : (current?.status?.currentRevision ?? this.updateRevision),
       updateRevision: this.updateRevision,
     };
     if (current && JSON.stringify(current.status) === JSON.stringify(status) && current.metadata.generation === this.generation) return;
-    this.h.api.seed({ ...this.spec, metadata: { ...this.spec.metadata, namespace: this.h.namespace, generation: this.generation }, status } as KubeObject);
+    this.h.api.seed({
+      ...this.spec,
+      metadata: { ...this.spec.metadata, namespace: this.h.namespace, generation: this.generation },
+      status,
+    } as KubeObject);
   }
 
   private note(pod: string, what: ControllerEvent['what'], revision?: string): void {

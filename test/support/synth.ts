@@ -13,10 +13,18 @@ export const STORE_SECRET = 'drill-s3';
 /** 2 instances, database `app` owned by `app`, 1 GiB volumes, backups to the store; `props` override any of it. */
 export function synthWithStore(name: string, props: Partial<PostgresClusterProps> = {}): KubeObject[] {
   const chart = new Chart(Testing.app(), name, { namespace: 'databases' });
-  const store = new BackupStore(chart, 'backup-store', { endpoint: 'http://rgw.example:80', bucket: 'drills', credentials: { secretName: STORE_SECRET } });
+  const store = new BackupStore(chart, 'backup-store', {
+    endpoint: 'http://rgw.example:80',
+    bucket: 'drills',
+    credentials: { secretName: STORE_SECRET },
+  });
   new PostgresCluster(chart, name, {
-    name, instances: 2, databases: [{ name: 'app', owner: 'app' }], storage: { size: Size.gibibytes(1) },
-    backup: { store }, ...props,
+    name,
+    instances: 2,
+    databases: [{ name: 'app', owner: 'app' }],
+    storage: { size: Size.gibibytes(1) },
+    backup: { store },
+    ...props,
   });
   return Testing.synth(chart) as KubeObject[];
 }

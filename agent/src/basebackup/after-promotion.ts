@@ -31,7 +31,11 @@ let running = false;
  * Starts the backup of a just-promoted instance (returns at once; the work goes on in the background).
  * `port`: this instance's PostgreSQL port; `isPrimary`: whether it still is the primary (checked before each try).
  */
-export function backupAfterPromotion(cfg: { port: number; archiving?: unknown; replicationPassword: () => string }, isPrimary: () => boolean, opts: AfterPromotionOptions = {}): void {
+export function backupAfterPromotion(
+  cfg: { port: number; archiving?: unknown; replicationPassword: () => string },
+  isPrimary: () => boolean,
+  opts: AfterPromotionOptions = {},
+): void {
   if (!cfg.archiving) return; // no store: no backups
   if (running) return;
   running = true;
@@ -50,8 +54,15 @@ export function backupAfterPromotion(cfg: { port: number; archiving?: unknown; r
           log.info({ attempt }, 'base backup after promotion complete');
           return;
         }
-        log.warn({ attempt, exitCode: code, retryInSeconds: pause / 1000, fix: 'See the backup lines above (the store, the replication password); it is retried while this instance is primary, and the backup CronJob takes one on schedule anyway.' },
-          'base backup after promotion failed; retrying');
+        log.warn(
+          {
+            attempt,
+            exitCode: code,
+            retryInSeconds: pause / 1000,
+            fix: 'See the backup lines above (the store, the replication password); it is retried while this instance is primary, and the backup CronJob takes one on schedule anyway.',
+          },
+          'base backup after promotion failed; retrying',
+        );
         await new Promise(r => setTimeout(r, pause).unref());
         pause = Math.min(pause * 2, maxPause);
       }
@@ -66,14 +77,26 @@ function runBackupChild(port: number, replicationPassword: string): Promise<numb
   const source = `127.0.0.1:${port}`;
   const child = spawn(process.execPath, [process.argv[1], 'backup'], {
     // The instance has no password in its environment (it reads the Secrets): the child gets the current one.
-    env: { ...process.env, [ENV.replicationPassword]: replicationPassword, [BACKUP_ENV.sourceHost]: source, [ENV.primaryHost]: source, [BACKUP_ENV.fromStandby]: 'false' },
+    env: {
+      ...process.env,
+      [ENV.replicationPassword]: replicationPassword,
+      [BACKUP_ENV.sourceHost]: source,
+      [ENV.primaryHost]: source,
+      [BACKUP_ENV.fromStandby]: 'false',
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   // The instance stopping stops its backup (SIGTERM: the backup command cleans up and marks nothing DONE).
   const stop = () => child.kill('SIGTERM');
   process.once('exit', stop);
   return new Promise(resolve => {
-    child.on('error', e => { log.warn({ err: e.message }, 'cannot start the backup command'); resolve(null); });
-    child.on('exit', code => { process.off('exit', stop); resolve(code); });
+    child.on('error', e => {
+      log.warn({ err: e.message }, 'cannot start the backup command');
+      resolve(null);
+    });
+    child.on('exit', code => {
+      process.off('exit', stop);
+      resolve(code);
+    });
   });
 }

@@ -48,11 +48,22 @@ async function backup(env: NodeJS.ProcessEnv, opts: BackupCommandOptions, events
     log.info({ ...describeS3Config(store.s3), server: store.serverName, compression: store.compression }, 'backup store reachable');
 
     const source = await waitForSource(cfg, { waitMs: opts.sourceWaitMs });
-    log.info({ source: `${source.source.host}:${source.source.port}`, standby: source.standby, systemIdentifier: source.systemIdentifier, version: source.pgVersion }, 'backup source ready');
+    log.info(
+      {
+        source: `${source.source.host}:${source.source.port}`,
+        standby: source.standby,
+        systemIdentifier: source.systemIdentifier,
+        version: source.pgVersion,
+      },
+      'backup source ready',
+    );
     const archived = await archiveSystemIdentifier(s3, store);
     if (archived !== undefined && archived !== source.systemIdentifier) {
-      throw new AgentError(`the archive at ${where} belongs to another database (system identifier ${archived}, this one is ${source.systemIdentifier}); refusing to back up into it`,
-        'A restored or re-created cluster needs its own folder: set backup.serverName to a new name.', { archive: where });
+      throw new AgentError(
+        `the archive at ${where} belongs to another database (system identifier ${archived}, this one is ${source.systemIdentifier}); refusing to back up into it`,
+        'A restored or re-created cluster needs its own folder: set backup.serverName to a new name.',
+        { archive: where },
+      );
     }
 
     // barman's ids have a one-second resolution: never reuse the folder of another backup.
@@ -72,18 +83,32 @@ async function backup(env: NodeJS.ProcessEnv, opts: BackupCommandOptions, events
     process.on('SIGINT', onSignal);
     let info;
     try {
-      info = await runBaseBackup(s3, store, source, cfg.replicationPassword, backupId, beginTime, { onStop: s => { stop = s; } });
+      info = await runBaseBackup(s3, store, source, cfg.replicationPassword, backupId, beginTime, {
+        onStop: s => {
+          stop = s;
+        },
+      });
     } finally {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
     }
     const seconds = (info.endTime!.getTime() - beginTime.getTime()) / 1000;
     const stats = info.copyStats ?? {};
-    log.info({
-      backupId, beginLsn: info.beginLsn, endLsn: info.endLsn, beginWal: info.beginWal, endWal: info.endWal, timeline: info.timeline,
-      sizeBytes: info.size, storedBytes: stats.data_size, ratio: Number(info.size) && Number(stats.data_size) ? Number((info.size / Number(stats.data_size)).toFixed(2)) : undefined,
-      seconds: Number(seconds.toFixed(1)),
-    }, 'backup complete (backup.info DONE)');
+    log.info(
+      {
+        backupId,
+        beginLsn: info.beginLsn,
+        endLsn: info.endLsn,
+        beginWal: info.beginWal,
+        endWal: info.endWal,
+        timeline: info.timeline,
+        sizeBytes: info.size,
+        storedBytes: stats.data_size,
+        ratio: Number(info.size) && Number(stats.data_size) ? Number((info.size / Number(stats.data_size)).toFixed(2)) : undefined,
+        seconds: Number(seconds.toFixed(1)),
+      },
+      'backup complete (backup.info DONE)',
+    );
 
     events.backupCompleted(backupId, info.size, seconds);
     await applyRetentionAfterBackup(s3, store, env, events);

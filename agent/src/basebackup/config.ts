@@ -21,7 +21,12 @@ export interface BackupConfig {
 /** `host` or `host:port` (5432 by default). */
 export function parseHostPort(name: string, value: string): BaseBackupSource {
   const m = /^([^:]+)(?::(\d+))?$/.exec(value);
-  if (!m) throw new AgentError(`environment variable ${name}="${value}" is not host[:port]`, 'Re-synthesize the manifests; this variable is written by the constructs.', { variable: name });
+  if (!m)
+    throw new AgentError(
+      `environment variable ${name}="${value}" is not host[:port]`,
+      'Re-synthesize the manifests; this variable is written by the constructs.',
+      { variable: name },
+    );
   return { host: m[1], port: m[2] ? Number(m[2]) : 5432 };
 }
 
@@ -29,8 +34,11 @@ export function readBackupConfig(env: NodeJS.ProcessEnv = process.env): BackupCo
   const cluster = requireEnv(ENV.cluster, env);
   const password = optionalEnv(ENV.replicationPassword, env);
   if (!password) {
-    throw new AgentError(`the replication password is missing (environment variable ${ENV.replicationPassword} is empty)`,
-      `Make sure the Secret ${cluster}-replication exists with a non-empty "password" key (the ${cluster}-secrets Job creates it).`, { variable: ENV.replicationPassword });
+    throw new AgentError(
+      `the replication password is missing (environment variable ${ENV.replicationPassword} is empty)`,
+      `Make sure the Secret ${cluster}-replication exists with a non-empty "password" key (the ${cluster}-secrets Job creates it).`,
+      { variable: ENV.replicationPassword },
+    );
   }
   const source = parseHostPort(BACKUP_ENV.sourceHost, requireEnv(BACKUP_ENV.sourceHost, env));
   const primaryRaw = optionalEnv(ENV.primaryHost, env);

@@ -18,8 +18,12 @@ export class Heartbeat {
   private writing: Promise<void> = Promise.resolve();
   private stopped = false;
 
-  constructor(private readonly s3: S3Bucket, private readonly store: StoreConfig, private readonly current: () => BackupInfo,
-    private readonly intervalMs = HEARTBEAT_MS) {}
+  constructor(
+    private readonly s3: S3Bucket,
+    private readonly store: StoreConfig,
+    private readonly current: () => BackupInfo,
+    private readonly intervalMs = HEARTBEAT_MS,
+  ) {}
 
   /** Writes the STARTED backup.info once (failing if S3 refuses), then keeps rewriting it. */
   async start(): Promise<void> {
@@ -29,9 +33,12 @@ export class Heartbeat {
 
   private schedule(): void {
     this.timer = setTimeout(() => {
-      this.writing = Promise.resolve().then(() => writeBackupInfo(this.s3, this.store, this.current()))
-        .catch(e => log.warn({ err: (e as Error).message }, 'could not refresh the running backup\'s backup.info; retrying'))
-        .finally(() => { if (!this.stopped) this.schedule(); });
+      this.writing = Promise.resolve()
+        .then(() => writeBackupInfo(this.s3, this.store, this.current()))
+        .catch(e => log.warn({ err: (e as Error).message }, "could not refresh the running backup's backup.info; retrying"))
+        .finally(() => {
+          if (!this.stopped) this.schedule();
+        });
     }, this.intervalMs);
     this.timer.unref();
   }

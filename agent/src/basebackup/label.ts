@@ -32,7 +32,9 @@ export function parseBackupLabel(text: string): BackupLabel {
 /** The last WAL range of a backup manifest's tail (`{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000100" }`). */
 export function manifestWalEnd(manifestTail: string | undefined): { endLsn: string; timeline: number } | undefined {
   if (!manifestTail) return undefined;
-  const ranges = [...manifestTail.matchAll(/"Timeline":\s*(\d+),\s*"Start-LSN":\s*"([0-9A-F]+\/[0-9A-F]+)",\s*"End-LSN":\s*"([0-9A-F]+\/[0-9A-F]+)"/g)];
+  const ranges = [
+    ...manifestTail.matchAll(/"Timeline":\s*(\d+),\s*"Start-LSN":\s*"([0-9A-F]+\/[0-9A-F]+)",\s*"End-LSN":\s*"([0-9A-F]+\/[0-9A-F]+)"/g),
+  ];
   // The manifest lists the backup's timelines newest first: the first range is where it ends.
   const first = ranges[0];
   return first ? { endLsn: first[3], timeline: Number(first[1]) } : undefined;

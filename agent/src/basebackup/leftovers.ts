@@ -44,7 +44,10 @@ export async function cleanLeftovers(s3: S3Bucket, store: StoreConfig, currentId
     const times = [...objects.map(o => o.lastModified), ...pending.map(u => u.initiated)].filter((d): d is Date => !!d).map(d => d.getTime());
     const lastActivity = times.length ? Math.max(...times) : 0;
     if (now.getTime() - lastActivity < STALE_AFTER_MS) {
-      log.info({ backupId: id, status: info?.status ?? 'no backup.info', idleSeconds: Math.round((now.getTime() - lastActivity) / 1000) }, 'an incomplete backup was active moments ago (may still be running); not cleaning it up');
+      log.info(
+        { backupId: id, status: info?.status ?? 'no backup.info', idleSeconds: Math.round((now.getTime() - lastActivity) / 1000) },
+        'an incomplete backup was active moments ago (may still be running); not cleaning it up',
+      );
       result.running.push(id);
       continue;
     }
@@ -54,7 +57,10 @@ export async function cleanLeftovers(s3: S3Bucket, store: StoreConfig, currentId
     const data = keys.filter(k => !k.endsWith('/backup.info'));
     if (data.length) await deleteObjects(s3, data);
     if (data.length < keys.length) await deleteObjects(s3, keys.slice(data.length));
-    log.info({ backupId: id, status: info?.status ?? 'no backup.info', objects: keys.length, uploadsAborted: pending.length }, 'removed the leftovers of an incomplete backup');
+    log.info(
+      { backupId: id, status: info?.status ?? 'no backup.info', objects: keys.length, uploadsAborted: pending.length },
+      'removed the leftovers of an incomplete backup',
+    );
     result.removed.push(id);
   }
   return result;

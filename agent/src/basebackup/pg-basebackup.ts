@@ -41,8 +41,24 @@ export interface Reported {
 
 export function startBaseBackup(source: BaseBackupSource, password: string, label: string): RunningBaseBackup {
   const args = [
-    '-h', source.host, '-p', String(source.port), '-U', REPLICATION_USER, '--no-password',
-    '-D', '-', '-Ft', '-X', 'none', '--checkpoint=fast', '--no-sync', '-l', label, '-P', '-v',
+    '-h',
+    source.host,
+    '-p',
+    String(source.port),
+    '-U',
+    REPLICATION_USER,
+    '--no-password',
+    '-D',
+    '-',
+    '-Ft',
+    '-X',
+    'none',
+    '--checkpoint=fast',
+    '--no-sync',
+    '-l',
+    label,
+    '-P',
+    '-v',
   ];
   const child: ChildProcess = spawn('pg_basebackup', args, {
     // The password goes in the environment of the child only; messages in English so they can be read below.
@@ -76,14 +92,24 @@ export function startBaseBackup(source: BaseBackupSource, password: string, labe
 
   const tar = new PassThrough({ highWaterMark: 1024 * 1024 });
   const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', e => reject(new AgentError(`cannot run pg_basebackup: ${e.message}`, 'The PostgreSQL client binaries must be on PATH (they are in the agent image).')));
+    child.once('error', e =>
+      reject(
+        new AgentError(`cannot run pg_basebackup: ${e.message}`, 'The PostgreSQL client binaries must be on PATH (they are in the agent image).'),
+      ),
+    );
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)));
   });
-  const failure = (code: number | null) => new AgentError(
-    `pg_basebackup failed (exit ${code}): ${stderrTail.filter(l => !/^(initiating|checkpoint|write-ahead log|waiting)/.test(l)).slice(-3).join(' | ') || stderrTail.slice(-3).join(' | ')}`,
-    explain(stderrTail.join('\n')),
-    { source: `${source.host}:${source.port}` },
-  );
+  const failure = (code: number | null) =>
+    new AgentError(
+      `pg_basebackup failed (exit ${code}): ${
+        stderrTail
+          .filter(l => !/^(initiating|checkpoint|write-ahead log|waiting)/.test(l))
+          .slice(-3)
+          .join(' | ') || stderrTail.slice(-3).join(' | ')
+      }`,
+      explain(stderrTail.join('\n')),
+      { source: `${source.host}:${source.port}` },
+    );
   // stdout -> tar, but the tar's end waits for the exit code.
   child.stdout!.on('data', (d: Buffer) => {
     if (!tar.write(d)) {
@@ -100,23 +126,35 @@ export function startBaseBackup(source: BaseBackupSource, password: string, labe
   // The failure reaches the caller through `done`; the stream's own 'error' must not crash the process when it
   // fires before a consumer is attached (pg_basebackup can fail at once).
   tar.on('error', () => undefined);
-  done.then(() => tar.end(), e => tar.destroy(e as Error));
+  done.then(
+    () => tar.end(),
+    e => tar.destroy(e as Error),
+  );
   // The consumer gave up (the upload failed): stop pg_basebackup rather than leave it blocked on a full pipe.
-  tar.once('close', () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); });
+  tar.once('close', () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
   return {
     tar,
     estimatedBytes: () => estimate,
     done,
-    kill: (signal: NodeJS.Signals = 'SIGTERM') => { if (child.exitCode === null) child.kill(signal); },
+    kill: (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal);
+    },
   };
 }
 
 /** What to do about a pg_basebackup failure, from its messages. */
 function explain(stderr: string): string {
-  if (/password authentication failed|no password supplied/.test(stderr)) return 'The replication password does not match the server\'s: check the <cluster>-replication Secret and that the instance reconciled it.';
-  if (/can only write single tablespace to stdout/.test(stderr)) return 'The database has tablespaces besides pg_default; backups stream one tar and do not support extra tablespaces yet. Move the objects to pg_default.';
-  if (/number of requested standby connections exceeds|too many connections|remaining connection slots/.test(stderr)) return 'The server has no free WAL sender or connection slot: raise max_wal_senders or wait for other backups/replicas.';
-  if (/could not connect|Connection refused|timeout expired|could not translate host name/.test(stderr)) return 'The source instance is not reachable: check that the cluster is running and the Service has a ready pod.';
-  if (/recovery ended|promoted|the standby was promoted/.test(stderr)) return 'The source standby was promoted during the backup; run the backup again.';
+  if (/password authentication failed|no password supplied/.test(stderr))
+    return "The replication password does not match the server's: check the <cluster>-replication Secret and that the instance reconciled it.";
+  if (/can only write single tablespace to stdout/.test(stderr))
+    return 'The database has tablespaces besides pg_default; backups stream one tar and do not support extra tablespaces yet. Move the objects to pg_default.';
+  if (/number of requested standby connections exceeds|too many connections|remaining connection slots/.test(stderr))
+    return 'The server has no free WAL sender or connection slot: raise max_wal_senders or wait for other backups/replicas.';
+  if (/could not connect|Connection refused|timeout expired|could not translate host name/.test(stderr))
+    return 'The source instance is not reachable: check that the cluster is running and the Service has a ready pod.';
+  if (/recovery ended|promoted|the standby was promoted/.test(stderr))
+    return 'The source standby was promoted during the backup; run the backup again.';
   return 'See the pg_basebackup messages above; the backup was not stored as complete. The next run tries again.';
 }

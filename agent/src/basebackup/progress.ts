@@ -18,22 +18,28 @@ const MiB = 1024 * 1024;
 
 export type ProgressSink = (fields: Record<string, number | undefined>, msg: string) => void;
 
-export function startProgressLog(read: () => { done: number; stored: number; estimate: number }, intervalMs = 5000,
-  sink: ProgressSink = (fields, msg) => log.info(fields, msg)): () => void {
+export function startProgressLog(
+  read: () => { done: number; stored: number; estimate: number },
+  intervalMs = 5000,
+  sink: ProgressSink = (fields, msg) => log.info(fields, msg),
+): () => void {
   const started = Date.now();
   const timer = setInterval(() => {
     const { done, stored, estimate } = read();
     const seconds = (Date.now() - started) / 1000;
     const rate = done / seconds;
     const total = Math.max(estimate, done);
-    sink({
-      doneBytes: done,
-      storedBytes: stored,
-      estimatedBytes: estimate || undefined,
-      percent: estimate ? Math.min(100, Math.round((done / total) * 100)) : undefined,
-      rateMiBps: Number((rate / MiB).toFixed(1)),
-      etaSeconds: estimate && rate > 0 ? Math.round((total - done) / rate) : undefined,
-    }, 'backup in progress');
+    sink(
+      {
+        doneBytes: done,
+        storedBytes: stored,
+        estimatedBytes: estimate || undefined,
+        percent: estimate ? Math.min(100, Math.round((done / total) * 100)) : undefined,
+        rateMiBps: Number((rate / MiB).toFixed(1)),
+        etaSeconds: estimate && rate > 0 ? Math.round((total - done) / rate) : undefined,
+      },
+      'backup in progress',
+    );
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);

@@ -12,9 +12,17 @@ import { StoreConfig, readRetention } from '../store/config';
 export async function applyRetentionAfterBackup(s3: S3Bucket, store: StoreConfig, env: NodeJS.ProcessEnv, events?: JobEvents): Promise<void> {
   try {
     const report = await applyRetention(s3, store, readRetention(env));
-    events?.retentionDeleted(report.backups.filter(b => b.action === 'remove').map(b => b.backupId), report.wal.removed);
+    events?.retentionDeleted(
+      report.backups.filter(b => b.action === 'remove').map(b => b.backupId),
+      report.wal.removed,
+    );
   } catch (e) {
-    log.error({ err: (e as Error).message, fix: (e as { fix?: string }).fix ?? 'The next backup runs retention again; `pg-agent retention --dry-run` shows the plan.' },
-      'retention failed after the backup (the backup itself is complete)');
+    log.error(
+      {
+        err: (e as Error).message,
+        fix: (e as { fix?: string }).fix ?? 'The next backup runs retention again; `pg-agent retention --dry-run` shows the plan.',
+      },
+      'retention failed after the backup (the backup itself is complete)',
+    );
   }
 }

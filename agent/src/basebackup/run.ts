@@ -35,14 +35,35 @@ export interface RunOptions {
   onStop?: (stop: (why: string) => void) => void;
 }
 
-export async function runBaseBackup(s3: S3Bucket, store: StoreConfig, source: SourceIdentity, password: string,
-  backupId: string, beginTime: Date, opts: RunOptions = {}): Promise<BackupInfo> {
+export async function runBaseBackup(
+  s3: S3Bucket,
+  store: StoreConfig,
+  source: SourceIdentity,
+  password: string,
+  backupId: string,
+  beginTime: Date,
+  opts: RunOptions = {},
+): Promise<BackupInfo> {
   const info: BackupInfo = {
-    backupId, status: 'STARTED', serverName: store.serverName, systemIdentifier: source.systemIdentifier,
-    timeline: source.timeline, beginTime, beginWal: '', beginLsn: '', pgVersion: source.pgVersion, size: 0,
-    compression: store.compression, writer: 'pg-agent', mode: 'postgres', pgdata: PATHS.pgdata,
-    configFile: `${PATHS.pgdata}/postgresql.conf`, hbaFile: `${PATHS.pgdata}/pg_hba.conf`, identFile: `${PATHS.pgdata}/pg_ident.conf`,
-    walSegmentSize: source.walSegmentSize, copyStats: { writer: 'pg-agent' },
+    backupId,
+    status: 'STARTED',
+    serverName: store.serverName,
+    systemIdentifier: source.systemIdentifier,
+    timeline: source.timeline,
+    beginTime,
+    beginWal: '',
+    beginLsn: '',
+    pgVersion: source.pgVersion,
+    size: 0,
+    compression: store.compression,
+    writer: 'pg-agent',
+    mode: 'postgres',
+    pgdata: PATHS.pgdata,
+    configFile: `${PATHS.pgdata}/postgresql.conf`,
+    hbaFile: `${PATHS.pgdata}/pg_hba.conf`,
+    identFile: `${PATHS.pgdata}/pg_ident.conf`,
+    walSegmentSize: source.walSegmentSize,
+    copyStats: { writer: 'pg-agent' },
   };
   const scan = new TarScan();
   // The heartbeat tells where the backup starts as soon as backup_label (the tar's first member) has gone by.
@@ -84,10 +105,18 @@ export async function runBaseBackup(s3: S3Bucket, store: StoreConfig, source: So
     current();
     if (!info.beginWal) throw new AgentError('the backup has no backup_label', 'Run the backup again; report it if it persists.');
     const label = parseBackupLabel(info.backupLabel!);
-    const end = manifestWalEnd(scan.kept.get('backup_manifest')) ?? (reported.endLsn ? { endLsn: reported.endLsn, timeline: label.startTimeline } : undefined);
-    if (!end) throw new AgentError('the backup does not say where it ends (no manifest in the tar, no end point from pg_basebackup)', 'Run the backup again; report it if it persists.');
+    const end =
+      manifestWalEnd(scan.kept.get('backup_manifest')) ?? (reported.endLsn ? { endLsn: reported.endLsn, timeline: label.startTimeline } : undefined);
+    if (!end)
+      throw new AgentError(
+        'the backup does not say where it ends (no manifest in the tar, no end point from pg_basebackup)',
+        'Run the backup again; report it if it persists.',
+      );
     if (end.timeline !== label.startTimeline) {
-      throw new AgentError(`the source changed timeline during the backup (${label.startTimeline} -> ${end.timeline})`, 'A standby was promoted while it was being backed up; run the backup again.');
+      throw new AgentError(
+        `the source changed timeline during the backup (${label.startTimeline} -> ${end.timeline})`,
+        'A standby was promoted while it was being backed up; run the backup again.',
+      );
     }
     if (reported.archiving === 'waited') log.info({ endLsn: end.endLsn }, 'the server held the backup until its last WAL segment was archived');
     const copySeconds = (Date.now() - started) / 1000;
@@ -96,13 +125,27 @@ export async function runBaseBackup(s3: S3Bucket, store: StoreConfig, source: So
     const segments = requiredSegments(end.timeline, begin, endLsn, source.walSegmentSize);
     await waitForWal(s3, store, segments, end.timeline, { timeoutMs: opts.walWaitMs ?? (label.backupFrom === 'standby' ? 10 * 60_000 : 2 * 60_000) });
     Object.assign(info, {
-      status: 'DONE', endTime: new Date(), endLsn: end.endLsn, endWal: walFileName(end.timeline, endLsn, source.walSegmentSize),
-      beginOffset: walOffset(begin, source.walSegmentSize), endOffset: walOffset(endLsn, source.walSegmentSize), size: scan.bytes,
+      status: 'DONE',
+      endTime: new Date(),
+      endLsn: end.endLsn,
+      endWal: walFileName(end.timeline, endLsn, source.walSegmentSize),
+      beginOffset: walOffset(begin, source.walSegmentSize),
+      endOffset: walOffset(endLsn, source.walSegmentSize),
+      size: scan.bytes,
       copyStats: {
-        writer: 'pg-agent', total_time: round((Date.now() - started) / 1000), copy_time: round(copySeconds), analysis_time: 0, number_of_workers: 1,
-        backup_from: label.backupFrom ?? (source.standby ? 'standby' : 'primary'), files: scan.files,
+        writer: 'pg-agent',
+        total_time: round((Date.now() - started) / 1000),
+        copy_time: round(copySeconds),
+        analysis_time: 0,
+        number_of_workers: 1,
+        backup_from: label.backupFrom ?? (source.standby ? 'standby' : 'primary'),
+        files: scan.files,
         server_waited_for_wal_archive: reported.archiving === 'waited',
-        data_key: key.split('/').pop()!, data_size: put.size, data_sha256: put.sha256, data_etag: put.etag, part_size: PART_SIZE,
+        data_key: key.split('/').pop()!,
+        data_size: put.size,
+        data_sha256: put.sha256,
+        data_etag: put.etag,
+        part_size: PART_SIZE,
       },
     } satisfies Partial<BackupInfo>);
     stopProgress();
@@ -114,8 +157,11 @@ export async function runBaseBackup(s3: S3Bucket, store: StoreConfig, source: So
     pgbb.kill('SIGTERM');
     await heartbeat.stop();
     const err = stoppedBy
-      ? new AgentError(`the backup was stopped (${stoppedBy}) before it completed; it is marked FAILED, not complete`, 'Nothing to do: the next scheduled backup runs in full. If a deadline stopped it, raise backup.activeDeadlineSeconds.')
-      : e as Error;
+      ? new AgentError(
+          `the backup was stopped (${stoppedBy}) before it completed; it is marked FAILED, not complete`,
+          'Nothing to do: the next scheduled backup runs in full. If a deadline stopped it, raise backup.activeDeadlineSeconds.',
+        )
+      : (e as Error);
     await recordFailure(s3, store, info, key, !!put, err);
     throw err;
   }

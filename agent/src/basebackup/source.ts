@@ -26,8 +26,13 @@ const where = (s: BaseBackupSource) => `${s.host}:${s.port}`;
 /** One replication connection: who the server is. Throws with the server's or the network's message. */
 export async function identify(source: BaseBackupSource, password: string, timeoutMs = 5000): Promise<SourceIdentity> {
   const client = new Client({
-    host: source.host, port: source.port, user: REPLICATION_USER, password, replication: 'true',
-    connectionTimeoutMillis: timeoutMs, application_name: 'pg-agent backup',
+    host: source.host,
+    port: source.port,
+    user: REPLICATION_USER,
+    password,
+    replication: 'true',
+    connectionTimeoutMillis: timeoutMs,
+    application_name: 'pg-agent backup',
   } as ConstructorParameters<typeof Client>[0]);
   client.on('error', () => undefined);
   await client.connect();
@@ -72,7 +77,11 @@ export async function waitForSource(cfg: BackupConfig, opts: { waitMs?: number; 
           errors.push(`${where(candidate)} is not a standby`);
           continue;
         }
-        if (candidate !== cfg.source) log.warn({ standby: where(cfg.source), primary: where(candidate) }, 'no standby answers on the read-only Service; taking the backup from the primary');
+        if (candidate !== cfg.source)
+          log.warn(
+            { standby: where(cfg.source), primary: where(candidate) },
+            'no standby answers on the read-only Service; taking the backup from the primary',
+          );
         if (attempt > 1) log.info({ source: where(candidate), attempts: attempt }, 'backup source is up');
         return id;
       } catch (e) {
@@ -80,12 +89,18 @@ export async function waitForSource(cfg: BackupConfig, opts: { waitMs?: number; 
       }
     }
     if (Date.now() >= deadline) {
-      throw new AgentError(`no PostgreSQL instance accepted a replication connection for ${Math.round(waitMs / 1000)} s (${errors.join('; ')})`,
-        'Check that the cluster is running and ready (kubectl get pods), and that the replication Secret matches; the Job retries.', { source: where(cfg.source) });
+      throw new AgentError(
+        `no PostgreSQL instance accepted a replication connection for ${Math.round(waitMs / 1000)} s (${errors.join('; ')})`,
+        'Check that the cluster is running and ready (kubectl get pods), and that the replication Secret matches; the Job retries.',
+        { source: where(cfg.source) },
+      );
     }
     if (Date.now() - lastLog > 30_000) {
       lastLog = Date.now();
-      log.warn({ errors, waitingUpTo: `${Math.round((deadline - Date.now()) / 1000)} s more` }, 'waiting for the backup source to accept replication connections');
+      log.warn(
+        { errors, waitingUpTo: `${Math.round((deadline - Date.now()) / 1000)} s more` },
+        'waiting for the backup source to accept replication connections',
+      );
     }
     await new Promise(r => setTimeout(r, opts.retryMs ?? 2000));
   }

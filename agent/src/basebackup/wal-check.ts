@@ -33,7 +33,13 @@ export async function missingWal(s3: S3Bucket, store: StoreConfig, segments: str
 }
 
 /** Waits until every segment is archived; fails after `timeoutMs` naming what is missing. */
-export async function waitForWal(s3: S3Bucket, store: StoreConfig, segments: string[], timeline: number, opts: { timeoutMs: number; pollMs?: number }): Promise<void> {
+export async function waitForWal(
+  s3: S3Bucket,
+  store: StoreConfig,
+  segments: string[],
+  timeline: number,
+  opts: { timeoutMs: number; pollMs?: number },
+): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
   let logged = false;
   for (;;) {
@@ -51,7 +57,10 @@ export async function waitForWal(s3: S3Bucket, store: StoreConfig, segments: str
     }
     if (!logged) {
       logged = true;
-      log.info({ missing: missing.slice(0, 3), waitingUpTo: `${Math.round(opts.timeoutMs / 1000)} s` }, 'waiting for the primary to archive the WAL up to the end of the backup');
+      log.info(
+        { missing: missing.slice(0, 3), waitingUpTo: `${Math.round(opts.timeoutMs / 1000)} s` },
+        'waiting for the primary to archive the WAL up to the end of the backup',
+      );
     }
     await new Promise(r => setTimeout(r, opts.pollMs ?? 2000));
   }

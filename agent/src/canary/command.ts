@@ -14,7 +14,12 @@ export async function canaryCommand(env: NodeJS.ProcessEnv = process.env): Promi
   const cfg = readCanaryConfig(env);
   const db = new CanaryDb(cfg.target);
   const target = describeTarget(cfg.target);
-  const server = createCanaryServer({ db, title: `${cfg.cluster ?? cfg.target.host} / ${cfg.target.database}`, target, heartbeatSeconds: cfg.heartbeatSeconds });
+  const server = createCanaryServer({
+    db,
+    title: `${cfg.cluster ?? cfg.target.host} / ${cfg.target.database}`,
+    target,
+    heartbeatSeconds: cfg.heartbeatSeconds,
+  });
   await listen(server, cfg.httpPort);
   log.info({ port: cfg.httpPort, target, user: cfg.target.user, heartbeatSeconds: cfg.heartbeatSeconds ?? null }, 'canary listening');
 
@@ -43,11 +48,15 @@ export async function canaryCommand(env: NodeJS.ProcessEnv = process.env): Promi
 
 function listen(server: Server, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new AgentError(
-      `cannot listen on port ${port}: ${e.code ?? e.message}`,
-      'Another process holds the port; the Deployment sets PGC_CANARY_HTTP_PORT, change it there.',
-      { port },
-    )));
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        new AgentError(
+          `cannot listen on port ${port}: ${e.code ?? e.message}`,
+          'Another process holds the port; the Deployment sets PGC_CANARY_HTTP_PORT, change it there.',
+          { port },
+        ),
+      ),
+    );
     server.listen(port, () => resolve());
   });
 }
@@ -58,7 +67,10 @@ class Heartbeat {
   private stopped = false;
   private failing?: string;
 
-  constructor(private readonly db: CanaryDb, private readonly cfg: CanaryConfig) {}
+  constructor(
+    private readonly db: CanaryDb,
+    private readonly cfg: CanaryConfig,
+  ) {}
 
   start(): void {
     this.schedule(0);

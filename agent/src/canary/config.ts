@@ -43,15 +43,27 @@ export function targetFromUri(uri: string): DbTarget {
   try {
     u = new URL(uri);
   } catch {
-    throw new AgentError(`${CANARY_ENV.uri} is not a valid URI`, 'Point it at the app Secret\'s "uri" key, which has the form postgresql://user:password@host:5432/dbname.', { variable: CANARY_ENV.uri });
+    throw new AgentError(
+      `${CANARY_ENV.uri} is not a valid URI`,
+      'Point it at the app Secret\'s "uri" key, which has the form postgresql://user:password@host:5432/dbname.',
+      { variable: CANARY_ENV.uri },
+    );
   }
   if (u.protocol !== 'postgresql:' && u.protocol !== 'postgres:') {
-    throw new AgentError(`${CANARY_ENV.uri} has the scheme "${u.protocol}", not postgresql:`, 'Point it at the app Secret\'s "uri" key (not "jdbc-uri").', { variable: CANARY_ENV.uri });
+    throw new AgentError(
+      `${CANARY_ENV.uri} has the scheme "${u.protocol}", not postgresql:`,
+      'Point it at the app Secret\'s "uri" key (not "jdbc-uri").',
+      { variable: CANARY_ENV.uri },
+    );
   }
   const host = u.searchParams.get('host') ?? u.hostname.replace(/^\[(.*)\]$/, '$1');
   const user = decodeURIComponent(u.username) || u.searchParams.get('user') || '';
   if (!host || !user) {
-    throw new AgentError(`${CANARY_ENV.uri} names no ${host ? 'user' : 'host'}`, 'Point it at the app Secret\'s "uri" key, which has the form postgresql://user:password@host:5432/dbname.', { variable: CANARY_ENV.uri });
+    throw new AgentError(
+      `${CANARY_ENV.uri} names no ${host ? 'user' : 'host'}`,
+      'Point it at the app Secret\'s "uri" key, which has the form postgresql://user:password@host:5432/dbname.',
+      { variable: CANARY_ENV.uri },
+    );
   }
   const sslmode = u.searchParams.get('sslmode') ?? 'disable';
   return {
@@ -59,7 +71,7 @@ export function targetFromUri(uri: string): DbTarget {
     port: u.port ? Number(u.port) : Number(u.searchParams.get('port') ?? 5432),
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || u.searchParams.get('dbname') || user,
     user,
-    password: u.password ? decodeURIComponent(u.password) : u.searchParams.get('password') ?? undefined,
+    password: u.password ? decodeURIComponent(u.password) : (u.searchParams.get('password') ?? undefined),
     ssl: sslmode === 'require' ? 'require' : sslmode === 'verify-ca' || sslmode === 'verify-full' ? 'verify' : undefined,
   };
 }

@@ -20,7 +20,8 @@ export const MAX_NAMED_BAD = 10;
 const T = CANARY_TABLE;
 /** created_at as canonical text: UTC, microseconds, independent of the session's TimeZone and DateStyle. */
 const CREATED_AT_TEXT = (a: string) => `to_char(${a}.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-const CHECKSUM_SQL = (a: string) => `encode(sha256(convert_to(${a}.seq::text || '|' || ${CREATED_AT_TEXT(a)} || '|' || ${a}.payload, 'UTF8')), 'hex')`;
+const CHECKSUM_SQL = (a: string) =>
+  `encode(sha256(convert_to(${a}.seq::text || '|' || ${CREATED_AT_TEXT(a)} || '|' || ${a}.payload, 'UTF8')), 'hex')`;
 
 /** The checksum of a record, computed as PostgreSQL does when writing it. */
 export function checksumOf(seq: number | string, createdAt: string, payload: string): string {
@@ -71,7 +72,11 @@ export interface ServerStatus {
 
 /** A database failure explained for a person. */
 export class CanaryDbError extends Error {
-  constructor(message: string, readonly hint: string, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly hint: string,
+    readonly code?: string,
+  ) {
     super(message);
     this.name = 'CanaryDbError';
   }
@@ -128,7 +133,11 @@ export class CanaryDb {
 
   /** Everything the page shows, over one connection. */
   async overview(page: number): Promise<{ status: ServerStatus; verdict: Verdict; records: RecordPage }> {
-    return this.withClient(async c => ({ status: await this.statusWith(c), verdict: await this.verdictWith(c), records: await this.recordsWith(c, page) }));
+    return this.withClient(async c => ({
+      status: await this.statusWith(c),
+      verdict: await this.verdictWith(c),
+      records: await this.recordsWith(c, page),
+    }));
   }
 
   async end(): Promise<void> {
@@ -146,11 +155,13 @@ export class CanaryDb {
   }
 
   private async verdictWith(c: PoolClient): Promise<Verdict> {
-    const summary = (await c.query(
-      `SELECT count(*) AS total, count(*) FILTER (WHERE bad) AS bad_count,
+    const summary = (
+      await c.query(
+        `SELECT count(*) AS total, count(*) FILTER (WHERE bad) AS bad_count,
               (array_agg(seq ORDER BY seq) FILTER (WHERE bad))[1:${MAX_NAMED_BAD}] AS bad_seqs
        FROM (SELECT r.seq, r.checksum IS DISTINCT FROM ${CHECKSUM_SQL('r')} AS bad FROM ${T} r) x`,
-    )).rows[0];
+      )
+    ).rows[0];
     const newest = (await c.query(`SELECT r.seq, ${CREATED_AT_TEXT('r')} AS created_at FROM ${T} r ORDER BY r.seq DESC LIMIT 1`)).rows[0];
     return buildVerdict({
       total: Number(summary.total),
@@ -162,12 +173,14 @@ export class CanaryDb {
   }
 
   private async statusWith(c: PoolClient): Promise<ServerStatus> {
-    const row = (await c.query(
-      `SELECT pg_is_in_recovery() AS in_recovery,
+    const row = (
+      await c.query(
+        `SELECT pg_is_in_recovery() AS in_recovery,
               (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn,
               to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS server_time,
               current_database() AS database, current_user AS "user", current_setting('server_version') AS version`,
-    )).rows[0];
+      )
+    ).rows[0];
     let timeline: number | undefined;
     try {
       timeline = Number((await c.query('SELECT timeline_id FROM pg_control_checkpoint()')).rows[0].timeline_id);
@@ -245,31 +258,31 @@ export class CanaryDb {
     const prefix = phase === 'connect' ? `cannot connect to ${where}` : `query on database ${this.target.database} at ${where} failed`;
     const serverMessage = (e.message ?? String(err)).replace(/\s+/g, ' ').trim();
     let cause: string;
-    let hint = 'Check the canary\'s environment (the app Secret) and that the cluster is running.';
+    let hint = "Check the canary's environment (the app Secret) and that the cluster is running.";
     switch (code) {
       case 'ECONNREFUSED':
         cause = 'connection refused (nothing is listening there)';
-        hint = 'Is the cluster\'s primary running and ready? The -rw Service has no endpoint while there is no primary.';
+        hint = "Is the cluster's primary running and ready? The -rw Service has no endpoint while there is no primary.";
         break;
       case 'ENOTFOUND':
       case 'EAI_AGAIN':
         cause = `the host name ${this.target.host} does not resolve`;
-        hint = 'Check the host in the app Secret and that the canary runs in the cluster\'s namespace.';
+        hint = "Check the host in the app Secret and that the canary runs in the cluster's namespace.";
         break;
       case 'ETIMEDOUT':
       case 'EHOSTUNREACH':
       case 'ENETUNREACH':
         cause = `no answer (${code})`;
-        hint = 'A network policy may drop the canary\'s packets: its pod must carry the cluster label.';
+        hint = "A network policy may drop the canary's packets: its pod must carry the cluster label.";
         break;
       case 'ECONNRESET':
       case 'EPIPE':
         cause = 'the connection was closed before PostgreSQL answered (is the server running?)';
-        hint = 'Is the cluster\'s primary running and ready? The -rw Service has no endpoint while there is no primary.';
+        hint = "Is the cluster's primary running and ready? The -rw Service has no endpoint while there is no primary.";
         break;
       case '28P01':
         cause = serverMessage;
-        hint = 'The password in the app Secret does not match the role\'s. The instance sets the role\'s password from that Secret when it starts.';
+        hint = "The password in the app Secret does not match the role's. The instance sets the role's password from that Secret when it starts.";
         break;
       case '28000':
       case '3D000':
@@ -289,10 +302,10 @@ export class CanaryDb {
       default:
         if (/timeout/i.test(serverMessage)) {
           cause = 'no answer within 5 seconds';
-          hint = 'A network policy may drop the canary\'s packets: its pod must carry the cluster label.';
+          hint = "A network policy may drop the canary's packets: its pod must carry the cluster label.";
         } else if (/Connection terminated/i.test(serverMessage)) {
           cause = 'the connection was closed before PostgreSQL answered (is the server running?)';
-          hint = 'Is the cluster\'s primary running and ready? The -rw Service has no endpoint while there is no primary.';
+          hint = "Is the cluster's primary running and ready? The -rw Service has no endpoint while there is no primary.";
         } else {
           cause = serverMessage;
         }

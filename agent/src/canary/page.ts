@@ -28,7 +28,9 @@ function fragment(value: unknown): string {
 /** Template tag: interpolated values are escaped unless they are SafeHtml (or arrays of it). */
 export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeHtml {
   let out = strings[0];
-  values.forEach((v, i) => { out += fragment(v) + strings[i + 1]; });
+  values.forEach((v, i) => {
+    out += fragment(v) + strings[i + 1];
+  });
   return new SafeHtml(out);
 }
 
@@ -79,20 +81,19 @@ export const STYLE_HASH = `'sha256-${createHash('sha256').update(CSS).digest('ba
 
 function layout(title: string, body: SafeHtml): string {
   return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title}</title>
-<style>${new SafeHtml(CSS)}</style>
-</head>
-<body>
-<main>
-${body}
-</main>
-</body>
-</html>
-`.value;
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>${title}</title>
+        <style>
+          ${new SafeHtml(CSS)}
+        </style>
+      </head>
+      <body>
+        <main>${body}</main>
+      </body>
+    </html> `.value;
 }
 
 export interface PageModel {
@@ -110,38 +111,59 @@ export interface PageModel {
 
 export function renderPage(m: PageModel): string {
   const { status: s, verdict: v, records: r } = m;
-  const body = html`
-<h1>Restore canary</h1>
-<p class="sub">${m.title} &middot; <span class="mono">${m.target}</span></p>
-<p class="verdict ${v.total === 0 ? '' : v.ok ? 'ok' : 'bad'}" id="verdict">${verdictHtml(v)}</p>
-${m.written !== undefined ? html`<p class="flash" id="flash">Record #${m.written} written.</p>` : ''}
-<form method="post" action="/records">
-<button type="submit" id="write">Write a test record</button>
-</form>
-<h2>Server</h2>
-<dl id="status">
-<dt>Role</dt><dd id="role">${s.role}${s.inRecovery ? ' (in recovery, read-only)' : ''}</dd>
-<dt>Current LSN</dt><dd class="mono" id="lsn">${s.lsn}</dd>
-${s.timeline !== undefined ? html`<dt>Timeline</dt><dd id="timeline">${s.timeline}</dd>` : ''}
-<dt>Server time</dt><dd class="mono" id="server-time">${s.serverTime}</dd>
-<dt>Database</dt><dd>${s.database} as ${s.user}</dd>
-<dt>Version</dt><dd>PostgreSQL ${s.version}</dd>
-<dt>Heartbeat</dt><dd>${m.heartbeatSeconds ? `one record every ${m.heartbeatSeconds} s` : 'off'}</dd>
-</dl>
-<h2>Records</h2>
-${r.records.length === 0
-    ? html`<p id="no-records">${r.total === 0 ? 'No records yet.' : `No records on page ${r.page}.`}</p>`
-    : html`<table id="records">
-<thead><tr><th>Record</th><th>Written (UTC)</th><th>Payload</th><th>Checksum</th></tr></thead>
-<tbody>
-${r.records.map(recordRow)}
-</tbody>
-</table>`}
-${pager(r)}
-<footer>
-<p>Each record's checksum is the SHA-256 of <span class="mono">seq|created_at|payload</span>; the verdict checks them all.
-JSON: <a href="/api/verdict">/api/verdict</a>, <a href="/api/records?page=${r.page}">/api/records</a>, <a href="/api/status">/api/status</a>.</p>
-</footer>`;
+  const body = html` <h1>Restore canary</h1>
+    <p class="sub">${m.title} &middot; <span class="mono">${m.target}</span></p>
+    <p class="verdict ${v.total === 0 ? '' : v.ok ? 'ok' : 'bad'}" id="verdict">${verdictHtml(v)}</p>
+    ${m.written !== undefined ? html`<p class="flash" id="flash">Record #${m.written} written.</p>` : ''}
+    <form method="post" action="/records">
+      <button type="submit" id="write">Write a test record</button>
+    </form>
+    <h2>Server</h2>
+    <dl id="status">
+      <dt>Role</dt>
+      <dd id="role">${s.role}${s.inRecovery ? ' (in recovery, read-only)' : ''}</dd>
+      <dt>Current LSN</dt>
+      <dd class="mono" id="lsn">${s.lsn}</dd>
+      ${
+        s.timeline !== undefined
+          ? html`<dt>Timeline</dt>
+              <dd id="timeline">${s.timeline}</dd>`
+          : ''
+      }
+      <dt>Server time</dt>
+      <dd class="mono" id="server-time">${s.serverTime}</dd>
+      <dt>Database</dt>
+      <dd>${s.database} as ${s.user}</dd>
+      <dt>Version</dt>
+      <dd>PostgreSQL ${s.version}</dd>
+      <dt>Heartbeat</dt>
+      <dd>${m.heartbeatSeconds ? `one record every ${m.heartbeatSeconds} s` : 'off'}</dd>
+    </dl>
+    <h2>Records</h2>
+    ${
+      r.records.length === 0
+        ? html`<p id="no-records">${r.total === 0 ? 'No records yet.' : `No records on page ${r.page}.`}</p>`
+        : html`<table id="records">
+            <thead>
+              <tr>
+                <th>Record</th>
+                <th>Written (UTC)</th>
+                <th>Payload</th>
+                <th>Checksum</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${r.records.map(recordRow)}
+            </tbody>
+          </table>`
+    }
+    ${pager(r)}
+    <footer>
+      <p>
+        Each record's checksum is the SHA-256 of <span class="mono">seq|created_at|payload</span>; the verdict checks them all. JSON:
+        <a href="/api/verdict">/api/verdict</a>, <a href="/api/records?page=${r.page}">/api/records</a>, <a href="/api/status">/api/status</a>.
+      </p>
+    </footer>`;
   return layout(`Canary: ${v.ok ? 'OK' : 'BAD'} · ${m.title}`, body);
 }
 
@@ -155,12 +177,11 @@ function verdictHtml(v: Verdict): SafeHtml {
 
 function recordRow(rec: CanaryRecord): SafeHtml {
   return html`<tr class="${rec.valid ? 'good' : 'bad'}" data-seq="${rec.seq}">
-<td data-label="Record">#${rec.seq}</td>
-<td data-label="Written" class="mono">${rec.createdAt.replace('T', ' ').replace('Z', '')}</td>
-<td data-label="Payload" class="payload mono">${rec.payload}</td>
-<td data-label="Checksum" class="check">${rec.valid ? '✓ valid' : '✗ mismatch'}</td>
-</tr>
-`;
+    <td data-label="Record">#${rec.seq}</td>
+    <td data-label="Written" class="mono">${rec.createdAt.replace('T', ' ').replace('Z', '')}</td>
+    <td data-label="Payload" class="payload mono">${rec.payload}</td>
+    <td data-label="Checksum" class="check">${rec.valid ? '✓ valid' : '✗ mismatch'}</td>
+  </tr> `;
 }
 
 function pager(r: RecordPage): SafeHtml | string {
@@ -172,19 +193,23 @@ function pager(r: RecordPage): SafeHtml | string {
 
 /** The page shown (with HTTP 503) when the database cannot be reached or refuses the canary. */
 export function renderErrorPage(e: { title: string; target: string; cause: string; hint: string }): string {
-  const body = html`
-<h1>Restore canary</h1>
-<p class="sub">${e.title} &middot; <span class="mono">${e.target}</span></p>
-<div class="error" id="error">
-<p><strong>The canary cannot use the database.</strong></p>
-<p class="cause" id="cause">${e.cause}</p>
-<p>${e.hint}</p>
-</div>
-<p><a href="/">Try again</a></p>`;
+  const body = html` <h1>Restore canary</h1>
+    <p class="sub">${e.title} &middot; <span class="mono">${e.target}</span></p>
+    <div class="error" id="error">
+      <p><strong>The canary cannot use the database.</strong></p>
+      <p class="cause" id="cause">${e.cause}</p>
+      <p>${e.hint}</p>
+    </div>
+    <p><a href="/">Try again</a></p>`;
   return layout(`Canary: database unavailable · ${e.title}`, body);
 }
 
 /** A plain page for 400/404/405/500, without any internal detail. */
 export function renderMessagePage(title: string, message: string): string {
-  return layout(title, html`<h1>${title}</h1><p>${message}</p><p><a href="/">Back to the canary</a></p>`);
+  return layout(
+    title,
+    html`<h1>${title}</h1>
+      <p>${message}</p>
+      <p><a href="/">Back to the canary</a></p>`,
+  );
 }

@@ -43,11 +43,14 @@ export function createCanaryServer(o: CanaryServerOptions): http.Server {
     const started = Date.now();
     // Bodies are never read (the form has no fields): discard whatever comes.
     req.resume();
-    handle(o, req, res).catch(err => {
-      log.error({ err, path: req.url }, 'canary request failed unexpectedly');
-      if (!res.headersSent) send(res, 500, HTML_HEADERS, renderMessagePage('Internal error', 'The canary hit an unexpected error; its log says more.'));
-      else res.end();
-    }).finally(() => log.debug({ method: req.method, path: req.url, status: res.statusCode, ms: Date.now() - started }, 'request'));
+    handle(o, req, res)
+      .catch(err => {
+        log.error({ err, path: req.url }, 'canary request failed unexpectedly');
+        if (!res.headersSent)
+          send(res, 500, HTML_HEADERS, renderMessagePage('Internal error', 'The canary hit an unexpected error; its log says more.'));
+        else res.end();
+      })
+      .finally(() => log.debug({ method: req.method, path: req.url, status: res.statusCode, ms: Date.now() - started }, 'request'));
   });
 }
 
@@ -60,7 +63,7 @@ const json = (res: http.ServerResponse, status: number, body: unknown) => send(r
 
 async function handle(o: CanaryServerOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://canary.invalid');
-  const method = req.method === 'HEAD' ? 'GET' : req.method ?? 'GET';
+  const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
   const route = `${method} ${url.pathname}`;
   const api = url.pathname.startsWith('/api/');
   try {
@@ -71,10 +74,18 @@ async function handle(o: CanaryServerOptions, req: http.IncomingMessage, res: ht
         const page = parsePage(url.searchParams.get('page'));
         const written = url.searchParams.get('written');
         const overview = await o.db.overview(page);
-        return send(res, 200, HTML_HEADERS, renderPage({
-          title: o.title, target: o.target, ...overview, heartbeatSeconds: o.heartbeatSeconds,
-          written: written !== null && /^[0-9]{1,18}$/.test(written) ? Number(written) : undefined,
-        }));
+        return send(
+          res,
+          200,
+          HTML_HEADERS,
+          renderPage({
+            title: o.title,
+            target: o.target,
+            ...overview,
+            heartbeatSeconds: o.heartbeatSeconds,
+            written: written !== null && /^[0-9]{1,18}$/.test(written) ? Number(written) : undefined,
+          }),
+        );
       }
       case 'POST /records': {
         const rec = await o.db.insert('button');
@@ -96,9 +107,13 @@ async function handle(o: CanaryServerOptions, req: http.IncomingMessage, res: ht
         const allowed = ALLOWED[url.pathname];
         if (allowed) {
           res.setHeader('Allow', allowed);
-          return api ? json(res, 405, { error: `${req.method} is not allowed on ${url.pathname}` }) : send(res, 405, HTML_HEADERS, renderMessagePage('Method not allowed', `Use ${allowed} on ${url.pathname}.`));
+          return api
+            ? json(res, 405, { error: `${req.method} is not allowed on ${url.pathname}` })
+            : send(res, 405, HTML_HEADERS, renderMessagePage('Method not allowed', `Use ${allowed} on ${url.pathname}.`));
         }
-        return api ? json(res, 404, { error: `no such endpoint: ${url.pathname}` }) : send(res, 404, HTML_HEADERS, renderMessagePage('Not found', 'There is nothing at this address.'));
+        return api
+          ? json(res, 404, { error: `no such endpoint: ${url.pathname}` })
+          : send(res, 404, HTML_HEADERS, renderMessagePage('Not found', 'There is nothing at this address.'));
       }
     }
   } catch (e) {
@@ -108,7 +123,9 @@ async function handle(o: CanaryServerOptions, req: http.IncomingMessage, res: ht
     if (e instanceof CanaryDbError) {
       log.warn({ cause: e.message, code: e.code, path: url.pathname }, 'database unavailable');
       if (api) return json(res, 503, { error: e.message, hint: e.hint });
-      return send(res, 503, HTML_HEADERS, renderErrorPage({ title: o.title, target: o.target, cause: e.message, hint: e.hint }), { 'Retry-After': '5' });
+      return send(res, 503, HTML_HEADERS, renderErrorPage({ title: o.title, target: o.target, cause: e.message, hint: e.hint }), {
+        'Retry-After': '5',
+      });
     }
     throw e;
   }

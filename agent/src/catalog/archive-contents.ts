@@ -38,7 +38,10 @@ export async function readArchiveContents(s3: S3Bucket, store: StoreConfig): Pro
 }
 
 /** The continuous WAL range a backup can recover to along the newest timeline (or the first missing segment). */
-export function backupContinuity(archive: ArchiveListing, backup: Pick<BackupInfo, 'timeline' | 'beginWal' | 'walSegmentSize'>): Continuity | undefined {
+export function backupContinuity(
+  archive: ArchiveListing,
+  backup: Pick<BackupInfo, 'timeline' | 'beginWal' | 'walSegmentSize'>,
+): Continuity | undefined {
   if (!backup.beginWal || !backup.timeline) return undefined;
   return archiveContinuity({ ...archive, segmentSize: backup.walSegmentSize }, { timeline: backup.timeline, beginWal: backup.beginWal });
 }

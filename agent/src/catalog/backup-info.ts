@@ -71,10 +71,35 @@ export interface BackupInfo {
 
 /** Every field of barman 3.4's BackupInfo, i.e. every line it writes (backup_name and snapshots_info only when set). */
 const BARMAN_FIELDS = [
-  'backup_label', 'backup_name', 'begin_offset', 'begin_time', 'begin_wal', 'begin_xlog', 'compression', 'config_file',
-  'copy_stats', 'deduplicated_size', 'end_offset', 'end_time', 'end_wal', 'end_xlog', 'error', 'hba_file',
-  'ident_file', 'included_files', 'mode', 'pgdata', 'server_name', 'size', 'snapshots_info', 'status', 'systemid',
-  'tablespaces', 'timeline', 'version', 'xlog_segment_size',
+  'backup_label',
+  'backup_name',
+  'begin_offset',
+  'begin_time',
+  'begin_wal',
+  'begin_xlog',
+  'compression',
+  'config_file',
+  'copy_stats',
+  'deduplicated_size',
+  'end_offset',
+  'end_time',
+  'end_wal',
+  'end_xlog',
+  'error',
+  'hba_file',
+  'ident_file',
+  'included_files',
+  'mode',
+  'pgdata',
+  'server_name',
+  'size',
+  'snapshots_info',
+  'status',
+  'systemid',
+  'tablespaces',
+  'timeline',
+  'version',
+  'xlog_segment_size',
 ] as const;
 const HIDE_IF_NULL = new Set(['backup_name', 'snapshots_info']);
 const STATUSES: BackupStatus[] = ['STARTED', 'DONE', 'FAILED', 'EMPTY', 'WAITING_FOR_WALS', 'SYNCING'];
@@ -116,9 +141,34 @@ export function parseBackupInfo(text: string, backupId: string): BackupInfo {
   const label = lit('backup_label');
   const compression = str('compression');
   const tablespaces = lit('tablespaces') as PyValue[] | undefined;
-  const modelled = new Set(['backup_label', 'backup_name', 'begin_offset', 'begin_time', 'begin_wal', 'begin_xlog', 'compression', 'config_file',
-    'copy_stats', 'end_offset', 'end_time', 'end_wal', 'end_xlog', 'error', 'hba_file', 'ident_file', 'mode', 'pgdata', 'server_name',
-    'size', 'status', 'systemid', 'tablespaces', 'timeline', 'version', 'xlog_segment_size']);
+  const modelled = new Set([
+    'backup_label',
+    'backup_name',
+    'begin_offset',
+    'begin_time',
+    'begin_wal',
+    'begin_xlog',
+    'compression',
+    'config_file',
+    'copy_stats',
+    'end_offset',
+    'end_time',
+    'end_wal',
+    'end_xlog',
+    'error',
+    'hba_file',
+    'ident_file',
+    'mode',
+    'pgdata',
+    'server_name',
+    'size',
+    'status',
+    'systemid',
+    'tablespaces',
+    'timeline',
+    'version',
+    'xlog_segment_size',
+  ]);
   const extra = Object.fromEntries(Object.entries(raw).filter(([k, v]) => !modelled.has(k) && v !== null)) as Record<string, string>;
   const writer = typeof copyStats?.writer === 'string' ? copyStats.writer : 'barman-cloud';
   return {
@@ -135,7 +185,7 @@ export function parseBackupInfo(text: string, backupId: string): BackupInfo {
     endLsn: str('end_xlog'),
     pgVersion: int('version') ?? 0,
     size: int('size') ?? 0,
-    compression: COMPRESSIONS.includes(compression as Compression) ? compression as Compression : 'none',
+    compression: COMPRESSIONS.includes(compression as Compression) ? (compression as Compression) : 'none',
     backupLabel: typeof label === 'string' ? label : undefined,
     writer,
     error: str('error'),
@@ -189,9 +239,9 @@ export function serializeBackupInfo(info: BackupInfo): string {
     xlog_segment_size: String(info.walSegmentSize ?? 16 * 1024 * 1024),
     ...info.extra,
   };
-  return BARMAN_FIELDS
-    .filter(k => !(HIDE_IF_NULL.has(k) && values[k] === undefined))
-    .map(k => `${k}=${values[k] ?? 'None'}\n`).join('');
+  return BARMAN_FIELDS.filter(k => !(HIDE_IF_NULL.has(k) && values[k] === undefined))
+    .map(k => `${k}=${values[k] ?? 'None'}\n`)
+    .join('');
 }
 
 /** The start time a backup id stands for (UTC for ours; barman-cloud's local-time ids are read as UTC too). */

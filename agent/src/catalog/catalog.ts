@@ -31,8 +31,9 @@ export async function readBackupInfo(s3: S3Bucket, store: StoreConfig, backupId:
 
 /** Writes a backup.info (a small verified PUT: Content-MD5 checked by the server, ETag compared). */
 export async function writeBackupInfo(s3: S3Bucket, store: StoreConfig, info: BackupInfo): Promise<void> {
-  await putObject(s3, s3Layout.backupInfo(store.prefix, store.serverName, info.backupId), Buffer.from(serializeBackupInfo(info), 'utf8'),
-    { contentType: 'text/plain; charset=utf-8' });
+  await putObject(s3, s3Layout.backupInfo(store.prefix, store.serverName, info.backupId), Buffer.from(serializeBackupInfo(info), 'utf8'), {
+    contentType: 'text/plain; charset=utf-8',
+  });
 }
 
 /** Compression of a data tar key (`data.tar.gz`, `data_0001.tar.zst`, `16385.tar`), or the raw suffix when not ours to read. */

@@ -55,11 +55,24 @@ export interface ListedBackup {
 export function toListed(b: BackupInfo, archive?: ArchiveListing): ListedBackup {
   const stored = b.storedSize ?? 0;
   return {
-    backupId: b.backupId, status: b.status, complete: b.status === 'DONE',
-    beginTime: b.beginTime.toISOString(), endTime: b.endTime?.toISOString(),
-    beginLsn: b.beginLsn, endLsn: b.endLsn, beginWal: b.beginWal, endWal: b.endWal, timeline: b.timeline,
-    size: b.size, storedSize: stored, ratio: b.size && stored ? Number((b.size / stored).toFixed(2)) : undefined,
-    compression: b.compression, writer: b.writer, systemIdentifier: b.systemIdentifier, pgVersion: b.pgVersion, error: b.error,
+    backupId: b.backupId,
+    status: b.status,
+    complete: b.status === 'DONE',
+    beginTime: b.beginTime.toISOString(),
+    endTime: b.endTime?.toISOString(),
+    beginLsn: b.beginLsn,
+    endLsn: b.endLsn,
+    beginWal: b.beginWal,
+    endWal: b.endWal,
+    timeline: b.timeline,
+    size: b.size,
+    storedSize: stored,
+    ratio: b.size && stored ? Number((b.size / stored).toFixed(2)) : undefined,
+    compression: b.compression,
+    writer: b.writer,
+    systemIdentifier: b.systemIdentifier,
+    pgVersion: b.pgVersion,
+    error: b.error,
     wal: archive && b.status === 'DONE' ? walRange(archive, b) : undefined,
   };
 }
@@ -79,8 +92,10 @@ export async function listCommand(opts: { json?: boolean } = {}, env: NodeJS.Pro
     const archive = await readArchiveContents(s3, store);
     const backups = (await listBackups(s3, store)).map(b => toListed(b, archive));
     for (const b of backups.filter(x => x.wal && !x.wal.continuous)) {
-      log.warn({ backupId: b.backupId, missing: b.wal!.missing, fix: 'See `pg-agent verify`; the backups after the gap restore past it.' },
-        `backup ${b.backupId}: WAL file ${b.wal!.missing} is missing from the archive; a restore from it stops at ${b.wal!.to ?? 'its start'}, before ${b.wal!.end}`);
+      log.warn(
+        { backupId: b.backupId, missing: b.wal!.missing, fix: 'See `pg-agent verify`; the backups after the gap restore past it.' },
+        `backup ${b.backupId}: WAL file ${b.wal!.missing} is missing from the archive; a restore from it stops at ${b.wal!.to ?? 'its start'}, before ${b.wal!.end}`,
+      );
     }
     process.stdout.write(opts.json ? `${JSON.stringify(backups, null, 2)}\n` : formatTable(backups, store));
     return 0;
@@ -94,24 +109,64 @@ const time = (iso?: string) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, '
 export function formatBytes(n: number): string {
   if (!n) return '-';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0, v = n;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  let i = 0,
+    v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
 export function formatTable(rows: ListedBackup[], store: StoreConfig): string {
-  const head = ['BACKUP ID', 'STATUS', 'START', 'END', 'BEGIN LSN', 'END LSN', 'TL', 'SIZE', 'STORED', 'RATIO', 'COMPRESSION', 'WRITER', 'WAL (RECOVERABLE TO)'];
+  const head = [
+    'BACKUP ID',
+    'STATUS',
+    'START',
+    'END',
+    'BEGIN LSN',
+    'END LSN',
+    'TL',
+    'SIZE',
+    'STORED',
+    'RATIO',
+    'COMPRESSION',
+    'WRITER',
+    'WAL (RECOVERABLE TO)',
+  ];
   const cells = rows.map(r => [
-    r.backupId, r.status, time(r.beginTime), time(r.endTime), r.beginLsn || '-', r.endLsn ?? '-', String(r.timeline || '-'),
-    formatBytes(r.size), formatBytes(r.storedSize), r.ratio ? `${r.ratio.toFixed(2)}x` : '-', r.compression, r.writer ?? '-',
-    !r.wal ? '-' : r.wal.continuous ? `${r.wal.from}..${r.wal.to} (TL ${r.wal.timeline})` : `GAP: ${r.wal.missing} missing (continuous to ${r.wal.to ?? '-'})`,
+    r.backupId,
+    r.status,
+    time(r.beginTime),
+    time(r.endTime),
+    r.beginLsn || '-',
+    r.endLsn ?? '-',
+    String(r.timeline || '-'),
+    formatBytes(r.size),
+    formatBytes(r.storedSize),
+    r.ratio ? `${r.ratio.toFixed(2)}x` : '-',
+    r.compression,
+    r.writer ?? '-',
+    !r.wal
+      ? '-'
+      : r.wal.continuous
+        ? `${r.wal.from}..${r.wal.to} (TL ${r.wal.timeline})`
+        : `GAP: ${r.wal.missing} missing (continuous to ${r.wal.to ?? '-'})`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map(c => c[i].length)));
-  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((v, i) => v.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   const where = `s3://${store.s3.bucket}/${store.prefix}${store.serverName}/`;
   const done = rows.filter(r => r.complete).length;
   const footer = `${rows.length} backups in ${where}, ${done} complete (DONE)${rows.length > done ? '; the others are running, killed or failed and cannot be restored' : ''}`;
-  const gaps = rows.filter(r => r.wal && !r.wal.continuous).map(r =>
-    `GAP: backup ${r.backupId} recovers only to ${r.wal!.to ?? 'nothing past its start'}: WAL file ${r.wal!.missing} is missing from the archive (the archive goes on to ${r.wal!.end})`);
+  const gaps = rows
+    .filter(r => r.wal && !r.wal.continuous)
+    .map(
+      r =>
+        `GAP: backup ${r.backupId} recovers only to ${r.wal!.to ?? 'nothing past its start'}: WAL file ${r.wal!.missing} is missing from the archive (the archive goes on to ${r.wal!.end})`,
+    );
   return [line(head), ...cells.map(line), footer, ...gaps].join('\n') + '\n';
 }

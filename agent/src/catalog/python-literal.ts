@@ -39,7 +39,9 @@ export function pyRepr(v: PyValue): string {
   if (typeof v === 'string') return pyReprString(v);
   if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
   if (v instanceof PyTuple) return v.items.length === 1 ? `(${pyRepr(v.items[0])},)` : `(${v.items.map(pyRepr).join(', ')})`;
-  return `{${Object.entries(v).map(([k, x]) => `${pyReprString(k)}: ${pyRepr(x)}`).join(', ')}}`;
+  return `{${Object.entries(v)
+    .map(([k, x]) => `${pyReprString(k)}: ${pyRepr(x)}`)
+    .join(', ')}}`;
 }
 
 /** `ast.literal_eval` for the subset above; throws on anything else (calls, names, expressions). */
@@ -149,7 +151,19 @@ class Parser {
         continue;
       }
       const e = this.s[this.i++];
-      const simple: Record<string, string> = { n: '\n', r: '\r', t: '\t', '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', v: '\v', '\n': '' };
+      const simple: Record<string, string> = {
+        n: '\n',
+        r: '\r',
+        t: '\t',
+        '\\': '\\',
+        "'": "'",
+        '"': '"',
+        a: '\x07',
+        b: '\b',
+        f: '\f',
+        v: '\v',
+        '\n': '',
+      };
       if (e in simple) out += simple[e];
       else if (e === 'x') out += this.hexChar(2);
       else if (e === 'u' && !prefix.includes('b')) out += this.hexChar(4);

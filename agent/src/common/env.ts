@@ -4,7 +4,11 @@ import { AgentError } from './errors';
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[name];
   if (value === undefined || value === '') {
-    throw new AgentError(`environment variable ${name} is missing`, 'The manifest sets it; run the agent with the environment the synthesized manifest gives (re-synth and re-apply if it was edited by hand).', { variable: name });
+    throw new AgentError(
+      `environment variable ${name} is missing`,
+      'The manifest sets it; run the agent with the environment the synthesized manifest gives (re-synth and re-apply if it was edited by hand).',
+      { variable: name },
+    );
   }
   return value;
 }
@@ -20,7 +24,11 @@ export function jsonEnv<T>(name: string, env: NodeJS.ProcessEnv = process.env): 
   try {
     return JSON.parse(raw) as T;
   } catch (e) {
-    throw new AgentError(`environment variable ${name} is not valid JSON (${(e as Error).message})`, 'Re-synthesize the manifests; this variable is written by the constructs.', { variable: name });
+    throw new AgentError(
+      `environment variable ${name} is not valid JSON (${(e as Error).message})`,
+      'Re-synthesize the manifests; this variable is written by the constructs.',
+      { variable: name },
+    );
   }
 }
 
@@ -29,7 +37,11 @@ export function intEnv(name: string, env: NodeJS.ProcessEnv = process.env, fallb
   const raw = fallback === undefined ? requireEnv(name, env) : (optionalEnv(name, env) ?? String(fallback));
   const n = Number(raw);
   if (!Number.isInteger(n) || n <= 0) {
-    throw new AgentError(`environment variable ${name}="${raw}" is not a positive integer`, 'Re-synthesize the manifests; this variable is written by the constructs.', { variable: name });
+    throw new AgentError(
+      `environment variable ${name}="${raw}" is not a positive integer`,
+      'Re-synthesize the manifests; this variable is written by the constructs.',
+      { variable: name },
+    );
   }
   return n;
 }

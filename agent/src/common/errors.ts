@@ -3,7 +3,11 @@
  * without a stack trace.
  */
 export class AgentError extends Error {
-  constructor(message: string, readonly fix: string, readonly fields: Record<string, unknown> = {}) {
+  constructor(
+    message: string,
+    readonly fix: string,
+    readonly fields: Record<string, unknown> = {},
+  ) {
     super(message);
     this.name = 'AgentError';
   }

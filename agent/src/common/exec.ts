@@ -15,9 +15,19 @@ export function execTool(program: string, args: string[], opts: { env?: NodeJS.P
     const child = spawn(program, args, { env: { ...process.env, ...(opts.env ?? {}) }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', d => { stdout += d; });
-    child.stderr.on('data', d => { stderr += d; });
-    child.on('error', err => reject(new AgentError(`cannot run ${program}: ${err.message}`, 'The PostgreSQL server binaries must be on PATH (they are in the agent image).', { program })));
+    child.stdout.on('data', d => {
+      stdout += d;
+    });
+    child.stderr.on('data', d => {
+      stderr += d;
+    });
+    child.on('error', err =>
+      reject(
+        new AgentError(`cannot run ${program}: ${err.message}`, 'The PostgreSQL server binaries must be on PATH (they are in the agent image).', {
+          program,
+        }),
+      ),
+    );
     child.on('exit', code => {
       if (code === 0) resolve({ stdout, stderr });
       else {

@@ -15,8 +15,13 @@ export const SECRET_FILE_ENV = 'PGC_SECRET_FILE';
 
 /** Environment variables that carry a secret and never reach PostgreSQL. */
 export const SECRET_ENV_NAMES: readonly string[] = [
-  BACKUP_ENV.accessKeyId, BACKUP_ENV.secretAccessKey, RECOVERY_ENV.accessKeyId, RECOVERY_ENV.secretAccessKey,
-  CLONE_ENV.password, ENV.replicationPassword, 'PGPASSWORD',
+  BACKUP_ENV.accessKeyId,
+  BACKUP_ENV.secretAccessKey,
+  RECOVERY_ENV.accessKeyId,
+  RECOVERY_ENV.secretAccessKey,
+  CLONE_ENV.password,
+  ENV.replicationPassword,
+  'PGPASSWORD',
 ];
 
 /**

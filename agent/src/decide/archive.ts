@@ -15,7 +15,14 @@
  * WAL names and LSN arithmetic come from ../catalog/lsn (one place for PostgreSQL's WAL facts).
  */
 import {
-  DEFAULT_WAL_SEGMENT_SIZE, SEGMENT_NAME as SEGMENT, TimelineSwitch, formatLsn, historyFileName, parseWalFileName, segmentNumber, walFileNameOfSegment,
+  DEFAULT_WAL_SEGMENT_SIZE,
+  SEGMENT_NAME as SEGMENT,
+  TimelineSwitch,
+  formatLsn,
+  historyFileName,
+  parseWalFileName,
+  segmentNumber,
+  walFileNameOfSegment,
 } from '../catalog/lsn';
 import { INVARIANTS, Invariant } from './invariants';
 
@@ -38,9 +45,11 @@ export type WalFetchAnswer =
 
 /** The fix for a hole, in one line (wal-fetch's log line and verify's failure say it). */
 export function holeFix(missing: string): string {
-  return `Recovery stops here instead of ending early without everything after it. Find ${missing} in an instance's pg_wal `
-    + `(an old primary's or a replica's volume) and copy it to the archive under the same name (compressed as the others); `
-    + `or restore to a target before the hole (bootstrap.recovery target), or from a backup taken after it (pg-agent list shows each backup's range).`;
+  return (
+    `Recovery stops here instead of ending early without everything after it. Find ${missing} in an instance's pg_wal ` +
+    `(an old primary's or a replica's volume) and copy it to the archive under the same name (compressed as the others); ` +
+    `or restore to a target before the hole (bootstrap.recovery target), or from a backup taken after it (pg-agent list shows each backup's range).`
+  );
 }
 
 export function walFetchAnswer(facts: WalFetchFacts): WalFetchAnswer {
@@ -54,7 +63,10 @@ export function walFetchAnswer(facts: WalFetchFacts): WalFetchAnswer {
   if (ended.length > 0) {
     const at = ended.reduce((a, b) => (a.switchLsn < b.switchLsn ? a : b)).switchLsn;
     return {
-      answer: 'hole', missing: name, invariant: INVARIANTS.CONTINUOUS_ARCHIVE, fix: holeFix(name),
+      answer: 'hole',
+      missing: name,
+      invariant: INVARIANTS.CONTINUOUS_ARCHIVE,
+      fix: holeFix(name),
       why: `${name} is missing from the archive, but a timeline history file says timeline ${timeline} went on to ${formatLsn(at)}: a hole in the archive`,
     };
   }
@@ -63,7 +75,10 @@ export function walFetchAnswer(facts: WalFetchFacts): WalFetchAnswer {
   const left = facts.switches.some(s => s.timeline === timeline && segNo >= segmentNumber(s.switchLsn, size));
   if (facts.laterOnTimeline && !left) {
     return {
-      answer: 'hole', missing: name, invariant: INVARIANTS.CONTINUOUS_ARCHIVE, fix: holeFix(name),
+      answer: 'hole',
+      missing: name,
+      invariant: INVARIANTS.CONTINUOUS_ARCHIVE,
+      fix: holeFix(name),
       why: `${name} is missing from the archive, but ${facts.laterOnTimeline} of the same timeline is there: a hole in the archive`,
     };
   }
@@ -86,19 +101,32 @@ export interface BackupStart {
 
 export type Continuity =
   | {
-    readonly continuous: true; readonly timeline: number; readonly from: string; readonly to: string;
-    readonly segments: number; readonly invariant: Invariant;
-  }
+      readonly continuous: true;
+      readonly timeline: number;
+      readonly from: string;
+      readonly to: string;
+      readonly segments: number;
+      readonly invariant: Invariant;
+    }
   | {
-    readonly continuous: false; readonly timeline: number; readonly from: string;
-    /** The last segment of the continuous part, if any. */
-    readonly to?: string; readonly missing: string;
-    /** The last segment recovery needs (what the archive shows beyond the hole). */
-    readonly end: string;
-    readonly why: string; readonly fix: string; readonly invariant: Invariant;
-  };
+      readonly continuous: false;
+      readonly timeline: number;
+      readonly from: string;
+      /** The last segment of the continuous part, if any. */
+      readonly to?: string;
+      readonly missing: string;
+      /** The last segment recovery needs (what the archive shows beyond the hole). */
+      readonly end: string;
+      readonly why: string;
+      readonly fix: string;
+      readonly invariant: Invariant;
+    };
 
-interface Range { tli: number; beginSeg: bigint; endSeg?: bigint }
+interface Range {
+  tli: number;
+  beginSeg: bigint;
+  endSeg?: bigint;
+}
 
 /** The timelines recovery to `target` walks, oldest first, with the segments each one serves. */
 function ancestry(target: number, histories: ReadonlyMap<number, readonly TimelineSwitch[]>, size: number): Range[] | undefined {
@@ -137,7 +165,7 @@ export function archiveContinuity(archive: ArchiveContents, backup: BackupStart)
   let ranges: Range[] = [{ tli: backup.timeline, beginSeg: 0n }];
   for (const t of candidates) {
     if (t < backup.timeline) break;
-    const r = t === backup.timeline ? ancestry(t, archive.histories, size) ?? [{ tli: t, beginSeg: 0n }] : ancestry(t, archive.histories, size);
+    const r = t === backup.timeline ? (ancestry(t, archive.histories, size) ?? [{ tli: t, beginSeg: 0n }]) : ancestry(t, archive.histories, size);
     if (r?.some(x => x.tli === backup.timeline && x.beginSeg <= start && (x.endSeg === undefined || start <= x.endSeg))) {
       target = t;
       ranges = r;
@@ -160,8 +188,14 @@ export function archiveContinuity(archive: ArchiveContents, backup: BackupStart)
     const missing = walFileNameOfSegment(tliFor(s), s, size);
     const end = walFileNameOfSegment(tliFor(lastNeeded), lastNeeded, size);
     return {
-      continuous: false, timeline: target, from, to: s > start ? walFileNameOfSegment(tliFor(s - 1n), s - 1n, size) : undefined, missing, end,
-      invariant: INVARIANTS.CONTINUOUS_ARCHIVE, fix: holeFix(missing),
+      continuous: false,
+      timeline: target,
+      from,
+      to: s > start ? walFileNameOfSegment(tliFor(s - 1n), s - 1n, size) : undefined,
+      missing,
+      end,
+      invariant: INVARIANTS.CONTINUOUS_ARCHIVE,
+      fix: holeFix(missing),
       why: `WAL segment ${missing} is missing from the archive, but recovery to the newest timeline (${target}) needs it to reach ${end}`,
     };
   }
@@ -173,8 +207,14 @@ export function archiveContinuity(archive: ArchiveContents, backup: BackupStart)
     const missing = historyFileName(orphan);
     const newest = [...segments.get(orphan)!].reduce((a, b) => (a > b ? a : b));
     return {
-      continuous: false, timeline: target, from, to, missing, end: walFileNameOfSegment(orphan, newest, size),
-      invariant: INVARIANTS.CONTINUOUS_ARCHIVE, fix: holeFix(missing),
+      continuous: false,
+      timeline: target,
+      from,
+      to,
+      missing,
+      end: walFileNameOfSegment(orphan, newest, size),
+      invariant: INVARIANTS.CONTINUOUS_ARCHIVE,
+      fix: holeFix(missing),
       why: `timeline history file ${missing} is missing from the archive, but segments of timeline ${orphan} are there: recovery to the newest timeline cannot follow it`,
     };
   }
@@ -200,7 +240,13 @@ export interface ArchiveModeFacts {
  * segments restored from the source's store, or streamed from the external source, into this cluster's folder.
  */
 export function archiveMode(facts: ArchiveModeFacts): { mode: 'always' | 'on'; why: string; invariant: Invariant } {
-  if (facts.recoveringFromSource) return { mode: 'on', why: 'recovering from the source\'s store: its WAL is not archived again here', invariant: INVARIANTS.CONTINUOUS_ARCHIVE };
-  if (facts.followingSource) return { mode: 'on', why: 'following an external source: its WAL is archived here only from the promotion on', invariant: INVARIANTS.CONTINUOUS_ARCHIVE };
+  if (facts.recoveringFromSource)
+    return { mode: 'on', why: "recovering from the source's store: its WAL is not archived again here", invariant: INVARIANTS.CONTINUOUS_ARCHIVE };
+  if (facts.followingSource)
+    return {
+      mode: 'on',
+      why: 'following an external source: its WAL is archived here only from the promotion on',
+      invariant: INVARIANTS.CONTINUOUS_ARCHIVE,
+    };
   return { mode: 'always', why: 'every instance archives what it holds, so no segment depends on one pod', invariant: INVARIANTS.CONTINUOUS_ARCHIVE };
 }

@@ -40,18 +40,31 @@ export type FailoverDecision =
 export function decideFailover(f: FailoverFacts): FailoverDecision {
   if (!f.leaseExpired) return { action: 'none' };
   if (f.followingSource) {
-    return { action: 'wait', invariant: INVARIANTS.ONE_WRITER, why: 'no failover: the cluster follows its external source (bootstrap.pgBasebackup.follow); the first instance comes back as its standby', fix: 'Set follow: false to promote the cluster.' };
+    return {
+      action: 'wait',
+      invariant: INVARIANTS.ONE_WRITER,
+      why: 'no failover: the cluster follows its external source (bootstrap.pgBasebackup.follow); the first instance comes back as its standby',
+      fix: 'Set follow: false to promote the cluster.',
+    };
   }
   const mine = f.receivedLsn;
-  if (!mine) return { action: 'wait', invariant: INVARIANTS.NO_LOST_ACK, why: 'no failover by this replica: postgres is not running here', fix: 'It takes part once its postgres runs.' };
+  if (!mine)
+    return {
+      action: 'wait',
+      invariant: INVARIANTS.NO_LOST_ACK,
+      why: 'no failover by this replica: postgres is not running here',
+      fix: 'It takes part once its postgres runs.',
+    };
   if (f.primaryLsn && lsnDiff(f.primaryLsn, mine) > f.maxLagBytes) {
     const lagBytes = lsnDiff(f.primaryLsn, mine);
     return {
-      action: 'wait', invariant: INVARIANTS.NO_LOST_ACK,
+      action: 'wait',
+      invariant: INVARIANTS.NO_LOST_ACK,
       why: `no failover: this replica is ${lagBytes} bytes behind the last known primary position ${f.primaryLsn} (received ${mine}), more than failover.maxLagBytes ${f.maxLagBytes}; promoting it would lose committed data`,
-      fix: `This replica keeps waiting: when the old primary (${f.holder}) comes back it takes its lease again and this replica catches up. `
-        + `To promote it anyway and lose what it has not received: make sure the old primary is gone for good, then delete the lease `
-        + `(kubectl -n ${f.namespace} delete lease ${f.leaseName}), or raise failover.maxLagBytes.`,
+      fix:
+        `This replica keeps waiting: when the old primary (${f.holder}) comes back it takes its lease again and this replica catches up. ` +
+        `To promote it anyway and lose what it has not received: make sure the old primary is gone for good, then delete the lease ` +
+        `(kubectl -n ${f.namespace} delete lease ${f.leaseName}), or raise failover.maxLagBytes.`,
       fields: { lagBytes, maxLagBytes: f.maxLagBytes, primaryLsn: f.primaryLsn, receivedLsn: mine },
     };
   }
@@ -59,10 +72,18 @@ export function decideFailover(f: FailoverFacts): FailoverDecision {
     if (p.name === f.me || p.name === f.holder || !p.receivedLsn || p.reportedAgeMs === undefined || p.reportedAgeMs > f.freshnessMs) continue;
     const cmp = compareLsn(p.receivedLsn, mine);
     if (cmp > 0 || (cmp === 0 && p.ordinal < f.ordinal)) {
-      return { action: 'wait', invariant: INVARIANTS.NO_LOST_ACK, why: `no failover by this replica: ${p.name} is at least as far (${p.receivedLsn} vs ${mine}) and goes first`, fix: `${p.name} is promoted; this replica follows it.` };
+      return {
+        action: 'wait',
+        invariant: INVARIANTS.NO_LOST_ACK,
+        why: `no failover by this replica: ${p.name} is at least as far (${p.receivedLsn} vs ${mine}) and goes first`,
+        fix: `${p.name} is promoted; this replica follows it.`,
+      };
     }
   }
-  return { action: 'promote', why: `the primary lease expired; this replica received ${mine}${f.primaryLsn ? ` (primary last published ${f.primaryLsn})` : ''} and no fresher peer reported` };
+  return {
+    action: 'promote',
+    why: `the primary lease expired; this replica received ${mine}${f.primaryLsn ? ` (primary last published ${f.primaryLsn})` : ''} and no fresher peer reported`,
+  };
 }
 
 export interface PrimaryTickFacts {

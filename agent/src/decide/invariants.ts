@@ -23,5 +23,4 @@ export type Invariant = (typeof INVARIANTS)[keyof typeof INVARIANTS];
 
 /** What a decision function returns: the action, or a wait with the reason and the fix (one log line). */
 export type Decision<A extends string> =
-  | { action: A; why: string; invariant?: Invariant }
-  | { action: 'wait'; why: string; fix: string; invariant: Invariant };
+  { action: A; why: string; invariant?: Invariant } | { action: 'wait'; why: string; fix: string; invariant: Invariant };

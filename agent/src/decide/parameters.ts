@@ -50,30 +50,58 @@ export function decideParameterRestart(f: RestartFacts): RestartDecision {
   if (!f.pendingRestart) return { action: 'none', why: 'no parameter waits for a restart' };
   const wait = (why: string, fix: string): RestartDecision => ({ action: 'wait', why, fix, invariant: INVARIANTS.NO_LOST_ACK });
   if (f.role === 'replica') {
-    if (!f.streaming) return wait('a restart for new parameters waits until this replica streams again', 'Nothing to do: it restarts once replication is back (see /readyz).');
+    if (!f.streaming)
+      return wait(
+        'a restart for new parameters waits until this replica streams again',
+        'Nothing to do: it restarts once replication is back (see /readyz).',
+      );
     const primary = f.peers.find(p => p.role === 'primary');
     if (f.lowersStandbyMinimums.length && (!primary || primary.appliedHash !== f.wantedHash)) {
-      return wait(`the primary restarts first: a standby cannot start with a lower ${f.lowersStandbyMinimums.join(', ')} than its primary`, 'Nothing to do: the replicas restart once the primary runs the new values.');
+      return wait(
+        `the primary restarts first: a standby cannot start with a lower ${f.lowersStandbyMinimums.join(', ')} than its primary`,
+        'Nothing to do: the replicas restart once the primary runs the new values.',
+      );
     }
     // One replica at a time, in ordinal order: a replica clears its pending flag only once it streams again.
     const before = f.peers.filter(p => p.role !== 'primary' && p.pendingRestartHash && p.ordinal < f.ordinal).map(p => p.name);
-    if (before.length) return wait(`${before.join(', ')} restart${before.length > 1 ? '' : 's'} for new parameters first`, 'Nothing to do: replicas restart one at a time.');
+    if (before.length)
+      return wait(
+        `${before.join(', ')} restart${before.length > 1 ? '' : 's'} for new parameters first`,
+        'Nothing to do: replicas restart one at a time.',
+      );
     return { action: 'restart-in-place', why: 'a replica restarts postgres in place for new parameters (the primary keeps serving writes)' };
   }
-  if (f.instances === 1) return { action: 'restart-in-place', why: 'a single instance has nobody to hand over to: postgres restarts in place (writes pause for the restart)' };
+  if (f.instances === 1)
+    return {
+      action: 'restart-in-place',
+      why: 'a single instance has nobody to hand over to: postgres restarts in place (writes pause for the restart)',
+    };
   if (f.lowersStandbyMinimums.length) {
-    return { action: 'restart-in-place', why: `the primary restarts in place first (writes pause for the restart, no switchover): ${f.lowersStandbyMinimums.join(', ')} goes down, and no standby could run with less than its primary` };
+    return {
+      action: 'restart-in-place',
+      why: `the primary restarts in place first (writes pause for the restart, no switchover): ${f.lowersStandbyMinimums.join(', ')} goes down, and no standby could run with less than its primary`,
+    };
   }
   const replicasPending = f.peers.filter(p => p.role !== 'primary' && p.pendingRestartHash).map(p => p.name);
-  if (replicasPending.length) return wait(`the primary restarts for new parameters after the replicas (${replicasPending.join(', ')} not restarted yet)`, 'Nothing to do: the replicas restart first, then this primary hands over.');
+  if (replicasPending.length)
+    return wait(
+      `the primary restarts for new parameters after the replicas (${replicasPending.join(', ')} not restarted yet)`,
+      'Nothing to do: the replicas restart first, then this primary hands over.',
+    );
   // The target must run the very parameters the primary waits for: otherwise it would restart again as primary.
   const ready = f.peers.filter(p => p.appliedHash === f.wantedHash && f.streamingReplicas.includes(p.name)).sort((a, b) => a.ordinal - b.ordinal);
   if (!ready.length) {
     const behind = f.peers.filter(p => p.appliedHash !== f.wantedHash).map(p => p.name);
-    return wait(behind.length
-      ? `the primary hands over for new parameters once a replica runs them (${behind.join(', ')} not yet: the kubelet refreshes a ConfigMap within about a minute)`
-      : 'the primary hands over for new parameters once a replica that runs them streams from it',
-    'Nothing to do if the replicas are healthy; otherwise check that every pod mounts the same ConfigMap and streams (/readyz).');
+    return wait(
+      behind.length
+        ? `the primary hands over for new parameters once a replica runs them (${behind.join(', ')} not yet: the kubelet refreshes a ConfigMap within about a minute)`
+        : 'the primary hands over for new parameters once a replica that runs them streams from it',
+      'Nothing to do if the replicas are healthy; otherwise check that every pod mounts the same ConfigMap and streams (/readyz).',
+    );
   }
-  return { action: 'hand-over', target: ready[0].name, why: `${ready[0].name} streams and runs the new parameters: switching over to it, then this instance restarts as a replica` };
+  return {
+    action: 'hand-over',
+    target: ready[0].name,
+    why: `${ready[0].name} streams and runs the new parameters: switching over to it, then this instance restarts as a replica`,
+  };
 }

@@ -37,10 +37,7 @@ export interface RolloutFacts {
   streaming: string[];
 }
 
-export type RolloutDecision =
-  | { action: 'none' }
-  | { action: 'wait'; why: string }
-  | { action: 'replace-own-pod'; why: string };
+export type RolloutDecision = { action: 'none' } | { action: 'wait'; why: string } | { action: 'replace-own-pod'; why: string };
 
 export function decideRollout(f: RolloutFacts): RolloutDecision {
   // RollingUpdate (e.g. set through an escape hatch): the controller replaces the pods; the agents must not as well.
@@ -63,9 +60,15 @@ export function decideRollout(f: RolloutFacts): RolloutDecision {
     return { action: 'wait', why: `${outdated}; waiting: replicas first (${oldReplicas.map(p => p.name).join(', ')} still on the old template)` };
   }
   if (f.peers.length === 0) {
-    return { action: 'replace-own-pod', why: `${outdated}: replacing the only instance's pod (no replica to hand over to: writes stop until it is back)` };
+    return {
+      action: 'replace-own-pod',
+      why: `${outdated}: replacing the only instance's pod (no replica to hand over to: writes stop until it is back)`,
+    };
   }
   const streaming = f.peers.filter(p => f.streaming.includes(p.name)).map(p => p.name);
   if (!streaming.length) return { action: 'wait', why: `${outdated}; waiting: no updated replica streams from this primary yet` };
-  return { action: 'replace-own-pod', why: `${outdated}: every replica runs the new template and ${streaming.join(', ')} streams from this primary: replacing the primary's pod, which hands the lease over as it stops` };
+  return {
+    action: 'replace-own-pod',
+    why: `${outdated}: every replica runs the new template and ${streaming.join(', ')} streams from this primary: replacing the primary's pod, which hands the lease over as it stops`,
+  };
 }

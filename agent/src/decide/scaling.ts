@@ -32,11 +32,28 @@ export function decideSlotCleanup(f: SlotFacts): SlotDecision[] {
     if (s.ordinal < f.replicas) continue;
     const base = `replication slot ${s.slot} of ordinal ${s.ordinal}, beyond the StatefulSet's ${f.replicas} replicas`;
     if (s.active) {
-      out.push({ action: 'wait', slot: s.slot, invariant, why: `${base}, is still streaming: kept`, fix: 'Nothing to do: it is dropped once that pod has stopped.' });
+      out.push({
+        action: 'wait',
+        slot: s.slot,
+        invariant,
+        why: `${base}, is still streaming: kept`,
+        fix: 'Nothing to do: it is dropped once that pod has stopped.',
+      });
     } else if (f.replicasStableMs < f.stableBoundMs) {
-      out.push({ action: 'wait', slot: s.slot, invariant, why: `${base}: dropped once the count has stayed ${f.replicas} for ${Math.round(f.stableBoundMs / 1000)} s`, fix: 'Nothing to do.' });
+      out.push({
+        action: 'wait',
+        slot: s.slot,
+        invariant,
+        why: `${base}: dropped once the count has stayed ${f.replicas} for ${Math.round(f.stableBoundMs / 1000)} s`,
+        fix: 'Nothing to do.',
+      });
     } else {
-      out.push({ action: 'drop', slot: s.slot, invariant, why: `${base}, unused for ${Math.round(f.replicasStableMs / 1000)} s: dropping it so WAL does not pile up (its volume is kept; scaled up again, the instance catches up from the archive or is cloned)` });
+      out.push({
+        action: 'drop',
+        slot: s.slot,
+        invariant,
+        why: `${base}, unused for ${Math.round(f.replicasStableMs / 1000)} s: dropping it so WAL does not pile up (its volume is kept; scaled up again, the instance catches up from the archive or is cloned)`,
+      });
     }
   }
   return out;
@@ -55,9 +72,10 @@ export function decideResumeFailover(f: { hibernatedLsn?: string; receivedLsn?: 
   // The checkpoint record starts at hibernatedLsn: having received it means being past it.
   if (f.receivedLsn && compareLsn(f.receivedLsn, f.hibernatedLsn) > 0) return { action: 'go-on' };
   return {
-    action: 'wait', invariant: INVARIANTS.NO_LOST_ACK,
+    action: 'wait',
+    invariant: INVARIANTS.NO_LOST_ACK,
     why: `no failover: the primary stopped for hibernation at ${f.hibernatedLsn} and this replica received only ${f.receivedLsn ?? 'nothing'}; it waits for the primary to come back`,
-    fix: `Start the old primary's pod (the lease holder) on its volume. Only if that volume is lost for good, accept losing the commits after ${f.receivedLsn ?? 'this replica\'s position'}: kubectl -n ${f.namespace} delete lease ${f.leaseName}.`,
+    fix: `Start the old primary's pod (the lease holder) on its volume. Only if that volume is lost for good, accept losing the commits after ${f.receivedLsn ?? "this replica's position"}: kubectl -n ${f.namespace} delete lease ${f.leaseName}.`,
   };
 }
 
@@ -68,9 +86,17 @@ export type StopHandOverScope = { handOver: true; instances: string[] } | { hand
  * its spec.replicas), since the others are being stopped too. Scaled to 0 (hibernation) every pod stops at once:
  * no hand-over; the primary keeps its lease and comes back as primary on its volume.
  */
-export function stopHandOverScope(f: { cluster: string; podName: (ordinal: number) => string; instances: number; replicas?: number }): StopHandOverScope {
+export function stopHandOverScope(f: {
+  cluster: string;
+  podName: (ordinal: number) => string;
+  instances: number;
+  replicas?: number;
+}): StopHandOverScope {
   if (f.replicas === 0) {
-    return { handOver: false, why: 'the StatefulSet is scaled to 0 (hibernation): every instance is stopping, so no hand-over; this pod keeps the primary lease and is primary again when the cluster resumes' };
+    return {
+      handOver: false,
+      why: 'the StatefulSet is scaled to 0 (hibernation): every instance is stopping, so no hand-over; this pod keeps the primary lease and is primary again when the cluster resumes',
+    };
   }
   const n = f.replicas === undefined ? f.instances : Math.min(f.instances, f.replicas);
   return { handOver: true, instances: Array.from({ length: n }, (_, i) => f.podName(i)) };

@@ -50,9 +50,10 @@ export function isWithin(a: string, b: string): boolean {
   return a.startsWith(base);
 }
 
-const ELSEWHERE = 'Point --scratch (or PGC_VERIFY_SCRATCH) at a new or empty directory on another volume than the data, '
-  + 'e.g. the RestoreDrill\'s own scratch volume (kubectl create job --from=cronjob/<cluster>-restore-drill drill-now), '
-  + 'or an emptyDir such as /tmp/verify';
+const ELSEWHERE =
+  'Point --scratch (or PGC_VERIFY_SCRATCH) at a new or empty directory on another volume than the data, ' +
+  "e.g. the RestoreDrill's own scratch volume (kubectl create job --from=cronjob/<cluster>-restore-drill drill-now), " +
+  'or an emptyDir such as /tmp/verify';
 
 export function decideScratch(f: ScratchFacts): ScratchDecision {
   const refuse = (why: string, fix = `${ELSEWHERE}; nothing was deleted.`): ScratchDecision => ({ action: 'refuse', why, fix, invariant });
@@ -62,13 +63,18 @@ export function decideScratch(f: ScratchFacts): ScratchDecision {
     if (isWithin(d.path, f.scratch)) return refuse(`it contains ${d.source} ${d.path}, the live data`);
   }
   if (f.insideDataDir !== undefined) {
-    return refuse(f.insideDataDir === f.scratch ? 'it is a PostgreSQL data directory (it holds PG_VERSION or global/pg_control)' : `it is inside the PostgreSQL data directory ${f.insideDataDir}`);
+    return refuse(
+      f.insideDataDir === f.scratch
+        ? 'it is a PostgreSQL data directory (it holds PG_VERSION or global/pg_control)'
+        : `it is inside the PostgreSQL data directory ${f.insideDataDir}`,
+    );
   }
   if (f.containsDataDir !== undefined) return refuse(`it contains the PostgreSQL data directory ${f.containsDataDir}`);
   if (f.pgdataDevice && f.scratchDevice !== undefined && f.scratchDevice === f.pgdataDevice.device) {
     return refuse(`it is on the data volume: the same filesystem (device ${f.scratchDevice}) as PGDATA ${f.pgdataDevice.path}`);
   }
-  if (f.notADirectory) return refuse('it is not a directory', 'Point --scratch (or PGC_VERIFY_SCRATCH) at a new or empty directory; nothing was deleted.');
+  if (f.notADirectory)
+    return refuse('it is not a directory', 'Point --scratch (or PGC_VERIFY_SCRATCH) at a new or empty directory; nothing was deleted.');
   if (!f.exists) return { action: 'use', why: 'a new directory: verify makes it and marks it as its own', invariant, mark: true };
   if (f.hasMarker) return { action: 'use', why: `verify's own scratch directory (it holds ${VERIFY_SCRATCH_MARKER})`, invariant, mark: false };
   if (f.entries.length === 0) return { action: 'use', why: 'an empty directory: verify marks it as its own', invariant, mark: true };

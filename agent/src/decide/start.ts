@@ -44,9 +44,10 @@ export function planStart(f: StartFacts): StartPlan {
   if (f.data.kind === 'initialized') {
     if (f.clusterIdentity && f.clusterIdentity !== f.data.systemIdentifier) {
       return {
-        action: 'wait', invariant: INVARIANTS.ONE_IDENTITY,
+        action: 'wait',
+        invariant: INVARIANTS.ONE_IDENTITY,
         why: `the data directory holds database system ${f.data.systemIdentifier}, but this cluster is system ${f.clusterIdentity} (recorded on lease ${f.leaseName}): refusing to start another system under the cluster's Services`,
-        fix: 'Nothing was touched. Attach this instance\'s own volume. If this volume\'s content is expendable, delete its PVC and the pod, so the instance clones a peer.',
+        fix: "Nothing was touched. Attach this instance's own volume. If this volume's content is expendable, delete its PVC and the pod, so the instance clones a peer.",
       };
     }
     const role = f.data.standby && !f.followingSource ? 'replica' : 'primary';
@@ -57,15 +58,28 @@ export function planStart(f: StartFacts): StartPlan {
   if (f.ordinal !== 0) return { action: 'clone', role: 'replica', stepAside, why: 'an empty volume of a replica: it clones the primary' };
   if (!clusterExists) return { action: CREATE[f.origin], role: 'primary', why: 'an empty volume and no trace of the cluster: creating it' };
   const holder = f.leaseHolder && f.leaseHolder !== f.me ? f.leaseHolder : undefined;
-  const source = f.primaryAnswers ? 'a primary answers on the -rw Service' : holder ? `${holder} holds the primary lease` : f.peerWithData ? `${f.peerWithData} holds the data` : undefined;
+  const source = f.primaryAnswers
+    ? 'a primary answers on the -rw Service'
+    : holder
+      ? `${holder} holds the primary lease`
+      : f.peerWithData
+        ? `${f.peerWithData} holds the data`
+        : undefined;
   if (source) {
-    return { action: 'clone', role: 'replica', stepAside, why: `this volume is empty but the cluster exists and ${source}: cloning it${stepAside ? ' after giving up the lease this pod held' : ''}, never initdb` };
+    return {
+      action: 'clone',
+      role: 'replica',
+      stepAside,
+      why: `this volume is empty but the cluster exists and ${source}: cloning it${stepAside ? ' after giving up the lease this pod held' : ''}, never initdb`,
+    };
   }
   return {
-    action: 'wait', invariant: INVARIANTS.ONE_IDENTITY,
+    action: 'wait',
+    invariant: INVARIANTS.ONE_IDENTITY,
     why: `this volume is empty, but the cluster exists (${f.clusterIdentity ? `system identifier ${f.clusterIdentity}` : 'its lease exists'}) and no other instance holds its data: refusing to create a new, empty database in its place`,
-    fix: `Nothing was created. If another instance may come back, wait: this one clones it then. To get the data back, restore it into a new cluster with bootstrap.recovery from this cluster's backups. `
-      + `To start over with an empty database on purpose: kubectl -n ${f.namespace} delete lease ${f.leaseName}, delete every instance's PVC, and restart the pods.`,
+    fix:
+      `Nothing was created. If another instance may come back, wait: this one clones it then. To get the data back, restore it into a new cluster with bootstrap.recovery from this cluster's backups. ` +
+      `To start over with an empty database on purpose: kubectl -n ${f.namespace} delete lease ${f.leaseName}, delete every instance's PVC, and restart the pods.`,
   };
 }
 

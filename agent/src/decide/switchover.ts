@@ -23,12 +23,21 @@ export type HandOverDecision = { action: 'hand-over'; why: string } | { action: 
 
 /** On the primary, before it stops accepting writes. */
 export function decideHandOver(f: HandOverFacts): HandOverDecision {
-  const refuse = (why: string, fix: string): HandOverDecision => ({ action: 'refuse', why: `switchover to ${f.target} refused: ${why}`, fix, invariant: INVARIANTS.NO_LOST_ACK });
-  if (!f.instances.includes(f.target) || f.target === f.me) return refuse(`${f.target} is not a replica of this cluster`, `Name one of ${f.instances.filter(i => i !== f.me).join(', ')}.`);
+  const refuse = (why: string, fix: string): HandOverDecision => ({
+    action: 'refuse',
+    why: `switchover to ${f.target} refused: ${why}`,
+    fix,
+    invariant: INVARIANTS.NO_LOST_ACK,
+  });
+  if (!f.instances.includes(f.target) || f.target === f.me)
+    return refuse(`${f.target} is not a replica of this cluster`, `Name one of ${f.instances.filter(i => i !== f.me).join(', ')}.`);
   if (f.followingSource) return refuse('the cluster follows its external source', 'Set bootstrap.pgBasebackup.follow: false first.');
   const r = f.replicas.find(x => x.name === f.target);
   if (!r || r.state !== 'streaming') {
-    return refuse(`${f.target} is not streaming from this primary (${r ? r.state : 'not connected'}); promoting it could lose acknowledged writes`, `Wait until ${f.target} is ready (its /readyz), then ask again.`);
+    return refuse(
+      `${f.target} is not streaming from this primary (${r ? r.state : 'not connected'}); promoting it could lose acknowledged writes`,
+      `Wait until ${f.target} is ready (its /readyz), then ask again.`,
+    );
   }
   if (r.lagBytes > f.maxLagBytes) {
     return refuse(`${f.target} is ${r.lagBytes} bytes behind (more than ${f.maxLagBytes})`, `Wait until ${f.target} has caught up, then ask again.`);
@@ -47,20 +56,24 @@ export interface TakeOverFacts {
 }
 
 export type TakeOverDecision =
-  | { action: 'promote'; why: string }
-  | { action: 'wait'; why: string }
-  | { action: 'refuse'; why: string; fix: string; invariant: Invariant };
+  { action: 'promote'; why: string } | { action: 'wait'; why: string } | { action: 'refuse'; why: string; fix: string; invariant: Invariant };
 
 /** On the target, once the old primary released the lease. */
 export function decideTakeOver(f: TakeOverFacts): TakeOverDecision {
   const refuse = (why: string): TakeOverDecision => ({
-    action: 'refuse', invariant: INVARIANTS.NO_LOST_ACK, why,
-    fix: 'The old primary takes its lease back and resumes. Look at this replica\'s replication (its log, /readyz) and ask again.',
+    action: 'refuse',
+    invariant: INVARIANTS.NO_LOST_ACK,
+    why,
+    fix: "The old primary takes its lease back and resumes. Look at this replica's replication (its log, /readyz) and ask again.",
   });
   if (!f.finalLsn) return refuse('the old primary published no final WAL position: this replica cannot know it has every write');
   // replay_lsn is the end of the last record replayed: past the shutdown checkpoint's start means it replayed it.
-  if (f.replayLsn && compareLsn(f.replayLsn, f.finalLsn) > 0) return { action: 'promote', why: `replayed ${f.replayLsn}, past the old primary's final position ${f.finalLsn}` };
-  if (f.waitedMs > f.boundMs) return refuse(`this replica replayed only ${f.replayLsn ?? 'nothing'} of the old primary's final position ${f.finalLsn} within ${Math.round(f.boundMs / 1000)} s`);
+  if (f.replayLsn && compareLsn(f.replayLsn, f.finalLsn) > 0)
+    return { action: 'promote', why: `replayed ${f.replayLsn}, past the old primary's final position ${f.finalLsn}` };
+  if (f.waitedMs > f.boundMs)
+    return refuse(
+      `this replica replayed only ${f.replayLsn ?? 'nothing'} of the old primary's final position ${f.finalLsn} within ${Math.round(f.boundMs / 1000)} s`,
+    );
   return { action: 'wait', why: `catching up to the old primary's final position ${f.finalLsn} (at ${f.replayLsn ?? 'nothing'})` };
 }
 
@@ -93,8 +106,9 @@ export type ArchiveLookupsDecision = { action: 'pause'; why: string } | { action
  * elsewhere) they stay and the promotion is slower but cannot reuse a timeline ID.
  */
 export function decideArchiveLookupsOnTakeOver(f: { localNewestTimeline: number; archivedHistories?: string[] }): ArchiveLookupsDecision {
-  if (!f.archivedHistories) return { action: 'keep', why: 'the archive\'s history files could not be listed' };
+  if (!f.archivedHistories) return { action: 'keep', why: "the archive's history files could not be listed" };
   const higher = f.archivedHistories.map(h => parseInt(h.slice(0, 8), 16)).filter(t => t > f.localNewestTimeline);
-  if (higher.length) return { action: 'keep', why: `the archive holds timeline ${Math.max(...higher)}, above this replica's ${f.localNewestTimeline}` };
+  if (higher.length)
+    return { action: 'keep', why: `the archive holds timeline ${Math.max(...higher)}, above this replica's ${f.localNewestTimeline}` };
   return { action: 'pause', why: `no timeline above ${f.localNewestTimeline} in the archive: the new timeline ID is free without asking it again` };
 }

@@ -64,9 +64,10 @@ export interface SynchronousChange {
   fix?: string;
 }
 
-const DROPPED_FIX = 'Nothing while it comes back: it is listed again once it streams within reach of the primary. '
-  + 'Until then the newest commits are on this primary only; if it stays away, look at its pod and log. '
-  + 'For commits that always wait, use synchronous dataDurability: required.';
+const DROPPED_FIX =
+  'Nothing while it comes back: it is listed again once it streams within reach of the primary. ' +
+  'Until then the newest commits are on this primary only; if it stays away, look at its pod and log. ' +
+  'For commits that always wait, use synchronous dataDurability: required.';
 
 export interface SynchronousDecision {
   /** The value for synchronous_standby_names: `ANY n ("a", "b")`, or '' (asynchronous). */
@@ -85,7 +86,10 @@ export function synchronousStandbyNames(number: number, members: string[]): stri
 export function decideSynchronousStandbys(f: SynchronousFacts, previous: SynchronousMemory): SynchronousDecision {
   if (f.dataDurability === 'required') {
     return {
-      value: synchronousStandbyNames(f.number, f.peers), members: [...f.peers], changes: [], memory: previous,
+      value: synchronousStandbyNames(f.number, f.peers),
+      members: [...f.peers],
+      changes: [],
+      memory: previous,
       invariant: INVARIANTS.NO_LOST_ACK,
     };
   }
@@ -96,7 +100,13 @@ export function decideSynchronousStandbys(f: SynchronousFacts, previous: Synchro
     const row = f.standbys.find(s => s.name === peer);
     const wasMember = previous.members.includes(peer);
     if (!row) {
-      if (wasMember) changes.push({ standby: peer, change: 'dropped', why: `${peer} is not connected to this primary: commits no longer wait for it`, fix: DROPPED_FIX });
+      if (wasMember)
+        changes.push({
+          standby: peer,
+          change: 'dropped',
+          why: `${peer} is not connected to this primary: commits no longer wait for it`,
+          fix: DROPPED_FIX,
+        });
       continue;
     }
     const before = previous.standbys[peer];
@@ -111,10 +121,16 @@ export function decideSynchronousStandbys(f: SynchronousFacts, previous: Synchro
     const silent = silentMs >= f.silentAfterMs;
     if (wasMember) {
       if (row.state !== 'streaming') {
-        changes.push({ standby: peer, change: 'dropped', why: `${peer} is ${row.state}, not streaming: commits no longer wait for it`, fix: DROPPED_FIX });
+        changes.push({
+          standby: peer,
+          change: 'dropped',
+          why: `${peer} is ${row.state}, not streaming: commits no longer wait for it`,
+          fix: DROPPED_FIX,
+        });
       } else if (silent) {
         changes.push({
-          standby: peer, change: 'dropped',
+          standby: peer,
+          change: 'dropped',
           why: `${peer} has flushed nothing for ${(silentMs / 1000).toFixed(1)} s while ${owedBytes ?? 'an unknown number of'} bytes are not on its disk: commits no longer wait for it (synchronous: preferred)`,
           fix: DROPPED_FIX,
         });

@@ -31,7 +31,12 @@ export function finish(cfg: InstanceConfig, how: string): void {
   if (fs.existsSync(cfg.pgdata)) fs.rmdirSync(cfg.pgdata); // empty: inspectDataDir said so
   fs.renameSync(partialDir(cfg), cfg.pgdata);
   const systemIdentifier = readSystemIdentifier(cfg.pgdata);
-  writeMarker(cfg.pgdata, { cluster: cfg.cluster, systemIdentifier, bootstrappedBy: `${cfg.podName} (${how})`, bootstrappedAt: new Date().toISOString() });
+  writeMarker(cfg.pgdata, {
+    cluster: cfg.cluster,
+    systemIdentifier,
+    bootstrappedBy: `${cfg.podName} (${how})`,
+    bootstrappedAt: new Date().toISOString(),
+  });
   log.info({ systemIdentifier, how }, 'data directory ready');
 }
 
@@ -41,10 +46,20 @@ export async function initdb(cfg: InstanceConfig): Promise<void> {
   fs.writeFileSync(pwfile, cfg.credentials.superuser + '\n', { mode: 0o600 });
   try {
     log.info({ pgdata: cfg.pgdata }, 'initializing a new cluster (initdb, data checksums on)');
-    await execTool('initdb', [
-      '-D', partialDir(cfg), '--data-checksums', '--encoding=UTF8', '--locale=C', `--username=${SUPERUSER}`,
-      `--pwfile=${pwfile}`, '--auth=scram-sha-256',
-    ], { fix: 'Check the volume is writable by uid 999 (fsGroup) and has free space.' });
+    await execTool(
+      'initdb',
+      [
+        '-D',
+        partialDir(cfg),
+        '--data-checksums',
+        '--encoding=UTF8',
+        '--locale=C',
+        `--username=${SUPERUSER}`,
+        `--pwfile=${pwfile}`,
+        '--auth=scram-sha-256',
+      ],
+      { fix: 'Check the volume is writable by uid 999 (fsGroup) and has free space.' },
+    );
   } finally {
     fs.rmSync(pwfile, { force: true });
   }
@@ -58,7 +73,10 @@ export async function initdb(cfg: InstanceConfig): Promise<void> {
 export function primaryAnswers(cfg: InstanceConfig, timeoutMs = 3000): Promise<boolean> {
   return new Promise(resolve => {
     const socket = net.connect({ host: cfg.primary.host, port: cfg.primary.port });
-    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('connect', () => {
       const sslRequest = Buffer.alloc(8);
@@ -90,15 +108,38 @@ export async function cloneIntoPartial(cfg: InstanceConfig, opts: { deadlineMs?:
     const passfile = writeReplicationPassfile(cfg);
     try {
       log.info({ primary: `${cfg.primary.host}:${cfg.primary.port}`, attempt }, 'cloning the primary with pg_basebackup');
-      await execTool('pg_basebackup', [
-        '-h', cfg.primary.host, '-p', String(cfg.primary.port), '-U', REPLICATION_USER, '-D', partialDir(cfg),
-        '-X', 'stream', '-S', slotName(cfg.cluster, cfg.ordinal), '--checkpoint=fast', '--no-password', '--progress',
-      ], { env: { PGPASSFILE: passfile, PGCONNECT_TIMEOUT: '5' }, fix: 'Check that the primary is up and the replication Secret matches on both pods.' });
+      await execTool(
+        'pg_basebackup',
+        [
+          '-h',
+          cfg.primary.host,
+          '-p',
+          String(cfg.primary.port),
+          '-U',
+          REPLICATION_USER,
+          '-D',
+          partialDir(cfg),
+          '-X',
+          'stream',
+          '-S',
+          slotName(cfg.cluster, cfg.ordinal),
+          '--checkpoint=fast',
+          '--no-password',
+          '--progress',
+        ],
+        {
+          env: { PGPASSFILE: passfile, PGCONNECT_TIMEOUT: '5' },
+          fix: 'Check that the primary is up and the replication Secret matches on both pods.',
+        },
+      );
       return;
     } catch (e) {
       if (Date.now() > deadline) {
         clearPartial(cfg);
-        throw new AgentError(`cannot clone the primary at ${cfg.primary.host}:${cfg.primary.port}: ${(e as Error).message}`, 'Check that the primary pod is running and ready; this pod restarts and tries again.');
+        throw new AgentError(
+          `cannot clone the primary at ${cfg.primary.host}:${cfg.primary.port}: ${(e as Error).message}`,
+          'Check that the primary pod is running and ready; this pod restarts and tries again.',
+        );
       }
       log.warn({ attempt, err: (e as Error).message }, 'primary not ready for cloning yet; retrying');
       await new Promise(r => setTimeout(r, opts.retryMs ?? 2000));
@@ -122,7 +163,12 @@ export function swapInClone(cfg: InstanceConfig, how: string): void {
   fs.renameSync(cfg.pgdata, replaced);
   fs.renameSync(partialDir(cfg), cfg.pgdata);
   const systemIdentifier = readSystemIdentifier(cfg.pgdata);
-  writeMarker(cfg.pgdata, { cluster: cfg.cluster, systemIdentifier, bootstrappedBy: `${cfg.podName} (${how})`, bootstrappedAt: new Date().toISOString() });
+  writeMarker(cfg.pgdata, {
+    cluster: cfg.cluster,
+    systemIdentifier,
+    bootstrappedBy: `${cfg.podName} (${how})`,
+    bootstrappedAt: new Date().toISOString(),
+  });
   fs.rmSync(replaced, { recursive: true, force: true });
   log.info({ systemIdentifier, how }, 'replaced the data directory with a complete clone');
 }

@@ -27,15 +27,25 @@ export function readCloneConfig(env: NodeJS.ProcessEnv): CloneConfig | undefined
   if (optionalEnv(CLONE_ENV.source, env) === undefined) return undefined;
   const source = jsonEnv<CloneSourceSpec>(CLONE_ENV.source, env);
   if (typeof source?.host !== 'string' || !Number.isInteger(source.port) || typeof source.user !== 'string') {
-    throw new AgentError(`environment variable ${CLONE_ENV.source} is not a {host, port, user, sslmode} object`, 'Re-synthesize the manifests; this variable is written by the constructs.');
+    throw new AgentError(
+      `environment variable ${CLONE_ENV.source} is not a {host, port, user, sslmode} object`,
+      'Re-synthesize the manifests; this variable is written by the constructs.',
+    );
   }
   const password = optionalEnv(CLONE_ENV.password, env);
   if (password === undefined) {
-    throw new AgentError(`the password for the clone source (environment variable ${CLONE_ENV.password}) is missing`, 'Create the Secret named in bootstrap.pgBasebackup.passwordSecret with the source role\'s password, then restart the pod.', { variable: CLONE_ENV.password });
+    throw new AgentError(
+      `the password for the clone source (environment variable ${CLONE_ENV.password}) is missing`,
+      "Create the Secret named in bootstrap.pgBasebackup.passwordSecret with the source role's password, then restart the pod.",
+      { variable: CLONE_ENV.password },
+    );
   }
   const follow = optionalEnv(CLONE_ENV.follow, env) ?? 'false';
   if (follow !== 'true' && follow !== 'false') {
-    throw new AgentError(`environment variable ${CLONE_ENV.follow} is "${follow}", not true or false`, 'Re-synthesize the manifests; set bootstrap.pgBasebackup.follow on the construct.');
+    throw new AgentError(
+      `environment variable ${CLONE_ENV.follow} is "${follow}", not true or false`,
+      'Re-synthesize the manifests; set bootstrap.pgBasebackup.follow on the construct.',
+    );
   }
   return { source, password, follow: follow === 'true' };
 }
@@ -79,8 +89,14 @@ export function writeSourcePassfile(socketDir: string, clone: CloneConfig): stri
 export function sourceConninfo(socketDir: string, clone: CloneConfig, applicationName: string): string {
   const s = clone.source;
   return [
-    `host=${s.host}`, `port=${s.port}`, `user=${s.user}`, `passfile=${writeSourcePassfile(socketDir, clone)}`,
-    `application_name=${applicationName}`, `sslmode=${s.sslmode}`, ...(s.sslRootCert ? [`sslrootcert=${s.sslRootCert}`] : []), 'connect_timeout=5',
+    `host=${s.host}`,
+    `port=${s.port}`,
+    `user=${s.user}`,
+    `passfile=${writeSourcePassfile(socketDir, clone)}`,
+    `application_name=${applicationName}`,
+    `sslmode=${s.sslmode}`,
+    ...(s.sslRootCert ? [`sslrootcert=${s.sslRootCert}`] : []),
+    'connect_timeout=5',
   ].join(' ');
 }
 
@@ -88,7 +104,12 @@ export function sourceConninfo(socketDir: string, clone: CloneConfig, applicatio
  * Clones the source into `dir` with pg_basebackup (WAL streamed alongside, so the copy is consistent on its own).
  * Retries while the source cannot be reached; authentication and version errors are final.
  */
-export async function cloneSource(clone: CloneConfig, socketDir: string, dir: string, opts: { deadlineMs?: number; retryMs?: number } = {}): Promise<void> {
+export async function cloneSource(
+  clone: CloneConfig,
+  socketDir: string,
+  dir: string,
+  opts: { deadlineMs?: number; retryMs?: number } = {},
+): Promise<void> {
   const s = clone.source;
   const passfile = writeSourcePassfile(socketDir, clone);
   const deadline = Date.now() + (opts.deadlineMs ?? 5 * 60 * 1000);
@@ -96,21 +117,41 @@ export async function cloneSource(clone: CloneConfig, socketDir: string, dir: st
     fs.rmSync(dir, { recursive: true, force: true });
     try {
       log.info({ source: describeSource(s), sslmode: s.sslmode, attempt }, 'cloning the external source with pg_basebackup');
-      await execTool('pg_basebackup', ['-h', s.host, '-p', String(s.port), '-U', s.user, '-D', dir, '-X', 'stream', '--checkpoint=fast', '--no-password', '--progress'], {
-        env: { PGPASSFILE: passfile, PGSSLMODE: s.sslmode, PGCONNECT_TIMEOUT: '5', PGAPPNAME: 'cdk8s-postgres-clone', ...(s.sslRootCert ? { PGSSLROOTCERT: s.sslRootCert } : {}) },
-        fix: 'Check bootstrap.pgBasebackup (host, port, user, sslmode), the password Secret, and that the source\'s pg_hba.conf allows "replication" for this user from the pods.',
-      });
+      await execTool(
+        'pg_basebackup',
+        ['-h', s.host, '-p', String(s.port), '-U', s.user, '-D', dir, '-X', 'stream', '--checkpoint=fast', '--no-password', '--progress'],
+        {
+          env: {
+            PGPASSFILE: passfile,
+            PGSSLMODE: s.sslmode,
+            PGCONNECT_TIMEOUT: '5',
+            PGAPPNAME: 'cdk8s-postgres-clone',
+            ...(s.sslRootCert ? { PGSSLROOTCERT: s.sslRootCert } : {}),
+          },
+          fix: 'Check bootstrap.pgBasebackup (host, port, user, sslmode), the password Secret, and that the source\'s pg_hba.conf allows "replication" for this user from the pods.',
+        },
+      );
       break;
     } catch (e) {
       const message = (e as Error).message;
       fs.rmSync(dir, { recursive: true, force: true });
       if (/incompatible server version/i.test(message)) {
-        throw new AgentError(`the source ${describeSource(s)} runs another PostgreSQL major version than this image: ${message}`, 'Streaming needs the same major version: set postgresVersion to the source\'s major, clone, promote, then upgrade.');
+        throw new AgentError(
+          `the source ${describeSource(s)} runs another PostgreSQL major version than this image: ${message}`,
+          "Streaming needs the same major version: set postgresVersion to the source's major, clone, promote, then upgrade.",
+        );
       }
       if (/password authentication failed|no pg_hba.conf entry|must have replication|permission denied/i.test(message)) {
-        throw new AgentError(`the source ${describeSource(s)} refused the clone: ${message}`, 'Give the user the REPLICATION attribute, allow "replication" for it in the source\'s pg_hba.conf, and check the password Secret.');
+        throw new AgentError(
+          `the source ${describeSource(s)} refused the clone: ${message}`,
+          'Give the user the REPLICATION attribute, allow "replication" for it in the source\'s pg_hba.conf, and check the password Secret.',
+        );
       }
-      if (Date.now() > deadline) throw new AgentError(`cannot clone the source ${describeSource(s)}: ${message}`, 'Check that the source is reachable from the pods (host, port, network policies); this pod restarts and tries again.');
+      if (Date.now() > deadline)
+        throw new AgentError(
+          `cannot clone the source ${describeSource(s)}: ${message}`,
+          'Check that the source is reachable from the pods (host, port, network policies); this pod restarts and tries again.',
+        );
       log.warn({ attempt, err: message }, 'the source cannot be cloned yet; retrying');
       await new Promise(r => setTimeout(r, opts.retryMs ?? 3000));
     }

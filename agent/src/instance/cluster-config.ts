@@ -23,23 +23,37 @@ export function readParametersFile(dir: string): Parameters {
   try {
     raw = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new AgentError(`cannot read the cluster's parameters (${file}): ${(e as Error).message}`, 'Apply the manifests with the cluster\'s ConfigMap <cluster>-config (it is rendered with the StatefulSet).', { file });
+    throw new AgentError(
+      `cannot read the cluster's parameters (${file}): ${(e as Error).message}`,
+      "Apply the manifests with the cluster's ConfigMap <cluster>-config (it is rendered with the StatefulSet).",
+      { file },
+    );
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch (e) {
-    throw new AgentError(`the cluster's parameters (${file}) are not valid JSON (${(e as Error).message})`, 'Re-synthesize the manifests and apply the ConfigMap <cluster>-config as rendered; do not edit it by hand.', { file });
+    throw new AgentError(
+      `the cluster's parameters (${file}) are not valid JSON (${(e as Error).message})`,
+      'Re-synthesize the manifests and apply the ConfigMap <cluster>-config as rendered; do not edit it by hand.',
+      { file },
+    );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.values(parsed).some(v => typeof v !== 'string')) {
-    throw new AgentError(`the cluster's parameters (${file}) are not an object of string values`, 'Re-synthesize the manifests and apply the ConfigMap <cluster>-config as rendered; do not edit it by hand.', { file });
+    throw new AgentError(
+      `the cluster's parameters (${file}) are not an object of string values`,
+      'Re-synthesize the manifests and apply the ConfigMap <cluster>-config as rendered; do not edit it by hand.',
+      { file },
+    );
   }
   return parsed as Parameters;
 }
 
 /** A short, order-independent fingerprint of a parameter set (published on the pod, compared between peers). */
 export function parametersHash(params: Parameters): string {
-  const sorted = Object.keys(params).sort().map(k => [k, params[k]]);
+  const sorted = Object.keys(params)
+    .sort()
+    .map(k => [k, params[k]]);
   return crypto.createHash('sha256').update(JSON.stringify(sorted)).digest('hex').slice(0, 12);
 }
 
@@ -54,7 +68,10 @@ export function changedNames(before: Parameters, after: Parameters): string[] {
  * (max_wal_senders, the fifth, is the agent's.)
  */
 export const STANDBY_MINIMUMS: Record<string, number> = {
-  max_connections: 100, max_prepared_transactions: 0, max_locks_per_transaction: 64, max_worker_processes: 8,
+  max_connections: 100,
+  max_prepared_transactions: 0,
+  max_locks_per_transaction: 64,
+  max_worker_processes: 8,
 };
 
 /** The standby-limited parameters whose value goes down from `before` to `after`. */
@@ -75,10 +92,19 @@ function quote(value: string): string {
 export async function checkParameters(params: Parameters, scratchParent: string): Promise<string[]> {
   const dir = fs.mkdtempSync(path.join(scratchParent, '.pgc-conf-check-'));
   try {
-    fs.writeFileSync(path.join(dir, 'postgresql.conf'), Object.entries(params).map(([k, v]) => `${k} = ${quote(v)}\n`).join(''), { mode: 0o600 });
+    fs.writeFileSync(
+      path.join(dir, 'postgresql.conf'),
+      Object.entries(params)
+        .map(([k, v]) => `${k} = ${quote(v)}\n`)
+        .join(''),
+      { mode: 0o600 },
+    );
     const { code, stderr } = await run('postgres', ['-C', 'work_mem', '-D', dir]);
     if (code === 0) return [];
-    const problems = stderr.split('\n').map(l => l.replace(/^.*?\b(LOG|FATAL|ERROR|DETAIL|HINT):\s+/, '')).filter(l => l && !/^skipping missing configuration file/.test(l) && !/contains errors$/.test(l));
+    const problems = stderr
+      .split('\n')
+      .map(l => l.replace(/^.*?\b(LOG|FATAL|ERROR|DETAIL|HINT):\s+/, ''))
+      .filter(l => l && !/^skipping missing configuration file/.test(l) && !/contains errors$/.test(l));
     return problems.length ? problems : [`postgres -C exited ${code}`];
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -89,7 +115,9 @@ function run(program: string, args: string[]): Promise<{ code: number | null; st
   return new Promise(resolve => {
     const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', d => { stderr += d; });
+    child.stderr.on('data', d => {
+      stderr += d;
+    });
     child.on('error', err => resolve({ code: -1, stderr: `cannot run ${program}: ${err.message}` }));
     child.on('exit', code => resolve({ code, stderr }));
   });
@@ -129,6 +157,9 @@ export async function startupParameters(cfg: InstanceConfig): Promise<Parameters
   // as last good once postgres runs with them.
   if (!problems.length) return cfg.parameters;
   const fallback = loadLastGood(cfg) ?? {};
-  log.error({ invalid: problems, fix: invalidParametersFix(cfg), using: parametersHash(fallback) }, 'the cluster\'s parameters are not valid for this postgres: starting with the last valid ones instead');
+  log.error(
+    { invalid: problems, fix: invalidParametersFix(cfg), using: parametersHash(fallback) },
+    "the cluster's parameters are not valid for this postgres: starting with the last valid ones instead",
+  );
   return fallback;
 }

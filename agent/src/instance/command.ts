@@ -23,7 +23,18 @@ import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readControlData, readSystemIdentifier } from './pgdata';
 import { RoleLabeler } from './pod-label';
 import { RejoinBlocked, rejoinAsReplica } from './rewind';
-import { InstanceRole, currentRole, decideArchiveLookupsOnTakeOver, decideFailover, decideHandOver, decideParameterRestart, decidePrimaryTick, decideStopHandOver, decideTakeOver, planStart } from '../decide';
+import {
+  InstanceRole,
+  currentRole,
+  decideArchiveLookupsOnTakeOver,
+  decideFailover,
+  decideHandOver,
+  decideParameterRestart,
+  decidePrimaryTick,
+  decideStopHandOver,
+  decideTakeOver,
+  planStart,
+} from '../decide';
 import { startupParameters } from './cluster-config';
 import { ParameterWatcher } from './parameter-watch';
 import { readPeers, receivedLsnAnnotation } from './peers';
@@ -95,7 +106,10 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
     } catch (e) {
       clearPartial(cfg); // a half-restored directory must never be started
       if (e instanceof AgentError) throw e;
-      throw new AgentError(`restoring the base backup failed: ${(e as Error).message}`, 'Nothing was started. The backup is damaged or unreadable: check the store, or recover to a target that an older backup covers.');
+      throw new AgentError(
+        `restoring the base backup failed: ${(e as Error).message}`,
+        'Nothing was started. The backup is damaged or unreadable: check the store, or recover to a target that an older backup covers.',
+      );
     }
     finish(cfg, 'recovery');
   }
@@ -138,12 +152,17 @@ async function planUntilSafe(cfg: InstanceConfig, kube: KubeClient, election: El
     const needsPrimaryProbe = state.kind === 'empty' && cfg.ordinal === 0 && !(holder && holder !== cfg.podName);
     const plan = planStart({
       data: state.kind === 'empty' ? state : { kind: 'initialized', systemIdentifier: state.systemIdentifier, standby: state.standby },
-      ordinal: cfg.ordinal, me: cfg.podName, origin: cfg.recovery ? 'recovery' : cfg.clone ? 'clone-source' : 'initdb',
+      ordinal: cfg.ordinal,
+      me: cfg.podName,
+      origin: cfg.recovery ? 'recovery' : cfg.clone ? 'clone-source' : 'initdb',
       followingSource: !!cfg.clone && state.kind === 'initialized' && isFollowingSource(cfg.pgdata),
-      leaseExists: !!lease, leaseHolder: holder, clusterIdentity,
+      leaseExists: !!lease,
+      leaseHolder: holder,
+      clusterIdentity,
       peerWithData: peers.find(p => fresh(p) && (!clusterIdentity || p.systemIdentifier === clusterIdentity))?.name,
       primaryAnswers: needsPrimaryProbe ? await primaryAnswers(cfg) : false,
-      namespace: cfg.namespace, leaseName: election.leaseName,
+      namespace: cfg.namespace,
+      leaseName: election.leaseName,
     });
     if (plan.action !== 'wait') {
       waitingServer?.closeAllConnections();
@@ -167,7 +186,9 @@ async function planUntilSafe(cfg: InstanceConfig, kube: KubeClient, election: El
 async function publishIdentity(kube: KubeClient, cfg: InstanceConfig, systemIdentifier: string, wasEmpty: boolean): Promise<void> {
   const annotations: Record<string, string | null> = { [ANNOTATIONS.systemIdentifier]: systemIdentifier };
   if (wasEmpty) annotations[ANNOTATIONS.receivedLsn] = null;
-  await kube.patchPodAnnotations(cfg.podName, annotations).catch(e => log.warn({ err: (e as Error).message }, 'cannot publish this instance\'s system identifier on its pod yet'));
+  await kube
+    .patchPodAnnotations(cfg.podName, annotations)
+    .catch(e => log.warn({ err: (e as Error).message }, "cannot publish this instance's system identifier on its pod yet"));
 }
 
 /**
@@ -176,7 +197,10 @@ async function publishIdentity(kube: KubeClient, cfg: InstanceConfig, systemIden
  * and not ready, until the manifest says `follow: false`, which restarts every pod (the environment changes).
  */
 async function waitWhileFollowing(cfg: InstanceConfig): Promise<never> {
-  log.warn({ source: describeSource(cfg.clone!.source) }, 'this cluster follows its external source (bootstrap.pgBasebackup.follow): replicas are cloned after the promotion; set follow: false to promote');
+  log.warn(
+    { source: describeSource(cfg.clone!.source) },
+    'this cluster follows its external source (bootstrap.pgBasebackup.follow): replicas are cloned after the promotion; set follow: false to promote',
+  );
   await serveHttp(cfg.httpPort, {
     alive: () => true,
     ready: () => ({ ok: false, reason: 'waiting: the cluster follows its external source; replicas are cloned after the promotion' }),
@@ -201,7 +225,11 @@ async function rejoinUntilDone(cfg: InstanceConfig): Promise<void> {
       } catch (e) {
         if (e instanceof RejoinBlocked) {
           waits++;
-          if (e.why !== lastWhy) log.error({ fix: e.fix, invariant: e.invariant, detail: e.detail }, `cannot rejoin as a replica: ${e.why}; the data was kept, retrying every 30 s`);
+          if (e.why !== lastWhy)
+            log.error(
+              { fix: e.fix, invariant: e.invariant, detail: e.detail },
+              `cannot rejoin as a replica: ${e.why}; the data was kept, retrying every 30 s`,
+            );
           lastWhy = e.why;
           // Alive and not ready meanwhile, with the wait on /metrics like any other safety wait.
           server ??= await serveHttp(cfg.httpPort, {
@@ -228,7 +256,8 @@ async function observeUntilReachable(election: Election) {
     try {
       return await election.observe();
     } catch (e) {
-      if (attempt === 1 || attempt % 10 === 0) log.warn({ err: (e as Error).message, attempt }, 'cannot read the primary lease yet; waiting for the Kubernetes API');
+      if (attempt === 1 || attempt % 10 === 0)
+        log.warn({ err: (e as Error).message, attempt }, 'cannot read the primary lease yet; waiting for the Kubernetes API');
       await new Promise(r => setTimeout(r, 1000));
     }
   }
@@ -266,13 +295,21 @@ class Instance {
   private readonly parameters: ParameterWatcher;
   private lastHandOverRequest = 0;
   private exit!: (outcome: 'stopped' | 'failed') => void;
-  private readonly exited = new Promise<'stopped' | 'failed'>(r => { this.exit = r; });
+  private readonly exited = new Promise<'stopped' | 'failed'>(r => {
+    this.exit = r;
+  });
 
   private readonly replicaSlots: ReplicaSlots;
   private readonly disk: DiskWatch;
 
-  constructor(private readonly cfg: InstanceConfig, private role: InstanceRole, private readonly kube: KubeClient,
-    private readonly election: Election, private readonly labeler: RoleLabeler, private readonly count: InstanceCount) {
+  constructor(
+    private readonly cfg: InstanceConfig,
+    private role: InstanceRole,
+    private readonly kube: KubeClient,
+    private readonly election: Election,
+    private readonly labeler: RoleLabeler,
+    private readonly count: InstanceCount,
+  ) {
     this.mode = role;
     this.events = new InstanceEvents(cfg, kube);
     this.replicaSlots = new ReplicaSlots(cfg, count);
@@ -280,8 +317,12 @@ class Instance {
     this.rollout = new RolloutWatch(kube, cfg);
     this.parameters = new ParameterWatcher(cfg, kube);
     this.supervisor = new PostgresSupervisor({
-      pgdata: cfg.pgdata, shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds, env: postgresEnvironment(cfg.socketDir),
-      onExit: () => { this.reconciled = false; },
+      pgdata: cfg.pgdata,
+      shutdownTimeoutSeconds: cfg.shutdownTimeoutSeconds,
+      env: postgresEnvironment(cfg.socketDir),
+      onExit: () => {
+        this.reconciled = false;
+      },
       onGiveUp: () => this.exit('failed'),
     });
     this.synchronous = new SynchronousStandbys(cfg);
@@ -293,18 +334,30 @@ class Instance {
     writeConfigFiles(this.cfg, this.role);
     if (this.cfg.archiving) {
       const systemIdentifier = readSystemIdentifier(this.cfg.pgdata);
-      this.archiver = new WalArchiver(this.cfg.archiving, this.cfg.pgdata, archiverSocketPath(this.cfg.socketDir), () => ({ systemIdentifier, cluster: this.cfg.cluster }));
+      this.archiver = new WalArchiver(this.cfg.archiving, this.cfg.pgdata, archiverSocketPath(this.cfg.socketDir), () => ({
+        systemIdentifier,
+        cluster: this.cfg.cluster,
+      }));
       await this.archiver.start();
     }
     this.server = await serveHttp(this.cfg.httpPort, {
       alive: () => true,
       ready: () => this.readiness(),
-      metrics: () => renderMetrics({
-        cluster: this.cfg.cluster, pod: this.cfg.podName, role: this.labeler.current, up: !!this.status,
-        restarts: this.supervisor.restarts, status: this.status, failovers: this.promotions.failover, switchovers: this.promotions.switchover, fencings: this.fencings, safetyWaits: this.safetyWaits,
-        disk: this.disk.current,
-        extra: labels => this.observed.render(labels),
-      }),
+      metrics: () =>
+        renderMetrics({
+          cluster: this.cfg.cluster,
+          pod: this.cfg.podName,
+          role: this.labeler.current,
+          up: !!this.status,
+          restarts: this.supervisor.restarts,
+          status: this.status,
+          failovers: this.promotions.failover,
+          switchovers: this.promotions.switchover,
+          fencings: this.fencings,
+          safetyWaits: this.safetyWaits,
+          disk: this.disk.current,
+          extra: labels => this.observed.render(labels),
+        }),
     });
     this.supervisor.start();
 
@@ -373,10 +426,14 @@ class Instance {
       await this.labeler.ensure(this.role);
       // In the background: its API reads must never delay the lease renewal of the next tick.
       if ((this.role === 'primary' && !following) || this.role === 'replica') {
-        void this.rollout.check(this.role, (this.status.replicas ?? []).filter(r => r.state === 'streaming').map(r => r.name));
+        void this.rollout.check(
+          this.role,
+          (this.status.replicas ?? []).filter(r => r.state === 'streaming').map(r => r.name),
+        );
       }
       // Not awaited either: a reload report or a peer read must not hold up the lease renewal.
-      if (!following) void this.parameterStep().catch(e => log.warn({ err: (e as Error).message }, 'cannot apply the cluster\'s parameters yet; retrying'));
+      if (!following)
+        void this.parameterStep().catch(e => log.warn({ err: (e as Error).message }, "cannot apply the cluster's parameters yet; retrying"));
     }
   }
 
@@ -432,7 +489,10 @@ class Instance {
       stopFollowingSource(this.cfg.pgdata); // promoted before a restart could record it
       return;
     }
-    log.warn({ source, replayedLsn: this.status?.lsn, receivedLsn: this.status?.receivedLsn }, 'bootstrap.pgBasebackup.follow is false: promoting; this cluster stops following its source and starts a new timeline');
+    log.warn(
+      { source, replayedLsn: this.status?.lsn, receivedLsn: this.status?.receivedLsn },
+      'bootstrap.pgBasebackup.follow is false: promoting; this cluster stops following its source and starts a new timeline',
+    );
     this.mode = 'transition';
     try {
       await this.holdingLease(() => promote(this.cfg));
@@ -466,7 +526,7 @@ class Instance {
       clearRolesPending(this.cfg.pgdata);
       if (restoreStrictHba(this.cfg)) {
         await reloadConfig(this.cfg);
-        log.info({}, 'restored roles now have this cluster\'s passwords: pg_hba.conf is SCRAM-only again');
+        log.info({}, "restored roles now have this cluster's passwords: pg_hba.conf is SCRAM-only again");
       }
       this.reconciled = true;
       log.info({ databases: this.cfg.databases.map(d => d.name) }, 'roles, databases and replication slots reconciled');
@@ -483,7 +543,7 @@ class Instance {
     try {
       await persistSlotReservations(this.cfg, this.persistedSlots);
     } catch (e) {
-      log.warn({ err: (e as Error).message }, 'cannot checkpoint the replication slots\' reservations yet; retrying');
+      log.warn({ err: (e as Error).message }, "cannot checkpoint the replication slots' reservations yet; retrying");
     } finally {
       this.persistingSlots = false;
     }
@@ -496,8 +556,11 @@ class Instance {
       if (this.mode !== 'primary') return;
       const view = this.election.view();
       const tick = decidePrimaryTick({
-        me: this.cfg.podName, holder: view?.holder, switchoverTo: view?.switchoverTo,
-        msSinceRenewal: this.election.msSinceRenewal(), renewDeadlineMs: this.election.renewDeadlineMs,
+        me: this.cfg.podName,
+        holder: view?.holder,
+        switchoverTo: view?.switchoverTo,
+        msSinceRenewal: this.election.msSinceRenewal(),
+        renewDeadlineMs: this.election.renewDeadlineMs,
       });
       if (tick.action === 'demote') {
         log.warn({ holder: view?.holder }, `${tick.why}: demoting`);
@@ -514,7 +577,10 @@ class Instance {
   /** Stops accepting writes when the lease was not renewed in time, so another pod may be promoted soon. */
   private async fenceIfStale(): Promise<void> {
     if (this.mode !== 'primary' || !this.election.mustFence()) return;
-    log.error({ renewDeadlineMs: this.election.renewDeadlineMs, sinceRenewalMs: Math.round(this.election.msSinceRenewal()) }, 'primary lease not renewed in time: fencing (stopping postgres) before another pod may take over');
+    log.error(
+      { renewDeadlineMs: this.election.renewDeadlineMs, sinceRenewalMs: Math.round(this.election.msSinceRenewal()) },
+      'primary lease not renewed in time: fencing (stopping postgres) before another pod may take over',
+    );
     this.mode = 'transition';
     this.fencings++;
     this.events.fenced(this.election.msSinceRenewal(), this.election.renewDeadlineMs);
@@ -579,13 +645,19 @@ class Instance {
   private async switchoverTo(target: string): Promise<void> {
     const instances = Array.from({ length: this.cfg.instances }, (_, i) => names.pod(this.cfg.cluster, i));
     const check = decideHandOver({
-      me: this.cfg.podName, target, instances, replicas: this.status?.replicas ?? [], maxLagBytes: this.cfg.failoverMaxLagBytes,
+      me: this.cfg.podName,
+      target,
+      instances,
+      replicas: this.status?.replicas ?? [],
+      maxLagBytes: this.cfg.failoverMaxLagBytes,
       followingSource: this.following(),
     });
     if (check.action === 'refuse') {
       log.warn({ target, fix: check.fix, invariant: check.invariant }, check.why);
       await this.election.renew().catch(() => false);
-      await this.election.annotate({ [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverResult]: `${target} refused: ${check.why}` }).catch(() => false);
+      await this.election
+        .annotate({ [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverResult]: `${target} refused: ${check.why}` })
+        .catch(() => false);
       return;
     }
     log.info({ target, why: check.why }, 'switchover requested: stopping writes, then handing the lease over');
@@ -599,7 +671,12 @@ class Instance {
     let released = false;
     if (control.state !== 'shut down' || !finalLsn) {
       log.error({ target, state: control.state }, 'switchover abandoned: postgres did not shut down cleanly, so its final WAL position is unknown');
-      await this.election.annotate({ [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverResult]: `${target} refused: the primary did not shut down cleanly (${control.state})` }).catch(() => false);
+      await this.election
+        .annotate({
+          [ANNOTATIONS.switchoverTo]: undefined,
+          [ANNOTATIONS.switchoverResult]: `${target} refused: the primary did not shut down cleanly (${control.state})`,
+        })
+        .catch(() => false);
     } else {
       try {
         released = await this.election.release({ [ANNOTATIONS.switchoverFinalLsn]: finalLsn });
@@ -624,10 +701,19 @@ class Instance {
    */
   private async handOverAndStop(): Promise<void> {
     // Only to an instance the StatefulSet keeps: scaled down or to 0 (hibernation), the others are stopping too.
-    const scope = stopHandOverScope({ cluster: this.cfg.cluster, podName: i => names.pod(this.cfg.cluster, i), instances: this.cfg.instances, replicas: await this.count.refresh(true) });
+    const scope = stopHandOverScope({
+      cluster: this.cfg.cluster,
+      podName: i => names.pod(this.cfg.cluster, i),
+      instances: this.cfg.instances,
+      replicas: await this.count.refresh(true),
+    });
     if (!scope.handOver) return this.stopKeepingLease(scope.why);
     const d = decideStopHandOver({
-      me: this.cfg.podName, instances: scope.instances, replicas: this.status?.replicas ?? [], maxLagBytes: this.cfg.failoverMaxLagBytes, followingSource: false,
+      me: this.cfg.podName,
+      instances: scope.instances,
+      replicas: this.status?.replicas ?? [],
+      maxLagBytes: this.cfg.failoverMaxLagBytes,
+      followingSource: false,
     });
     this.mode = 'transition';
     // The target learns now, while postgres stops, and watches the lease closely (its fast ticks).
@@ -643,13 +729,23 @@ class Instance {
     }
     const control = await readControlData(this.cfg.pgdata).catch(e => ({ state: `unreadable (${(e as Error).message})`, checkpointLsn: '' }));
     if (control.state !== 'shut down' || !control.checkpointLsn) {
-      log.warn({ state: control.state }, 'postgres did not shut down cleanly: no hand-over (the final WAL position is unknown); the lease expires or this pod takes it back');
+      log.warn(
+        { state: control.state },
+        'postgres did not shut down cleanly: no hand-over (the final WAL position is unknown); the lease expires or this pod takes it back',
+      );
       await this.election.annotate({ [ANNOTATIONS.switchoverTo]: undefined }).catch(() => false);
       return;
     }
     try {
       await this.election.observe();
-      if (!(await this.election.release({ [ANNOTATIONS.switchoverTo]: d.target, [ANNOTATIONS.switchoverFinalLsn]: control.checkpointLsn, [ANNOTATIONS.switchoverResult]: undefined }))) return;
+      if (
+        !(await this.election.release({
+          [ANNOTATIONS.switchoverTo]: d.target,
+          [ANNOTATIONS.switchoverFinalLsn]: control.checkpointLsn,
+          [ANNOTATIONS.switchoverResult]: undefined,
+        }))
+      )
+        return;
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'cannot hand the lease over; it expires on its own');
       return;
@@ -674,7 +770,9 @@ class Instance {
     const control = await readControlData(this.cfg.pgdata).catch(() => ({ state: 'unreadable', checkpointLsn: '' }));
     if (control.state === 'shut down' && control.checkpointLsn && this.election.heldByMe()) {
       const lsn = control.checkpointLsn;
-      await this.election.acquire(lsn, { [ANNOTATIONS.hibernatedLsn]: lsn }).catch(e => log.warn({ err: (e as Error).message }, 'cannot publish the final WAL position on the lease'));
+      await this.election
+        .acquire(lsn, { [ANNOTATIONS.hibernatedLsn]: lsn })
+        .catch(e => log.warn({ err: (e as Error).message }, 'cannot publish the final WAL position on the lease'));
     }
     log.info({ finalLsn: control.checkpointLsn, state: control.state }, 'stopped as primary for hibernation; the lease stays with this pod');
   }
@@ -690,8 +788,13 @@ class Instance {
     try {
       writeConfigWithout(this.cfg, role, 'archive_command');
       await reloadConfig(this.cfg);
-      log.warn({ failingForSeconds: Math.round((Date.now() - since) / 1000), fix: 'Bring the store back: the segments stay in pg_wal and are archived by the new primary and by this instance when it returns.' },
-        'the store has been failing: stopping without the final archiving attempts (archiving paused for this stop)');
+      log.warn(
+        {
+          failingForSeconds: Math.round((Date.now() - since) / 1000),
+          fix: 'Bring the store back: the segments stay in pg_wal and are archived by the new primary and by this instance when it returns.',
+        },
+        'the store has been failing: stopping without the final archiving attempts (archiving paused for this stop)',
+      );
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'cannot pause archiving for the stop; postgres retries the archive as it shuts down');
     }
@@ -706,7 +809,9 @@ class Instance {
         if (v?.holder === target) return 'taken';
         if (v?.holder && v.holder !== this.cfg.podName) return 'other';
         if (!v?.switchoverTo && v?.switchoverResult?.startsWith(`${target} refused`)) return 'refused';
-      } catch { /* keep waiting */ }
+      } catch {
+        /* keep waiting */
+      }
       await new Promise(r => setTimeout(r, 300));
     }
     return 'timeout';
@@ -717,10 +822,14 @@ class Instance {
     try {
       await this.election.observe();
       const holder = this.election.view()?.holder;
-      if ((!holder || holder === this.cfg.podName) && await this.election.acquire(undefined, {
-        [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverFinalLsn]: undefined,
-        [ANNOTATIONS.switchoverResult]: this.election.view()?.switchoverResult ?? `${target} refused: the target did not take the lease in time`,
-      })) {
+      if (
+        (!holder || holder === this.cfg.podName) &&
+        (await this.election.acquire(undefined, {
+          [ANNOTATIONS.switchoverTo]: undefined,
+          [ANNOTATIONS.switchoverFinalLsn]: undefined,
+          [ANNOTATIONS.switchoverResult]: this.election.view()?.switchoverResult ?? `${target} refused: the target did not take the lease in time`,
+        }))
+      ) {
         writeConfigFiles(this.cfg, 'primary');
         this.supervisor.start();
         this.mode = 'primary';
@@ -754,15 +863,28 @@ class Instance {
     }
     if (this.lookupsDecided) await this.resumeArchiveLookups();
     if (this.election.expired()) {
-      const resume = decideResumeFailover({ hibernatedLsn: view?.hibernatedLsn, receivedLsn: this.status?.receivedLsn, namespace: this.kube.namespace, leaseName: this.election.leaseName });
+      const resume = decideResumeFailover({
+        hibernatedLsn: view?.hibernatedLsn,
+        receivedLsn: this.status?.receivedLsn,
+        namespace: this.kube.namespace,
+        leaseName: this.election.leaseName,
+      });
       if (resume.action === 'wait') return this.whyNot(resume.why, { fix: resume.fix, invariant: resume.invariant });
     }
     const peers = this.election.expired() ? await readPeers(this.kube, this.cfg) : [];
     const d = decideFailover({
-      me: this.cfg.podName, ordinal: this.cfg.ordinal, leaseExpired: this.election.expired(), holder: view?.holder,
-      followingSource: !!this.cfg.clone?.follow, receivedLsn: this.status?.receivedLsn, primaryLsn: view?.primaryLsn,
-      maxLagBytes: this.cfg.failoverMaxLagBytes, peers, freshnessMs: 3 * this.cfg.leaseDurationSeconds * 1000,
-      namespace: this.kube.namespace, leaseName: this.election.leaseName,
+      me: this.cfg.podName,
+      ordinal: this.cfg.ordinal,
+      leaseExpired: this.election.expired(),
+      holder: view?.holder,
+      followingSource: !!this.cfg.clone?.follow,
+      receivedLsn: this.status?.receivedLsn,
+      primaryLsn: view?.primaryLsn,
+      maxLagBytes: this.cfg.failoverMaxLagBytes,
+      peers,
+      freshnessMs: 3 * this.cfg.leaseDurationSeconds * 1000,
+      namespace: this.kube.namespace,
+      leaseName: this.election.leaseName,
     });
     if (d.action === 'wait') return this.whyNot(d.why, { ...(d.fields ?? {}), fix: d.fix, invariant: d.invariant });
     if (d.action === 'promote') await this.takeOver('failover');
@@ -772,22 +894,31 @@ class Instance {
   private async switchoverTakeOver(finalLsn: string | undefined): Promise<void> {
     this.switchoverWaitSince ??= Date.now();
     this.fastTicks = 50;
-    const d = decideTakeOver({ finalLsn, replayLsn: this.status?.inRecovery ? this.status.lsn : undefined, waitedMs: Date.now() - this.switchoverWaitSince, boundMs: SWITCHOVER_CATCH_UP_MS });
+    const d = decideTakeOver({
+      finalLsn,
+      replayLsn: this.status?.inRecovery ? this.status.lsn : undefined,
+      waitedMs: Date.now() - this.switchoverWaitSince,
+      boundMs: SWITCHOVER_CATCH_UP_MS,
+    });
     if (d.action === 'wait') return this.whyNot(d.why);
     this.switchoverWaitSince = undefined;
     if (d.action === 'refuse') {
       this.safetyWaits++;
       await this.resumeArchiveLookups();
       log.error({ fix: d.fix, invariant: d.invariant, finalLsn }, `switchover refused by the target: ${d.why}`);
-      await this.election.annotate({
-        [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverFinalLsn]: undefined,
-        [ANNOTATIONS.switchoverResult]: `${this.cfg.podName} refused: ${d.why}`,
-      }).catch(() => false);
+      await this.election
+        .annotate({
+          [ANNOTATIONS.switchoverTo]: undefined,
+          [ANNOTATIONS.switchoverFinalLsn]: undefined,
+          [ANNOTATIONS.switchoverResult]: `${this.cfg.podName} refused: ${d.why}`,
+        })
+        .catch(() => false);
       return;
     }
     log.info({ finalLsn, why: d.why }, 'switchover: caught up with the old primary');
     await this.takeOver('switchover', {
-      [ANNOTATIONS.switchoverTo]: undefined, [ANNOTATIONS.switchoverFinalLsn]: undefined,
+      [ANNOTATIONS.switchoverTo]: undefined,
+      [ANNOTATIONS.switchoverFinalLsn]: undefined,
       [ANNOTATIONS.switchoverResult]: `${this.cfg.podName} done: ${d.why}`,
     });
   }
@@ -809,10 +940,15 @@ class Instance {
     const s3 = createS3Client(this.cfg.archiving.s3);
     try {
       archivedHistories = await listHistoryFiles(s3, this.cfg.archiving);
-    } catch { /* undefined: keep the lookups */ } finally {
+    } catch {
+      /* undefined: keep the lookups */
+    } finally {
       s3.destroy();
     }
-    const local = fs.readdirSync(path.join(this.cfg.pgdata, 'pg_wal')).filter(n => /^[0-9A-F]{8}\.history$/.test(n)).map(n => parseInt(n.slice(0, 8), 16));
+    const local = fs
+      .readdirSync(path.join(this.cfg.pgdata, 'pg_wal'))
+      .filter(n => /^[0-9A-F]{8}\.history$/.test(n))
+      .map(n => parseInt(n.slice(0, 8), 16));
     const d = decideArchiveLookupsOnTakeOver({ localNewestTimeline: Math.max(1, ...local), archivedHistories });
     if (d.action === 'keep' || this.mode !== 'replica') {
       log.info({ why: d.why }, 'switchover target: archive lookups kept during the promotion');
@@ -838,12 +974,15 @@ class Instance {
     try {
       await this.kube.patchPodAnnotations(this.cfg.podName, { [ANNOTATIONS.receivedLsn]: receivedLsnAnnotation(lsn) });
       this.lastPublish = Date.now();
-    } catch { /* best effort: peers then see an older position */ }
+    } catch {
+      /* best effort: peers then see an older position */
+    }
   }
 
   private async takeOver(reason: 'failover' | 'switchover', annotations: Record<string, string | undefined> = {}): Promise<void> {
     const previous = this.election.view()?.holder;
-    if (!(await this.election.acquire(undefined, { ...annotations, [ANNOTATIONS.hibernatedLsn]: undefined }))) return this.whyNot('another replica took the primary lease first');
+    if (!(await this.election.acquire(undefined, { ...annotations, [ANNOTATIONS.hibernatedLsn]: undefined })))
+      return this.whyNot('another replica took the primary lease first');
     log.warn({ reason, previous, lsn: this.status?.receivedLsn }, `${reason}: this replica holds the primary lease; promoting`);
     this.mode = 'transition';
     try {
@@ -866,7 +1005,9 @@ class Instance {
     // After a failover only: a planned switchover or hand-over loses no WAL (the old primary stopped cleanly and the
     // new one archives what it received, archive_mode=always), so a rollout does not cost a full backup.
     if (reason === 'failover') {
-      void import('../basebackup/after-promotion').then(m => m.backupAfterPromotion({ ...this.cfg, replicationPassword: () => this.cfg.credentials.replication }, () => this.mode === 'primary'));
+      void import('../basebackup/after-promotion').then(m =>
+        m.backupAfterPromotion({ ...this.cfg, replicationPassword: () => this.cfg.credentials.replication }, () => this.mode === 'primary'),
+      );
     }
     if (previous) {
       // The old primary's pod may still carry the primary label: the Services must stop selecting it.
@@ -886,7 +1027,10 @@ class Instance {
       log.warn({ err }, 'promotion reported an error, but the server is primary now: continuing as primary');
       return true;
     }
-    log.error({ err, fix: 'If it fails again, look at the postgres log lines above (replay stuck, disk full, damaged WAL).' }, 'promotion failed: stopping postgres, giving the lease back and starting again as a replica');
+    log.error(
+      { err, fix: 'If it fails again, look at the postgres log lines above (replay stuck, disk full, damaged WAL).' },
+      'promotion failed: stopping postgres, giving the lease back and starting again as a replica',
+    );
     await this.supervisor.stop(5);
     this.status = undefined;
     fs.rmSync(path.join(this.cfg.pgdata, 'promote'), { force: true });
@@ -913,7 +1057,9 @@ class Instance {
       renewing = true;
       try {
         await this.election.renew();
-      } catch { /* not renewed: the fence watch decides once this instance is primary */ } finally {
+      } catch {
+        /* not renewed: the fence watch decides once this instance is primary */
+      } finally {
         renewing = false;
       }
     }, TICK_MS);
@@ -943,11 +1089,15 @@ class Instance {
     // The Services select by the role label: not ready until the pod carries the right one.
     if (this.labeler.current !== this.role) return { ok: false, reason: `pod not labelled ${this.role} yet` };
     if (this.role === 'primary' && this.following()) {
-      return s.receiver === 'streaming' ? { ok: true, reason: 'following the external source (read-only until promoted)' } : { ok: false, reason: `not streaming from the external source (${s.receiver ?? 'no WAL receiver'})` };
+      return s.receiver === 'streaming'
+        ? { ok: true, reason: 'following the external source (read-only until promoted)' }
+        : { ok: false, reason: `not streaming from the external source (${s.receiver ?? 'no WAL receiver'})` };
     }
-    if (this.role === 'primary') return this.reconciled ? { ok: true, reason: 'primary accepting connections' } : { ok: false, reason: 'primary not reconciled yet' };
+    if (this.role === 'primary')
+      return this.reconciled ? { ok: true, reason: 'primary accepting connections' } : { ok: false, reason: 'primary not reconciled yet' };
     if (s.receiver !== 'streaming') return { ok: false, reason: `replica not streaming (${s.receiver ?? 'no WAL receiver'})` };
-    if (s.replayLagBytes > MAX_READY_LAG_BYTES) return { ok: false, reason: `replica ${s.replayLagBytes} bytes behind (limit ${MAX_READY_LAG_BYTES})` };
+    if (s.replayLagBytes > MAX_READY_LAG_BYTES)
+      return { ok: false, reason: `replica ${s.replayLagBytes} bytes behind (limit ${MAX_READY_LAG_BYTES})` };
     return { ok: true, reason: 'replica streaming' };
   }
 }

@@ -32,7 +32,6 @@ export function archiveCommand(): string {
   return agentCommand('wal-push %p');
 }
 
-
 export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'): Record<string, string> {
   const params: Record<string, string> = {
     listen_addresses: '*',
@@ -64,8 +63,13 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
     params.primary_conninfo = sourceConninfo(cfg.socketDir, cfg.clone!, cfg.podName);
   } else if (role === 'replica') {
     const conninfo = [
-      `host=${cfg.primary.host}`, `port=${cfg.primary.port}`, `user=${REPLICATION_USER}`,
-      `passfile=${passfilePath(cfg)}`, `application_name=${cfg.podName}`, 'sslmode=prefer', 'connect_timeout=5',
+      `host=${cfg.primary.host}`,
+      `port=${cfg.primary.port}`,
+      `user=${REPLICATION_USER}`,
+      `passfile=${passfilePath(cfg)}`,
+      `application_name=${cfg.podName}`,
+      'sslmode=prefer',
+      'connect_timeout=5',
     ].join(' ');
     params.primary_conninfo = conninfo;
     params.primary_slot_name = slotName(cfg.cluster, cfg.ordinal);
@@ -103,7 +107,8 @@ export const PG_HBA = [
  * log in with this cluster's Secret. Until the first reconcile sets them, the `postgres` OS user (the agent, uid
  * 999, on a socket in the pod's own emptyDir) may log in as `postgres` by peer authentication.
  */
-const RECOVERY_HBA = '# until the restored roles get this cluster\'s passwords (removed by the agent after that)\nlocal   all             postgres                peer\n';
+const RECOVERY_HBA =
+  "# until the restored roles get this cluster's passwords (removed by the agent after that)\nlocal   all             postgres                peer\n";
 
 export function isRecovering(cfg: InstanceConfig): boolean {
   return !!cfg.recovery && fs.existsSync(path.join(cfg.pgdata, 'recovery.signal'));

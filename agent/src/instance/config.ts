@@ -45,19 +45,29 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
   const cluster = requireEnv(ENV.cluster, env);
   const m = /-(\d+)$/.exec(podName);
   if (!m || !podName.startsWith(`${cluster}-`)) {
-    throw new AgentError(`pod name "${podName}" is not "<cluster>-<ordinal>" for cluster "${cluster}"`, 'Run the instance command only in the pods of the cluster\'s StatefulSet.', { podName });
+    throw new AgentError(
+      `pod name "${podName}" is not "<cluster>-<ordinal>" for cluster "${cluster}"`,
+      "Run the instance command only in the pods of the cluster's StatefulSet.",
+      { podName },
+    );
   }
   const port = intEnv(ENV.port, env);
   const primaryRaw = requireEnv(ENV.primaryHost, env);
   const [primaryHost, primaryPort] = primaryRaw.split(':');
   const databases = jsonEnv<DatabaseSpec[]>(ENV.databases, env);
   if (!Array.isArray(databases) || databases.some(d => typeof d?.name !== 'string' || typeof d?.owner !== 'string')) {
-    throw new AgentError(`environment variable ${ENV.databases} is not a list of {name, owner}`, 'Re-synthesize the manifests; this variable is written by the constructs.');
+    throw new AgentError(
+      `environment variable ${ENV.databases} is not a list of {name, owner}`,
+      'Re-synthesize the manifests; this variable is written by the constructs.',
+    );
   }
   const configDir = optionalEnv(ENV.configDir, env);
   const parameters = configDir ? readParametersFile(configDir) : jsonEnv<Record<string, string>>(ENV.parameters, env);
   if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) {
-    throw new AgentError(`environment variable ${ENV.parameters} is not an object of parameters`, 'Re-synthesize the manifests; this variable is written by the constructs.');
+    throw new AgentError(
+      `environment variable ${ENV.parameters} is not an object of parameters`,
+      'Re-synthesize the manifests; this variable is written by the constructs.',
+    );
   }
   return {
     cluster,

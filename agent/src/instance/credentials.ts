@@ -29,7 +29,10 @@ export interface CredentialSources {
 export function readCredentialSources(databases: readonly DatabaseSpec[], env: NodeJS.ProcessEnv): CredentialSources {
   const generated = optionalEnv(ENV.secrets, env) ? jsonEnv<SecretSpec[]>(ENV.secrets, env) : [];
   if (!Array.isArray(generated) || generated.some(s => !Array.isArray(s?.names))) {
-    throw new AgentError(`environment variable ${ENV.secrets} does not describe Secrets`, 'Re-synthesize the manifests; this variable is written by the constructs.');
+    throw new AgentError(
+      `environment variable ${ENV.secrets} does not describe Secrets`,
+      'Re-synthesize the manifests; this variable is written by the constructs.',
+    );
   }
   return { superuserSecret: requireEnv(ENV.superuserSecret, env), replicationSecret: requireEnv(ENV.replicationSecret, env), databases, generated };
 }
@@ -75,7 +78,11 @@ export class Credentials {
 
   private password(secret: string): string {
     const p = this.passwords.get(secret);
-    if (p === undefined) throw new AgentError(`the password in Secret ${secret} has not been read yet`, 'Wait for the instance to read its Secrets (it says which one is missing).');
+    if (p === undefined)
+      throw new AgentError(
+        `the password in Secret ${secret} has not been read yet`,
+        'Wait for the instance to read its Secrets (it says which one is missing).',
+      );
     return p;
   }
 
@@ -92,13 +99,17 @@ export class Credentials {
         const created = await ensureSecrets(kube, spec);
         if (created.length) {
           result.created.push(...created);
-          log.warn({ secrets: created, user: spec.username }, 'a generated credential Secret was missing: created it with a new password (the primary applies it to the role)');
+          log.warn(
+            { secrets: created, user: spec.username },
+            'a generated credential Secret was missing: created it with a new password (the primary applies it to the role)',
+          );
         }
         secret = await kube.getSecret(name);
       }
       if (!secret) {
         result.missing.push({
-          secret: name, why: `Secret ${name} does not exist`,
+          secret: name,
+          why: `Secret ${name} does not exist`,
           fix: `Create Secret ${name} with the role's password under the key "password" (it is one you manage, so the agent does not generate it); the instance picks it up within ${CREDENTIALS_POLL_SECONDS} s, no restart.`,
         });
         continue;
@@ -121,7 +132,11 @@ export class Credentials {
         const copies = spec.names.filter(n => !this.secretNames.includes(n));
         if (!copies.length || (await Promise.all(copies.map(n => kube.getSecret(n)))).every(s => s)) continue;
         const created = await ensureSecrets(kube, spec);
-        if (created.length) log.warn({ secrets: created, user: spec.username }, 'a generated credential Secret was missing: created it again with its role\'s current password');
+        if (created.length)
+          log.warn(
+            { secrets: created, user: spec.username },
+            "a generated credential Secret was missing: created it again with its role's current password",
+          );
         result.created.push(...created);
       }
     }
@@ -134,7 +149,11 @@ export class Credentials {
  * instance waits, alive and not ready (no CreateContainerConfigError, no restart loop), and says which Secret to
  * create; a missing generated Secret is created at once.
  */
-export async function loadCredentials(kube: KubeClient, credentials: Credentials, pod: { cluster: string; podName: string; httpPort: number }): Promise<void> {
+export async function loadCredentials(
+  kube: KubeClient,
+  credentials: Credentials,
+  pod: { cluster: string; podName: string; httpPort: number },
+): Promise<void> {
   let server: Server | undefined;
   let lastWhy = '';
   try {
@@ -148,7 +167,7 @@ export async function loadCredentials(kube: KubeClient, credentials: Credentials
         fields = { fix: r.missing[0].fix, secrets: r.missing.map(m => m.secret) };
       } catch (e) {
         why = `waiting for credentials: cannot read the Secrets: ${(e as Error).message}`;
-        fields = { fix: 'Check the Kubernetes API and that the Role of the manifests (get on the cluster\'s Secrets) is applied.' };
+        fields = { fix: "Check the Kubernetes API and that the Role of the manifests (get on the cluster's Secrets) is applied." };
       }
       if (why !== lastWhy) log.error(fields, why);
       lastWhy = why;
@@ -171,7 +190,13 @@ export async function loadCredentials(kube: KubeClient, credentials: Credentials
  * Only while `canCreate()` are missing generated Secrets created: one instance (the primary), so that two instances
  * never generate two different passwords for the Secrets of one role at the same moment.
  */
-export function pollCredentials(kube: KubeClient, credentials: Credentials, canCreate: () => boolean, onRefresh: (r: RefreshResult) => Promise<void>, intervalMs = CREDENTIALS_POLL_SECONDS * 1000): () => void {
+export function pollCredentials(
+  kube: KubeClient,
+  credentials: Credentials,
+  canCreate: () => boolean,
+  onRefresh: (r: RefreshResult) => Promise<void>,
+  intervalMs = CREDENTIALS_POLL_SECONDS * 1000,
+): () => void {
   let busy = false;
   let lastProblem = '';
   const timer = setInterval(async () => {
@@ -180,7 +205,11 @@ export function pollCredentials(kube: KubeClient, credentials: Credentials, canC
     try {
       const r = await credentials.refresh(kube, canCreate());
       const problem = r.missing.map(m => m.why).join('; ');
-      if (problem && problem !== lastProblem) log.error({ fix: r.missing[0].fix, secrets: r.missing.map(m => m.secret) }, `credential Secret unusable, keeping the last known password: ${problem}`);
+      if (problem && problem !== lastProblem)
+        log.error(
+          { fix: r.missing[0].fix, secrets: r.missing.map(m => m.secret) },
+          `credential Secret unusable, keeping the last known password: ${problem}`,
+        );
       lastProblem = problem;
       if (r.changed.length) log.info({ secrets: r.changed }, 'credential Secrets changed: rotating');
       await onRefresh(r);

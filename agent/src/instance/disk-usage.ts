@@ -41,7 +41,10 @@ export class DiskWatch {
   private above = false;
   private lastRead = -Infinity;
 
-  constructor(private readonly pgdata: string, private readonly intervalMs = 10000) {}
+  constructor(
+    private readonly pgdata: string,
+    private readonly intervalMs = 10000,
+  ) {}
 
   tick(): void {
     if (performance.now() - this.lastRead < this.intervalMs) return;
@@ -55,10 +58,15 @@ export class DiskWatch {
     const d = diskWarning(this.above, this.current);
     this.above = d.above;
     if (d.warn) {
-      log.warn({
-        usedBytes: this.current.usedBytes, sizeBytes: this.current.sizeBytes, availableBytes: this.current.availableBytes,
-        fix: 'Raise storage.size (the PersistentVolumeClaim grows online where the StorageClass has allowVolumeExpansion: true), or free space: look for WAL held by a replication slot or a failing archive.',
-      }, `the data volume is ${(usedRatio(this.current) * 100).toFixed(1)} % full (above ${DISK_WARN_RATIO * 100} %)`);
+      log.warn(
+        {
+          usedBytes: this.current.usedBytes,
+          sizeBytes: this.current.sizeBytes,
+          availableBytes: this.current.availableBytes,
+          fix: 'Raise storage.size (the PersistentVolumeClaim grows online where the StorageClass has allowVolumeExpansion: true), or free space: look for WAL held by a replication slot or a failing archive.',
+        },
+        `the data volume is ${(usedRatio(this.current) * 100).toFixed(1)} % full (above ${DISK_WARN_RATIO * 100} %)`,
+      );
     }
   }
 }
@@ -67,8 +75,14 @@ export class DiskWatch {
 export function diskMetrics(labels: string, u: DiskUsage | undefined): string[] {
   if (!u) return [];
   return [
-    '# HELP pgc_volume_size_bytes Size of the data volume (statfs of PGDATA).', '# TYPE pgc_volume_size_bytes gauge', `pgc_volume_size_bytes{${labels}} ${u.sizeBytes}`,
-    '# HELP pgc_volume_used_bytes Bytes in use on the data volume.', '# TYPE pgc_volume_used_bytes gauge', `pgc_volume_used_bytes{${labels}} ${u.usedBytes}`,
-    '# HELP pgc_volume_available_bytes Bytes PostgreSQL can still write on the data volume.', '# TYPE pgc_volume_available_bytes gauge', `pgc_volume_available_bytes{${labels}} ${u.availableBytes}`,
+    '# HELP pgc_volume_size_bytes Size of the data volume (statfs of PGDATA).',
+    '# TYPE pgc_volume_size_bytes gauge',
+    `pgc_volume_size_bytes{${labels}} ${u.sizeBytes}`,
+    '# HELP pgc_volume_used_bytes Bytes in use on the data volume.',
+    '# TYPE pgc_volume_used_bytes gauge',
+    `pgc_volume_used_bytes{${labels}} ${u.usedBytes}`,
+    '# HELP pgc_volume_available_bytes Bytes PostgreSQL can still write on the data volume.',
+    '# TYPE pgc_volume_available_bytes gauge',
+    `pgc_volume_available_bytes{${labels}} ${u.availableBytes}`,
   ];
 }

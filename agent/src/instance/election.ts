@@ -41,7 +41,12 @@ export class Election {
   /** The system identifier of this instance's data, published on the Lease with every acquisition and renewal. */
   systemIdentifier?: string;
 
-  constructor(private readonly kube: KubeClient, readonly leaseName: string, readonly identity: string, readonly durationSeconds: number) {}
+  constructor(
+    private readonly kube: KubeClient,
+    readonly leaseName: string,
+    readonly identity: string,
+    readonly durationSeconds: number,
+  ) {}
 
   get renewDeadlineMs(): number {
     return (this.durationSeconds * 1000 * 2) / 3;
@@ -120,7 +125,7 @@ export class Election {
       spec: {
         holderIdentity: this.identity,
         leaseDurationSeconds: this.durationSeconds,
-        acquireTime: changesHands ? at : current?.spec?.acquireTime ?? at,
+        acquireTime: changesHands ? at : (current?.spec?.acquireTime ?? at),
         renewTime: at,
         leaseTransitions: (current?.spec?.leaseTransitions ?? 0) + (current && changesHands ? 1 : 0),
       },

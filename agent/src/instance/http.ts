@@ -33,32 +33,76 @@ export function serveHttp(port: number, source: HealthSource): Promise<http.Serv
 }
 
 /** Prometheus text exposition of the instance's state. */
-export function renderMetrics(m: { cluster: string; pod: string; role?: string; up: boolean; restarts: number; failovers?: number; switchovers?: number; fencings?: number; safetyWaits?: number; status?: InstanceStatus; lastBackupAgeSeconds?: number; disk?: DiskUsage; extra?: (labels: string) => string[] }): string {
+export function renderMetrics(m: {
+  cluster: string;
+  pod: string;
+  role?: string;
+  up: boolean;
+  restarts: number;
+  failovers?: number;
+  switchovers?: number;
+  fencings?: number;
+  safetyWaits?: number;
+  status?: InstanceStatus;
+  lastBackupAgeSeconds?: number;
+  disk?: DiskUsage;
+  extra?: (labels: string) => string[];
+}): string {
   const l = `cluster="${m.cluster}",pod="${m.pod}"`;
   const out: string[] = [];
   const metric = (name: string, help: string, type: string, lines: string[]) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
   };
   metric('pgc_up', 'PostgreSQL accepts connections (1) or not (0).', 'gauge', [`pgc_up{${l}} ${m.up ? 1 : 0}`]);
-  metric('pgc_role', 'Role of this instance (1 for the current role).', 'gauge',
-    ['primary', 'replica'].map(r => `pgc_role{${l},role="${r}"} ${m.role === r ? 1 : 0}`));
-  metric('pgc_postgres_restarts_total', 'Times the agent restarted a crashed postgres.', 'counter', [`pgc_postgres_restarts_total{${l}} ${m.restarts}`]);
-  metric('pgc_failovers_total', 'Times this instance was promoted because the primary\'s lease expired.', 'counter', [`pgc_failovers_total{${l}} ${m.failovers ?? 0}`]);
-  metric('pgc_switchovers_total', 'Times this instance was promoted by a planned switchover.', 'counter', [`pgc_switchovers_total{${l}} ${m.switchovers ?? 0}`]);
-  metric('pgc_fencings_total', 'Times this primary stopped postgres because it could not renew its lease in time.', 'counter', [`pgc_fencings_total{${l}} ${m.fencings ?? 0}`]);
-  metric('pgc_safety_waits_total', 'Times a safety decision refused or waited (a rejoin that would destroy data, a switchover that could lose writes).', 'counter', [`pgc_safety_waits_total{${l}} ${m.safetyWaits ?? 0}`]);
+  metric(
+    'pgc_role',
+    'Role of this instance (1 for the current role).',
+    'gauge',
+    ['primary', 'replica'].map(r => `pgc_role{${l},role="${r}"} ${m.role === r ? 1 : 0}`),
+  );
+  metric('pgc_postgres_restarts_total', 'Times the agent restarted a crashed postgres.', 'counter', [
+    `pgc_postgres_restarts_total{${l}} ${m.restarts}`,
+  ]);
+  metric('pgc_failovers_total', "Times this instance was promoted because the primary's lease expired.", 'counter', [
+    `pgc_failovers_total{${l}} ${m.failovers ?? 0}`,
+  ]);
+  metric('pgc_switchovers_total', 'Times this instance was promoted by a planned switchover.', 'counter', [
+    `pgc_switchovers_total{${l}} ${m.switchovers ?? 0}`,
+  ]);
+  metric('pgc_fencings_total', 'Times this primary stopped postgres because it could not renew its lease in time.', 'counter', [
+    `pgc_fencings_total{${l}} ${m.fencings ?? 0}`,
+  ]);
+  metric(
+    'pgc_safety_waits_total',
+    'Times a safety decision refused or waited (a rejoin that would destroy data, a switchover that could lose writes).',
+    'counter',
+    [`pgc_safety_waits_total{${l}} ${m.safetyWaits ?? 0}`],
+  );
   if (m.status) {
-    metric('pgc_replication_lag_bytes', 'Replica: WAL received but not replayed. Primary: per replica, WAL not yet replayed there.', 'gauge',
-      m.status.inRecovery ? [`pgc_replication_lag_bytes{${l}} ${m.status.replayLagBytes}`]
-        : m.status.replicas.map(r => `pgc_replication_lag_bytes{${l},replica="${r.name}"} ${r.lagBytes}`));
-    metric('pgc_wal_archived_total', 'WAL segments archived (pg_stat_archiver).', 'counter', [`pgc_wal_archived_total{${l}} ${m.status.archiver.archived}`]);
-    metric('pgc_wal_archive_failed_total', 'Failed WAL archive attempts (pg_stat_archiver).', 'counter', [`pgc_wal_archive_failed_total{${l}} ${m.status.archiver.failed}`]);
+    metric(
+      'pgc_replication_lag_bytes',
+      'Replica: WAL received but not replayed. Primary: per replica, WAL not yet replayed there.',
+      'gauge',
+      m.status.inRecovery
+        ? [`pgc_replication_lag_bytes{${l}} ${m.status.replayLagBytes}`]
+        : m.status.replicas.map(r => `pgc_replication_lag_bytes{${l},replica="${r.name}"} ${r.lagBytes}`),
+    );
+    metric('pgc_wal_archived_total', 'WAL segments archived (pg_stat_archiver).', 'counter', [
+      `pgc_wal_archived_total{${l}} ${m.status.archiver.archived}`,
+    ]);
+    metric('pgc_wal_archive_failed_total', 'Failed WAL archive attempts (pg_stat_archiver).', 'counter', [
+      `pgc_wal_archive_failed_total{${l}} ${m.status.archiver.failed}`,
+    ]);
     if (m.status.archiver.lastArchivedAgeSeconds !== undefined) {
-      metric('pgc_wal_last_archived_age_seconds', 'Seconds since the last WAL segment was archived.', 'gauge', [`pgc_wal_last_archived_age_seconds{${l}} ${m.status.archiver.lastArchivedAgeSeconds.toFixed(0)}`]);
+      metric('pgc_wal_last_archived_age_seconds', 'Seconds since the last WAL segment was archived.', 'gauge', [
+        `pgc_wal_last_archived_age_seconds{${l}} ${m.status.archiver.lastArchivedAgeSeconds.toFixed(0)}`,
+      ]);
     }
   }
   if (m.lastBackupAgeSeconds !== undefined) {
-    metric('pgc_last_base_backup_age_seconds', 'Seconds since the newest complete base backup.', 'gauge', [`pgc_last_base_backup_age_seconds{${l}} ${m.lastBackupAgeSeconds.toFixed(0)}`]);
+    metric('pgc_last_base_backup_age_seconds', 'Seconds since the newest complete base backup.', 'gauge', [
+      `pgc_last_base_backup_age_seconds{${l}} ${m.lastBackupAgeSeconds.toFixed(0)}`,
+    ]);
   }
   out.push(...diskMetrics(l, m.disk));
   // The background observations (observed-metrics.ts).

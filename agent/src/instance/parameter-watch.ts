@@ -10,7 +10,16 @@ import { CLUSTER_CONFIG, CONFIG_ANNOTATIONS, LABELS, names } from '../../../lib/
 import { log } from '../common/log';
 import { ParameterPeer, RestartFacts } from '../decide';
 import { KubeClient } from '../k8s/client';
-import { Parameters, changedNames, loweredStandbyMinimums, checkParameters, invalidParametersFix, parametersHash, readParametersFile, saveLastGood } from './cluster-config';
+import {
+  Parameters,
+  changedNames,
+  loweredStandbyMinimums,
+  checkParameters,
+  invalidParametersFix,
+  parametersHash,
+  readParametersFile,
+  saveLastGood,
+} from './cluster-config';
 import { InstanceConfig } from './config';
 import { renderPostgresqlConf } from './config-files';
 import { InstanceStatus, localConnection, withClient } from './sql';
@@ -32,7 +41,10 @@ export class ParameterWatcher {
   private published?: string;
   private keptAsLastGood = false;
 
-  constructor(private readonly cfg: InstanceConfig, private readonly kube: KubeClient) {}
+  constructor(
+    private readonly cfg: InstanceConfig,
+    private readonly kube: KubeClient,
+  ) {}
 
   get wantedHash(): string {
     return parametersHash(this.cfg.parameters);
@@ -69,7 +81,7 @@ export class ParameterWatcher {
     try {
       raw = fs.readFileSync(file, 'utf8');
     } catch (e) {
-      if (this.lastRaw !== '') log.warn({ file, err: (e as Error).message }, 'cannot read the cluster\'s parameters; keeping the ones in use');
+      if (this.lastRaw !== '') log.warn({ file, err: (e as Error).message }, "cannot read the cluster's parameters; keeping the ones in use");
       this.lastRaw = '';
       return undefined;
     }
@@ -79,7 +91,10 @@ export class ParameterWatcher {
     try {
       next = readParametersFile(this.cfg.configDir!);
     } catch (e) {
-      log.error({ err: (e as Error).message, fix: invalidParametersFix(this.cfg) }, 'the cluster\'s parameters cannot be read; keeping the ones in use');
+      log.error(
+        { err: (e as Error).message, fix: invalidParametersFix(this.cfg) },
+        "the cluster's parameters cannot be read; keeping the ones in use",
+      );
       return undefined;
     }
     const hash = parametersHash(next);
@@ -94,7 +109,10 @@ export class ParameterWatcher {
     const invalid = await checkParameters(next, this.cfg.socketDir);
     if (invalid.length) {
       this.rejectedHash = hash;
-      log.error({ invalid, changed, rejected: hash, running: this.wantedHash, fix: invalidParametersFix(this.cfg) }, 'new parameters rejected: postgres would not accept them, so they were not written; postgres keeps running with the previous ones');
+      log.error(
+        { invalid, changed, rejected: hash, running: this.wantedHash, fix: invalidParametersFix(this.cfg) },
+        'new parameters rejected: postgres would not accept them, so they were not written; postgres keeps running with the previous ones',
+      );
       return false;
     }
     this.lowered = loweredStandbyMinimums(this.cfg.parameters, next);
@@ -103,8 +121,12 @@ export class ParameterWatcher {
     saveLastGood(this.cfg, next);
     const { pendingRestart, errors } = await reloadAndReport(this.cfg);
     const waiting = changed.filter(n => pendingRestart.includes(n));
-    log.info({ hash, changed, reloaded: changed.filter(n => !waiting.includes(n)), pendingRestart: waiting, errors },
-      waiting.length ? 'parameters applied by a reload; some wait for a coordinated restart (replicas first, then a switchover)' : 'parameters applied by a reload, no restart needed');
+    log.info(
+      { hash, changed, reloaded: changed.filter(n => !waiting.includes(n)), pendingRestart: waiting, errors },
+      waiting.length
+        ? 'parameters applied by a reload; some wait for a coordinated restart (replicas first, then a switchover)'
+        : 'parameters applied by a reload, no restart needed',
+    );
     return true;
   }
 
@@ -130,8 +152,14 @@ export class ParameterWatcher {
   /** The facts of decideParameterRestart; the peers are read only when a restart is pending here. */
   async restartFacts(role: 'primary' | 'replica', status: InstanceStatus): Promise<RestartFacts> {
     return {
-      me: this.cfg.podName, ordinal: this.cfg.ordinal, role, instances: this.cfg.instances, wantedHash: this.wantedHash,
-      pendingRestart: this.pendingRestart.length > 0, lowersStandbyMinimums: this.pendingRestart.length ? this.lowered : [], streaming: status.receiver === 'streaming',
+      me: this.cfg.podName,
+      ordinal: this.cfg.ordinal,
+      role,
+      instances: this.cfg.instances,
+      wantedHash: this.wantedHash,
+      pendingRestart: this.pendingRestart.length > 0,
+      lowersStandbyMinimums: this.pendingRestart.length ? this.lowered : [],
+      streaming: status.receiver === 'streaming',
       peers: this.pendingRestart.length ? await this.readPeers() : [],
       streamingReplicas: status.replicas.filter(r => r.state === 'streaming').map(r => r.name),
     };
@@ -147,17 +175,24 @@ export class ParameterWatcher {
         const a = pod?.metadata?.annotations ?? {};
         const role = pod?.metadata?.labels?.[LABELS.role];
         out.push({
-          name, ordinal: i, role: role === 'primary' || role === 'replica' ? role : undefined,
-          appliedHash: a[CONFIG_ANNOTATIONS.appliedHash], pendingRestartHash: a[CONFIG_ANNOTATIONS.pendingRestart],
+          name,
+          ordinal: i,
+          role: role === 'primary' || role === 'replica' ? role : undefined,
+          appliedHash: a[CONFIG_ANNOTATIONS.appliedHash],
+          pendingRestartHash: a[CONFIG_ANNOTATIONS.pendingRestart],
         });
-      } catch { /* unreadable: it cannot vouch for anything */ }
+      } catch {
+        /* unreadable: it cannot vouch for anything */
+      }
     }
     return out;
   }
 }
 
 async function pendingRestartNames(cfg: InstanceConfig): Promise<string[]> {
-  return withClient(localConnection(cfg), async c => (await c.query('SELECT name FROM pg_settings WHERE pending_restart ORDER BY name')).rows.map(r => String(r.name)));
+  return withClient(localConnection(cfg), async c =>
+    (await c.query('SELECT name FROM pg_settings WHERE pending_restart ORDER BY name')).rows.map(r => String(r.name)),
+  );
 }
 
 /**
@@ -179,6 +214,8 @@ async function reloadAndReport(cfg: InstanceConfig): Promise<{ pendingRestart: s
   }
   return withClient(conn, async c => ({
     pendingRestart: (await c.query('SELECT name FROM pg_settings WHERE pending_restart ORDER BY name')).rows.map(r => String(r.name)),
-    errors: (await c.query(`SELECT name || ': ' || error AS e FROM pg_file_settings WHERE error IS NOT NULL AND error <> 'setting could not be applied'`)).rows.map(r => String(r.e)),
+    errors: (
+      await c.query(`SELECT name || ': ' || error AS e FROM pg_file_settings WHERE error IS NOT NULL AND error <> 'setting could not be applied'`)
+    ).rows.map(r => String(r.e)),
   }));
 }

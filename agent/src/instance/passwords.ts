@@ -38,15 +38,19 @@ export async function applyPasswords(cfg: InstanceConfig): Promise<string[]> {
   return withClient(localConnection(cfg), async c => {
     // Re-applied by whichever instance is primary: no need to wait for a synchronous replica.
     await c.query('SET synchronous_commit = local');
-    const stored = new Map((await c.query('SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1)', [roles.map(r => r.role)])).rows
-      .map(r => [String(r.rolname), r.rolpassword as string | null]));
+    const stored = new Map(
+      (await c.query('SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1)', [roles.map(r => r.role)])).rows.map(r => [
+        String(r.rolname),
+        r.rolpassword as string | null,
+      ]),
+    );
     const changed: string[] = [];
     for (const r of roles) {
       if (!stored.has(r.role)) continue;
       const password = r.password();
       if (verifierMatches(stored.get(r.role), password)) continue;
       await c.query(`ALTER ROLE ${c.escapeIdentifier(r.role)} WITH PASSWORD ${c.escapeLiteral(scramVerifier(password))}`);
-      log.info({ role: r.role, secret: r.secret }, 'password rotated: the role has its Secret\'s password now');
+      log.info({ role: r.role, secret: r.secret }, "password rotated: the role has its Secret's password now");
       changed.push(r.role);
     }
     return changed;

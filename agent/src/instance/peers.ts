@@ -26,8 +26,11 @@ export async function readPeers(kube: KubeClient, cfg: InstanceConfig, nowMs = D
     }
     const [lsn, at] = (annotations[ANNOTATIONS.receivedLsn] ?? '').split('@');
     out.push({
-      name, ordinal: i, systemIdentifier: annotations[ANNOTATIONS.systemIdentifier],
-      receivedLsn: lsn || undefined, reportedAgeMs: at ? nowMs - Date.parse(at) : undefined,
+      name,
+      ordinal: i,
+      systemIdentifier: annotations[ANNOTATIONS.systemIdentifier],
+      receivedLsn: lsn || undefined,
+      reportedAgeMs: at ? nowMs - Date.parse(at) : undefined,
     });
   }
   return out;

@@ -16,9 +16,7 @@ export interface Marker {
   bootstrappedAt: string;
 }
 
-export type DataState =
-  | { kind: 'empty' }
-  | { kind: 'initialized'; systemIdentifier: string; marker?: Marker; standby: boolean };
+export type DataState = { kind: 'empty' } | { kind: 'initialized'; systemIdentifier: string; marker?: Marker; standby: boolean };
 
 /** The system identifier is the first 8 bytes of global/pg_control (little-endian on amd64 and arm64). */
 export function readSystemIdentifier(pgdata: string): string {
@@ -35,10 +33,14 @@ export function readSystemIdentifier(pgdata: string): string {
 export function inspectDataDir(pgdata: string): DataState {
   if (!fs.existsSync(pgdata) || fs.readdirSync(pgdata).length === 0) return { kind: 'empty' };
   if (!fs.existsSync(path.join(pgdata, 'PG_VERSION')) || !fs.existsSync(path.join(pgdata, 'global', 'pg_control'))) {
-    throw new AgentError(`data directory ${pgdata} is not empty but holds no PostgreSQL data directory`, 'Nothing was touched. Inspect the volume; if its content is expendable, empty it so the instance can bootstrap.', { pgdata });
+    throw new AgentError(
+      `data directory ${pgdata} is not empty but holds no PostgreSQL data directory`,
+      'Nothing was touched. Inspect the volume; if its content is expendable, empty it so the instance can bootstrap.',
+      { pgdata },
+    );
   }
   const markerPath = path.join(pgdata, MARKER_FILE);
-  const marker = fs.existsSync(markerPath) ? JSON.parse(fs.readFileSync(markerPath, 'utf8')) as Marker : undefined;
+  const marker = fs.existsSync(markerPath) ? (JSON.parse(fs.readFileSync(markerPath, 'utf8')) as Marker) : undefined;
   return { kind: 'initialized', systemIdentifier: readSystemIdentifier(pgdata), marker, standby: fs.existsSync(path.join(pgdata, 'standby.signal')) };
 }
 
@@ -82,7 +84,10 @@ export function checkFreeSpace(dir: string, need = MIN_FREE_BYTES): void {
 
 /** What pg_controldata says of a stopped data directory: whether it shut down cleanly, and its last checkpoint. */
 export async function readControlData(pgdata: string): Promise<{ state: string; checkpointLsn: string }> {
-  const { stdout } = await execTool('pg_controldata', [pgdata], { env: { LC_ALL: 'C' }, fix: 'pg_controldata is part of the PostgreSQL server binaries in the image.' });
+  const { stdout } = await execTool('pg_controldata', [pgdata], {
+    env: { LC_ALL: 'C' },
+    fix: 'pg_controldata is part of the PostgreSQL server binaries in the image.',
+  });
   const field = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, 'm').exec(stdout)?.[1].trim() ?? '';
   return { state: field('Database cluster state'), checkpointLsn: field('Latest checkpoint location') };
 }

@@ -11,7 +11,10 @@ export class RoleLabeler {
   private applied?: InstanceRole;
   private lastError?: string;
 
-  constructor(private readonly kube: KubeClient, private readonly podName: string) {}
+  constructor(
+    private readonly kube: KubeClient,
+    private readonly podName: string,
+  ) {}
 
   get current(): InstanceRole | undefined {
     return this.applied;

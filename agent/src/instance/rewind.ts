@@ -18,7 +18,12 @@ import { freeBytes } from './pgdata';
 
 /** The rejoin cannot go on without someone's help; nothing was deleted. */
 export class RejoinBlocked extends Error {
-  constructor(readonly why: string, readonly fix: string, readonly invariant: Invariant, readonly detail: string) {
+  constructor(
+    readonly why: string,
+    readonly fix: string,
+    readonly invariant: Invariant,
+    readonly detail: string,
+  ) {
     super(`${why}: ${detail}`);
   }
 }
@@ -54,7 +59,7 @@ export async function rejoinAsReplica(cfg: InstanceConfig): Promise<'rewound' | 
   for (let attempt = 1; attempt <= 5 && !diverged; attempt++) {
     try {
       const r = await execTool('pg_rewind', args, { env: { PGPASSFILE: passfile }, fix: 'See the rejoin decision that follows.' });
-      log.info({ output: r.stderr.trim().split('\n').slice(-2).join(' | ') }, 'rewound the former primary onto the new primary\'s history');
+      log.info({ output: r.stderr.trim().split('\n').slice(-2).join(' | ') }, "rewound the former primary onto the new primary's history");
       return 'rewound';
     } catch (e) {
       const message = (e as Error).message;
@@ -74,7 +79,10 @@ export async function rejoinAsReplica(cfg: InstanceConfig): Promise<'rewound' | 
   }
   const space = decideCloneAside({ freeBytes: freeBytes(path.dirname(cfg.pgdata)), neededBytes: directoryBytes(cfg.pgdata) });
   if (space.action === 'wait') throw new RejoinBlocked(space.why, space.fix, space.invariant, diverged);
-  log.warn({ pgdata: cfg.pgdata, reason: diverged, space: space.why }, 'cannot rewind: cloning the primary beside the current data, which is replaced only once the clone is complete');
+  log.warn(
+    { pgdata: cfg.pgdata, reason: diverged, space: space.why },
+    'cannot rewind: cloning the primary beside the current data, which is replaced only once the clone is complete',
+  );
   try {
     await cloneIntoPartial(cfg, { deadlineMs: 2 * 60 * 1000 });
   } catch (e) {

@@ -18,7 +18,10 @@ export class RolloutWatch {
   private lastWhy = '';
   private replacing = false;
 
-  constructor(private readonly kube: KubeClient, private readonly cfg: InstanceConfig) {}
+  constructor(
+    private readonly kube: KubeClient,
+    private readonly cfg: InstanceConfig,
+  ) {}
 
   /** Called on every tick of a running primary or replica; does its work every {@link ROLLOUT_CHECK_MS}. */
   async check(role: 'primary' | 'replica', streaming: string[]): Promise<RolloutDecision | undefined> {
@@ -50,13 +53,24 @@ export class RolloutWatch {
         if (name === this.cfg.podName) continue;
         const pod = await this.kube.getPod(name);
         peers.push({
-          name, ordinal: i, exists: !!pod, revision: pod?.metadata?.labels?.[LABELS.revision],
+          name,
+          ordinal: i,
+          exists: !!pod,
+          revision: pod?.metadata?.labels?.[LABELS.revision],
           ready: !!pod?.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True'),
-          terminating: !!pod?.metadata?.deletionTimestamp, primary: pod?.metadata?.labels?.[LABELS.role] === 'primary',
+          terminating: !!pod?.metadata?.deletionTimestamp,
+          primary: pod?.metadata?.labels?.[LABELS.role] === 'primary',
         });
       }
       decision = decideRollout({
-        strategy: sts.spec?.updateStrategy?.type, me: this.cfg.podName, ordinal: this.cfg.ordinal, role, myRevision: me?.metadata?.labels?.[LABELS.revision], updateRevision, peers, streaming,
+        strategy: sts.spec?.updateStrategy?.type,
+        me: this.cfg.podName,
+        ordinal: this.cfg.ordinal,
+        role,
+        myRevision: me?.metadata?.labels?.[LABELS.revision],
+        updateRevision,
+        peers,
+        streaming,
       });
     } catch (e) {
       this.say('info', `rollout state unreadable: ${(e as Error).message}`);

@@ -21,7 +21,7 @@ export function startRotation(kube: KubeClient, cfg: InstanceConfig, isPrimary: 
     try {
       await applyPasswords(cfg);
     } catch (e) {
-      log.warn({ err: (e as Error).message }, 'cannot apply the Secrets\' passwords to the roles yet; retrying');
+      log.warn({ err: (e as Error).message }, "cannot apply the Secrets' passwords to the roles yet; retrying");
     }
   });
 }

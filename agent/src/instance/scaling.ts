@@ -25,7 +25,10 @@ export class InstanceCount {
   private lastRead = -Infinity;
   private forbiddenSince?: number;
 
-  constructor(private readonly kube: KubeClient, private readonly cfg: InstanceConfig) {}
+  constructor(
+    private readonly kube: KubeClient,
+    private readonly cfg: InstanceConfig,
+  ) {}
 
   /** How long spec.replicas has been seen unchanged. */
   stableMs(): number {
@@ -46,7 +49,11 @@ export class InstanceCount {
     } catch (e) {
       if (e instanceof KubeError && e.code === 403) {
         // Manifests of an older version: no RBAC for it. The count of the environment stays (scaling restarts pods).
-        if (this.forbiddenSince === undefined) log.warn({ instances: this.cfg.instances, fix: 'Apply the manifests of this agent\'s version (its Role may get the StatefulSet).' }, 'may not read the StatefulSet: using the instance count of the environment');
+        if (this.forbiddenSince === undefined)
+          log.warn(
+            { instances: this.cfg.instances, fix: "Apply the manifests of this agent's version (its Role may get the StatefulSet)." },
+            'may not read the StatefulSet: using the instance count of the environment',
+          );
         this.forbiddenSince ??= now();
       }
     }
@@ -74,7 +81,10 @@ export class ReplicaSlots {
   private running = false;
   private lastRun = -Infinity;
 
-  constructor(private readonly cfg: InstanceConfig, private readonly count: InstanceCount) {}
+  constructor(
+    private readonly cfg: InstanceConfig,
+    private readonly count: InstanceCount,
+  ) {}
 
   async tick(): Promise<void> {
     if (this.running || this.count.replicas === undefined || now() - this.lastRun < REFRESH_MS) return;
@@ -89,10 +99,18 @@ export class ReplicaSlots {
         for (let i = 0; i < this.cfg.instances; i++) {
           if (i === this.cfg.ordinal || slots.some(s => s.ordinal === i)) continue;
           // As reconcilePrimary does: no WAL reserved until the replica first connects.
-          await c.query('SELECT pg_create_physical_replication_slot($1, false) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)', [slotName(this.cfg.cluster, i)]);
+          await c.query(
+            'SELECT pg_create_physical_replication_slot($1, false) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)',
+            [slotName(this.cfg.cluster, i)],
+          );
           log.info({ slot: slotName(this.cfg.cluster, i), instances: this.cfg.instances }, 'created the replication slot of a new instance');
         }
-        const decisions = decideSlotCleanup({ slots, replicas: this.count.replicas, replicasStableMs: this.count.stableMs(), stableBoundMs: SLOT_DROP_STABLE_MS });
+        const decisions = decideSlotCleanup({
+          slots,
+          replicas: this.count.replicas,
+          replicasStableMs: this.count.stableMs(),
+          stableBoundMs: SLOT_DROP_STABLE_MS,
+        });
         for (const d of decisions) {
           if (d.action === 'wait') {
             if (this.lastWhy.get(d.slot) !== d.why) log.info({ slot: d.slot, fix: d.fix, invariant: d.invariant }, d.why);
@@ -100,7 +118,9 @@ export class ReplicaSlots {
             continue;
           }
           // Only if still unused at this instant: a pod that came back meanwhile keeps its slot.
-          const r = await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [d.slot]);
+          const r = await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [
+            d.slot,
+          ]);
           if (r.rowCount) log.warn({ slot: d.slot, invariant: d.invariant }, d.why);
           this.lastWhy.delete(d.slot);
         }

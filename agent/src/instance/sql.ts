@@ -18,7 +18,9 @@ export function localConnection(cfg: InstanceConfig, database = 'postgres'): Cli
 
 export async function withClient<T>(conn: ClientConfig, fn: (c: Client) => Promise<T>): Promise<T> {
   const client = new Client(conn);
-  client.on('error', () => { /* a dropped connection surfaces through the pending query */ });
+  client.on('error', () => {
+    /* a dropped connection surfaces through the pending query */
+  });
   await client.connect();
   try {
     return await fn(client);
@@ -64,7 +66,10 @@ export async function reconcilePrimary(cfg: InstanceConfig): Promise<void> {
       if (i === cfg.ordinal) continue;
       const slot = slotName(cfg.cluster, i);
       // Not reserving WAL until the replica first connects: a replica that never comes must not fill the disk.
-      await c.query('SELECT pg_create_physical_replication_slot($1, false) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)', [slot]);
+      await c.query(
+        'SELECT pg_create_physical_replication_slot($1, false) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)',
+        [slot],
+      );
     }
   });
 }
@@ -118,21 +123,31 @@ export interface InstanceStatus {
 
 export async function readStatus(cfg: InstanceConfig): Promise<InstanceStatus> {
   return withClient(localConnection(cfg), async c => {
-    const r = (await c.query(`SELECT pg_is_in_recovery() AS rec,
+    const r = (
+      await c.query(`SELECT pg_is_in_recovery() AS rec,
       CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0')::text ELSE pg_current_wal_lsn()::text END AS lsn,
       CASE WHEN pg_is_in_recovery() THEN coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0) ELSE 0 END AS lag,
       (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS receiver,
-      CASE WHEN pg_is_in_recovery() THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text END AS received`)).rows[0];
-    const replicas = r.rec ? [] : (await c.query(`SELECT application_name AS name, state,
-      coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0) AS lag FROM pg_stat_replication`)).rows
-      .map(x => ({ name: x.name, state: x.state, lagBytes: Number(x.lag) }));
-    const a = (await c.query(`SELECT archived_count, failed_count, extract(epoch FROM now() - last_archived_time) AS age FROM pg_stat_archiver`)).rows[0];
+      CASE WHEN pg_is_in_recovery() THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text END AS received`)
+    ).rows[0];
+    const replicas = r.rec
+      ? []
+      : (
+          await c.query(`SELECT application_name AS name, state,
+      coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0) AS lag FROM pg_stat_replication`)
+        ).rows.map(x => ({ name: x.name, state: x.state, lagBytes: Number(x.lag) }));
+    const a = (await c.query(`SELECT archived_count, failed_count, extract(epoch FROM now() - last_archived_time) AS age FROM pg_stat_archiver`))
+      .rows[0];
     return {
       inRecovery: r.rec,
       receiver: r.receiver ?? undefined,
       replayLagBytes: Number(r.lag),
       replicas,
-      archiver: { archived: Number(a.archived_count), failed: Number(a.failed_count), lastArchivedAgeSeconds: a.age === null ? undefined : Number(a.age) },
+      archiver: {
+        archived: Number(a.archived_count),
+        failed: Number(a.failed_count),
+        lastArchivedAgeSeconds: a.age === null ? undefined : Number(a.age),
+      },
       lsn: r.lsn,
       receivedLsn: r.received ?? undefined,
     };

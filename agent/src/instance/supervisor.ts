@@ -62,13 +62,27 @@ export class PostgresSupervisor {
     this.consecutiveFailures++;
     const max = this.opts.maxConsecutiveFailures ?? 10;
     if (this.consecutiveFailures >= max) {
-      log.error({ code, signal, failures: this.consecutiveFailures, fix: 'Read the postgres lines above for the cause; the pod will be restarted by Kubernetes.' }, 'postgres keeps failing; giving up');
+      log.error(
+        {
+          code,
+          signal,
+          failures: this.consecutiveFailures,
+          fix: 'Read the postgres lines above for the cause; the pod will be restarted by Kubernetes.',
+        },
+        'postgres keeps failing; giving up',
+      );
       this.opts.onGiveUp?.();
       return;
     }
     const delay = Math.min(30000, 500 * 2 ** (this.consecutiveFailures - 1));
-    log.warn({ code, signal, restartInMs: delay, restarts: this.restarts + 1 }, 'postgres exited unexpectedly; restarting (crash recovery replays WAL, no committed data is lost)');
-    this.restartTimer = setTimeout(() => { this.restarts++; this.start(); }, delay);
+    log.warn(
+      { code, signal, restartInMs: delay, restarts: this.restarts + 1 },
+      'postgres exited unexpectedly; restarting (crash recovery replays WAL, no committed data is lost)',
+    );
+    this.restartTimer = setTimeout(() => {
+      this.restarts++;
+      this.start();
+    }, delay);
   }
 
   /** Fast shutdown, then immediate shutdown after `timeoutSeconds`. Resolves once postgres has exited. */

@@ -12,7 +12,11 @@ import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { KubeError, connectKube } from '../k8s/client';
 
-export async function switchoverCommand(target: string, opts: { wait?: boolean; timeoutSeconds?: number } = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function switchoverCommand(
+  target: string,
+  opts: { wait?: boolean; timeoutSeconds?: number } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   const cluster = requireEnv(ENV.cluster, env);
   if (!new RegExp(`^${cluster}-\\d+$`).test(target)) {
     throw new AgentError(`"${target}" is not a pod of cluster ${cluster}`, `Name one of the instance pods, e.g. ${cluster}-1.`);
@@ -51,9 +55,15 @@ export async function switchoverCommand(target: string, opts: { wait?: boolean; 
     }
     if (result?.startsWith(`${target} refused`)) {
       const reason = result.slice(`${target} refused: `.length).replace(/^switchover to \S+ refused: /, '');
-      throw new AgentError(`switchover to ${target} did not happen: ${reason}`, `The primary did not change. Check that ${target} is a streaming replica (its /readyz), then ask again.`);
+      throw new AgentError(
+        `switchover to ${target} did not happen: ${reason}`,
+        `The primary did not change. Check that ${target} is a streaming replica (its /readyz), then ask again.`,
+      );
     }
     await new Promise(r => setTimeout(r, 500));
   }
-  throw new AgentError(`switchover to ${target} did not finish within ${timeoutMs / 1000} s`, `Check that ${target} is a streaming replica (its /readyz) and read both agents' logs.`);
+  throw new AgentError(
+    `switchover to ${target} did not finish within ${timeoutMs / 1000} s`,
+    `Check that ${target} is a streaming replica (its /readyz) and read both agents' logs.`,
+  );
 }

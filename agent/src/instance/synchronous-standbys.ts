@@ -34,7 +34,9 @@ export class SynchronousStandbys {
   /** With `preferred`: polls while `isPrimary()` says this instance is the cluster's writable primary. */
   start(isPrimary: () => boolean): void {
     if (this.cfg.synchronous?.dataDurability !== 'preferred') return;
-    this.timer = setInterval(() => { if (isPrimary()) void this.step(); }, SYNCHRONOUS_POLL_MS);
+    this.timer = setInterval(() => {
+      if (isPrimary()) void this.step();
+    }, SYNCHRONOUS_POLL_MS);
   }
 
   stop(): void {
@@ -49,7 +51,9 @@ export class SynchronousStandbys {
    */
   step(): Promise<void> {
     if (!this.cfg.synchronous) return Promise.resolve();
-    this.running ??= this.observeAndApply().finally(() => { this.running = undefined; });
+    this.running ??= this.observeAndApply().finally(() => {
+      this.running = undefined;
+    });
     return this.running;
   }
 
@@ -66,14 +70,28 @@ export class SynchronousStandbys {
       if (rec && spec.dataDurability === 'preferred') return; // only a primary knows who streams from it
       const standbys: StandbyRow[] = rows.rows.map(r => ({ name: r.name, state: r.state, flushLsn: r.flush ?? undefined }));
       const peers = Array.from({ length: this.cfg.instances }, (_, i) => names.pod(this.cfg.cluster, i)).filter(p => p !== this.cfg.podName);
-      const d = decideSynchronousStandbys({
-        number: spec.number, dataDurability: spec.dataDurability, peers, currentLsn: lsn ?? undefined, standbys,
-        nowMs: performance.now(), silentAfterMs: SILENT_AFTER_MS, catchUpBytes: CATCH_UP_BYTES,
-      }, this.memory);
+      const d = decideSynchronousStandbys(
+        {
+          number: spec.number,
+          dataDurability: spec.dataDurability,
+          peers,
+          currentLsn: lsn ?? undefined,
+          standbys,
+          nowMs: performance.now(),
+          silentAfterMs: SILENT_AFTER_MS,
+          catchUpBytes: CATCH_UP_BYTES,
+        },
+        this.memory,
+      );
       if (d.value !== current) {
         await c.query(`ALTER SYSTEM SET synchronous_standby_names = ${c.escapeLiteral(d.value)}`);
         await c.query('SELECT pg_reload_conf()');
-        for (const ch of d.changes) (ch.change === 'dropped' ? log.warn : log.info).call(log, { standby: ch.standby, change: ch.change, ...(ch.fix ? { fix: ch.fix } : {}) }, ch.why);
+        for (const ch of d.changes)
+          (ch.change === 'dropped' ? log.warn : log.info).call(
+            log,
+            { standby: ch.standby, change: ch.change, ...(ch.fix ? { fix: ch.fix } : {}) },
+            ch.why,
+          );
         log.info({ synchronous_standby_names: d.value }, 'synchronous replication set');
       }
       // Remembered only once applied: a failed ALTER is decided (and logged) again at the next poll.
@@ -92,7 +110,9 @@ export class SynchronousStandbys {
     if (this.client) return this.client;
     // A hung server must not hold the poll: the next one retries on a new connection.
     const c = new Client({ ...localConnection(this.cfg), statement_timeout: 2000, application_name: 'pg-agent synchronous' });
-    c.on('error', () => { if (this.client === c) this.client = undefined; });
+    c.on('error', () => {
+      if (this.client === c) this.client = undefined;
+    });
     await c.connect();
     this.client = c;
     return c;

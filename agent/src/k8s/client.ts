@@ -7,7 +7,10 @@ import type { AppsV1Api, CoordinationV1Api, CoreV1Api, V1Lease, V1Pod, V1Secret,
 import { AgentError } from '../common/errors';
 
 export class KubeError extends Error {
-  constructor(readonly code: number, message: string) {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'KubeError';
   }
@@ -48,7 +51,9 @@ function toKubeError(err: unknown, what: string): KubeError {
   try {
     const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
     if (body && typeof body === 'object' && 'message' in body) message = String((body as { message: unknown }).message);
-  } catch { /* keep the client's message */ }
+  } catch {
+    /* keep the client's message */
+  }
   return new KubeError(e.code, `${what}: ${e.code} ${message}`);
 }
 
@@ -58,7 +63,10 @@ const REQUEST_TIMEOUT_MS = 5000;
 function withTimeout<T>(what: string, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new KubeError(0, `${what}: no answer from the Kubernetes API within ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS);
+    timer = setTimeout(
+      () => reject(new KubeError(0, `${what}: no answer from the Kubernetes API within ${REQUEST_TIMEOUT_MS} ms`)),
+      REQUEST_TIMEOUT_MS,
+    );
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
@@ -69,7 +77,10 @@ export async function connectKube(namespace: string): Promise<KubeClient> {
   try {
     kc.loadFromDefault();
   } catch (e) {
-    throw new AgentError(`cannot load Kubernetes credentials (${(e as Error).message})`, 'Run in a pod with its ServiceAccount token mounted, or set KUBECONFIG.');
+    throw new AgentError(
+      `cannot load Kubernetes credentials (${(e as Error).message})`,
+      'Run in a pod with its ServiceAccount token mounted, or set KUBECONFIG.',
+    );
   }
   if (!kc.getCurrentCluster()) {
     throw new AgentError('no Kubernetes API configured', 'Run in a pod with automountServiceAccountToken, or set KUBECONFIG.');
@@ -97,13 +108,18 @@ export async function connectKube(namespace: string): Promise<KubeClient> {
   return {
     namespace,
     getPod: name => notFoundAsUndefined(`get pod ${name}`, () => core.readNamespacedPod({ name, namespace })),
-    patchPodLabels: (name, labels) => rethrow(`label pod ${name}`, () => core.patchNamespacedPod({ name, namespace, body: { metadata: { labels } } }, mergePatch)),
+    patchPodLabels: (name, labels) =>
+      rethrow(`label pod ${name}`, () => core.patchNamespacedPod({ name, namespace, body: { metadata: { labels } } }, mergePatch)),
     getSecret: name => notFoundAsUndefined(`get secret ${name}`, () => core.readNamespacedSecret({ name, namespace })),
     createSecret: secret => rethrow(`create secret ${secret.metadata?.name}`, () => core.createNamespacedSecret({ namespace, body: secret })),
-    patchPodAnnotations: (name, annotations) => rethrow(`annotate pod ${name}`, () => core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, mergePatch)),
+    patchPodAnnotations: (name, annotations) =>
+      rethrow(`annotate pod ${name}`, () => core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, mergePatch)),
     getLease: name => notFoundAsUndefined(`get lease ${name}`, () => coordination.readNamespacedLease({ name, namespace })),
     createLease: lease => rethrow(`create lease ${lease.metadata?.name}`, () => coordination.createNamespacedLease({ namespace, body: lease })),
-    replaceLease: lease => rethrow(`update lease ${lease.metadata?.name}`, () => coordination.replaceNamespacedLease({ name: lease.metadata!.name!, namespace, body: lease })),
+    replaceLease: lease =>
+      rethrow(`update lease ${lease.metadata?.name}`, () =>
+        coordination.replaceNamespacedLease({ name: lease.metadata!.name!, namespace, body: lease }),
+      ),
     getStatefulSet: name => notFoundAsUndefined(`get statefulset ${name}`, () => apps.readNamespacedStatefulSet({ name, namespace })),
     deletePod: async (name, uid) => {
       await rethrow(`delete pod ${name}`, () => core.deleteNamespacedPod({ name, namespace, body: uid ? { preconditions: { uid } } : undefined }));

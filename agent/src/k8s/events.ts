@@ -46,7 +46,13 @@ export function eventName(podName: string, at: Date, uniquifier = 0): string {
 /** The object sent to the API (pure, for the tests). `eventTime` is a Date: the client sends it with microseconds. */
 export function buildEvent(subject: EventSubject, ev: PodEvent, at: Date, uniquifier = 0): EventsV1Event {
   const note = ev.note.length > NOTE_LIMIT ? `${ev.note.slice(0, NOTE_LIMIT - 1)}…` : ev.note;
-  const regarding = { apiVersion: 'v1', kind: 'Pod', namespace: subject.namespace, name: subject.podName, ...(subject.podUid ? { uid: subject.podUid } : {}) };
+  const regarding = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    namespace: subject.namespace,
+    name: subject.podName,
+    ...(subject.podUid ? { uid: subject.podUid } : {}),
+  };
   return {
     apiVersion: 'events.k8s.io/v1',
     kind: 'Event',
@@ -127,7 +133,10 @@ export function eventRecorder(opts: EventRecorderOptions): EventRecorder {
         return;
       } catch (err) {
         const again = retryable(err) && i < delays.length;
-        log.debug({ event: event.metadata?.name, reason: event.reason, err: (err as Error)?.message ?? String(err), retry: again }, 'cannot record the event');
+        log.debug(
+          { event: event.metadata?.name, reason: event.reason, err: (err as Error)?.message ?? String(err), retry: again },
+          'cannot record the event',
+        );
         if (!again) return;
         await new Promise(r => setTimeout(r, delays[i]).unref());
       }
@@ -139,7 +148,9 @@ export function eventRecorder(opts: EventRecorderOptions): EventRecorder {
       try {
         // Sub-millisecond digits: a counter and a random part, so that two processes of one pod never collide.
         const event = buildEvent(opts, ev, new Date(), (counter++ % 1000) * 1000 + Math.floor(Math.random() * 1000));
-        const p = deliver(event).catch(() => undefined).finally(() => pending.delete(p));
+        const p = deliver(event)
+          .catch(() => undefined)
+          .finally(() => pending.delete(p));
         pending.add(p);
       } catch (err) {
         log.debug({ reason: ev.reason, err: (err as Error).message }, 'cannot build the event');
@@ -147,7 +158,13 @@ export function eventRecorder(opts: EventRecorderOptions): EventRecorder {
     },
     async settled(waitMs = timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all([...pending]), new Promise(r => { timer = setTimeout(r, waitMs); timer.unref(); })]);
+      await Promise.race([
+        Promise.all([...pending]),
+        new Promise(r => {
+          timer = setTimeout(r, waitMs);
+          timer.unref();
+        }),
+      ]);
       clearTimeout(timer);
     },
   };
@@ -172,18 +189,24 @@ function defaultSender(namespace: string, timeoutMs: number): EventSender {
     // The request itself is aborted at the timeout: a hanging API must not keep a finished Job's process alive.
     const abortAtTimeout = {
       middlewareMergeStrategy: 'append' as const,
-      middleware: [{
-        pre: (ctx: import('@kubernetes/client-node').RequestContext) => {
-          ctx.setSignal(AbortSignal.timeout(timeoutMs));
-          return new k8s.Observable(Promise.resolve(ctx));
+      middleware: [
+        {
+          pre: (ctx: import('@kubernetes/client-node').RequestContext) => {
+            ctx.setSignal(AbortSignal.timeout(timeoutMs));
+            return new k8s.Observable(Promise.resolve(ctx));
+          },
+          post: (res: import('@kubernetes/client-node').ResponseContext) => new k8s.Observable(Promise.resolve(res)),
         },
-        post: (res: import('@kubernetes/client-node').ResponseContext) => new k8s.Observable(Promise.resolve(res)),
-      }],
+      ],
     };
-    return (event: EventsV1Event) => events.createNamespacedEvent({
-      namespace,
-      body: { ...event, eventTime: new k8s.V1MicroTime(event.eventTime.getTime()) },
-    }, abortAtTimeout);
+    return (event: EventsV1Event) =>
+      events.createNamespacedEvent(
+        {
+          namespace,
+          body: { ...event, eventTime: new k8s.V1MicroTime(event.eventTime.getTime()) },
+        },
+        abortAtTimeout,
+      );
   };
   return async event => {
     api ??= load();

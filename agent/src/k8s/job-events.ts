@@ -19,29 +19,53 @@ export class JobEvents {
   }
 
   backupStarted(backupId: string, source: string): void {
-    this.recorder?.record({ reason: EVENT_REASONS.backupStarted, type: 'Normal', action: 'Backup', note: `Base backup ${backupId} started from ${source}.` });
+    this.recorder?.record({
+      reason: EVENT_REASONS.backupStarted,
+      type: 'Normal',
+      action: 'Backup',
+      note: `Base backup ${backupId} started from ${source}.`,
+    });
   }
 
   backupCompleted(backupId: string, sizeBytes: number | undefined, seconds: number): void {
-    this.recorder?.record({ reason: EVENT_REASONS.backupCompleted, type: 'Normal', action: 'Backup',
-      note: `Base backup ${backupId} completed: ${mib(sizeBytes)} in ${seconds.toFixed(1)} s.` });
+    this.recorder?.record({
+      reason: EVENT_REASONS.backupCompleted,
+      type: 'Normal',
+      action: 'Backup',
+      note: `Base backup ${backupId} completed: ${mib(sizeBytes)} in ${seconds.toFixed(1)} s.`,
+    });
   }
 
   backupFailed(message: string, fix?: string): void {
-    this.recorder?.record({ reason: EVENT_REASONS.backupFailed, type: 'Warning', action: 'Backup',
-      note: `Base backup failed: ${message}${fix ? ` Fix: ${fix}` : ''}` });
+    this.recorder?.record({
+      reason: EVENT_REASONS.backupFailed,
+      type: 'Warning',
+      action: 'Backup',
+      note: `Base backup failed: ${message}${fix ? ` Fix: ${fix}` : ''}`,
+    });
   }
 
   retentionDeleted(backupIds: string[], walObjects: number): void {
     if (backupIds.length === 0 && walObjects === 0) return;
-    this.recorder?.record({ reason: EVENT_REASONS.retentionDeleted, type: 'Normal', action: 'Retention',
-      note: `Retention deleted ${backupIds.length} backup(s)${backupIds.length ? ` (${backupIds.join(', ')})` : ''} and ${walObjects} WAL object(s) no kept backup needs.` });
+    this.recorder?.record({
+      reason: EVENT_REASONS.retentionDeleted,
+      type: 'Normal',
+      action: 'Retention',
+      note: `Retention deleted ${backupIds.length} backup(s)${backupIds.length ? ` (${backupIds.join(', ')})` : ''} and ${walObjects} WAL object(s) no kept backup needs.`,
+    });
   }
 
   drillResult(ok: boolean, backupId: string, detail: string): void {
-    this.recorder?.record(ok
-      ? { reason: EVENT_REASONS.drillSucceeded, type: 'Normal', action: 'Verify', note: `Restore drill of backup ${backupId} succeeded: ${detail}` }
-      : { reason: EVENT_REASONS.drillFailed, type: 'Warning', action: 'Verify', note: `Restore drill${backupId ? ` of backup ${backupId}` : ''} failed: ${detail}` });
+    this.recorder?.record(
+      ok
+        ? { reason: EVENT_REASONS.drillSucceeded, type: 'Normal', action: 'Verify', note: `Restore drill of backup ${backupId} succeeded: ${detail}` }
+        : {
+            reason: EVENT_REASONS.drillFailed,
+            type: 'Warning',
+            action: 'Verify',
+            note: `Restore drill${backupId ? ` of backup ${backupId}` : ''} failed: ${detail}`,
+          },
+    );
   }
 
   /** At the end of the command: lets the last events go out (bounded: never holds the Job for long). */

@@ -93,13 +93,28 @@ class Hasher extends Transform {
   }
 }
 
-export async function restoreBaseBackup(s3: S3Bucket, store: StoreConfig, backupId: string, targetDir: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
+export async function restoreBaseBackup(
+  s3: S3Bucket,
+  store: StoreConfig,
+  backupId: string,
+  targetDir: string,
+  opts: RestoreOptions = {},
+): Promise<RestoreResult> {
   const started = Date.now();
   const where = `s3://${s3.bucket}/${s3Layout.backupDir(store.prefix, store.serverName, backupId)}`;
   const info = await readBackupInfo(s3, store, backupId);
-  if (!info) throw new AgentError(`there is no backup ${backupId} at ${where} (no backup.info)`, 'List the backups with `pg-agent list` and pick one of them.', { backupId });
+  if (!info)
+    throw new AgentError(
+      `there is no backup ${backupId} at ${where} (no backup.info)`,
+      'List the backups with `pg-agent list` and pick one of them.',
+      { backupId },
+    );
   if (info.status !== 'DONE' && !opts.allowIncomplete) {
-    throw new AgentError(`backup ${backupId} is not complete (status ${info.status}${info.error ? `: ${info.error}` : ''}); refusing to restore it`, 'Pick a DONE backup (`pg-agent list`).', { backupId });
+    throw new AgentError(
+      `backup ${backupId} is not complete (status ${info.status}${info.error ? `: ${info.error}` : ''}); refusing to restore it`,
+      'Pick a DONE backup (`pg-agent list`).',
+      { backupId },
+    );
   }
   const existed = fs.existsSync(targetDir);
   if (existed && fs.readdirSync(targetDir).length > 0) {
@@ -107,11 +122,15 @@ export async function restoreBaseBackup(s3: S3Bucket, store: StoreConfig, backup
   }
   const dir = s3Layout.backupDir(store.prefix, store.serverName, backupId);
   const tars = tarsOf(await listPrefix(s3, dir), dir, info);
-  if (!tars.some(t => t.oid === undefined)) throw new AgentError(`backup ${backupId} has no data tar at ${where}`, 'The backup is damaged; pick another one.', { backupId });
+  if (!tars.some(t => t.oid === undefined))
+    throw new AgentError(`backup ${backupId} has no data tar at ${where}`, 'The backup is damaged; pick another one.', { backupId });
   for (const t of tars) {
     if (t.compression === undefined || t.compression === 'bzip2' || t.compression === 'snappy') {
-      throw new AgentError(`backup ${backupId} stores ${path.basename(t.object.key)}, a compression this agent cannot read`,
-        'Restore it with barman-cloud-restore (it reads bzip2 and snappy), or take a backup with gzip, zstd, lz4 or none.', { key: t.object.key });
+      throw new AgentError(
+        `backup ${backupId} stores ${path.basename(t.object.key)}, a compression this agent cannot read`,
+        'Restore it with barman-cloud-restore (it reads bzip2 and snappy), or take a backup with gzip, zstd, lz4 or none.',
+        { key: t.object.key },
+      );
     }
   }
   const dirs = new Map<number | undefined, string>([[undefined, targetDir]]);
@@ -121,7 +140,8 @@ export async function restoreBaseBackup(s3: S3Bucket, store: StoreConfig, backup
   try {
     for (const d of new Set(dirs.values())) {
       if (!fs.existsSync(d)) created.push(d);
-      else if (d !== targetDir && fs.readdirSync(d).length > 0) throw new AgentError(`tablespace directory ${d} is not empty`, 'Map the tablespace to an empty directory.', { dir: d });
+      else if (d !== targetDir && fs.readdirSync(d).length > 0)
+        throw new AgentError(`tablespace directory ${d} is not empty`, 'Map the tablespace to an empty directory.', { dir: d });
       fs.mkdirSync(d, { recursive: true, mode: 0o700 });
     }
     const results: RestoredObject[] = [];
@@ -136,16 +156,27 @@ export async function restoreBaseBackup(s3: S3Bucket, store: StoreConfig, backup
       const sha256 = hasher.sha256.digest('hex');
       let verified: RestoredObject['verified'] = 'none';
       if (ours?.writer === 'pg-agent' && ours.data_key === name && typeof ours.data_sha256 === 'string') {
-        if (sha256 !== ours.data_sha256) throw new AgentError(`${name} of backup ${backupId} does not match its checksum (SHA-256 ${sha256}, backup.info says ${ours.data_sha256})`, 'The stored backup is damaged; restore another one.', { key: t.object.key });
+        if (sha256 !== ours.data_sha256)
+          throw new AgentError(
+            `${name} of backup ${backupId} does not match its checksum (SHA-256 ${sha256}, backup.info says ${ours.data_sha256})`,
+            'The stored backup is damaged; restore another one.',
+            { key: t.object.key },
+          );
         verified = 'sha256';
       } else {
         const check = etagCheck(t.object.etag);
         if (check) {
-          if (!check(hasher.md5.digest())) throw new AgentError(`${name} of backup ${backupId} does not match its ETag ${t.object.etag}`, 'The stored backup is damaged; restore another one.', { key: t.object.key });
+          if (!check(hasher.md5.digest()))
+            throw new AgentError(
+              `${name} of backup ${backupId} does not match its ETag ${t.object.etag}`,
+              'The stored backup is damaged; restore another one.',
+              { key: t.object.key },
+            );
           verified = 'md5';
         }
       }
-      if (hasher.bytes !== t.object.size) throw new AgentError(`${name}: read ${hasher.bytes} bytes of ${t.object.size}`, 'Retry the restore.', { key: t.object.key });
+      if (hasher.bytes !== t.object.size)
+        throw new AgentError(`${name}: read ${hasher.bytes} bytes of ${t.object.size}`, 'Retry the restore.', { key: t.object.key });
       results.push({ key: t.object.key, compression: t.compression!, storedBytes: t.object.size, files, bytes, verified });
       log.info({ key: t.object.key, files, bytes, verified }, 'restored a backup archive');
     });

@@ -16,7 +16,14 @@ export interface RangedReadOptions {
 
 async function readRange(s3: S3Bucket, key: string, start: number, end: number): Promise<Buffer> {
   const got = await getObject(s3, key, `bytes=${start}-${end}`);
-  if (!got) throw new S3Error(`get s3://${s3.bucket}/${key}: the object vanished while it was read`, 'Something deleted the backup during the restore (retention?); restore another backup.', 'NoSuchKey', 404, { key });
+  if (!got)
+    throw new S3Error(
+      `get s3://${s3.bucket}/${key}: the object vanished while it was read`,
+      'Something deleted the backup during the restore (retention?); restore another backup.',
+      'NoSuchKey',
+      404,
+      { key },
+    );
   const chunks: Buffer[] = [];
   try {
     await pipeline(got.body, async function* (source: AsyncIterable<Buffer>) {
@@ -27,7 +34,13 @@ async function readRange(s3: S3Bucket, key: string, start: number, end: number):
   }
   const buf = Buffer.concat(chunks);
   if (buf.length !== end - start + 1) {
-    throw new S3Error(`get s3://${s3.bucket}/${key}: got ${buf.length} bytes for a range of ${end - start + 1}`, 'Retry; if it persists, check the S3 server.', 'ShortRead', undefined, { key });
+    throw new S3Error(
+      `get s3://${s3.bucket}/${key}: got ${buf.length} bytes for a range of ${end - start + 1}`,
+      'Retry; if it persists, check the S3 server.',
+      'ShortRead',
+      undefined,
+      { key },
+    );
   }
   return buf;
 }
@@ -57,7 +70,13 @@ export function rangedObjectStream(s3: S3Bucket, key: string, size: number, opts
         this.push(null);
         return;
       }
-      head.then(buf => { fill(); this.push(buf); }, e => this.destroy(e as Error));
+      head.then(
+        buf => {
+          fill();
+          this.push(buf);
+        },
+        e => this.destroy(e as Error),
+      );
     },
   });
 }

@@ -32,8 +32,13 @@ export function readRecoveryConfig(env: NodeJS.ProcessEnv = process.env): Recove
   return {
     source: {
       s3: {
-        endpoint: src.endpoint, bucket: src.bucket, region: src.region, forcePathStyle: src.forcePathStyle, caBundle: src.caFile,
-        accessKeyId: requireEnv(RECOVERY_ENV.accessKeyId, env), secretAccessKey: requireEnv(RECOVERY_ENV.secretAccessKey, env),
+        endpoint: src.endpoint,
+        bucket: src.bucket,
+        region: src.region,
+        forcePathStyle: src.forcePathStyle,
+        caBundle: src.caFile,
+        accessKeyId: requireEnv(RECOVERY_ENV.accessKeyId, env),
+        secretAccessKey: requireEnv(RECOVERY_ENV.secretAccessKey, env),
       },
       prefix: src.prefix,
       serverName: src.serverName,
@@ -54,12 +59,20 @@ function describeTarget(t?: RecoveryTargetSpec): string {
 export function chooseBackup(backups: BackupInfo[], target: RecoveryTargetSpec | undefined, where: string): BackupInfo {
   const done = backups.filter(b => b.status === 'DONE').sort((a, b) => a.beginTime.getTime() - b.beginTime.getTime());
   if (done.length === 0) {
-    throw new AgentError(`no complete backup in ${where}`, 'Check bootstrap.recovery.serverName and the store (endpoint, bucket, path) and that the source cluster took a backup.', { where });
+    throw new AgentError(
+      `no complete backup in ${where}`,
+      'Check bootstrap.recovery.serverName and the store (endpoint, bucket, path) and that the source cluster took a backup.',
+      { where },
+    );
   }
   let candidates = done;
   if (target?.time) {
     const t = Date.parse(target.time);
-    if (t > Date.now()) throw new AgentError(`the recovery target ${target.time} is in the future`, 'Give a past time, or leave the target out to recover everything archived.');
+    if (t > Date.now())
+      throw new AgentError(
+        `the recovery target ${target.time} is in the future`,
+        'Give a past time, or leave the target out to recover everything archived.',
+      );
     candidates = done.filter(b => b.endTime && b.endTime.getTime() <= t);
   } else if (target?.lsn) {
     candidates = done.filter(b => b.endLsn && compareLsn(b.endLsn, target.lsn!) <= 0);
@@ -68,7 +81,8 @@ export function chooseBackup(backups: BackupInfo[], target: RecoveryTargetSpec |
     const oldest = done[0];
     throw new AgentError(
       `no complete backup ends before the recovery target (${describeTarget(target)}); the oldest ends at ${oldest.endTime?.toISOString() ?? '?'} (LSN ${oldest.endLsn ?? '?'})`,
-      'Choose a target after the end of the oldest backup; earlier points cannot be restored from this archive.', { where },
+      'Choose a target after the end of the oldest backup; earlier points cannot be restored from this archive.',
+      { where },
     );
   }
   return candidates[candidates.length - 1];
@@ -80,14 +94,20 @@ export async function restoreForRecovery(rc: RecoveryConfig, dir: string): Promi
   const where = `s3://${rc.source.s3.bucket}/${s3Layout.baseRoot(rc.source.prefix, rc.source.serverName)}`;
   try {
     const backup = chooseBackup(await listBackups(s3, rc.source), rc.target, where);
-    log.info({ backupId: backup.backupId, endTime: backup.endTime, endLsn: backup.endLsn, target: describeTarget(rc.target) }, 'restoring base backup for recovery');
+    log.info(
+      { backupId: backup.backupId, endTime: backup.endTime, endLsn: backup.endLsn, target: describeTarget(rc.target) },
+      'restoring base backup for recovery',
+    );
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const result = await restoreBaseBackup(s3, rc.source, backup.backupId, dir);
     fs.chmodSync(dir, 0o700);
     // Settings the source made with ALTER SYSTEM (e.g. its synchronous standbys' names) do not apply here.
     fs.writeFileSync(path.join(dir, 'postgresql.auto.conf'), '# cleared by the agent after restore\n', { mode: 0o600 });
     fs.writeFileSync(path.join(dir, 'recovery.signal'), '', { mode: 0o600 });
-    log.info({ backupId: backup.backupId, files: result.files, bytes: result.bytes, seconds: result.seconds }, 'base backup restored; PostgreSQL replays the archived WAL next');
+    log.info(
+      { backupId: backup.backupId, files: result.files, bytes: result.bytes, seconds: result.seconds },
+      'base backup restored; PostgreSQL replays the archived WAL next',
+    );
     return backup;
   } finally {
     s3.destroy();

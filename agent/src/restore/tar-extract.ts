@@ -24,10 +24,16 @@ export async function extractTar(source: Readable, root: string): Promise<Extrac
     const abs = path.resolve(rootAbs, clean);
     if (clean === '' || clean === '.') return rootAbs;
     if (path.isAbsolute(clean) || !abs.startsWith(rootAbs + path.sep)) {
-      throw new AgentError(`the backup holds a path outside the data directory ("${name}"); refusing to restore it`, 'The backup is not a PostgreSQL base backup or was tampered with; restore another one.');
+      throw new AgentError(
+        `the backup holds a path outside the data directory ("${name}"); refusing to restore it`,
+        'The backup is not a PostgreSQL base backup or was tampered with; restore another one.',
+      );
     }
     if (links.some(l => abs.startsWith(l + path.sep))) {
-      throw new AgentError(`the backup writes "${name}" through a symbolic link it made; refusing`, 'The backup is not a PostgreSQL base backup or was tampered with; restore another one.');
+      throw new AgentError(
+        `the backup writes "${name}" through a symbolic link it made; refusing`,
+        'The backup is not a PostgreSQL base backup or was tampered with; restore another one.',
+      );
     }
     return abs;
   };
@@ -63,13 +69,19 @@ export async function extractTar(source: Readable, root: string): Promise<Extrac
           stream.resume();
           return;
         default:
-          throw new AgentError(`the backup holds a ${header.type} entry ("${header.name}"), which a base backup never has; refusing to restore it`, 'Restore another backup.');
+          throw new AgentError(
+            `the backup holds a ${header.type} entry ("${header.name}"), which a base backup never has; refusing to restore it`,
+            'Restore another backup.',
+          );
       }
     };
-    run().then(() => next(), e => {
-      stream.resume();
-      next(e as Error);
-    });
+    run().then(
+      () => next(),
+      e => {
+        stream.resume();
+        next(e as Error);
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     extract.on('finish', () => resolve());

@@ -24,9 +24,7 @@ import type { S3Bucket } from '../s3/client';
 import { deleteObjects, iteratePrefix, type ListedObject } from '../s3/objects';
 import { listBackupFolders, listBackups, readBackupInfo } from '../catalog/catalog';
 import type { StoreConfig } from '../store/config';
-import {
-  DEFAULT_GRACE_MS, planRetention, planRows, planWalRemoval, type KeepReason, type RetentionPlan,
-} from './plan';
+import { DEFAULT_GRACE_MS, planRetention, planRows, planWalRemoval, type KeepReason, type RetentionPlan } from './plan';
 
 /** Lists the backups of the store's server (the catalog's `listBackups`). */
 export type BackupLister = (s3: S3Bucket, store: StoreConfig) => Promise<BackupInfo[]>;
@@ -113,8 +111,15 @@ export async function applyRetention(s3: S3Bucket, store: StoreConfig, spec: Ret
     const b = row.backup;
     const objs = view.folders.get(b.backupId) ?? [];
     entries.push({
-      backupId: b.backupId, status: b.status, beginTime: b.beginTime.toISOString(), endTime: b.endTime?.toISOString(),
-      action: row.action, reasons: row.reasons, why: row.why, objects: objs.length, bytes: objs.reduce((n, o) => n + o.size, 0),
+      backupId: b.backupId,
+      status: b.status,
+      beginTime: b.beginTime.toISOString(),
+      endTime: b.endTime?.toISOString(),
+      action: row.action,
+      reasons: row.reasons,
+      why: row.why,
+      objects: objs.length,
+      bytes: objs.reduce((n, o) => n + o.size, 0),
     });
     log.info({ ...server, backupId: b.backupId, status: b.status, action: row.action, reasons: row.reasons, why: row.why }, `retention: ${row.line}`);
   }
@@ -131,27 +136,43 @@ export async function applyRetention(s3: S3Bucket, store: StoreConfig, spec: Ret
     kept: plan.keep.length,
     removed: plan.remove.length,
     wal: {
-      boundary: plan.walBoundary, boundaryWhy: plan.walBoundaryWhy,
-      objects: wal.objects, bytes: wal.bytes, removed: wal.remove.length, removedBytes: wal.removeBytes,
+      boundary: plan.walBoundary,
+      boundaryWhy: plan.walBoundaryWhy,
+      objects: wal.objects,
+      bytes: wal.bytes,
+      removed: wal.remove.length,
+      removedBytes: wal.removeBytes,
     },
     objectsRemoved: backupObjects + wal.remove.length,
     bytesFreed: backupBytes + wal.removeBytes,
   };
   const summary = {
-    ...server, dryRun, kept: report.kept, removed: report.removed, walBoundary: plan.walBoundary,
-    walRemoved: wal.remove.length, objectsRemoved: report.objectsRemoved, bytesFreed: report.bytesFreed,
+    ...server,
+    dryRun,
+    kept: report.kept,
+    removed: report.removed,
+    walBoundary: plan.walBoundary,
+    walRemoved: wal.remove.length,
+    objectsRemoved: report.objectsRemoved,
+    bytesFreed: report.bytesFreed,
   };
-  log.info({ ...summary, walBoundaryWhy: plan.walBoundaryWhy }, dryRun
-    ? `retention (dry run): would keep ${report.kept} backups, remove ${report.removed} and ${wal.remove.length} WAL files, freeing ${formatBytes(report.bytesFreed)}`
-    : `retention: keeping ${report.kept} backups, removing ${report.removed} and ${wal.remove.length} WAL files (${formatBytes(report.bytesFreed)})`);
+  log.info(
+    { ...summary, walBoundaryWhy: plan.walBoundaryWhy },
+    dryRun
+      ? `retention (dry run): would keep ${report.kept} backups, remove ${report.removed} and ${wal.remove.length} WAL files, freeing ${formatBytes(report.bytesFreed)}`
+      : `retention: keeping ${report.kept} backups, removing ${report.removed} and ${wal.remove.length} WAL files (${formatBytes(report.bytesFreed)})`,
+  );
   if (dryRun || report.objectsRemoved === 0) return report;
 
   // Never delete on a stale view: look again, and go on only if the plan is the same.
   const fresh = await look(s3, store, spec, now, graceMs, lister);
   const change = planChange(plan, fresh.plan);
   if (change) {
-    throw new AgentError(`retention: the store changed while retention was planning (${change}); nothing was deleted`,
-      'Nothing to do: the next retention run (after the next backup) plans again from the new state.', { ...server, change });
+    throw new AgentError(
+      `retention: the store changed while retention was planning (${change}); nothing was deleted`,
+      'Nothing to do: the next retention run (after the next backup) plans again from the new state.',
+      { ...server, change },
+    );
   }
 
   const removeIds = plan.remove.map(r => r.backup.backupId);
@@ -170,7 +191,10 @@ export async function applyRetention(s3: S3Bucket, store: StoreConfig, spec: Ret
   }
   if (wal.remove.length > 0) {
     await deleteObjects(s3, wal.remove);
-    log.info({ ...server, objects: wal.remove.length, walBoundary: plan.walBoundary }, `retention: removed ${wal.remove.length} WAL files before ${plan.walBoundary}`);
+    log.info(
+      { ...server, objects: wal.remove.length, walBoundary: plan.walBoundary },
+      `retention: removed ${wal.remove.length} WAL files before ${plan.walBoundary}`,
+    );
   }
   log.info(summary, `retention done: ${report.removed} backups and ${wal.remove.length} WAL files removed, ${formatBytes(report.bytesFreed)} freed`);
   return report;
@@ -197,9 +221,11 @@ async function look(s3: S3Bucket, store: StoreConfig, spec: RetentionSpec, now: 
       try {
         info = await readBackupInfo(s3, store, folder);
       } catch (e) {
-        throw new AgentError(`retention: cannot read the backup.info of backup ${folder} (${(e as Error).message}); nothing was deleted`,
+        throw new AgentError(
+          `retention: cannot read the backup.info of backup ${folder} (${(e as Error).message}); nothing was deleted`,
           'Look at that backup.info (a newer barman version, or a damaged file). Fix or remove that backup by hand, then run retention again.',
-          { prefix: store.prefix, serverName: store.serverName, backupId: folder });
+          { prefix: store.prefix, serverName: store.serverName, backupId: folder },
+        );
       }
       if (info) {
         backups.push(info);
@@ -207,8 +233,17 @@ async function look(s3: S3Bucket, store: StoreConfig, spec: RetentionSpec, now: 
       }
     }
     backups.push({
-      backupId: folder, status: 'STARTED', serverName: store.serverName, systemIdentifier: '', timeline: 0,
-      beginTime: timeOfBackupId(folder), beginWal: '', beginLsn: '', pgVersion: 0, size: 0, compression: store.compression,
+      backupId: folder,
+      status: 'STARTED',
+      serverName: store.serverName,
+      systemIdentifier: '',
+      timeline: 0,
+      beginTime: timeOfBackupId(folder),
+      beginWal: '',
+      beginLsn: '',
+      pgVersion: 0,
+      size: 0,
+      compression: store.compression,
       error: 'no backup.info',
     });
   }
@@ -217,8 +252,14 @@ async function look(s3: S3Bucket, store: StoreConfig, spec: RetentionSpec, now: 
 }
 
 /** Streams the WAL listing; keeps in memory only the keys to remove. */
-async function listWal(s3: S3Bucket, walsRoot: string, plan: RetentionPlan): Promise<{ objects: number; bytes: number; remove: string[]; removeBytes: number }> {
-  let objects = 0, bytes = 0, removeBytes = 0;
+async function listWal(
+  s3: S3Bucket,
+  walsRoot: string,
+  plan: RetentionPlan,
+): Promise<{ objects: number; bytes: number; remove: string[]; removeBytes: number }> {
+  let objects = 0,
+    bytes = 0,
+    removeBytes = 0;
   const remove: string[] = [];
   for await (const o of iteratePrefix(s3, walsRoot)) {
     objects++;
@@ -251,7 +292,11 @@ function planChange(a: RetentionPlan, b: RetentionPlan): string | undefined {
 /** `1.5 GiB`, `320 KiB`, `12 B`. */
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0, v = n;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  let i = 0,
+    v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }

@@ -37,7 +37,11 @@ function checkedRetention(spec: RetentionSpec): RetentionSpec {
   try {
     return validateRetention('PGC_RETENTION', spec);
   } catch (e) {
-    throw new AgentError(`retention policy: ${(e as Error).message}`, 'Fix the retention of the cluster\'s backup props and re-synthesize the manifests.', { retention: spec });
+    throw new AgentError(
+      `retention policy: ${(e as Error).message}`,
+      "Fix the retention of the cluster's backup props and re-synthesize the manifests.",
+      { retention: spec },
+    );
   }
 }
 

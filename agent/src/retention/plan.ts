@@ -163,18 +163,26 @@ export function planRetention(backups: BackupInfo[], spec: RetentionSpec, now: D
       continue;
     }
     // a FAILED backup is finished: its age counts from its start; any other may still be uploading
-    const activity = b.status === 'FAILED' ? b.beginTime.getTime() : Math.max(b.beginTime.getTime(),
-      b.lastModified?.getTime() ?? 0, options.lastActivity?.get(b.backupId)?.getTime() ?? 0);
+    const activity =
+      b.status === 'FAILED'
+        ? b.beginTime.getTime()
+        : Math.max(b.beginTime.getTime(), b.lastModified?.getTime() ?? 0, options.lastActivity?.get(b.backupId)?.getTime() ?? 0);
     const idle = now.getTime() - activity;
     if (idle < graceMs) add(b, 'incomplete-running');
-    else remove.push({ backup: b, why: `incomplete (${b.status}), idle for ${formatDuration(idle)}, more than the grace period of ${formatDuration(graceMs)}` });
+    else
+      remove.push({
+        backup: b,
+        why: `incomplete (${b.status}), idle for ${formatDuration(idle)}, more than the grace period of ${formatDuration(graceMs)}`,
+      });
   }
 
   const byId = new Map(backups.map(b => [b.backupId, b]));
-  const keep = [...reasons].map(([id, set]) => ({
-    backup: byId.get(id)!,
-    reasons: REASON_ORDER.filter(r => set.has(r)),
-  })).sort((a, b) => newestFirst(a.backup, b.backup));
+  const keep = [...reasons]
+    .map(([id, set]) => ({
+      backup: byId.get(id)!,
+      reasons: REASON_ORDER.filter(r => set.has(r)),
+    }))
+    .sort((a, b) => newestFirst(a.backup, b.backup));
   remove.sort((a, b) => newestFirst(a.backup, b.backup));
 
   const { boundary, why } = walBoundary(keep.map(k => k.backup));
@@ -220,7 +228,9 @@ export function planWalRemoval(walNames: readonly string[], plan: Pick<Retention
 /** `3d 4h`, `25m`, `12s`. */
 export function formatDuration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
-  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  const d = Math.floor(s / 86400),
+    h = Math.floor((s % 86400) / 3600),
+    m = Math.floor((s % 3600) / 60);
   if (d > 0) return h > 0 ? `${d}d ${h}h` : `${d}d`;
   if (h > 0) return m > 0 ? `${h}h ${m}m` : `${h}h`;
   if (m > 0) return `${m}m`;

@@ -113,19 +113,31 @@ function validate(config: S3Config): void {
   try {
     url = new URL(config.endpoint);
   } catch {
-    throw new AgentError(`S3 endpoint "${config.endpoint}" is not a URL`, 'Set the endpoint to http(s)://host[:port] of the S3 API.', { endpoint: config.endpoint });
+    throw new AgentError(`S3 endpoint "${config.endpoint}" is not a URL`, 'Set the endpoint to http(s)://host[:port] of the S3 API.', {
+      endpoint: config.endpoint,
+    });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new AgentError(`S3 endpoint "${config.endpoint}" must start with http:// or https://`, 'Set the endpoint to http(s)://host[:port] of the S3 API.', { endpoint: config.endpoint });
+    throw new AgentError(
+      `S3 endpoint "${config.endpoint}" must start with http:// or https://`,
+      'Set the endpoint to http(s)://host[:port] of the S3 API.',
+      { endpoint: config.endpoint },
+    );
   }
   if (url.username || url.password) {
-    throw new AgentError('S3 endpoint must not carry credentials in the URL', 'Put the keys in the credentials Secret, not in the endpoint.', { endpoint: `${url.protocol}//${url.host}` });
+    throw new AgentError('S3 endpoint must not carry credentials in the URL', 'Put the keys in the credentials Secret, not in the endpoint.', {
+      endpoint: `${url.protocol}//${url.host}`,
+    });
   }
   if (!config.bucket) {
     throw new AgentError('S3 bucket is empty', 'Set the bucket of the BackupStore.', {});
   }
   if (!config.accessKeyId || !config.secretAccessKey) {
-    throw new AgentError('S3 credentials are missing (access key id or secret access key is empty)', 'Check that the credentials Secret exists and has both keys the BackupStore names.', { endpoint: config.endpoint, bucket: config.bucket });
+    throw new AgentError(
+      'S3 credentials are missing (access key id or secret access key is empty)',
+      'Check that the credentials Secret exists and has both keys the BackupStore names.',
+      { endpoint: config.endpoint, bucket: config.bucket },
+    );
   }
 }
 
@@ -133,23 +145,49 @@ function readCa(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new AgentError(`cannot read the S3 CA bundle ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'Mount the CA certificate (PEM) at the path the BackupStore gives as caBundle.', { caBundle: path });
+    throw new AgentError(
+      `cannot read the S3 CA bundle ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      'Mount the CA certificate (PEM) at the path the BackupStore gives as caBundle.',
+      { caBundle: path },
+    );
   }
 }
 
 /** An S3 failure explained: `code` is the S3 error code (or the network error code), `status` the HTTP status. */
 export class S3Error extends AgentError {
-  constructor(message: string, fix: string, readonly code: string, readonly status: number | undefined, fields: Record<string, unknown>) {
+  constructor(
+    message: string,
+    fix: string,
+    readonly code: string,
+    readonly status: number | undefined,
+    fields: Record<string, unknown>,
+  ) {
     super(message, fix, { ...fields, code, status });
     this.name = 'S3Error';
   }
 }
 
 const TLS_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_UNTRUSTED',
 ]);
-const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'TimeoutError']);
+const NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'TimeoutError',
+]);
 
 /**
  * The code of a network or TLS error known only by its message. The SDK keeps only the message when the error is
@@ -177,20 +215,37 @@ export function explainS3Error(err: unknown, s3: Pick<S3Bucket, 'bucket' | 'endp
   if (err instanceof S3Error) return err;
   const e = err as Partial<S3ServiceException> & { code?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
-  const code = e.Code ?? (err instanceof S3ServiceException ? e.name : undefined) ?? e.code ?? (e.name && e.name !== 'Error' ? e.name : undefined)
-    ?? codeFromMessage(String((err as Error)?.message ?? err)) ?? 'Unknown';
+  const code =
+    e.Code ??
+    (err instanceof S3ServiceException ? e.name : undefined) ??
+    e.code ??
+    (e.name && e.name !== 'Error' ? e.name : undefined) ??
+    codeFromMessage(String((err as Error)?.message ?? err)) ??
+    'Unknown';
   const at = `${s3.endpoint}`;
   const fields = { endpoint: s3.endpoint, bucket: s3.bucket, operation: what };
   const mk = (message: string, fix: string) => new S3Error(`${what}: ${message}`, fix, code, status, fields);
   switch (code) {
     case 'InvalidAccessKeyId':
-      return mk(`S3 at ${at} does not know this access key id (InvalidAccessKeyId)`, 'The access key id in the credentials Secret is wrong or the S3 user was deleted; fix the Secret.');
+      return mk(
+        `S3 at ${at} does not know this access key id (InvalidAccessKeyId)`,
+        'The access key id in the credentials Secret is wrong or the S3 user was deleted; fix the Secret.',
+      );
     case 'SignatureDoesNotMatch':
-      return mk(`S3 at ${at} rejected the request signature (SignatureDoesNotMatch): the secret access key is wrong`, 'Fix the secret access key in the credentials Secret (the access key id is known to the server).');
+      return mk(
+        `S3 at ${at} rejected the request signature (SignatureDoesNotMatch): the secret access key is wrong`,
+        'Fix the secret access key in the credentials Secret (the access key id is known to the server).',
+      );
     case 'NoSuchBucket':
-      return mk(`bucket "${s3.bucket}" does not exist at ${at} (NoSuchBucket)`, 'Create the bucket (for example with the S3 console or `aws s3 mb`), or fix the bucket name of the BackupStore.');
+      return mk(
+        `bucket "${s3.bucket}" does not exist at ${at} (NoSuchBucket)`,
+        'Create the bucket (for example with the S3 console or `aws s3 mb`), or fix the bucket name of the BackupStore.',
+      );
     case 'AccessDenied':
-      return mk(`S3 at ${at} denied access to bucket "${s3.bucket}" (AccessDenied)`, 'Grant these credentials read/write on the bucket (bucket policy or user permissions), or use the bucket owner\'s keys.');
+      return mk(
+        `S3 at ${at} denied access to bucket "${s3.bucket}" (AccessDenied)`,
+        "Grant these credentials read/write on the bucket (bucket policy or user permissions), or use the bucket owner's keys.",
+      );
     case 'RequestTimeTooSkewed':
       return mk(`the clock of this host differs too much from the S3 server's (RequestTimeTooSkewed)`, 'Synchronize the node clock (NTP).');
     case 'NoSuchKey':
@@ -203,11 +258,19 @@ export function explainS3Error(err: unknown, s3: Pick<S3Bucket, 'bucket' | 'endp
   }
   if (status === 403 && (code === 'Unknown' || code === 'Forbidden' || code === '403')) {
     // HEAD responses have no body, so S3 cannot say which of the 403s it is
-    return new S3Error(`${what}: S3 at ${at} refused the request (HTTP 403, no error code on a HEAD): the access key id or secret access key is wrong, or these credentials may not read bucket "${s3.bucket}"`,
-      'Check the keys in the credentials Secret and that their user may read and write the bucket.', 'Forbidden', status, fields);
+    return new S3Error(
+      `${what}: S3 at ${at} refused the request (HTTP 403, no error code on a HEAD): the access key id or secret access key is wrong, or these credentials may not read bucket "${s3.bucket}"`,
+      'Check the keys in the credentials Secret and that their user may read and write the bucket.',
+      'Forbidden',
+      status,
+      fields,
+    );
   }
   if (TLS_CODES.has(code)) {
-    return mk(`the TLS certificate of ${at} is not trusted (${code}: ${plainMessage(err)})`, 'Give the CA that signed the S3 certificate as caBundle (a PEM file), and use the host name the certificate names.');
+    return mk(
+      `the TLS certificate of ${at} is not trusted (${code}: ${plainMessage(err)})`,
+      'Give the CA that signed the S3 certificate as caBundle (a PEM file), and use the host name the certificate names.',
+    );
   }
   if (NET_CODES.has(code)) {
     return mk(`cannot reach S3 at ${at} (${code})`, 'Check the endpoint, that the S3 service is up, and that a network policy allows egress to it.');

@@ -2,8 +2,14 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  AbortMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand,
-  ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand,
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { explainS3Error, S3Error, type S3Bucket } from './client';
@@ -69,14 +75,27 @@ export async function putObject(s3: S3Bucket, key: string, body: Buffer | Readab
     const md5 = createHash('md5').update(body).digest();
     const sha256 = createHash('sha256').update(body).digest('hex');
     if (options.checksumSha256 && options.checksumSha256 !== sha256) {
-      throw new S3Error(`${what}: the body's SHA-256 ${sha256} differs from the expected ${options.checksumSha256}`, 'The source changed while it was read; retry.', 'ChecksumMismatch', undefined, { key });
+      throw new S3Error(
+        `${what}: the body's SHA-256 ${sha256} differs from the expected ${options.checksumSha256}`,
+        'The source changed while it was read; retry.',
+        'ChecksumMismatch',
+        undefined,
+        { key },
+      );
     }
     let etag: string;
     try {
-      const out = await s3.client.send(new PutObjectCommand({
-        Bucket: s3.bucket, Key: key, Body: body, ContentLength: body.length, ContentMD5: md5.toString('base64'),
-        ContentType: options.contentType, Metadata: { ...options.metadata, sha256 },
-      }));
+      const out = await s3.client.send(
+        new PutObjectCommand({
+          Bucket: s3.bucket,
+          Key: key,
+          Body: body,
+          ContentLength: body.length,
+          ContentMD5: md5.toString('base64'),
+          ContentType: options.contentType,
+          Metadata: { ...options.metadata, sha256 },
+        }),
+      );
       etag = unquote(out.ETag);
     } catch (e) {
       throw explainS3Error(e, s3, what);
@@ -91,9 +110,17 @@ export async function putObject(s3: S3Bucket, key: string, body: Buffer | Readab
   let etag: string;
   try {
     const metadata = options.checksumSha256 ? { ...options.metadata, sha256: options.checksumSha256 } : options.metadata;
-    const out = await s3.client.send(new PutObjectCommand({
-      Bucket: s3.bucket, Key: key, Body: source, ContentLength: length, ContentType: options.contentType, Metadata: metadata,
-    }), { abortSignal: abort.signal });
+    const out = await s3.client.send(
+      new PutObjectCommand({
+        Bucket: s3.bucket,
+        Key: key,
+        Body: source,
+        ContentLength: length,
+        ContentType: options.contentType,
+        Metadata: metadata,
+      }),
+      { abortSignal: abort.signal },
+    );
     etag = unquote(out.ETag);
   } catch (e) {
     throw hasher.streamError ?? explainS3Error(e, s3, what);
@@ -133,16 +160,26 @@ export async function uploadStream(s3: S3Bucket, key: string, body: Readable, op
   }
   const sums = hasher.result();
   const multipart = sums.parts.length > 1;
-  const expected = multipart
-    ? `${createHash('md5').update(Buffer.concat(sums.parts)).digest('hex')}-${sums.parts.length}`
-    : sums.md5;
+  const expected = multipart ? `${createHash('md5').update(Buffer.concat(sums.parts)).digest('hex')}-${sums.parts.length}` : sums.md5;
   const head = await headObject(s3, key);
   if (!head) {
-    throw new S3Error(`${what}: the upload completed but the object is not there`, 'The S3 server lost the object; retry and check its health.', 'Missing', undefined, { key });
+    throw new S3Error(
+      `${what}: the upload completed but the object is not there`,
+      'The S3 server lost the object; retry and check its health.',
+      'Missing',
+      undefined,
+      { key },
+    );
   }
   if (head.size !== sums.size || head.etag !== expected) {
     await deleteObject(s3, key).catch(() => undefined);
-    throw new S3Error(`${what}: stored object does not match the bytes sent (size ${head.size} vs ${sums.size}, ETag ${head.etag} vs ${expected}); removed it`, 'Retry; if it persists, check the S3 server and any proxy in between.', 'VerifyFailed', undefined, { key });
+    throw new S3Error(
+      `${what}: stored object does not match the bytes sent (size ${head.size} vs ${sums.size}, ETag ${head.etag} vs ${expected}); removed it`,
+      'Retry; if it persists, check the S3 server and any proxy in between.',
+      'VerifyFailed',
+      undefined,
+      { key },
+    );
   }
   await expectSha256(s3, key, sums.sha256, options.checksumSha256, what);
   return { key, size: sums.size, etag: head.etag, sha256: sums.sha256, multipart };
@@ -237,16 +274,28 @@ export async function deleteObjects(s3: S3Bucket, keys: readonly string[]): Prom
     const what = `delete ${batch.length} objects under s3://${s3.bucket}/ (batch ${i / 1000 + 1})`;
     let out;
     try {
-      out = await s3.client.send(new DeleteObjectsCommand({
-        Bucket: s3.bucket, Delete: { Objects: batch.map(Key => ({ Key })), Quiet: true },
-      }));
+      out = await s3.client.send(
+        new DeleteObjectsCommand({
+          Bucket: s3.bucket,
+          Delete: { Objects: batch.map(Key => ({ Key })), Quiet: true },
+        }),
+      );
     } catch (e) {
       throw explainS3Error(e, s3, what);
     }
     const errors = out.Errors ?? [];
     if (errors.length > 0) {
-      const sample = errors.slice(0, 3).map(e => `${e.Key}: ${e.Code} ${e.Message ?? ''}`.trim()).join('; ');
-      throw new S3Error(`${what}: S3 refused ${errors.length} of them (${sample})`, 'Check that these credentials may delete in the bucket (object lock or policy).', errors[0].Code ?? 'DeleteFailed', undefined, { failed: errors.length });
+      const sample = errors
+        .slice(0, 3)
+        .map(e => `${e.Key}: ${e.Code} ${e.Message ?? ''}`.trim())
+        .join('; ');
+      throw new S3Error(
+        `${what}: S3 refused ${errors.length} of them (${sample})`,
+        'Check that these credentials may delete in the bucket (object lock or policy).',
+        errors[0].Code ?? 'DeleteFailed',
+        undefined,
+        { failed: errors.length },
+      );
     }
   }
   return keys.length;
@@ -267,7 +316,9 @@ export async function listMultipartUploads(s3: S3Bucket, prefix: string): Promis
   do {
     let page;
     try {
-      page = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      page = await s3.client.send(
+        new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+      );
     } catch (e) {
       throw explainS3Error(e, s3, `list multipart uploads under ${where(s3, prefix)}`);
     }
@@ -310,14 +361,26 @@ async function expectEtag(s3: S3Bucket, key: string, etag: string, md5: string, 
   // An ETag that is not an MD5 (SSE-KMS, some gateways) proves nothing either way; a different MD5 is corruption.
   if (/^[0-9a-f]{32}$/.test(etag) && etag !== md5) {
     await deleteObject(s3, key).catch(() => undefined);
-    throw new S3Error(`${what}: S3 stored different bytes (ETag ${etag}, MD5 of the body ${md5}); removed it`, 'Retry; if it persists, check the S3 server and any proxy in between.', 'VerifyFailed', undefined, { key });
+    throw new S3Error(
+      `${what}: S3 stored different bytes (ETag ${etag}, MD5 of the body ${md5}); removed it`,
+      'Retry; if it persists, check the S3 server and any proxy in between.',
+      'VerifyFailed',
+      undefined,
+      { key },
+    );
   }
 }
 
 async function expectSha256(s3: S3Bucket, key: string, actual: string, expected: string | undefined, what: string): Promise<void> {
   if (expected && expected !== actual) {
     await deleteObject(s3, key).catch(() => undefined);
-    throw new S3Error(`${what}: the bytes sent have SHA-256 ${actual}, not the expected ${expected}; removed the object`, 'The source changed while it was read; retry.', 'ChecksumMismatch', undefined, { key });
+    throw new S3Error(
+      `${what}: the bytes sent have SHA-256 ${actual}, not the expected ${expected}; removed the object`,
+      'The source changed while it was read; retry.',
+      'ChecksumMismatch',
+      undefined,
+      { key },
+    );
   }
 }
 
@@ -345,7 +408,10 @@ class HashingStream extends Transform {
   private partFill = 0;
   private readonly parts: Buffer[] = [];
 
-  constructor(private readonly expectedLength?: number, private readonly partSize?: number) {
+  constructor(
+    private readonly expectedLength?: number,
+    private readonly partSize?: number,
+  ) {
     super();
   }
 

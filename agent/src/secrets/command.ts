@@ -29,7 +29,11 @@ export function generatePassword(length = PASSWORD_LENGTH): string {
 export function passwordOf(secretName: string, data: Record<string, string> | undefined): string {
   const b64 = data?.password;
   if (!b64) {
-    throw new AgentError(`Secret ${secretName} exists but has no "password" key`, `Add a "password" key to ${secretName} (or delete it so it is generated); the agent never overwrites a Secret.`, { secret: secretName });
+    throw new AgentError(
+      `Secret ${secretName} exists but has no "password" key`,
+      `Add a "password" key to ${secretName} (or delete it so it is generated); the agent never overwrites a Secret.`,
+      { secret: secretName },
+    );
   }
   return Buffer.from(b64, 'base64').toString('utf8');
 }
@@ -75,7 +79,10 @@ export async function secretsCommand(env: NodeJS.ProcessEnv = process.env): Prom
   const namespace = requireEnv(ENV.namespace, env);
   const specs = jsonEnv<SecretSpec[]>(ENV.secrets, env);
   if (!Array.isArray(specs) || specs.some(s => !Array.isArray(s?.names) || !s.username || !s.host)) {
-    throw new AgentError(`environment variable ${ENV.secrets} does not describe Secrets`, 'Re-synthesize the manifests; this variable is written by the constructs.');
+    throw new AgentError(
+      `environment variable ${ENV.secrets} does not describe Secrets`,
+      'Re-synthesize the manifests; this variable is written by the constructs.',
+    );
   }
   const kube = await connectKube(namespace);
   let createdCount = 0;
@@ -86,7 +93,10 @@ export async function secretsCommand(env: NodeJS.ProcessEnv = process.env): Prom
       log.info({ secrets: spec.names, created, user: spec.username }, created.length ? 'created missing secrets' : 'secrets already present');
     } catch (e) {
       if (e instanceof KubeError) {
-        const fix = e.code === 403 ? 'Check that the Role <cluster>-secrets from the manifests is applied and bound to this Job.' : 'Check the API server and retry; the Job retries on its own.';
+        const fix =
+          e.code === 403
+            ? 'Check that the Role <cluster>-secrets from the manifests is applied and bound to this Job.'
+            : 'Check the API server and retry; the Job retries on its own.';
         throw new AgentError(e.message, fix, { secrets: spec.names });
       }
       throw e;

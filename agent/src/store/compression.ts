@@ -37,22 +37,28 @@ const gunzip = promisify(zlib.gunzip);
 
 export async function compressBuffer(data: Buffer, kind: Compression): Promise<Buffer> {
   switch (kind) {
-    case 'none': return data;
-    case 'gzip': return gzip(data, { level: GZIP_LEVEL });
+    case 'none':
+      return data;
+    case 'gzip':
+      return gzip(data, { level: GZIP_LEVEL });
     case 'zstd': {
       const c = new (loadZstd().Compressor)();
       c.setParameters({ compressionLevel: ZSTD_LEVEL, checksumFlag: true });
       return c.compress(data);
     }
-    case 'lz4': return loadLz4().compressFrame(data, { contentChecksum: true });
+    case 'lz4':
+      return loadLz4().compressFrame(data, { contentChecksum: true });
   }
 }
 
 export async function decompressBuffer(data: Buffer, kind: Compression): Promise<Buffer> {
   switch (kind) {
-    case 'none': return data;
-    case 'gzip': return gunzip(data);
-    case 'zstd': return loadZstd().decompress(data);
+    case 'none':
+      return data;
+    case 'gzip':
+      return gunzip(data);
+    case 'zstd':
+      return loadZstd().decompress(data);
     case 'lz4': {
       const frames = await Promise.all(splitFrames(data).map(f => loadLz4().decompressFrame(f)));
       return Buffer.concat(frames);
@@ -71,7 +77,9 @@ export async function compressFile(file: string, kind: Compression): Promise<{ b
   const compressor = kind === 'gzip' ? zlib.createGzip({ level: GZIP_LEVEL, chunkSize: 256 * 1024 }) : compressStream(kind);
   const reusable = kind === 'gzip' || kind === 'zstd';
   const out: Buffer[] = [];
-  const collected = pipeline(compressor, async function* (source: AsyncIterable<Buffer>) { for await (const c of source) out.push(c); });
+  const collected = pipeline(compressor, async function* (source: AsyncIterable<Buffer>) {
+    for await (const c of source) out.push(c);
+  });
   collected.catch(() => undefined); // awaited below; a failure while feeding surfaces there too
   const fh = await fs.promises.open(file, 'r');
   let rawSize = 0;
@@ -101,26 +109,33 @@ export async function compressFile(file: string, kind: Compression): Promise<{ b
  */
 export function compressStream(kind: Compression, opts: { threads?: number } = {}): Transform {
   switch (kind) {
-    case 'none': return new PassThrough();
+    case 'none':
+      return new PassThrough();
     // 1 MiB output chunks: zlib's 16 KiB default means tens of thousands of tiny writes per GiB (measured 2x slower).
-    case 'gzip': return zlib.createGzip({ level: GZIP_DATA_LEVEL, chunkSize: 1024 * 1024 });
+    case 'gzip':
+      return zlib.createGzip({ level: GZIP_DATA_LEVEL, chunkSize: 1024 * 1024 });
     case 'zstd': {
       const threads = opts.threads ?? 0;
       // 2 MiB jobs: about the speed of zstd's default job size (4x the window) with 10 MiB less memory per worker.
       const mt = threads > 0 ? { nbWorkers: threads, jobSize: ZSTD_JOB_SIZE } : {};
       return new (loadZstd().CompressStream)({ compressionLevel: ZSTD_LEVEL, checksumFlag: true, ...mt });
     }
-    case 'lz4': return new Lz4CompressStream();
+    case 'lz4':
+      return new Lz4CompressStream();
   }
 }
 
 /** A decompressing stream for a stored object of this compression (several gzip members or zstd/lz4 frames too). */
 export function decompressStream(kind: Compression): Transform {
   switch (kind) {
-    case 'none': return new PassThrough();
-    case 'gzip': return zlib.createGunzip({ chunkSize: 1024 * 1024 });
-    case 'zstd': return new (loadZstd().DecompressStream)();
-    case 'lz4': return new Lz4DecompressStream();
+    case 'none':
+      return new PassThrough();
+    case 'gzip':
+      return zlib.createGunzip({ chunkSize: 1024 * 1024 });
+    case 'zstd':
+      return new (loadZstd().DecompressStream)();
+    case 'lz4':
+      return new Lz4DecompressStream();
   }
 }
 

@@ -21,7 +21,11 @@ const COMPRESSIONS: Compression[] = ['gzip', 'zstd', 'lz4', 'none'];
 
 function compressionEnv(name: string, env: NodeJS.ProcessEnv): Compression {
   const v = (optionalEnv(name, env) ?? 'gzip') as Compression;
-  if (!COMPRESSIONS.includes(v)) throw new AgentError(`environment variable ${name}="${v}" is not a compression`, `Use one of ${COMPRESSIONS.join(', ')} (re-synthesize the manifests).`);
+  if (!COMPRESSIONS.includes(v))
+    throw new AgentError(
+      `environment variable ${name}="${v}" is not a compression`,
+      `Use one of ${COMPRESSIONS.join(', ')} (re-synthesize the manifests).`,
+    );
   return v;
 }
 

@@ -41,7 +41,7 @@ export function frameExtent(buf: Buffer): { length: number } | { atLeast: number
   if (flg >> 6 !== 1) throw new Error('unsupported LZ4 frame version');
   const blockChecksum = (flg & 0x10) !== 0;
   const contentChecksum = (flg & 0x04) !== 0;
-  let pos = 4 + 2 + ((flg & 0x08) ? 8 : 0) + ((flg & 0x01) ? 4 : 0) + 1; // magic, FLG, BD, size, dict id, HC
+  let pos = 4 + 2 + (flg & 0x08 ? 8 : 0) + (flg & 0x01 ? 4 : 0) + 1; // magic, FLG, BD, size, dict id, HC
   for (;;) {
     if (pos + 4 > buf.length) return { atLeast: pos + 4 };
     const block = buf.readUInt32LE(pos) & 0x7fffffff;
@@ -118,7 +118,9 @@ export class Lz4CompressStream extends OrderedFrameTransform {
       this.chunks.push(all.subarray(off));
       this.size = all.length - off;
     }
-    (async () => { for (const f of frames) await this.enqueue(f); })().then(() => done(), done);
+    (async () => {
+      for (const f of frames) await this.enqueue(f);
+    })().then(() => done(), done);
   }
 
   override _flush(done: TransformCallback): void {

@@ -17,7 +17,18 @@ export interface AmcheckResult {
  */
 export async function runAmcheck(server: ScratchServer): Promise<AmcheckResult> {
   const started = Date.now();
-  const args = ['-h', server.socketDir, '-p', String(server.port), '-U', SUPERUSER, '--all', '--install-missing', '--heapallindexed', '--no-password'];
+  const args = [
+    '-h',
+    server.socketDir,
+    '-p',
+    String(server.port),
+    '-U',
+    SUPERUSER,
+    '--all',
+    '--install-missing',
+    '--heapallindexed',
+    '--no-password',
+  ];
   try {
     await execTool('pg_amcheck', args, { fix: 'See the findings in the report.' });
     return { ok: true, seconds: (Date.now() - started) / 1000, findings: [] };
@@ -37,7 +48,10 @@ export async function countTables(server: ScratchServer, tables: VerifyTableChec
   for (const t of tables) {
     try {
       const rows = await withClient(scratchConnection(server, t.database), async c => {
-        const ident = t.table.split('.').map(p => c.escapeIdentifier(p)).join('.');
+        const ident = t.table
+          .split('.')
+          .map(p => c.escapeIdentifier(p))
+          .join('.');
         return Number((await c.query(`SELECT count(*) AS n FROM ${ident}`)).rows[0].n);
       });
       out.push({ ...t, rows, ok: rows >= t.minRows });

@@ -59,7 +59,10 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, events: JobEv
   const facts = scratchFacts(cfg.scratchDir, env);
   const decision = decideScratch(facts);
   if (decision.action === 'refuse') {
-    log.error({ scratch: facts.scratch, invariant: decision.invariant, fix: decision.fix }, `verify refuses the scratch directory ${facts.scratch}: ${decision.why}`);
+    log.error(
+      { scratch: facts.scratch, invariant: decision.invariant, fix: decision.fix },
+      `verify refuses the scratch directory ${facts.scratch}: ${decision.why}`,
+    );
     events.drillResult(false, opts.backup ?? '', `the scratch directory ${facts.scratch} was refused: ${decision.why}`);
     return 3;
   }
@@ -76,9 +79,15 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, events: JobEv
   fs.mkdirSync(cfg.socketDir, { recursive: true });
   try {
     const done = (await listBackups(s3, cfg.store)).filter(b => b.status === 'DONE');
-    const backup = cfg.backupId ? done.find(b => b.backupId === cfg.backupId) : done.sort((a, b) => a.beginTime.getTime() - b.beginTime.getTime()).at(-1);
+    const backup = cfg.backupId
+      ? done.find(b => b.backupId === cfg.backupId)
+      : done.sort((a, b) => a.beginTime.getTime() - b.beginTime.getTime()).at(-1);
     if (!backup) {
-      throw new AgentError(cfg.backupId ? `no complete backup ${cfg.backupId} in ${where}` : `no complete backup in ${where}`, 'Take a backup first (the backup CronJob, or its -backup-initial Job); list them with `pg-agent list`.', { where });
+      throw new AgentError(
+        cfg.backupId ? `no complete backup ${cfg.backupId} in ${where}` : `no complete backup in ${where}`,
+        'Take a backup first (the backup CronJob, or its -backup-initial Job); list them with `pg-agent list`.',
+        { where },
+      );
     }
     log.info({ backupId: backup.backupId, endTime: backup.endTime, replay: cfg.replay }, 'verify: restoring the backup into scratch space');
     const tablespaces = Object.fromEntries((backup.tablespaces ?? []).map(t => [t.name, path.join(tablespaceRoot, t.name)]));
@@ -87,7 +96,11 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, events: JobEv
       restored = await restoreBaseBackup(s3, cfg.store, backup.backupId, pgdata, { tablespaces });
     } catch (e) {
       if (e instanceof AgentError) throw e;
-      throw new AgentError(`backup ${backup.backupId} does not restore: ${(e as Error).message}`, 'The backup is damaged or unreadable: take a new backup now, and find out what changed it (the store, its lifecycle rules).', { backupId: backup.backupId });
+      throw new AgentError(
+        `backup ${backup.backupId} does not restore: ${(e as Error).message}`,
+        'The backup is damaged or unreadable: take a new backup now, and find out what changed it (the store, its lifecycle rules).',
+        { backupId: backup.backupId },
+      );
     }
     let continuity = backupContinuity(await readArchiveContents(s3, cfg.store), backup);
     // On a live cluster a gap may be an upload in flight (segments are archived in parallel): listed again first.
@@ -97,10 +110,22 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, events: JobEv
     }
     if (cfg.replay === 'latest' && continuity && !continuity.continuous) {
       process.stdout.write(JSON.stringify({ ok: false, backupId: backup.backupId, wal: continuity, failures: [continuity.why] }) + '\n');
-      throw new AgentError(`verify failed: backup ${backup.backupId} cannot replay to the end of the archive: ${continuity.why}`, continuity.fix,
-        { backupId: backup.backupId, missing: continuity.missing, invariant: continuity.invariant });
+      throw new AgentError(`verify failed: backup ${backup.backupId} cannot replay to the end of the archive: ${continuity.why}`, continuity.fix, {
+        backupId: backup.backupId,
+        missing: continuity.missing,
+        invariant: continuity.invariant,
+      });
     }
-    log.info({ backupId: backup.backupId, walFrom: continuity?.from, walTo: continuity?.to, timeline: continuity?.timeline, continuous: continuity?.continuous }, 'verify: the archive\'s WAL for this backup');
+    log.info(
+      {
+        backupId: backup.backupId,
+        walFrom: continuity?.from,
+        walTo: continuity?.to,
+        timeline: continuity?.timeline,
+        continuous: continuity?.continuous,
+      },
+      "verify: the archive's WAL for this backup",
+    );
     fs.chmodSync(pgdata, 0o700);
     writeScratchConfig(pgdata, cfg.socketDir, cfg.replay);
 
@@ -110,7 +135,11 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, events: JobEv
       server = await startScratchServer(pgdata, cfg.socketDir, 24 * 3600);
     } catch (e) {
       const serverLog = (e as { serverLog?: string }).serverLog ?? '';
-      throw new AgentError(`backup ${backup.backupId} restored, but PostgreSQL could not replay it: ${serverLog || (e as Error).message}`, 'A WAL segment the backup needs is missing or damaged in the store: take a new backup now and check WAL archiving (pg_stat_archiver on the primary).', { backupId: backup.backupId });
+      throw new AgentError(
+        `backup ${backup.backupId} restored, but PostgreSQL could not replay it: ${serverLog || (e as Error).message}`,
+        'A WAL segment the backup needs is missing or damaged in the store: take a new backup now and check WAL archiving (pg_stat_archiver on the primary).',
+        { backupId: backup.backupId },
+      );
     }
     try {
       const outcome = recoveryOutcome(server.log());
@@ -119,14 +148,21 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, events: JobEv
       const amcheck = cfg.checks.amcheck ? await runAmcheck(server) : undefined;
       const tables = await countTables(server, cfg.checks.tables);
       // Replay to latest ends in the archive's last segment, or something after where it stopped was not read.
-      const short = cfg.replay === 'latest' && continuity?.continuous && outcome.redoDoneAt
-        && !replayReachedEnd(parseLsn(outcome.redoDoneAt), continuity.to, backup.walSegmentSize);
+      const short =
+        cfg.replay === 'latest' &&
+        continuity?.continuous &&
+        outcome.redoDoneAt &&
+        !replayReachedEnd(parseLsn(outcome.redoDoneAt), continuity.to, backup.walSegmentSize);
       const failures = [
-        ...(short ? [`replay stopped at ${outcome.redoDoneAt}, before the end of the archive (${continuity!.to}): WAL after that was not replayed`] : []),
+        ...(short
+          ? [`replay stopped at ${outcome.redoDoneAt}, before the end of the archive (${continuity!.to}): WAL after that was not replayed`]
+          : []),
         ...(amcheck && !amcheck.ok ? [`pg_amcheck: ${amcheck.findings.join(' | ')}`] : []),
-        ...tables.filter(t => !t.ok).map(t => t.error
-          ? `${t.database}.${t.table}: ${t.error}`
-          : `${t.database}.${t.table}: ${t.rows} rows, fewer than the ${t.minRows} expected`),
+        ...tables
+          .filter(t => !t.ok)
+          .map(t =>
+            t.error ? `${t.database}.${t.table}: ${t.error}` : `${t.database}.${t.table}: ${t.rows} rows, fewer than the ${t.minRows} expected`,
+          ),
       ];
       const report = {
         ok: failures.length === 0,
@@ -141,9 +177,27 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, events: JobEv
         seconds: (Date.now() - started) / 1000,
       };
       process.stdout.write(JSON.stringify(report) + '\n');
-      if (report.ok) log.info({ backupId: backup.backupId, recoveredTo: outcome.lastTransactionAt, seconds: report.seconds }, 'verify passed: the backup restores, replays and passes its checks');
-      else log.error({ backupId: backup.backupId, failures, fix: 'The restored copy is not what it should be: keep the older backups (pause retention), take a new backup and look into the failures named here.' }, `verify failed: ${failures.join('; ')}`);
-      events.drillResult(report.ok, backup.backupId, report.ok ? `restored, replayed to ${outcome.lastTransactionAt ?? 'the end of the archive'} and checked in ${report.seconds.toFixed(0)} s.` : failures.join('; '));
+      if (report.ok)
+        log.info(
+          { backupId: backup.backupId, recoveredTo: outcome.lastTransactionAt, seconds: report.seconds },
+          'verify passed: the backup restores, replays and passes its checks',
+        );
+      else
+        log.error(
+          {
+            backupId: backup.backupId,
+            failures,
+            fix: 'The restored copy is not what it should be: keep the older backups (pause retention), take a new backup and look into the failures named here.',
+          },
+          `verify failed: ${failures.join('; ')}`,
+        );
+      events.drillResult(
+        report.ok,
+        backup.backupId,
+        report.ok
+          ? `restored, replayed to ${outcome.lastTransactionAt ?? 'the end of the archive'} and checked in ${report.seconds.toFixed(0)} s.`
+          : failures.join('; '),
+      );
       return report.ok ? 0 : 1;
     } finally {
       await server.stop();

@@ -18,10 +18,14 @@ export interface VerifyConfig {
 export function readVerifyConfig(env: NodeJS.ProcessEnv, opts: { backupId?: string; replay?: string; scratch?: string } = {}): VerifyConfig {
   const checks = optionalEnv(VERIFY_ENV.checks, env) ? jsonEnv<VerifyChecksSpec>(VERIFY_ENV.checks, env) : { amcheck: true, tables: [] };
   if (typeof checks.amcheck !== 'boolean' || !Array.isArray(checks.tables)) {
-    throw new AgentError(`environment variable ${VERIFY_ENV.checks} is not {amcheck, tables}`, 'Re-synthesize the manifests; this variable is written by the RestoreDrill construct.');
+    throw new AgentError(
+      `environment variable ${VERIFY_ENV.checks} is not {amcheck, tables}`,
+      'Re-synthesize the manifests; this variable is written by the RestoreDrill construct.',
+    );
   }
   const replay = opts.replay ?? optionalEnv(VERIFY_ENV.replay, env) ?? 'latest';
-  if (replay !== 'latest' && replay !== 'backup-end') throw new AgentError(`replay "${replay}" is not latest or backup-end`, 'Use --replay latest (all archived WAL) or --replay backup-end.');
+  if (replay !== 'latest' && replay !== 'backup-end')
+    throw new AgentError(`replay "${replay}" is not latest or backup-end`, 'Use --replay latest (all archived WAL) or --replay backup-end.');
   return {
     store: readStoreConfig(env),
     checks,

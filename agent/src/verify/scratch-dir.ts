@@ -73,7 +73,10 @@ export function scratchFacts(scratchDir: string, env: NodeJS.ProcessEnv): Scratc
   const dataPaths: DataPath[] = [];
   const pgdataEnv = env[ENV.pgdata];
   if (pgdataEnv) dataPaths.push({ path: realPathSoFar(pgdataEnv), source: `PGDATA (environment)` });
-  dataPaths.push({ path: PATHS.pgdata, source: 'the PGDATA of the manifests' }, { path: PATHS.dataMount, source: 'the data volume mount of the manifests' });
+  dataPaths.push(
+    { path: PATHS.pgdata, source: 'the PGDATA of the manifests' },
+    { path: PATHS.dataMount, source: 'the data volume mount of the manifests' },
+  );
 
   let stat: fs.Stats | undefined;
   try {
@@ -104,8 +107,16 @@ export function scratchFacts(scratchDir: string, env: NodeJS.ProcessEnv): Scratc
     if (device !== undefined) pgdataDevice = { path: realPathSoFar(pgdataEnv), device };
   }
   return {
-    scratch, dataPaths, exists, notADirectory: exists && !isDir, entries, hasMarker, insideDataDir, containsDataDir,
-    scratchDevice: deviceOf(scratch), pgdataDevice,
+    scratch,
+    dataPaths,
+    exists,
+    notADirectory: exists && !isDir,
+    entries,
+    hasMarker,
+    insideDataDir,
+    containsDataDir,
+    scratchDevice: deviceOf(scratch),
+    pgdataDevice,
   };
 }
 

@@ -59,14 +59,24 @@ export async function startScratchServer(pgdata: string, socketDir: string, time
   const logFile = path.join(path.dirname(pgdata), 'postgres.log');
   const readLog = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
   const server: ScratchServer = {
-    pgdata, socketDir, port: SCRATCH_PORT, log: readLog,
+    pgdata,
+    socketDir,
+    port: SCRATCH_PORT,
+    log: readLog,
     async stop() {
-      await execTool('pg_ctl', ['-D', pgdata, '-m', 'immediate', '-w', 'stop'], { fix: 'The scratch server is removed with its volume.' }).catch(() => undefined);
+      await execTool('pg_ctl', ['-D', pgdata, '-m', 'immediate', '-w', 'stop'], { fix: 'The scratch server is removed with its volume.' }).catch(
+        () => undefined,
+      );
     },
   };
   const failed = async (e: Error) => {
     await server.stop();
-    const tail = readLog().trim().split('\n').filter(l => /FATAL|PANIC|ERROR/.test(l)).slice(-4).join(' | ');
+    const tail = readLog()
+      .trim()
+      .split('\n')
+      .filter(l => /FATAL|PANIC|ERROR/.test(l))
+      .slice(-4)
+      .join(' | ');
     return Object.assign(e, { serverLog: tail });
   };
   try {
@@ -90,7 +100,10 @@ export function scratchConnection(server: Pick<ScratchServer, 'socketDir' | 'por
 
 async function promoted(socketDir: string): Promise<boolean> {
   try {
-    return await withClient(scratchConnection({ socketDir, port: SCRATCH_PORT }), async c => (await c.query('SELECT pg_is_in_recovery() AS r')).rows[0].r === false);
+    return await withClient(
+      scratchConnection({ socketDir, port: SCRATCH_PORT }),
+      async c => (await c.query('SELECT pg_is_in_recovery() AS r')).rows[0].r === false,
+    );
   } catch {
     return false; // "the database system is not accepting connections" while it replays
   }
@@ -101,5 +114,9 @@ export function recoveryOutcome(log: string): { redoDoneAt?: string; lastTransac
   const redo = /redo done at ([0-9A-F]+\/[0-9A-F]+)/.exec(log)?.[1];
   const last = /last completed transaction was at log time (.+?)\s*$/m.exec(log)?.[1];
   const timeline = /selected new timeline ID: (\d+)/.exec(log)?.[1];
-  return { redoDoneAt: redo, lastTransactionAt: last ? new Date(last.replace(' ', 'T').replace(/\+00$/, 'Z')).toISOString() : undefined, timeline: timeline ? Number(timeline) : undefined };
+  return {
+    redoDoneAt: redo,
+    lastTransactionAt: last ? new Date(last.replace(' ', 'T').replace(/\+00$/, 'Z')).toISOString() : undefined,
+    timeline: timeline ? Number(timeline) : undefined,
+  };
 }

@@ -12,7 +12,6 @@ import { listAfter, listFolderPage } from '../s3/objects';
 import { StoreConfig } from '../store/config';
 import { HISTORY, SEGMENT } from './wal-spool';
 
-
 export interface ArchivedWal {
   readonly name: string;
   readonly key: string;
@@ -80,8 +79,11 @@ export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, 
     if (!all) return undefined;
     const readable = all.filter(v => KIND_OF_EXTENSION.has(v.ext));
     if (readable.length === 0) {
-      throw new AgentError(`the archive holds ${walName} only as ${all.map(v => v.key).join(', ')}, a compression this agent cannot read`,
-        'Restore with barman-cloud-wal-restore (it reads bzip2 and snappy), or archive with gzip, zstd, lz4 or none.', { wal: walName });
+      throw new AgentError(
+        `the archive holds ${walName} only as ${all.map(v => v.key).join(', ')}, a compression this agent cannot read`,
+        'Restore with barman-cloud-wal-restore (it reads bzip2 and snappy), or archive with gzip, zstd, lz4 or none.',
+        { wal: walName },
+      );
     }
     // Several copies (an archive written with several compressions over time): prefer the configured one.
     const v = readable.find(x => KIND_OF_EXTENSION.get(x.ext) === store.walCompression) ?? readable[0];

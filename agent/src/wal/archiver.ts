@@ -40,8 +40,12 @@ export class WalArchiver {
   /** When uploads began to fail, none succeeding since (undefined: the store answers). */
   failingSince?: number;
 
-  constructor(private readonly store: StoreConfig, private readonly pgdata: string, private readonly socketPath: string,
-    private readonly identity: () => { systemIdentifier: string; cluster: string }) {
+  constructor(
+    private readonly store: StoreConfig,
+    private readonly pgdata: string,
+    private readonly socketPath: string,
+    private readonly identity: () => { systemIdentifier: string; cluster: string },
+  ) {
     this.s3 = createS3Client(store.s3);
   }
 
@@ -118,9 +122,12 @@ export class WalArchiver {
   private prefetch(current: string): void {
     let ready: string[];
     try {
-      ready = fs.readdirSync(path.join(this.pgdata, 'pg_wal', 'archive_status'))
-        .filter(f => f.endsWith('.ready')).map(f => f.slice(0, -'.ready'.length))
-        .filter(n => n !== current && WAL_FILE.test(n) && !this.done.has(n) && !this.inFlight.has(n)).sort();
+      ready = fs
+        .readdirSync(path.join(this.pgdata, 'pg_wal', 'archive_status'))
+        .filter(f => f.endsWith('.ready'))
+        .map(f => f.slice(0, -'.ready'.length))
+        .filter(n => n !== current && WAL_FILE.test(n) && !this.done.has(n) && !this.inFlight.has(n))
+        .sort();
     } catch {
       return;
     }
@@ -136,7 +143,11 @@ export class WalArchiver {
     const existing = this.inFlight.get(name);
     if (existing) return existing;
     const p = this.uploadOnce(name).then(
-      () => { this.done.add(name); this.inFlight.delete(name); this.idle(); },
+      () => {
+        this.done.add(name);
+        this.inFlight.delete(name);
+        this.idle();
+      },
       (e: Error) => {
         this.inFlight.delete(name);
         this.idle();
@@ -169,7 +180,14 @@ export class WalArchiver {
         return;
       }
       const err = new Error(`${key} already exists with different content; refusing to overwrite archived WAL`);
-      log.error({ wal: name, key, fix: `Two histories wrote ${name}: find out which instance wrote the archived copy (compare it with pg_wal/${name} of each instance), keep the archive as it is, and take a new base backup.` }, err.message);
+      log.error(
+        {
+          wal: name,
+          key,
+          fix: `Two histories wrote ${name}: find out which instance wrote the archived copy (compare it with pg_wal/${name} of each instance), keep the archive as it is, and take a new base backup.`,
+        },
+        err.message,
+      );
       throw err;
     }
     const { body, rawSize } = await compressFile(file, this.store.walCompression);
@@ -192,13 +210,30 @@ export class WalArchiver {
     const got = await getObject(this.s3, key);
     if (!got) return false;
     const hash = createHash('sha256');
-    await pipeline(got.body, decompressStream(compressionOfKey(key)), new Writable({ write(c: Buffer, _e, done) { hash.update(c); done(); } }));
+    await pipeline(
+      got.body,
+      decompressStream(compressionOfKey(key)),
+      new Writable({
+        write(c: Buffer, _e, done) {
+          hash.update(c);
+          done();
+        },
+      }),
+    );
     return hash.digest('hex') === raw;
   }
 }
 
 async function sha256OfFile(file: string): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), new Writable({ write(c: Buffer, _e, done) { hash.update(c); done(); } }));
+  await pipeline(
+    fs.createReadStream(file, { highWaterMark: 1024 * 1024 }),
+    new Writable({
+      write(c: Buffer, _e, done) {
+        hash.update(c);
+        done();
+      },
+    }),
+  );
   return hash.digest('hex');
 }

@@ -15,7 +15,12 @@ import { log } from '../common/log';
 import { answerMissing } from './missing-wal';
 import { MISSING_FRESH_MS, SEGMENT, WalSpool, storeTag } from './wal-spool';
 
-export async function walFetchCommand(name: string, target: string, opts: { recoverySource?: boolean; standby?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function walFetchCommand(
+  name: string,
+  target: string,
+  opts: { recoverySource?: boolean; standby?: boolean } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   if (!WAL_FILE.test(name)) {
     log.error({ wal: name }, `wal-fetch: ${name} is not a WAL file name`);
     return 1;
@@ -43,7 +48,9 @@ export async function walFetchCommand(name: string, target: string, opts: { reco
   if (opts.standby && code === 255) {
     try {
       fs.writeFileSync(failedMark, new Date().toISOString());
-    } catch { /* no mark: the next call asks the store again */ }
+    } catch {
+      /* no mark: the next call asks the store again */
+    }
   }
   return code;
 }

@@ -32,7 +32,13 @@ const LATER_RECHECKS = 5;
 const LATER_RECHECK_MS = 2000;
 
 /** Exit codes: 0 restored, 1 not in the archive (PostgreSQL ends recovery), 255 error or a hole (PostgreSQL retries). */
-export async function fetchFromArchive(name: string, target: string, spool: WalSpool, opts: { recoverySource?: boolean }, env: NodeJS.ProcessEnv): Promise<number> {
+export async function fetchFromArchive(
+  name: string,
+  target: string,
+  spool: WalSpool,
+  opts: { recoverySource?: boolean },
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
   const store: StoreConfig = opts.recoverySource ? readRecoveryConfig(env).source : readStoreConfig(env);
   const s3 = createS3Client(store.s3);
   try {
@@ -63,7 +69,7 @@ async function fetchSegment(s3: S3Bucket, store: StoreConfig, name: string, targ
     if (!found.wal) {
       await history; // the archive's newest history file, kept in the spool: the hole check reads it
       const walDir = path.dirname(target);
-      const size = segmentSizeAt(walDir, spool) ?? await archivedSegmentSize(s3, store, [found.later, previousSegment(name)]);
+      const size = segmentSizeAt(walDir, spool) ?? (await archivedSegmentSize(s3, store, [found.later, previousSegment(name)]));
       return answerMissing(name, walDir, spool, found.later, '', size);
     }
     if (found.absent) spool.markMissing(found.absent, found.later);
@@ -175,18 +181,42 @@ async function prefetch(s3: S3Bucket, wal: ArchivedWal, spool: WalSpool): Promis
 async function download(s3: S3Bucket, wal: ArchivedWal, file: string): Promise<void> {
   try {
     const got = await getObject(s3, wal.key);
-    if (!got) throw new S3Error(`get s3://${s3.bucket}/${wal.key}: listed, then gone`, 'Something deleted the WAL during recovery (retention?); check the store.', 'NoSuchKey', 404, { key: wal.key });
+    if (!got)
+      throw new S3Error(
+        `get s3://${s3.bucket}/${wal.key}: listed, then gone`,
+        'Something deleted the WAL during recovery (retention?); check the store.',
+        'NoSuchKey',
+        404,
+        { key: wal.key },
+      );
     const md5 = new Md5Tap();
     let raw = 0;
-    const count = new Transform({ transform(c: Buffer, _e, done) { raw += c.length; done(null, c); } });
+    const count = new Transform({
+      transform(c: Buffer, _e, done) {
+        raw += c.length;
+        done(null, c);
+      },
+    });
     await pipeline(got.body, md5, new Slice(), decompressStream(wal.compression), count, fs.createWriteStream(file, { mode: 0o600 }));
     const digest = md5.hex();
     if (/^[0-9a-f]{32}$/.test(got.info.etag) && digest !== got.info.etag) {
-      throw new S3Error(`${wal.key}: the bytes read have MD5 ${digest}, not the ETag ${got.info.etag}`, 'Retry; if it persists, the archived file is damaged.', 'VerifyFailed', undefined, { key: wal.key });
+      throw new S3Error(
+        `${wal.key}: the bytes read have MD5 ${digest}, not the ETag ${got.info.etag}`,
+        'Retry; if it persists, the archived file is damaged.',
+        'VerifyFailed',
+        undefined,
+        { key: wal.key },
+      );
     }
     const recorded = Number(got.info.metadata.rawsize);
     if (recorded > 0 && raw !== recorded) {
-      throw new S3Error(`${wal.key}: decompressed to ${raw} bytes, the archiver stored ${recorded}`, 'The archived file is damaged.', 'VerifyFailed', undefined, { key: wal.key });
+      throw new S3Error(
+        `${wal.key}: decompressed to ${raw} bytes, the archiver stored ${recorded}`,
+        'The archived file is damaged.',
+        'VerifyFailed',
+        undefined,
+        { key: wal.key },
+      );
     }
   } catch (e) {
     fs.rmSync(file, { force: true });

@@ -48,7 +48,10 @@ export async function archiveSystemIdentifier(s3: S3Bucket, store: StoreConfig):
   const identity = await getObjectBuffer(s3, identityKey(store));
   if (identity) return (JSON.parse(identity.toString('utf8')) as ArchiveIdentity).systemIdentifier;
   for await (const obj of iteratePrefix(s3, s3Layout.walsRoot(store.prefix, store.serverName))) {
-    const name = obj.key.split('/').pop()!.replace(/\.(gz|zst|lz4|bz2|xz|snappy)$/, '');
+    const name = obj.key
+      .split('/')
+      .pop()!
+      .replace(/\.(gz|zst|lz4|bz2|xz|snappy)$/, '');
     if (/^[0-9A-F]{24}$/.test(name)) return systemIdentifierOfSegmentStart(await firstBytesOf(s3, obj.key, 32));
   }
   return undefined;

@@ -45,9 +45,22 @@ export function knownSwitches(walDir: string, spool: WalSpool): TimelineSwitch[]
 
 /** The WAL segment size in the long header of a segment in the spool or pg_wal; undefined when none is readable. */
 export function segmentSizeAt(walDir: string, spool: WalSpool): number | undefined {
-  const candidates = [...spool.names().filter(n => SEGMENT.test(n)).map(n => path.join(spool.dir, n))];
+  const candidates = [
+    ...spool
+      .names()
+      .filter(n => SEGMENT.test(n))
+      .map(n => path.join(spool.dir, n)),
+  ];
   try {
-    candidates.push(...fs.readdirSync(walDir).filter(n => SEGMENT.test(n)).sort().reverse().slice(0, 3).map(n => path.join(walDir, n)));
+    candidates.push(
+      ...fs
+        .readdirSync(walDir)
+        .filter(n => SEGMENT.test(n))
+        .sort()
+        .reverse()
+        .slice(0, 3)
+        .map(n => path.join(walDir, n)),
+    );
   } catch {
     // none
   }
@@ -73,10 +86,17 @@ export function segmentSizeAt(walDir: string, spool: WalSpool): number | undefin
 /** Exit code for `name`, which the archive does not have: 1 (the end: recovery ends there) or 255 (a hole). */
 export function answerMissing(name: string, walDir: string, spool: WalSpool, later: string | undefined, how: string, segmentSize?: number): number {
   const answer = walFetchAnswer({
-    name, inArchive: false, laterOnTimeline: later, switches: knownSwitches(walDir, spool), segmentSize: segmentSize ?? segmentSizeAt(walDir, spool),
+    name,
+    inArchive: false,
+    laterOnTimeline: later,
+    switches: knownSwitches(walDir, spool),
+    segmentSize: segmentSize ?? segmentSizeAt(walDir, spool),
   });
   if (answer.answer === 'hole') {
-    log.error({ wal: name, missing: answer.missing, invariant: answer.invariant, fix: answer.fix }, `wal-fetch: WAL segment ${answer.missing} is missing from the archive: ${answer.why}`);
+    log.error(
+      { wal: name, missing: answer.missing, invariant: answer.invariant, fix: answer.fix },
+      `wal-fetch: WAL segment ${answer.missing} is missing from the archive: ${answer.why}`,
+    );
     return EXIT_HOLE;
   }
   log.info({ wal: name }, `WAL file not in the archive${how}`);

@@ -21,7 +21,9 @@ export function walPushCommand(walPath: string, env: NodeJS.ProcessEnv = process
     };
     conn.setTimeout(timeoutMs, () => fail('timed out waiting for the archiver'));
     conn.on('connect', () => conn.write(JSON.stringify({ wal: walPath }) + '\n'));
-    conn.on('data', d => { reply += d.toString(); });
+    conn.on('data', d => {
+      reply += d.toString();
+    });
     conn.on('error', e => fail(`archiver not reachable (${e.message})`));
     conn.on('end', () => {
       try {

@@ -30,9 +30,7 @@ export const HISTORY = HISTORY_NAME;
 
 /** Identifies the store wal-fetch reads, from the variables that say where it is (never the credentials). */
 export function storeTag(env: NodeJS.ProcessEnv, recoverySource: boolean): string {
-  const where = recoverySource
-    ? [RECOVERY_ENV.source]
-    : [BACKUP_ENV.endpoint, BACKUP_ENV.bucket, BACKUP_ENV.prefix, BACKUP_ENV.serverName];
+  const where = recoverySource ? [RECOVERY_ENV.source] : [BACKUP_ENV.endpoint, BACKUP_ENV.bucket, BACKUP_ENV.prefix, BACKUP_ENV.serverName];
   const text = JSON.stringify([recoverySource, ...where.map(name => env[name] ?? '')]);
   return createHash('sha256').update(text).digest('hex').slice(0, 12);
 }

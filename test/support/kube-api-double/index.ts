@@ -46,9 +46,7 @@ import { stringify as toYaml } from 'yaml';
 import { Rbac, RoleLike } from './rbac';
 import { DeleteOptions, PATCH_TYPES, PatchType, Registry } from './registry';
 import { KubeObject, RESOURCE_TYPES, ResourceType, resourceByName, resourceByPath } from './resources';
-import {
-  ApiError, badRequest, forbidden, methodNotAllowed, pathNotFound, serviceUnavailable, unauthorized,
-} from './status';
+import { ApiError, badRequest, forbidden, methodNotAllowed, pathNotFound, serviceUnavailable, unauthorized } from './status';
 
 export { loadClientNode } from './client-node';
 export type { ClientNode } from './client-node';
@@ -194,8 +192,12 @@ export class KubeApiDouble {
   applyRbac(objects: Array<{ kind?: string; metadata?: { name?: string; namespace?: string }; [k: string]: any }>): void {
     for (const binding of objects.filter(o => o.kind === 'RoleBinding')) {
       const namespace = binding.metadata?.namespace ?? 'default';
-      const role = objects.find(o => o.kind === binding.roleRef?.kind && o.metadata?.name === binding.roleRef?.name
-        && (o.kind === 'ClusterRole' || (o.metadata?.namespace ?? 'default') === namespace));
+      const role = objects.find(
+        o =>
+          o.kind === binding.roleRef?.kind &&
+          o.metadata?.name === binding.roleRef?.name &&
+          (o.kind === 'ClusterRole' || (o.metadata?.namespace ?? 'default') === namespace),
+      );
       if (!role) continue;
       for (const subject of binding.subjects ?? []) {
         if (subject.kind === 'ServiceAccount') this.rbac.bind(serviceAccountUser(subject.namespace || namespace, subject.name), namespace, role);
@@ -320,7 +322,13 @@ export class KubeApiDouble {
       }
       const request = parseResourcePath(req.method ?? 'GET', url);
       if (!request) throw pathNotFound();
-      logged = { ...logged, verb: request.verb, resource: request.rt.resource, namespace: request.namespace || undefined, name: request.name || undefined };
+      logged = {
+        ...logged,
+        verb: request.verb,
+        resource: request.rt.resource,
+        namespace: request.namespace || undefined,
+        name: request.name || undefined,
+      };
       this.authorize(identity, request);
       this.respond(req, res, this.serve(request, req, url, body), logged);
     } catch (err) {
@@ -339,7 +347,14 @@ export class KubeApiDouble {
   /** 403 unless the identity is a cluster admin or a bound Role allows the request. */
   private authorize(identity: Identity, r: ResourceRequest): void {
     if (identity.groups.includes('system:masters')) return;
-    const attributes = { verb: r.verb, apiGroup: r.rt.group, resource: r.rt.resource, subresource: r.subresource, namespace: r.namespace, name: r.name };
+    const attributes = {
+      verb: r.verb,
+      apiGroup: r.rt.group,
+      resource: r.rt.resource,
+      subresource: r.subresource,
+      namespace: r.namespace,
+      name: r.name,
+    };
     const allowed = [identity.user, ...identity.groups].some(subject => this.rbac.allows({ ...attributes, user: subject }));
     if (!allowed) throw forbidden(r.rt, r.name, identity.user, r.verb, r.namespace);
   }
@@ -348,23 +363,37 @@ export class KubeApiDouble {
   private serve(r: ResourceRequest, req: http.IncomingMessage, url: URL, body: string): object {
     const q = url.searchParams;
     const opts = { dryRun: q.get('dryRun') === 'All' };
-    if (r.subresource) throw new ApiError(404, 'NotFound', `the server could not find the requested resource (KubeApiDouble does not serve ${r.rt.resource}/${r.subresource})`, {});
+    if (r.subresource)
+      throw new ApiError(
+        404,
+        'NotFound',
+        `the server could not find the requested resource (KubeApiDouble does not serve ${r.rt.resource}/${r.subresource})`,
+        {},
+      );
     switch (r.verb) {
-      case 'get': return this.registry.get(r.rt, r.namespace, r.name);
-      case 'list': return this.registry.list(r.rt, r.namespace || undefined, q.get('labelSelector'), q.get('fieldSelector'));
-      case 'watch': throw new ApiError(405, 'MethodNotAllowed', 'watch is not supported by KubeApiDouble', {});
-      case 'create': return new Answer(201, this.registry.create(r.rt, r.namespace, parseJson(body), opts));
-      case 'update': return this.registry.update(r.rt, r.namespace, r.name, parseJson(body), opts);
-      case 'patch': return this.registry.patch(r.rt, r.namespace, r.name, patchType(req), body, opts);
+      case 'get':
+        return this.registry.get(r.rt, r.namespace, r.name);
+      case 'list':
+        return this.registry.list(r.rt, r.namespace || undefined, q.get('labelSelector'), q.get('fieldSelector'));
+      case 'watch':
+        throw new ApiError(405, 'MethodNotAllowed', 'watch is not supported by KubeApiDouble', {});
+      case 'create':
+        return new Answer(201, this.registry.create(r.rt, r.namespace, parseJson(body), opts));
+      case 'update':
+        return this.registry.update(r.rt, r.namespace, r.name, parseJson(body), opts);
+      case 'patch':
+        return this.registry.patch(r.rt, r.namespace, r.name, patchType(req), body, opts);
       case 'delete':
         if (r.rt.resource === 'pods' && this.podTerminator) {
-          const pod = this.registry.markDeleting(r.rt, r.namespace, r.name, body.trim() ? parseJson(body) as DeleteOptions : {}, opts);
+          const pod = this.registry.markDeleting(r.rt, r.namespace, r.name, body.trim() ? (parseJson(body) as DeleteOptions) : {}, opts);
           if (!opts.dryRun) setImmediate(() => this.podTerminator!(pod));
           return pod;
         }
-        return this.registry.delete(r.rt, r.namespace, r.name, body.trim() ? parseJson(body) as DeleteOptions : {}, opts);
-      case 'deletecollection': return this.registry.deleteCollection(r.rt, r.namespace, q.get('labelSelector'), q.get('fieldSelector'), opts);
-      default: throw methodNotAllowed();
+        return this.registry.delete(r.rt, r.namespace, r.name, body.trim() ? (parseJson(body) as DeleteOptions) : {}, opts);
+      case 'deletecollection':
+        return this.registry.deleteCollection(r.rt, r.namespace, q.get('labelSelector'), q.get('fieldSelector'), opts);
+      default:
+        throw methodNotAllowed();
     }
   }
 
@@ -392,8 +421,14 @@ export class KubeApiDouble {
   private log(req: http.IncomingMessage, entry: Partial<RequestLogEntry>): void {
     const url = new URL(req.url ?? '/', 'http://double');
     this.requests.push({
-      time: new Date(), method: req.method ?? '', path: url.pathname, query: url.search.replace(/^\?/, ''),
-      identity: entry.identity ?? '', status: entry.status ?? 0, contentType: req.headers['content-type'], ...entry,
+      time: new Date(),
+      method: req.method ?? '',
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ''),
+      identity: entry.identity ?? '',
+      status: entry.status ?? 0,
+      contentType: req.headers['content-type'],
+      ...entry,
     } as RequestLogEntry);
   }
 
@@ -402,7 +437,7 @@ export class KubeApiDouble {
   }
 
   private targetUser(target: string): string {
-    return target === 'all' ? 'all' : this.tokens.get(target)?.user ?? target;
+    return target === 'all' ? 'all' : (this.tokens.get(target)?.user ?? target);
   }
 
   private issueToken(identity: Identity): string {
@@ -439,32 +474,61 @@ export class KubeApiDouble {
   private discovery(pathname: string): object | undefined {
     const p = pathname.replace(/\/$/, '');
     const resourceList = (groupVersion: string) => ({
-      kind: 'APIResourceList', apiVersion: 'v1', groupVersion,
+      kind: 'APIResourceList',
+      apiVersion: 'v1',
+      groupVersion,
       resources: RESOURCE_TYPES.filter(rt => rt.apiVersion === groupVersion).map(rt => ({
-        name: rt.resource, singularName: rt.kind.toLowerCase(), namespaced: true, kind: rt.kind,
+        name: rt.resource,
+        singularName: rt.kind.toLowerCase(),
+        namespaced: true,
+        kind: rt.kind,
         verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update'],
       })),
     });
     switch (p) {
-      case '/version': return { major: '1', minor: '28', gitVersion: 'v1.28.0-kube-api-double', platform: 'linux/amd64' };
-      case '/healthz': case '/livez': case '/readyz': return new Answer(200, 'ok', 'text/plain; charset=utf-8');
-      case '/api': return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${this.port}` }] };
-      case '/api/v1': return resourceList('v1');
-      case '/apis': return {
-        kind: 'APIGroupList', apiVersion: 'v1',
-        groups: ['coordination.k8s.io', 'apps', 'events.k8s.io'].map(name => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } })),
-      };
-      case '/apis/coordination.k8s.io/v1': return resourceList('coordination.k8s.io/v1');
-      case '/apis/apps/v1': return resourceList('apps/v1');
-      case '/apis/events.k8s.io/v1': return resourceList('events.k8s.io/v1');
-      default: return undefined;
+      case '/version':
+        return { major: '1', minor: '28', gitVersion: 'v1.28.0-kube-api-double', platform: 'linux/amd64' };
+      case '/healthz':
+      case '/livez':
+      case '/readyz':
+        return new Answer(200, 'ok', 'text/plain; charset=utf-8');
+      case '/api':
+        return {
+          kind: 'APIVersions',
+          versions: ['v1'],
+          serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${this.port}` }],
+        };
+      case '/api/v1':
+        return resourceList('v1');
+      case '/apis':
+        return {
+          kind: 'APIGroupList',
+          apiVersion: 'v1',
+          groups: ['coordination.k8s.io', 'apps', 'events.k8s.io'].map(name => ({
+            name,
+            versions: [{ groupVersion: `${name}/v1`, version: 'v1' }],
+            preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' },
+          })),
+        };
+      case '/apis/coordination.k8s.io/v1':
+        return resourceList('coordination.k8s.io/v1');
+      case '/apis/apps/v1':
+        return resourceList('apps/v1');
+      case '/apis/events.k8s.io/v1':
+        return resourceList('events.k8s.io/v1');
+      default:
+        return undefined;
     }
   }
 }
 
 /** An answer other than a JSON body with status 200. */
 class Answer {
-  constructor(readonly code: number, readonly body: unknown, readonly contentType = 'application/json') {}
+  constructor(
+    readonly code: number,
+    readonly body: unknown,
+    readonly contentType = 'application/json',
+  ) {}
 }
 
 /**
@@ -489,8 +553,12 @@ function parseResourcePath(method: string, url: URL): ResourceRequest | undefine
 function patchType(req: http.IncomingMessage): PatchType {
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if ((PATCH_TYPES as readonly string[]).includes(type)) return type as PatchType;
-  throw new ApiError(415, 'UnsupportedMediaType',
-    `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`, {});
+  throw new ApiError(
+    415,
+    'UnsupportedMediaType',
+    `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`,
+    {},
+  );
 }
 
 function parseJson(body: string): unknown {

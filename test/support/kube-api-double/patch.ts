@@ -41,9 +41,19 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 
 /** patchMergeKey of the list fields our kinds have (k8s.io/api struct tags), keyed by field name. */
 const MERGE_KEYS: Record<string, string> = {
-  containers: 'name', initContainers: 'name', ephemeralContainers: 'name', volumes: 'name', env: 'name',
-  ports: 'containerPort', volumeMounts: 'mountPath', volumeDevices: 'devicePath', imagePullSecrets: 'name',
-  ownerReferences: 'uid', conditions: 'type', hostAliases: 'ip', resourceClaims: 'name',
+  containers: 'name',
+  initContainers: 'name',
+  ephemeralContainers: 'name',
+  volumes: 'name',
+  env: 'name',
+  ports: 'containerPort',
+  volumeMounts: 'mountPath',
+  volumeDevices: 'devicePath',
+  imagePullSecrets: 'name',
+  ownerReferences: 'uid',
+  conditions: 'type',
+  hostAliases: 'ip',
+  resourceClaims: 'name',
   topologySpreadConstraints: 'topologyKey',
 };
 /** Lists of scalars with patchStrategy "merge": merged as sets. */
@@ -96,7 +106,11 @@ function stripDirectives(value: unknown): unknown {
     return value.filter(v => !(isObject(v) && v.$patch === 'delete')).map(stripDirectives);
   }
   if (!isObject(value)) return clone(value);
-  return Object.fromEntries(Object.entries(value).filter(([k]) => !k.startsWith('$')).map(([k, v]) => [k, stripDirectives(v)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([k]) => !k.startsWith('$'))
+      .map(([k, v]) => [k, stripDirectives(v)]),
+  );
 }
 
 // ----------------------------------------------------------------------------------------------- JSON patch
@@ -130,8 +144,10 @@ export function jsonPatch(doc: unknown, operations: Operation[]): unknown {
 
 function applyOperation(holder: JsonObject, op: Operation): void {
   switch (op.op) {
-    case 'add': return add(holder, op.path, clone(op.value));
-    case 'remove': return void remove(holder, op.path);
+    case 'add':
+      return add(holder, op.path, clone(op.value));
+    case 'remove':
+      return void remove(holder, op.path);
     case 'replace':
       remove(holder, op.path);
       return add(holder, op.path, clone(op.value));
@@ -139,7 +155,8 @@ function applyOperation(holder: JsonObject, op: Operation): void {
       if (op.path.startsWith(op.from! + '/')) throw new PatchApplyError(`move: "${op.from}" is a prefix of "${op.path}"`);
       return add(holder, op.path, remove(holder, op.from!));
     }
-    case 'copy': return add(holder, op.path, clone(read(holder, op.from!)));
+    case 'copy':
+      return add(holder, op.path, clone(read(holder, op.from!)));
     case 'test':
       if (!deepEqual(read(holder, op.path), op.value)) throw new PatchApplyError(`testing value ${op.path} failed: test failed`);
   }
@@ -147,7 +164,13 @@ function applyOperation(holder: JsonObject, op: Operation): void {
 
 function tokens(pointer: string): string[] {
   if (pointer !== '' && !pointer.startsWith('/')) throw new PatchApplyError(`invalid JSON pointer "${pointer}"`);
-  return ['root', ...pointer.split('/').slice(1).map(t => t.replace(/~1/g, '/').replace(/~0/g, '~'))];
+  return [
+    'root',
+    ...pointer
+      .split('/')
+      .slice(1)
+      .map(t => t.replace(/~1/g, '/').replace(/~0/g, '~')),
+  ];
 }
 
 /** The container that holds the last token of a pointer, and that token. */

@@ -55,10 +55,12 @@ export class Rbac {
 
 function ruleAllows(rule: PolicyRule, a: RequestAttributes): boolean {
   const combined = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
-  return has(rule.verbs, a.verb)
-    && has(rule.apiGroups, a.apiGroup)
-    && (rule.resources ?? []).some(r => r === '*' || r === combined || (!!a.subresource && r === `*/${a.subresource}`))
-    && (!rule.resourceNames?.length || rule.resourceNames.includes(a.name));
+  return (
+    has(rule.verbs, a.verb) &&
+    has(rule.apiGroups, a.apiGroup) &&
+    (rule.resources ?? []).some(r => r === '*' || r === combined || (!!a.subresource && r === `*/${a.subresource}`)) &&
+    (!rule.resourceNames?.length || rule.resourceNames.includes(a.name))
+  );
 }
 
 function has(list: string[] | undefined, value: string): boolean {

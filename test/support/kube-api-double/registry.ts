@@ -4,15 +4,10 @@
 // strategy and validation (422) → storage (409 AlreadyExists on create).
 
 import { randomBytes, randomUUID } from 'crypto';
-import {
-  PatchApplyError, PatchDecodeError, clone, decodeJsonPatch, deepEqual, jsonPatch, mergePatch, strategicMergePatch,
-} from './patch';
+import { PatchApplyError, PatchDecodeError, clone, decodeJsonPatch, deepEqual, jsonPatch, mergePatch, strategicMergePatch } from './patch';
 import { KubeObject, ResourceType } from './resources';
 import { parseFieldSelector, parseLabelSelector } from './selectors';
-import {
-  alreadyExists, badRequest, conflict, fieldInvalid, internalError, invalid, notFound, patchNotApplicable,
-  undecodable,
-} from './status';
+import { alreadyExists, badRequest, conflict, fieldInvalid, internalError, invalid, notFound, patchNotApplicable, undecodable } from './status';
 
 export interface WriteOptions {
   /** `?dryRun=All`: every check runs, nothing is stored. */
@@ -24,10 +19,8 @@ export interface DeleteOptions {
   gracePeriodSeconds?: number;
 }
 
-export const PATCH_TYPES = [
-  'application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json',
-] as const;
-export type PatchType = typeof PATCH_TYPES[number];
+export const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'] as const;
+export type PatchType = (typeof PATCH_TYPES)[number];
 
 /** creationTimestamp has second precision, like metav1.Time. */
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -134,8 +127,13 @@ export class Registry {
     return this.store(rt, marked, {});
   }
 
-  deleteCollection(rt: ResourceType, namespace: string, labelSelector?: string | null, fieldSelector?: string | null,
-    opts: WriteOptions = {}): object {
+  deleteCollection(
+    rt: ResourceType,
+    namespace: string,
+    labelSelector?: string | null,
+    fieldSelector?: string | null,
+    opts: WriteOptions = {},
+  ): object {
     const doomed = this.select(rt, namespace, labelSelector, fieldSelector);
     for (const obj of doomed) this.delete(rt, namespace, obj.metadata.name!, {}, opts);
     return { kind: rt.listKind, apiVersion: rt.apiVersion, metadata: { resourceVersion: this.resourceVersion }, items: doomed.map(withoutTypeMeta) };
@@ -233,8 +231,10 @@ function decode(rt: ResourceType, body: unknown): KubeObject {
   if (why) throw undecodable(rt, rt.version, why);
   const obj = clone(body) as KubeObject;
   if ((obj.kind && obj.kind !== rt.kind) || (obj.apiVersion && obj.apiVersion !== rt.apiVersion)) {
-    throw badRequest(`the API version in the data (${obj.apiVersion ?? ''}) does not match the expected API version (${rt.apiVersion})`
-      + (obj.kind && obj.kind !== rt.kind ? `, or the kind (${obj.kind}) is not ${rt.kind}` : ''));
+    throw badRequest(
+      `the API version in the data (${obj.apiVersion ?? ''}) does not match the expected API version (${rt.apiVersion})` +
+        (obj.kind && obj.kind !== rt.kind ? `, or the kind (${obj.kind}) is not ${rt.kind}` : ''),
+    );
   }
   return obj;
 }
@@ -258,9 +258,13 @@ function checkName(obj: KubeObject, name: string, namespace: string): void {
 
 function checkDeletePreconditions(rt: ResourceType, current: KubeObject, options: DeleteOptions): void {
   const { uid, resourceVersion } = options.preconditions ?? {};
-  const storageError = (why: string) => conflict(rt, current.metadata.name!,
-    `StorageError: invalid object, Code: 4, Key: /registry/${rt.resource}/${current.metadata.namespace}/${current.metadata.name}, `
-    + `ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: ${why}`);
+  const storageError = (why: string) =>
+    conflict(
+      rt,
+      current.metadata.name!,
+      `StorageError: invalid object, Code: 4, Key: /registry/${rt.resource}/${current.metadata.namespace}/${current.metadata.name}, ` +
+        `ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: ${why}`,
+    );
   if (uid && uid !== current.metadata.uid) {
     throw storageError(`UID in precondition: ${uid}, UID in object meta: ${current.metadata.uid}`);
   }

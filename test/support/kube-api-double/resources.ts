@@ -3,9 +3,7 @@
 // these kinds can trip over.
 
 import { isObject, deepEqual } from './patch';
-import {
-  FieldError, GroupResource, fieldForbidden, fieldInvalid, fieldRequired, fieldTooLong,
-} from './status';
+import { FieldError, GroupResource, fieldForbidden, fieldInvalid, fieldRequired, fieldTooLong } from './status';
 
 export interface ObjectMeta {
   name?: string;
@@ -52,10 +50,14 @@ const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
 const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$/;
 const MAX_DATA_BYTES = 1024 * 1024;
 
-const SUBDOMAIN_MSG = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-const NAME_PART_MSG = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
-const LABEL_VALUE_MSG = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
-const CONFIG_KEY_MSG = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+const SUBDOMAIN_MSG =
+  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const NAME_PART_MSG =
+  "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+const LABEL_VALUE_MSG =
+  "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+const CONFIG_KEY_MSG =
+  "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
 const IMMUTABLE_MSG = 'field is immutable when `immutable` is set';
 
 /** Go's name for the JSON type of a value, as its decoder errors spell it. */
@@ -84,8 +86,9 @@ function decodeMeta(obj: KubeObject, kind: string): string | undefined {
     const v = obj.metadata[f];
     if (v !== undefined && v !== null && typeof v !== 'string') return cannotUnmarshal(v, `ObjectMeta.metadata.${f}`, 'string');
   }
-  return checkStringMap(obj.metadata.labels, 'ObjectMeta.metadata.labels')
-    ?? checkStringMap(obj.metadata.annotations, 'ObjectMeta.metadata.annotations');
+  return (
+    checkStringMap(obj.metadata.labels, 'ObjectMeta.metadata.labels') ?? checkStringMap(obj.metadata.annotations, 'ObjectMeta.metadata.annotations')
+  );
 }
 
 /** Go decodes JSON null into a zero value: a null map disappears, a null string becomes "". */
@@ -171,12 +174,16 @@ function immutabilityErrors(obj: KubeObject, old: KubeObject | undefined, conten
 
 // ------------------------------------------------------------------------------------------------ kinds
 
-type KindRules = Partial<Pick<ResourceType, 'decode' | 'normalize' | 'prepareForCreate' | 'prepareForUpdate' | 'validate'
-  | 'selectableFields' | 'returnsDeletedObject'>>;
+type KindRules = Partial<
+  Pick<ResourceType, 'decode' | 'normalize' | 'prepareForCreate' | 'prepareForUpdate' | 'validate' | 'selectableFields' | 'returnsDeletedObject'>
+>;
 
 function define(group: string, version: string, resource: string, kind: string, rules: KindRules): ResourceType {
   return {
-    group, version, resource, kind,
+    group,
+    version,
+    resource,
+    kind,
     apiVersion: group ? `${group}/${version}` : version,
     listKind: `${kind}List`,
     selectableFields: rules.selectableFields ?? [],
@@ -203,9 +210,10 @@ const REQUIRED_SECRET_KEYS: Record<string, string[][]> = {
 
 const secrets = define('', 'v1', 'secrets', 'Secret', {
   selectableFields: ['type'],
-  decode: obj => checkBase64Map(obj.data, 'Secret.data')
-    ?? checkStringMap(obj.stringData, 'Secret.stringData')
-    ?? (obj.type !== undefined && typeof obj.type !== 'string' ? cannotUnmarshal(obj.type, 'Secret.type', 'v1.SecretType') : undefined),
+  decode: obj =>
+    checkBase64Map(obj.data, 'Secret.data') ??
+    checkStringMap(obj.stringData, 'Secret.stringData') ??
+    (obj.type !== undefined && typeof obj.type !== 'string' ? cannotUnmarshal(obj.type, 'Secret.type', 'v1.SecretType') : undefined),
   // v1 → internal conversion: stringData wins over data for the same key and is never stored.
   normalize: obj => {
     if (isObject(obj.stringData)) {
@@ -229,7 +237,10 @@ const secrets = define('', 'v1', 'secrets', 'Secret', {
 const configmaps = define('', 'v1', 'configmaps', 'ConfigMap', {
   decode: obj => checkStringMap(obj.data, 'ConfigMap.data') ?? checkBase64Map(obj.binaryData, 'ConfigMap.binaryData'),
   validate: (obj, old) => {
-    const errors = dataKeyErrors([['data', obj.data], ['binaryData', obj.binaryData]]);
+    const errors = dataKeyErrors([
+      ['data', obj.data],
+      ['binaryData', obj.binaryData],
+    ]);
     for (const key of Object.keys(obj.data ?? {})) {
       if (obj.binaryData?.[key] !== undefined) errors.push(fieldInvalid(`data[${key}]`, key, 'duplicate of key present in binaryData'));
     }
@@ -248,8 +259,16 @@ function mutablePartsBlanked(spec: any): unknown {
 }
 
 const pods = define('', 'v1', 'pods', 'Pod', {
-  selectableFields: ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName',
-    'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
+  selectableFields: [
+    'spec.nodeName',
+    'spec.restartPolicy',
+    'spec.schedulerName',
+    'spec.serviceAccountName',
+    'spec.hostNetwork',
+    'status.phase',
+    'status.podIP',
+    'status.nominatedNodeName',
+  ],
   returnsDeletedObject: true,
   decode: obj => (obj.spec !== undefined && !isObject(obj.spec) ? cannotUnmarshal(obj.spec, 'Pod.spec', 'v1.PodSpec') : undefined),
   // Status belongs to the kubelet: it is reset on create and ignored on update of the main resource.
@@ -261,8 +280,14 @@ const pods = define('', 'v1', 'pods', 'Pod', {
   },
   validate: (obj, old) => {
     if (old) {
-      return deepEqual(mutablePartsBlanked(obj.spec), mutablePartsBlanked(old.spec)) ? [] : [fieldForbidden('spec',
-        'pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)')];
+      return deepEqual(mutablePartsBlanked(obj.spec), mutablePartsBlanked(old.spec))
+        ? []
+        : [
+            fieldForbidden(
+              'spec',
+              'pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)',
+            ),
+          ];
     }
     const containers = obj.spec?.containers;
     if (!Array.isArray(containers) || containers.length === 0) return [fieldRequired('spec.containers')];
@@ -292,7 +317,8 @@ function decodeLeaseSpec(spec: any): string | undefined {
   }
   const holder = spec.holderIdentity;
   return holder !== undefined && holder !== null && typeof holder !== 'string'
-    ? cannotUnmarshal(holder, 'LeaseSpec.spec.holderIdentity', 'string') : undefined;
+    ? cannotUnmarshal(holder, 'LeaseSpec.spec.holderIdentity', 'string')
+    : undefined;
 }
 
 const leases = define('coordination.k8s.io', 'v1', 'leases', 'Lease', {
@@ -301,7 +327,8 @@ const leases = define('coordination.k8s.io', 'v1', 'leases', 'Lease', {
     const errors: FieldError[] = [];
     const { leaseDurationSeconds: duration, leaseTransitions: transitions } = obj.spec ?? {};
     if (typeof duration === 'number' && duration <= 0) errors.push(fieldInvalid('spec.leaseDurationSeconds', duration, 'must be greater than 0'));
-    if (typeof transitions === 'number' && transitions < 0) errors.push(fieldInvalid('spec.leaseTransitions', transitions, 'must be greater than or equal to 0'));
+    if (typeof transitions === 'number' && transitions < 0)
+      errors.push(fieldInvalid('spec.leaseTransitions', transitions, 'must be greater than or equal to 0'));
     return errors;
   },
 });
@@ -344,11 +371,18 @@ const events = define('events.k8s.io', 'v1', 'events', 'Event', {
     for (const f of EVENT_STRING_FIELDS) {
       if (obj[f] !== undefined && obj[f] !== null && typeof obj[f] !== 'string') return cannotUnmarshal(obj[f], `Event.${f}`, 'string');
     }
-    if (obj.regarding !== undefined && obj.regarding !== null && !isObject(obj.regarding)) return cannotUnmarshal(obj.regarding, 'Event.regarding', 'v1.ObjectReference');
+    if (obj.regarding !== undefined && obj.regarding !== null && !isObject(obj.regarding))
+      return cannotUnmarshal(obj.regarding, 'Event.regarding', 'v1.ObjectReference');
     return decodeMicroTime(obj.eventTime, 'Event.eventTime');
   },
   validate: (obj, old) => {
-    if (old) return deepEqual({ ...obj, metadata: undefined, series: undefined, reason: undefined, note: undefined }, { ...old, metadata: undefined, series: undefined, reason: undefined, note: undefined }) ? [] : [fieldForbidden('', 'updates to event are forbidden except for series, reason, note')];
+    if (old)
+      return deepEqual(
+        { ...obj, metadata: undefined, series: undefined, reason: undefined, note: undefined },
+        { ...old, metadata: undefined, series: undefined, reason: undefined, note: undefined },
+      )
+        ? []
+        : [fieldForbidden('', 'updates to event are forbidden except for series, reason, note')];
     const errors: FieldError[] = [];
     if (!obj.eventTime) errors.push(fieldRequired('eventTime'));
     if (obj.type !== 'Normal' && obj.type !== 'Warning') errors.push(fieldInvalid('type', '', `has invalid value: ${obj.type ?? ''}`));

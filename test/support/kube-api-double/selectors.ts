@@ -59,7 +59,9 @@ export function parseFieldSelector(selector: string | null, supported: string[])
   const preds = requirements(selector ?? '').map(r => {
     const key = r.split(/!?=/)[0].trim();
     if (!['metadata.name', 'metadata.namespace', ...supported].includes(key)) {
-      throw badRequest(`"${key}" is not a known field selector: only "metadata.name", "metadata.namespace"${supported.map(s => `, "${s}"`).join('')}`);
+      throw badRequest(
+        `"${key}" is not a known field selector: only "metadata.name", "metadata.namespace"${supported.map(s => `, "${s}"`).join('')}`,
+      );
     }
     return requirement(r, false);
   });

@@ -43,7 +43,12 @@ export class ApiError extends Error {
 
   toStatus(): object {
     const status: Record<string, unknown> = {
-      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason,
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: this.message,
+      reason: this.reason,
     };
     if (this.details) status.details = omitEmpty(this.details);
     status.code = this.code;
@@ -53,9 +58,7 @@ export class ApiError extends Error {
 
 /** Go's `omitempty`: empty strings and lists are not serialized. */
 function omitEmpty(details: StatusDetails): StatusDetails {
-  return Object.fromEntries(
-    Object.entries(details).filter(([, v]) => v !== undefined && v !== '' && !(Array.isArray(v) && v.length === 0)),
-  );
+  return Object.fromEntries(Object.entries(details).filter(([, v]) => v !== undefined && v !== '' && !(Array.isArray(v) && v.length === 0)));
 }
 
 function detailsOf(gr: GroupResource, name: string): StatusDetails {
@@ -74,8 +77,7 @@ export function alreadyExists(gr: GroupResource, name: string): ApiError {
 export const OPTIMISTIC_LOCK = 'the object has been modified; please apply your changes to the latest version and try again';
 
 export function conflict(gr: GroupResource, name: string, why: string = OPTIMISTIC_LOCK): ApiError {
-  return new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(gr)} "${name}": ${why}`,
-    detailsOf(gr, name));
+  return new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(gr)} "${name}": ${why}`, detailsOf(gr, name));
 }
 
 /** The authorizer's refusal (`NewForbidden` plus `forbiddenMessage` of the authorization filter). */
@@ -93,14 +95,22 @@ export interface FieldError {
   body: string;
 }
 
-export const fieldInvalid = (field: string, value: unknown, detail: string): FieldError =>
-  ({ type: 'FieldValueInvalid', field, body: `Invalid value: ${JSON.stringify(value)}: ${detail}` });
-export const fieldRequired = (field: string, detail = ''): FieldError =>
-  ({ type: 'FieldValueRequired', field, body: detail ? `Required value: ${detail}` : 'Required value' });
-export const fieldForbidden = (field: string, detail: string): FieldError =>
-  ({ type: 'FieldValueForbidden', field, body: `Forbidden: ${detail}` });
-export const fieldTooLong = (field: string, max: number): FieldError =>
-  ({ type: 'FieldValueTooLong', field, body: `Too long: must have at most ${max} bytes` });
+export const fieldInvalid = (field: string, value: unknown, detail: string): FieldError => ({
+  type: 'FieldValueInvalid',
+  field,
+  body: `Invalid value: ${JSON.stringify(value)}: ${detail}`,
+});
+export const fieldRequired = (field: string, detail = ''): FieldError => ({
+  type: 'FieldValueRequired',
+  field,
+  body: detail ? `Required value: ${detail}` : 'Required value',
+});
+export const fieldForbidden = (field: string, detail: string): FieldError => ({ type: 'FieldValueForbidden', field, body: `Forbidden: ${detail}` });
+export const fieldTooLong = (field: string, max: number): FieldError => ({
+  type: 'FieldValueTooLong',
+  field,
+  body: `Too long: must have at most ${max} bytes`,
+});
 
 /** 422, as `NewInvalid` builds it: the message aggregates the field errors, details.kind is the Kind. */
 export function invalid(gr: GroupResource | undefined, name: string, errors: FieldError[]): ApiError {
@@ -108,7 +118,9 @@ export function invalid(gr: GroupResource | undefined, name: string, errors: Fie
   const aggregate = texts.length === 1 ? texts[0] : `[${texts.join(', ')}]`;
   const subject = gr ? `${qualifiedKind(gr)} "${name}"` : `"${name}"`;
   return new ApiError(422, 'Invalid', `${subject} is invalid: ${aggregate}`, {
-    name, group: gr?.group, kind: gr?.kind,
+    name,
+    group: gr?.group,
+    kind: gr?.kind,
     causes: errors.map(e => ({ reason: e.type, message: e.body, field: e.field })),
   });
 }

@@ -11,5 +11,7 @@ export default async function globalSetup(): Promise<void> {
   // Another run's RGW (a second jest, a bench): this run must not stop it at its end (global-teardown.ts).
   if (fs.existsSync(path.join(RGW_BASE, 'state.json'))) process.env.PGC_RGW_NOT_OURS = '1';
   const ep = await ensureS3();
-  process.stderr.write(`\n[s3] Ceph RGW ready at ${ep.endpoint} and ${ep.httpsEndpoint} (${RGW_BASE}, ${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+  process.stderr.write(
+    `\n[s3] Ceph RGW ready at ${ep.endpoint} and ${ep.httpsEndpoint} (${RGW_BASE}, ${((Date.now() - started) / 1000).toFixed(1)} s)\n`,
+  );
 }

@@ -10,9 +10,7 @@ import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import {
-  AbortMultipartUploadCommand, CreateBucketCommand, DeleteBucketCommand, ListMultipartUploadsCommand,
-} from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateBucketCommand, DeleteBucketCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { createS3Client, type S3Bucket } from '../../../agent/src/s3/client';
 import { deleteObjects, listPrefix } from '../../../agent/src/s3/objects';
 
@@ -101,8 +99,12 @@ export async function ensureS3(): Promise<S3Endpoint> {
   });
   const s = await ensured;
   return {
-    endpoint: s.endpoint, httpsEndpoint: s.httpsEndpoint, caFile: s.caFile,
-    accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey, region: s.region,
+    endpoint: s.endpoint,
+    httpsEndpoint: s.httpsEndpoint,
+    caFile: s.caFile,
+    accessKeyId: s.accessKeyId,
+    secretAccessKey: s.secretAccessKey,
+    region: s.region,
   };
 }
 
@@ -110,15 +112,22 @@ export async function ensureS3(): Promise<S3Endpoint> {
 export async function s3For(bucket: string, credentials?: S3Credentials, endpoint?: string): Promise<S3Bucket> {
   const ep = await ensureS3();
   return createS3Client({
-    endpoint: endpoint ?? ep.endpoint, region: ep.region, bucket,
-    accessKeyId: (credentials ?? ep).accessKeyId, secretAccessKey: (credentials ?? ep).secretAccessKey,
-    caBundle: ep.caFile, maxAttempts: 2,
+    endpoint: endpoint ?? ep.endpoint,
+    region: ep.region,
+    bucket,
+    accessKeyId: (credentials ?? ep).accessKeyId,
+    secretAccessKey: (credentials ?? ep).secretAccessKey,
+    caBundle: ep.caFile,
+    maxAttempts: 2,
   });
 }
 
 /** A bucket name unique to this process and moment, valid for S3 (lower case, <= 63 chars). */
 export function uniqueBucketName(prefix = 'test'): string {
-  const p = prefix.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 30);
+  const p = prefix
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 30);
   return `${p}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
@@ -169,7 +178,7 @@ export async function listKeys(bucket: string, prefix = ''): Promise<string[]> {
 }
 
 async function rgwAdmin(...args: string[]): Promise<string> {
-  const s = (await ensureState());
+  const s = await ensureState();
   const { stdout } = await run('radosgw-admin', ['-c', s.conf, ...args], { env: { ...process.env, CEPH_CONF: s.conf }, timeout: 60_000 });
   return stdout;
 }
