@@ -12,10 +12,12 @@ cd "$(dirname "$0")/.."
 # PostgreSQL 15 server and client tools (initdb, postgres, pg_basebackup, pg_controldata, pg_amcheck, pgbench);
 # a real S3 server for the backup tests: Ceph RGW (what the reference homelab runs), started by the tests;
 # barman-cloud (CloudNativePG's backup tool) for the interoperability tests; the zstd/lz4 CLIs for format tests;
-# libfaketime for the failover tests with skewed clocks.
+# libfaketime for the failover tests with skewed clocks; Prometheus (promtool) for the monitoring tests; PostGIS for
+# the extension tests; the PostgreSQL JDBC driver and a Java runtime for the TLS client tests.
 PACKAGES=(postgresql-15 postgresql-client-15 postgresql-contrib
   radosgw ceph-mon ceph-osd ceph-common uuid-runtime openssl curl
-  barman-cli-cloud zstd lz4 faketime)
+  barman-cli-cloud zstd lz4 faketime
+  prometheus postgresql-15-postgis-3 libpostgresql-jdbc-java default-jre-headless)
 # Headless Chromium for the restore canary's browser test (driven by playwright-core, never a downloaded browser),
 # with its recommended packages (fonts).
 PACKAGES_WITH_RECOMMENDS=(chromium)

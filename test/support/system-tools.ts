@@ -16,6 +16,8 @@ export interface SystemTool {
   debian: string;
   /** What the tests need it for. */
   why: string;
+  /** A data file (an extension's control file, a jar) that must be readable, not executable. */
+  data?: boolean;
 }
 
 export const SYSTEM_TOOLS: SystemTool[] = [
@@ -45,12 +47,16 @@ export const SYSTEM_TOOLS: SystemTool[] = [
   { tool: 'lz4', debian: 'lz4', why: 'the lz4 format tests' },
   { tool: process.env.PGC_TEST_CHROMIUM ?? '/usr/bin/chromium', debian: 'chromium', why: "the restore canary's browser test" },
   { tool: 'faketime', debian: 'faketime', why: 'the failover tests with skewed clocks (libfaketime)' },
+  ...['prometheus', 'promtool'].map(tool => ({ tool, debian: 'prometheus', why: 'the monitoring tests (a real Prometheus, promtool)' })),
+  { tool: '/usr/share/postgresql/15/extension/postgis.control', debian: 'postgresql-15-postgis-3', why: 'the extension tests (PostGIS)', data: true },
+  { tool: '/usr/share/java/postgresql.jar', debian: 'libpostgresql-jdbc-java', why: 'the TLS client tests (JDBC)', data: true },
+  { tool: 'java', debian: 'default-jre-headless', why: 'the TLS client tests (JDBC)' },
 ];
 
 /** The Debian packages of SYSTEM_TOOLS plus postgresql-contrib (amcheck), in install order, each once. */
 export const DEBIAN_PACKAGES = [...new Set([...SYSTEM_TOOLS.map(t => t.debian), 'postgresql-contrib'])];
 
-function found(tool: string): boolean {
+function found({ tool, data }: SystemTool): boolean {
   const candidates = path.isAbsolute(tool)
     ? [tool]
     : (process.env.PATH ?? '')
@@ -59,7 +65,7 @@ function found(tool: string): boolean {
         .map(d => path.join(d, tool));
   return candidates.some(f => {
     try {
-      fs.accessSync(f, fs.constants.X_OK);
+      fs.accessSync(f, data ? fs.constants.R_OK : fs.constants.X_OK);
       return fs.statSync(f).isFile();
     } catch {
       return false;
@@ -69,7 +75,7 @@ function found(tool: string): boolean {
 
 /** The tools that are missing (none when the machine is set up). */
 export function missingSystemTools(tools: SystemTool[] = SYSTEM_TOOLS): SystemTool[] {
-  return tools.filter(t => !found(t.tool));
+  return tools.filter(t => !found(t));
 }
 
 /** Throws, naming each missing tool's Debian package and the setup command, when any tool is missing. */
