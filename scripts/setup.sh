@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(postgresql-15 postgresql-client-15 postgresql-contrib
   radosgw ceph-mon ceph-osd ceph-common uuid-runtime openssl curl
   barman-cli-cloud zstd lz4 faketime
-  prometheus postgresql-15-postgis-3 libpostgresql-jdbc-java default-jre-headless)
+  prometheus postgresql-15-postgis-3 libpostgresql-jdbc-java default-jdk-headless)
 # Headless Chromium for the restore canary's browser test (driven by playwright-core, never a downloaded browser),
 # with its recommended packages (fonts).
 PACKAGES_WITH_RECOMMENDS=(chromium)

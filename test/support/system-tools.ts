@@ -50,7 +50,7 @@ export const SYSTEM_TOOLS: SystemTool[] = [
   ...['prometheus', 'promtool'].map(tool => ({ tool, debian: 'prometheus', why: 'the monitoring tests (a real Prometheus, promtool)' })),
   { tool: '/usr/share/postgresql/15/extension/postgis.control', debian: 'postgresql-15-postgis-3', why: 'the extension tests (PostGIS)', data: true },
   { tool: '/usr/share/java/postgresql.jar', debian: 'libpostgresql-jdbc-java', why: 'the TLS client tests (JDBC)', data: true },
-  { tool: 'java', debian: 'default-jre-headless', why: 'the TLS client tests (JDBC)' },
+  { tool: 'java', debian: 'default-jdk-headless', why: 'the TLS client tests (JDBC, run from source)' },
 ];
 
 /** The Debian packages of SYSTEM_TOOLS plus postgresql-contrib (amcheck), in install order, each once. */
