@@ -46,15 +46,15 @@ const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 export class NoKubeCredentials extends Error {}
 
 /** The endpoint from the environment, in client-node's order of precedence. */
-export async function loadKubeEndpoint(env: NodeJS.ProcessEnv = process.env): Promise<KubeEndpoint> {
+export async function loadKubeEndpoint(env: NodeJS.ProcessEnv = process.env, serviceAccountDir = SERVICE_ACCOUNT_DIR): Promise<KubeEndpoint> {
   if (env.KUBECONFIG) return fromKubeconfig(env.KUBECONFIG.split(path.delimiter).filter(Boolean)[0]);
-  if (env.KUBERNETES_SERVICE_HOST && fs.existsSync(path.join(SERVICE_ACCOUNT_DIR, 'token'))) {
+  if (env.KUBERNETES_SERVICE_HOST && fs.existsSync(path.join(serviceAccountDir, 'token'))) {
     const host = env.KUBERNETES_SERVICE_HOST.includes(':') ? `[${env.KUBERNETES_SERVICE_HOST}]` : env.KUBERNETES_SERVICE_HOST;
-    const caFile = path.join(SERVICE_ACCOUNT_DIR, 'ca.crt');
+    const caFile = path.join(serviceAccountDir, 'ca.crt');
     return {
       server: `https://${host}:${env.KUBERNETES_SERVICE_PORT ?? '443'}`,
       ca: fs.existsSync(caFile) ? fs.readFileSync(caFile) : undefined,
-      tokenFile: path.join(SERVICE_ACCOUNT_DIR, 'token'),
+      tokenFile: path.join(serviceAccountDir, 'token'),
     };
   }
   const home = path.join(env.HOME ?? os.homedir(), '.kube', 'config');
@@ -109,7 +109,7 @@ export interface RequestOptions {
 export type KubeRest = <T>(method: string, apiPath: string, what: string, options: RequestOptions) => Promise<T>;
 
 /** A request function bound to an endpoint: JSON in, JSON out, a KubeError with the API's status code and message. */
-export function kubeRest(endpoint: KubeEndpoint): KubeRest {
+export function kubeRest(endpoint: KubeEndpoint, { tokenRereadMs = TOKEN_REREAD_MS } = {}): KubeRest {
   const url = new URL(endpoint.server);
   const secure = url.protocol === 'https:';
   const agent = secure
@@ -124,7 +124,7 @@ export function kubeRest(endpoint: KubeEndpoint): KubeRest {
   let token = endpoint.token;
   let tokenReadAt = -Infinity;
   const bearer = (): string | undefined => {
-    if (endpoint.tokenFile && Date.now() - tokenReadAt > TOKEN_REREAD_MS) {
+    if (endpoint.tokenFile && Date.now() - tokenReadAt >= tokenRereadMs) {
       token = fs.readFileSync(endpoint.tokenFile, 'utf8').trim();
       tokenReadAt = Date.now();
     }
