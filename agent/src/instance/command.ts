@@ -23,6 +23,7 @@ import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readControlData, readSystemIdentifier } from './pgdata';
 import { RoleLabeler } from './pod-label';
 import { RejoinBlocked, rejoinAsReplica } from './rewind';
+import { archivingAtStop } from '../decide/archive';
 import {
   InstanceRole,
   currentRole,
@@ -784,13 +785,15 @@ class Instance {
    */
   private async pauseArchivingIfFailing(role: InstanceRole): Promise<void> {
     const since = this.archiver?.failingSince;
-    if (since === undefined) return;
+    const decision = archivingAtStop({ failingForMs: since === undefined ? undefined : Date.now() - since });
+    if (!decision.pause) return;
     try {
       writeConfigWithout(this.cfg, role, 'archive_command');
       await reloadConfig(this.cfg);
       log.warn(
         {
-          failingForSeconds: Math.round((Date.now() - since) / 1000),
+          why: decision.why,
+          invariant: decision.invariant,
           fix: 'Bring the store back: the segments stay in pg_wal and are archived by the new primary and by this instance when it returns.',
         },
         'the store has been failing: stopping without the final archiving attempts (archiving paused for this stop)',
