@@ -13,6 +13,7 @@ import { log } from '../common/log';
 import { KubeClient, connectKube } from '../k8s/client';
 import { InstanceEvents } from './events';
 import { WalArchiver, archiverSocketPath } from '../wal/archiver';
+import { WalFetchServer } from '../wal/fetch-server';
 import { clearPartial, clone, finish, initdb, partialDir, primaryAnswers, recoverInterruptedSwap } from './bootstrap';
 import { restoreForRecovery } from '../restore/recovery';
 import { clearRolesPending, cloneSource, describeSource, isFollowingSource, markClonedFromSource, stopFollowingSource } from './clone-source';
@@ -279,6 +280,7 @@ class Instance {
   private fenceWatch?: NodeJS.Timeout;
   private readonly supervisor: PostgresSupervisor;
   private archiver?: WalArchiver;
+  private walFetch?: WalFetchServer;
   private readonly synchronous: SynchronousStandbys;
   private readonly observed: ObservedMetrics;
   private mode: Mode;
@@ -341,6 +343,9 @@ class Instance {
       }));
       await this.archiver.start();
     }
+    // restore_command (wal-fetch) asks this process, which has the S3 client loaded, instead of loading it per file.
+    this.walFetch = new WalFetchServer(this.cfg.socketDir, process.env, this.cfg.pgdata);
+    await this.walFetch.start();
     this.server = await serveHttp(this.cfg.httpPort, {
       alive: () => true,
       ready: () => this.readiness(),
@@ -401,6 +406,7 @@ class Instance {
     this.synchronous.stop();
     this.observed.stop();
     this.server.close();
+    await this.walFetch?.stop();
     await this.archiver?.stop();
     log.info({ outcome }, 'instance exiting');
     return outcome === 'stopped' ? 0 : 1;
