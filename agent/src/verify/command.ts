@@ -41,8 +41,11 @@ export interface VerifyOptions {
   scratch?: string;
 }
 
-/** What a run reports once it knows its outcome. */
-type ReportResult = (ok: boolean, backupId: string, detail: string) => void;
+/**
+ * What a run reports once it knows its outcome. `drilled: false` (the scratch directory was refused, nothing was
+ * restored) says nothing about the backups: an Event only, the store's result is left as it was.
+ */
+type ReportResult = (ok: boolean, backupId: string, detail: string, drilled?: boolean) => void;
 
 /**
  * `pg-agent verify`, recording its result as an Event on its pod (DrillSucceeded, DrillFailed) and in the store
@@ -51,9 +54,9 @@ type ReportResult = (ok: boolean, backupId: string, detail: string) => void;
 export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const events = new JobEvents(env);
   let result: { ok: boolean; run: DrillRun } | undefined;
-  const report: ReportResult = (ok, backupId, detail) => {
+  const report: ReportResult = (ok, backupId, detail, drilled = true) => {
     events.drillResult(ok, backupId, detail);
-    result = { ok, run: { time: Date.now() / 1000, backupId, detail } };
+    if (drilled) result = { ok, run: { time: Date.now() / 1000, backupId, detail } };
   };
   try {
     return await verify(opts, env, report);
@@ -71,7 +74,8 @@ async function publishDrillResult(env: NodeJS.ProcessEnv, ok: boolean, run: Dril
   let s3;
   try {
     const store = readStoreConfig(env);
-    s3 = createS3Client(store.s3);
+    // Two attempts: an unreachable store must not hold the Job's end for long.
+    s3 = createS3Client({ ...store.s3, maxAttempts: 2 });
     await recordDrillResult(s3, store, ok, run);
   } catch (e) {
     log.warn(
@@ -95,7 +99,7 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, reportResult:
       { scratch: facts.scratch, invariant: decision.invariant, fix: decision.fix },
       `verify refuses the scratch directory ${facts.scratch}: ${decision.why}`,
     );
-    reportResult(false, opts.backup ?? '', `the scratch directory ${facts.scratch} was refused: ${decision.why}`);
+    reportResult(false, opts.backup ?? '', `the scratch directory ${facts.scratch} was refused: ${decision.why}`, false);
     return 3;
   }
   takeScratch(facts.scratch, decision.mark);
