@@ -393,7 +393,7 @@ export class PostgresCluster extends Construct {
                   : `the app Secret of the first database "${spec.dbname}"`;
         runtime.push({
           ...made('v1', 'Secret', secret, `${what}, created by the secrets Job`),
-          prop: i === undefined ? 'name' : `databases[${i}].name`,
+          prop: i !== undefined ? `databases[${i}].name` : secret === names.roleSecret(this.name, spec.username) ? 'roles' : 'name',
         });
       }
     }
