@@ -314,7 +314,7 @@ async function syncHba(cfg: InstanceConfig, spec: ManagedObjectsSpec): Promise<v
 /**
  * Follows the ConfigMap every CREDENTIALS_POLL_SECONDS: the pg_hba rules on every instance, the roles, schemas and
  * extensions on the primary (`isPrimary`: reconciled and writable). A reconcile runs when the spec or a password
- * changed, on becoming primary, and every minute while something was refused (a role whose objects were since
+ * changed, on becoming primary, and every 30 s while something was refused (a role whose objects were since
  * reassigned is then dropped). Each problem is logged once, at error level, with its fix.
  */
 export function startManagedObjects(
@@ -362,7 +362,7 @@ export function startManagedObjects(
       .createHash('sha256')
       .update(JSON.stringify([spec.roles, spec.databases, [...passwords.entries()].sort()]))
       .digest('hex');
-    if (key === lastKey && !(pending && Date.now() - lastRun > 60000)) return;
+    if (key === lastKey && !(pending && Date.now() - lastRun > 30000)) return;
     lastRun = Date.now();
     let r: ManagedReport;
     try {
