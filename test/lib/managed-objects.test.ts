@@ -6,6 +6,7 @@ import { Chart, Size, Testing } from 'cdk8s';
 import { PostgresCluster, PostgresClusterProps } from '../../lib';
 import { MANAGED_OBJECTS_KEY, ManagedObjectsSpec } from '../../lib/contract';
 import { baseProps, byKind, envOf, synthCluster } from './helpers';
+import { rolesChart } from '../../examples/roles-and-extensions';
 
 const databases = [
   {
@@ -231,5 +232,17 @@ describe('bad managed objects are refused at synth', () => {
         ],
       }),
     ).not.toThrow();
+  });
+});
+
+describe('examples/roles-and-extensions.ts', () => {
+  test('synthesizes: the roles, extensions and pg_hba rule in its ConfigMap, the generated role Secret in its secrets Job', () => {
+    const objects = Testing.synth(rolesChart(Testing.app()));
+    const spec: ManagedObjectsSpec = JSON.parse(byKind(objects, 'ConfigMap', 'geo-pg-config').data[MANAGED_OBJECTS_KEY]);
+    expect(spec.roles.map(r => `${r.name}:${r.ensure}`)).toEqual(['grafana:present', 'analysts:present', 'alice:present', 'legacy_etl:absent']);
+    expect(spec.databases[0].extensions.map(e => e.name)).toEqual(['postgis', 'vector']);
+    expect(spec.pgHba).toEqual(['hostssl all all 192.168.10.0/24 reject']);
+    const jobSpecs = JSON.parse(envOf(byKind(objects, 'Job', 'geo-pg-secrets').spec.template.spec.containers[0]).PGC_SECRETS);
+    expect(jobSpecs.map((s: any) => s.names[0])).toContain('geo-pg-grafana-role');
   });
 });
