@@ -88,7 +88,7 @@ describe("the pgHba rules in the agent's pg_hba.conf", () => {
     expect(withManagedHbaRules(once, rules)).toBe(once);
     expect(lines(withManagedHbaRules(once, [rules[1]]))).not.toContain(rules[0]);
     expect(withManagedHbaRules(once, [])).toBe(PG_HBA);
-    const tls = PG_HBA.replace(/^host    all /m, 'hostssl all ');
+    const tls = PG_HBA.replace(/^host {4}all /m, 'hostssl all ');
     const out = lines(withManagedHbaRules(tls, rules));
     expect(out[out.length - 1]).toMatch(/^hostssl all\s+all\s+all\s+scram-sha-256$/);
   });
