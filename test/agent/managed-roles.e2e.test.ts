@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ClientConfig } from 'pg';
 import { PostgresClusterProps } from '../../lib';
-import { CLUSTER_CONFIG, MANAGED_OBJECTS_KEY } from '../../lib/contract';
+import { CLUSTER_CONFIG, MANAGED_OBJECTS_KEY, appSecretData } from '../../lib/contract';
 import { ClusterHarness, eventually, query } from '../support/cluster-harness';
 import { synthCluster } from '../support/failover-probes';
 
@@ -127,16 +127,43 @@ describe('managed roles, extensions and pgHba rules (1 instance, PostgreSQL 15)'
     expect(logs(/extension vector/)).toHaveLength(1);
   });
 
+  test("the role's Secret is followed: a new password works within seconds, the old one is refused; a deleted Secret is recreated", async () => {
+    const old = h.secretData(`${NAME}-reader-role`)!;
+    const password = `rotated-${Math.random().toString(36).slice(2, 12)}`;
+    h.seedSecret(
+      `${NAME}-reader-role`,
+      appSecretData({ username: 'reader', dbname: 'app', host: `${NAME}-rw`, port: 5432, clusterDomain: 'cluster.local' }, password, h.namespace),
+    );
+    const t0 = Date.now();
+    await eventually(() => query(h.connectionFromUri(h.secretData(`${NAME}-reader-role`)!.uri), 'SELECT 1'), 40000, 250);
+    const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+    await expect(query(h.connectionFromUri(old.uri), 'SELECT 1')).rejects.toThrow(/password authentication failed/);
+    // Deleted: the primary generates a new one (the secrets Job's code) and gives the role its password.
+    h.api.remove('secrets', h.namespace, `${NAME}-reader-role`);
+    const recreated = await eventually(async () => {
+      const s = h.secretData(`${NAME}-reader-role`);
+      if (!s) throw new Error('not recreated yet');
+      return s;
+    }, 40000);
+    expect(recreated.password).not.toBe(password);
+    await eventually(() => query(h.connectionFromUri(recreated.uri), 'SELECT 1'), 40000, 250);
+    // eslint-disable-next-line no-console
+    console.log(`[managed-roles] reader's rotated password accepted ${seconds} s after the Secret changed`);
+  });
+
   test('changed in git: altered live, an absent role dropped, an owner of a table kept with the reason, pgHba reloaded', async () => {
     // table_owner owns a table in app (made by hand, as an app's migration would).
     await query(su(), 'CREATE TABLE owned (id int)');
     await query(su(), 'ALTER TABLE owned OWNER TO table_owner');
-    expect(await hbaRules()).toEqual([
-      'host streaming_replica all scram-sha-256',
+    // The user's rule after the agent's own (replication, its SCRAM rule for postgres/streaming_replica), before the
+    // final catch-all (host, or hostssl once TLS is on).
+    const rules = await hbaRules();
+    expect(rules.slice(-3)).toEqual([
       'hostssl postgres,streaming_replica all scram-sha-256',
       'hostssl reader 10.42.0.0 scram-sha-256',
-      'host all all scram-sha-256',
+      expect.stringMatching(/^(host|hostssl) all all scram-sha-256$/),
     ]);
+    expect(rules[0]).toMatch(/^(host|hostssl) streaming_replica all scram-sha-256$/);
     const pid = postmasterPid();
     const next = synthCluster(NAME, AFTER).find(o => o.kind === 'ConfigMap' && o.metadata.name === `${NAME}-config`)!;
     expect(next.data[CLUSTER_CONFIG.parametersKey]).toBe(h.configMapData()[CLUSTER_CONFIG.parametersKey]);
@@ -176,7 +203,8 @@ describe('managed roles, extensions and pgHba rules (1 instance, PostgreSQL 15)'
     await eventually(async () => {
       const rules = await hbaRules();
       if (!rules.includes('hostssl all 192.168.0.0 reject')) throw new Error(`pg_hba rules: ${rules.join('; ')}`);
-      expect(rules[rules.length - 1]).toBe('host all all scram-sha-256');
+      expect(rules[rules.length - 1]).toMatch(/^(host|hostssl) all all scram-sha-256$/);
+      expect(rules[rules.length - 2]).toBe('hostssl all 192.168.0.0 reject');
     }, 20000);
     // eslint-disable-next-line no-console
     console.log(`[managed-roles] git change applied live in ${seconds} s (connection limit, membership, drop); postmaster PID ${pid} unchanged`);
