@@ -66,7 +66,6 @@ export const GRANTABLE_PREDEFINED_ROLES: Record<string, number> = {
   pg_read_all_stats: 10,
   pg_stat_scan_tables: 10,
   pg_signal_backend: 9,
-  pg_database_owner: 14,
   pg_checkpoint: 15,
   pg_use_reserved_connections: 16,
   pg_create_subscription: 16,
