@@ -16,6 +16,7 @@ import { PostgresClusterProps } from '../../lib';
 import { CLUSTER_CONFIG, MANAGED_OBJECTS_KEY, appSecretData } from '../../lib/contract';
 import { ClusterHarness, eventually, query } from '../support/cluster-harness';
 import { synthCluster } from '../support/failover-probes';
+import { preparePg17 } from '../support/pg17';
 
 jest.setTimeout(180000);
 
@@ -224,5 +225,66 @@ describe('managed roles, extensions and pgHba rules (1 instance, PostgreSQL 15)'
     const env = JSON.stringify(h.statefulSet.spec.template.spec.containers[0].env);
     expect(env).not.toMatch(/reader|postgis/);
     expect(JSON.parse(h.configMapData()[MANAGED_OBJECTS_KEY]).roles.map((r: any) => r.name)).toEqual(['reader', 'dropme', 'table_owner']);
+  });
+});
+
+/**
+ * PostgreSQL 17 (the npm package's server binaries): role memberships have grantors since 16, and pg_maintain exists
+ * from 17; the same reconcile grants and revokes them, and a read-only role reads and cannot write.
+ */
+describe('managed roles on PostgreSQL 17', () => {
+  const NAME17 = 'roles-pg17';
+  const v17 = (roles: PostgresClusterProps['roles']) => synthCluster(NAME17, { instances: 1, postgresVersion: 17, roles });
+  const h = new ClusterHarness(v17([{ name: 'reader', inRoles: ['pg_read_all_data', 'pg_maintain'] }, { name: 'gone' }]), NAME17);
+  let pg17: { bin: string; dir: string };
+  let superuser = '';
+  const memberOf = async (name: string) =>
+    (
+      await query(
+        h.direct(0, 'postgres', superuser, 'app'),
+        'SELECT DISTINCT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1 ORDER BY 1',
+        [name],
+      )
+    ).map(r => r.rolname);
+
+  beforeAll(async () => {
+    pg17 = preparePg17(h.user);
+    await h.start();
+    const secrets = await h.runSecretsJob();
+    if ((await secrets.exited) !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.join('\n')}`);
+    h.startInstance(0, {}, { pgBin: pg17.bin });
+    await h.waitReady(0, 120000);
+    superuser = h.secretData(`${NAME17}-superuser`)!.password;
+    const app = h.connectionFromUri(h.secretData(`${NAME17}-app`)!.uri);
+    await query(app, 'CREATE TABLE t (id int)');
+    await query(app, 'INSERT INTO t VALUES (1)');
+  });
+  afterAll(async () => {
+    await h.stop();
+    if (pg17) fs.rmSync(pg17.dir, { recursive: true, force: true });
+  });
+
+  test('granted, read-only, then a membership revoked and a role dropped from git', async () => {
+    const reader = h.connectionFromUri(h.secretData(`${NAME17}-reader-role`)!.uri);
+    expect(await eventually(() => query(reader, 'SELECT id FROM t'), 40000, 500)).toEqual([{ id: 1 }]);
+    await expect(query(reader, 'INSERT INTO t VALUES (2)')).rejects.toThrow(/permission denied for table t/);
+    expect(await memberOf('reader')).toEqual(['pg_maintain', 'pg_read_all_data']);
+    const next = v17([
+      { name: 'reader', inRoles: ['pg_read_all_data'] },
+      { name: 'gone', ensure: 'absent' },
+    ]);
+    h.updateConfigMap(next.find(o => o.kind === 'ConfigMap')!.data);
+    await eventually(
+      async () => {
+        if ((await memberOf('reader')).includes('pg_maintain')) throw new Error('pg_maintain not revoked yet');
+        if ((await query(h.direct(0, 'postgres', superuser, 'app'), "SELECT 1 FROM pg_roles WHERE rolname = 'gone'")).length)
+          throw new Error('gone still exists');
+      },
+      40000,
+      500,
+    );
+    expect(await memberOf('reader')).toEqual(['pg_read_all_data']);
+    const errors = h.pods[0].process!.logs().filter(l => l.level === 'error');
+    expect(errors).toEqual([]);
   });
 });
