@@ -219,6 +219,11 @@ describe('managed roles, extensions and pgHba rules (1 instance, PostgreSQL 15)'
       90000,
       1000,
     );
+    // Re-checks (every 30 s while vector stays refused) alter nothing that already matches: one alteration, from git.
+    const changes = logs(/^managed roles, schemas and extensions reconciled$/).flatMap(l => l.changes as string[]);
+    expect(changes.filter(c => c === 'altered role reader')).toHaveLength(1);
+    expect(changes.filter(c => c === 'created role reader')).toHaveLength(1);
+    expect(logs(/extension vector/)).toHaveLength(1);
   });
 
   test('the ConfigMap carries the managed objects, the pod template none of them', () => {
