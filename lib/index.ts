@@ -1,5 +1,6 @@
 export * from './cluster/props';
 export * from './cluster/postgres-cluster';
+export type { RoleProps, ExtensionProps, SchemaProps, PgHbaRuleProps } from './cluster/managed-objects';
 export { MAX_CLUSTER_NAME } from './cluster/validate';
 export * from './scheduling/priority-class';
 export * from './network/cluster-network-policy';

@@ -11,6 +11,8 @@ export const names = {
   dbAppSecret: (c: string, db: string) => `${c}-${db}-app`,
   superuserSecret: (c: string) => `${c}-superuser`,
   replicationSecret: (c: string) => `${c}-replication`,
+  /** A managed login role's generated Secret: `-role` never ends an app Secret (`-app`) or another object's name. */
+  roleSecret: (c: string, role: string) => `${c}-${role.replace(/_/g, '-')}-role`,
   secretsJob: (c: string) => `${c}-secrets`,
   serviceAccount: (c: string) => c,
   role: (c: string) => c,

@@ -50,6 +50,7 @@ import { decideResumeFailover, stopHandOverScope } from '../decide/scaling';
 import { RolloutWatch } from './rollout';
 import { loadCredentials } from './credentials';
 import { startRotation } from './rotation';
+import { startManagedObjects } from './managed-objects';
 import { postgresEnvironment } from '../common/secret-env';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
@@ -87,6 +88,7 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   await loadCredentials(kube, cfg.credentials, cfg);
   const running: { instance?: Instance } = {};
   startRotation(kube, cfg, () => running.instance?.appliesPasswords() ?? false);
+  startManagedObjects(kube, cfg, () => running.instance?.appliesPasswords() ?? false);
   if (plan.action === 'clone' && plan.stepAside) {
     // This pod held the lease with data it no longer has: the replica that has the data must not wait for expiry.
     log.warn({}, 'this pod holds the primary lease but its volume is empty: giving the lease up so a replica with the data takes over');
