@@ -1,9 +1,11 @@
-import { ApiObject, Chart, Size } from 'cdk8s';
+import { ApiObject, Chart, Lazy, Size } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import {
+  CANARY_ROLES_KEY,
   CLUSTER_CONFIG,
   COMPONENTS,
+  CanaryRoleSpec,
   DEFAULT_PORTS,
   DatabaseSpec,
   ENV,
@@ -78,6 +80,10 @@ export class PostgresCluster extends Construct {
   readonly configMap: ApiObject;
   readonly networkPolicy?: ClusterNetworkPolicy;
   readonly backup?: ClusterBackup;
+  /** What the secrets Job generates; a CanaryApp adds its role's Secret (read lazily by the rendered objects). */
+  private readonly secretSpecs: SecretSpec[] = [];
+  private readonly secretBase: Omit<SecretSpec, 'names' | 'username' | 'dbname'>;
+  private readonly canaryRoles: CanaryRoleSpec[] = [];
 
   constructor(scope: Construct, id: string, props: PostgresClusterProps) {
     super(scope, id);
@@ -106,7 +112,8 @@ export class PostgresCluster extends Construct {
       secretName: db.existingSecret ?? names.dbAppSecret(name, db.name.replace(/_/g, '-')),
     }));
     const secretBase = { host: this.rwServiceName, port: DEFAULT_PORTS.postgres, clusterDomain, labels: labelsFor(COMPONENTS.secrets) };
-    const secretSpecs: SecretSpec[] = [];
+    this.secretBase = secretBase;
+    const secretSpecs = this.secretSpecs;
     dbProps.forEach((db, i) => {
       if (db.existingSecret) return;
       const secretNames = [this.databases[i].secretName];
@@ -219,7 +226,12 @@ export class PostgresCluster extends Construct {
 
     this.configMap = new k8s.KubeConfigMap(this, 'ConfigMap', {
       metadata: { name: names.configMap(name), labels: podLabels },
-      data: { [CLUSTER_CONFIG.parametersKey]: JSON.stringify(this.parameters) },
+      data: Lazy.any({
+        produce: () => ({
+          [CLUSTER_CONFIG.parametersKey]: JSON.stringify(this.parameters),
+          ...(this.canaryRoles.length ? { [CANARY_ROLES_KEY]: JSON.stringify(this.canaryRoles) } : {}),
+        }),
+      }),
     });
 
     const matchSelector = { matchLabels: this.selector };
@@ -354,6 +366,15 @@ export class PostgresCluster extends Construct {
     }
 
     this.claimNames(dbProps, secretSpecs);
+  }
+
+  /**
+   * Gives a canary its own role (the CanaryApp construct calls this): the secrets Job generates its Secret, the
+   * instances may read it, and the primary creates the role with rights on the canary's table only.
+   */
+  addCanaryRole(spec: CanaryRoleSpec): void {
+    this.canaryRoles.push(spec);
+    this.secretSpecs.push({ ...this.secretBase, names: [spec.secretName], username: spec.role, dbname: spec.database });
   }
 
   /**
