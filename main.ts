@@ -71,7 +71,11 @@ const keycloakCluster = new PostgresCluster(keycloak, 'keycloak-pg-cluster', {
 
 // The story's wish: "something which produces some test data on a button press, with a small web frontend to read
 // the data again, to verify that DB restores worked properly".
-new CanaryApp(keycloak, 'canary', { cluster: keycloakCluster });
+// It writes as its own role (insert and read its table only); only the ingress controller may reach its page.
+new CanaryApp(keycloak, 'canary', {
+  cluster: keycloakCluster,
+  networkPolicy: { allowFrom: [{ namespace: 'ingress-nginx', podLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } }] },
+});
 
 // And the unattended version of that check: every Sunday the newest backup is restored into scratch space, all
 // archived WAL replayed, pg_amcheck run and the Keycloak users counted; a failed Job is the alert.
