@@ -144,9 +144,14 @@ export class CanaryApp extends Construct {
     }
     // The role is named like the canary: unique in the namespace, so per cluster.
     const role = name;
-    const taken = reservedRoleReason(role) ?? (cluster.databases.some(d => d.owner === role) ? `it owns a database of cluster ${cluster.name}` : undefined);
+    const taken =
+      reservedRoleReason(role) ?? (cluster.databases.some(d => d.owner === role) ? `it owns a database of cluster ${cluster.name}` : undefined);
     if (taken) {
-      throw new ValidationError('name', `"${name}" cannot name the canary's database role: ${taken}`, 'Give the canary another name, e.g. "<cluster>-canary".');
+      throw new ValidationError(
+        'name',
+        `"${name}" cannot name the canary's database role: ${taken}`,
+        'Give the canary another name, e.g. "<cluster>-canary".',
+      );
     }
     const policy = props.networkPolicy ?? {};
     const allowFrom = policy.allowFrom ?? [];
@@ -154,7 +159,11 @@ export class CanaryApp extends Construct {
     const cilium = policy.cilium ?? cluster.networkPolicy?.ciliumPolicy !== undefined;
     const kubernetes = policy.kubernetes ?? (!cilium || cluster.networkPolicy?.kubernetesPolicy !== undefined);
     if (!cilium && !kubernetes) {
-      throw new ValidationError('networkPolicy', 'has both cilium and kubernetes turned off', 'Turn one on: the canary is never left open to every pod.');
+      throw new ValidationError(
+        'networkPolicy',
+        'has both cilium and kubernetes turned off',
+        'Turn one on: the canary is never left open to every pod.',
+      );
     }
     const auth = props.basicAuth;
     if (auth) {

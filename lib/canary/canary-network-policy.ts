@@ -44,7 +44,11 @@ export function checkCanaryPeers(prop: string, peers: AllowedPeer[]): void {
   peers.forEach((peer, i) => {
     const at = `${prop}[${i}]`;
     if (!peer?.podLabels || Object.keys(peer.podLabels).length === 0) {
-      throw new ValidationError(`${at}.podLabels`, 'is empty, which would allow every pod', 'Name the labels of the client pods, e.g. { app: "ingress-nginx" }.');
+      throw new ValidationError(
+        `${at}.podLabels`,
+        'is empty, which would allow every pod',
+        'Name the labels of the client pods, e.g. { app: "ingress-nginx" }.',
+      );
     }
     checkLabels(`${at}.podLabels`, peer.podLabels);
     if (peer.namespace !== undefined) checkDnsLabel(`${at}.namespace`, peer.namespace);

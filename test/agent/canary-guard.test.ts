@@ -27,11 +27,23 @@ describe('cross-site writes', () => {
   test.each<[string, Record<string, string>, RegExp | undefined]>([
     ['same-origin by Fetch Metadata', { host: 'canary.lan', 'sec-fetch-site': 'same-origin' }, undefined],
     ['typed or bookmarked (none)', { host: 'canary.lan', 'sec-fetch-site': 'none' }, undefined],
-    ['cross-site by Fetch Metadata', { host: 'canary.lan', 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' }, /another site \(Sec-Fetch-Site: cross-site\)/],
+    [
+      'cross-site by Fetch Metadata',
+      { host: 'canary.lan', 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' },
+      /another site \(Sec-Fetch-Site: cross-site\)/,
+    ],
     ['same-site but another origin', { host: 'canary.lan', 'sec-fetch-site': 'same-site' }, /another origin of the same site/],
-    ['Fetch Metadata wins over a matching Origin', { host: 'canary.lan', origin: 'http://canary.lan', 'sec-fetch-site': 'cross-site' }, /another site/],
+    [
+      'Fetch Metadata wins over a matching Origin',
+      { host: 'canary.lan', origin: 'http://canary.lan', 'sec-fetch-site': 'cross-site' },
+      /another site/,
+    ],
     ['an old browser, Origin of this host', { host: 'canary.lan:8080', origin: 'http://canary.lan:8080' }, undefined],
-    ['an old browser, Origin of another host', { host: 'canary.lan', origin: 'http://evil.example' }, /comes from http:\/\/evil\.example, not from this page \(canary\.lan\)/],
+    [
+      'an old browser, Origin of another host',
+      { host: 'canary.lan', origin: 'http://evil.example' },
+      /comes from http:\/\/evil\.example, not from this page \(canary\.lan\)/,
+    ],
     ['an opaque origin (sandboxed frame)', { host: 'canary.lan', origin: 'null' }, /an opaque origin/],
     ['an Origin that is no URL', { host: 'canary.lan', origin: 'nonsense' }, /is not a URL/],
     ['curl or a script: no browser headers', { host: 'canary.lan' }, undefined],

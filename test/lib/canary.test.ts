@@ -190,7 +190,9 @@ describe('CanaryApp', () => {
     const secretGet = instanceRole.rules.find((r: any) => r.resources.includes('secrets') && r.verbs.includes('get'));
     expect(secretGet.resourceNames).toContain('keycloak-pg-cluster-canary-db');
     const sts = byKind(objects, 'StatefulSet');
-    expect(JSON.parse(envOf(sts.spec.template.spec.containers[0])[ENV.secrets]).map((s: any) => s.names[0])).toContain('keycloak-pg-cluster-canary-db');
+    expect(JSON.parse(envOf(sts.spec.template.spec.containers[0])[ENV.secrets]).map((s: any) => s.names[0])).toContain(
+      'keycloak-pg-cluster-canary-db',
+    );
     expect(JSON.parse(byKind(objects, 'ConfigMap', 'keycloak-pg-cluster-config').data[CANARY_ROLES_KEY])).toEqual([
       { role: 'keycloak-pg-cluster-canary', database: 'keycloak', secretName: 'keycloak-pg-cluster-canary-db' },
     ]);
@@ -213,7 +215,9 @@ describe('CanaryApp', () => {
       policyTypes: ['Ingress'],
       ingress: [
         {
-          from: [{ podSelector: { matchLabels: peer.podLabels }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }],
+          from: [
+            { podSelector: { matchLabels: peer.podLabels }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } },
+          ],
           ports: [{ port: 8080, protocol: 'TCP' }],
         },
       ],

@@ -307,7 +307,8 @@ export class CanaryDb {
         break;
       case '42501':
         cause = serverMessage;
-        hint = "The canary's role may only read and insert into its table; the primary's agent grants that (is the canary listed in the cluster's ConfigMap?).";
+        hint =
+          "The canary's role may only read and insert into its table; the primary's agent grants that (is the canary listed in the cluster's ConfigMap?).";
         break;
       case '25006':
         cause = serverMessage;

@@ -24,7 +24,10 @@ export function readCanaryRoles(configDir: string | undefined): CanaryRoleSpec[]
   if (!fs.existsSync(file)) return [];
   try {
     const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as CanaryRoleSpec[];
-    if (!Array.isArray(parsed) || parsed.some(r => typeof r?.role !== 'string' || typeof r?.database !== 'string' || typeof r?.secretName !== 'string')) {
+    if (
+      !Array.isArray(parsed) ||
+      parsed.some(r => typeof r?.role !== 'string' || typeof r?.database !== 'string' || typeof r?.secretName !== 'string')
+    ) {
       throw new Error('not a list of {role, database, secretName}');
     }
     return parsed;
@@ -191,7 +194,11 @@ export async function reconcileCanaryRoles(kube: KubeClient, cfg: InstanceConfig
         }),
       );
       if (reported.delete(spec.role)) log.info({ role: spec.role }, 'canary role reconciles again');
-      if (changed) log.info({ role: spec.role, database: spec.database, table: CANARY_TABLE }, "canary role reconciled: it may read and insert into its table, nothing else");
+      if (changed)
+        log.info(
+          { role: spec.role, database: spec.database, table: CANARY_TABLE },
+          'canary role reconciled: it may read and insert into its table, nothing else',
+        );
     } catch (e) {
       const cause = (e as Error).message;
       if (reported.get(spec.role) === cause) continue;
