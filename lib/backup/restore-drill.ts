@@ -141,6 +141,8 @@ export class RestoreDrill extends Construct {
       serviceAccountName: sa,
       automountServiceAccountToken: true,
       restartPolicy: 'Never',
+      // Where the cluster's pods may run (its tolerations and node selector).
+      ...cluster.jobPlacement,
       securityContext: agentPodSecurityContext(),
       containers: [
         agentContainer({

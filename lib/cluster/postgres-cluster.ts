@@ -22,6 +22,7 @@ import { ClusterNetworkPolicy } from '../network/cluster-network-policy';
 import { resolveBootstrap } from '../bootstrap/bootstrap';
 import { renderResources } from './resources';
 import { PriorityClass } from '../scheduling/priority-class';
+import { jobPlacement, mergeAffinity, renderSpread, renderTolerations, validateScheduling } from '../scheduling/pod-scheduling';
 import { ClusterSecrets } from '../secrets/cluster-secrets';
 import { instanceCredentialEnv, instanceCredentialRules } from '../secrets/instance-credentials';
 import { pgtune } from '../tuning/pgtune';
@@ -84,10 +85,14 @@ export class PostgresCluster extends Construct {
   private readonly secretSpecs: SecretSpec[] = [];
   private readonly secretBase: Omit<SecretSpec, 'names' | 'username' | 'dbname'>;
   private readonly canaryRoles: CanaryRoleSpec[] = [];
+  /** Tolerations and node selector for the cluster's Jobs (secrets, backups, restore drill). */
+  readonly jobPlacement: Pick<k8s.PodSpec, 'tolerations' | 'nodeSelector'>;
 
   constructor(scope: Construct, id: string, props: PostgresClusterProps) {
     super(scope, id);
     validateClusterProps(props);
+    validateScheduling(props);
+    this.jobPlacement = jobPlacement(props);
     const name = props.name;
     this.name = name;
     this.instances = props.instances ?? 1;
@@ -170,6 +175,7 @@ export class PostgresCluster extends Construct {
         labels: labelsFor(COMPONENTS.secrets),
         podLabels: labelsFor(COMPONENTS.secrets),
         priorityClassName,
+        placement: this.jobPlacement,
       }).job;
     }
 
@@ -237,7 +243,7 @@ export class PostgresCluster extends Construct {
     const matchSelector = { matchLabels: this.selector };
     const antiAffinity = props.antiAffinity ?? 'preferred';
     const podAffinityTerm = { labelSelector: matchSelector, topologyKey: 'kubernetes.io/hostname' };
-    const affinity: k8s.Affinity | undefined =
+    const defaultAffinity: k8s.Affinity | undefined =
       antiAffinity === 'none'
         ? undefined
         : {
@@ -246,6 +252,7 @@ export class PostgresCluster extends Construct {
                 ? { requiredDuringSchedulingIgnoredDuringExecution: [podAffinityTerm] }
                 : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm }] },
           };
+    const affinity = mergeAffinity(defaultAffinity, props.affinity);
 
     // Before the StatefulSet: `kubectl apply -f` applies in file order, and the claims must exist before the pods.
     this.volumeClaims = renderVolumeClaims(this, { cluster: name, instances: this.instances, storage: props.storage, labels: podLabels });
@@ -271,6 +278,9 @@ export class PostgresCluster extends Construct {
             terminationGracePeriodSeconds: grace,
             securityContext: agentPodSecurityContext(),
             affinity,
+            tolerations: renderTolerations(props),
+            nodeSelector: props.nodeSelector,
+            topologySpreadConstraints: renderSpread(props, this.selector),
             containers: [
               agentContainer({
                 name: 'postgres',
@@ -343,6 +353,7 @@ export class PostgresCluster extends Construct {
         labels: labelsFor(COMPONENTS.backup),
         podLabels: labelsFor(COMPONENTS.backup),
         replicationSecret,
+        placement: this.jobPlacement,
       });
     }
 

@@ -5,6 +5,7 @@ import { PriorityClass } from '../scheduling/priority-class';
 import { NetworkPolicyProps } from '../network/cluster-network-policy';
 import { BackupProps } from '../backup/cluster-backup';
 import { BootstrapProps } from '../bootstrap/bootstrap';
+import { SchedulingProps } from '../scheduling/pod-scheduling';
 
 /** One application database and the role that owns it. */
 export interface DatabaseProps {
@@ -72,7 +73,7 @@ export interface FailoverProps {
   readonly maxLagBytes?: number;
 }
 
-export interface PostgresClusterProps {
+export interface PostgresClusterProps extends SchedulingProps {
   /**
    * Cluster name: prefix of every object (`<name>-rw`, `<name>-app`, pods `<name>-0`…) and the backup path.
    * A DNS-1123 label of at most 40 characters. Stable on purpose: renaming the construct never renames data.

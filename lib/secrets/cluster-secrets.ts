@@ -13,6 +13,8 @@ export interface ClusterSecretsProps {
   readonly labels: Record<string, string>;
   readonly podLabels: Record<string, string>;
   readonly priorityClassName?: string;
+  /** Tolerations and node selector of the cluster's scheduling props. */
+  readonly placement?: Pick<k8s.PodSpec, 'tolerations' | 'nodeSelector'>;
 }
 
 /**
@@ -62,6 +64,7 @@ export class ClusterSecrets extends Construct {
             serviceAccountName: name,
             restartPolicy: 'OnFailure',
             priorityClassName: props.priorityClassName,
+            ...props.placement,
             securityContext: agentPodSecurityContext(),
             containers: [
               agentContainer({
