@@ -82,6 +82,8 @@ new CanaryApp(keycloak, 'canary', {
 new RestoreDrill(keycloak, 'restore-drill', {
   cluster: keycloakCluster,
   tables: [{ database: 'keycloak', table: 'user_entity', minRows: 1 }],
+  // The drill only reads the store: a read-only object store user (Rook CephObjectStoreUser with read caps).
+  credentials: { secretName: 'rook-ceph-object-user-rgw-bulk-cnpg-restore-drill' },
 });
 
 // What the reference user really wanted: one cluster, several databases, each app with its own Secret.
