@@ -178,7 +178,7 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
     expect(v.body).toMatchObject({ ok: true, total: 3, invalidCount: 0, invalid: [], newestSeq: 3 });
     expect(v.body.text).toBe(await verdict());
     const s = await get('/api/status');
-    expect(s.body).toMatchObject({ role: 'primary', inRecovery: false, database: 'keycloak', user: CANARY });
+    expect(s.body).toMatchObject({ role: 'primary', inRecovery: false, database: 'keycloak', user: CANARY, timeline: 1 });
     expect(s.body.version).toMatch(/^15\./);
 
     const posted = await fetch(`${base}/api/records`, { method: 'POST' });
