@@ -104,6 +104,10 @@ const sharedPg = new PostgresCluster(apps, 'shared-pg', {
   tuning: { workload: 'web', storage: 'san' },
   storage: { size: Size.gibibytes(20), storageClass: 'rbd-fast' },
   priorityClass: critical,
+  // The homelab mixes Raspberry Pis and x86 nodes: one instance on each architecture when it can, and the
+  // storage nodes' taint tolerated (the default anti-affinity, one instance per node, stays).
+  topologySpreadConstraints: [{ topologyKey: 'kubernetes.io/arch' }],
+  tolerations: [{ key: 'homelab/storage', operator: 'Exists', effect: 'NoSchedule' }],
   networkPolicy: {
     cilium: true,
     kubernetes: true,
