@@ -17,3 +17,4 @@ export * as contract from './contract';
 export * from './canary/canary-app';
 export { PACKAGE_VERSION } from './version';
 export * from './monitoring/cluster-monitoring';
+export * from './canary/canary-network-policy';

@@ -6,6 +6,7 @@ import { NetworkPolicyProps } from '../network/cluster-network-policy';
 import { BackupProps } from '../backup/cluster-backup';
 import { BootstrapProps } from '../bootstrap/bootstrap';
 import { ExtensionProps, PgHbaRuleProps, RoleProps, SchemaProps } from './managed-objects';
+import { SchedulingProps } from '../scheduling/pod-scheduling';
 
 /** One application database and the role that owns it. */
 export interface DatabaseProps {
@@ -84,7 +85,7 @@ export interface FailoverProps {
   readonly maxLagBytes?: number;
 }
 
-export interface PostgresClusterProps {
+export interface PostgresClusterProps extends SchedulingProps {
   /**
    * Cluster name: prefix of every object (`<name>-rw`, `<name>-app`, pods `<name>-0`…) and the backup path.
    * A DNS-1123 label of at most 40 characters. Stable on purpose: renaming the construct never renames data.

@@ -16,6 +16,7 @@ import { PATHS } from '../../lib/contract';
 jest.setTimeout(300000);
 
 const STORE_SECRET = 'rook-ceph-object-user-rgw-bulk-cnpg-backup-keycloak';
+const DRILL_SECRET = 'rook-ceph-object-user-rgw-bulk-cnpg-restore-drill';
 
 describe('verify never deletes a directory it did not make (dist/keycloak)', () => {
   const h = new ClusterHarness('keycloak.k8s.yaml', 'keycloak-pg-cluster');
@@ -27,6 +28,8 @@ describe('verify never deletes a directory it did not make (dist/keycloak)', () 
     await createBucket(bucket);
     await h.start();
     h.seedSecret(STORE_SECRET, { AccessKey: ep.accessKeyId, SecretKey: ep.secretAccessKey });
+    // The drill's own (read-only in the homelab) store user: here the same keys.
+    h.seedSecret(DRILL_SECRET, { AccessKey: ep.accessKeyId, SecretKey: ep.secretAccessKey });
     h.rewriteEnv = storeEnvRewrite(ep.endpoint, bucket);
     expect(await (await h.runSecretsJob()).exited).toBe(0);
     h.startInstance(0);
