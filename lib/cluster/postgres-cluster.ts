@@ -146,6 +146,17 @@ export class PostgresCluster extends Construct {
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [names.lease(name)] },
         // Events on their pods (failover, switchover, fencing, backups after a failover): kubectl get events.
         EVENTS_RULE,
+        // `pg-agent status`: the schedules and last runs of the backup and restore-drill CronJobs.
+        ...(props.backup
+          ? [
+              {
+                apiGroups: ['batch'],
+                resources: ['cronjobs'],
+                verbs: ['get'],
+                resourceNames: [names.backupCronJob(name), names.restoreDrillCronJob(name)],
+              },
+            ]
+          : []),
         ...instanceCredentialRules(credentials),
       ],
     });
