@@ -7,6 +7,7 @@ import {
   DEFAULT_PORTS,
   DatabaseSpec,
   ENV,
+  INSTANCE_CONTAINER,
   LABELS,
   PATHS,
   SHUTDOWN_ENV,
@@ -272,7 +273,7 @@ export class PostgresCluster extends Construct {
             affinity,
             containers: [
               agentContainer({
-                name: 'postgres',
+                name: INSTANCE_CONTAINER,
                 image: this.image,
                 command: 'instance',
                 cluster: name,

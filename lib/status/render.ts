@@ -119,7 +119,7 @@ export function renderStatus(report: StatusReport): string {
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')
       : 'none';
-    row('Retention', `${b.kept} kept${b.oldest ? `, oldest ${b.oldest.backupId} (ended ${when(b.oldest.endTime, now)})` : ''}; policy: ${policy}`);
+    row('Retention', `${b.kept} kept${b.oldest ? `, oldest ${b.oldest.backupId} ended ${when(b.oldest.endTime, now)}` : ''}; policy: ${policy}`);
   });
   section('Recoverable', report.recoverable, r => {
     if (!r.from) {
