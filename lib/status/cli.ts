@@ -8,8 +8,8 @@
  * named Prometheus; the person needs only the right to exec into the pods, which kubectl already uses.
  * No dependency beyond Node: the package must not pull in the agent's runtime.
  */
-import { spawn } from 'child_process';
-import { parseArgs } from 'util';
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { LABELS, COMPONENTS } from '../contract/labels';
 import { INSTANCE_CONTAINER } from '../contract/names';
 import { PATHS } from '../contract/env';
