@@ -9,6 +9,7 @@ import {
   DEFAULT_PORTS,
   DatabaseSpec,
   ENV,
+  INSTANCE_CONTAINER,
   LABELS,
   MANAGED_OBJECTS_KEY,
   PATHS,
@@ -167,6 +168,17 @@ export class PostgresCluster extends Construct {
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [names.lease(name)] },
         // Events on their pods (failover, switchover, fencing, backups after a failover): kubectl get events.
         EVENTS_RULE,
+        // `pg-agent status`: the schedules and last runs of the backup and restore-drill CronJobs.
+        ...(props.backup
+          ? [
+              {
+                apiGroups: ['batch'],
+                resources: ['cronjobs'],
+                verbs: ['get'],
+                resourceNames: [names.backupCronJob(name), names.restoreDrillCronJob(name)],
+              },
+            ]
+          : []),
         ...instanceCredentialRules(credentials),
         ...(managed.secretNames.length
           ? [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: [...managed.secretNames].sort() }]
@@ -297,7 +309,7 @@ export class PostgresCluster extends Construct {
             topologySpreadConstraints: renderSpread(props, this.selector),
             containers: [
               agentContainer({
-                name: 'postgres',
+                name: INSTANCE_CONTAINER,
                 image: this.image,
                 command: 'instance',
                 cluster: name,

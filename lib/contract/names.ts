@@ -58,3 +58,6 @@ export function reservedRoleReason(role: string): string | undefined {
   if (lower.startsWith(RESERVED_ROLE_PREFIX)) return `PostgreSQL reserves the "${RESERVED_ROLE_PREFIX}" prefix for its own roles`;
   return undefined;
 }
+
+/** The instance pods' container (the one running `pg-agent instance`; `kubectl exec -c`). */
+export const INSTANCE_CONTAINER = 'postgres';

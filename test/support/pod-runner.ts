@@ -77,6 +77,8 @@ export function containerLaunch(obj: KubeObject, containerName: string, m: PodMa
 export class AgentProcess {
   readonly child: ChildProcess;
   readonly lines: string[] = [];
+  /** Its stdout alone (a command's output, e.g. `status -o json`; the log goes to stderr). */
+  stdout = '';
   readonly exited: Promise<number | null>;
   /** Every process of the "pod" (the agent, postgres and all its children, whatever their session). */
   readonly pod: PodProcesses;
@@ -100,7 +102,10 @@ export class AgentProcess {
     const collect = (buf: Buffer) => {
       for (const l of buf.toString().split('\n')) if (l.trim()) this.lines.push(l);
     };
-    this.child.stdout!.on('data', collect);
+    this.child.stdout!.on('data', (buf: Buffer) => {
+      this.stdout += buf.toString();
+      collect(buf);
+    });
     this.child.stderr!.on('data', collect);
     this.exited = new Promise(resolve => this.child.on('exit', code => resolve(code)));
   }

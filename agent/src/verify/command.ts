@@ -129,7 +129,7 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, reportResult:
     const tablespaces = Object.fromEntries((backup.tablespaces ?? []).map(t => [t.name, path.join(tablespaceRoot, t.name)]));
     let restored;
     try {
-      restored = await restoreBaseBackup(s3, cfg.store, backup.backupId, pgdata, { tablespaces });
+      restored = await restoreBaseBackup(s3, cfg.store, backup.backupId, pgdata, { tablespaces, progressMessage: 'verify: restore in progress' });
     } catch (e) {
       if (e instanceof AgentError) throw e;
       throw new AgentError(
