@@ -38,7 +38,7 @@ const CRON = `${CLUSTER}-backup`;
 const IMMEDIATE = `${CLUSTER}-backup-initial`;
 
 describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
-  const h = new ClusterHarness('keycloak.k8s.yaml', CLUSTER);
+  const h = new ClusterHarness('keycloak.k8s.yaml', CLUSTER, { podRoot: true });
   const bucket = uniqueBucketName('backup');
   let ep: S3Endpoint;
   let su: string;
