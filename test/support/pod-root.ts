@@ -217,13 +217,26 @@ export function podRootCommand(plan: PodRootPlan): { command: string; args: stri
     lines.push(`mount --bind ${quote(m.hostPath)} ${r(m.containerPath)}`);
     if (m.readOnly) lines.push(`mount -o remount,bind,ro ${r(m.containerPath)}`);
   }
-  const setpriv = [`--reuid=${sec.uid}`, `--regid=${sec.gid}`, sec.groups.length ? `--groups=${sec.groups.join(',')}` : '--clear-groups'];
-  if (sec.noNewPrivs) setpriv.push('--no-new-privs');
-  const drop = sec.dropCapabilities.map(c => (c.toUpperCase() === 'ALL' ? 'all' : c.toLowerCase().replace(/^cap_/, '')));
-  if (drop.length) setpriv.push(`--bounding-set=${drop.map(c => `-${c}`).join(',')}`, `--inh-caps=${drop.map(c => `-${c}`).join(',')}`);
   // chroot starts in the new root's /: the image sets no WORKDIR.
-  lines.push(`exec chroot ${quote(root)} setpriv ${setpriv.join(' ')} -- "$@"`);
+  lines.push(`exec chroot ${quote(root)} setpriv ${setprivArgs(sec).join(' ')} -- "$@"`);
   return { command: 'unshare', args: ['--mount', '--propagation', 'private', '/bin/sh', '-c', lines.join('\n'), 'pod-root', ...plan.argv] };
+}
+
+/** setpriv's arguments for the pod's user, groups, no_new_privs and dropped capabilities. */
+function setprivArgs(sec: PodSecurity): string[] {
+  const args = [`--reuid=${sec.uid}`, `--regid=${sec.gid}`, sec.groups.length ? `--groups=${sec.groups.join(',')}` : '--clear-groups'];
+  if (sec.noNewPrivs) args.push('--no-new-privs');
+  const drop = sec.dropCapabilities.map(c => (c.toUpperCase() === 'ALL' ? 'all' : c.toLowerCase().replace(/^cap_/, '')));
+  if (drop.length) args.push(`--bounding-set=${drop.map(c => `-${c}`).join(',')}`, `--inh-caps=${drop.map(c => `-${c}`).join(',')}`);
+  return args;
+}
+
+/**
+ * `kubectl exec`: the command line that runs `argv` inside the running pod whose process is `pid` (its mount
+ * namespace and root), as the pod's user with its privileges.
+ */
+export function podExecCommand(pid: number, sec: PodSecurity, argv: string[]): { command: string; args: string[] } {
+  return { command: 'nsenter', args: [`--target=${pid}`, '--mount', '--root', '--wd', 'setpriv', ...setprivArgs(sec), '--', ...argv] };
 }
 
 /** A fresh stage directory on /dev/shm for one launch. */
