@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterHarness, query } from '../support/cluster-harness';
 import { podSpecOf } from '../support/manifests';
-import { podExecCommand, podSecurity } from '../support/pod-root';
+import { podExecCommand, podSecurity, processEnv } from '../support/pod-root';
 
 jest.setTimeout(120000);
 
@@ -27,14 +27,7 @@ describe('pod root: shared-pg-0 as its manifest runs it', () => {
     const pid = h.pods[0].process!.child.pid!;
     const { command, args } = podExecCommand(pid, sec, ['/bin/sh', '-c', line]);
     // The container's environment, as kubectl exec gives it.
-    const env = Object.fromEntries(
-      fs
-        .readFileSync(`/proc/${pid}/environ`, 'utf8')
-        .split('\0')
-        .filter(Boolean)
-        .map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-    );
-    const r = spawnSync(command, args, { encoding: 'utf8', env });
+    const r = spawnSync(command, args, { encoding: 'utf8', env: processEnv(pid) });
     return { code: r.status, out: `${r.stdout}${r.stderr}`.trim() };
   };
 
@@ -121,6 +114,12 @@ describe('pod root: shared-pg-0 as its manifest runs it', () => {
     expect(exec('cat /usr/local/bin/pg-agent; ls /opt/pg-agent/pg-agent.mjs').out).toBe(
       '#!/bin/sh\nexec node /opt/pg-agent/pg-agent.mjs "$@"\n/opt/pg-agent/pg-agent.mjs',
     );
+  });
+
+  test('nothing the secrets Job, the agent or postgres logged hit the read-only root or a permission error', () => {
+    const lines = h.processes.flatMap(p => p.lines);
+    expect(lines.length).toBeGreaterThan(10);
+    expect(lines.filter(l => /EROFS|read-only file system|EACCES|permission denied/i.test(l))).toEqual([]);
   });
 
   test('killing the pod ends all of its processes at once', async () => {

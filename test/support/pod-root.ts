@@ -239,6 +239,17 @@ export function podExecCommand(pid: number, sec: PodSecurity, argv: string[]): {
   return { command: 'nsenter', args: [`--target=${pid}`, '--mount', '--root', '--wd', 'setpriv', ...setprivArgs(sec), '--', ...argv] };
 }
 
+/** The environment of a running process (a pod's, for an exec that gets the container's env as kubectl exec does). */
+export function processEnv(pid: number): Record<string, string> {
+  return Object.fromEntries(
+    fs
+      .readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .filter(Boolean)
+      .map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+}
+
 /** A fresh stage directory on /dev/shm for one launch. */
 export function podRootStage(label: string): string {
   return fs.mkdtempSync(path.join('/dev/shm', `pgc-pod-${label.replace(/[^a-z0-9-]/gi, '')}-`));
@@ -249,12 +260,9 @@ export function removePodRoot(stage: string): void {
   fs.rmSync(stage, { recursive: true, force: true });
 }
 
-/** Why this machine cannot run pod roots, or undefined when it can (root, unshare, setpriv, overlayfs). */
+/** Why this machine cannot run pod roots, or undefined when it can (the tools are in ./system-tools.ts). */
 export function podRootUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'the pod root needs root (mount namespaces, bind mounts): run the tests as root, as .ci/run does';
-  for (const tool of ['/usr/bin/unshare', '/usr/bin/setpriv', '/usr/sbin/chroot']) {
-    if (!fs.existsSync(tool)) return `the pod root needs ${tool} (Debian: util-linux / coreutils)`;
-  }
   if (!fs.readFileSync('/proc/filesystems', 'utf8').includes('overlay')) return 'the pod root needs overlayfs (modprobe overlay)';
   return undefined;
 }

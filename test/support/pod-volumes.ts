@@ -4,6 +4,7 @@
  * The instances keep their data, run and config directories across restarts (the harness's PodHandle); every other
  * volume of an instance is kept per pod, and a Job's pod gets fresh ones.
  */
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeConfigMapVolume } from './config-map-volume';
@@ -16,9 +17,11 @@ import {
   VolumeKind,
   imagePath,
   podRootStage,
+  podExecCommand,
   podRootUnavailable,
   podSecurity,
   prepareVolumeDir,
+  processEnv,
   volumeKind,
 } from './pod-root';
 
@@ -107,6 +110,27 @@ export class PodRoots {
       // What the runtime and the image give the process: the image's PATH and its user's HOME, the pod's hostname.
       baseEnv: { PATH: imagePath(opts.pgBin ?? PG_BIN), HOME: IMAGE_HOME, HOSTNAME: podName, LANG: 'C.UTF-8' },
     };
+  }
+
+  /**
+   * `kubectl exec`: runs `argv` in the running pod whose first process is `pid` (its root, its user, the container's
+   * env plus `env`), e.g. a tool CloudNativePG would run next to PGDATA.
+   */
+  exec(
+    obj: KubeObject,
+    pid: number,
+    argv: string[],
+    env: Record<string, string> = {},
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const { command, args } = podExecCommand(pid, podSecurity(obj, podSpecOf(obj).containers[0].name), argv);
+    return new Promise(resolve => {
+      const child = spawn(command, args, { env: { ...processEnv(pid), ...env } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', d => (stdout += d));
+      child.stderr.on('data', d => (stderr += d));
+      child.on('exit', code => resolve({ code, stdout, stderr }));
+    });
   }
 
   /** Removes every volume directory made here (after the pods are gone). */
