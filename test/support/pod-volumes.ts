@@ -153,7 +153,7 @@ export class PodRoots {
   private volumeDir(obj: KubeObject, podName: string, name: string, kind: VolumeKind, fsGroup: number | undefined, keep: boolean): string {
     const key = `${podName}/${name}`;
     if (keep && this.dirs.has(key)) return this.dirs.get(key)!;
-    if (kind === 'claim') throw new Error(`${obj.kind}/${obj.metadata.name}: volume ${name} is a claim the harness does not provide`);
+    // A claim the harness does not hold (a one-off pod made from the StatefulSet's template) gets a new, empty volume.
     // medium: Memory is a tmpfs: /dev/shm is one.
     const dir = kind === 'memory' ? fs.mkdtempSync(path.join('/dev/shm', `pgc-${name}-`)) : tempDir(`vol-${name}`);
     prepareVolumeDir(dir, kind, fsGroup);
