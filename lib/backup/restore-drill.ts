@@ -71,8 +71,9 @@ const SCRATCH_MOUNT = '/var/lib/postgresql/scratch';
 /**
  * A CronJob that proves the newest backup restores: `pg-agent verify` restores it into scratch space (checksums
  * verified), replays the archived WAL, starts PostgreSQL, runs pg_amcheck and counts the chosen tables, prints a
- * JSON report and fails the Job when anything is wrong (alert on failed Jobs as on any other). It reads the
- * store and never writes to it; it never touches the cluster's pods.
+ * JSON report and fails the Job when anything is wrong. Of the store it writes only its result,
+ * `<serverName>/restore-drill.json`, which the primary exports for ClusterMonitoring's PostgresRestoreDrillFailed
+ * alert; it never touches the cluster's pods.
  */
 export class RestoreDrill extends Construct {
   readonly cronJob: ApiObject;
