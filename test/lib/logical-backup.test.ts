@@ -172,3 +172,18 @@ describe('DatabaseRestore', () => {
     ).toThrow(message);
   });
 });
+
+describe('examples/restore-one-database.ts', () => {
+  test('synthesizes: the logical backup CronJob and the restore Job of nextcloud into a new database', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { restoreOneDatabaseChart } = require('../../examples/restore-one-database') as typeof import('../../examples/restore-one-database');
+    const objects = Testing.synth(restoreOneDatabaseChart(Testing.app()));
+    expect(byKind(objects, 'CronJob', 'apps-pg-logical-backup').spec.schedule).toBe('0 3 * * *');
+    expect(byKind(objects, 'Job', 'apps-pg-restore-nextcloud').spec.template.spec.containers[0].args).toEqual([
+      'restore-database',
+      'nextcloud',
+      '--from',
+      'latest',
+    ]);
+  });
+});
