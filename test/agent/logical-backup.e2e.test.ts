@@ -120,6 +120,11 @@ describe('logical backups and single-database restore (dist/shared-apps: shared-
       "SELECT pg_get_userbyid(d.datdba) AS db, (SELECT tableowner FROM pg_tables WHERE tablename = 'items') AS tbl FROM pg_database d WHERE datname = current_database()",
     );
     expect(owners[0]).toEqual({ db: 'mastodon', tbl: 'mastodon' });
+    // The owner reads it; another app of the cluster may not even connect, as to the live mastodon.
+    const mastodonOwner = h.connectionFromUri(h.secretData('shared-pg-mastodon-app')!.uri);
+    expect((await query({ ...mastodonOwner, database: target }, 'SELECT count(*)::int AS n FROM items'))[0].n).toBe(300);
+    const nextcloudOwner = h.connectionFromUri(h.secretData('shared-pg-nextcloud-app')!.uri);
+    await expect(query({ ...nextcloudOwner, database: target }, 'SELECT 1')).rejects.toThrow(/permission denied for database/);
     expect(await rows('mastodon')).toBe(350);
     expect(await rows('nextcloud')).toBe(200);
     expect(await rows('gitea')).toBe(100);

@@ -6,7 +6,8 @@
  * 2. Downloads it into the pod's temporary directory, computing its SHA-256, and refuses it (nothing created) when
  *    size or SHA-256 differ from the metadata.
  * 3. Decides the target ({@link decideDatabaseRestore}): a new database by default (`<db>_restored_<backup id>`).
- * 4. Restores into a side database `pgc_restoring_<stamp>` owned by the database's declared owner, with
+ * 4. Restores into a side database `pgc_restoring_<stamp>` owned by the database's declared owner (CONNECT for the
+ *    owner only, as the instances set the declared databases), with
  *    `pg_restore --no-owner --role=<owner>` (every object then belongs to the owner), logging progress.
  * 5. Only then renames: an existing target aside (kept, never dropped), the side database into the target. A failed
  *    restore drops only its own side database.
@@ -96,9 +97,12 @@ export async function restoreDatabaseCommand(database: string, opts: RestoreData
 
     // 4. Into a side database.
     const side = `pgc_restoring_${stamp}`;
-    await withClient(clientConfig(cfg.primary, 'postgres'), c =>
-      c.query(`CREATE DATABASE ${c.escapeIdentifier(side)} OWNER ${c.escapeIdentifier(owner)}`),
-    );
+    await withClient(clientConfig(cfg.primary, 'postgres'), async c => {
+      await c.query(`CREATE DATABASE ${c.escapeIdentifier(side)} OWNER ${c.escapeIdentifier(owner)}`);
+      // As the instances close the declared databases: apps sharing a cluster must not reach each other's data.
+      await c.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${c.escapeIdentifier(side)} FROM PUBLIC`);
+      await c.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${c.escapeIdentifier(side)} TO ${c.escapeIdentifier(owner)}`);
+    });
     try {
       await pgRestore(file, side, owner, cfg.primary, passfile);
     } catch (e) {
