@@ -168,6 +168,22 @@ describe('logical backups and single-database restore (dist/shared-apps: shared-
     expect(aside).toHaveLength(1);
   });
 
+  test('--overwrite --discard-existing-data takes a live database back to the dump; the replaced one is kept, the app reconnects', async () => {
+    await query(superuser('nextcloud'), 'INSERT INTO items SELECT g, md5(g::text) FROM generate_series(201, 220) g');
+    const p = await h.runJob(CRON, undefined, {
+      args: ['restore-database', 'nextcloud', '--from', firstId, '--into', 'nextcloud', '--overwrite', '--discard-existing-data'],
+    });
+    expect(await p.exited).toBe(0);
+    expect(await rows('nextcloud')).toBe(200);
+    const aside = (await databases()).filter(d => d.startsWith('nextcloud_before_'));
+    expect(aside).toHaveLength(1);
+    expect(await rows(aside[0])).toBe(220);
+    const app = h.connectionFromUri(h.secretData('shared-pg-nextcloud-app')!.uri);
+    expect((await query(app, 'SELECT count(*)::int AS n FROM items'))[0].n).toBe(200);
+    expect(await rows('mastodon')).toBe(350);
+    expect(await rows('gitea')).toBe(100);
+  });
+
   test('a damaged dump is refused by its checksum before anything is created', async () => {
     const key = `shared-pg/logical/gitea/${firstId}.dump`;
     const dump = (await getObjectBuffer(s3, key))!;
