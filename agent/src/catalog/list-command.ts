@@ -91,7 +91,8 @@ export async function listCommand(opts: { json?: boolean; logical?: boolean } = 
   const s3 = createS3Client(store.s3);
   try {
     // Logical backups (per-database dumps, issue 18): on their own with --logical, else a second table after the base backups.
-    const logical = await listLogical(s3, store);
+    // (`list --json` stays the base backups' array, as before.)
+    const logical = opts.logical || !opts.json ? await listLogical(s3, store) : [];
     if (opts.logical) {
       process.stdout.write(opts.json ? `${JSON.stringify(logical, null, 2)}\n` : formatLogicalTable(logical, formatBytes));
       return 0;
