@@ -241,4 +241,11 @@ describe('logical backups and single-database restore (dist/shared-apps: shared-
     const kept = p.logs().find(l => l.database === 'nextcloud' && /keeps 5 dump/.test(l.msg ?? ''));
     expect(kept).toBeDefined();
   });
+
+  test("kubectl exec <primary> -- pg-agent restore-database: the agent's own socket login, no password needed", async () => {
+    const p = await h.execInPod(0, ['restore-database', 'gitea', '--from', 'latest', '--into', 'gitea_from_exec']);
+    expect(await p.exited).toBe(0);
+    expect(await rows('gitea_from_exec')).toBe(100);
+    expect(await rows('gitea')).toBe(100);
+  });
 });
