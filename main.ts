@@ -3,7 +3,7 @@
  * dist/, one file per chart, which Flux or Argo CD applies.
  */
 import { App, Chart, Size, YamlOutputType } from 'cdk8s';
-import { BackupStore, CanaryApp, ClusterMonitoring, PostgresCluster, PriorityClass, RestoreDrill } from './lib';
+import { BackupStore, CanaryApp, ClusterMonitoring, LogicalBackup, PostgresCluster, PriorityClass, RestoreDrill } from './lib';
 
 /**
  * The story's Rook Ceph object store (the RGW Service, bucket backup-cnpg). Each namespace has its own RGW user,
@@ -127,6 +127,15 @@ const sharedPg = new PostgresCluster(apps, 'shared-pg', {
     backupFromStandby: true,
     retention: { daily: 14, weekly: 8, monthly: 12, yearly: 3 },
   },
+});
+
+// A physical restore rolls every app of the cluster back together; a nightly pg_dump of each database lets one app
+// go back alone: `pg-agent restore-database mastodon --from <id>` (or a DatabaseRestore Job, see
+// examples/restore-one-database.ts) restores into a new database beside the live one.
+new LogicalBackup(apps, 'shared-pg-dumps', {
+  cluster: sharedPg,
+  schedule: '0 4 * * *',
+  retention: { recoveryWindow: '7d', weekly: 4, monthly: 6 },
 });
 
 // Its PodMonitor, alerts (PrometheusRule) and Grafana dashboard, for the kube-prometheus-stack release that selects

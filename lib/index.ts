@@ -8,6 +8,7 @@ export * from './tuning/pgtune';
 export * from './backup/backup-store';
 export type { BackupProps } from './backup/cluster-backup';
 export * from './backup/restore-drill';
+export * from './backup/logical-backup';
 export * from './backup/bucket-policy';
 export * from './bootstrap/bootstrap';
 export * from './bootstrap/recovery';

@@ -115,7 +115,8 @@ program
   .command('list')
   .description("list the backups in the store (ours and barman-cloud's), oldest first")
   .option('--json', 'print a JSON array on stdout')
-  .action((opts: { json?: boolean }) => run(async () => (await import('./catalog/list-command')).listCommand(opts)));
+  .option('--logical', 'list the logical backups (per-database dumps) only')
+  .action((opts: { json?: boolean; logical?: boolean }) => run(async () => (await import('./catalog/list-command')).listCommand(opts)));
 
 program
   .command('verify')
@@ -130,6 +131,23 @@ program
   .description('one screen about the cluster: primary, replicas and their lag, Lease, archiving, backups, recoverable range, restore drill')
   .option('-o, --output <format>', '"json" for the same fields as JSON (default: the screen)')
   .action((opts: { output?: string }) => run(async () => (await import('./status/command')).statusCommand(opts)));
+
+program
+  .command('logical-backup')
+  .description('dump each database with pg_dump -Fc into the store (logical/<db>/<id>.dump, metadata last), then apply their retention')
+  .action(() => run(async () => (await import('./logical/backup-command')).logicalBackupCommand()));
+
+program
+  .command('restore-database')
+  .argument('<database>', 'the database whose logical backup to restore')
+  .requiredOption('--from <backup>', 'a backup id (pg-agent list --logical), "latest", or a time: the newest dump that ended by then')
+  .option('--into <name>', 'the database to restore into (default: <database>_restored_<backup id>)')
+  .option('--overwrite', 'replace the target database if it exists and is empty (it is renamed aside, kept)')
+  .option('--discard-existing-data', 'with --overwrite: replace the target even if it holds data (it is renamed aside, kept)')
+  .description('restore one database from its logical backup into the running primary, into a new database by default')
+  .action((database: string, o: { from: string; into?: string; overwrite?: boolean; discardExistingData?: boolean }) =>
+    run(async () => (await import('./logical/restore-command')).restoreDatabaseCommand(database, o)),
+  );
 
 program.parseAsync(process.argv).catch(err => {
   log.fatal({ err }, 'command line');

@@ -76,6 +76,8 @@ export class PostgresCluster extends Construct {
   readonly parameters: Record<string, string>;
   /** Host name of the read-write Service. */
   readonly rwServiceName: string;
+  /** The Secret with the `postgres` superuser's password (`password` key): `superuserSecret`, or the generated one. */
+  readonly superuserSecretName: string;
   /** Escape hatches to the rendered objects. */
   readonly statefulSet: ApiObject;
   readonly services: { rw: ApiObject; ro: ApiObject; r: ApiObject; headless: ApiObject };
@@ -133,6 +135,7 @@ export class PostgresCluster extends Construct {
       secretSpecs.push({ ...secretBase, names: secretNames, username: db.owner, dbname: db.name });
     });
     const superuserSecret = props.superuserSecret ?? names.superuserSecret(name);
+    this.superuserSecretName = superuserSecret;
     if (!props.superuserSecret) secretSpecs.push({ ...secretBase, names: [superuserSecret], username: SUPERUSER, dbname: '*' });
     const replicationSecret = names.replicationSecret(name);
     secretSpecs.push({ ...secretBase, names: [replicationSecret], username: REPLICATION_USER, dbname: 'replication' });

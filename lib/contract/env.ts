@@ -111,7 +111,8 @@ export const PATHS = {
 export const DEFAULT_PORTS = { postgres: 5432, http: 8000 } as const;
 
 /** Agent subcommands (the container `args[0]`). */
-export type AgentCommand = 'instance' | 'secrets' | 'wal-push' | 'wal-fetch' | 'backup' | 'restore' | 'verify' | 'list' | 'canary';
+export type AgentCommand =
+  'instance' | 'secrets' | 'wal-push' | 'wal-fetch' | 'backup' | 'restore' | 'verify' | 'list' | 'canary' | 'logical-backup' | 'restore-database';
 
 /** Seconds the agent has for a clean shutdown (the pod's terminationGracePeriodSeconds less a margin). */
 export const SHUTDOWN_ENV = 'PGC_SHUTDOWN_TIMEOUT';

@@ -13,6 +13,7 @@ import { log } from '../common/log';
 import { ArchiveListing, backupContinuity, readArchiveContents } from './archive-contents';
 import { BackupInfo } from './backup-info';
 import { listBackups } from './catalog';
+import { formatLogicalTable, listLogical } from '../logical/list';
 
 /** The WAL a backup can recover to: a continuous range, or the first missing segment (a gap). */
 export interface ListedWalRange {
@@ -85,10 +86,17 @@ function walRange(archive: ArchiveListing, b: BackupInfo): ListedWalRange | unde
     : { continuous: false, timeline: c.timeline, from: c.from, to: c.to, missing: c.missing, end: c.end };
 }
 
-export async function listCommand(opts: { json?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function listCommand(opts: { json?: boolean; logical?: boolean } = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const store = readStoreConfig(env);
   const s3 = createS3Client(store.s3);
   try {
+    // Logical backups (per-database dumps, issue 18): on their own with --logical, else a second table after the base backups.
+    // (`list --json` stays the base backups' array, as before.)
+    const logical = opts.logical || !opts.json ? await listLogical(s3, store) : [];
+    if (opts.logical) {
+      process.stdout.write(opts.json ? `${JSON.stringify(logical, null, 2)}\n` : formatLogicalTable(logical, formatBytes));
+      return 0;
+    }
     const archive = await readArchiveContents(s3, store);
     const backups = (await listBackups(s3, store)).map(b => toListed(b, archive));
     for (const b of backups.filter(x => x.wal && !x.wal.continuous)) {
@@ -98,6 +106,7 @@ export async function listCommand(opts: { json?: boolean } = {}, env: NodeJS.Pro
       );
     }
     process.stdout.write(opts.json ? `${JSON.stringify(backups, null, 2)}\n` : formatTable(backups, store));
+    if (!opts.json && logical.length > 0) process.stdout.write(`\n${formatLogicalTable(logical, formatBytes)}`);
     return 0;
   } finally {
     s3.destroy();
