@@ -1,4 +1,5 @@
 export * from './cluster/props';
+export type { ResourceProps, ResourceQuantities } from './pod/resources';
 export * from './cluster/postgres-cluster';
 export { MAX_CLUSTER_NAME } from './cluster/validate';
 export * from './scheduling/priority-class';

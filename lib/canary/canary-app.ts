@@ -3,7 +3,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { CANARY_ENV, CANARY_HTTP_PORT, COMPONENTS, DEFAULT_PORTS, ENV, LABELS, PATHS } from '../contract';
 import { PostgresCluster } from '../cluster/postgres-cluster';
-import { agentContainerSecurityContext, agentPodSecurityContext } from '../cluster/pod-security';
+import { agentContainerSecurityContext, agentPodSecurityContext } from '../pod/pod-security';
 import { ValidationError } from '../validation';
 
 export interface CanaryAppProps {

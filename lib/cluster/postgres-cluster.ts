@@ -18,20 +18,20 @@ import {
 import { ClusterBackup, backupEnv, resolveBackup } from '../backup/cluster-backup';
 import { ClusterNetworkPolicy } from '../network/cluster-network-policy';
 import { resolveBootstrap } from '../bootstrap/bootstrap';
-import { renderResources } from './resources';
+import { renderResources } from '../pod/resources';
 import { PriorityClass } from '../scheduling/priority-class';
 import { ClusterSecrets } from '../secrets/cluster-secrets';
 import { instanceCredentialEnv, instanceCredentialRules } from '../secrets/instance-credentials';
 import { pgtune } from '../tuning/pgtune';
 import { ValidationError, parseQuantity } from '../validation';
 import { inheritedLabels } from './labels';
-import { agentContainer, agentPodSecurityContext } from './pod-security';
+import { agentContainer, agentPodSecurityContext } from '../pod/pod-security';
 import { DatabaseProps, PostgresClusterProps } from './props';
 import { NamedObject, declareObjects, describeObject, objectKey, renderedObjects } from '../unique-names';
 import { validateClusterProps } from './validate';
 import { claimTemplateSize, renderVolumeClaims } from './volumes';
 import { PACKAGE_VERSION } from '../version';
-import { EVENTS_RULE } from './event-rules';
+import { EVENTS_RULE } from '../pod/event-rules';
 
 /** The clusters of each App (by root construct) and the objects their names give, for the construct-level name check. */
 const clustersByRoot = new WeakMap<Construct, Array<{ name: string; path: string; objects: Map<string, NamedObject> }>>();

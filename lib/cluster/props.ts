@@ -5,6 +5,7 @@ import { PriorityClass } from '../scheduling/priority-class';
 import { NetworkPolicyProps } from '../network/cluster-network-policy';
 import { BackupProps } from '../backup/cluster-backup';
 import { BootstrapProps } from '../bootstrap/bootstrap';
+import { ResourceProps } from '../pod/resources';
 
 /** One application database and the role that owns it. */
 export interface DatabaseProps {
@@ -40,21 +41,6 @@ export interface StorageProps {
    * @default - the cluster's default StorageClass
    */
   readonly storageClass?: string;
-}
-
-export interface ResourceQuantities {
-  /** CPU, e.g. `100m`. */
-  readonly cpu?: string;
-  /** Memory, e.g. `128Mi`. */
-  readonly memory?: string;
-}
-
-/** Requests and limits of the postgres container. Only what you set is rendered. */
-export interface ResourceProps {
-  /** @default - no requests */
-  readonly requests?: ResourceQuantities;
-  /** @default - no limits */
-  readonly limits?: ResourceQuantities;
 }
 
 export interface FailoverProps {

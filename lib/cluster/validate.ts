@@ -2,7 +2,7 @@ import { isAgentOwned, AGENT_OWNED_PARAMETERS, LABEL_PREFIX, NAME_SUFFIX_BUDGET,
 import { PriorityClass } from '../scheduling/priority-class';
 import { ValidationError, checkDnsLabel, checkLabels } from '../validation';
 import { PostgresClusterProps } from './props';
-import { validateResources } from './resources';
+import { validateResources } from '../pod/resources';
 import { validateStorage } from './volumes';
 import { checkParameterName } from './parameter-names';
 
