@@ -7,7 +7,7 @@ export * from './network/cluster-network-policy';
 export * from './tuning/pgtune';
 export * from './backup/backup-store';
 export type { BackupProps } from './backup/cluster-backup';
-export * from './backup/restore-drill';
+export * from './drill/restore-drill';
 export * from './backup/bucket-policy';
 export * from './bootstrap/bootstrap';
 export * from './bootstrap/recovery';

@@ -7,8 +7,8 @@ import { agentContainer, agentPodSecurityContext } from '../pod/pod-security';
 import { POD_NAME_ENV, eventRecorderRole } from '../pod/event-rules';
 import { ResourceProps, renderResources, validateResources } from '../pod/resources';
 import { ValidationError } from '../validation';
-import { backupEnv } from './cluster-backup';
-import { scheduledJobSpec, toCronJobSchedule } from './schedule';
+import { backupEnv } from '../backup/cluster-backup';
+import { scheduledJobSpec, toCronJobSchedule } from '../backup/schedule';
 
 /** A table the drill counts in the restored copy. */
 export interface RestoreDrillTable {
