@@ -12,7 +12,7 @@
  * - {@link archiveMode}: `always` for every instance (replicas archive what they received), except while the
  *   instance replays or streams another store's or server's WAL.
  *
- * WAL names and LSN arithmetic come from ../catalog/lsn (one place for PostgreSQL's WAL facts).
+ * WAL names and LSN arithmetic come from ../postgres/wal (one place for PostgreSQL's WAL facts).
  */
 import {
   DEFAULT_WAL_SEGMENT_SIZE,
@@ -23,7 +23,7 @@ import {
   parseWalFileName,
   segmentNumber,
   walFileNameOfSegment,
-} from '../catalog/lsn';
+} from '../postgres/wal';
 import { INVARIANTS, Invariant } from './invariants';
 
 export interface WalFetchFacts {

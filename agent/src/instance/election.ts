@@ -184,6 +184,3 @@ export class Election {
     }
   }
 }
-
-// LSN arithmetic lives with the other PostgreSQL facts; re-exported for the callers that import it from here.
-export { compareLsn, lsnDiff } from '../catalog/lsn';

@@ -11,7 +11,7 @@ import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { BackupInfo } from '../catalog/backup-info';
 import { listBackups } from '../catalog/catalog';
-import { compareLsn } from '../catalog/lsn';
+import { compareLsn } from '../postgres/wal';
 import { createS3Client } from '../s3/client';
 import { StoreConfig } from '../store/config';
 import { restoreBaseBackup } from './base-backup';

@@ -13,7 +13,8 @@ import * as path from 'path';
 import { ENV, WAL_FILE } from '../../../lib/contract';
 import { log } from '../common/log';
 import { answerMissing } from './missing-wal';
-import { MISSING_FRESH_MS, SEGMENT, WalSpool, storeTag } from './wal-spool';
+import { MISSING_FRESH_MS, WalSpool, storeTag } from './wal-spool';
+import { SEGMENT_NAME } from '../postgres/wal';
 
 export async function walFetchCommand(
   name: string,
@@ -27,7 +28,7 @@ export async function walFetchCommand(
   }
   const spool = new WalSpool(path.dirname(target), storeTag(env, !!opts.recoverySource));
   try {
-    if (SEGMENT.test(name) && spool.serve(name, target)) {
+    if (SEGMENT_NAME.test(name) && spool.serve(name, target)) {
       log.info({ wal: name }, 'restored WAL file (prefetched)');
       return 0;
     }
