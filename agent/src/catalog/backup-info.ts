@@ -102,6 +102,8 @@ const BARMAN_FIELDS = [
   'xlog_segment_size',
 ] as const;
 const HIDE_IF_NULL = new Set(['backup_name', 'snapshots_info']);
+/** The fields {@link BackupInfo} models; the others are kept as they were read (`extra`). */
+const MODELLED_FIELDS = new Set<string>(BARMAN_FIELDS.filter(f => !['deduplicated_size', 'included_files', 'snapshots_info'].includes(f)));
 const STATUSES: BackupStatus[] = ['STARTED', 'DONE', 'FAILED', 'EMPTY', 'WAITING_FOR_WALS', 'SYNCING'];
 const COMPRESSIONS: Compression[] = ['gzip', 'zstd', 'lz4', 'none'];
 
@@ -141,35 +143,7 @@ export function parseBackupInfo(text: string, backupId: string): BackupInfo {
   const label = lit('backup_label');
   const compression = str('compression');
   const tablespaces = lit('tablespaces') as PyValue[] | undefined;
-  const modelled = new Set([
-    'backup_label',
-    'backup_name',
-    'begin_offset',
-    'begin_time',
-    'begin_wal',
-    'begin_xlog',
-    'compression',
-    'config_file',
-    'copy_stats',
-    'end_offset',
-    'end_time',
-    'end_wal',
-    'end_xlog',
-    'error',
-    'hba_file',
-    'ident_file',
-    'mode',
-    'pgdata',
-    'server_name',
-    'size',
-    'status',
-    'systemid',
-    'tablespaces',
-    'timeline',
-    'version',
-    'xlog_segment_size',
-  ]);
-  const extra = Object.fromEntries(Object.entries(raw).filter(([k, v]) => !modelled.has(k) && v !== null)) as Record<string, string>;
+  const extra = Object.fromEntries(Object.entries(raw).filter(([k, v]) => !MODELLED_FIELDS.has(k) && v !== null)) as Record<string, string>;
   const writer = typeof copyStats?.writer === 'string' ? copyStats.writer : 'barman-cloud';
   return {
     backupId,

@@ -13,6 +13,7 @@ import { log } from '../common/log';
 import { ArchiveListing, backupContinuity, readArchiveContents } from './archive-contents';
 import { BackupInfo } from './backup-info';
 import { listBackups } from './catalog';
+import { formatBytes } from '../common/format';
 
 /** The WAL a backup can recover to: a continuous range, or the first missing segment (a gap). */
 export interface ListedWalRange {
@@ -106,17 +107,8 @@ export async function listCommand(opts: { json?: boolean } = {}, env: NodeJS.Pro
 
 const time = (iso?: string) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
 
-export function formatBytes(n: number): string {
-  if (!n) return '-';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0,
-    v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
+/** A size in the table: `-` when unknown (0). */
+const sizeOrDash = (n: number) => (n ? formatBytes(n) : '-');
 
 export function formatTable(rows: ListedBackup[], store: StoreConfig): string {
   const head = [
@@ -142,8 +134,8 @@ export function formatTable(rows: ListedBackup[], store: StoreConfig): string {
     r.beginLsn || '-',
     r.endLsn ?? '-',
     String(r.timeline || '-'),
-    formatBytes(r.size),
-    formatBytes(r.storedSize),
+    sizeOrDash(r.size),
+    sizeOrDash(r.storedSize),
     r.ratio ? `${r.ratio.toFixed(2)}x` : '-',
     r.compression,
     r.writer ?? '-',

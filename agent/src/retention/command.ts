@@ -8,7 +8,8 @@ import { validateRetention } from '../../../lib/backup/retention';
 import { AgentError } from '../common/errors';
 import { createS3Client } from '../s3/client';
 import { readRetention, readStoreConfig } from '../store/config';
-import { applyRetention, formatBytes, type RetentionReport } from './apply';
+import { applyRetention, type RetentionReport } from './apply';
+import { formatBytes } from '../common/format';
 import { DEFAULT_GRACE_MS } from './plan';
 
 export interface RetentionCommandOptions {
