@@ -32,6 +32,7 @@ import { validateClusterProps } from './validate';
 import { claimTemplateSize, renderVolumeClaims } from './volumes';
 import { PACKAGE_VERSION } from '../version';
 import { EVENTS_RULE } from '../pod/event-rules';
+import { DEFAULT_FAILOVER_MAX_LAG_BYTES, LEASE, SHUTDOWN, shutdownTimeoutSeconds } from '../contract/defaults';
 
 /** The clusters of each App (by root construct) and the objects their names give, for the construct-level name check. */
 const clustersByRoot = new WeakMap<Construct, Array<{ name: string; path: string; objects: Map<string, NamedObject> }>>();
@@ -185,7 +186,7 @@ export class PostgresCluster extends Construct {
       );
     }
     const ca = backup?.store.caVolume();
-    const grace = props.terminationGracePeriodSeconds ?? 60;
+    const grace = props.terminationGracePeriodSeconds ?? SHUTDOWN.defaultGracePeriodSeconds;
     const podLabels = labelsFor(COMPONENTS.instance);
 
     const env: k8s.EnvVar[] = [
@@ -195,8 +196,8 @@ export class PostgresCluster extends Construct {
       { name: ENV.httpPort, value: String(DEFAULT_PORTS.http) },
       { name: ENV.socketDir, value: PATHS.socketDir },
       { name: ENV.primaryHost, value: this.rwServiceName },
-      { name: ENV.leaseDuration, value: String(props.failover?.leaseDurationSeconds ?? 15) },
-      { name: ENV.failoverMaxLagBytes, value: String(props.failover?.maxLagBytes ?? 16 * 1024 * 1024) },
+      { name: ENV.leaseDuration, value: String(props.failover?.leaseDurationSeconds ?? LEASE.defaultDurationSeconds) },
+      { name: ENV.failoverMaxLagBytes, value: String(props.failover?.maxLagBytes ?? DEFAULT_FAILOVER_MAX_LAG_BYTES) },
       ...(props.synchronous
         ? [
             {
@@ -209,7 +210,7 @@ export class PostgresCluster extends Construct {
       // Parameters come from the mounted ConfigMap, so a change reloads them instead of rolling the pods.
       { name: ENV.configDir, value: CLUSTER_CONFIG.mountPath },
       // Leave a margin so the agent's immediate shutdown happens before the kubelet's SIGKILL.
-      { name: SHUTDOWN_ENV, value: String(Math.max(1, grace - 5)) },
+      { name: SHUTDOWN_ENV, value: String(shutdownTimeoutSeconds(grace)) },
       // Secret names only: the agent reads the passwords through the API and follows their rotation.
       ...instanceCredentialEnv(credentials),
       // With a store, the primary archives WAL there (postgres inherits this environment for archive_command).

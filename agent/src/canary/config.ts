@@ -3,7 +3,7 @@
  * is and with which credentials, the HTTP port and the optional heartbeat. The connection prefers the app Secret's
  * `uri`; without it the parts (host, port, dbname, user, password) are used.
  */
-import { CANARY_ENV, CANARY_HTTP_PORT, ENV } from '../../../lib/contract';
+import { CANARY_ENV, CANARY_HTTP_PORT, DEFAULT_PORTS, ENV } from '../../../lib/contract';
 import { optionalEnv, intEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 
@@ -87,7 +87,7 @@ function targetFromParts(env: NodeJS.ProcessEnv): DbTarget {
   }
   return {
     host: optionalEnv(CANARY_ENV.host, env)!,
-    port: intEnv(CANARY_ENV.port, env, 5432),
+    port: intEnv(CANARY_ENV.port, env, DEFAULT_PORTS.postgres),
     database: optionalEnv(CANARY_ENV.dbname, env)!,
     user: optionalEnv(CANARY_ENV.user, env)!,
     password: optionalEnv(CANARY_ENV.password, env),

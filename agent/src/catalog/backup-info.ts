@@ -9,7 +9,7 @@
  * barman refuses a file with a name it does not know (its class has __slots__), so nothing of ours goes in
  * a line of its own: what barman has no field for (the writer, the data checksums) goes into copy_stats, a dict.
  */
-import { Compression } from '../../../lib/contract';
+import { Compression, isCompression } from '../../../lib/contract';
 import { PyTuple, PyValue, pyLiteral, pyRepr } from './python-literal';
 
 /** barman's statuses (DONE is the only complete one). */
@@ -105,7 +105,6 @@ const HIDE_IF_NULL = new Set(['backup_name', 'snapshots_info']);
 /** The fields {@link BackupInfo} models; the others are kept as they were read (`extra`). */
 const MODELLED_FIELDS = new Set<string>(BARMAN_FIELDS.filter(f => !['deduplicated_size', 'included_files', 'snapshots_info'].includes(f)));
 const STATUSES: BackupStatus[] = ['STARTED', 'DONE', 'FAILED', 'EMPTY', 'WAITING_FOR_WALS', 'SYNCING'];
-const COMPRESSIONS: Compression[] = ['gzip', 'zstd', 'lz4', 'none'];
 
 /** Python's `str(datetime)` of a UTC instant: microseconds only when not zero, as Python prints them. */
 export function formatPythonTime(d: Date): string {
@@ -159,7 +158,7 @@ export function parseBackupInfo(text: string, backupId: string): BackupInfo {
     endLsn: str('end_xlog'),
     pgVersion: int('version') ?? 0,
     size: int('size') ?? 0,
-    compression: COMPRESSIONS.includes(compression as Compression) ? (compression as Compression) : 'none',
+    compression: isCompression(compression) ? compression : 'none',
     backupLabel: typeof label === 'string' ? label : undefined,
     writer,
     error: str('error'),
