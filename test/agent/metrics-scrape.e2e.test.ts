@@ -4,38 +4,30 @@
  * dashboard name is exported by a real agent, with values that match what the cluster did (a base backup, an
  * archived segment, a replica streaming).
  */
-import { Chart, Size, Testing } from 'cdk8s';
-import { BackupStore, ClusterMonitoring, PostgresCluster } from '../../lib';
 import { storeEnvRewrite } from '../support/backup';
 import { ClusterHarness, eventually, query } from '../support/cluster-harness';
 import { diagnose, startCluster } from '../support/failover-probes';
-import { KubeObject, findObject } from '../support/manifests';
 import { createBucket, deleteBucketRecursive, ensureS3, uniqueBucketName } from '../support/s3';
+import { ClusterMonitoring } from '../../lib';
+import { findObject } from '../support/manifests';
+import { STORE_SECRET, synthWithStore } from '../support/synth';
 
 jest.setTimeout(600000);
 
 const NAME = 'mon-pg';
-const STORE_SECRET = 'mon-store-keys';
 
-function synth(): KubeObject[] {
-  const chart = new Chart(Testing.app(), NAME, { namespace: 'databases' });
-  const store = new BackupStore(chart, 'store', {
-    endpoint: 'http://rook-ceph-rgw.rook-cluster.svc:80',
-    bucket: 'backup-cnpg',
-    credentials: { secretName: STORE_SECRET },
-  });
-  const cluster = new PostgresCluster(chart, NAME, {
-    name: NAME,
-    instances: 2,
-    databases: [{ name: 'app', owner: 'app' }],
-    storage: { size: Size.gibibytes(1) },
-    synchronous: { number: 1, dataDurability: 'preferred' },
-    backup: { store, schedule: '0 3 * * *' },
-    networkPolicy: { metricsFrom: { namespace: 'monitoring' } },
-  });
-  new ClusterMonitoring(chart, 'monitoring', { cluster });
-  return Testing.synth(chart) as KubeObject[];
-}
+const synth = () =>
+  synthWithStore(
+    NAME,
+    {
+      synchronous: { number: 1, dataDurability: 'preferred' },
+      backup: { schedule: '0 3 * * *' },
+      networkPolicy: { metricsFrom: { namespace: 'monitoring' } },
+    },
+    (chart, cluster) => {
+      new ClusterMonitoring(chart, 'monitoring', { cluster });
+    },
+  );
 
 /** `name{labels} value` lines of a /metrics body. */
 function samples(body: string): Array<{ name: string; labels: string; value: number }> {
