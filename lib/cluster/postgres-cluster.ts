@@ -32,7 +32,7 @@ import { validateClusterProps } from './validate';
 import { claimTemplateSize, renderVolumeClaims } from './volumes';
 import { PACKAGE_VERSION } from '../version';
 import { EVENTS_RULE } from '../pod/event-rules';
-import { DEFAULT_FAILOVER_MAX_LAG_BYTES, LEASE, SHUTDOWN, shutdownTimeoutSeconds } from '../contract/defaults';
+import { DEFAULT_DATA_DURABILITY, DEFAULT_FAILOVER_MAX_LAG_BYTES, LEASE, SHUTDOWN, shutdownTimeoutSeconds } from '../contract/defaults';
 
 /** The clusters of each App (by root construct) and the objects their names give, for the construct-level name check. */
 const clustersByRoot = new WeakMap<Construct, Array<{ name: string; path: string; objects: Map<string, NamedObject> }>>();
@@ -202,7 +202,10 @@ export class PostgresCluster extends Construct {
         ? [
             {
               name: ENV.synchronous,
-              value: JSON.stringify({ number: props.synchronous.number, dataDurability: props.synchronous.dataDurability ?? 'required' }),
+              value: JSON.stringify({
+                number: props.synchronous.number,
+                dataDurability: props.synchronous.dataDurability ?? DEFAULT_DATA_DURABILITY,
+              }),
             },
           ]
         : []),

@@ -4,7 +4,7 @@ import { ValidationError, checkDnsLabel, checkLabels } from '../validation';
 import { PostgresClusterProps } from './props';
 import { validateResources } from '../pod/resources';
 import { validateStorage } from './volumes';
-import { LEASE, SHUTDOWN } from '../contract/defaults';
+import { DATA_DURABILITIES, LEASE, SHUTDOWN } from '../contract/defaults';
 import { checkParameterName } from './parameter-names';
 
 /** Longest cluster name: CronJob names must stay within 52 characters with `-backup-initial` and the like added. */
@@ -90,8 +90,12 @@ export function validateClusterProps(props: PostgresClusterProps): void {
         'Wait for at most instances - 1 replicas, e.g. 1 with instances: 2.',
       );
     }
-    if (props.synchronous.dataDurability !== undefined && !['required', 'preferred'].includes(props.synchronous.dataDurability)) {
-      throw new ValidationError('synchronous.dataDurability', `"${props.synchronous.dataDurability}" is not known`, 'Use "required" or "preferred".');
+    if (props.synchronous.dataDurability !== undefined && !DATA_DURABILITIES.includes(props.synchronous.dataDurability)) {
+      throw new ValidationError(
+        'synchronous.dataDurability',
+        `"${props.synchronous.dataDurability}" is not known`,
+        `Use ${DATA_DURABILITIES.map(d => `"${d}"`).join(' or ')}.`,
+      );
     }
   }
   const grace = props.terminationGracePeriodSeconds;

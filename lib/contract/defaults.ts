@@ -41,6 +41,10 @@ export const LEASE = {
 /** A replica further behind the last known primary position is never promoted: one WAL segment unless set. */
 export const DEFAULT_FAILOVER_MAX_LAG_BYTES = 16 * 1024 * 1024;
 
+/** Synchronous replication's promises (SynchronousSpec.dataDurability); `required` unless the props say otherwise. */
+export const DATA_DURABILITIES = ['required', 'preferred'] as const;
+export const DEFAULT_DATA_DURABILITY: (typeof DATA_DURABILITIES)[number] = 'required';
+
 /** Stopping a pod: a fast shutdown first, then an immediate one before the kubelet's SIGKILL. */
 export const SHUTDOWN = {
   /** The pod's terminationGracePeriodSeconds unless the props say otherwise. */

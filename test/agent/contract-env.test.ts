@@ -100,6 +100,7 @@ describe("the instance reads its manifest's environment", () => {
     [BACKUP_ENV.walMaxParallel, '33', /not a whole number in 1\.\.32/],
     [BACKUP_ENV.walCompression, 'bzip2', /not a compression/],
     [BACKUP_ENV.forcePathStyle, 'yes', /not true or false/],
+    [ENV.synchronous, '{"number":1,"dataDurability":"always"}', /dataDurability: required \| preferred/],
   ])('%s=%s is refused: %s', (name, value, why) => {
     const e = errorOf(() => readInstanceConfig({ ...instanceEnv(), [name]: value }));
     expect(e.message).toContain(name);

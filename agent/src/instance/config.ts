@@ -1,4 +1,4 @@
-import { DatabaseSpec, ENV, LEASE, SHUTDOWN_ENV, SynchronousSpec } from '../../../lib/contract';
+import { DATA_DURABILITIES, DatabaseSpec, ENV, LEASE, SHUTDOWN_ENV, SynchronousSpec } from '../../../lib/contract';
 import { intEnv, jsonEnv, optionalEnv, rangedIntEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { StoreConfig, hasStore, readStoreConfig } from '../store/config';
@@ -88,9 +88,22 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     shutdownTimeoutSeconds: intEnv(SHUTDOWN_ENV, env),
     leaseDurationSeconds: rangedIntEnv(ENV.leaseDuration, { min: LEASE.minDurationSeconds, max: LEASE.maxDurationSeconds }, env),
     failoverMaxLagBytes: rangedIntEnv(ENV.failoverMaxLagBytes, { min: 0 }, env),
-    synchronous: optionalEnv(ENV.synchronous, env) ? jsonEnv<SynchronousSpec>(ENV.synchronous, env) : undefined,
+    synchronous: optionalEnv(ENV.synchronous, env) ? readSynchronous(env) : undefined,
     archiving: hasStore(env) ? readStoreConfig(env) : undefined,
     recovery: hasRecovery(env) ? readRecoveryConfig(env) : undefined,
     clone: readCloneConfig(env),
   };
+}
+
+/** The synchronous spec, checked as at synth: an unknown durability would silently promise neither. */
+function readSynchronous(env: NodeJS.ProcessEnv): SynchronousSpec {
+  const spec = jsonEnv<SynchronousSpec>(ENV.synchronous, env);
+  if (!Number.isInteger(spec?.number) || spec.number < 1 || !DATA_DURABILITIES.includes(spec.dataDurability)) {
+    throw new AgentError(
+      `environment variable ${ENV.synchronous} is not {number >= 1, dataDurability: ${DATA_DURABILITIES.join(' | ')}}`,
+      'Re-synthesize the manifests; this variable is written by the constructs.',
+      { variable: ENV.synchronous },
+    );
+  }
+  return spec;
 }
