@@ -68,7 +68,7 @@ export function targetFromUri(uri: string): DbTarget {
   const sslmode = u.searchParams.get('sslmode') ?? 'disable';
   return {
     host,
-    port: u.port ? Number(u.port) : Number(u.searchParams.get('port') ?? 5432),
+    port: u.port ? Number(u.port) : Number(u.searchParams.get('port') ?? DEFAULT_PORTS.postgres),
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || u.searchParams.get('dbname') || user,
     user,
     password: u.password ? decodeURIComponent(u.password) : (u.searchParams.get('password') ?? undefined),

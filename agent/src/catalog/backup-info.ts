@@ -11,6 +11,7 @@
  */
 import { Compression, isCompression } from '../../../lib/contract';
 import { PyTuple, PyValue, pyLiteral, pyRepr } from './python-literal';
+import { DEFAULT_WAL_SEGMENT_SIZE } from '../postgres/wal';
 
 /** barman's statuses (DONE is the only complete one). */
 export type BackupStatus = 'STARTED' | 'DONE' | 'FAILED' | 'EMPTY' | 'WAITING_FOR_WALS' | 'SYNCING';
@@ -209,7 +210,7 @@ export function serializeBackupInfo(info: BackupInfo): string {
     tablespaces: info.tablespaces?.length ? pyRepr(info.tablespaces.map(t => new PyTuple([t.name, t.oid, t.location]))) : undefined,
     timeline: info.timeline ? String(info.timeline) : undefined,
     version: info.pgVersion ? String(info.pgVersion) : undefined,
-    xlog_segment_size: String(info.walSegmentSize ?? 16 * 1024 * 1024),
+    xlog_segment_size: String(info.walSegmentSize ?? DEFAULT_WAL_SEGMENT_SIZE),
     ...info.extra,
   };
   return BARMAN_FIELDS.filter(k => !(HIDE_IF_NULL.has(k) && values[k] === undefined))
