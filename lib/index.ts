@@ -1,4 +1,5 @@
 export * from './cluster/props';
+export type { ResourceProps, ResourceQuantities } from './pod/resources';
 export * from './cluster/postgres-cluster';
 export type { RoleProps, ExtensionProps, SchemaProps, PgHbaRuleProps } from './cluster/managed-objects';
 export { MAX_CLUSTER_NAME } from './cluster/validate';
@@ -7,7 +8,7 @@ export * from './network/cluster-network-policy';
 export * from './tuning/pgtune';
 export * from './backup/backup-store';
 export type { BackupProps } from './backup/cluster-backup';
-export * from './backup/restore-drill';
+export * from './drill/restore-drill';
 export * from './backup/logical-backup';
 export * from './backup/bucket-policy';
 export * from './bootstrap/bootstrap';

@@ -2,10 +2,11 @@ import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { BACKUP_ENV, COMPONENTS, Compression, ENV, PATHS, RetentionSpec, names } from '../contract';
-import { agentContainer, agentPodSecurityContext } from '../cluster/pod-security';
-import { POD_NAME_ENV, eventRecorderRole } from '../cluster/event-rules';
+import { agentContainer, agentPodSecurityContext } from '../pod/pod-security';
+import { POD_NAME_ENV, eventRecorderRole } from '../pod/event-rules';
 import { ValidationError } from '../validation';
 import { BackupStore } from './backup-store';
+import { BACKUP_DEFAULTS, COMPRESSIONS, WAL_MAX_PARALLEL_RANGE, isCompression } from '../contract/defaults';
 import { validateRetention } from './retention';
 import { scheduledJobSpec, toCronJobSchedule } from './schedule';
 
@@ -75,8 +76,6 @@ export interface ClusterBackupProps extends BackupProps {
   readonly suspend?: boolean;
 }
 
-const COMPRESSIONS: Compression[] = ['gzip', 'zstd', 'lz4', 'none'];
-
 /** Checks backup props at synth; returns the settings with defaults applied. */
 export function resolveBackup(props: BackupProps, clusterName: string) {
   if (!(props.store instanceof BackupStore))
@@ -89,16 +88,17 @@ export function resolveBackup(props: BackupProps, clusterName: string) {
   if (!/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/.test(serverName))
     throw new ValidationError('backup.serverName', `"${serverName}" is not a folder name`, 'Use lowercase letters, digits, "-", "_" and ".".');
   for (const key of ['compression', 'walCompression'] as const) {
-    if (props[key] !== undefined && !COMPRESSIONS.includes(props[key]!)) {
+    if (props[key] !== undefined && !isCompression(props[key])) {
       throw new ValidationError(`backup.${key}`, `"${props[key]}" is not supported`, `Use one of ${COMPRESSIONS.join(', ')}.`);
     }
   }
-  const walMaxParallel = props.walMaxParallel ?? 4;
-  if (!Number.isInteger(walMaxParallel) || walMaxParallel < 1 || walMaxParallel > 32) {
+  const walMaxParallel = props.walMaxParallel ?? BACKUP_DEFAULTS.walMaxParallel;
+  const { min, max } = WAL_MAX_PARALLEL_RANGE;
+  if (!Number.isInteger(walMaxParallel) || walMaxParallel < min || walMaxParallel > max) {
     throw new ValidationError(
       'backup.walMaxParallel',
-      `${walMaxParallel} is outside 1..32`,
-      'Use a small number such as 4; more rarely helps on one disk.',
+      `${walMaxParallel} is outside ${min}..${max}`,
+      `Use a small number such as ${BACKUP_DEFAULTS.walMaxParallel}; more rarely helps on one disk.`,
     );
   }
   const deadline = props.activeDeadlineSeconds ?? 21600;
@@ -110,8 +110,8 @@ export function resolveBackup(props: BackupProps, clusterName: string) {
     schedule: toCronJobSchedule('backup.schedule', props.schedule ?? '0 0 * * *'),
     immediate: props.immediate ?? false,
     retention: validateRetention('backup.retention', props.retention ?? { recoveryWindow: '30d' }),
-    compression: props.compression ?? 'gzip',
-    walCompression: props.walCompression ?? 'gzip',
+    compression: props.compression ?? BACKUP_DEFAULTS.compression,
+    walCompression: props.walCompression ?? BACKUP_DEFAULTS.walCompression,
     fromStandby: props.backupFromStandby ?? false,
     walMaxParallel,
     deadline,

@@ -14,9 +14,8 @@ import {
   logicalNames,
 } from '../contract';
 import type { PostgresCluster } from '../cluster/postgres-cluster';
-import { agentContainer, agentPodSecurityContext } from '../cluster/pod-security';
-import { ResourceProps } from '../cluster/props';
-import { renderResources, validateResources } from '../cluster/resources';
+import { agentContainer, agentPodSecurityContext } from '../pod/pod-security';
+import { ResourceProps, renderResources, validateResources } from '../pod/resources';
 import { ValidationError } from '../validation';
 import { backupEnv, ResolvedBackup } from './cluster-backup';
 import { validateRetention } from './retention';

@@ -16,7 +16,7 @@ import {
 import { declareObjects } from '../unique-names';
 import { CanaryNetworkPolicies, CanaryNetworkPolicyProps, checkCanaryPeers } from './canary-network-policy';
 import { PostgresCluster } from '../cluster/postgres-cluster';
-import { agentContainerSecurityContext, agentPodSecurityContext } from '../cluster/pod-security';
+import { agentContainerSecurityContext, agentPodSecurityContext } from '../pod/pod-security';
 import { ValidationError, checkDnsLabel } from '../validation';
 
 export interface CanaryAppProps {

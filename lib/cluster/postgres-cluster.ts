@@ -22,7 +22,7 @@ import {
 import { ClusterBackup, backupEnv, resolveBackup } from '../backup/cluster-backup';
 import { ClusterNetworkPolicy } from '../network/cluster-network-policy';
 import { resolveBootstrap } from '../bootstrap/bootstrap';
-import { renderResources } from './resources';
+import { renderResources } from '../pod/resources';
 import { PriorityClass } from '../scheduling/priority-class';
 import { jobPlacement, mergeAffinity, renderSpread, renderTolerations, validateScheduling } from '../scheduling/pod-scheduling';
 import { ClusterSecrets } from '../secrets/cluster-secrets';
@@ -30,14 +30,15 @@ import { instanceCredentialEnv, instanceCredentialRules } from '../secrets/insta
 import { pgtune } from '../tuning/pgtune';
 import { ValidationError, parseQuantity } from '../validation';
 import { inheritedLabels } from './labels';
-import { agentContainer, agentPodSecurityContext } from './pod-security';
+import { agentContainer, agentPodSecurityContext } from '../pod/pod-security';
 import { DatabaseProps, PostgresClusterProps } from './props';
 import { NamedObject, declareObjects, describeObject, objectKey, renderedObjects } from '../unique-names';
 import { validateClusterProps } from './validate';
 import { claimTemplateSize, renderVolumeClaims } from './volumes';
 import { PACKAGE_VERSION } from '../version';
-import { EVENTS_RULE } from './event-rules';
+import { EVENTS_RULE } from '../pod/event-rules';
 import { resolveManagedObjects } from './managed-objects';
+import { DEFAULT_DATA_DURABILITY, DEFAULT_FAILOVER_MAX_LAG_BYTES, LEASE, SHUTDOWN, shutdownTimeoutSeconds } from '../contract/defaults';
 
 /** The clusters of each App (by root construct) and the objects their names give, for the construct-level name check. */
 const clustersByRoot = new WeakMap<Construct, Array<{ name: string; path: string; objects: Map<string, NamedObject> }>>();
@@ -226,7 +227,7 @@ export class PostgresCluster extends Construct {
       );
     }
     const ca = backup?.store.caVolume();
-    const grace = props.terminationGracePeriodSeconds ?? 60;
+    const grace = props.terminationGracePeriodSeconds ?? SHUTDOWN.defaultGracePeriodSeconds;
     const podLabels = labelsFor(COMPONENTS.instance);
 
     const env: k8s.EnvVar[] = [
@@ -236,13 +237,16 @@ export class PostgresCluster extends Construct {
       { name: ENV.httpPort, value: String(DEFAULT_PORTS.http) },
       { name: ENV.socketDir, value: PATHS.socketDir },
       { name: ENV.primaryHost, value: this.rwServiceName },
-      { name: ENV.leaseDuration, value: String(props.failover?.leaseDurationSeconds ?? 15) },
-      { name: ENV.failoverMaxLagBytes, value: String(props.failover?.maxLagBytes ?? 16 * 1024 * 1024) },
+      { name: ENV.leaseDuration, value: String(props.failover?.leaseDurationSeconds ?? LEASE.defaultDurationSeconds) },
+      { name: ENV.failoverMaxLagBytes, value: String(props.failover?.maxLagBytes ?? DEFAULT_FAILOVER_MAX_LAG_BYTES) },
       ...(props.synchronous
         ? [
             {
               name: ENV.synchronous,
-              value: JSON.stringify({ number: props.synchronous.number, dataDurability: props.synchronous.dataDurability ?? 'required' }),
+              value: JSON.stringify({
+                number: props.synchronous.number,
+                dataDurability: props.synchronous.dataDurability ?? DEFAULT_DATA_DURABILITY,
+              }),
             },
           ]
         : []),
@@ -250,7 +254,7 @@ export class PostgresCluster extends Construct {
       // Parameters come from the mounted ConfigMap, so a change reloads them instead of rolling the pods.
       { name: ENV.configDir, value: CLUSTER_CONFIG.mountPath },
       // Leave a margin so the agent's immediate shutdown happens before the kubelet's SIGKILL.
-      { name: SHUTDOWN_ENV, value: String(Math.max(1, grace - 5)) },
+      { name: SHUTDOWN_ENV, value: String(shutdownTimeoutSeconds(grace)) },
       // Secret names only: the agent reads the passwords through the API and follows their rotation.
       ...instanceCredentialEnv(credentials),
       // With a store, the primary archives WAL there (postgres inherits this environment for archive_command).

@@ -7,6 +7,7 @@ import { BackupProps } from '../backup/cluster-backup';
 import { BootstrapProps } from '../bootstrap/bootstrap';
 import { ExtensionProps, PgHbaRuleProps, RoleProps, SchemaProps } from './managed-objects';
 import { SchedulingProps } from '../scheduling/pod-scheduling';
+import { ResourceProps } from '../pod/resources';
 
 /** One application database and the role that owns it. */
 export interface DatabaseProps {
@@ -53,21 +54,6 @@ export interface StorageProps {
    * @default - the cluster's default StorageClass
    */
   readonly storageClass?: string;
-}
-
-export interface ResourceQuantities {
-  /** CPU, e.g. `100m`. */
-  readonly cpu?: string;
-  /** Memory, e.g. `128Mi`. */
-  readonly memory?: string;
-}
-
-/** Requests and limits of the postgres container. Only what you set is rendered. */
-export interface ResourceProps {
-  /** @default - no requests */
-  readonly requests?: ResourceQuantities;
-  /** @default - no limits */
-  readonly limits?: ResourceQuantities;
 }
 
 export interface FailoverProps {

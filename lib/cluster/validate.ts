@@ -2,8 +2,9 @@ import { isAgentOwned, AGENT_OWNED_PARAMETERS, LABEL_PREFIX, NAME_SUFFIX_BUDGET,
 import { PriorityClass } from '../scheduling/priority-class';
 import { ValidationError, checkDnsLabel, checkLabels } from '../validation';
 import { PostgresClusterProps } from './props';
-import { validateResources } from './resources';
+import { validateResources } from '../pod/resources';
 import { validateStorage } from './volumes';
+import { DATA_DURABILITIES, LEASE, SHUTDOWN } from '../contract/defaults';
 import { checkParameterName } from './parameter-names';
 
 /** Longest cluster name: CronJob names must stay within 52 characters with `-backup-initial` and the like added. */
@@ -65,10 +66,10 @@ export function validateClusterProps(props: PostgresClusterProps): void {
     );
   }
   const lease = props.failover?.leaseDurationSeconds;
-  if (lease !== undefined && (!Number.isInteger(lease) || lease < 5 || lease > 300)) {
+  if (lease !== undefined && (!Number.isInteger(lease) || lease < LEASE.minDurationSeconds || lease > LEASE.maxDurationSeconds)) {
     throw new ValidationError(
       'failover.leaseDurationSeconds',
-      `${lease} is outside 5..300`,
+      `${lease} is outside ${LEASE.minDurationSeconds}..${LEASE.maxDurationSeconds}`,
       'Use about 15 seconds: shorter fails over on API hiccups, longer leaves the cluster without a primary longer.',
     );
   }
@@ -89,16 +90,20 @@ export function validateClusterProps(props: PostgresClusterProps): void {
         'Wait for at most instances - 1 replicas, e.g. 1 with instances: 2.',
       );
     }
-    if (props.synchronous.dataDurability !== undefined && !['required', 'preferred'].includes(props.synchronous.dataDurability)) {
-      throw new ValidationError('synchronous.dataDurability', `"${props.synchronous.dataDurability}" is not known`, 'Use "required" or "preferred".');
+    if (props.synchronous.dataDurability !== undefined && !DATA_DURABILITIES.includes(props.synchronous.dataDurability)) {
+      throw new ValidationError(
+        'synchronous.dataDurability',
+        `"${props.synchronous.dataDurability}" is not known`,
+        `Use ${DATA_DURABILITIES.map(d => `"${d}"`).join(' or ')}.`,
+      );
     }
   }
   const grace = props.terminationGracePeriodSeconds;
-  if (grace !== undefined && (!Number.isInteger(grace) || grace < 10)) {
+  if (grace !== undefined && (!Number.isInteger(grace) || grace < SHUTDOWN.minGracePeriodSeconds)) {
     throw new ValidationError(
       'terminationGracePeriodSeconds',
-      `${grace} is below 10 seconds`,
-      'Give PostgreSQL at least 10 seconds to checkpoint and stop.',
+      `${grace} is below ${SHUTDOWN.minGracePeriodSeconds} seconds`,
+      `Give PostgreSQL at least ${SHUTDOWN.minGracePeriodSeconds} seconds to checkpoint and stop.`,
     );
   }
 }

@@ -63,6 +63,11 @@ export const s3Layout = {
     `${prefix}${server}/base/${backupId}/data.tar${COMPRESSION_EXTENSION[compression]}`,
 } as const;
 
+/** Is this key a backup's `backup.info` (the file that makes a `base/<id>/` folder a backup)? */
+export function isBackupInfoKey(key: string): boolean {
+  return key.endsWith('/backup.info');
+}
+
 /** WAL file names PostgreSQL archives: segments, partial segments, backup history and timeline history files. */
 export const WAL_FILE = /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F]{8}\.history$/;
 

@@ -118,7 +118,7 @@ export type AgentCommand =
 export const SHUTDOWN_ENV = 'PGC_SHUTDOWN_TIMEOUT';
 
 /**
- * glibc malloc tunable the manifests set for the agent's own process (lib/cluster/pod-security.ts says why); the
+ * glibc malloc tunable the manifests set for the agent's own process (lib/pod/pod-security.ts says why); the
  * agent removes it from its environment at start, so PostgreSQL and the tools it runs keep glibc's defaults.
  */
 export const MALLOC_MMAP_THRESHOLD_ENV = 'MALLOC_MMAP_THRESHOLD_';

@@ -10,3 +10,4 @@ export * from './cluster-config';
 export * from './events';
 export * from './managed';
 export * from './logical';
+export * from './defaults';

@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import { PodMonitor } from '../../imports/podmonitor-monitoring.coreos.com';
 import { PrometheusRule, PrometheusRuleSpecGroupsRulesExpr } from '../../imports/prometheusrule-monitoring.coreos.com';
 import { PostgresCluster } from '../cluster/postgres-cluster';
-import { names } from '../contract';
+import { DEFAULT_FAILOVER_MAX_LAG_BYTES, names } from '../contract';
 import { ValidationError, checkLabels } from '../validation';
 import { AlertRule, AlertThresholds, clusterAlerts } from './alerts';
 import { clusterDashboard } from './dashboard';
@@ -120,7 +120,7 @@ export class ClusterMonitoring extends Construct {
     const alertProps = props.alerts === false ? undefined : (props.alerts ?? {});
     const thresholds: AlertThresholds = {
       replicationLagSeconds: positive('alerts.replicationLagSeconds', alertProps?.replicationLagSeconds ?? 60),
-      replicationLagBytes: positive('alerts.replicationLagBytes', alertProps?.replicationLagBytes ?? 16 * 1024 * 1024),
+      replicationLagBytes: positive('alerts.replicationLagBytes', alertProps?.replicationLagBytes ?? DEFAULT_FAILOVER_MAX_LAG_BYTES),
       xidAge: positive('alerts.xidAge', alertProps?.xidAge ?? 1_000_000_000),
       dataVolumePercent: positive('alerts.dataVolumePercent', alertProps?.dataVolumePercent ?? 85),
     };

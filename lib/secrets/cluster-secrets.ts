@@ -2,7 +2,7 @@ import { ApiObject, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { ENV, SecretSpec, names, COMPONENTS } from '../contract';
-import { agentContainer, agentPodSecurityContext } from '../cluster/pod-security';
+import { agentContainer, agentPodSecurityContext } from '../pod/pod-security';
 
 export interface ClusterSecretsProps {
   readonly cluster: string;

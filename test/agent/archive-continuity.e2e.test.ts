@@ -12,15 +12,12 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Chart, Size, Testing } from 'cdk8s';
-import { BackupStore, PostgresCluster } from '../../lib';
 import { LABELS } from '../../lib/contract';
 import { restoreBaseBackup } from '../../agent/src/restore/base-backup';
 import { deleteObject } from '../../agent/src/s3/objects';
 import { readStoreConfig } from '../../agent/src/store/config';
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
 import { diagnose, lostRows, startCluster, writer } from '../support/failover-probes';
-import { KubeObject } from '../support/manifests';
 import { podUser, tempDir } from '../support/pod-runner';
 import {
   RestoredServer,
@@ -34,29 +31,13 @@ import {
   walFetchScript,
 } from '../support/backup';
 import { S3Endpoint, createBucket, deleteBucketRecursive, listKeys, outageEndpoint, s3For, startRgw, stopRgw, uniqueBucketName } from '../support/s3';
+import { STORE_SECRET, synthWithStore } from '../support/synth';
 
 jest.setTimeout(900000);
 
 const NAME = 'arc-pg';
-const STORE_SECRET = 'arc-store-keys';
 
-function synth(): KubeObject[] {
-  const chart = new Chart(Testing.app(), NAME, { namespace: 'databases' });
-  const store = new BackupStore(chart, 'store', {
-    endpoint: 'http://rook-ceph-rgw.rook-cluster.svc:80',
-    bucket: 'backup-cnpg',
-    credentials: { secretName: STORE_SECRET },
-  });
-  new PostgresCluster(chart, NAME, {
-    name: NAME,
-    instances: 2,
-    databases: [{ name: 'app', owner: 'app' }],
-    storage: { size: Size.gibibytes(1) },
-    synchronous: { number: 1, dataDurability: 'preferred' },
-    backup: { store, schedule: '0 3 * * *' },
-  });
-  return Testing.synth(chart) as KubeObject[];
-}
+const synth = () => synthWithStore(NAME, { synchronous: { number: 1, dataDurability: 'preferred' }, backup: { schedule: '0 3 * * *' } });
 
 describe('a failover during an S3 outage leaves no hole in the archive', () => {
   const h = new ClusterHarness(synth(), NAME);

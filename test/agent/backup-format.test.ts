@@ -13,7 +13,21 @@ import { pipeline } from 'stream/promises';
 import * as tar from 'tar-stream';
 import { BackupInfo, formatPythonTime, parseBackupInfo, parsePythonTime, serializeBackupInfo } from '../../agent/src/catalog/backup-info';
 import { PyTuple, pyLiteral, pyRepr } from '../../agent/src/catalog/python-literal';
-import { formatLsn, parseLsn, parseSizeSetting, requiredSegments, walFileName, walOffset } from '../../agent/src/catalog/lsn';
+import {
+  compareLsn,
+  formatLsn,
+  historyFileName,
+  historyFileTimeline,
+  lsnDiff,
+  nextSegmentInLog,
+  parseLsn,
+  parseSizeSetting,
+  previousSegmentInLog,
+  requiredSegments,
+  timelineOfWalFile,
+  walFileName,
+  walOffset,
+} from '../../agent/src/postgres/wal';
 import { manifestWalEnd, parseBackupLabel } from '../../agent/src/basebackup/label';
 import { TarScan } from '../../agent/src/basebackup/tar-scan';
 import { startProgressLog } from '../../agent/src/basebackup/progress';
@@ -276,6 +290,21 @@ describe('LSNs and WAL file names', () => {
     ]);
     expect(parseSizeSetting('16MB')).toBe(16777216);
     expect(parseSizeSetting('1GB')).toBe(1073741824);
+  });
+
+  test('LSNs compare by value, not as text; neighbours and timelines of WAL file names', () => {
+    expect(compareLsn('0/A000000', '0/9FFFFFF')).toBe(1);
+    expect(compareLsn('1/0', 'FFFFFFFF/0')).toBe(-1);
+    expect(compareLsn('0/3000028', '0/3000028')).toBe(0);
+    expect(lsnDiff('1/0', '0/FFFFFFF0')).toBe(16);
+    expect(nextSegmentInLog('00000002000000010000000F')).toBe('000000020000000100000010');
+    expect(nextSegmentInLog('0000000200000001FFFFFFFF')).toBeUndefined();
+    expect(previousSegmentInLog('000000020000000100000010')).toBe('00000002000000010000000F');
+    expect(previousSegmentInLog('000000020000000100000000')).toBeUndefined();
+    expect(timelineOfWalFile('0000001A0000000000000003.partial')).toBe(26);
+    expect(historyFileName(26)).toBe('0000001A.history');
+    expect(historyFileTimeline('0000001A.history')).toBe(26);
+    expect(historyFileTimeline('0000001A0000000000000003')).toBeUndefined();
   });
 
   test("backup_label and the manifest's WAL ranges (newest timeline first)", () => {

@@ -3,7 +3,7 @@
  * what wal-fetch answers for a file that is not in the archive, the continuous range from a backup along the newest
  * timeline, and whether a replay reached its end. The incident of issue 12 item 3 is a row of each table.
  */
-import { TimelineSwitch, parseLsn, parseTimelineHistory, walSegmentSizeOfHeader } from '../../agent/src/catalog/lsn';
+import { TimelineSwitch, parseLsn, parseTimelineHistory, walSegmentSizeOfHeader } from '../../agent/src/postgres/wal';
 import { archiveContinuity, archiveMode, archivingAtStop, replayReachedEnd, walFetchAnswer } from '../../agent/src/decide/archive';
 import { INVARIANTS } from '../../agent/src/decide/invariants';
 

@@ -5,7 +5,7 @@
  * `failover.maxLagBytes` is not promoted, says why, and follows its primary again when that comes back.
  */
 import { ANNOTATIONS, ENV, LABELS } from '../../lib/contract';
-import { lsnDiff } from '../../agent/src/catalog/lsn';
+import { lsnDiff } from '../../agent/src/postgres/wal';
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
 import { PROMOTING, diagnose, leaseOf, logsMatching, lostRows, startCluster, synthCluster as synth, writer } from '../support/failover-probes';
 

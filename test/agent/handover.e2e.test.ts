@@ -4,36 +4,18 @@
  * does not wait for the lease to expire while the pod is away, and no acknowledged row is lost.
  */
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
-import { BackupStore, PostgresCluster } from '../../lib';
-import { KubeObject } from '../support/manifests';
 import { LABELS } from '../../lib/contract';
 import { storeEnvRewrite } from '../support/backup';
 import { leaseOf, lostRows, startCluster, writer } from '../support/failover-probes';
 import { createBucket, deleteBucketRecursive, ensureS3, uniqueBucketName } from '../support/s3';
-import { Chart, Size, Testing } from 'cdk8s';
+import { STORE_SECRET, synthWithStore } from '../support/synth';
 
 jest.setTimeout(300000);
 
 const CLUSTER = 'handover-pg';
 
 /** 2 instances, synchronous `preferred` (as the homelab's shared-pg), WAL archived to the test's RGW. */
-function manifests(): KubeObject[] {
-  const chart = new Chart(Testing.app(), CLUSTER, { namespace: 'databases' });
-  const store = new BackupStore(chart, 'store', {
-    endpoint: 'http://rgw.test.svc:80',
-    bucket: 'handover',
-    credentials: { secretName: 'handover-store' },
-  });
-  new PostgresCluster(chart, CLUSTER, {
-    name: CLUSTER,
-    instances: 2,
-    databases: [{ name: 'app', owner: 'app' }],
-    storage: { size: Size.gibibytes(1) },
-    synchronous: { number: 1, dataDurability: 'preferred' },
-    backup: { store },
-  });
-  return Testing.synth(chart) as KubeObject[];
-}
+const manifests = () => synthWithStore(CLUSTER, { synchronous: { number: 1, dataDurability: 'preferred' } });
 
 describe('hand-over on stop (2 instances, synchronous preferred, archiving to RGW)', () => {
   const h = new ClusterHarness(manifests(), CLUSTER);
@@ -45,7 +27,7 @@ describe('hand-over on stop (2 instances, synchronous preferred, archiving to RG
     const ep = await ensureS3();
     await createBucket(bucket);
     h.rewriteEnv = storeEnvRewrite(ep.endpoint, bucket);
-    await startCluster(h, { secrets: { 'handover-store': { AccessKey: ep.accessKeyId, SecretKey: ep.secretAccessKey } } });
+    await startCluster(h, { secrets: { [STORE_SECRET]: { AccessKey: ep.accessKeyId, SecretKey: ep.secretAccessKey } } });
     await query(rwConn(), 'CREATE TABLE IF NOT EXISTS events (id bigint PRIMARY KEY, at timestamptz DEFAULT now())');
   });
   afterAll(async () => {

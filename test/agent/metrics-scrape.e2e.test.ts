@@ -7,41 +7,33 @@
  * restore drill that passes, a failover and a drill that fails: PromQL gives the new primary, the failover count,
  * the new backup and the drills' results, the alerts go pending, and every dashboard panel's query returns data.
  */
-import { Chart, Size, Testing } from 'cdk8s';
-import { BackupStore, ClusterMonitoring, PostgresCluster, RestoreDrill } from '../../lib';
 import { storeEnvRewrite } from '../support/backup';
 import { ClusterHarness, eventually, query } from '../support/cluster-harness';
 import { diagnose, startCluster } from '../support/failover-probes';
-import { KubeObject, findObject } from '../support/manifests';
 import { TestPrometheus, grafanaExpr, podMonitorScrapeConfigs } from '../support/prometheus';
 import { createBucket, deleteBucketRecursive, ensureS3, uniqueBucketName } from '../support/s3';
+import { ClusterMonitoring, RestoreDrill } from '../../lib';
+import { findObject } from '../support/manifests';
+import { STORE_SECRET, synthWithStore } from '../support/synth';
 
 jest.setTimeout(600000);
 
 const NAME = 'mon-pg';
-const STORE_SECRET = 'mon-store-keys';
 
-function synth(): KubeObject[] {
-  const chart = new Chart(Testing.app(), NAME, { namespace: 'databases' });
-  const store = new BackupStore(chart, 'store', {
-    endpoint: 'http://rook-ceph-rgw.rook-cluster.svc:80',
-    bucket: 'backup-cnpg',
-    credentials: { secretName: STORE_SECRET },
-  });
-  const cluster = new PostgresCluster(chart, NAME, {
-    name: NAME,
-    instances: 2,
-    databases: [{ name: 'app', owner: 'app' }],
-    storage: { size: Size.gibibytes(1) },
-    synchronous: { number: 1, dataDurability: 'preferred' },
-    backup: { store, schedule: '0 3 * * *' },
-    networkPolicy: { metricsFrom: { namespace: 'monitoring' } },
-  });
-  // Scraped every second by the test's Prometheus.
-  new ClusterMonitoring(chart, 'monitoring', { cluster, interval: '1s' });
-  new RestoreDrill(chart, 'drill', { cluster });
-  return Testing.synth(chart) as KubeObject[];
-}
+const synth = () =>
+  synthWithStore(
+    NAME,
+    {
+      synchronous: { number: 1, dataDurability: 'preferred' },
+      backup: { schedule: '0 3 * * *' },
+      networkPolicy: { metricsFrom: { namespace: 'monitoring' } },
+    },
+    (chart, cluster) => {
+      // Scraped every second by the test's Prometheus.
+      new ClusterMonitoring(chart, 'monitoring', { cluster, interval: '1s' });
+      new RestoreDrill(chart, 'drill', { cluster });
+    },
+  );
 
 /** `name{labels} value` lines of a /metrics body. */
 function samples(body: string): Array<{ name: string; labels: string; value: number }> {

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
-import { BACKUP_ENV, backupIdFor, s3Layout, type RetentionSpec } from '../../lib/contract';
+import { BACKUP_DEFAULTS, BACKUP_ENV, backupIdFor, s3Layout, type RetentionSpec } from '../../lib/contract';
 import { serializeBackupInfo, type BackupInfo, type BackupStatus } from '../../agent/src/catalog/backup-info';
 import { listBackups } from '../../agent/src/catalog/catalog';
 import type { Logger } from '../../agent/src/common/log';
@@ -355,6 +355,9 @@ describe('pg-agent retention (the bundled command, as a process)', () => {
       [BACKUP_ENV.accessKeyId]: ep.accessKeyId,
       [BACKUP_ENV.secretAccessKey]: ep.secretAccessKey,
       [BACKUP_ENV.serverName]: 'cmd',
+      [BACKUP_ENV.compression]: BACKUP_DEFAULTS.compression,
+      [BACKUP_ENV.walCompression]: BACKUP_DEFAULTS.walCompression,
+      [BACKUP_ENV.walMaxParallel]: String(BACKUP_DEFAULTS.walMaxParallel),
       [BACKUP_ENV.retention]: JSON.stringify({ recoveryWindow: '7d', weekly: 2 }),
     };
   }, 300_000);

@@ -5,35 +5,18 @@
  * position; otherwise the switchover is refused, the command exits non-zero and the old primary goes on.
  * Asynchronous replication (the default), writer on -rw; rows counted on -rw and in a restore to latest.
  */
-import { Chart, Size, Testing } from 'cdk8s';
-import { BackupStore, PostgresCluster } from '../../lib';
 import { LABELS } from '../../lib/contract';
 import { storeEnvRewrite } from '../support/backup';
 import { ClusterHarness, eventually, query, sleep } from '../support/cluster-harness';
 import { leaseOf, lostRows, startCluster, watchWritable, writer } from '../support/failover-probes';
-import { KubeObject } from '../support/manifests';
 import { restoreOldestToLatest } from '../support/restore-latest';
 import { S3Endpoint, createBucket, deleteBucketRecursive, ensureS3, uniqueBucketName } from '../support/s3';
+import { STORE_SECRET, synthWithStore } from '../support/synth';
 
 jest.setTimeout(900000);
 const CLUSTER = 'switch-pg';
 
-function manifests(): KubeObject[] {
-  const chart = new Chart(Testing.app(), CLUSTER, { namespace: 'databases' });
-  const store = new BackupStore(chart, 'store', {
-    endpoint: 'http://rgw.test.svc:80',
-    bucket: 'switch',
-    credentials: { secretName: 'switch-store' },
-  });
-  new PostgresCluster(chart, CLUSTER, {
-    name: CLUSTER,
-    instances: 2,
-    databases: [{ name: 'app', owner: 'app' }],
-    storage: { size: Size.gibibytes(1) },
-    backup: { store },
-  });
-  return Testing.synth(chart) as KubeObject[];
-}
+const manifests = () => synthWithStore(CLUSTER);
 
 describe('lossless switchover (2 instances, asynchronous, archiving to RGW)', () => {
   const h = new ClusterHarness(manifests(), CLUSTER);
@@ -49,7 +32,7 @@ describe('lossless switchover (2 instances, asynchronous, archiving to RGW)', ()
     ep = await ensureS3();
     await createBucket(bucket);
     h.rewriteEnv = storeEnvRewrite(ep.endpoint, bucket);
-    su = await startCluster(h, { secrets: { 'switch-store': { AccessKey: ep.accessKeyId, SecretKey: ep.secretAccessKey } } });
+    su = await startCluster(h, { secrets: { [STORE_SECRET]: { AccessKey: ep.accessKeyId, SecretKey: ep.secretAccessKey } } });
     await query(rwConn(), 'CREATE TABLE events (id bigint PRIMARY KEY)');
     const backup = await h.runJob(`${CLUSTER}-backup`);
     expect(await backup.exited).toBe(0);

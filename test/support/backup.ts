@@ -7,7 +7,7 @@ import { execFile, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
-import { BACKUP_ENV } from '../../lib/contract';
+import { BACKUP_DEFAULTS, BACKUP_ENV } from '../../lib/contract';
 import { freePort, query, sleep } from './cluster-harness';
 import { AGENT_BUNDLE, PG_BIN, podUser, tempDir } from './pod-runner';
 import type { S3Endpoint } from './s3';
@@ -19,7 +19,7 @@ export function storeEnvRewrite(endpoint: string, bucket: string): (name: string
   return (name, value) => (name === BACKUP_ENV.endpoint ? endpoint : name === BACKUP_ENV.bucket ? bucket : value);
 }
 
-/** The environment agent commands (list, wal-fetch) need to reach a store folder, without a manifest. */
+/** The environment agent commands (list, wal-fetch) need to reach a store folder, without a manifest: what backupEnv renders by default. */
 export function storeEnv(ep: S3Endpoint, bucket: string, serverName: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     [BACKUP_ENV.endpoint]: ep.endpoint,
@@ -30,8 +30,9 @@ export function storeEnv(ep: S3Endpoint, bucket: string, serverName: string, ext
     [BACKUP_ENV.serverName]: serverName,
     [BACKUP_ENV.accessKeyId]: ep.accessKeyId,
     [BACKUP_ENV.secretAccessKey]: ep.secretAccessKey,
-    [BACKUP_ENV.compression]: 'gzip',
-    [BACKUP_ENV.walCompression]: 'gzip',
+    [BACKUP_ENV.compression]: BACKUP_DEFAULTS.compression,
+    [BACKUP_ENV.walCompression]: BACKUP_DEFAULTS.walCompression,
+    [BACKUP_ENV.walMaxParallel]: String(BACKUP_DEFAULTS.walMaxParallel),
     ...extra,
   };
 }

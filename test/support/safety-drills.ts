@@ -7,13 +7,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ClientConfig } from 'pg';
 import { ANNOTATIONS, names } from '../../lib/contract';
-import { restoreBaseBackup } from '../../agent/src/restore/base-backup';
-import { readStoreConfig } from '../../agent/src/store/config';
+import { parseLsn } from '../../agent/src/postgres/wal';
+import { RestoredRows, restoreOldestToLatest } from './restore-latest';
 import { ClusterHarness, eventually, query, sleep } from './cluster-harness';
-import { runAgent, startRestored, storeEnv, storeEnvRewrite, waitPromoted, walFetchScript } from './backup';
+import { storeEnv, storeEnvRewrite } from './backup';
 import { KubeObject } from './manifests';
-import { podUser, tempDir } from './pod-runner';
-import { S3Endpoint, createBucket, deleteBucketRecursive, ensureS3, s3For, uniqueBucketName } from './s3';
+import { S3Endpoint, createBucket, deleteBucketRecursive, ensureS3, uniqueBucketName } from './s3';
 
 export { STORE_SECRET, synthWithStore as synthBackedUp } from './synth';
 import { STORE_SECRET } from './synth';
@@ -26,7 +25,6 @@ export class Drill {
   readonly bucket = uniqueBucketName('safety');
   ep!: S3Endpoint;
   su = '';
-  private readonly dirs: string[] = [];
 
   constructor(
     readonly name: string,
@@ -88,32 +86,8 @@ export class Drill {
   }
 
   /** Restores the oldest complete base backup and replays the archive to its end: the ids of `events` there. */
-  async restoreLatest(): Promise<{ backupId: string; ids: Set<number>; seconds: number }> {
-    const started = Date.now();
-    const r = await runAgent(['list', '--json'], this.env());
-    if (r.code !== 0) throw new Error(`list exited ${r.code}: ${r.stderr}`);
-    const oldest = (JSON.parse(r.stdout) as any[]).filter(b => b.complete).sort((a, b) => String(a.backupId).localeCompare(String(b.backupId)))[0];
-    if (!oldest) throw new Error(`no complete backup in the store: ${r.stdout}`);
-    const dir = tempDir('safety-restore', podUser());
-    this.dirs.push(dir);
-    const target = path.join(dir, 'pgdata');
-    const s3 = await s3For(this.bucket);
-    try {
-      await restoreBaseBackup(s3, readStoreConfig(this.env()), oldest.backupId, target);
-    } finally {
-      s3.destroy();
-    }
-    const server = await startRestored(target, walFetchScript(this.env()));
-    try {
-      await waitPromoted(server, 'postgres', this.su, 300000);
-      const rows = await query(
-        { host: '127.0.0.1', port: server.port, user: 'postgres', password: this.su, database: 'app' },
-        'SELECT id::text FROM events',
-      );
-      return { backupId: oldest.backupId, ids: new Set(rows.map(x => Number(x.id))), seconds: (Date.now() - started) / 1000 };
-    } finally {
-      await server.stop();
-    }
+  restoreLatest(): Promise<RestoredRows> {
+    return restoreOldestToLatest({ ep: this.ep, bucket: this.bucket, serverName: this.name, superuserPassword: this.su, database: 'app' });
   }
 
   /** The system identifier of the server of pod `ordinal`. */
@@ -129,10 +103,7 @@ export class Drill {
       const lsn = l?.metadata?.annotations?.[ANNOTATIONS.primaryLsn];
       if (lsn && samples[samples.length - 1]?.lsn !== lsn) samples.push({ at: Date.now(), lsn, holder: l?.spec?.holderIdentity });
     }, 100);
-    const value = (s: string) => {
-      const [hi, lo] = s.split('/');
-      return BigInt(`0x${hi}`) * 2n ** 32n + BigInt(`0x${lo}`);
-    };
+    const value = parseLsn;
     return {
       samples,
       stop: () => clearInterval(timer),
@@ -146,7 +117,6 @@ export class Drill {
 
   async stop(): Promise<void> {
     await this.h.stop();
-    for (const d of this.dirs) fs.rmSync(d, { recursive: true, force: true });
     await deleteBucketRecursive(this.bucket).catch(() => undefined);
   }
 }

@@ -111,7 +111,7 @@ async function backup(env: NodeJS.ProcessEnv, opts: BackupCommandOptions, events
     );
 
     events.backupCompleted(backupId, info.size, seconds);
-    await applyRetentionAfterBackup(s3, store, env, events);
+    await applyRetentionAfterBackup(s3, store, cfg.retention, events);
     return 0;
   } finally {
     s3.destroy();

@@ -1,10 +1,10 @@
 /**
  * What `pg-agent backup` reads from the environment the backup CronJob/Job gives it (lib/backup/cluster-backup.ts).
  */
-import { BACKUP_ENV, ENV } from '../../../lib/contract';
-import { optionalEnv, requireEnv } from '../common/env';
+import { BACKUP_ENV, DEFAULT_PORTS, ENV, RetentionSpec } from '../../../lib/contract';
+import { boolEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
-import { StoreConfig, readStoreConfig } from '../store/config';
+import { StoreConfig, readRetention, readStoreConfig } from '../store/config';
 import { BaseBackupSource } from './pg-basebackup';
 
 export interface BackupConfig {
@@ -15,10 +15,12 @@ export interface BackupConfig {
   /** The `-rw` Service: the fallback when no standby answers. */
   readonly primary: BaseBackupSource;
   readonly fromStandby: boolean;
+  /** Read and checked before the backup starts, so a bad policy fails the Job before, not after, a backup. */
+  readonly retention: RetentionSpec;
   readonly replicationPassword: string;
 }
 
-/** `host` or `host:port` (5432 by default). */
+/** `host` or `host:port` (PostgreSQL's port by default). */
 export function parseHostPort(name: string, value: string): BaseBackupSource {
   const m = /^([^:]+)(?::(\d+))?$/.exec(value);
   if (!m)
@@ -27,7 +29,7 @@ export function parseHostPort(name: string, value: string): BaseBackupSource {
       'Re-synthesize the manifests; this variable is written by the constructs.',
       { variable: name },
     );
-  return { host: m[1], port: m[2] ? Number(m[2]) : 5432 };
+  return { host: m[1], port: m[2] ? Number(m[2]) : DEFAULT_PORTS.postgres };
 }
 
 export function readBackupConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
@@ -47,7 +49,8 @@ export function readBackupConfig(env: NodeJS.ProcessEnv = process.env): BackupCo
     store: readStoreConfig(env),
     source,
     primary: primaryRaw ? parseHostPort(ENV.primaryHost, primaryRaw) : source,
-    fromStandby: (optionalEnv(BACKUP_ENV.fromStandby, env) ?? 'false') === 'true',
+    fromStandby: boolEnv(BACKUP_ENV.fromStandby, env),
+    retention: readRetention(env),
     replicationPassword: password,
   };
 }

@@ -3,6 +3,7 @@
  * backup manifest's WAL-Ranges (end, with the timeline), with pg_basebackup's own messages as the fallback.
  */
 import { AgentError } from '../common/errors';
+import { timelineOfWalFile } from '../postgres/wal';
 
 export interface BackupLabel {
   startLsn: string;
@@ -22,7 +23,7 @@ export function parseBackupLabel(text: string): BackupLabel {
   return {
     startLsn: start[1],
     startWal: start[2],
-    startTimeline: Number(field('START TIMELINE') ?? parseInt(start[2].slice(0, 8), 16)),
+    startTimeline: Number(field('START TIMELINE') ?? timelineOfWalFile(start[2])),
     checkpointLsn: field('CHECKPOINT LOCATION'),
     backupFrom: from === 'standby' ? 'standby' : from === 'primary' ? 'primary' : undefined,
     label: field('LABEL'),

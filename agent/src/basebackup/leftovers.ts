@@ -4,7 +4,7 @@
  * backups older than the running one and idle for STALE_AFTER_MS (a running backup keeps its backup.info fresh).
  * A DONE backup is never touched; neither is a folder whose backup.info cannot be read.
  */
-import { s3Layout } from '../../../lib/contract';
+import { isBackupInfoKey, s3Layout } from '../../../lib/contract';
 import { log } from '../common/log';
 import { S3Bucket } from '../s3/client';
 import { abortMultipartUpload, deleteObjects, listMultipartUploads } from '../s3/objects';
@@ -32,7 +32,7 @@ export async function cleanLeftovers(s3: S3Bucket, store: StoreConfig, currentId
     const objects = folders.get(id) ?? [];
     const pending = uploads.filter(u => idOf(u.key) === id);
     let info: BackupInfo | undefined;
-    if (objects.some(o => o.key.endsWith('/backup.info'))) {
+    if (objects.some(o => isBackupInfoKey(o.key))) {
       try {
         info = await readBackupInfo(s3, store, id);
       } catch (e) {
@@ -53,8 +53,8 @@ export async function cleanLeftovers(s3: S3Bucket, store: StoreConfig, currentId
     }
     for (const u of pending) await abortMultipartUpload(s3, u.key, u.uploadId);
     // backup.info last: an interrupted cleanup leaves a folder the next run still recognizes.
-    const keys = objects.map(o => o.key).sort((a, b) => Number(a.endsWith('/backup.info')) - Number(b.endsWith('/backup.info')));
-    const data = keys.filter(k => !k.endsWith('/backup.info'));
+    const keys = objects.map(o => o.key).sort((a, b) => Number(isBackupInfoKey(a)) - Number(isBackupInfoKey(b)));
+    const data = keys.filter(k => !isBackupInfoKey(k));
     if (data.length) await deleteObjects(s3, data);
     if (data.length < keys.length) await deleteObjects(s3, keys.slice(data.length));
     log.info(

@@ -7,11 +7,12 @@ import { log } from '../common/log';
 import type { JobEvents } from '../k8s/job-events';
 import { applyRetention } from '../retention/apply';
 import { S3Bucket } from '../s3/client';
-import { StoreConfig, readRetention } from '../store/config';
+import type { RetentionSpec } from '../../../lib/contract';
+import { StoreConfig } from '../store/config';
 
-export async function applyRetentionAfterBackup(s3: S3Bucket, store: StoreConfig, env: NodeJS.ProcessEnv, events?: JobEvents): Promise<void> {
+export async function applyRetentionAfterBackup(s3: S3Bucket, store: StoreConfig, retention: RetentionSpec, events?: JobEvents): Promise<void> {
   try {
-    const report = await applyRetention(s3, store, readRetention(env));
+    const report = await applyRetention(s3, store, retention);
     events?.retentionDeleted(
       report.backups.filter(b => b.action === 'remove').map(b => b.backupId),
       report.wal.removed,

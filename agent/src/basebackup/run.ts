@@ -15,7 +15,7 @@ import { Coalesce } from '../store/chunks';
 import { compressStream } from '../store/compression';
 import { BackupInfo } from '../catalog/backup-info';
 import { writeBackupInfo } from '../catalog/catalog';
-import { parseLsn, requiredSegments, walFileName, walOffset } from '../catalog/lsn';
+import { parseLsn, requiredSegments, walFileName, walOffset } from '../postgres/wal';
 import { Heartbeat } from './heartbeat';
 import { manifestWalEnd, parseBackupLabel } from './label';
 import { startBaseBackup } from './pg-basebackup';

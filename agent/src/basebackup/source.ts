@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import { REPLICATION_USER } from '../../../lib/contract';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
-import { parseSizeSetting } from '../catalog/lsn';
+import { parseSizeSetting } from '../postgres/wal';
 import { BackupConfig } from './config';
 import { BaseBackupSource } from './pg-basebackup';
 

@@ -11,6 +11,7 @@ import { log } from '../common/log';
 import { S3Bucket } from '../s3/client';
 import { listPrefix } from '../s3/objects';
 import { StoreConfig } from '../store/config';
+import { historyFileName } from '../postgres/wal';
 
 /** Extensions a segment may have in the archive (ours and barman-cloud's). */
 const EXTENSIONS = /\.(gz|zst|lz4|bz2|xz|snappy)$/;
@@ -25,7 +26,7 @@ export async function missingWal(s3: S3Bucket, store: StoreConfig, segments: str
   }
   const missing = segments.filter(s => !present.has(s));
   if (timeline > 1) {
-    const history = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    const history = historyFileName(timeline);
     const found = (await listPrefix(s3, `${root}${history}`)).length > 0;
     if (!found) missing.push(history);
   }

@@ -3,7 +3,7 @@
  * is and with which credentials, the HTTP port and the optional heartbeat. The connection prefers the app Secret's
  * `uri`; without it the parts (host, port, dbname, user, password) are used.
  */
-import { CANARY_AUTH_ENV, CANARY_ENV, CANARY_HTTP_PORT, ENV } from '../../../lib/contract';
+import { CANARY_AUTH_ENV, CANARY_ENV, CANARY_HTTP_PORT, DEFAULT_PORTS, ENV } from '../../../lib/contract';
 import { BasicAuthCredentials } from './guard';
 import { optionalEnv, intEnv } from '../common/env';
 import { AgentError } from '../common/errors';
@@ -87,7 +87,7 @@ export function targetFromUri(uri: string): DbTarget {
   const sslmode = u.searchParams.get('sslmode') ?? 'disable';
   return {
     host,
-    port: u.port ? Number(u.port) : Number(u.searchParams.get('port') ?? 5432),
+    port: u.port ? Number(u.port) : Number(u.searchParams.get('port') ?? DEFAULT_PORTS.postgres),
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || u.searchParams.get('dbname') || user,
     user,
     password: u.password ? decodeURIComponent(u.password) : (u.searchParams.get('password') ?? undefined),
@@ -106,7 +106,7 @@ function targetFromParts(env: NodeJS.ProcessEnv): DbTarget {
   }
   return {
     host: optionalEnv(CANARY_ENV.host, env)!,
-    port: intEnv(CANARY_ENV.port, env, 5432),
+    port: intEnv(CANARY_ENV.port, env, DEFAULT_PORTS.postgres),
     database: optionalEnv(CANARY_ENV.dbname, env)!,
     user: optionalEnv(CANARY_ENV.user, env)!,
     password: optionalEnv(CANARY_ENV.password, env),

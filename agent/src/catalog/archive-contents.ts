@@ -10,7 +10,7 @@ import { getObjectBuffer, iteratePrefix } from '../s3/objects';
 import { StoreConfig } from '../store/config';
 import { decompressBuffer, compressionOfKey } from '../store/compression';
 import { BackupInfo } from './backup-info';
-import { ARCHIVED_WAL, TimelineSwitch, historyFileTimeline, parseTimelineHistory } from './lsn';
+import { ARCHIVED_WAL, TimelineSwitch, historyFileTimeline, parseTimelineHistory } from '../postgres/wal';
 
 export interface ArchiveListing {
   readonly names: Set<string>;

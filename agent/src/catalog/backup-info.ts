@@ -9,8 +9,9 @@
  * barman refuses a file with a name it does not know (its class has __slots__), so nothing of ours goes in
  * a line of its own: what barman has no field for (the writer, the data checksums) goes into copy_stats, a dict.
  */
-import { Compression } from '../../../lib/contract';
+import { Compression, isCompression } from '../../../lib/contract';
 import { PyTuple, PyValue, pyLiteral, pyRepr } from './python-literal';
+import { DEFAULT_WAL_SEGMENT_SIZE } from '../postgres/wal';
 
 /** barman's statuses (DONE is the only complete one). */
 export type BackupStatus = 'STARTED' | 'DONE' | 'FAILED' | 'EMPTY' | 'WAITING_FOR_WALS' | 'SYNCING';
@@ -102,8 +103,9 @@ const BARMAN_FIELDS = [
   'xlog_segment_size',
 ] as const;
 const HIDE_IF_NULL = new Set(['backup_name', 'snapshots_info']);
+/** The fields {@link BackupInfo} models; the others are kept as they were read (`extra`). */
+const MODELLED_FIELDS = new Set<string>(BARMAN_FIELDS.filter(f => !['deduplicated_size', 'included_files', 'snapshots_info'].includes(f)));
 const STATUSES: BackupStatus[] = ['STARTED', 'DONE', 'FAILED', 'EMPTY', 'WAITING_FOR_WALS', 'SYNCING'];
-const COMPRESSIONS: Compression[] = ['gzip', 'zstd', 'lz4', 'none'];
 
 /** Python's `str(datetime)` of a UTC instant: microseconds only when not zero, as Python prints them. */
 export function formatPythonTime(d: Date): string {
@@ -141,35 +143,7 @@ export function parseBackupInfo(text: string, backupId: string): BackupInfo {
   const label = lit('backup_label');
   const compression = str('compression');
   const tablespaces = lit('tablespaces') as PyValue[] | undefined;
-  const modelled = new Set([
-    'backup_label',
-    'backup_name',
-    'begin_offset',
-    'begin_time',
-    'begin_wal',
-    'begin_xlog',
-    'compression',
-    'config_file',
-    'copy_stats',
-    'end_offset',
-    'end_time',
-    'end_wal',
-    'end_xlog',
-    'error',
-    'hba_file',
-    'ident_file',
-    'mode',
-    'pgdata',
-    'server_name',
-    'size',
-    'status',
-    'systemid',
-    'tablespaces',
-    'timeline',
-    'version',
-    'xlog_segment_size',
-  ]);
-  const extra = Object.fromEntries(Object.entries(raw).filter(([k, v]) => !modelled.has(k) && v !== null)) as Record<string, string>;
+  const extra = Object.fromEntries(Object.entries(raw).filter(([k, v]) => !MODELLED_FIELDS.has(k) && v !== null)) as Record<string, string>;
   const writer = typeof copyStats?.writer === 'string' ? copyStats.writer : 'barman-cloud';
   return {
     backupId,
@@ -185,7 +159,7 @@ export function parseBackupInfo(text: string, backupId: string): BackupInfo {
     endLsn: str('end_xlog'),
     pgVersion: int('version') ?? 0,
     size: int('size') ?? 0,
-    compression: COMPRESSIONS.includes(compression as Compression) ? (compression as Compression) : 'none',
+    compression: isCompression(compression) ? compression : 'none',
     backupLabel: typeof label === 'string' ? label : undefined,
     writer,
     error: str('error'),
@@ -236,7 +210,7 @@ export function serializeBackupInfo(info: BackupInfo): string {
     tablespaces: info.tablespaces?.length ? pyRepr(info.tablespaces.map(t => new PyTuple([t.name, t.oid, t.location]))) : undefined,
     timeline: info.timeline ? String(info.timeline) : undefined,
     version: info.pgVersion ? String(info.pgVersion) : undefined,
-    xlog_segment_size: String(info.walSegmentSize ?? 16 * 1024 * 1024),
+    xlog_segment_size: String(info.walSegmentSize ?? DEFAULT_WAL_SEGMENT_SIZE),
     ...info.extra,
   };
   return BARMAN_FIELDS.filter(k => !(HIDE_IF_NULL.has(k) && values[k] === undefined))

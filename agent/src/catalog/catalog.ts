@@ -3,7 +3,7 @@
  * what the listing adds (stored bytes, last activity, the data tar's compression). Read-only except
  * {@link writeBackupInfo}, which the backup command uses for its own backup.
  */
-import { COMPRESSION_EXTENSION, Compression, s3Layout } from '../../../lib/contract';
+import { COMPRESSION_EXTENSION, Compression, isBackupInfoKey, s3Layout } from '../../../lib/contract';
 import { log } from '../common/log';
 import { S3Bucket } from '../s3/client';
 import { ListedObject, getObjectBuffer, iteratePrefix, putObject } from '../s3/objects';
@@ -53,7 +53,7 @@ export function tarCompression(key: string): Compression | 'bzip2' | 'snappy' | 
  */
 export async function listBackups(s3: S3Bucket, store: StoreConfig): Promise<BackupInfo[]> {
   const folders = await listBackupFolders(s3, store);
-  const ids = [...folders.keys()].filter(id => BACKUP_ID.test(id) && folders.get(id)!.some(o => o.key.endsWith('/backup.info')));
+  const ids = [...folders.keys()].filter(id => BACKUP_ID.test(id) && folders.get(id)!.some(o => isBackupInfoKey(o.key)));
   const out: BackupInfo[] = [];
   await forEachLimit(ids, 8, async id => {
     let info: BackupInfo | undefined;

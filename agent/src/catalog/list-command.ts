@@ -14,6 +14,7 @@ import { ArchiveListing, backupContinuity, readArchiveContents } from './archive
 import { BackupInfo } from './backup-info';
 import { listBackups } from './catalog';
 import { formatLogicalTable, listLogical } from '../logical/list';
+import { formatBytes } from '../common/format';
 
 /** The WAL a backup can recover to: a continuous range, or the first missing segment (a gap). */
 export interface ListedWalRange {
@@ -115,17 +116,8 @@ export async function listCommand(opts: { json?: boolean; logical?: boolean } = 
 
 const time = (iso?: string) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
 
-export function formatBytes(n: number): string {
-  if (!n) return '-';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0,
-    v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
+/** A size in the table: `-` when unknown (0). */
+const sizeOrDash = (n: number) => (n ? formatBytes(n) : '-');
 
 export function formatTable(rows: ListedBackup[], store: StoreConfig): string {
   const head = [
@@ -151,8 +143,8 @@ export function formatTable(rows: ListedBackup[], store: StoreConfig): string {
     r.beginLsn || '-',
     r.endLsn ?? '-',
     String(r.timeline || '-'),
-    formatBytes(r.size),
-    formatBytes(r.storedSize),
+    sizeOrDash(r.size),
+    sizeOrDash(r.storedSize),
     r.ratio ? `${r.ratio.toFixed(2)}x` : '-',
     r.compression,
     r.writer ?? '-',

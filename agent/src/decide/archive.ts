@@ -13,7 +13,7 @@
  *   instance replays or streams another store's or server's WAL.
  * - {@link archivingAtStop}: whether a stop for a hand-over skips the final archiving attempts (the store fails).
  *
- * WAL names and LSN arithmetic come from ../catalog/lsn (one place for PostgreSQL's WAL facts).
+ * WAL names and LSN arithmetic come from ../postgres/wal (one place for PostgreSQL's WAL facts).
  */
 import {
   DEFAULT_WAL_SEGMENT_SIZE,
@@ -24,7 +24,7 @@ import {
   parseWalFileName,
   segmentNumber,
   walFileNameOfSegment,
-} from '../catalog/lsn';
+} from '../postgres/wal';
 import { INVARIANTS, Invariant } from './invariants';
 
 export interface WalFetchFacts {

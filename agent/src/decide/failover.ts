@@ -2,7 +2,7 @@
  * Who may become primary when the primary's lease expired, and what a primary does each tick (renew, fence,
  * demote, hand over). Pure functions of what the agent observed; the instance loop executes the answer.
  */
-import { compareLsn, lsnDiff } from '../catalog/lsn';
+import { compareLsn, lsnDiff } from '../postgres/wal';
 import { INVARIANTS, Invariant } from './invariants';
 
 export interface PeerPosition {

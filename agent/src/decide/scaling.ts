@@ -4,7 +4,7 @@
  * catch-up (scaled up again, it must then fetch old WAL from the archive or be cloned anew), so it happens only
  * when the StatefulSet has said for a while that the ordinal is gone and nothing streams through the slot.
  */
-import { compareLsn } from '../catalog/lsn';
+import { compareLsn } from '../postgres/wal';
 import { INVARIANTS, Invariant } from './invariants';
 
 export interface SlotFacts {

@@ -3,7 +3,7 @@
  * accepting writes (clean shutdown), publishes its final WAL position, and the target promotes only once it has
  * replayed past that position. Otherwise the switchover is refused with the reason and the old primary resumes.
  */
-import { compareLsn } from '../catalog/lsn';
+import { compareLsn, timelineOfWalFile } from '../postgres/wal';
 import { INVARIANTS, Invariant } from './invariants';
 
 export interface HandOverFacts {
@@ -107,7 +107,7 @@ export type ArchiveLookupsDecision = { action: 'pause'; why: string } | { action
  */
 export function decideArchiveLookupsOnTakeOver(f: { localNewestTimeline: number; archivedHistories?: string[] }): ArchiveLookupsDecision {
   if (!f.archivedHistories) return { action: 'keep', why: "the archive's history files could not be listed" };
-  const higher = f.archivedHistories.map(h => parseInt(h.slice(0, 8), 16)).filter(t => t > f.localNewestTimeline);
+  const higher = f.archivedHistories.map(timelineOfWalFile).filter(t => t > f.localNewestTimeline);
   if (higher.length)
     return { action: 'keep', why: `the archive holds timeline ${Math.max(...higher)}, above this replica's ${f.localNewestTimeline}` };
   return { action: 'pause', why: `no timeline above ${f.localNewestTimeline} in the archive: the new timeline ID is free without asking it again` };

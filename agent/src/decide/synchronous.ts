@@ -9,7 +9,7 @@
  * behind would make every commit wait until it caught up. Progress is the flush position, not reply_time: a
  * reply that flushes nothing releases no commit, and an idle standby that owes nothing is never silent.
  */
-import { lsnDiff } from '../catalog/lsn';
+import { lsnDiff } from '../postgres/wal';
 import { INVARIANTS, Invariant } from './invariants';
 
 /** One row of pg_stat_replication. */

@@ -52,6 +52,7 @@ import { loadCredentials } from './credentials';
 import { startRotation } from './rotation';
 import { startManagedObjects } from './managed-objects';
 import { postgresEnvironment } from '../common/secret-env';
+import { historyFileTimeline } from '../postgres/wal';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
 const MAX_READY_LAG_BYTES = 64 * 1024 * 1024;
@@ -958,8 +959,8 @@ class Instance {
     }
     const local = fs
       .readdirSync(path.join(this.cfg.pgdata, 'pg_wal'))
-      .filter(n => /^[0-9A-F]{8}\.history$/.test(n))
-      .map(n => parseInt(n.slice(0, 8), 16));
+      .map(historyFileTimeline)
+      .filter((t): t is number => t !== undefined);
     const d = decideArchiveLookupsOnTakeOver({ localNewestTimeline: Math.max(1, ...local), archivedHistories });
     if (d.action === 'keep' || this.mode !== 'replica') {
       log.info({ why: d.why }, 'switchover target: archive lookups kept during the promotion');

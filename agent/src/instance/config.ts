@@ -1,5 +1,5 @@
-import { DatabaseSpec, ENV, SHUTDOWN_ENV, SynchronousSpec } from '../../../lib/contract';
-import { intEnv, jsonEnv, optionalEnv, requireEnv } from '../common/env';
+import { DATA_DURABILITIES, DatabaseSpec, ENV, LEASE, SHUTDOWN_ENV, SynchronousSpec } from '../../../lib/contract';
+import { intEnv, jsonEnv, optionalEnv, rangedIntEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { StoreConfig, hasStore, readStoreConfig } from '../store/config';
 import { RecoveryConfig, hasRecovery, readRecoveryConfig } from '../restore/recovery';
@@ -84,12 +84,26 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     parameters,
     credentials: new Credentials(readCredentialSources(databases, env)),
     configDir,
-    shutdownTimeoutSeconds: intEnv(SHUTDOWN_ENV, env, 55),
-    leaseDurationSeconds: intEnv(ENV.leaseDuration, env, 15),
-    failoverMaxLagBytes: Number(optionalEnv(ENV.failoverMaxLagBytes, env) ?? 16 * 1024 * 1024),
-    synchronous: optionalEnv(ENV.synchronous, env) ? jsonEnv<SynchronousSpec>(ENV.synchronous, env) : undefined,
+    // Written by every manifest: no default here, a missing one fails the start (the manifest is out of date).
+    shutdownTimeoutSeconds: intEnv(SHUTDOWN_ENV, env),
+    leaseDurationSeconds: rangedIntEnv(ENV.leaseDuration, { min: LEASE.minDurationSeconds, max: LEASE.maxDurationSeconds }, env),
+    failoverMaxLagBytes: rangedIntEnv(ENV.failoverMaxLagBytes, { min: 0 }, env),
+    synchronous: optionalEnv(ENV.synchronous, env) ? readSynchronous(env) : undefined,
     archiving: hasStore(env) ? readStoreConfig(env) : undefined,
     recovery: hasRecovery(env) ? readRecoveryConfig(env) : undefined,
     clone: readCloneConfig(env),
   };
+}
+
+/** The synchronous spec, checked as at synth: an unknown durability would silently promise neither. */
+function readSynchronous(env: NodeJS.ProcessEnv): SynchronousSpec {
+  const spec = jsonEnv<SynchronousSpec>(ENV.synchronous, env);
+  if (!Number.isInteger(spec?.number) || spec.number < 1 || !DATA_DURABILITIES.includes(spec.dataDurability)) {
+    throw new AgentError(
+      `environment variable ${ENV.synchronous} is not {number >= 1, dataDurability: ${DATA_DURABILITIES.join(' | ')}}`,
+      'Re-synthesize the manifests; this variable is written by the constructs.',
+      { variable: ENV.synchronous },
+    );
+  }
+  return spec;
 }

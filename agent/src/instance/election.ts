@@ -8,7 +8,7 @@
  * observer can have seen it), so a slow answer cannot stretch its fence deadline past anyone's expiry.
  */
 import type { V1Lease } from '@kubernetes/client-node';
-import { ANNOTATIONS } from '../../../lib/contract';
+import { ANNOTATIONS, LEASE } from '../../../lib/contract';
 import { mustFence } from '../decide';
 import { KubeClient, KubeError } from '../k8s/client';
 
@@ -49,7 +49,7 @@ export class Election {
   ) {}
 
   get renewDeadlineMs(): number {
-    return (this.durationSeconds * 1000 * 2) / 3;
+    return this.durationSeconds * 1000 * LEASE.fenceAfterFraction;
   }
 
   /** Reads the Lease; notes when its content last changed. Throws KubeError when the API cannot be reached. */
@@ -184,6 +184,3 @@ export class Election {
     }
   }
 }
-
-// LSN arithmetic lives with the other PostgreSQL facts; re-exported for the callers that import it from here.
-export { compareLsn, lsnDiff } from '../catalog/lsn';

@@ -13,6 +13,7 @@ import { StoreConfig } from '../store/config';
 import { readDrillResults } from '../verify/drill-result';
 import { InstanceConfig } from './config';
 import { localConnection, withClient } from './sql';
+import { isBackupInfoKey } from '../../../lib/contract';
 
 const STATS_EVERY_MS = 10_000;
 const BACKUPS_EVERY_MS = 60_000;
@@ -118,7 +119,7 @@ export class BackupCatalogReader {
     const folders = await listBackupFolders(s3, this.store);
     const seen = new Set<string>();
     for (const [id, objects] of folders) {
-      const info = objects.find(o => o.key.endsWith('/backup.info'));
+      const info = objects.find(o => isBackupInfoKey(o.key));
       if (!BACKUP_ID.test(id) || !info) continue;
       seen.add(id);
       if (this.infos.get(id)?.etag === info.etag) continue;

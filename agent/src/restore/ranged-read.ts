@@ -3,9 +3,8 @@
  * fills the link to S3, a few do. Memory is bounded by `parallel` x `partSize`.
  */
 import { Readable } from 'stream';
-import { pipeline } from 'stream/promises';
-import { S3Error, S3Bucket, explainS3Error } from '../s3/client';
-import { getObject } from '../s3/objects';
+import { S3Error, S3Bucket } from '../s3/client';
+import { getObject, readObjectBody } from '../s3/objects';
 
 export interface RangedReadOptions {
   /** @default 8 MiB */
@@ -24,15 +23,7 @@ async function readRange(s3: S3Bucket, key: string, start: number, end: number):
       404,
       { key },
     );
-  const chunks: Buffer[] = [];
-  try {
-    await pipeline(got.body, async function* (source: AsyncIterable<Buffer>) {
-      for await (const c of source) chunks.push(c);
-    });
-  } catch (e) {
-    throw explainS3Error(e, s3, `get s3://${s3.bucket}/${key} (bytes ${start}-${end})`);
-  }
-  const buf = Buffer.concat(chunks);
+  const buf = await readObjectBody(s3, got.body, `get s3://${s3.bucket}/${key} (bytes ${start}-${end})`);
   if (buf.length !== end - start + 1) {
     throw new S3Error(
       `get s3://${s3.bucket}/${key}: got ${buf.length} bytes for a range of ${end - start + 1}`,

@@ -5,15 +5,15 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { BACKUP_ENV, RECOVERY_ENV, RecoverySourceSpec, RecoveryTargetSpec, s3Layout } from '../../../lib/contract';
+import { RECOVERY_ENV, RecoverySourceSpec, RecoveryTargetSpec, s3Layout } from '../../../lib/contract';
 import { jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { BackupInfo } from '../catalog/backup-info';
 import { listBackups } from '../catalog/catalog';
-import { compareLsn } from '../catalog/lsn';
+import { compareLsn } from '../postgres/wal';
 import { createS3Client } from '../s3/client';
-import { StoreConfig } from '../store/config';
+import { StoreConfig, readOnlyStoreSettings } from '../store/config';
 import { restoreBaseBackup } from './base-backup';
 
 export interface RecoveryConfig {
@@ -42,9 +42,7 @@ export function readRecoveryConfig(env: NodeJS.ProcessEnv = process.env): Recove
       },
       prefix: src.prefix,
       serverName: src.serverName,
-      compression: 'gzip',
-      walCompression: (optionalEnv(BACKUP_ENV.walCompression, env) ?? 'gzip') as StoreConfig['walCompression'],
-      walMaxParallel: 4,
+      ...readOnlyStoreSettings(env),
     },
     target,
   };

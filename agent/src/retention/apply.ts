@@ -16,7 +16,7 @@
  * be read stops the run before anything is deleted (the catalog leaves such a backup out of its list; retention
  * must not take it for a leftover).
  */
-import { RetentionSpec, s3Layout } from '../../../lib/contract';
+import { RetentionSpec, isBackupInfoKey, s3Layout } from '../../../lib/contract';
 import { BACKUP_ID, timeOfBackupId, type BackupInfo } from '../catalog/backup-info';
 import { AgentError } from '../common/errors';
 import { log as agentLog, type Logger } from '../common/log';
@@ -25,6 +25,7 @@ import { deleteObjects, iteratePrefix, type ListedObject } from '../s3/objects';
 import { listBackupFolders, listBackups, readBackupInfo } from '../catalog/catalog';
 import type { StoreConfig } from '../store/config';
 import { DEFAULT_GRACE_MS, planRetention, planRows, planWalRemoval, type KeepReason, type RetentionPlan } from './plan';
+import { formatBytes } from '../common/format';
 
 /** Lists the backups of the store's server (the catalog's `listBackups`). */
 export type BackupLister = (s3: S3Bucket, store: StoreConfig) => Promise<BackupInfo[]>;
@@ -216,7 +217,7 @@ async function look(s3: S3Bucket, store: StoreConfig, spec: RetentionSpec, now: 
     const newest = Math.max(...objs.map(o => o.lastModified?.getTime() ?? 0));
     if (newest > 0) lastActivity.set(folder, new Date(newest));
     if (known.has(folder) || !BACKUP_ID.test(folder)) continue; // not a backup folder: never touched
-    if (objs.some(o => o.key.endsWith('/backup.info'))) {
+    if (objs.some(o => isBackupInfoKey(o.key))) {
       let info: BackupInfo | undefined;
       try {
         info = await readBackupInfo(s3, store, folder);
@@ -287,16 +288,4 @@ function planChange(a: RetentionPlan, b: RetentionPlan): string | undefined {
   if (nowRemoved.length > 0) return `backup ${nowRemoved.join(', ')} is now removed`;
   if (a.walBoundary !== b.walBoundary) return `the WAL boundary moved from ${a.walBoundary ?? 'none'} to ${b.walBoundary ?? 'none'}`;
   return undefined;
-}
-
-/** `1.5 GiB`, `320 KiB`, `12 B`. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0,
-    v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }

@@ -3,12 +3,11 @@
  * to its folder in the store. The plan goes to the log (stderr, one line per backup); the report goes to stdout,
  * as a table or, with --json, as one JSON document ({@link RetentionReport}).
  */
-import { RetentionSpec } from '../../../lib/contract';
-import { validateRetention } from '../../../lib/backup/retention';
 import { AgentError } from '../common/errors';
 import { createS3Client } from '../s3/client';
 import { readRetention, readStoreConfig } from '../store/config';
-import { applyRetention, formatBytes, type RetentionReport } from './apply';
+import { applyRetention, type RetentionReport } from './apply';
+import { formatBytes } from '../common/format';
 import { DEFAULT_GRACE_MS } from './plan';
 
 export interface RetentionCommandOptions {
@@ -20,7 +19,7 @@ export interface RetentionCommandOptions {
 
 export async function retentionCommand(opts: RetentionCommandOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const store = readStoreConfig(env);
-  const spec = checkedRetention(readRetention(env));
+  const spec = readRetention(env);
   const graceMs = opts.grace === undefined ? DEFAULT_GRACE_MS : parseGrace(opts.grace);
   const s3 = createS3Client(store.s3);
   try {
@@ -29,19 +28,6 @@ export async function retentionCommand(opts: RetentionCommandOptions = {}, env: 
     return 0;
   } finally {
     s3.destroy();
-  }
-}
-
-/** The synth-time check again: the environment may have been edited by hand. */
-function checkedRetention(spec: RetentionSpec): RetentionSpec {
-  try {
-    return validateRetention('PGC_RETENTION', spec);
-  } catch (e) {
-    throw new AgentError(
-      `retention policy: ${(e as Error).message}`,
-      "Fix the retention of the cluster's backup props and re-synthesize the manifests.",
-      { retention: spec },
-    );
   }
 }
 

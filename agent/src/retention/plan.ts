@@ -37,6 +37,7 @@
 import { RetentionSpec, WAL_FILE } from '../../../lib/contract';
 import { RECOVERY_WINDOW } from '../../../lib/backup/retention';
 import type { BackupInfo } from '../catalog/backup-info';
+import { SEGMENT_NAME } from '../postgres/wal';
 
 export type KeepReason = 'window' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'newest' | 'incomplete-running';
 
@@ -189,8 +190,6 @@ export function planRetention(backups: BackupInfo[], spec: RetentionSpec, now: D
   return { now, spec, keep, remove, windowStart, walBoundary: boundary, walBoundaryWhy: why };
 }
 
-const SEGMENT = /^[0-9A-F]{24}$/;
-
 function walBoundary(kept: BackupInfo[]): { boundary?: string; why: string } {
   const done = kept.filter(b => b.status === 'DONE');
   if (done.length === 0) return { why: 'no complete backup is kept: all WAL is kept' };
@@ -199,7 +198,7 @@ function walBoundary(kept: BackupInfo[]): { boundary?: string; why: string } {
   let min: BackupInfo | undefined;
   for (const b of kept) {
     if (b.status !== 'DONE' && !b.beginWal) continue; // a running backup that has not said where it starts yet
-    if (!SEGMENT.test(b.beginWal ?? '')) return { why: `backup ${b.backupId} has no valid begin_wal ("${b.beginWal ?? ''}"): all WAL is kept` };
+    if (!SEGMENT_NAME.test(b.beginWal ?? '')) return { why: `backup ${b.backupId} has no valid begin_wal ("${b.beginWal ?? ''}"): all WAL is kept` };
     if (!min || b.beginWal < min.beginWal) min = b;
   }
   return { boundary: min!.beginWal, why: `begin_wal of backup ${min!.backupId}, the oldest kept` };

@@ -465,14 +465,18 @@ class HashingStream extends Transform {
 /** Reads a whole (small) object into memory, or undefined when it does not exist. */
 export async function getObjectBuffer(s3: S3Bucket, key: string): Promise<Buffer | undefined> {
   const got = await getObject(s3, key);
-  if (!got) return undefined;
+  return got ? readObjectBody(s3, got.body, `get ${where(s3, key)}`) : undefined;
+}
+
+/** Collects a GET's body into memory; a failure while reading is explained as an S3 error of `what`. */
+export async function readObjectBody(s3: S3Bucket, body: Readable, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   try {
-    await pipeline(got.body, async function* (source: AsyncIterable<Buffer>) {
+    await pipeline(body, async function* (source: AsyncIterable<Buffer>) {
       for await (const c of source) chunks.push(c);
     });
   } catch (e) {
-    throw explainS3Error(e, s3, `get ${where(s3, key)}`);
+    throw explainS3Error(e, s3, what);
   }
   return Buffer.concat(chunks);
 }

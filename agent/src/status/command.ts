@@ -7,7 +7,7 @@
 import { ANNOTATIONS, BACKUP_ENV, names } from '../../../lib/contract';
 import { renderStatus } from '../../../lib/status/render';
 import { STATUS_REPORT_VERSION, StatusReport, Unavailable, isUnavailable } from '../../../lib/status/report';
-import { lsnDiff } from '../catalog/lsn';
+import { lsnDiff } from '../postgres/wal';
 import { optionalEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { readInstanceConfig } from '../instance/config';

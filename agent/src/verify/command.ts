@@ -18,7 +18,7 @@ import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { backupContinuity, readArchiveContents } from '../catalog/archive-contents';
 import { listBackups } from '../catalog/catalog';
-import { parseLsn } from '../catalog/lsn';
+import { parseLsn } from '../postgres/wal';
 import { replayReachedEnd } from '../decide/archive';
 import { restoreBaseBackup } from '../restore/base-backup';
 import { createS3Client } from '../s3/client';

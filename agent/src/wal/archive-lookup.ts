@@ -5,12 +5,11 @@
  * name absent from the listing is absent from the archive.
  */
 import { COMPRESSION_EXTENSION, Compression, s3Layout } from '../../../lib/contract';
-import { ARCHIVED_WAL } from '../catalog/lsn';
+import { ARCHIVED_WAL, HISTORY_NAME, SEGMENT_NAME, nextSegmentInLog, previousSegmentInLog } from '../postgres/wal';
 import { AgentError } from '../common/errors';
 import type { S3Bucket } from '../s3/client';
 import { listAfter, listFolderPage } from '../s3/objects';
 import { StoreConfig } from '../store/config';
-import { HISTORY, SEGMENT } from './wal-spool';
 
 export interface ArchivedWal {
   readonly name: string;
@@ -38,26 +37,14 @@ const KIND_OF_EXTENSION = new Map<string, Compression>(
   (Object.entries(COMPRESSION_EXTENSION) as Array<[Compression, string]>).map(([kind, ext]) => [ext, kind]),
 );
 
-/** The segment after `name` in the same log folder, or undefined at the end of the folder's range. */
-function nextSegment(name: string): string | undefined {
-  const seg = parseInt(name.slice(16), 16) + 1;
-  return seg > 0xffffffff ? undefined : name.slice(0, 16) + seg.toString(16).toUpperCase().padStart(8, '0');
-}
-
-/** The segment before `name` in its folder, or undefined for the folder's first. */
-export function previousSegment(name: string): string | undefined {
-  const seg = parseInt(name.slice(16), 16);
-  return seg === 0 ? undefined : name.slice(0, 16) + (seg - 1).toString(16).toUpperCase().padStart(8, '0');
-}
-
 export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, follow: number): Promise<WalLookup> {
   const bare = s3Layout.walKey(store.prefix, store.serverName, name, 'none');
   const folder = bare.slice(0, bare.length - name.length);
   let listed;
   let complete = false; // true when the listing holds every key of the folder from `name` on
-  if (SEGMENT.test(name) && follow > 0) {
+  if (SEGMENT_NAME.test(name) && follow > 0) {
     // Start right after the previous segment's keys (`<prev>~` sorts after `<prev>.gz` and before `<name>`).
-    const prev = previousSegment(name);
+    const prev = previousSegmentInLog(name);
     const maxKeys = 2 * (follow + 1) + 8;
     listed = await listAfter(s3, folder, prev ? `${folder}${prev}~` : undefined, maxKeys);
     complete = listed.length < maxKeys;
@@ -92,9 +79,9 @@ export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, 
   const wal = pick(name);
   const next: ArchivedWal[] = [];
   let absent: string | undefined;
-  const listedAfter = (n: string) => [...variants.keys()].filter(v => SEGMENT.test(v) && v > n).sort()[0];
-  if (wal && SEGMENT.test(name)) {
-    for (let n = nextSegment(name); n && next.length < follow; n = nextSegment(n)) {
+  const listedAfter = (n: string) => [...variants.keys()].filter(v => SEGMENT_NAME.test(v) && v > n).sort()[0];
+  if (wal && SEGMENT_NAME.test(name)) {
+    for (let n = nextSegmentInLog(name); n && next.length < follow; n = nextSegmentInLog(n)) {
       let w: ArchivedWal | undefined;
       try {
         w = pick(n);
@@ -111,7 +98,7 @@ export async function lookupWal(s3: S3Bucket, store: StoreConfig, name: string, 
     }
   }
   const missing = !wal ? name : absent;
-  return { wal, next, absent, later: missing && SEGMENT.test(missing) ? listedAfter(missing) : undefined };
+  return { wal, next, absent, later: missing && SEGMENT_NAME.test(missing) ? listedAfter(missing) : undefined };
 }
 
 /**
@@ -126,7 +113,7 @@ export async function listHistoryFiles(s3: S3Bucket, store: StoreConfig): Promis
   const names = new Set<string>();
   for (const o of page.objects) {
     const m = /^([0-9A-F]{8}\.history)(\.[a-z0-9]+)?$/.exec(o.key.slice(folder.length));
-    if (m && HISTORY.test(m[1])) names.add(m[1]);
+    if (m && HISTORY_NAME.test(m[1])) names.add(m[1]);
   }
   return [...names].sort();
 }

@@ -16,7 +16,8 @@ import * as path from 'path';
 import { ENV, WAL_FILE } from '../../../lib/contract';
 import { log } from '../common/log';
 import { answerMissing } from './missing-wal';
-import { MISSING_FRESH_MS, SEGMENT, WalSpool, storeTag } from './wal-spool';
+import { MISSING_FRESH_MS, WalSpool, storeTag } from './wal-spool';
+import { SEGMENT_NAME } from '../postgres/wal';
 
 export interface WalFetchOptions {
   recoverySource?: boolean;
@@ -58,7 +59,7 @@ export async function walFetchCommand(
 export function answerFromSpool(name: string, target: string, opts: WalFetchOptions, env: NodeJS.ProcessEnv): number | undefined {
   const spool = new WalSpool(path.dirname(target), storeTag(env, !!opts.recoverySource));
   try {
-    if (SEGMENT.test(name) && spool.serve(name, target)) {
+    if (SEGMENT_NAME.test(name) && spool.serve(name, target)) {
       log.info({ wal: name }, 'restored WAL file (prefetched)');
       return 0;
     }

@@ -18,11 +18,11 @@ import { getObject } from '../s3/objects';
 import { Slice } from '../store/chunks';
 import { decompressStream } from '../store/compression';
 import { StoreConfig, readStoreConfig } from '../store/config';
-import { walSegmentSizeOfHeader } from '../catalog/lsn';
-import { ArchivedWal, listHistoryFiles, lookupWal, previousSegment } from './archive-lookup';
+import { HISTORY_NAME, SEGMENT_NAME, previousSegmentInLog, walSegmentSizeOfHeader } from '../postgres/wal';
+import { ArchivedWal, listHistoryFiles, lookupWal } from './archive-lookup';
 import { firstBytesOf } from './identity';
 import { answerMissing, segmentSizeAt } from './missing-wal';
-import { HISTORY, SEGMENT, WalSpool } from './wal-spool';
+import { WalSpool } from './wal-spool';
 
 /** Segments fetched ahead: 128 MiB of 16 MiB segments in pg_wal at most, pgBackRest's default queue size. */
 export const PREFETCH = 8;
@@ -42,7 +42,7 @@ export async function fetchFromArchive(
   const store: StoreConfig = opts.recoverySource ? readRecoveryConfig(env).source : readStoreConfig(env);
   const s3 = createS3Client(store.s3);
   try {
-    return SEGMENT.test(name) ? await fetchSegment(s3, store, name, target, spool) : await fetchOther(s3, store, name, target, spool);
+    return SEGMENT_NAME.test(name) ? await fetchSegment(s3, store, name, target, spool) : await fetchOther(s3, store, name, target, spool);
   } catch (e) {
     // Not "missing": an error. Above 125 PostgreSQL stops recovery instead of taking the archive for finished,
     // which would end a point-in-time recovery early. The agent restarts postgres, which asks again.
@@ -69,7 +69,7 @@ async function fetchSegment(s3: S3Bucket, store: StoreConfig, name: string, targ
     if (!found.wal) {
       await history; // the archive's newest history file, kept in the spool: the hole check reads it
       const walDir = path.dirname(target);
-      const size = segmentSizeAt(walDir, spool) ?? (await archivedSegmentSize(s3, store, [found.later, previousSegment(name)]));
+      const size = segmentSizeAt(walDir, spool) ?? (await archivedSegmentSize(s3, store, [found.later, previousSegmentInLog(name)]));
       return answerMissing(name, walDir, spool, found.later, '', size);
     }
     if (found.absent) spool.markMissing(found.absent, found.later);
@@ -92,7 +92,7 @@ async function fetchSegment(s3: S3Bucket, store: StoreConfig, name: string, targ
 
 /** A history (or other) file: small, fetched straight to the target. */
 async function fetchOther(s3: S3Bucket, store: StoreConfig, name: string, target: string, spool: WalSpool): Promise<number> {
-  if (HISTORY.test(name)) {
+  if (HISTORY_NAME.test(name)) {
     const names = await recordHistory(s3, store, spool);
     // A complete listing answers at once; without one (too many entries, an error) the lookup below decides.
     if (names && !names.includes(name)) {

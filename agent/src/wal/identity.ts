@@ -10,6 +10,7 @@ import { S3Bucket } from '../s3/client';
 import { getObject, getObjectBuffer, iteratePrefix, putObject } from '../s3/objects';
 import { StoreConfig } from '../store/config';
 import { compressionOfKey, decompressStream } from '../store/compression';
+import { SEGMENT_NAME } from '../postgres/wal';
 
 export interface ArchiveIdentity {
   systemIdentifier: string;
@@ -52,7 +53,7 @@ export async function archiveSystemIdentifier(s3: S3Bucket, store: StoreConfig):
       .split('/')
       .pop()!
       .replace(/\.(gz|zst|lz4|bz2|xz|snappy)$/, '');
-    if (/^[0-9A-F]{24}$/.test(name)) return systemIdentifierOfSegmentStart(await firstBytesOf(s3, obj.key, 32));
+    if (SEGMENT_NAME.test(name)) return systemIdentifierOfSegmentStart(await firstBytesOf(s3, obj.key, 32));
   }
   return undefined;
 }

@@ -8,10 +8,10 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { TimelineSwitch, parseTimelineHistory, walSegmentSizeOfHeader } from '../catalog/lsn';
+import { HISTORY_NAME, SEGMENT_NAME, TimelineSwitch, parseTimelineHistory, walSegmentSizeOfHeader } from '../postgres/wal';
 import { log } from '../common/log';
 import { walFetchAnswer } from '../decide/archive';
-import { HISTORY, SEGMENT, WalSpool } from './wal-spool';
+import { WalSpool } from './wal-spool';
 
 /** Exit code for a hole: above 125, PostgreSQL aborts recovery instead of ending it (see restore_command). */
 export const EXIT_HOLE = 255;
@@ -21,7 +21,7 @@ export function knownSwitches(walDir: string, spool: WalSpool): TimelineSwitch[]
   const texts = new Map(spool.keptHistories());
   let entries: string[] = [];
   try {
-    entries = fs.readdirSync(walDir).filter(n => HISTORY.test(n));
+    entries = fs.readdirSync(walDir).filter(n => HISTORY_NAME.test(n));
   } catch {
     // no pg_wal: only the spool's
   }
@@ -48,14 +48,14 @@ export function segmentSizeAt(walDir: string, spool: WalSpool): number | undefin
   const candidates = [
     ...spool
       .names()
-      .filter(n => SEGMENT.test(n))
+      .filter(n => SEGMENT_NAME.test(n))
       .map(n => path.join(spool.dir, n)),
   ];
   try {
     candidates.push(
       ...fs
         .readdirSync(walDir)
-        .filter(n => SEGMENT.test(n))
+        .filter(n => SEGMENT_NAME.test(n))
         .sort()
         .reverse()
         .slice(0, 3)

@@ -15,18 +15,13 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { BACKUP_ENV, RECOVERY_ENV } from '../../../lib/contract';
-import { HISTORY_NAME, SEGMENT_NAME } from '../catalog/lsn';
+import { HISTORY_NAME, SEGMENT_NAME } from '../postgres/wal';
 
 const SPOOL_PREFIX = '.pg-agent-prefetch-';
 const HISTORY_LIST = '.history-list';
 
 /** How long a "not in the archive" seen by a listing is trusted. */
 export const MISSING_FRESH_MS = 10_000;
-
-/** A plain WAL segment name (timeline, log, segment): the files PostgreSQL asks for in sequence. */
-export const SEGMENT = SEGMENT_NAME;
-/** A timeline history file name. */
-export const HISTORY = HISTORY_NAME;
 
 /** Identifies the store wal-fetch reads, from the variables that say where it is (never the credentials). */
 export function storeTag(env: NodeJS.ProcessEnv, recoverySource: boolean): string {
@@ -82,7 +77,7 @@ export class WalSpool {
   missingLater(name: string): string | undefined {
     try {
       const later = JSON.parse(fs.readFileSync(path.join(this.dir, `.${name}.missing`), 'utf8')).later;
-      return typeof later === 'string' && SEGMENT.test(later) ? later : undefined;
+      return typeof later === 'string' && SEGMENT_NAME.test(later) ? later : undefined;
     } catch {
       return undefined;
     }
@@ -90,7 +85,7 @@ export class WalSpool {
 
   /** Keeps a timeline history file read from the archive (for wal-fetch's hole check; PostgreSQL's own are in pg_wal). */
   keepHistory(name: string, text: string): void {
-    if (!HISTORY.test(name)) return;
+    if (!HISTORY_NAME.test(name)) return;
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(path.join(this.dir, `.${name}`), text);
   }
@@ -105,7 +100,7 @@ export class WalSpool {
       return out;
     }
     for (const e of entries) {
-      if (!e.startsWith('.') || !HISTORY.test(e.slice(1))) continue;
+      if (!e.startsWith('.') || !HISTORY_NAME.test(e.slice(1))) continue;
       try {
         out.set(e.slice(1), fs.readFileSync(path.join(this.dir, e), 'utf8'));
       } catch {
@@ -123,9 +118,9 @@ export class WalSpool {
 
   /** True when a listing of less than MISSING_FRESH_MS ago showed `name` absent from the archive. */
   knownMissing(name: string): boolean {
-    if (SEGMENT.test(name)) return fresh(path.join(this.dir, `.${name}.missing`));
+    if (SEGMENT_NAME.test(name)) return fresh(path.join(this.dir, `.${name}.missing`));
     const list = path.join(this.dir, HISTORY_LIST);
-    if (!HISTORY.test(name) || !fresh(list)) return false;
+    if (!HISTORY_NAME.test(name) || !fresh(list)) return false;
     try {
       return !(JSON.parse(fs.readFileSync(list, 'utf8')) as string[]).includes(name);
     } catch {

@@ -2,15 +2,14 @@ import { ApiObject, Size } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { BACKUP_ENV, COMPONENTS, ENV, LABELS, PATHS, VERIFY_ENV, VerifyChecksSpec, VerifyReplay, names } from '../contract';
-import { S3CredentialsProps } from './backup-store';
+import { S3CredentialsProps } from '../backup/backup-store';
 import type { PostgresCluster } from '../cluster/postgres-cluster';
-import { agentContainer, agentPodSecurityContext } from '../cluster/pod-security';
-import { POD_NAME_ENV, eventRecorderRole } from '../cluster/event-rules';
-import { ResourceProps } from '../cluster/props';
-import { renderResources, validateResources } from '../cluster/resources';
+import { agentContainer, agentPodSecurityContext } from '../pod/pod-security';
+import { POD_NAME_ENV, eventRecorderRole } from '../pod/event-rules';
+import { ResourceProps, renderResources, validateResources } from '../pod/resources';
 import { ValidationError, checkDnsLabel } from '../validation';
-import { backupEnv } from './cluster-backup';
-import { scheduledJobSpec, toCronJobSchedule } from './schedule';
+import { backupEnv } from '../backup/cluster-backup';
+import { scheduledJobSpec, toCronJobSchedule } from '../backup/schedule';
 
 /** A table the drill counts in the restored copy. */
 export interface RestoreDrillTable {

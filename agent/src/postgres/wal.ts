@@ -1,6 +1,7 @@
 /**
- * LSN and WAL file name arithmetic, as PostgreSQL (xlog_internal.h) and barman (xlog.py) do it. BigInt because an
- * LSN is 64 bits.
+ * The PostgreSQL facts the agent relies on, in one place: LSN parsing and comparison, WAL file names, timelines and
+ * their history files, as PostgreSQL (xlog_internal.h, timeline.c) and barman (xlog.py) compute them. BigInt because
+ * an LSN is 64 bits.
  */
 
 export const DEFAULT_WAL_SEGMENT_SIZE = 16 * 1024 * 1024;
@@ -62,11 +63,28 @@ export function walOffset(lsn: bigint, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): 
   return Number(lsn % BigInt(segmentSize));
 }
 
+/** The timeline of a WAL file name (segment, `.partial`, `.backup`) or a history file name: its first 8 hex digits. */
+export function timelineOfWalFile(name: string): number {
+  return parseInt(name.slice(0, 8), 16);
+}
+
+/** The segment after `name` in the same log folder (`TTTTTTTTLLLLLLLL`), or undefined at the end of its range. */
+export function nextSegmentInLog(name: string): string | undefined {
+  const seg = parseInt(name.slice(16), 16) + 1;
+  return seg > 0xffffffff ? undefined : name.slice(0, 16) + hex8(seg);
+}
+
+/** The segment before `name` in its log folder, or undefined for the folder's first. */
+export function previousSegmentInLog(name: string): string | undefined {
+  const seg = parseInt(name.slice(16), 16);
+  return seg === 0 ? undefined : name.slice(0, 16) + hex8(seg - 1);
+}
+
 /** Timeline and segment number of a 24-character WAL file name. */
 export function parseWalFileName(name: string, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): { timeline: number; segNo: bigint } {
-  if (!/^[0-9A-F]{24}$/.test(name)) throw new Error(`"${name}" is not a WAL segment name`);
+  if (!SEGMENT_NAME.test(name)) throw new Error(`"${name}" is not a WAL segment name`);
   const perId = 0x100000000n / BigInt(segmentSize);
-  return { timeline: parseInt(name.slice(0, 8), 16), segNo: BigInt(`0x${name.slice(8, 16)}`) * perId + BigInt(`0x${name.slice(16)}`) };
+  return { timeline: timelineOfWalFile(name), segNo: BigInt(`0x${name.slice(8, 16)}`) * perId + BigInt(`0x${name.slice(16)}`) };
 }
 
 /**
@@ -97,7 +115,7 @@ export interface TimelineSwitch {
 
 /** A timeline history file's name (`00000002.history`) -> its timeline, or undefined for another name. */
 export function historyFileTimeline(name: string): number | undefined {
-  return HISTORY_NAME.test(name) ? parseInt(name.slice(0, 8), 16) : undefined;
+  return HISTORY_NAME.test(name) ? timelineOfWalFile(name) : undefined;
 }
 
 /** The history file name of `timeline`. */

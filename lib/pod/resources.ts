@@ -1,6 +1,20 @@
 import { k8s } from 'cdk8s-plus-28';
 import { ValidationError, parseQuantity } from '../validation';
-import { ResourceProps } from './props';
+
+export interface ResourceQuantities {
+  /** CPU, e.g. `100m`. */
+  readonly cpu?: string;
+  /** Memory, e.g. `128Mi`. */
+  readonly memory?: string;
+}
+
+/** Requests and limits of the postgres container. Only what you set is rendered. */
+export interface ResourceProps {
+  /** @default - no requests */
+  readonly requests?: ResourceQuantities;
+  /** @default - no limits */
+  readonly limits?: ResourceQuantities;
+}
 
 /**
  * Checks requests and limits at synth: Kubernetes quantities, at least 64Mi of memory (a PostgreSQL server runs in
