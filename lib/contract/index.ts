@@ -8,3 +8,4 @@ export * from './canary';
 export * from './verify';
 export * from './cluster-config';
 export * from './events';
+export * from './tls';

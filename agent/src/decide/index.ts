@@ -12,3 +12,4 @@ export * from './scaling';
 export * from './rollout';
 export * from './synchronous';
 export * from './parameters';
+export * from './tls';

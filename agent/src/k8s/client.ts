@@ -24,6 +24,8 @@ export interface KubeClient {
   getSecret(name: string): Promise<V1Secret | undefined>;
   /** Creates a Secret; throws KubeError 409 when it already exists (never overwrites). */
   createSecret(secret: V1Secret): Promise<V1Secret>;
+  /** Replaces a Secret; KubeError 409 when its resourceVersion is not the current one (someone else wrote it). */
+  replaceSecret(secret: V1Secret): Promise<V1Secret>;
   /** Sets (or with `null` removes) annotations on a pod (JSON merge patch). */
   patchPodAnnotations(name: string, annotations: Record<string, string | null>): Promise<V1Pod>;
   getLease(name: string): Promise<V1Lease | undefined>;
@@ -112,6 +114,8 @@ export async function connectKube(namespace: string): Promise<KubeClient> {
       rethrow(`label pod ${name}`, () => core.patchNamespacedPod({ name, namespace, body: { metadata: { labels } } }, mergePatch)),
     getSecret: name => notFoundAsUndefined(`get secret ${name}`, () => core.readNamespacedSecret({ name, namespace })),
     createSecret: secret => rethrow(`create secret ${secret.metadata?.name}`, () => core.createNamespacedSecret({ namespace, body: secret })),
+    replaceSecret: secret =>
+      rethrow(`replace secret ${secret.metadata?.name}`, () => core.replaceNamespacedSecret({ name: secret.metadata!.name!, namespace, body: secret })),
     patchPodAnnotations: (name, annotations) =>
       rethrow(`annotate pod ${name}`, () => core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, mergePatch)),
     getLease: name => notFoundAsUndefined(`get lease ${name}`, () => coordination.readNamespacedLease({ name, namespace })),
