@@ -12,6 +12,7 @@ import { InstanceConfig } from './config';
 import { recoveryParameters } from '../restore/recovery';
 import { isFollowingSource, rolesPending, sourceConninfo } from './clone-source';
 import { archiveMode } from '../decide/archive';
+import { primaryTlsConninfo, tlsParameters } from './tls';
 
 /** The physical replication slot the primary keeps for the instance with this ordinal. */
 export function slotName(cluster: string, ordinal: number): string {
@@ -48,6 +49,7 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
     logging_collector: 'off',
     log_destination: 'stderr',
     hba_file: path.join(cfg.pgdata, 'pg_hba.conf'),
+    ...tlsParameters(cfg),
   };
   if (role === 'primary' && isRecovering(cfg)) {
     // Still recovering from the source's archive: its WAL comes from the source store, up to the target.
@@ -68,7 +70,7 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
       `user=${REPLICATION_USER}`,
       `passfile=${passfilePath(cfg)}`,
       `application_name=${cfg.podName}`,
-      'sslmode=prefer',
+      ...primaryTlsConninfo(cfg),
       'connect_timeout=5',
     ].join(' ');
     params.primary_conninfo = conninfo;
@@ -91,6 +93,11 @@ export function renderPostgresqlConf(cfg: InstanceConfig, role: 'primary' | 'rep
 
 /** The pg_ident.conf map that lets the agent's OS user (uid 999, `postgres` in the image) log in as `postgres`. */
 export const AGENT_IDENT_MAP = 'agent';
+
+/** pg_hba.conf; with TLS every TCP rule is `hostssl`, so a plaintext TCP connection matches none and is refused. */
+export function pgHba(cfg: Pick<InstanceConfig, 'tls'>): string {
+  return cfg.tls ? PG_HBA.replace(/^host /gm, 'hostssl') : PG_HBA;
+}
 
 export const PG_HBA = [
   '# Written by the cdk8s-postgres agent: password authentication (SCRAM) only, no trust, no md5; and the agent',
@@ -139,7 +146,7 @@ export function writeConfigFiles(cfg: InstanceConfig, role: 'primary' | 'replica
   fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), renderPostgresqlConf(cfg, role), { mode: 0o600 });
   fs.writeFileSync(path.join(cfg.pgdata, 'pg_ident.conf'), renderPgIdent(), { mode: 0o600 });
   const foreignRoles = isRecovering(cfg) || rolesPending(cfg.pgdata);
-  fs.writeFileSync(path.join(cfg.pgdata, 'pg_hba.conf'), (foreignRoles ? RECOVERY_HBA : '') + PG_HBA, { mode: 0o600 });
+  fs.writeFileSync(path.join(cfg.pgdata, 'pg_hba.conf'), (foreignRoles ? RECOVERY_HBA : '') + pgHba(cfg), { mode: 0o600 });
   const signal = path.join(cfg.pgdata, 'standby.signal');
   if (followsSource(cfg, role)) {
     fs.writeFileSync(signal, '', { mode: 0o600 });
@@ -167,8 +174,8 @@ export function writeConfigWithout(cfg: InstanceConfig, role: 'primary' | 'repli
 /** Back to SCRAM only once the roles have this cluster's passwords. Returns true when it changed the file. */
 export function restoreStrictHba(cfg: InstanceConfig): boolean {
   const file = path.join(cfg.pgdata, 'pg_hba.conf');
-  if (fs.readFileSync(file, 'utf8') === PG_HBA) return false;
-  fs.writeFileSync(file, PG_HBA, { mode: 0o600 });
+  if (fs.readFileSync(file, 'utf8') === pgHba(cfg)) return false;
+  fs.writeFileSync(file, pgHba(cfg), { mode: 0o600 });
   return true;
 }
 
