@@ -1,10 +1,11 @@
 import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { CANARY_ENV, CANARY_HTTP_PORT, COMPONENTS, DEFAULT_PORTS, ENV, LABELS, PATHS } from '../contract';
+import { CANARY_ENV, CANARY_HTTP_PORT, COMPONENTS, DEFAULT_PORTS, ENV, LABELS, PATHS, CA_MOUNT } from '../contract';
 import { PostgresCluster } from '../cluster/postgres-cluster';
 import { agentContainerSecurityContext, agentPodSecurityContext } from '../cluster/pod-security';
 import { ValidationError } from '../validation';
+import { caClientEnv, caClientMount, caClientVolume } from '../tls/cluster-tls';
 
 export interface CanaryAppProps {
   /** The cluster to write test records into. */
@@ -119,6 +120,9 @@ export class CanaryApp extends Construct {
       { name: CANARY_ENV.dbname, value: db.name },
       { name: CANARY_ENV.user, value: db.owner },
       { name: CANARY_ENV.password, valueFrom: { secretKeyRef: { name: db.secretName, key: 'password' } } },
+      // TLS is always on: verify the instances against <cluster>-ca (node's TLS reads NODE_EXTRA_CA_CERTS).
+      ...caClientEnv,
+      { name: 'NODE_EXTRA_CA_CERTS', value: CA_MOUNT.file },
     ];
     const probe = (failureThreshold: number): k8s.Probe => ({
       httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('http') },
@@ -139,6 +143,7 @@ export class CanaryApp extends Construct {
             automountServiceAccountToken: false,
             enableServiceLinks: false,
             securityContext: agentPodSecurityContext(),
+            volumes: [caClientVolume(cluster.name)],
             containers: [
               {
                 name: 'canary',
@@ -147,6 +152,7 @@ export class CanaryApp extends Construct {
                 args: ['canary'],
                 env,
                 ports: [{ name: 'http', containerPort: CANARY_HTTP_PORT, protocol: 'TCP' }],
+                volumeMounts: [caClientMount],
                 // /healthz answers while the web server runs, whatever the database's state: the page is what shows
                 // a database that is down, so the pod must stay up and in the Service then.
                 readinessProbe: probe(3),

@@ -22,6 +22,7 @@ import { renderResources } from './resources';
 import { PriorityClass } from '../scheduling/priority-class';
 import { ClusterSecrets } from '../secrets/cluster-secrets';
 import { instanceCredentialEnv, instanceCredentialRules } from '../secrets/instance-credentials';
+import { renderCertificate, resolveTls, tlsEnv, tlsSecretRules } from '../tls/cluster-tls';
 import { pgtune } from '../tuning/pgtune';
 import { ValidationError, parseQuantity } from '../validation';
 import { inheritedLabels } from './labels';
@@ -123,6 +124,9 @@ export class PostgresCluster extends Construct {
     this.parameters = sortKeys({ ...preset, ...(props.parameters ?? {}) });
 
     const credentials = { superuserSecret, replicationSecret, databases: this.databases, generated: secretSpecs };
+    const tls = resolveTls(name, props.tls, clusterDomain, labelsFor(COMPONENTS.secrets));
+    if (tls.mode === 'certManager')
+      renderCertificate(this, name, Chart.of(this).namespace, clusterDomain, props.tls!, tls, labelsFor(COMPONENTS.instance));
 
     // RBAC for the instances: label their own pods, read (and recreate) their credential Secrets, nothing else.
     const saName = names.serviceAccount(name);
@@ -147,6 +151,7 @@ export class PostgresCluster extends Construct {
         // Events on their pods (failover, switchover, fencing, backups after a failover): kubectl get events.
         EVENTS_RULE,
         ...instanceCredentialRules(credentials),
+        ...tlsSecretRules(tls),
       ],
     });
     new k8s.KubeRoleBinding(this, 'RoleBinding', {
@@ -163,6 +168,7 @@ export class PostgresCluster extends Construct {
         labels: labelsFor(COMPONENTS.secrets),
         podLabels: labelsFor(COMPONENTS.secrets),
         priorityClassName,
+        tls,
       }).job;
     }
 
@@ -212,6 +218,7 @@ export class PostgresCluster extends Construct {
       { name: SHUTDOWN_ENV, value: String(Math.max(1, grace - 5)) },
       // Secret names only: the agent reads the passwords through the API and follows their rotation.
       ...instanceCredentialEnv(credentials),
+      tlsEnv(tls),
       // With a store, the primary archives WAL there (postgres inherits this environment for archive_command).
       ...(backup ? backupEnv(backup) : []),
       ...bootstrap.env,

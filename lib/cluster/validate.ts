@@ -5,6 +5,7 @@ import { PostgresClusterProps } from './props';
 import { validateResources } from './resources';
 import { validateStorage } from './volumes';
 import { checkParameterName } from './parameter-names';
+import { validateTlsProps } from '../tls/cluster-tls';
 
 /** Longest cluster name: CronJob names must stay within 52 characters with `-backup-initial` and the like added. */
 export const MAX_CLUSTER_NAME = 52 - NAME_SUFFIX_BUDGET;
@@ -33,6 +34,7 @@ export function validateClusterProps(props: PostgresClusterProps): void {
   }
 
   validateDatabases(props);
+  validateTlsProps(props.tls);
   validateStorage(props.storage);
   if (props.hibernate !== undefined && typeof props.hibernate !== 'boolean')
     throw new ValidationError(

@@ -32,7 +32,10 @@ export function readTlsSpec(env: NodeJS.ProcessEnv): TlsSpec | undefined {
   if (!optionalEnv(TLS_ENV, env)) return undefined;
   const spec = jsonEnv<TlsSpec>(TLS_ENV, env);
   if (!spec || !TLS_MODES.includes(spec.mode) || !spec.serverSecret || !spec.caSecret || (spec.mode === 'generated' && !spec.generate)) {
-    throw new AgentError(`environment variable ${TLS_ENV} does not describe the TLS setup`, 'Re-synthesize the manifests; this variable is written by the constructs.');
+    throw new AgentError(
+      `environment variable ${TLS_ENV} does not describe the TLS setup`,
+      'Re-synthesize the manifests; this variable is written by the constructs.',
+    );
   }
   return spec;
 }
@@ -82,7 +85,10 @@ export async function loadTls(kube: KubeClient, cfg: InstanceConfig): Promise<vo
         return;
       } catch (e) {
         const why = `waiting for the TLS certificate: ${(e as Error).message}`;
-        const fix = e instanceof AgentError ? e.fix : "Check the Kubernetes API and that the Role of the manifests (get on the cluster's TLS Secrets) is applied.";
+        const fix =
+          e instanceof AgentError
+            ? e.fix
+            : "Check the Kubernetes API and that the Role of the manifests (get on the cluster's TLS Secrets) is applied.";
         if (why !== lastWhy) log.error({ fix, secret: cfg.tls.serverSecret }, why);
         lastWhy = why;
       }
@@ -155,7 +161,10 @@ export async function probePrimaryTls(cfg: InstanceConfig): Promise<'verify-full
   const mode = replicationSslMode({ tlsConfigured: !!cfg.tls, primaryOffersTls: offers });
   if (cfg.tls && mode !== 'verify-full' && cfg.replicationSslMode !== mode)
     log.warn(
-      { primary: `${cfg.primary.host}:${cfg.primary.port}`, fix: 'None needed during a rollout: the primary rolls last; then the replicas verify it.' },
+      {
+        primary: `${cfg.primary.host}:${cfg.primary.port}`,
+        fix: 'None needed during a rollout: the primary rolls last; then the replicas verify it.',
+      },
       'the primary does not offer TLS (it runs an agent without TLS): streaming with sslmode=prefer until it does',
     );
   cfg.replicationSslMode = mode;
@@ -171,7 +180,11 @@ export function primaryTlsConninfo(cfg: Pick<InstanceConfig, 'tls' | 'socketDir'
 
 /** The same as environment variables, for pg_basebackup and pg_rewind. */
 export function primaryTlsEnv(cfg: Pick<InstanceConfig, 'tls' | 'socketDir' | 'replicationSslMode'>): Record<string, string> {
-  return Object.fromEntries(primaryTlsConninfo(cfg).map(kv => kv.split('=')).map(([k, v]) => [k === 'sslmode' ? 'PGSSLMODE' : 'PGSSLROOTCERT', v]));
+  return Object.fromEntries(
+    primaryTlsConninfo(cfg)
+      .map(kv => kv.split('='))
+      .map(([k, v]) => [k === 'sslmode' ? 'PGSSLMODE' : 'PGSSLROOTCERT', v]),
+  );
 }
 
 /** Starts following the TLS Secret for a running instance (`instance()`: the running Instance's facts, once there). */
