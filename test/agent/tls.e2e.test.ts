@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Client } from 'pg';
+import { TLSSocket, checkServerIdentity } from 'tls';
 import { TLS_KEYS, tlsNames } from '../../lib/contract';
 import { createServerCertificate, describeCertificate } from '../../agent/src/tls/certificates';
 import { ClusterHarness, eventually, query } from '../support/cluster-harness';
@@ -42,12 +43,12 @@ describe('TLS everywhere (generated CA, 2 instances)', () => {
       password: su,
       database,
       connectionTimeoutMillis: 5000,
-      ssl: { ca: fs.readFileSync(caFile, 'utf8'), servername: RW_NAME, checkServerIdentity: (_h, cert) => require('tls').checkServerIdentity(RW_NAME, cert) },
+      ssl: { ca: fs.readFileSync(caFile, 'utf8'), servername: RW_NAME, checkServerIdentity: (_h, cert) => checkServerIdentity(RW_NAME, cert) },
     });
   async function servedSerial(c: Client): Promise<string> {
     await c.connect();
     try {
-      const stream = (c as unknown as { connection: { stream: import('tls').TLSSocket } }).connection.stream;
+      const stream = (c as unknown as { connection: { stream: TLSSocket } }).connection.stream;
       return stream.getPeerCertificate().serialNumber.toLowerCase();
     } finally {
       await c.end();
@@ -60,6 +61,8 @@ describe('TLS everywhere (generated CA, 2 instances)', () => {
     const secrets = await h.runSecretsJob();
     if ((await secrets.exited) !== 0) throw new Error(secrets.lines.join('\n'));
     su = h.secretData(`${NAME}-superuser`)!.password;
+    // What an application mounts: key ca.crt of Secret <cluster>-ca.
+    fs.writeFileSync(caFile, h.secretData(tlsNames.caSecret(NAME))![TLS_KEYS.ca]);
     h.startInstance(0);
     h.startInstance(1);
     await h.waitReady(0, 120000);
@@ -77,7 +80,6 @@ describe('TLS everywhere (generated CA, 2 instances)', () => {
     expect(Object.keys(server).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
     expect(server['ca.crt']).toBe(ca['ca.crt']);
     expect(describeCertificate(server['tls.crt']).sans).toEqual(expect.arrayContaining([`${NAME}-rw`, RW_NAME, `${NAME}-ro`, `${NAME}-r`, `${NAME}-1`]));
-    fs.writeFileSync(caFile, ca['ca.crt']);
     const app = h.secretData(`${NAME}-app`)!;
     expect(app.uri).toMatch(/\?sslmode=verify-full$/);
     expect(app['jdbc-uri']).toMatch(/&sslmode=verify-full$/);
