@@ -127,7 +127,8 @@ export function tlsEnv(spec: TlsSpec): k8s.EnvVar {
 
 /**
  * RBAC of whoever keeps the TLS Secrets (the instances, the secrets Job): read them by name, replace the generated
- * server certificate (renewal) and the public CA copy; `create` cannot be limited by name in RBAC.
+ * server certificate (renewal) and the public CA copy. `create` (not limitable by name) both already have for the
+ * generated replication Secret, which every cluster has.
  */
 export function tlsSecretRules(spec: TlsSpec): k8s.PolicyRule[] {
   const read = [spec.serverSecret, spec.caSecret, ...(spec.generate ? [spec.generate.caKeySecret] : [])].sort();
@@ -135,7 +136,6 @@ export function tlsSecretRules(spec: TlsSpec): k8s.PolicyRule[] {
   return [
     { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: read },
     { apiGroups: [''], resources: ['secrets'], verbs: ['update'], resourceNames: update },
-    { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
   ];
 }
 

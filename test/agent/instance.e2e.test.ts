@@ -29,7 +29,7 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
       const data = app(db);
       expect(Object.keys(data).sort()).toEqual([...APP_SECRET_KEYS].sort());
       expect(data.password).toMatch(/^[A-Za-z0-9]{48}$/);
-      expect(data.uri).toBe(`postgresql://${db}:${data.password}@shared-pg-rw.databases:5432/${db}`);
+      expect(data.uri).toBe(`postgresql://${db}:${data.password}@shared-pg-rw.databases:5432/${db}?sslmode=verify-full`);
     }
     // The first database's Secret is also <cluster>-app, with the same password.
     expect(h.secretData('shared-pg-app')).toEqual(app('mastodon'));

@@ -79,7 +79,9 @@ describe('TLS everywhere (generated CA, 2 instances)', () => {
     expect(Object.keys(ca)).toEqual([TLS_KEYS.ca]);
     expect(Object.keys(server).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
     expect(server['ca.crt']).toBe(ca['ca.crt']);
-    expect(describeCertificate(server['tls.crt']).sans).toEqual(expect.arrayContaining([`${NAME}-rw`, RW_NAME, `${NAME}-ro`, `${NAME}-r`, `${NAME}-1`]));
+    expect(describeCertificate(server['tls.crt']).sans).toEqual(
+      expect.arrayContaining([`${NAME}-rw`, RW_NAME, `${NAME}-ro`, `${NAME}-r`, `${NAME}-1`]),
+    );
     const app = h.secretData(`${NAME}-app`)!;
     expect(app.uri).toMatch(/\?sslmode=verify-full$/);
     expect(app['jdbc-uri']).toMatch(/&sslmode=verify-full$/);
@@ -96,14 +98,26 @@ describe('TLS everywhere (generated CA, 2 instances)', () => {
     expect(plain.err).toMatch(/no pg_hba.conf entry .*no encryption/);
     const tls = await run(
       'psql',
-      ['-XAtc', 'SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()', [...base, 'sslmode=verify-full', `sslrootcert=${caFile}`].join(' ')],
+      [
+        '-XAtc',
+        'SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+        [...base, 'sslmode=verify-full', `sslrootcert=${caFile}`].join(' '),
+      ],
       { PGPASSWORD: su },
     );
     expect(tls).toMatchObject({ code: 0, out: expect.stringMatching(/^t\|TLSv1\.[23]\n$/) });
     // A name the certificate does not carry is refused by verify-full.
-    const wrong = await run('psql', ['-XAtc', 'SELECT 1', [...base.slice(0, 2), 'host=not-this-cluster', 'user=postgres', 'dbname=postgres', 'sslmode=verify-full', `sslrootcert=${caFile}`].join(' ')], {
-      PGPASSWORD: su,
-    });
+    const wrong = await run(
+      'psql',
+      [
+        '-XAtc',
+        'SELECT 1',
+        [...base.slice(0, 2), 'host=not-this-cluster', 'user=postgres', 'dbname=postgres', 'sslmode=verify-full', `sslrootcert=${caFile}`].join(' '),
+      ],
+      {
+        PGPASSWORD: su,
+      },
+    );
     expect(wrong.err).toMatch(/does not match host name/);
   });
 
@@ -146,7 +160,7 @@ public class TlsCheck {
     expect(plain.err).toMatch(/no encryption/);
   });
 
-  test("the replica streams with verify-full: pg_stat_ssl shows TLS on its walsender", async () => {
+  test('the replica streams with verify-full: pg_stat_ssl shows TLS on its walsender', async () => {
     const rows = await eventually(async () => {
       const r = await query(
         h.direct(0, 'postgres', su, 'postgres'),
@@ -159,7 +173,12 @@ public class TlsCheck {
     const conf = fs.readFileSync(path.join(h.pods[1].dataDir, 'pgdata', 'postgresql.conf'), 'utf8');
     expect(conf).toMatch(/^primary_conninfo = '.*sslmode=verify-full sslrootcert=\S+ca\.crt.*'$/m);
     const hba = fs.readFileSync(path.join(h.pods[0].dataDir, 'pgdata', 'pg_hba.conf'), 'utf8');
-    expect(hba.split('\n').filter(l => /^host/.test(l)).every(l => l.startsWith('hostssl'))).toBe(true);
+    expect(
+      hba
+        .split('\n')
+        .filter(l => /^host/.test(l))
+        .every(l => l.startsWith('hostssl')),
+    ).toBe(true);
     // The key is on the socket emptyDir, 0600, never on the data volume.
     const key = fs.statSync(path.join(h.pods[0].runDir, 'tls', 'server.key'));
     expect(key.mode & 0o777).toBe(0o600);
@@ -172,7 +191,11 @@ public class TlsCheck {
     // A certificate past two thirds of its life (valid from 5 minutes ago for 6 minutes), issued by the same CA.
     const caKey = h.secretData(tlsNames.caKeySecret(NAME))!;
     const current = h.secretData(tlsNames.serverSecret(NAME))!;
-    const old = await createServerCertificate({ cert: caKey['ca.crt'], key: caKey['ca.key'] }, describeCertificate(current['tls.crt']).sans, 1 / 1440);
+    const old = await createServerCertificate(
+      { cert: caKey['ca.crt'], key: caKey['ca.key'] },
+      describeCertificate(current['tls.crt']).sans,
+      1 / 1440,
+    );
     h.seedSecret(tlsNames.serverSecret(NAME), { 'tls.crt': old.cert, 'tls.key': old.key, 'ca.crt': caKey['ca.crt'] });
     const oldSerial = describeCertificate(old.cert).serial.toLowerCase();
     const t0 = Date.now();
@@ -200,6 +223,8 @@ public class TlsCheck {
     }, 30000);
     expect(onReplica).toBe(renewed);
     expect([pid(0), pid(1)]).toEqual(pids);
-    console.log(`[tls] renewal of a certificate past 2/3 of its life served by both instances after ${((Date.now() - t0) / 1000).toFixed(1)} s, postmasters ${pids.join(', ')} unchanged`);
+    console.log(
+      `[tls] renewal of a certificate past 2/3 of its life served by both instances after ${((Date.now() - t0) / 1000).toFixed(1)} s, postmasters ${pids.join(', ')} unchanged`,
+    );
   });
 });

@@ -115,7 +115,9 @@ export async function connectKube(namespace: string): Promise<KubeClient> {
     getSecret: name => notFoundAsUndefined(`get secret ${name}`, () => core.readNamespacedSecret({ name, namespace })),
     createSecret: secret => rethrow(`create secret ${secret.metadata?.name}`, () => core.createNamespacedSecret({ namespace, body: secret })),
     replaceSecret: secret =>
-      rethrow(`replace secret ${secret.metadata?.name}`, () => core.replaceNamespacedSecret({ name: secret.metadata!.name!, namespace, body: secret })),
+      rethrow(`replace secret ${secret.metadata?.name}`, () =>
+        core.replaceNamespacedSecret({ name: secret.metadata!.name!, namespace, body: secret }),
+      ),
     patchPodAnnotations: (name, annotations) =>
       rethrow(`annotate pod ${name}`, () => core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, mergePatch)),
     getLease: name => notFoundAsUndefined(`get lease ${name}`, () => coordination.readNamespacedLease({ name, namespace })),
