@@ -14,6 +14,7 @@ import { TLSSocket, checkServerIdentity } from 'tls';
 import { TLS_KEYS, tlsNames } from '../../lib/contract';
 import { createServerCertificate, describeCertificate } from '../../agent/src/tls/certificates';
 import { ClusterHarness, eventually, query } from '../support/cluster-harness';
+import { say } from '../support/safety-drills';
 
 jest.setTimeout(300000);
 
