@@ -224,7 +224,7 @@ public class TlsCheck {
     }, 30000);
     expect(onReplica).toBe(renewed);
     expect([pid(0), pid(1)]).toEqual(pids);
-    console.log(
+    say(
       `[tls] renewal of a certificate past 2/3 of its life served by both instances after ${((Date.now() - t0) / 1000).toFixed(1)} s, postmasters ${pids.join(', ')} unchanged`,
     );
   });
