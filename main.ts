@@ -71,13 +71,19 @@ const keycloakCluster = new PostgresCluster(keycloak, 'keycloak-pg-cluster', {
 
 // The story's wish: "something which produces some test data on a button press, with a small web frontend to read
 // the data again, to verify that DB restores worked properly".
-new CanaryApp(keycloak, 'canary', { cluster: keycloakCluster });
+// It writes as its own role (insert and read its table only); only the ingress controller may reach its page.
+new CanaryApp(keycloak, 'canary', {
+  cluster: keycloakCluster,
+  networkPolicy: { allowFrom: [{ namespace: 'ingress-nginx', podLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } }] },
+});
 
 // And the unattended version of that check: every Sunday the newest backup is restored into scratch space, all
 // archived WAL replayed, pg_amcheck run and the Keycloak users counted; a failed Job is the alert.
 new RestoreDrill(keycloak, 'restore-drill', {
   cluster: keycloakCluster,
   tables: [{ database: 'keycloak', table: 'user_entity', minRows: 1 }],
+  // The drill only reads the store: a read-only object store user (Rook CephObjectStoreUser with read caps).
+  credentials: { secretName: 'rook-ceph-object-user-rgw-bulk-cnpg-restore-drill' },
 });
 
 // What the reference user really wanted: one cluster, several databases, each app with its own Secret.
@@ -98,6 +104,10 @@ const sharedPg = new PostgresCluster(apps, 'shared-pg', {
   tuning: { workload: 'web', storage: 'san' },
   storage: { size: Size.gibibytes(20), storageClass: 'rbd-fast' },
   priorityClass: critical,
+  // The homelab mixes Raspberry Pis and x86 nodes: one instance on each architecture when it can, and the
+  // storage nodes' taint tolerated (the default anti-affinity, one instance per node, stays).
+  topologySpreadConstraints: [{ topologyKey: 'kubernetes.io/arch' }],
+  tolerations: [{ key: 'homelab/storage', operator: 'Exists', effect: 'NoSchedule' }],
   networkPolicy: {
     cilium: true,
     kubernetes: true,

@@ -1,5 +1,6 @@
 export * from './cluster/props';
 export * from './cluster/postgres-cluster';
+export type { RoleProps, ExtensionProps, SchemaProps, PgHbaRuleProps } from './cluster/managed-objects';
 export { MAX_CLUSTER_NAME } from './cluster/validate';
 export * from './scheduling/priority-class';
 export * from './network/cluster-network-policy';
@@ -17,3 +18,4 @@ export * as contract from './contract';
 export * from './canary/canary-app';
 export { PACKAGE_VERSION } from './version';
 export * from './monitoring/cluster-monitoring';
+export * from './canary/canary-network-policy';

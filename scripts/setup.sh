@@ -13,8 +13,10 @@ cd "$(dirname "$0")/.."
 # a real S3 server for the backup tests: Ceph RGW (what the reference homelab runs), started by the tests;
 # barman-cloud (CloudNativePG's backup tool) for the interoperability tests; the zstd/lz4 CLIs for format tests;
 # libfaketime for the failover tests with skewed clocks; Prometheus (promtool) for the monitoring tests; PostGIS for
-# the extension tests; the PostgreSQL JDBC driver and a Java runtime for the TLS client tests.
+# the extension tests; the PostgreSQL JDBC driver and a Java runtime for the TLS client tests; unshare, setpriv,
+# nsenter and chroot (essential packages, listed for completeness) for the pod root (docs/testing.md).
 PACKAGES=(postgresql-15 postgresql-client-15 postgresql-contrib
+  util-linux coreutils
   radosgw ceph-mon ceph-osd ceph-common uuid-runtime openssl curl
   barman-cli-cloud zstd lz4 faketime
   prometheus postgresql-15-postgis-3 libpostgresql-jdbc-java default-jdk-headless)

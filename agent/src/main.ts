@@ -125,6 +125,12 @@ program
   .option('--scratch <dir>', 'an empty directory with room for the restored data (default: PGC_VERIFY_SCRATCH)')
   .action((opts: { backup?: string; replay?: string; scratch?: string }) => run(async () => (await import('./verify/command')).verifyCommand(opts)));
 
+program
+  .command('status')
+  .description('one screen about the cluster: primary, replicas and their lag, Lease, archiving, backups, recoverable range, restore drill')
+  .option('-o, --output <format>', '"json" for the same fields as JSON (default: the screen)')
+  .action((opts: { output?: string }) => run(async () => (await import('./status/command')).statusCommand(opts)));
+
 program.parseAsync(process.argv).catch(err => {
   log.fatal({ err }, 'command line');
   process.exitCode = 1;

@@ -69,6 +69,8 @@ export interface ClusterBackupProps extends BackupProps {
   readonly podLabels: Record<string, string>;
   readonly priorityClassName?: string;
   readonly replicationSecret: string;
+  /** Tolerations and node selector of the cluster's scheduling props. */
+  readonly placement?: Pick<k8s.PodSpec, 'tolerations' | 'nodeSelector'>;
   readonly instances: number;
   /** The cluster hibernates: the CronJob is suspended (no backup of a cluster without pods). */
   readonly suspend?: boolean;
@@ -158,6 +160,7 @@ export class ClusterBackup extends Construct {
       automountServiceAccountToken: true,
       restartPolicy: 'Never',
       priorityClassName: props.priorityClassName,
+      ...props.placement,
       securityContext: agentPodSecurityContext(),
       containers: [
         agentContainer({

@@ -1,13 +1,14 @@
 import { ApiObject, Size } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { COMPONENTS, ENV, LABELS, PATHS, VERIFY_ENV, VerifyChecksSpec, VerifyReplay, names } from '../contract';
+import { BACKUP_ENV, COMPONENTS, ENV, LABELS, PATHS, VERIFY_ENV, VerifyChecksSpec, VerifyReplay, names } from '../contract';
+import { S3CredentialsProps } from './backup-store';
 import type { PostgresCluster } from '../cluster/postgres-cluster';
 import { agentContainer, agentPodSecurityContext } from '../cluster/pod-security';
 import { POD_NAME_ENV, eventRecorderRole } from '../cluster/event-rules';
 import { ResourceProps } from '../cluster/props';
 import { renderResources, validateResources } from '../cluster/resources';
-import { ValidationError } from '../validation';
+import { ValidationError, checkDnsLabel } from '../validation';
 import { backupEnv } from './cluster-backup';
 import { scheduledJobSpec, toCronJobSchedule } from './schedule';
 
@@ -64,15 +65,43 @@ export interface RestoreDrillProps {
    * @default 21600 (6 hours)
    */
   readonly activeDeadlineSeconds?: number;
+  /**
+   * S3 credentials for the drill, e.g. a read-only user (Rook: a CephObjectStoreUser with `read` caps, or a bucket
+   * policy allowing only s3:GetObject and s3:ListBucket). The drill only reads the store: lists, gets, never puts
+   * or deletes.
+   * @default - the BackupStore's credentials (which can write)
+   */
+  readonly credentials?: S3CredentialsProps;
 }
 
 const SCRATCH_MOUNT = '/var/lib/postgresql/scratch';
 
+/** The store's environment with the drill's own credentials, when it has some (validated here). */
+function drillStoreEnv(env: k8s.EnvVar[], credentials: S3CredentialsProps | undefined): k8s.EnvVar[] {
+  if (!credentials) return env;
+  const prop = 'RestoreDrillProps.credentials';
+  checkDnsLabel(`${prop}.secretName`, credentials.secretName ?? '', 253);
+  for (const key of ['accessKeyIdKey', 'secretAccessKeyKey'] as const) {
+    const v = credentials[key];
+    if (v !== undefined && !/^[-._a-zA-Z0-9]{1,253}$/.test(v))
+      throw new ValidationError(`${prop}.${key}`, `"${v}" is not a Secret key`, 'Use letters, digits, "-", "_" and "."; e.g. "AccessKey".');
+  }
+  const ref = (key: string) => ({ secretKeyRef: { name: credentials.secretName, key } });
+  return env.map(e =>
+    e.name === BACKUP_ENV.accessKeyId
+      ? { name: e.name, valueFrom: ref(credentials.accessKeyIdKey ?? 'AccessKey') }
+      : e.name === BACKUP_ENV.secretAccessKey
+        ? { name: e.name, valueFrom: ref(credentials.secretAccessKeyKey ?? 'SecretKey') }
+        : e,
+  );
+}
+
 /**
  * A CronJob that proves the newest backup restores: `pg-agent verify` restores it into scratch space (checksums
  * verified), replays the archived WAL, starts PostgreSQL, runs pg_amcheck and counts the chosen tables, prints a
- * JSON report and fails the Job when anything is wrong (alert on failed Jobs as on any other). It reads the
- * store and never writes to it; it never touches the cluster's pods.
+ * JSON report and fails the Job when anything is wrong. Of the store it writes only its result,
+ * `<serverName>/restore-drill.json`, which the primary exports for ClusterMonitoring's PostgresRestoreDrillFailed
+ * alert; it never touches the cluster's pods.
  */
 export class RestoreDrill extends Construct {
   readonly cronJob: ApiObject;
@@ -141,6 +170,8 @@ export class RestoreDrill extends Construct {
       serviceAccountName: sa,
       automountServiceAccountToken: true,
       restartPolicy: 'Never',
+      // Where the cluster's pods may run (its tolerations and node selector).
+      ...cluster.jobPlacement,
       securityContext: agentPodSecurityContext(),
       containers: [
         agentContainer({
@@ -154,7 +185,7 @@ export class RestoreDrill extends Construct {
             { name: ENV.socketDir, value: PATHS.socketDir },
             { name: VERIFY_ENV.replay, value: replay },
             { name: VERIFY_ENV.checks, value: JSON.stringify(checks) },
-            ...backupEnv(backup),
+            ...drillStoreEnv(backupEnv(backup), props.credentials),
           ],
           resources,
           volumeMounts: [

@@ -1,18 +1,33 @@
-import { ApiObject } from 'cdk8s';
+import { ApiObject, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { CANARY_ENV, CANARY_HTTP_PORT, COMPONENTS, DEFAULT_PORTS, ENV, LABELS, PATHS, CA_MOUNT } from '../contract';
+import {
+  CANARY_AUTH_ENV,
+  CANARY_ENV,
+  CANARY_HTTP_PORT,
+  COMPONENTS,
+  DEFAULT_PORTS,
+  ENV,
+  LABELS,
+  PATHS,
+  CA_MOUNT,
+  canarySecretName,
+  reservedRoleReason,
+} from '../contract';
+import { declareObjects } from '../unique-names';
+import { CanaryNetworkPolicies, CanaryNetworkPolicyProps, checkCanaryPeers } from './canary-network-policy';
 import { PostgresCluster } from '../cluster/postgres-cluster';
 import { agentContainerSecurityContext, agentPodSecurityContext } from '../cluster/pod-security';
-import { ValidationError } from '../validation';
+import { ValidationError, checkDnsLabel } from '../validation';
 import { caClientEnv, caClientMount, caClientVolume } from '../tls/cluster-tls';
 
 export interface CanaryAppProps {
   /** The cluster to write test records into. */
   readonly cluster: PostgresCluster;
   /**
-   * Database to use (one of the cluster's `databases`); the canary connects as its owner with the app Secret and
-   * creates its table `pgc_canary` there.
+   * Database to use (one of the cluster's `databases`). The canary connects as its own role (named like the
+   * canary, password in the Secret `<name>-db` that the cluster's secrets Job generates), which may only read and
+   * insert into its table `pgc_canary` there; the primary's agent creates the role, the table and the grants.
    * @default - the cluster's first database
    */
   readonly database?: string;
@@ -37,6 +52,28 @@ export interface CanaryAppProps {
    * @default 1
    */
   readonly replicas?: number;
+  /**
+   * Who may reach the page. The canary always gets its own NetworkPolicy (and/or CiliumNetworkPolicy): ingress to
+   * its web port only from these peers.
+   * @default - no peer (a port-forward only), policy kinds as the cluster's `networkPolicy`
+   */
+  readonly networkPolicy?: CanaryNetworkPolicyProps;
+  /**
+   * HTTP basic auth for every page and API call (not `/healthz`, which the kubelet probes): a Secret you manage,
+   * e.g. of type `kubernetes.io/basic-auth`, with the user name and the password.
+   * @default - no login: keep the page to a port-forward or a protected Ingress
+   */
+  readonly basicAuth?: CanaryBasicAuth;
+}
+
+/** Where the canary's basic auth credentials are. */
+export interface CanaryBasicAuth {
+  /** Name of the Secret, in the canary's namespace. */
+  readonly secretName: string;
+  /** @default 'username' */
+  readonly usernameKey?: string;
+  /** @default 'password' */
+  readonly passwordKey?: string;
 }
 
 /** Longest DNS-1035 label, the limit for a Service name. */
@@ -48,9 +85,10 @@ const DNS1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
  * shows them back with a checksum verdict, the server's role, current LSN and time. Run it against a cluster,
  * restore the cluster, and look: are all records there, untouched, up to which point?
  *
- * Renders a Deployment and a ClusterIP Service (port 80) named `<cluster>-canary`. The pods carry the cluster's
- * labels (including `postgres.cdk8s.io/cluster`), so the cluster's network policies let them in. Expose the
- * Service yourself (Ingress, Gateway, `kubectl port-forward svc/<name> 8080:80`): the page has no login.
+ * Renders a Deployment, a ClusterIP Service (port 80) and network policies named `<cluster>-canary`. The pods carry
+ * the cluster's labels (including `postgres.cdk8s.io/cluster`), so the cluster's network policies let them in.
+ * Expose the Service yourself (Ingress, Gateway, `kubectl port-forward svc/<name> 8080:80`), with `basicAuth` or
+ * behind an authenticating proxy. Writes are POST only and refused when a browser says they come from another site.
  */
 export class CanaryApp extends Construct {
   readonly name: string;
@@ -58,9 +96,13 @@ export class CanaryApp extends Construct {
   readonly database: string;
   /** Labels that select the canary's pods. */
   readonly selector: Record<string, string>;
+  /** The canary's database role and the Secret with its password. */
+  readonly role: string;
+  readonly secretName: string;
   /** Escape hatches to the rendered objects. */
   readonly deployment: ApiObject;
   readonly service: ApiObject;
+  readonly networkPolicies: CanaryNetworkPolicies;
 
   constructor(scope: Construct, id: string, props: CanaryAppProps) {
     super(scope, id);
@@ -102,7 +144,42 @@ export class CanaryApp extends Construct {
     if (!Number.isInteger(replicas) || replicas < 0 || replicas > 3) {
       throw new ValidationError('replicas', `${replicas} is not a whole number between 0 and 3`, 'One canary is enough; 0 stops it.');
     }
+    // The role is named like the canary: unique in the namespace, so per cluster.
+    const role = name;
+    const taken =
+      reservedRoleReason(role) ?? (cluster.databases.some(d => d.owner === role) ? `it owns a database of cluster ${cluster.name}` : undefined);
+    if (taken) {
+      throw new ValidationError(
+        'name',
+        `"${name}" cannot name the canary's database role: ${taken}`,
+        'Give the canary another name, e.g. "<cluster>-canary".',
+      );
+    }
+    const policy = props.networkPolicy ?? {};
+    const allowFrom = policy.allowFrom ?? [];
+    checkCanaryPeers('networkPolicy.allowFrom', allowFrom);
+    const cilium = policy.cilium ?? cluster.networkPolicy?.ciliumPolicy !== undefined;
+    const kubernetes = policy.kubernetes ?? (!cilium || cluster.networkPolicy?.kubernetesPolicy !== undefined);
+    if (!cilium && !kubernetes) {
+      throw new ValidationError(
+        'networkPolicy',
+        'has both cilium and kubernetes turned off',
+        'Turn one on: the canary is never left open to every pod.',
+      );
+    }
+    const auth = props.basicAuth;
+    if (auth) {
+      checkDnsLabel('basicAuth.secretName', auth.secretName ?? '', 253);
+      for (const key of ['usernameKey', 'passwordKey'] as const) {
+        const v = auth[key];
+        if (v !== undefined && !/^[-._a-zA-Z0-9]{1,253}$/.test(v)) {
+          throw new ValidationError(`basicAuth.${key}`, `"${v}" is not a Secret key`, 'Use letters, digits, "-", "_" and "."; e.g. "password".');
+        }
+      }
+    }
     this.name = name;
+    this.role = role;
+    this.secretName = canarySecretName(name);
     this.database = db.name;
     this.selector = { [LABELS.cluster]: cluster.name, [LABELS.component]: COMPONENTS.canary, [LABELS.instance]: name };
     // The cluster's labels carry the cluster label, which the cluster's network policies admit.
@@ -112,18 +189,35 @@ export class CanaryApp extends Construct {
       { name: ENV.cluster, value: cluster.name },
       { name: CANARY_ENV.httpPort, value: String(CANARY_HTTP_PORT) },
       ...(heartbeat !== undefined ? [{ name: CANARY_ENV.heartbeatSeconds, value: String(heartbeat) }] : []),
-      // The app Secret's uri is preferred; a Secret you manage (existingSecret) may lack it, hence optional,
-      // and the parts below, which the construct knows, with the password from the same Secret.
-      { name: CANARY_ENV.uri, valueFrom: { secretKeyRef: { name: db.secretName, key: 'uri', optional: true } } },
+      // The canary's own role (never the owner's): its Secret is generated in the app Secret format, so `uri` is
+      // preferred; the parts below, which the construct knows, stay for a hand-made Secret without it.
+      { name: CANARY_ENV.uri, valueFrom: { secretKeyRef: { name: this.secretName, key: 'uri', optional: true } } },
       { name: CANARY_ENV.host, value: cluster.rwServiceName },
       { name: CANARY_ENV.port, value: String(DEFAULT_PORTS.postgres) },
       { name: CANARY_ENV.dbname, value: db.name },
-      { name: CANARY_ENV.user, value: db.owner },
-      { name: CANARY_ENV.password, valueFrom: { secretKeyRef: { name: db.secretName, key: 'password' } } },
+      { name: CANARY_ENV.user, value: role },
+      { name: CANARY_ENV.password, valueFrom: { secretKeyRef: { name: this.secretName, key: 'password' } } },
+      ...(auth
+        ? [
+            { name: CANARY_AUTH_ENV.username, valueFrom: { secretKeyRef: { name: auth.secretName, key: auth.usernameKey ?? 'username' } } },
+            { name: CANARY_AUTH_ENV.password, valueFrom: { secretKeyRef: { name: auth.secretName, key: auth.passwordKey ?? 'password' } } },
+          ]
+        : []),
       // TLS is always on: verify the instances against <cluster>-ca (node's TLS reads NODE_EXTRA_CA_CERTS).
       ...caClientEnv,
       { name: 'NODE_EXTRA_CA_CERTS', value: CA_MOUNT.file },
     ];
+    cluster.addCanaryRole({ role, database: db.name, secretName: this.secretName });
+    declareObjects(this, [
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        namespace: Chart.of(this).namespace,
+        name: this.secretName,
+        path: this.node.path,
+        what: `the Secret of canary "${name}"'s role, created by the secrets Job`,
+      },
+    ]);
     const probe = (failureThreshold: number): k8s.Probe => ({
       httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('http') },
       periodSeconds: 10,
@@ -176,6 +270,16 @@ export class CanaryApp extends Construct {
         selector: this.selector,
         ports: [{ name: 'http', port: 80, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }],
       },
+    });
+
+    this.networkPolicies = new CanaryNetworkPolicies(this, 'NetworkPolicy', {
+      name,
+      labels,
+      selector: this.selector,
+      port: CANARY_HTTP_PORT,
+      allowFrom,
+      cilium,
+      kubernetes,
     });
   }
 }

@@ -6,6 +6,8 @@ import { NetworkPolicyProps } from '../network/cluster-network-policy';
 import { BackupProps } from '../backup/cluster-backup';
 import { BootstrapProps } from '../bootstrap/bootstrap';
 import { TlsProps } from '../tls/cluster-tls';
+import { ExtensionProps, PgHbaRuleProps, RoleProps, SchemaProps } from './managed-objects';
+import { SchedulingProps } from '../scheduling/pod-scheduling';
 
 /** One application database and the role that owns it. */
 export interface DatabaseProps {
@@ -19,6 +21,17 @@ export interface DatabaseProps {
    * @default - the secrets Job generates `<cluster>-<name>-app` (and `<cluster>-app` for the first database)
    */
   readonly existingSecret?: string;
+  /**
+   * Extensions the primary's agent creates in this database when the image has them (a missing one is refused at
+   * reconcile with one log line; the rest goes on). Never dropped.
+   * @default - none
+   */
+  readonly extensions?: ExtensionProps[];
+  /**
+   * Schemas the primary's agent creates in this database (owner: the database's owner unless given). Never dropped.
+   * @default - none
+   */
+  readonly schemas?: SchemaProps[];
 }
 
 export interface StorageProps {
@@ -73,7 +86,7 @@ export interface FailoverProps {
   readonly maxLagBytes?: number;
 }
 
-export interface PostgresClusterProps {
+export interface PostgresClusterProps extends SchedulingProps {
   /**
    * Cluster name: prefix of every object (`<name>-rw`, `<name>-app`, pods `<name>-0`…) and the backup path.
    * A DNS-1123 label of at most 40 characters. Stable on purpose: renaming the construct never renames data.
@@ -194,4 +207,17 @@ export interface PostgresClusterProps {
    * @default 60
    */
   readonly terminationGracePeriodSeconds?: number;
+  /**
+   * Roles besides the database owners, reconciled by the primary's agent without a restart: created, altered to
+   * match, dropped only when declared `absent` (and refused while they own objects). Each login role gets a
+   * CloudNativePG-format Secret.
+   * @default - none
+   */
+  readonly roles?: RoleProps[];
+  /**
+   * Extra pg_hba.conf rules for special cases (hostssl only, no trust), placed after the agent's own rules and
+   * before the final catch-all rule, in the order given.
+   * @default - none
+   */
+  readonly pgHba?: PgHbaRuleProps[];
 }

@@ -21,3 +21,28 @@ export const CANARY_ENV = {
 export const CANARY_TABLE = 'pgc_canary';
 
 export const CANARY_HTTP_PORT = 8080;
+
+/** The canary's optional HTTP basic auth: both from the user's Secret (secretKeyRef), both or neither. */
+export const CANARY_AUTH_ENV = {
+  username: 'PGC_CANARY_AUTH_USERNAME',
+  password: 'PGC_CANARY_AUTH_PASSWORD',
+} as const;
+
+/**
+ * A canary's own database role, which may only read and insert into {@link CANARY_TABLE} of its database. The
+ * constructs list these in the cluster ConfigMap under {@link CANARY_ROLES_KEY}; the primary's agent creates the
+ * role, the table and the grants (agent/src/instance/canary-role.ts), with the password of `secretName`, which the
+ * secrets Job generates.
+ */
+export interface CanaryRoleSpec {
+  readonly role: string;
+  readonly database: string;
+  /** Secret with the role's password (key `password`), in the app Secret format. */
+  readonly secretName: string;
+}
+
+/** Key of the cluster ConfigMap (CLUSTER_CONFIG) with the JSON array of {@link CanaryRoleSpec}; absent without a canary. */
+export const CANARY_ROLES_KEY = 'canary-roles.json';
+
+/** The Secret of a canary's role: `<canary name>-db`. */
+export const canarySecretName = (canary: string) => `${canary}-db`;

@@ -9,3 +9,4 @@ export * from './verify';
 export * from './cluster-config';
 export * from './events';
 export * from './tls';
+export * from './managed';

@@ -11,6 +11,8 @@ export const names = {
   dbAppSecret: (c: string, db: string) => `${c}-${db}-app`,
   superuserSecret: (c: string) => `${c}-superuser`,
   replicationSecret: (c: string) => `${c}-replication`,
+  /** A managed login role's generated Secret: `-role` never ends an app Secret (`-app`) or another object's name. */
+  roleSecret: (c: string, role: string) => `${c}-${role.replace(/_/g, '-')}-role`,
   secretsJob: (c: string) => `${c}-secrets`,
   serviceAccount: (c: string) => c,
   role: (c: string) => c,
@@ -56,3 +58,6 @@ export function reservedRoleReason(role: string): string | undefined {
   if (lower.startsWith(RESERVED_ROLE_PREFIX)) return `PostgreSQL reserves the "${RESERVED_ROLE_PREFIX}" prefix for its own roles`;
   return undefined;
 }
+
+/** The instance pods' container (the one running `pg-agent instance`; `kubectl exec -c`). */
+export const INSTANCE_CONTAINER = 'postgres';

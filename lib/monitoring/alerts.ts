@@ -131,6 +131,16 @@ export function clusterAlerts(ctx: AlertContext): AlertRule[] {
         'the newest complete base backup is older than the schedule allows',
         `The schedule "${ctx.backup.schedule}" runs at least every ${duration(allowed - ctx.backup.deadlineSeconds)}, and a run may take up to ${duration(ctx.backup.deadlineSeconds)}. Look at the CronJob ${names.backupCronJob(ctx.cluster)}'s last Jobs.`,
       ),
+      rule(
+        'PostgresRestoreDrillFailed',
+        ctx.severity.warning,
+        // The drill (RestoreDrill, or any pg-agent verify) records its last success and failure in the store; the
+        // primary exports them. Both 0 while no drill ran: a cluster without a RestoreDrill never fires.
+        `max(pgc_restore_drill_last_failed_timestamp_seconds{${sel}}) > max(pgc_restore_drill_last_succeeded_timestamp_seconds{${sel}})`,
+        '1m',
+        'the last restore drill failed',
+        `The newest backup did not restore, replay or pass its checks: read the failures in the DrillFailed event or the log of the CronJob ${names.restoreDrillCronJob(ctx.cluster)}'s last Job. Keep the older backups (pause retention) and take a new backup.`,
+      ),
     );
   }
   rules.push(

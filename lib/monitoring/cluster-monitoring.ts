@@ -77,8 +77,8 @@ export interface ClusterMonitoringProps {
 /**
  * Prometheus and Grafana objects for a PostgresCluster: a PodMonitor (prometheus-operator) that scrapes every
  * instance's `/metrics`, a PrometheusRule with the alerts an operator needs (no primary, replicas missing or
- * lagging, WAL archiving failing, base backup older than the schedule allows, data volume nearly full,
- * transaction ID wraparound near) and a Grafana dashboard. The series are described in docs/monitoring.md.
+ * lagging, WAL archiving failing, base backup older than the schedule allows, restore drill failed, data volume
+ * nearly full, transaction ID wraparound near) and a Grafana dashboard. The series are described in docs/monitoring.md.
  */
 export class ClusterMonitoring extends Construct {
   readonly podMonitor: ApiObject;

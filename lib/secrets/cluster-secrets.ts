@@ -1,4 +1,4 @@
-import { ApiObject } from 'cdk8s';
+import { ApiObject, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { ENV, SecretSpec, TlsSpec, names, COMPONENTS } from '../contract';
@@ -16,6 +16,8 @@ export interface ClusterSecretsProps {
   readonly priorityClassName?: string;
   /** The cluster's TLS: the Job creates the generated CA and certificate and the public `<cluster>-ca`. */
   readonly tls?: TlsSpec;
+  /** Tolerations and node selector of the cluster's scheduling props. */
+  readonly placement?: Pick<k8s.PodSpec, 'tolerations' | 'nodeSelector'>;
 }
 
 /**
@@ -29,7 +31,8 @@ export class ClusterSecrets extends Construct {
     super(scope, id);
     const name = names.secretsJob(props.cluster);
     const metadata = { name, labels: props.labels };
-    const managed = props.specs.flatMap(s => s.names);
+    // Lazy: a CanaryApp adds its role's Secret to the specs after the cluster is constructed.
+    const managed = Lazy.any({ produce: () => props.specs.flatMap(s => s.names) });
 
     new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata, automountServiceAccountToken: true });
     new k8s.KubeRole(this, 'Role', {
@@ -65,6 +68,7 @@ export class ClusterSecrets extends Construct {
             serviceAccountName: name,
             restartPolicy: 'OnFailure',
             priorityClassName: props.priorityClassName,
+            ...props.placement,
             securityContext: agentPodSecurityContext(),
             containers: [
               agentContainer({
@@ -72,7 +76,10 @@ export class ClusterSecrets extends Construct {
                 image: props.image,
                 command: 'secrets',
                 cluster: props.cluster,
-                env: [{ name: ENV.secrets, value: JSON.stringify(props.specs) }, ...(props.tls ? [tlsEnv(props.tls)] : [])],
+                env: [
+                  { name: ENV.secrets, value: Lazy.any({ produce: () => JSON.stringify(props.specs) }) },
+                  ...(props.tls ? [tlsEnv(props.tls)] : []),
+                ],
                 resources: {
                   requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('64Mi') },
                   limits: { memory: k8s.Quantity.fromString('256Mi') },

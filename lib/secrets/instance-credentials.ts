@@ -1,3 +1,4 @@
+import { Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { DatabaseSpec, ENV, SecretSpec } from '../contract';
 
@@ -19,7 +20,8 @@ export function instanceCredentialEnv(p: InstanceCredentialsProps): k8s.EnvVar[]
   return [
     { name: ENV.superuserSecret, value: p.superuserSecret },
     { name: ENV.replicationSecret, value: p.replicationSecret },
-    ...(p.generated.length ? [{ name: ENV.secrets, value: JSON.stringify(p.generated) }] : []),
+    // Lazy: a CanaryApp adds its role's Secret to `generated` after the cluster is constructed.
+    ...(p.generated.length ? [{ name: ENV.secrets, value: Lazy.any({ produce: () => JSON.stringify(p.generated) }) }] : []),
   ];
 }
 
@@ -29,11 +31,11 @@ export function instanceCredentialEnv(p: InstanceCredentialsProps): k8s.EnvVar[]
  * deleted generated Secret is recreated by the instances as the secrets Job would.
  */
 export function instanceCredentialRules(p: InstanceCredentialsProps): k8s.PolicyRule[] {
-  const readable = [
-    ...new Set([p.superuserSecret, p.replicationSecret, ...p.databases.map(d => d.secretName), ...p.generated.flatMap(s => s.names)]),
-  ].sort();
+  const readable = () =>
+    [...new Set([p.superuserSecret, p.replicationSecret, ...p.databases.map(d => d.secretName), ...p.generated.flatMap(s => s.names)])].sort();
   return [
-    { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: readable },
+    // Lazy, as above: the canary roles' Secrets are read by the primary too.
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: Lazy.any({ produce: readable }) },
     ...(p.generated.length ? [{ apiGroups: [''], resources: ['secrets'], verbs: ['create'] }] : []),
   ];
 }

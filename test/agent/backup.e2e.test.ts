@@ -28,6 +28,7 @@ import { restoreBaseBackup } from '../../agent/src/restore/base-backup';
 import { listMultipartUploads } from '../../agent/src/s3/objects';
 import { STALE_AFTER_MS } from '../../agent/src/basebackup/heartbeat';
 import { readStoreConfig } from '../../agent/src/store/config';
+import { PATHS } from '../../lib/contract';
 
 jest.setTimeout(600000);
 const run = promisify(execFile);
@@ -38,7 +39,7 @@ const CRON = `${CLUSTER}-backup`;
 const IMMEDIATE = `${CLUSTER}-backup-initial`;
 
 describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
-  const h = new ClusterHarness('keycloak.k8s.yaml', CLUSTER);
+  const h = new ClusterHarness('keycloak.k8s.yaml', CLUSTER, { podRoot: true });
   const bucket = uniqueBucketName('backup');
   let ep: S3Endpoint;
   let su: string;
@@ -227,28 +228,29 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
   test('barman-cloud-backup of the running primary lands next to ours: listed, and restored by our code path', async () => {
     await query(primary(), "INSERT INTO marker VALUES ('barman into our folder')");
     const expected = await rows(primary());
-    const barmanEnv = { ...process.env, AWS_ACCESS_KEY_ID: ep.accessKeyId, AWS_SECRET_ACCESS_KEY: ep.secretAccessKey, PGPASSWORD: su };
-    // Run on the primary's host (the test process), as CloudNativePG's instance manager runs it next to PGDATA.
-    await run(
+    const barmanEnv = { AWS_ACCESS_KEY_ID: ep.accessKeyId, AWS_SECRET_ACCESS_KEY: ep.secretAccessKey, PGPASSWORD: su };
+    // Run in the primary's pod (its root, user and env), as CloudNativePG's instance manager runs it next to PGDATA.
+    const argv = [
       'barman-cloud-backup',
-      [
-        '--cloud-provider',
-        'aws-s3',
-        '--endpoint-url',
-        ep.endpoint,
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(h.pods[0].pgPort),
-        '-U',
-        'postgres',
-        '--immediate-checkpoint',
-        '--gzip',
-        `s3://${bucket}/`,
-        CLUSTER,
-      ],
-      { env: barmanEnv },
-    );
+      '--cloud-provider',
+      'aws-s3',
+      '--endpoint-url',
+      ep.endpoint,
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(h.pods[0].pgPort),
+      '-U',
+      'postgres',
+      '--immediate-checkpoint',
+      '--gzip',
+      `s3://${bucket}/`,
+      CLUSTER,
+    ];
+    if (h.podRoot) {
+      const r = await h.podRoot.exec(h.statefulSet, h.pods[0].process!.child.pid!, argv, barmanEnv);
+      if (r.code !== 0) throw new Error(`barman-cloud-backup in the pod exited ${r.code}:\n${r.stderr}`);
+    } else await run(argv[0], argv.slice(1), { env: { ...process.env, ...barmanEnv } });
     const b = (await list()).filter(x => x.writer === 'barman-cloud').pop();
     expect(b).toMatchObject({ status: 'DONE', complete: true, compression: 'gzip', timeline: 1 });
     // barman does not wait for the archive: let our archiver store the WAL up to its end before recovering.
@@ -377,10 +379,13 @@ describe('pg-agent backup e2e (keycloak from dist/, Ceph RGW)', () => {
   });
 
   test('a database with an extra tablespace is refused with one clear line (one tar on stdout holds one tablespace)', async () => {
-    const tbs = tempDir('tablespace', podUser());
+    // On the data volume, outside PGDATA: in a pod root, as in a real pod, that is where a tablespace can live.
+    const tbs = path.join(h.pods[0].dataDir, 'tablespace-extra');
+    fs.mkdirSync(tbs, { mode: 0o700 });
+    if (h.user) fs.chownSync(tbs, h.user.uid, h.user.gid);
     cleanup.push(tbs);
     const admin = h.direct(0, 'postgres', su, 'postgres');
-    await query(admin, `CREATE TABLESPACE extra LOCATION '${tbs}'`);
+    await query(admin, `CREATE TABLESPACE extra LOCATION '${h.podRoot ? path.posix.join(PATHS.dataMount, 'tablespace-extra') : tbs}'`);
     try {
       const p = await h.runJob(CRON);
       expect(await p.exited).toBe(2);

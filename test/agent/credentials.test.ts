@@ -15,11 +15,6 @@ import { scramVerifier } from '../../agent/src/instance/scram';
 import { KubeApiDouble } from '../support/kube-api-double';
 import { tempDir } from '../support/pod-runner';
 
-// The agent's own client code (connectKube) with the real @kubernetes/client-node, loaded as its CommonJS bundle:
-// jest cannot import the package's ES modules (see test/support/kube-api-double/client-node.ts).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-jest.mock('@kubernetes/client-node', () => require('../support/kube-api-double/client-node').loadClientNode());
-
 const NS = 'apps';
 const chart = new Chart(Testing.app(), 'c', { namespace: NS });
 new PostgresCluster(chart, 'pg', {

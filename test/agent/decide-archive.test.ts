@@ -4,7 +4,7 @@
  * timeline, and whether a replay reached its end. The incident of issue 12 item 3 is a row of each table.
  */
 import { TimelineSwitch, parseLsn, parseTimelineHistory, walSegmentSizeOfHeader } from '../../agent/src/catalog/lsn';
-import { archiveContinuity, archiveMode, replayReachedEnd, walFetchAnswer } from '../../agent/src/decide/archive';
+import { archiveContinuity, archiveMode, archivingAtStop, replayReachedEnd, walFetchAnswer } from '../../agent/src/decide/archive';
 import { INVARIANTS } from '../../agent/src/decide/invariants';
 
 const sw = (timeline: number, lsn: string): TimelineSwitch => ({ timeline, switchLsn: parseLsn(lsn) });
@@ -212,6 +212,18 @@ describe('archiveMode', () => {
     ['following an external source (bootstrap.pgBasebackup, follow)', { recoveringFromSource: false, followingSource: true }, 'on'],
   ])('%s: %p -> %s', (_why, facts, mode) => {
     expect(archiveMode(facts)).toMatchObject({ mode, invariant: INVARIANTS.CONTINUOUS_ARCHIVE });
+  });
+});
+
+describe('archivingAtStop', () => {
+  test.each([
+    ['the last upload succeeded: the shutdown archives what is left', undefined, false, /the store answers/],
+    ['the first upload failed a moment ago', 0, true, /failing for 0 s/],
+    ['the store has been unreachable for 10 minutes', 600_000, true, /failing for 600 s.*stay in pg_wal/],
+  ])('%s (%p ms) -> pause %p', (...[, failingForMs, pause, why]: [string, number | undefined, boolean, RegExp]) => {
+    const d = archivingAtStop({ failingForMs });
+    expect(d).toMatchObject({ pause, invariant: INVARIANTS.CONTINUOUS_ARCHIVE });
+    expect(d.why).toMatch(why);
   });
 });
 

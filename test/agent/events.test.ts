@@ -14,7 +14,8 @@ import { JobEvents } from '../../agent/src/k8s/job-events';
 import { KubeApiDouble } from '../support/kube-api-double';
 import { tempDir } from '../support/pod-runner';
 
-// The real @kubernetes/client-node as its CommonJS bundle (jest cannot import the package's ES modules).
+// The real @kubernetes/client-node as its CommonJS bundle (jest cannot import the package's ES modules): the last
+// test sends a bad event with it, to show the double answers as the API server does to any client.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 jest.mock('@kubernetes/client-node', () => require('../support/kube-api-double/client-node').loadClientNode());
 
@@ -34,7 +35,7 @@ const objects = Testing.synth(chart) as any[];
 const api = new KubeApiDouble();
 const dir = tempDir('events');
 let savedKubeconfig: string | undefined;
-/** Uses `token` for the next recorder (client-node reads KUBECONFIG when the first event is sent). */
+/** Uses `token` for the next recorder (it reads KUBECONFIG when the first event is sent). */
 const actAs = (token: string) => {
   process.env.KUBECONFIG = api.writeKubeconfig(fs.mkdtempSync(`${dir}/kc-`), token, NS);
 };

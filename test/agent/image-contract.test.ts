@@ -127,6 +127,28 @@ describe('agent image contract (agent/Dockerfile, the manifests, the workflow)',
     expect(env.some(e => e.startsWith('PATH=/usr/lib/postgresql/${PG_MAJOR}/bin:'))).toBe(true);
   });
 
+  test('it carries pgvector and PostGIS for its major, from the PostgreSQL apt repository of the base image', () => {
+    const last = finalStage();
+    const runs = ofKind(last, 'RUN').map(r => r.getArgumentsContent() ?? '');
+    const install = runs.find(r => /apt-get install/.test(r));
+    expect(install).toBeDefined();
+    // One package per extension and this image's major, as apt.postgresql.org names them.
+    for (const pkg of ['postgresql-${PG_MAJOR}-pgvector', 'postgresql-${PG_MAJOR}-postgis-3', 'postgresql-${PG_MAJOR}-postgis-3-scripts']) {
+      expect(install).toContain(`"${pkg}"`);
+    }
+    // The base image's own apt source: nothing added, nothing downloaded; the lists do not stay in the image.
+    expect(install).not.toMatch(/sources\.list|apt-key|gpg|curl|wget/);
+    expect(install).toMatch(/rm -rf \/var\/lib\/apt\/lists\/\*/);
+    // The build fails unless the extension names users declare ("vector", "postgis") have control files.
+    expect(install).toContain('for ext in vector postgis');
+    expect(install).toContain('/usr/share/postgresql/${PG_MAJOR}/extension/$ext.control');
+    // Installed as root, before the image switches to uid 999.
+    const order = last.instructions;
+    expect(order.indexOf(ofKind(last, 'RUN').find(r => r.getArgumentsContent() === install)!)).toBeLessThan(
+      order.indexOf(ofKind(last, 'USER').pop()!),
+    );
+  });
+
   test('OCI labels name the image, its source, licence and base', () => {
     const labels = ofKind(finalStage(), 'LABEL')
       .map(l => l.getArgumentsContent() ?? '')

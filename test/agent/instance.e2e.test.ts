@@ -10,7 +10,7 @@ import { ClusterHarness, eventually, query, sleep } from '../support/cluster-har
 jest.setTimeout(180000);
 
 describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => {
-  const h = new ClusterHarness('shared-apps.k8s.yaml', 'shared-pg');
+  const h = new ClusterHarness('shared-apps.k8s.yaml', 'shared-pg', { podRoot: true });
   const app = (db: string) => h.secretData(`shared-pg-${db}-app`)!;
 
   beforeAll(async () => {

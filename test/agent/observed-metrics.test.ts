@@ -32,6 +32,9 @@ describe('renderObserved', () => {
     expect(text).toContain(`pgc_synchronous_standbys{${L}} 1`);
     expect(text).toContain(`pgc_base_backups{${L}} 2`);
     expect(text).toContain(`pgc_last_failed_base_backup_timestamp_seconds{${L}} 0`);
+    // No drill result in the store: both drill times 0, so the drill alert compares 0 with 0 and stays quiet.
+    expect(text).toContain(`pgc_restore_drill_last_succeeded_timestamp_seconds{${L}} 0`);
+    expect(text).toContain(`pgc_restore_drill_last_failed_timestamp_seconds{${L}} 0`);
     // Every sample has its HELP and TYPE.
     const names = new Set(
       text
@@ -42,12 +45,19 @@ describe('renderObserved', () => {
     for (const n of names) expect(text).toContain(`# TYPE ${n} gauge`);
   });
 
+  test("a primary with the drill's results: the last success and the last failure", () => {
+    const text = renderObserved(L, primary, { count: 1, drillSucceededTime: 1700000000.5, drillFailedTime: 1700600000 }, undefined).join('\n');
+    expect(text).toContain(`pgc_restore_drill_last_succeeded_timestamp_seconds{${L}} 1700000000.5`);
+    expect(text).toContain(`pgc_restore_drill_last_failed_timestamp_seconds{${L}} 1700600000`);
+  });
+
   test('a replica: its own lag without a replica label, no primary-only series', () => {
     const text = renderObserved(L, { ...primary, replayLagSeconds: 0, standbys: [] }, undefined, undefined).join('\n');
     expect(text).toContain(`pgc_replication_lag_seconds{${L}} 0`);
     expect(text).not.toContain('pgc_streaming_replicas');
     expect(text).not.toContain('pgc_synchronous_standbys');
     expect(text).not.toContain('pgc_base_backups');
+    expect(text).not.toContain('pgc_restore_drill');
   });
 
   test('nothing read yet: no series rather than wrong ones', () => {

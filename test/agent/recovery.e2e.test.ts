@@ -19,6 +19,7 @@ function canaryOn(h: ClusterHarness, secret: string): CanaryDb {
 jest.setTimeout(600000);
 
 const STORE_SECRET = 'rook-ceph-object-user-rgw-bulk-cnpg-backup-keycloak';
+const DRILL_SECRET = 'rook-ceph-object-user-rgw-bulk-cnpg-restore-drill';
 
 /** Maps the store of the manifests (the in-cluster RGW Service, bucket backup-cnpg) to the test RGW and buckets. */
 function s3Rewrite(endpoint: string, ownBucket: string, sourceBucket: string) {
@@ -236,6 +237,8 @@ describe('recovery drill (dist/keycloak + dist/keycloak-restore, Ceph RGW)', () 
       await h.start();
       try {
         h.seedSecret(STORE_SECRET, keys);
+        // The drill's own (read-only in the homelab) store user: here the same keys.
+        h.seedSecret(DRILL_SECRET, keys);
         h.rewriteEnv = s3Rewrite(endpoint, bucket, bucket);
         const p = await h.runJob('keycloak-pg-cluster-restore-drill', undefined, { extraEnv });
         const reportLine = p.lines.find(l => l.startsWith('{"ok"'));

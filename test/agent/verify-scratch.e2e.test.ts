@@ -7,7 +7,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterHarness, query } from '../support/cluster-harness';
-import { createBucket, ensureS3, uniqueBucketName } from '../support/s3';
+import { createBucket, ensureS3, s3For, uniqueBucketName } from '../support/s3';
+import { listPrefix } from '../../agent/src/s3/objects';
 import { storeEnvRewrite } from '../support/backup';
 import { tempDir } from '../support/pod-runner';
 import { PATHS } from '../../lib/contract';
@@ -15,6 +16,7 @@ import { PATHS } from '../../lib/contract';
 jest.setTimeout(300000);
 
 const STORE_SECRET = 'rook-ceph-object-user-rgw-bulk-cnpg-backup-keycloak';
+const DRILL_SECRET = 'rook-ceph-object-user-rgw-bulk-cnpg-restore-drill';
 
 describe('verify never deletes a directory it did not make (dist/keycloak)', () => {
   const h = new ClusterHarness('keycloak.k8s.yaml', 'keycloak-pg-cluster');
@@ -26,6 +28,8 @@ describe('verify never deletes a directory it did not make (dist/keycloak)', () 
     await createBucket(bucket);
     await h.start();
     h.seedSecret(STORE_SECRET, { AccessKey: ep.accessKeyId, SecretKey: ep.secretAccessKey });
+    // The drill's own (read-only in the homelab) store user: here the same keys.
+    h.seedSecret(DRILL_SECRET, { AccessKey: ep.accessKeyId, SecretKey: ep.secretAccessKey });
     h.rewriteEnv = storeEnvRewrite(ep.endpoint, bucket);
     expect(await (await h.runSecretsJob()).exited).toBe(0);
     h.startInstance(0);
@@ -77,6 +81,9 @@ describe('verify never deletes a directory it did not make (dist/keycloak)', () 
     const code = await p.exited;
     expect(fs.readFileSync(path.join(scratch, 'pgdata', 'someone-elses-file'), 'utf8')).toBe('keep me');
     expect(code).not.toBe(0);
+    // Nothing was restored, so nothing is recorded about the backups (no restore-drill.json for the drill alert).
+    const s3 = await s3For(bucket);
+    expect((await listPrefix(s3, '').finally(() => s3.destroy())).filter(o => o.key.endsWith('restore-drill.json'))).toEqual([]);
     const errors = p.logs().filter(l => l.level === 'error' || l.level === 'fatal');
     expect(errors).toHaveLength(1);
     expect(errors[0].msg).toMatch(

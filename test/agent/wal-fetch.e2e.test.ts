@@ -14,6 +14,9 @@ import { deleteObject, putObject } from '../../agent/src/s3/objects';
 import { MISSING_FRESH_MS } from '../../agent/src/wal/wal-spool';
 import { compressBuffer } from '../../agent/src/store/compression';
 import { S3Bucket } from '../../agent/src/s3/client';
+import { WalFetchServer } from '../../agent/src/wal/fetch-server';
+import { fetchSocketPath } from '../../agent/src/wal/fetch-command';
+import { ENV } from '../../lib/contract';
 
 jest.setTimeout(300000);
 
@@ -77,6 +80,32 @@ describe('wal-fetch e2e (Ceph RGW)', () => {
       expect(restored().equals(segmentBytes(n))).toBe(true);
     }
     expect(spooled()).toEqual([seg(0x12), seg(0x13), seg(0x14), seg(0x15)]);
+  });
+
+  test('in a pod the instance agent fetches (no AWS SDK loaded per file); without one, or a stale socket, wal-fetch fetches itself', async () => {
+    const socketDir = tempDir('wal-fetch-socket');
+    const server = new WalFetchServer(socketDir, env(), path.dirname(walDir));
+    await server.start();
+    try {
+      const viaAgent = await fetch(seg(0x13), { ...env(), [ENV.socketDir]: socketDir });
+      expect(viaAgent.code).toBe(0);
+      expect(logLines(viaAgent.stderr + viaAgent.stdout).map(l => l.msg)).toContain('answered by the instance agent');
+      expect(restored().equals(segmentBytes(0x13))).toBe(true);
+      // The agent prefetched the next ones into the same spool: the next call is served from it, without a socket.
+      expect(spooled()).toEqual([seg(0x13), seg(0x14), seg(0x15)]);
+      fs.rmSync(path.join(walDir, 'RECOVERYXLOG'));
+      const missing = await fetch(seg(0x30), { ...env(), [ENV.socketDir]: socketDir });
+      expect(missing.code).toBe(1);
+      expect(fs.existsSync(path.join(walDir, 'RECOVERYXLOG'))).toBe(false);
+    } finally {
+      await server.stop();
+    }
+    // The server is gone but its socket file is left (a killed agent): refused, so wal-fetch asks the store itself.
+    fs.writeFileSync(fetchSocketPath(socketDir), '');
+    const itself = await fetch(seg(0x11), { ...env(), [ENV.socketDir]: socketDir });
+    expect(itself.code).toBe(0);
+    expect(logLines(itself.stderr + itself.stdout).map(l => l.msg)).not.toContain('answered by the instance agent');
+    expect(restored().equals(segmentBytes(0x11))).toBe(true);
   });
 
   test('a file that is not in the archive exits 1 and leaves no file at the target', async () => {

@@ -177,7 +177,34 @@ describe('RestoreDrill', () => {
     });
   });
 
+  test("its own S3 credentials (e.g. a read-only user) replace the store's keys, by reference; the rest of the store stays", () => {
+    const drillEnv = (credentials?: object) =>
+      envOf(
+        byKind(
+          withDrill(cluster => ({ cluster, credentials })),
+          'CronJob',
+          'pg-restore-drill',
+        ).spec.jobTemplate.spec.template.spec.containers[0],
+      );
+    const own = drillEnv({ secretName: 'drill-readonly', accessKeyIdKey: 'id' });
+    expect(own[contract.BACKUP_ENV.accessKeyId]).toEqual({ secretKeyRef: { name: 'drill-readonly', key: 'id' } });
+    expect(own[contract.BACKUP_ENV.secretAccessKey]).toEqual({ secretKeyRef: { name: 'drill-readonly', key: 'SecretKey' } });
+    const store = drillEnv();
+    expect(store[contract.BACKUP_ENV.accessKeyId].secretKeyRef.name).not.toBe('drill-readonly');
+    for (const k of [contract.BACKUP_ENV.endpoint, contract.BACKUP_ENV.bucket, contract.BACKUP_ENV.serverName]) expect(own[k]).toEqual(store[k]);
+  });
+
   const bad: Array<[string, (c: PostgresCluster) => object, RegExp, boolean?]> = [
+    [
+      'credentials with a bad Secret name',
+      c => ({ cluster: c, credentials: { secretName: 'Drill_RO' } }),
+      /^RestoreDrillProps\.credentials\.secretName: "Drill_RO" is not a DNS-1123 label/,
+    ],
+    [
+      'credentials with a bad key',
+      c => ({ cluster: c, credentials: { secretName: 'ro', secretAccessKeyKey: 'a/b' } }),
+      /^RestoreDrillProps\.credentials\.secretAccessKeyKey: "a\/b" is not a Secret key/,
+    ],
     ['a cluster without backup', c => ({ cluster: c }), /^RestoreDrillProps\.cluster: cluster "pg" has no backup\. Set backup/, false],
     [
       'an unknown database',

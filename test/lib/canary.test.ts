@@ -1,6 +1,7 @@
-import { Chart, Size, Testing } from 'cdk8s';
+import { ApiObject, Chart, Size, Testing } from 'cdk8s';
 import { CanaryApp, CanaryAppProps, PACKAGE_VERSION, PostgresCluster, PostgresClusterProps } from '../../lib';
-import { CANARY_ENV, LABELS, PATHS } from '../../lib/contract';
+import { CANARY_AUTH_ENV, CANARY_ENV, CANARY_ROLES_KEY, ENV, LABELS, PATHS } from '../../lib/contract';
+import { loadValidator } from '../support/schemas';
 import { byKind, envOf } from './helpers';
 
 function synth(
@@ -22,6 +23,10 @@ function synth(
   const app = new CanaryApp(chart, 'canary', { cluster: pg, ...canary });
   return { objects: Testing.synth(chart), app, cluster: pg };
 }
+
+let strict: ReturnType<typeof loadValidator> | undefined;
+/** The strict schemas (Kubernetes 1.28 and Cilium, unknown fields refused), loaded once: it takes seconds. */
+const strictValidator = () => (strict ??= loadValidator());
 
 const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
 
@@ -53,15 +58,16 @@ describe('CanaryApp', () => {
     expect(matches(svc.spec.selector, deploy.spec.template.metadata.labels)).toBe(true);
   });
 
-  test("the credentials come from the database's app Secret: uri preferred, the password for the parts", () => {
+  test("the credentials are the canary role's own Secret (never the owner's): uri preferred, the password for the parts", () => {
     const { objects } = synth();
     const env = envOf(byKind(objects, 'Deployment').spec.template.spec.containers[0]);
-    expect(env[CANARY_ENV.uri]).toEqual({ secretKeyRef: { name: 'keycloak-pg-cluster-keycloak-app', key: 'uri', optional: true } });
-    expect(env[CANARY_ENV.password]).toEqual({ secretKeyRef: { name: 'keycloak-pg-cluster-keycloak-app', key: 'password' } });
+    expect(env[CANARY_ENV.uri]).toEqual({ secretKeyRef: { name: 'keycloak-pg-cluster-canary-db', key: 'uri', optional: true } });
+    expect(env[CANARY_ENV.password]).toEqual({ secretKeyRef: { name: 'keycloak-pg-cluster-canary-db', key: 'password' } });
     expect(env[CANARY_ENV.host]).toBe('keycloak-pg-cluster-rw');
     expect(env[CANARY_ENV.port]).toBe('5432');
     expect(env[CANARY_ENV.dbname]).toBe('keycloak');
-    expect(env[CANARY_ENV.user]).toBe('keycloak');
+    expect(env[CANARY_ENV.user]).toBe('keycloak-pg-cluster-canary');
+    expect(JSON.stringify(byKind(objects, 'Deployment'))).not.toContain('keycloak-pg-cluster-keycloak-app');
     expect(env[CANARY_ENV.httpPort]).toBe('8080');
     expect(env[CANARY_ENV.heartbeatSeconds]).toBeUndefined();
     expect(env.PGC_CLUSTER).toBe('keycloak-pg-cluster');
@@ -87,10 +93,13 @@ describe('CanaryApp', () => {
     expect(c.image).toBe('registry.example/agent:15.1');
     const env = envOf(c);
     expect(env[CANARY_ENV.heartbeatSeconds]).toBe('30');
-    expect(env[CANARY_ENV.uri].secretKeyRef.name).toBe('grafana-db');
-    expect(env[CANARY_ENV.password]).toEqual({ secretKeyRef: { name: 'grafana-db', key: 'password' } });
+    expect(env[CANARY_ENV.uri].secretKeyRef.name).toBe('grafana-canary-db');
+    expect(env[CANARY_ENV.password]).toEqual({ secretKeyRef: { name: 'grafana-canary-db', key: 'password' } });
     expect(env[CANARY_ENV.dbname]).toBe('grafana');
-    expect(env[CANARY_ENV.user]).toBe('grafana_owner');
+    expect(env[CANARY_ENV.user]).toBe('grafana-canary');
+    expect(JSON.parse(byKind(objects, 'ConfigMap', 'keycloak-pg-cluster-config').data[CANARY_ROLES_KEY])).toEqual([
+      { role: 'grafana-canary', database: 'grafana', secretName: 'grafana-canary-db' },
+    ]);
   });
 
   test("the pods carry the cluster's labels and component canary, so the network policies admit them", () => {
@@ -105,12 +114,12 @@ describe('CanaryApp', () => {
       'homelab/part-of': 'keycloak-test',
     });
     // Kubernetes NetworkPolicy: the first rule admits the cluster's pods on 5432.
-    const np = byKind(objects, 'NetworkPolicy');
+    const np = byKind(objects, 'NetworkPolicy', 'keycloak-pg-cluster');
     const rule = np.spec.ingress.find((r: any) => r.from.some((f: any) => matches(f.podSelector.matchLabels, podLabels) && !f.namespaceSelector));
     expect(rule).toBeDefined();
     expect(rule.ports.map((p: any) => p.port)).toContain(5432);
     // CiliumNetworkPolicy: same namespace (no namespace label) and the cluster label.
-    const cnp = byKind(objects, 'CiliumNetworkPolicy');
+    const cnp = byKind(objects, 'CiliumNetworkPolicy', 'keycloak-pg-cluster');
     const crule = cnp.spec.ingress.find((r: any) => r.fromEndpoints.some((e: any) => matches(e.matchLabels, podLabels)));
     expect(crule).toBeDefined();
     expect(crule.toPorts[0].ports.map((p: any) => p.port)).toContain('5432');
@@ -140,6 +149,21 @@ describe('CanaryApp', () => {
     ['a fractional heartbeat', { heartbeatSeconds: 1.5 }, /^heartbeatSeconds: 1.5 /],
     ['an image without tag', { image: 'ghcr.io/cdk8s-postgres/agent' }, /^image: "ghcr.io\/cdk8s-postgres\/agent" has no tag or digest/],
     ['negative replicas', { replicas: -1 }, /^replicas: -1 is not a whole number between 0 and 3/],
+    ['a name that is the superuser', { name: 'postgres' }, /^name: "postgres" cannot name the canary's database role: it is the superuser/],
+    ['a name that owns a database', { name: 'keycloak' }, /^name: "keycloak" cannot name the canary's database role: it owns a database/],
+    [
+      'a peer without labels',
+      { networkPolicy: { allowFrom: [{ podLabels: {} }] } },
+      /^networkPolicy.allowFrom\[0\].podLabels: is empty, which would allow every pod/,
+    ],
+    [
+      'a peer in a bad namespace',
+      { networkPolicy: { allowFrom: [{ podLabels: { app: 'x' }, namespace: 'Ingress' }] } },
+      /^networkPolicy.allowFrom\[0\].namespace: "Ingress" is not a DNS-1123 label/,
+    ],
+    ['both policy kinds off', { networkPolicy: { cilium: false, kubernetes: false } }, /^networkPolicy: has both cilium and kubernetes turned off/],
+    ['a basic auth Secret with a bad name', { basicAuth: { secretName: 'My_Secret' } }, /^basicAuth.secretName: "My_Secret" is not a DNS-1123 label/],
+    ['a basic auth key with a slash', { basicAuth: { secretName: 's', passwordKey: 'a/b' } }, /^basicAuth.passwordKey: "a\/b" is not a Secret key/],
   ])('rejects %s, naming the prop', (_what, props, message) => {
     expect(() => synth(props)).toThrow(message);
   });
@@ -147,5 +171,102 @@ describe('CanaryApp', () => {
   test('rejects a cluster that is not a PostgresCluster', () => {
     const chart = new Chart(Testing.app(), 'test');
     expect(() => new CanaryApp(chart, 'canary', { cluster: { name: 'x' } as any })).toThrow(/^cluster: is not a PostgresCluster/);
+  });
+
+  test('refuses a canary whose role is also a managed role of the cluster (roles[])', () => {
+    expect(() => synth({ name: 'reader' }, { roles: [{ name: 'reader', inRoles: ['pg_read_all_data'] }] })).toThrow(
+      /^CanaryApp reader: its database role "reader" is also declared in roles\[\] of this cluster\. Give the CanaryApp another name/,
+    );
+  });
+
+  test("the canary's role: its Secret generated by the secrets Job, readable by the instances, listed for the primary's agent", () => {
+    const { objects } = synth();
+    const job = byKind(objects, 'Job', 'keycloak-pg-cluster-secrets');
+    const specs = JSON.parse(envOf(job.spec.template.spec.containers[0])[ENV.secrets]);
+    expect(specs).toContainEqual(
+      expect.objectContaining({
+        names: ['keycloak-pg-cluster-canary-db'],
+        username: 'keycloak-pg-cluster-canary',
+        dbname: 'keycloak',
+        host: 'keycloak-pg-cluster-rw',
+      }),
+    );
+    expect(byKind(objects, 'Role', 'keycloak-pg-cluster-secrets').rules[1].resourceNames).toContain('keycloak-pg-cluster-canary-db');
+    const instanceRole = byKind(objects, 'Role', 'keycloak-pg-cluster');
+    const secretGet = instanceRole.rules.find((r: any) => r.resources.includes('secrets') && r.verbs.includes('get'));
+    expect(secretGet.resourceNames).toContain('keycloak-pg-cluster-canary-db');
+    const sts = byKind(objects, 'StatefulSet');
+    expect(JSON.parse(envOf(sts.spec.template.spec.containers[0])[ENV.secrets]).map((s: any) => s.names[0])).toContain(
+      'keycloak-pg-cluster-canary-db',
+    );
+    expect(JSON.parse(byKind(objects, 'ConfigMap', 'keycloak-pg-cluster-config').data[CANARY_ROLES_KEY])).toEqual([
+      { role: 'keycloak-pg-cluster-canary', database: 'keycloak', secretName: 'keycloak-pg-cluster-canary-db' },
+    ]);
+  });
+
+  test('a cluster without a canary renders no canary roles key', () => {
+    const chart = new Chart(Testing.app(), 'test', { namespace: 'ns' });
+    new PostgresCluster(chart, 'pg', { name: 'pg', storage: { size: Size.gibibytes(1) } });
+    const cm = byKind(Testing.synth(chart), 'ConfigMap', 'pg-config');
+    expect(Object.keys(cm.data)).toEqual(['parameters.json']);
+  });
+
+  test('network policies: ingress to 8080 only from the named peers, both kinds like the cluster, strict-schema valid', () => {
+    const peer = { namespace: 'ingress-nginx', podLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } };
+    const { objects } = synth({ networkPolicy: { allowFrom: [peer] } });
+    const selector = byKind(objects, 'Deployment', 'keycloak-pg-cluster-canary').spec.selector.matchLabels;
+    const np = byKind(objects, 'NetworkPolicy', 'keycloak-pg-cluster-canary');
+    expect(np.spec).toEqual({
+      podSelector: { matchLabels: selector },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [
+            { podSelector: { matchLabels: peer.podLabels }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } },
+          ],
+          ports: [{ port: 8080, protocol: 'TCP' }],
+        },
+      ],
+    });
+    const cnp = byKind(objects, 'CiliumNetworkPolicy', 'keycloak-pg-cluster-canary');
+    expect(cnp.spec).toEqual({
+      endpointSelector: { matchLabels: selector },
+      ingress: [
+        {
+          fromEndpoints: [{ matchLabels: { ...peer.podLabels, 'io.kubernetes.pod.namespace': 'ingress-nginx' } }],
+          toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }] }],
+        },
+      ],
+    });
+    for (const o of [np, cnp]) expect(strictValidator().validate(o)).toEqual([]);
+  });
+
+  test('without peers nothing is admitted; a cluster without policies still gets a Kubernetes NetworkPolicy for its canary', () => {
+    const { objects } = synth({}, { networkPolicy: undefined });
+    expect(objects.filter(o => o.kind === 'CiliumNetworkPolicy')).toEqual([]);
+    const np = byKind(objects, 'NetworkPolicy', 'keycloak-pg-cluster-canary');
+    expect(np.spec.ingress).toEqual([]);
+    expect(strictValidator().validate(np)).toEqual([]);
+    const cilium = synth({ networkPolicy: { cilium: true, kubernetes: false } }).objects;
+    const cnp = byKind(cilium, 'CiliumNetworkPolicy', 'keycloak-pg-cluster-canary');
+    expect(cnp.spec.ingress).toEqual([{}]);
+    expect(strictValidator().validate(cnp)).toEqual([]);
+    expect(cilium.filter(o => o.kind === 'NetworkPolicy' && o.metadata.name === 'keycloak-pg-cluster-canary')).toEqual([]);
+  });
+
+  test("basic auth: both values by reference to the user's Secret, default keys of a basic-auth Secret", () => {
+    const env = envOf(byKind(synth({ basicAuth: { secretName: 'canary-login' } }).objects, 'Deployment').spec.template.spec.containers[0]);
+    expect(env[CANARY_AUTH_ENV.username]).toEqual({ secretKeyRef: { name: 'canary-login', key: 'username' } });
+    expect(env[CANARY_AUTH_ENV.password]).toEqual({ secretKeyRef: { name: 'canary-login', key: 'password' } });
+    const none = envOf(byKind(synth().objects, 'Deployment').spec.template.spec.containers[0]);
+    expect(none[CANARY_AUTH_ENV.username]).toBeUndefined();
+  });
+
+  test("the canary role's Secret may not collide with another object", () => {
+    const chart = new Chart(Testing.app(), 'test', { namespace: 'ns' });
+    const pg = new PostgresCluster(chart, 'pg', { name: 'pg', storage: { size: Size.gibibytes(1) } });
+    new CanaryApp(chart, 'canary', { cluster: pg, name: 'c' });
+    new ApiObject(chart, 'mine', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'c-db' } });
+    expect(() => Testing.synth(chart)).toThrow(/Secret "ns\/c-db": made twice/);
   });
 });

@@ -61,6 +61,7 @@ describe('ClusterMonitoring', () => {
       'PostgresWalArchivingFailing',
       'PostgresWalArchiveBacklog',
       'PostgresBaseBackupTooOld',
+      'PostgresRestoreDrillFailed',
       'PostgresDataVolumeFull',
       'PostgresXidWraparoundNear',
     ]);

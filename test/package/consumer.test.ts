@@ -84,6 +84,7 @@ describe('the npm package', () => {
       'build/lib/index.js',
       'build/lib/index.d.ts',
       'build/imports/cilium-cilium.io.js',
+      'build/lib/status/cli.js',
     ])
       expect(files).toContain(f);
     // Every module of lib/ is there, compiled, with its typings.
@@ -104,6 +105,9 @@ describe('the npm package', () => {
     expect(pkg.main).toBe('build/lib/index.js');
     expect(pkg.types).toBe('build/lib/index.d.ts');
     expect(PEERS).toEqual(['cdk8s', 'cdk8s-plus-28', 'constructs']);
+    // The status command for people: a bin in the package (lib/status/cli.ts, no dependency beyond Node).
+    expect(pkg.bin).toEqual({ 'cdk8s-postgres': 'build/lib/status/cli.js' });
+    expect(fs.readFileSync(path.join(ROOT, 'lib', 'status', 'cli.ts'), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
     for (const [name, version] of Object.entries(CONSUMERS.oldest)) expect(pkg.peerDependencies[name]).toBe(`^${version}`);
     // The runtime imports of lib/ and imports/ that are not relative nor Node's: exactly the peers and dependencies.
     const imported = new Set<string>();
@@ -113,6 +117,7 @@ describe('the npm package', () => {
         .map(String)
         .filter(f => f.endsWith('.ts'))) {
         for (const m of fs.readFileSync(path.join(ROOT, dir, f), 'utf8').matchAll(/^(?:import|export)\s+(?!type\b)[^'"]*from\s+'([^'.][^']*)'/gm)) {
+          if (m[1].startsWith('node:')) continue; // Node's own (the bin's child_process and util)
           imported.add(m[1].startsWith('@') ? m[1].split('/').slice(0, 2).join('/') : m[1].split('/')[0]);
         }
       }
@@ -187,6 +192,24 @@ describe('the npm package', () => {
       run(path.join(BIN, 'cdk8s'), ['synth', '--no-check-upgrade'], app);
       expect(fs.readdirSync(path.join(app, 'dist'))).toEqual(['db.k8s.yaml']);
     }, 120000);
+
+    test('npx cdk8s-postgres --help prints the status usage; status without kubectl says how to fix it', () => {
+      expect(run('npx', ['--offline', '--no-install', 'cdk8s-postgres', '--help'], app)).toMatch(
+        /^Usage: cdk8s-postgres status <cluster> \[-n <namespace>\]/,
+      );
+      let failed: any;
+      try {
+        execFileSync(path.join(app, 'node_modules', '.bin', 'cdk8s-postgres'), ['status', 'web-pg', '-n', 'apps'], {
+          cwd: app,
+          stdio: 'pipe',
+          env: { ...process.env, KUBECTL: path.join(app, 'no-kubectl') },
+        });
+      } catch (e) {
+        failed = e;
+      }
+      expect(failed?.status).toBe(1);
+      expect(String(failed?.stderr)).toMatch(/^cdk8s-postgres: kubectl not found \(looked for ".*no-kubectl"\)\nfix: Install kubectl/);
+    }, 60000);
 
     test('the manifests pass the strict schema validation and run the agent image of this version', () => {
       const objects = parseAllDocuments(fs.readFileSync(path.join(app, 'dist', 'db.k8s.yaml'), 'utf8')).map(d => d.toJS() as KubeObject);

@@ -8,6 +8,7 @@ import { writeConfigMapVolume } from './config-map-volume';
 import { KubeApiDouble } from './kube-api-double';
 import { KubeObject, findObject, loadDist, podSpecOf } from './manifests';
 import { AgentProcess, ContainerLaunch, PodMapping, containerLaunch, mapPath, podUser, tempDir } from './pod-runner';
+import { PodRoots } from './pod-volumes';
 import { ServiceProxy } from './service-proxy';
 
 /**
@@ -74,7 +75,13 @@ export class ClusterHarness {
   readonly pods: PodHandle[] = [];
   readonly services: Record<string, ServiceProxy> = {};
   readonly serviceIps: Record<string, string> = {};
-  readonly user = podUser();
+  /** The pod's user on this machine: the manifest's runAsUser with {@link podRoot}, else the local postgres user. */
+  readonly user: { uid: number; gid: number } | undefined;
+  /**
+   * Each pod in its own root (read-only image, only the manifest's volumes writable, the manifest's user; see
+   * ./pod-root.ts): `opts.podRoot`, or PGC_POD_ROOT=1 for every harness.
+   */
+  readonly podRoot?: PodRoots;
   private readonly kubeconfigDir = tempDir('kube');
   readonly processes: AgentProcess[] = [];
   /**
@@ -88,11 +95,16 @@ export class ClusterHarness {
   constructor(
     readonly manifests: string | KubeObject[],
     readonly cluster: string,
+    opts: { podRoot?: boolean } = {},
   ) {
     this.objects = typeof manifests === 'string' ? loadDist(manifests) : manifests;
     this.statefulSet = findObject(this.objects, 'StatefulSet', cluster);
     this.secretsJob = findObject(this.objects, 'Job', `${cluster}-secrets`);
     this.namespace = this.statefulSet.metadata.namespace ?? 'default';
+    if (opts.podRoot ?? process.env.PGC_POD_ROOT === '1') {
+      this.podRoot = new PodRoots(this.objects, name => this.secretData(name));
+      this.user = this.podRoot.user(this.statefulSet);
+    } else this.user = podUser();
     if (this.user) fs.chownSync(this.kubeconfigDir, this.user.uid, this.user.gid);
   }
 
@@ -137,7 +149,9 @@ export class ClusterHarness {
     const dataDir = tempDir(`data${ordinal}`, this.user);
     const runDir = tempDir(`run${ordinal}`, this.user);
     const configDir = tempDir(`config${ordinal}`, this.user);
-    writeConfigMapVolume(configDir, this.configMapData(), this.user);
+    // In a pod root the kubelet's owners and modes (root, the fsGroup), not the pod user's.
+    this.podRoot?.prepareInstanceVolumes(this.statefulSet, { pgdata: dataDir, run: runDir, [CLUSTER_CONFIG.volumeName]: configDir });
+    writeConfigMapVolume(configDir, this.configMapData(), this.podRoot?.configOwner(this.statefulSet) ?? this.user);
     this.pods[ordinal] = { name, ordinal, pgPort: await freePort(), httpPort: await freePort(), dataDir, runDir, configDir };
     return this.pods[ordinal];
   }
@@ -230,7 +244,7 @@ export class ClusterHarness {
   updateConfigMap(data: Record<string, string>, ordinals: number[] = this.pods.map(p => p.ordinal)): void {
     const volume = this.statefulSet.spec.template.spec.volumes.find((v: any) => v.name === CLUSTER_CONFIG.volumeName);
     findObject(this.objects, 'ConfigMap', volume.configMap.name).data = { ...data };
-    for (const i of ordinals) writeConfigMapVolume(this.pods[i].configDir, data, this.user);
+    for (const i of ordinals) writeConfigMapVolume(this.pods[i].configDir, data, this.podRoot?.configOwner(this.statefulSet) ?? this.user);
   }
 
   /** Creates a Secret the user manages (e.g. the S3 credentials of a BackupStore), as kubectl would. */
@@ -273,20 +287,27 @@ export class ClusterHarness {
       namespace: this.namespace,
       paths: {},
       secret: (name, key) => this.secretData(name)?.[key],
-      extraEnv: { KUBECONFIG: kubeconfig },
+      // In a pod root the kubeconfig is where the ServiceAccount token would be mounted.
+      extraEnv: { KUBECONFIG: this.podRoot ? this.podRoot.kubeconfigPath(kubeconfig, podName) : kubeconfig },
       ...extra,
+      // In a pod root the container paths are the pod's own: nothing to map.
+      ...(this.podRoot ? { paths: {} } : {}),
     };
   }
 
   /** Runs the secrets Job's container to completion. */
   async runSecretsJob(): Promise<AgentProcess> {
     const spec = this.secretsJob.spec.template.spec;
+    const podName = `${this.cluster}-secrets-abcde`;
     const launch = containerLaunch(
       this.secretsJob,
       spec.containers[0].name,
-      this.mapping(`${this.cluster}-secrets-abcde`, spec.serviceAccountName, { rewriteEnv: (name, value) => this.loopbackTls(name, value) }),
+      this.mapping(podName, spec.serviceAccountName, { rewriteEnv: (name, value) => this.loopbackTls(name, value) }),
     );
-    const p = new AgentProcess(launch, { user: this.user });
+    const p = new AgentProcess(launch, {
+      user: this.user,
+      ...this.podRoot?.launchOptions(this.secretsJob, spec.containers[0].name, podName, launch),
+    });
     this.processes.push(p);
     await p.exited;
     return p;
@@ -311,9 +332,16 @@ export class ClusterHarness {
     const launch = this.instanceLaunch(ordinal, opts.rewriteEnv, opts.statefulSet).launch;
     launch.env = { ...launch.env, ...extraEnv };
     const baseEnv = opts.pgBin ? { PATH: `${opts.pgBin}:${process.env.PATH}`, HOME: os.tmpdir(), LANG: 'C.UTF-8' } : undefined;
-    pod.process = new AgentProcess(launch, { user: this.user, baseEnv });
+    pod.process = new AgentProcess(launch, { user: this.user, baseEnv, ...this.instanceRoot(ordinal, launch, opts.pgBin, opts.statefulSet) });
     this.processes.push(pod.process);
     return pod.process;
+  }
+
+  /** The pod root options of an instance container: the pod's volumes (data, run, config kept across restarts). */
+  private instanceRoot(ordinal: number, launch: ContainerLaunch, pgBin?: string, statefulSet = this.statefulSet) {
+    const pod = this.pods[ordinal];
+    const volumes = { pgdata: pod.dataDir, run: pod.runDir, [CLUSTER_CONFIG.volumeName]: pod.configDir };
+    return this.podRoot?.launchOptions(statefulSet, statefulSet.spec.template.spec.containers[0].name, pod.name, launch, { volumes, pgBin });
   }
 
   /** The instance container of pod `ordinal` as the manifest gives it, its volumes mapped to the pod's directories. */
@@ -351,8 +379,8 @@ export class ClusterHarness {
    */
   async execInPod(ordinal: number, args: string[]): Promise<AgentProcess> {
     const { launch, paths } = this.instanceLaunch(ordinal);
-    launch.args = [launch.args[0], ...args.map(a => mapPath(a, paths))];
-    const p = new AgentProcess(launch, { user: this.user, label: 'exec' });
+    launch.args = [launch.args[0], ...args.map(a => (this.podRoot ? a : mapPath(a, paths)))];
+    const p = new AgentProcess(launch, { user: this.user, label: 'exec', ...this.instanceRoot(ordinal, launch) });
     this.processes.push(p);
     await p.exited;
     return p;
@@ -387,7 +415,8 @@ export class ClusterHarness {
     const c = container ? spec.containers.find((x: any) => x.name === container) : spec.containers[0];
     if (!c) throw new Error(`${obj.kind}/${obj.metadata.name} has no container ${container}`);
     const paths: Record<string, string> = {};
-    for (const m of c.volumeMounts ?? []) {
+    // In a pod root the volumes are made from the pod spec (./pod-volumes.ts), not as one directory per mount.
+    for (const m of this.podRoot ? [] : (c.volumeMounts ?? [])) {
       const dir = tempDir(`job-${m.name}`, this.user);
       this.jobDirs.push(dir);
       paths[m.mountPath] = dir;
@@ -412,7 +441,7 @@ export class ClusterHarness {
     );
     launch.env = { ...launch.env, ...(opts.extraEnv ?? {}) };
     if (opts.args) launch.args = [launch.args[0], ...opts.args];
-    const p = new AgentProcess(launch, { user: this.user });
+    const p = new AgentProcess(launch, { user: this.user, ...this.podRoot?.launchOptions(obj, c.name, `${obj.metadata.name}-${suffix}`, launch) });
     this.processes.push(p);
     return p;
   }
@@ -515,6 +544,7 @@ export class ClusterHarness {
     }
     fs.rmSync(this.kubeconfigDir, { recursive: true, force: true });
     for (const dir of this.jobDirs) fs.rmSync(dir, { recursive: true, force: true });
+    this.podRoot?.removeVolumes();
   }
 }
 

@@ -14,14 +14,18 @@ function chownAll(paths: string[], user?: { uid: number; gid: number }): void {
   for (const p of paths) fs.lchownSync(p, user.uid, user.gid);
 }
 
-/** Writes (or, when the volume exists, atomically replaces) the ConfigMap's data in `dir`. */
-export function writeConfigMapVolume(dir: string, data: Record<string, string>, user?: { uid: number; gid: number }): void {
+/**
+ * Writes (or, when the volume exists, atomically replaces) the ConfigMap's data in `dir`; `mode` is the volume's
+ * `defaultMode` (a Secret volume's too: the kubelet writes both the same way).
+ */
+export function writeConfigMapVolume(dir: string, data: Record<string, string>, user?: { uid: number; gid: number }, mode = 0o644): void {
   const stamp = `..${new Date().toISOString().replace(/[-:.TZ]/g, '_')}${String(++counter).padStart(4, '0')}`;
   const tsDir = path.join(dir, stamp);
   fs.mkdirSync(tsDir, { mode: 0o755 });
   const written = [tsDir];
   for (const [key, value] of Object.entries(data)) {
-    fs.writeFileSync(path.join(tsDir, key), value, { mode: 0o644 });
+    fs.writeFileSync(path.join(tsDir, key), value, { mode });
+    fs.chmodSync(path.join(tsDir, key), mode); // past the umask
     written.push(path.join(tsDir, key));
   }
   chownAll(written, user);

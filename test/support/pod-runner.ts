@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { KubeObject, ROOT, podSpecOf } from './manifests';
 import { PodProcesses } from './pod-cgroup';
+import { PodRootPlan, podRootCommand, removePodRoot } from './pod-root';
 
 /** The agent bundle the tests run in place of the image's `/usr/local/bin/pg-agent`. */
 export const AGENT_BUNDLE = path.join(
@@ -29,6 +30,8 @@ export interface ContainerLaunch {
   command: string;
   args: string[];
   env: Record<string, string>;
+  /** The container's `command[0]` in the manifest (what a pod root runs in place of the bundle). */
+  manifestCommand?: string;
 }
 
 /** Maps a container path to its host directory using the longest matching prefix. */
@@ -70,28 +73,54 @@ export function containerLaunch(obj: KubeObject, containerName: string, m: PodMa
   }
   const [command, ...commandArgs]: string[] = container.command ?? [];
   if (command !== '/usr/local/bin/pg-agent') throw new Error(`unexpected command ${command}`);
-  return { command: process.execPath, args: [AGENT_BUNDLE, ...commandArgs, ...(container.args ?? [])], env: { ...env, ...(m.extraEnv ?? {}) } };
+  return {
+    command: process.execPath,
+    args: [AGENT_BUNDLE, ...commandArgs, ...(container.args ?? [])],
+    env: { ...env, ...(m.extraEnv ?? {}) },
+    manifestCommand: command,
+  };
 }
 
 /** A running agent process with its output collected (JSON log lines). */
 export class AgentProcess {
   readonly child: ChildProcess;
   readonly lines: string[] = [];
+  /** Its stdout alone (a command's output, e.g. `status -o json`; the log goes to stderr). */
+  stdout = '';
   readonly exited: Promise<number | null>;
   /** Every process of the "pod" (the agent, postgres and all its children, whatever their session). */
   readonly pod: PodProcesses;
+  /** The pod root's stage directory (see ./pod-root.ts), removed once the pod is gone. */
+  private readonly podRootStage?: string;
 
+  /**
+   * `opts.podRoot`: runs the container in its own root (read-only image, the manifest's volumes, its user): the
+   * plan's mounts and user replace `user` and the path mapping; `launch.args` after the bundle are the container's.
+   */
   constructor(
     launch: ContainerLaunch,
-    opts: { cwd?: string; baseEnv?: NodeJS.ProcessEnv; user?: { uid: number; gid: number }; label?: string } = {},
+    opts: {
+      cwd?: string;
+      baseEnv?: NodeJS.ProcessEnv;
+      user?: { uid: number; gid: number };
+      label?: string;
+      podRoot?: Omit<PodRootPlan, 'argv'>;
+    } = {},
   ) {
     const base = opts.baseEnv ?? { PATH: `${PG_BIN}:${process.env.PATH}`, HOME: os.tmpdir(), LANG: 'C.UTF-8' };
-    this.child = spawn(launch.command, launch.args, {
+    let { command, args } = launch;
+    if (opts.podRoot) {
+      if (!launch.manifestCommand) throw new Error("a pod root runs the manifest's command: use containerLaunch()");
+      ({ command, args } = podRootCommand({ ...opts.podRoot, argv: [launch.manifestCommand, ...launch.args.slice(1)] }));
+      this.podRootStage = opts.podRoot.stage;
+    }
+    const user = opts.podRoot ? undefined : opts.user;
+    this.child = spawn(command, args, {
       env: { ...base, ...launch.env },
-      cwd: opts.cwd ?? os.tmpdir(),
+      cwd: opts.cwd ?? (opts.podRoot ? '/' : os.tmpdir()),
       stdio: ['ignore', 'pipe', 'pipe'],
-      uid: opts.user?.uid,
-      gid: opts.user?.gid,
+      uid: user?.uid,
+      gid: user?.gid,
       // Its own process group, like a container: killPod() ends the agent and its postgres together.
       detached: true,
     });
@@ -100,7 +129,10 @@ export class AgentProcess {
     const collect = (buf: Buffer) => {
       for (const l of buf.toString().split('\n')) if (l.trim()) this.lines.push(l);
     };
-    this.child.stdout!.on('data', collect);
+    this.child.stdout!.on('data', (buf: Buffer) => {
+      this.stdout += buf.toString();
+      collect(buf);
+    });
     this.child.stderr!.on('data', collect);
     this.exited = new Promise(resolve => this.child.on('exit', code => resolve(code)));
   }
@@ -160,6 +192,7 @@ export class AgentProcess {
     while (this.podAlive() && Date.now() < deadline) await new Promise(r => setTimeout(r, 20));
     if (this.podAlive()) throw new Error(`pod processes still alive after ${timeoutMs} ms: ${this.pod.pids().join(' ')}`);
     this.pod.release();
+    if (this.podRootStage) removePodRoot(this.podRootStage);
   }
 }
 

@@ -46,6 +46,12 @@ export const SYSTEM_TOOLS: SystemTool[] = [
   { tool: 'zstd', debian: 'zstd', why: 'the zstd format tests' },
   { tool: 'lz4', debian: 'lz4', why: 'the lz4 format tests' },
   { tool: process.env.PGC_TEST_CHROMIUM ?? '/usr/bin/chromium', debian: 'chromium', why: "the restore canary's browser test" },
+  ...['unshare', 'setpriv', 'nsenter'].map(tool => ({
+    tool,
+    debian: 'util-linux',
+    why: 'the pod root: a read-only root, its volumes, uid 999 (docs/testing.md)',
+  })),
+  { tool: 'chroot', debian: 'coreutils', why: 'the pod root (docs/testing.md)' },
   { tool: 'faketime', debian: 'faketime', why: 'the failover tests with skewed clocks (libfaketime)' },
   ...['prometheus', 'promtool'].map(tool => ({ tool, debian: 'prometheus', why: 'the monitoring tests (a real Prometheus, promtool)' })),
   { tool: '/usr/share/postgresql/15/extension/postgis.control', debian: 'postgresql-15-postgis-3', why: 'the extension tests (PostGIS)', data: true },

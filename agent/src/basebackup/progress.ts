@@ -1,9 +1,10 @@
 /**
- * One log line every few seconds while a backup streams: bytes read from PostgreSQL, bytes stored, rate, and an
- * ETA from pg_basebackup's own estimate of the size (the server's sum of its file sizes at the start).
+ * One log line every few seconds while a backup streams (a bar on a terminal: ../common/progress): bytes read from
+ * PostgreSQL, bytes stored, rate, and an ETA from pg_basebackup's own estimate of the size (the server's sum of
+ * its file sizes at the start).
  */
 import { Transform, TransformCallback } from 'stream';
-import { log } from '../common/log';
+import { ProgressSink, startProgress } from '../common/progress';
 
 /** Counts the bytes that pass. */
 export class ByteCounter extends Transform {
@@ -14,33 +15,18 @@ export class ByteCounter extends Transform {
   }
 }
 
-const MiB = 1024 * 1024;
-
-export type ProgressSink = (fields: Record<string, number | undefined>, msg: string) => void;
+export type { ProgressSink };
 
 export function startProgressLog(
   read: () => { done: number; stored: number; estimate: number },
-  intervalMs = 5000,
-  sink: ProgressSink = (fields, msg) => log.info(fields, msg),
+  intervalMs?: number,
+  sink?: ProgressSink,
 ): () => void {
-  const started = Date.now();
-  const timer = setInterval(() => {
-    const { done, stored, estimate } = read();
-    const seconds = (Date.now() - started) / 1000;
-    const rate = done / seconds;
-    const total = Math.max(estimate, done);
-    sink(
-      {
-        doneBytes: done,
-        storedBytes: stored,
-        estimatedBytes: estimate || undefined,
-        percent: estimate ? Math.min(100, Math.round((done / total) * 100)) : undefined,
-        rateMiBps: Number((rate / MiB).toFixed(1)),
-        etaSeconds: estimate && rate > 0 ? Math.round((total - done) / rate) : undefined,
-      },
-      'backup in progress',
-    );
-  }, intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  return startProgress(
+    () => {
+      const r = read();
+      return { done: r.done, total: r.estimate, extra: { storedBytes: r.stored, estimatedBytes: r.estimate || undefined } };
+    },
+    { msg: 'backup in progress', intervalMs, sink },
+  );
 }

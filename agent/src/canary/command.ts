@@ -19,9 +19,13 @@ export async function canaryCommand(env: NodeJS.ProcessEnv = process.env): Promi
     title: `${cfg.cluster ?? cfg.target.host} / ${cfg.target.database}`,
     target,
     heartbeatSeconds: cfg.heartbeatSeconds,
+    auth: cfg.auth,
   });
   await listen(server, cfg.httpPort);
-  log.info({ port: cfg.httpPort, target, user: cfg.target.user, heartbeatSeconds: cfg.heartbeatSeconds ?? null }, 'canary listening');
+  log.info(
+    { port: cfg.httpPort, target, user: cfg.target.user, heartbeatSeconds: cfg.heartbeatSeconds ?? null, basicAuth: cfg.auth !== undefined },
+    'canary listening',
+  );
 
   // Say once at start whether the database answers; the page says it on every load.
   db.status().then(

@@ -3,7 +3,8 @@
  * is and with which credentials, the HTTP port and the optional heartbeat. The connection prefers the app Secret's
  * `uri`; without it the parts (host, port, dbname, user, password) are used.
  */
-import { CANARY_ENV, CANARY_HTTP_PORT, ENV } from '../../../lib/contract';
+import { CANARY_AUTH_ENV, CANARY_ENV, CANARY_HTTP_PORT, ENV } from '../../../lib/contract';
+import { BasicAuthCredentials } from './guard';
 import { optionalEnv, intEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 
@@ -23,6 +24,8 @@ export interface CanaryConfig {
   heartbeatSeconds?: number;
   /** Cluster name for the page title (PGC_CLUSTER), when the manifest gives it. */
   cluster?: string;
+  /** HTTP basic auth for everything but /healthz, when the manifest gives it. */
+  auth?: BasicAuthCredentials;
 }
 
 export function readCanaryConfig(env: NodeJS.ProcessEnv = process.env): CanaryConfig {
@@ -34,7 +37,23 @@ export function readCanaryConfig(env: NodeJS.ProcessEnv = process.env): CanaryCo
     httpPort: intEnv(CANARY_ENV.httpPort, env, CANARY_HTTP_PORT),
     heartbeatSeconds: heartbeat === undefined ? undefined : intEnv(CANARY_ENV.heartbeatSeconds, env),
     cluster: optionalEnv(ENV.cluster, env),
+    auth: readAuth(env),
   };
+}
+
+/** Both variables or neither: one alone is a broken Secret reference, and must not silently open the page. */
+function readAuth(env: NodeJS.ProcessEnv): BasicAuthCredentials | undefined {
+  const username = env[CANARY_AUTH_ENV.username];
+  const password = env[CANARY_AUTH_ENV.password];
+  if (username === undefined && password === undefined) return undefined;
+  if (!username || !password) {
+    throw new AgentError(
+      `basic auth is half configured: ${username ? CANARY_AUTH_ENV.password : CANARY_AUTH_ENV.username} is empty or missing`,
+      "Put both the user name and the password in the Secret the CanaryApp's basicAuth names (keys username and password by default).",
+      { variables: [CANARY_AUTH_ENV.username, CANARY_AUTH_ENV.password] },
+    );
+  }
+  return { username, password };
 }
 
 /** Parses a libpq URI (`postgresql://user:password@host:port/dbname?sslmode=…`). Never echoes the URI itself. */

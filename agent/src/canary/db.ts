@@ -231,6 +231,8 @@ export class CanaryDb {
         );
       }
       try {
+        // Normally the primary's agent creates it for the canary's role (which may not create tables); a canary
+        // running as the database owner (a hand-made setup) still creates it itself.
         await c.query(`CREATE TABLE IF NOT EXISTS ${T} (
           seq bigserial PRIMARY KEY,
           created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -240,7 +242,15 @@ export class CanaryDb {
         log.info({ table: T, database: this.target.database }, 'canary table created');
       } catch (e) {
         // Two canaries creating it at once: the loser sees a duplicate; the table is there either way.
-        if (!['23505', '42P07'].includes((e as { code?: string }).code ?? '')) throw e;
+        const code = (e as { code?: string }).code ?? '';
+        if (code === '42501') {
+          throw new CanaryDbError(
+            `the table ${T} does not exist in ${this.target.database} yet, and the canary's role may not create it`,
+            "The primary's agent creates it and grants the canary's role within about 10 s of the primary starting: wait, or check the instance log for 'canary role'.",
+            code,
+          );
+        }
+        if (!['23505', '42P07'].includes(code)) throw e;
       }
     }
     this.schemaReady = true;
@@ -294,6 +304,11 @@ export class CanaryDb {
       case '57P03':
         cause = serverMessage;
         hint = 'PostgreSQL is starting up or shutting down: try again in a moment.';
+        break;
+      case '42501':
+        cause = serverMessage;
+        hint =
+          "The canary's role may only read and insert into its table; the primary's agent grants that (is the canary listed in the cluster's ConfigMap?).";
         break;
       case '25006':
         cause = serverMessage;

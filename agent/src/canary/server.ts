@@ -11,6 +11,7 @@
 import * as http from 'http';
 import { log } from '../common/log';
 import { CanaryDb, CanaryDbError } from './db';
+import { BasicAuthCredentials, basicAuthAccepts, crossSiteWriteRefusal } from './guard';
 import { STYLE_HASH, renderErrorPage, renderMessagePage, renderPage } from './page';
 
 export interface CanaryServerOptions {
@@ -18,6 +19,8 @@ export interface CanaryServerOptions {
   title: string;
   target: string;
   heartbeatSeconds?: number;
+  /** Basic auth for every route but /healthz. */
+  auth?: BasicAuthCredentials;
 }
 
 const HTML_HEADERS = {
@@ -66,10 +69,23 @@ async function handle(o: CanaryServerOptions, req: http.IncomingMessage, res: ht
   const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
   const route = `${method} ${url.pathname}`;
   const api = url.pathname.startsWith('/api/');
+  if (route === 'GET /healthz') return send(res, 200, { 'Content-Type': 'text/plain; charset=utf-8' }, 'ok\n');
+  if (o.auth && !basicAuthAccepts(req.headers.authorization, o.auth)) {
+    const challenge = { 'WWW-Authenticate': 'Basic realm="pg-agent canary", charset="UTF-8"' };
+    return api
+      ? send(res, 401, JSON_HEADERS, JSON.stringify({ error: 'authentication required' }) + '\n', challenge)
+      : send(res, 401, HTML_HEADERS, renderMessagePage('Login required', 'The canary needs its user name and password.'), challenge);
+  }
+  if (method === 'POST') {
+    const refusal = crossSiteWriteRefusal(req.headers as Record<string, string | undefined>);
+    if (refusal) {
+      log.warn({ path: url.pathname, origin: req.headers.origin, fetchSite: req.headers['sec-fetch-site'] }, 'cross-site write refused');
+      const message = `Refused: ${refusal}. Records are written only from the canary's own page.`;
+      return api ? json(res, 403, { error: message }) : send(res, 403, HTML_HEADERS, renderMessagePage('Forbidden', message));
+    }
+  }
   try {
     switch (route) {
-      case 'GET /healthz':
-        return send(res, 200, { 'Content-Type': 'text/plain; charset=utf-8' }, 'ok\n');
       case 'GET /': {
         const page = parsePage(url.searchParams.get('page'));
         const written = url.searchParams.get('written');

@@ -11,6 +11,7 @@
  * - {@link replayReachedEnd}: whether a replay to `latest` reached the end of that range.
  * - {@link archiveMode}: `always` for every instance (replicas archive what they received), except while the
  *   instance replays or streams another store's or server's WAL.
+ * - {@link archivingAtStop}: whether a stop for a hand-over skips the final archiving attempts (the store fails).
  *
  * WAL names and LSN arithmetic come from ../catalog/lsn (one place for PostgreSQL's WAL facts).
  */
@@ -249,4 +250,30 @@ export function archiveMode(facts: ArchiveModeFacts): { mode: 'always' | 'on'; w
       invariant: INVARIANTS.CONTINUOUS_ARCHIVE,
     };
   return { mode: 'always', why: 'every instance archives what it holds, so no segment depends on one pod', invariant: INVARIANTS.CONTINUOUS_ARCHIVE };
+}
+
+export interface ArchivingAtStopFacts {
+  /** How long the archiver's uploads have been failing, in ms; undefined when the last one succeeded. */
+  readonly failingForMs?: number;
+}
+
+/**
+ * Whether an instance that is about to stop postgres (a switchover, a rollout, a drain) empties archive_command
+ * first. A clean shutdown archives every segment that is left, which makes a hand-over lossless for the archive; but
+ * against a failing store each of those attempts fails after its retries, and the stop (the write gap) grows by
+ * seconds. Pausing is safe: with archive_mode on and an empty archive_command PostgreSQL keeps every segment and its
+ * `.ready` mark in pg_wal, and the next primary (archive_mode=always) or this instance on its return archives them.
+ */
+export function archivingAtStop(facts: ArchivingAtStopFacts): { pause: boolean; why: string; invariant: Invariant } {
+  if (facts.failingForMs === undefined)
+    return {
+      pause: false,
+      why: 'the store answers: the shutdown archives every segment left',
+      invariant: INVARIANTS.CONTINUOUS_ARCHIVE,
+    };
+  return {
+    pause: true,
+    why: `the store has been failing for ${Math.round(facts.failingForMs / 1000)} s: the segments stay in pg_wal, marked ready, for the next primary and this instance on its return`,
+    invariant: INVARIANTS.CONTINUOUS_ARCHIVE,
+  };
 }

@@ -13,6 +13,7 @@ import { log } from '../common/log';
 import { KubeClient, connectKube } from '../k8s/client';
 import { InstanceEvents } from './events';
 import { WalArchiver, archiverSocketPath } from '../wal/archiver';
+import { WalFetchServer } from '../wal/fetch-server';
 import { clearPartial, clone, finish, initdb, partialDir, primaryAnswers, recoverInterruptedSwap } from './bootstrap';
 import { restoreForRecovery } from '../restore/recovery';
 import { clearRolesPending, cloneSource, describeSource, isFollowingSource, markClonedFromSource, stopFollowingSource } from './clone-source';
@@ -23,6 +24,7 @@ import { renderMetrics, serveHttp } from './http';
 import { checkFreeSpace, checkOwnership, inspectDataDir, readControlData, readSystemIdentifier } from './pgdata';
 import { RoleLabeler } from './pod-label';
 import { RejoinBlocked, rejoinAsReplica } from './rewind';
+import { archivingAtStop } from '../decide/archive';
 import {
   InstanceRole,
   currentRole,
@@ -49,6 +51,7 @@ import { RolloutWatch } from './rollout';
 import { loadCredentials } from './credentials';
 import { startRotation } from './rotation';
 import { loadTls, probePrimaryTls, startTlsWatch } from './tls';
+import { startManagedObjects } from './managed-objects';
 import { postgresEnvironment } from '../common/secret-env';
 
 /** A replica further behind than this is not ready (its reads would be stale). */
@@ -90,6 +93,7 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   await loadTls(kube, cfg);
   await probePrimaryTls(cfg);
   startTlsWatch(kube, cfg, () => running.instance?.tlsFacts());
+  startManagedObjects(kube, cfg, () => running.instance?.appliesPasswords() ?? false);
   if (plan.action === 'clone' && plan.stepAside) {
     // This pod held the lease with data it no longer has: the replica that has the data must not wait for expiry.
     log.warn({}, 'this pod holds the primary lease but its volume is empty: giving the lease up so a replica with the data takes over');
@@ -283,6 +287,7 @@ class Instance {
   private fenceWatch?: NodeJS.Timeout;
   private readonly supervisor: PostgresSupervisor;
   private archiver?: WalArchiver;
+  private walFetch?: WalFetchServer;
   private readonly synchronous: SynchronousStandbys;
   private readonly observed: ObservedMetrics;
   private mode: Mode;
@@ -345,6 +350,9 @@ class Instance {
       }));
       await this.archiver.start();
     }
+    // restore_command (wal-fetch) asks this process, which has the S3 client loaded, instead of loading it per file.
+    this.walFetch = new WalFetchServer(this.cfg.socketDir, process.env, this.cfg.pgdata);
+    await this.walFetch.start();
     this.server = await serveHttp(this.cfg.httpPort, {
       alive: () => true,
       ready: () => this.readiness(),
@@ -405,6 +413,7 @@ class Instance {
     this.synchronous.stop();
     this.observed.stop();
     this.server.close();
+    await this.walFetch?.stop();
     await this.archiver?.stop();
     log.info({ outcome }, 'instance exiting');
     return outcome === 'stopped' ? 0 : 1;
@@ -793,13 +802,15 @@ class Instance {
    */
   private async pauseArchivingIfFailing(role: InstanceRole): Promise<void> {
     const since = this.archiver?.failingSince;
-    if (since === undefined) return;
+    const decision = archivingAtStop({ failingForMs: since === undefined ? undefined : Date.now() - since });
+    if (!decision.pause) return;
     try {
       writeConfigWithout(this.cfg, role, 'archive_command');
       await reloadConfig(this.cfg);
       log.warn(
         {
-          failingForSeconds: Math.round((Date.now() - since) / 1000),
+          why: decision.why,
+          invariant: decision.invariant,
           fix: 'Bring the store back: the segments stay in pg_wal and are archived by the new primary and by this instance when it returns.',
         },
         'the store has been failing: stopping without the final archiving attempts (archiving paused for this stop)',

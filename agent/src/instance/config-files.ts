@@ -13,6 +13,7 @@ import { recoveryParameters } from '../restore/recovery';
 import { isFollowingSource, rolesPending, sourceConninfo } from './clone-source';
 import { archiveMode } from '../decide/archive';
 import { primaryTlsConninfo, tlsParameters } from './tls';
+import { hbaWithManagedRules } from './managed-spec';
 
 /** The physical replication slot the primary keeps for the instance with this ordinal. */
 export function slotName(cluster: string, ordinal: number): string {
@@ -146,7 +147,9 @@ export function writeConfigFiles(cfg: InstanceConfig, role: 'primary' | 'replica
   fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), renderPostgresqlConf(cfg, role), { mode: 0o600 });
   fs.writeFileSync(path.join(cfg.pgdata, 'pg_ident.conf'), renderPgIdent(), { mode: 0o600 });
   const foreignRoles = isRecovering(cfg) || rolesPending(cfg.pgdata);
-  fs.writeFileSync(path.join(cfg.pgdata, 'pg_hba.conf'), (foreignRoles ? RECOVERY_HBA : '') + pgHba(cfg), { mode: 0o600 });
+  fs.writeFileSync(path.join(cfg.pgdata, 'pg_hba.conf'), hbaWithManagedRules((foreignRoles ? RECOVERY_HBA : '') + pgHba(cfg), cfg.configDir), {
+    mode: 0o600,
+  });
   const signal = path.join(cfg.pgdata, 'standby.signal');
   if (followsSource(cfg, role)) {
     fs.writeFileSync(signal, '', { mode: 0o600 });
@@ -174,8 +177,9 @@ export function writeConfigWithout(cfg: InstanceConfig, role: 'primary' | 'repli
 /** Back to SCRAM only once the roles have this cluster's passwords. Returns true when it changed the file. */
 export function restoreStrictHba(cfg: InstanceConfig): boolean {
   const file = path.join(cfg.pgdata, 'pg_hba.conf');
-  if (fs.readFileSync(file, 'utf8') === pgHba(cfg)) return false;
-  fs.writeFileSync(file, pgHba(cfg), { mode: 0o600 });
+  const strict = hbaWithManagedRules(pgHba(cfg), cfg.configDir);
+  if (fs.readFileSync(file, 'utf8') === strict) return false;
+  fs.writeFileSync(file, strict, { mode: 0o600 });
   return true;
 }
 

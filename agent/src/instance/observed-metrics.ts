@@ -10,6 +10,7 @@ import { listBackupFolders, readBackupInfo } from '../catalog/catalog';
 import { log } from '../common/log';
 import { createS3Client } from '../s3/client';
 import { StoreConfig } from '../store/config';
+import { readDrillResults } from '../verify/drill-result';
 import { InstanceConfig } from './config';
 import { localConnection, withClient } from './sql';
 
@@ -39,6 +40,9 @@ export interface ObservedBackups {
   /** The end of the oldest complete backup: the earliest point a restore can reach. */
   firstRecoverabilityPoint?: number;
   lastFailedTime?: number;
+  /** The restore drill's last success and failure (Unix seconds), from `<server>/restore-drill.json`. */
+  drillSucceededTime?: number;
+  drillFailedTime?: number;
 }
 
 export async function readObservedStats(cfg: InstanceConfig): Promise<ObservedStats> {
@@ -130,7 +134,14 @@ export class BackupCatalogReader {
       .filter(b => b.status === 'FAILED')
       .map(b => (b.endTime ?? b.beginTime).getTime())
       .sort((x, y) => x - y);
+    // One small GET more a minute: the drill's result (drill-result.ts).
+    const drill = await readDrillResults(s3, this.store).catch(e => {
+      log.debug({ err: (e as Error).message }, 'cannot read the restore drill result for /metrics');
+      return undefined;
+    });
     return {
+      drillSucceededTime: drill?.lastSucceeded?.time,
+      drillFailedTime: drill?.lastFailed?.time,
       count: ended.length,
       lastCompletedTime: ended.length ? ended[ended.length - 1] / 1000 : undefined,
       firstRecoverabilityPoint: ended.length ? ended[0] / 1000 : undefined,
@@ -293,6 +304,18 @@ export function renderObserved(
       'When the newest failed base backup started or ended, Unix time; 0: never (primary).',
       'gauge',
       [['', b.lastFailedTime ?? 0]],
+    );
+    metric(
+      'pgc_restore_drill_last_succeeded_timestamp_seconds',
+      'When the last restore drill (pg-agent verify) that passed ended, Unix time; 0: never (primary).',
+      'gauge',
+      [['', b.drillSucceededTime ?? 0]],
+    );
+    metric(
+      'pgc_restore_drill_last_failed_timestamp_seconds',
+      'When the last restore drill (pg-agent verify) that failed ended, Unix time; 0: never (primary).',
+      'gauge',
+      [['', b.drillFailedTime ?? 0]],
     );
   }
   return out;

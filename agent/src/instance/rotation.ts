@@ -12,6 +12,7 @@ import { InstanceConfig } from './config';
 import { writeReplicationPassfile } from './config-files';
 import { pollCredentials } from './credentials';
 import { applyPasswords } from './passwords';
+import { reconcileCanaryRoles } from './canary-role';
 
 /** Starts following the Secrets; `isPrimary` says whether this instance is the reconciled, writable primary now. */
 export function startRotation(kube: KubeClient, cfg: InstanceConfig, isPrimary: () => boolean): () => void {
@@ -23,5 +24,7 @@ export function startRotation(kube: KubeClient, cfg: InstanceConfig, isPrimary: 
     } catch (e) {
       log.warn({ err: (e as Error).message }, "cannot apply the Secrets' passwords to the roles yet; retrying");
     }
+    // The canaries' roles follow their Secrets and the ConfigMap the same way (logs its own problems).
+    await reconcileCanaryRoles(kube, cfg);
   });
 }

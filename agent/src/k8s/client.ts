@@ -1,20 +1,14 @@
 /**
  * The agent's only door to the Kubernetes API. In a pod it uses the ServiceAccount token (in-cluster config);
- * elsewhere (tests, `kubectl`-style use) `KUBECONFIG`. Errors keep the API's status code so callers can tell a
- * 404 (missing) or a 409 (conflict, already exists) from a failure.
+ * elsewhere (tests, `kubectl`-style use) `KUBECONFIG`; the requests go through the small client in ./rest. Errors
+ * keep the API's status code so callers can tell a 404 (missing) or a 409 (conflict, already exists) from a failure.
  */
-import type { AppsV1Api, CoordinationV1Api, CoreV1Api, V1Lease, V1Pod, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+// Types only (erased at build): the objects keep the API's shapes; the calls go through ./rest.
+import type { V1Lease, V1Pod, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
 import { AgentError } from '../common/errors';
+import { KubeError, MicroTime, kubeRest, loadKubeEndpoint } from './rest';
 
-export class KubeError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'KubeError';
-  }
-}
+export { KubeError };
 
 export interface KubeClient {
   readonly namespace: string;
@@ -43,93 +37,58 @@ export interface KubeClient {
   microTime(date: Date): Date;
 }
 
-/** Maps the client's ApiException to KubeError, reading the Status message the API server sends. */
-function toKubeError(err: unknown, what: string): KubeError {
-  const e = err as { code?: number; body?: unknown; message?: string };
-  if (typeof e?.code !== 'number') {
-    return new KubeError(0, `${what}: Kubernetes API unreachable (${e?.message ?? String(err)})`);
-  }
-  let message = e.message ?? '';
-  try {
-    const body = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
-    if (body && typeof body === 'object' && 'message' in body) message = String((body as { message: unknown }).message);
-  } catch {
-    /* keep the client's message */
-  }
-  return new KubeError(e.code, `${what}: ${e.code} ${message}`);
-}
-
 /** Requests the API does not answer within this time fail: an agent must never hang on a partitioned API. */
 const REQUEST_TIMEOUT_MS = 5000;
 
-function withTimeout<T>(what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new KubeError(0, `${what}: no answer from the Kubernetes API within ${REQUEST_TIMEOUT_MS} ms`)),
-      REQUEST_TIMEOUT_MS,
-    );
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
+const MERGE_PATCH = 'application/merge-patch+json';
 
 export async function connectKube(namespace: string): Promise<KubeClient> {
-  const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
+  let endpoint;
   try {
-    kc.loadFromDefault();
+    endpoint = await loadKubeEndpoint();
   } catch (e) {
     throw new AgentError(
       `cannot load Kubernetes credentials (${(e as Error).message})`,
-      'Run in a pod with its ServiceAccount token mounted, or set KUBECONFIG.',
+      'Run in a pod with its ServiceAccount token mounted (automountServiceAccountToken), or set KUBECONFIG.',
     );
   }
-  if (!kc.getCurrentCluster()) {
-    throw new AgentError('no Kubernetes API configured', 'Run in a pod with automountServiceAccountToken, or set KUBECONFIG.');
-  }
-  const core: CoreV1Api = kc.makeApiClient(k8s.CoreV1Api);
-  const coordination: CoordinationV1Api = kc.makeApiClient(k8s.CoordinationV1Api);
-  const apps: AppsV1Api = kc.makeApiClient(k8s.AppsV1Api);
-  const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-  const notFoundAsUndefined = async <T>(what: string, call: () => Promise<T>): Promise<T | undefined> => {
+  const rest = kubeRest(endpoint);
+  const call = <T>(method: string, apiPath: string, what: string, body?: unknown, contentType?: string) =>
+    rest<T>(method, apiPath, what, { body, contentType, timeoutMs: REQUEST_TIMEOUT_MS });
+  const notFoundAsUndefined = async <T>(what: string, apiPath: string): Promise<T | undefined> => {
     try {
-      return await withTimeout(what, call());
+      return await call<T>('GET', apiPath, what);
     } catch (err) {
-      const ke = err instanceof KubeError ? err : toKubeError(err, what);
-      if (ke.code === 404) return undefined;
-      throw ke;
+      if (err instanceof KubeError && err.code === 404) return undefined;
+      throw err;
     }
   };
-  const rethrow = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
-    try {
-      return await withTimeout(what, call());
-    } catch (err) {
-      throw err instanceof KubeError ? err : toKubeError(err, what);
-    }
-  };
+  const ns = `/namespaces/${encodeURIComponent(namespace)}`;
+  const pods = `/api/v1${ns}/pods`;
+  const secrets = `/api/v1${ns}/secrets`;
+  const leases = `/apis/coordination.k8s.io/v1${ns}/leases`;
+  const statefulSets = `/apis/apps/v1${ns}/statefulsets`;
+  const one = (collection: string, name: string) => `${collection}/${encodeURIComponent(name)}`;
   return {
     namespace,
-    getPod: name => notFoundAsUndefined(`get pod ${name}`, () => core.readNamespacedPod({ name, namespace })),
-    patchPodLabels: (name, labels) =>
-      rethrow(`label pod ${name}`, () => core.patchNamespacedPod({ name, namespace, body: { metadata: { labels } } }, mergePatch)),
-    getSecret: name => notFoundAsUndefined(`get secret ${name}`, () => core.readNamespacedSecret({ name, namespace })),
-    createSecret: secret => rethrow(`create secret ${secret.metadata?.name}`, () => core.createNamespacedSecret({ namespace, body: secret })),
-    replaceSecret: secret =>
-      rethrow(`replace secret ${secret.metadata?.name}`, () =>
-        core.replaceNamespacedSecret({ name: secret.metadata!.name!, namespace, body: secret }),
-      ),
-    patchPodAnnotations: (name, annotations) =>
-      rethrow(`annotate pod ${name}`, () => core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, mergePatch)),
-    getLease: name => notFoundAsUndefined(`get lease ${name}`, () => coordination.readNamespacedLease({ name, namespace })),
-    createLease: lease => rethrow(`create lease ${lease.metadata?.name}`, () => coordination.createNamespacedLease({ namespace, body: lease })),
-    replaceLease: lease =>
-      rethrow(`update lease ${lease.metadata?.name}`, () =>
-        coordination.replaceNamespacedLease({ name: lease.metadata!.name!, namespace, body: lease }),
-      ),
-    getStatefulSet: name => notFoundAsUndefined(`get statefulset ${name}`, () => apps.readNamespacedStatefulSet({ name, namespace })),
+    getPod: name => notFoundAsUndefined(`get pod ${name}`, one(pods, name)),
+    patchPodLabels: (name, labels) => call('PATCH', one(pods, name), `label pod ${name}`, { metadata: { labels } }, MERGE_PATCH),
+    getSecret: name => notFoundAsUndefined(`get secret ${name}`, one(secrets, name)),
+    createSecret: secret => call('POST', secrets, `create secret ${secret.metadata?.name}`, secret),
+    replaceSecret: secret => call('PUT', one(secrets, secret.metadata!.name!), `replace secret ${secret.metadata?.name}`, secret),
+    patchPodAnnotations: (name, annotations) => call('PATCH', one(pods, name), `annotate pod ${name}`, { metadata: { annotations } }, MERGE_PATCH),
+    getLease: name => notFoundAsUndefined(`get lease ${name}`, one(leases, name)),
+    createLease: lease => call('POST', leases, `create lease ${lease.metadata?.name}`, lease),
+    replaceLease: lease => call('PUT', one(leases, lease.metadata!.name!), `update lease ${lease.metadata?.name}`, lease),
+    getStatefulSet: name => notFoundAsUndefined(`get statefulset ${name}`, one(statefulSets, name)),
     deletePod: async (name, uid) => {
-      await rethrow(`delete pod ${name}`, () => core.deleteNamespacedPod({ name, namespace, body: uid ? { preconditions: { uid } } : undefined }));
+      await call(
+        'DELETE',
+        one(pods, name),
+        `delete pod ${name}`,
+        uid ? { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } } : undefined,
+      );
     },
-    microTime: date => new k8s.V1MicroTime(date.getTime()),
+    microTime: date => new MicroTime(date.getTime()),
   };
 }

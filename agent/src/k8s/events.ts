@@ -14,6 +14,7 @@
 import type { EventsV1Event } from '@kubernetes/client-node';
 import { ENV, EVENT_REPORTING_CONTROLLER, EventReason } from '../../../lib/contract';
 import { log } from '../common/log';
+import { KubeRest, MicroTime, kubeRest, loadKubeEndpoint } from './rest';
 
 export interface PodEvent {
   reason: EventReason;
@@ -171,42 +172,24 @@ export function eventRecorder(opts: EventRecorderOptions): EventRecorder {
 }
 
 /**
- * client-node, loaded on the first event. Without Kubernetes credentials (a Job without a ServiceAccount token, a
- * person's shell) every event is dropped, logged at debug.
+ * The API client (./rest), set up on the first event. Without Kubernetes credentials (a Job without a ServiceAccount
+ * token, a person's shell) every event is dropped, logged at debug.
  */
 function defaultSender(namespace: string, timeoutMs: number): EventSender {
   let api: Promise<((event: EventsV1Event) => Promise<unknown>) | undefined> | undefined;
   const load = async () => {
-    const k8s = await import('@kubernetes/client-node');
-    const kc = new k8s.KubeConfig();
+    let rest: KubeRest;
     try {
-      kc.loadFromDefault();
+      rest = kubeRest(await loadKubeEndpoint());
     } catch {
       return undefined;
     }
-    if (!kc.getCurrentCluster()) return undefined;
-    const events = kc.makeApiClient(k8s.EventsV1Api);
     // The request itself is aborted at the timeout: a hanging API must not keep a finished Job's process alive.
-    const abortAtTimeout = {
-      middlewareMergeStrategy: 'append' as const,
-      middleware: [
-        {
-          pre: (ctx: import('@kubernetes/client-node').RequestContext) => {
-            ctx.setSignal(AbortSignal.timeout(timeoutMs));
-            return new k8s.Observable(Promise.resolve(ctx));
-          },
-          post: (res: import('@kubernetes/client-node').ResponseContext) => new k8s.Observable(Promise.resolve(res)),
-        },
-      ],
-    };
     return (event: EventsV1Event) =>
-      events.createNamespacedEvent(
-        {
-          namespace,
-          body: { ...event, eventTime: new k8s.V1MicroTime(event.eventTime.getTime()) },
-        },
-        abortAtTimeout,
-      );
+      rest('POST', `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events`, `record event ${event.reason}`, {
+        body: { ...event, eventTime: new MicroTime(event.eventTime.getTime()) },
+        timeoutMs,
+      });
   };
   return async event => {
     api ??= load();

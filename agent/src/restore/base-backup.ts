@@ -13,6 +13,7 @@ import { Transform, TransformCallback, pipeline } from 'stream';
 import { Compression, s3Layout } from '../../../lib/contract';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
+import { startProgress } from '../common/progress';
 import { S3Bucket } from '../s3/client';
 import { ListedObject, listPrefix } from '../s3/objects';
 import { StoreConfig } from '../store/config';
@@ -32,6 +33,8 @@ export interface RestoreOptions {
   rangesPerObject?: number;
   /** Restore a backup that is not DONE (to inspect it; never to recover from). @default false */
   allowIncomplete?: boolean;
+  /** The progress lines' message. @default 'restore in progress' */
+  progressMessage?: string;
 }
 
 export interface RestoredObject {
@@ -145,41 +148,52 @@ export async function restoreBaseBackup(
       fs.mkdirSync(d, { recursive: true, mode: 0o700 });
     }
     const results: RestoredObject[] = [];
-    await forEachLimit(tars, opts.parallel ?? 2, async t => {
-      const name = path.basename(t.object.key);
-      const hasher = new Hasher();
-      const body = rangedObjectStream(s3, t.object.key, t.object.size, { parallel: opts.rangesPerObject });
-      // pipeline: an error anywhere (S3, a corrupt compressed stream) fails the last stream, which fails the extract.
-      // Slice: small compressed chunks, so that the decompressor's output stays bounded by backpressure.
-      const tarStream = pipeline(body, hasher, new Slice(), decompressStream(t.compression as Compression), () => undefined);
-      const { files, bytes } = await extractTar(tarStream, dirs.get(t.oid)!);
-      const sha256 = hasher.sha256.digest('hex');
-      let verified: RestoredObject['verified'] = 'none';
-      if (ours?.writer === 'pg-agent' && ours.data_key === name && typeof ours.data_sha256 === 'string') {
-        if (sha256 !== ours.data_sha256)
-          throw new AgentError(
-            `${name} of backup ${backupId} does not match its checksum (SHA-256 ${sha256}, backup.info says ${ours.data_sha256})`,
-            'The stored backup is damaged; restore another one.',
-            { key: t.object.key },
-          );
-        verified = 'sha256';
-      } else {
-        const check = etagCheck(t.object.etag);
-        if (check) {
-          if (!check(hasher.md5.digest()))
+    // Progress counts the stored (compressed) bytes read: their total is known before the first byte.
+    const hashers: Hasher[] = [];
+    const totalStored = tars.reduce((n, t) => n + t.object.size, 0);
+    const stopProgress = startProgress(() => ({ done: hashers.reduce((n, h) => n + h.bytes, 0), total: totalStored }), {
+      msg: opts.progressMessage ?? 'restore in progress',
+    });
+    try {
+      await forEachLimit(tars, opts.parallel ?? 2, async t => {
+        const name = path.basename(t.object.key);
+        const hasher = new Hasher();
+        hashers.push(hasher);
+        const body = rangedObjectStream(s3, t.object.key, t.object.size, { parallel: opts.rangesPerObject });
+        // pipeline: an error anywhere (S3, a corrupt compressed stream) fails the last stream, which fails the extract.
+        // Slice: small compressed chunks, so that the decompressor's output stays bounded by backpressure.
+        const tarStream = pipeline(body, hasher, new Slice(), decompressStream(t.compression as Compression), () => undefined);
+        const { files, bytes } = await extractTar(tarStream, dirs.get(t.oid)!);
+        const sha256 = hasher.sha256.digest('hex');
+        let verified: RestoredObject['verified'] = 'none';
+        if (ours?.writer === 'pg-agent' && ours.data_key === name && typeof ours.data_sha256 === 'string') {
+          if (sha256 !== ours.data_sha256)
             throw new AgentError(
-              `${name} of backup ${backupId} does not match its ETag ${t.object.etag}`,
+              `${name} of backup ${backupId} does not match its checksum (SHA-256 ${sha256}, backup.info says ${ours.data_sha256})`,
               'The stored backup is damaged; restore another one.',
               { key: t.object.key },
             );
-          verified = 'md5';
+          verified = 'sha256';
+        } else {
+          const check = etagCheck(t.object.etag);
+          if (check) {
+            if (!check(hasher.md5.digest()))
+              throw new AgentError(
+                `${name} of backup ${backupId} does not match its ETag ${t.object.etag}`,
+                'The stored backup is damaged; restore another one.',
+                { key: t.object.key },
+              );
+            verified = 'md5';
+          }
         }
-      }
-      if (hasher.bytes !== t.object.size)
-        throw new AgentError(`${name}: read ${hasher.bytes} bytes of ${t.object.size}`, 'Retry the restore.', { key: t.object.key });
-      results.push({ key: t.object.key, compression: t.compression!, storedBytes: t.object.size, files, bytes, verified });
-      log.info({ key: t.object.key, files, bytes, verified }, 'restored a backup archive');
-    });
+        if (hasher.bytes !== t.object.size)
+          throw new AgentError(`${name}: read ${hasher.bytes} bytes of ${t.object.size}`, 'Retry the restore.', { key: t.object.key });
+        results.push({ key: t.object.key, compression: t.compression!, storedBytes: t.object.size, files, bytes, verified });
+        log.info({ key: t.object.key, files, bytes, verified }, 'restored a backup archive');
+      });
+    } finally {
+      stopProgress();
+    }
     // Tablespaces: pg_tblspc/<oid> points at where each one was restored (barman-cloud-restore does the same).
     for (const t of info.tablespaces ?? []) {
       const link = path.join(targetDir, 'pg_tblspc', String(t.oid));

@@ -4,7 +4,8 @@
  * end of the archive, or only to the backup's consistency point), starts PostgreSQL on it, runs pg_amcheck and
  * counts the chosen tables. Prints a JSON report; exit 0 when every check passed, 1 when a check failed, 2 when
  * the backup could not be restored or replayed, 3 when the scratch directory was refused (decide/scratch.ts: not
- * verify's own, or on the data volume; nothing deleted). Reads the store, never writes to it.
+ * verify's own, or on the data volume; nothing deleted). Reads the store, and writes only the outcome, to
+ * `<server>/restore-drill.json` (drill-result.ts: how the result reaches Prometheus).
  *
  * Replaying to `latest` must reach the end of the archive (invariant I4): before the replay, the archive is checked
  * for a continuous WAL range from the backup along the newest timeline (a gap fails at once, naming the missing
@@ -27,6 +28,8 @@ import { scratchFacts, takeScratch } from './scratch-dir';
 import { decideScratch } from '../decide/scratch';
 import { recoveryOutcome, startScratchServer, writeScratchConfig } from './scratch-server';
 import { JobEvents } from '../k8s/job-events';
+import { readStoreConfig } from '../store/config';
+import { DrillRun, recordDrillResult } from './drill-result';
 
 /** A gap in the archive is listed again this many times, this far apart, before verify fails on it. */
 const GAP_RECHECKS = 2;
@@ -38,20 +41,53 @@ export interface VerifyOptions {
   scratch?: string;
 }
 
-/** `pg-agent verify`, recording its result as an Event on its pod (DrillSucceeded, DrillFailed). */
+/**
+ * What a run reports once it knows its outcome. `drilled: false` (the scratch directory was refused, nothing was
+ * restored) says nothing about the backups: an Event only, the store's result is left as it was.
+ */
+type ReportResult = (ok: boolean, backupId: string, detail: string, drilled?: boolean) => void;
+
+/**
+ * `pg-agent verify`, recording its result as an Event on its pod (DrillSucceeded, DrillFailed) and in the store
+ * for the primary's metrics (drill-result.ts).
+ */
 export async function verifyCommand(opts: VerifyOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const events = new JobEvents(env);
+  let result: { ok: boolean; run: DrillRun } | undefined;
+  const report: ReportResult = (ok, backupId, detail, drilled = true) => {
+    events.drillResult(ok, backupId, detail);
+    if (drilled) result = { ok, run: { time: Date.now() / 1000, backupId, detail } };
+  };
   try {
-    return await verify(opts, env, events);
+    return await verify(opts, env, report);
   } catch (e) {
-    events.drillResult(false, opts.backup ?? '', (e as Error).message);
+    report(false, opts.backup ?? '', (e as Error).message);
     throw e;
   } finally {
+    if (result) await publishDrillResult(env, result.ok, result.run);
     await events.settled();
   }
 }
 
-async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, events: JobEvents): Promise<number> {
+/** Best effort: a store that cannot take the result (it is unreachable, or the drill's rights are read-only) is logged. */
+async function publishDrillResult(env: NodeJS.ProcessEnv, ok: boolean, run: DrillRun): Promise<void> {
+  let s3;
+  try {
+    const store = readStoreConfig(env);
+    // Two attempts: an unreachable store must not hold the Job's end for long.
+    s3 = createS3Client({ ...store.s3, maxAttempts: 2 });
+    await recordDrillResult(s3, store, ok, run);
+  } catch (e) {
+    log.warn(
+      { err: (e as Error).message, fix: 'Let the drill write <server>/restore-drill.json in the store, or alert on its failed Jobs instead.' },
+      'verify: cannot record the result in the store; pgc_restore_drill_* will not show this run',
+    );
+  } finally {
+    s3?.destroy();
+  }
+}
+
+async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, reportResult: ReportResult): Promise<number> {
   const cfg = readVerifyConfig(env, { backupId: opts.backup, replay: opts.replay, scratch: opts.scratch });
   const where = `s3://${cfg.store.s3.bucket}/${s3Layout.baseRoot(cfg.store.prefix, cfg.store.serverName)}`;
   // The scratch directory must be verify's own (new, empty, or marked by an earlier run) and off the data volume:
@@ -63,7 +99,7 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, events: JobEv
       { scratch: facts.scratch, invariant: decision.invariant, fix: decision.fix },
       `verify refuses the scratch directory ${facts.scratch}: ${decision.why}`,
     );
-    events.drillResult(false, opts.backup ?? '', `the scratch directory ${facts.scratch} was refused: ${decision.why}`);
+    reportResult(false, opts.backup ?? '', `the scratch directory ${facts.scratch} was refused: ${decision.why}`, false);
     return 3;
   }
   takeScratch(facts.scratch, decision.mark);
@@ -93,7 +129,7 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, events: JobEv
     const tablespaces = Object.fromEntries((backup.tablespaces ?? []).map(t => [t.name, path.join(tablespaceRoot, t.name)]));
     let restored;
     try {
-      restored = await restoreBaseBackup(s3, cfg.store, backup.backupId, pgdata, { tablespaces });
+      restored = await restoreBaseBackup(s3, cfg.store, backup.backupId, pgdata, { tablespaces, progressMessage: 'verify: restore in progress' });
     } catch (e) {
       if (e instanceof AgentError) throw e;
       throw new AgentError(
@@ -191,7 +227,7 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, events: JobEv
           },
           `verify failed: ${failures.join('; ')}`,
         );
-      events.drillResult(
+      reportResult(
         report.ok,
         backup.backupId,
         report.ok

@@ -400,7 +400,21 @@ const events = define('events.k8s.io', 'v1', 'events', 'Event', {
   },
 });
 
-export const RESOURCE_TYPES: ResourceType[] = [pods, secrets, configmaps, leases, statefulsets, events];
+/**
+ * CronJobs, read by `pg-agent status` (schedule, suspend, and the status the CronJob controller writes: the harness
+ * seeds it with `seed`, as it does a StatefulSet's).
+ */
+const cronjobs = define('batch', 'v1', 'cronjobs', 'CronJob', {
+  decode: obj => (obj.spec !== undefined && !isObject(obj.spec) ? cannotUnmarshal(obj.spec, 'CronJob.spec', 'v1.CronJobSpec') : undefined),
+  prepareForCreate: obj => {
+    obj.status = {};
+  },
+  prepareForUpdate: (obj, old) => {
+    obj.status = JSON.parse(JSON.stringify(old.status ?? {}));
+  },
+});
+
+export const RESOURCE_TYPES: ResourceType[] = [pods, secrets, configmaps, leases, statefulsets, events, cronjobs];
 
 /** By URL segments: group ('' for core), version, plural resource name. */
 export function resourceByPath(group: string, version: string, resource: string): ResourceType | undefined {

@@ -199,6 +199,31 @@ export async function createUser(uid: string): Promise<S3Credentials & { uid: st
   return { uid, accessKeyId: key.access_key, secretAccessKey: key.secret_key };
 }
 
+/**
+ * A read-only S3 credential on the test user's buckets: an RGW subuser of the test user with `--access=read` and its
+ * own S3 keys (lists and gets work, puts and deletes are refused with AccessDenied). Idempotent.
+ */
+export async function createReadOnlySubuser(name: string): Promise<S3Credentials & { uid: string }> {
+  if (!/^[a-z0-9][a-z0-9_-]{0,30}$/.test(name)) throw new Error(`createReadOnlySubuser: "${name}" must match [a-z0-9][a-z0-9_-]*`);
+  const subuser = `test:${name}`;
+  const info = JSON.parse(await rgwAdmin('user', 'info', '--uid=test')) as { keys: { user: string; access_key: string; secret_key: string }[] };
+  let key = info.keys.find(k => k.user === subuser);
+  if (!key) {
+    const out = await rgwAdmin(
+      'subuser',
+      'create',
+      '--uid=test',
+      `--subuser=${subuser}`,
+      '--access=read',
+      '--key-type=s3',
+      '--gen-access-key',
+      '--gen-secret',
+    );
+    key = (JSON.parse(out) as typeof info).keys.find(k => k.user === subuser)!;
+  }
+  return { uid: subuser, accessKeyId: key.access_key, secretAccessKey: key.secret_key };
+}
+
 /** Runs RGW garbage collection now, so that deleted objects free their space. */
 export async function rgwGc(): Promise<void> {
   await rgwAdmin('gc', 'process', '--include-all');
