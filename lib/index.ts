@@ -15,6 +15,7 @@ export * from './bootstrap/bootstrap';
 export * from './bootstrap/recovery';
 export * from './bootstrap/pg-basebackup';
 export { ValidationError } from './validation';
+export type { TlsProps, CertManagerIssuerRef } from './tls/cluster-tls';
 export * as contract from './contract';
 export * from './canary/canary-app';
 export { PACKAGE_VERSION } from './version';

@@ -9,6 +9,7 @@ import { BackupStore } from './backup-store';
 import { BACKUP_DEFAULTS, COMPRESSIONS, WAL_MAX_PARALLEL_RANGE, isCompression } from '../contract/defaults';
 import { validateRetention } from './retention';
 import { scheduledJobSpec, toCronJobSchedule } from './schedule';
+import { caClientEnv, caClientMount, caClientVolume } from '../tls/cluster-tls';
 
 /** Backup settings of a cluster: WAL archiving to the store, scheduled base backups, retention. */
 export interface BackupProps {
@@ -174,16 +175,18 @@ export class ClusterBackup extends Construct {
             { name: BACKUP_ENV.fromStandby, value: String(b.fromStandby) },
             { name: ENV.replicationPassword, valueFrom: { secretKeyRef: { name: props.replicationSecret, key: 'password' } } },
             ...backupEnv(b),
+            // pg_basebackup and the agent's own connection verify the instance against <cluster>-ca.
+            ...caClientEnv,
           ],
           resources: {
             requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('128Mi') },
             // Streaming with bounded buffers: a backup never needs more, whatever the database size.
             limits: { memory: k8s.Quantity.fromString('512Mi') },
           },
-          volumeMounts: [{ name: 'tmp', mountPath: PATHS.tmpDir }, ...(ca ? [ca.mount] : [])],
+          volumeMounts: [{ name: 'tmp', mountPath: PATHS.tmpDir }, ...(ca ? [ca.mount] : []), caClientMount],
         }),
       ],
-      volumes: [{ name: 'tmp', emptyDir: {} }, ...(ca ? [ca.volume] : [])],
+      volumes: [{ name: 'tmp', emptyDir: {} }, ...(ca ? [ca.volume] : []), caClientVolume(props.cluster)],
     };
     const jobSpec = (backoffLimit: number): k8s.JobSpec => ({
       backoffLimit,

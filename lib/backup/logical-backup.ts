@@ -17,6 +17,7 @@ import type { PostgresCluster } from '../cluster/postgres-cluster';
 import { agentContainer, agentPodSecurityContext } from '../pod/pod-security';
 import { ResourceProps, renderResources, validateResources } from '../pod/resources';
 import { ValidationError } from '../validation';
+import { caClientEnv, caClientMount, caClientVolume } from '../tls/cluster-tls';
 import { backupEnv, ResolvedBackup } from './cluster-backup';
 import { validateRetention } from './retention';
 import { scheduledJobSpec, toCronJobSchedule } from './schedule';
@@ -85,17 +86,19 @@ function logicalPodSpec(
       ...c.env,
       // The base backups' retention is not theirs: LOGICAL_ENV.retention is.
       ...backupEnv(backup).filter(e => e.name !== BACKUP_ENV.retention),
+      // Over TLS, verifying the server against <cluster>-ca (pg_dump, pg_restore and the agent's own connection).
+      ...caClientEnv,
     ],
     resources: c.resources,
     // The dump is streamed to S3; a restore downloads it here first (checksum before pg_restore): size the volume.
-    volumeMounts: [{ name: 'tmp', mountPath: PATHS.tmpDir }, ...(ca ? [ca.mount] : [])],
+    volumeMounts: [{ name: 'tmp', mountPath: PATHS.tmpDir }, ...(ca ? [ca.mount] : []), caClientMount],
   });
   return {
     automountServiceAccountToken: false,
     restartPolicy: 'Never',
     securityContext: agentPodSecurityContext(),
     containers: [{ ...container, args: c.args }],
-    volumes: [{ name: 'tmp', emptyDir: {} }, ...(ca ? [ca.volume] : [])],
+    volumes: [{ name: 'tmp', emptyDir: {} }, ...(ca ? [ca.volume] : []), caClientVolume(cluster.name)],
   };
 }
 

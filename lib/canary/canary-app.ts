@@ -10,6 +10,7 @@ import {
   ENV,
   LABELS,
   PATHS,
+  CA_MOUNT,
   canarySecretName,
   reservedRoleReason,
 } from '../contract';
@@ -18,6 +19,7 @@ import { CanaryNetworkPolicies, CanaryNetworkPolicyProps, checkCanaryPeers } fro
 import { PostgresCluster } from '../cluster/postgres-cluster';
 import { agentContainerSecurityContext, agentPodSecurityContext } from '../pod/pod-security';
 import { ValidationError, checkDnsLabel } from '../validation';
+import { caClientEnv, caClientMount, caClientVolume } from '../tls/cluster-tls';
 
 export interface CanaryAppProps {
   /** The cluster to write test records into. */
@@ -201,6 +203,9 @@ export class CanaryApp extends Construct {
             { name: CANARY_AUTH_ENV.password, valueFrom: { secretKeyRef: { name: auth.secretName, key: auth.passwordKey ?? 'password' } } },
           ]
         : []),
+      // TLS is always on: verify the instances against <cluster>-ca (node's TLS reads NODE_EXTRA_CA_CERTS).
+      ...caClientEnv,
+      { name: 'NODE_EXTRA_CA_CERTS', value: CA_MOUNT.file },
     ];
     cluster.addCanaryRole({ role, database: db.name, secretName: this.secretName });
     declareObjects(this, [
@@ -232,6 +237,7 @@ export class CanaryApp extends Construct {
             automountServiceAccountToken: false,
             enableServiceLinks: false,
             securityContext: agentPodSecurityContext(),
+            volumes: [caClientVolume(cluster.name)],
             containers: [
               {
                 name: 'canary',
@@ -240,6 +246,7 @@ export class CanaryApp extends Construct {
                 args: ['canary'],
                 env,
                 ports: [{ name: 'http', containerPort: CANARY_HTTP_PORT, protocol: 'TCP' }],
+                volumeMounts: [caClientMount],
                 // /healthz answers while the web server runs, whatever the database's state: the page is what shows
                 // a database that is down, so the pod must stay up and in the Service then.
                 readinessProbe: probe(3),

@@ -27,6 +27,7 @@ import { PriorityClass } from '../scheduling/priority-class';
 import { jobPlacement, mergeAffinity, renderSpread, renderTolerations, validateScheduling } from '../scheduling/pod-scheduling';
 import { ClusterSecrets } from '../secrets/cluster-secrets';
 import { instanceCredentialEnv, instanceCredentialRules } from '../secrets/instance-credentials';
+import { renderCertificate, resolveTls, tlsEnv, tlsSecretRules } from '../tls/cluster-tls';
 import { pgtune } from '../tuning/pgtune';
 import { ValidationError, parseQuantity } from '../validation';
 import { inheritedLabels } from './labels';
@@ -149,6 +150,9 @@ export class PostgresCluster extends Construct {
     this.parameters = sortKeys({ ...preset, ...(props.parameters ?? {}) });
 
     const credentials = { superuserSecret, replicationSecret, databases: this.databases, generated: secretSpecs };
+    const tls = resolveTls(name, props.tls, clusterDomain, labelsFor(COMPONENTS.secrets));
+    if (tls.mode === 'certManager')
+      renderCertificate(this, name, Chart.of(this).namespace, clusterDomain, props.tls!, tls, labelsFor(COMPONENTS.instance));
 
     // RBAC for the instances: label their own pods, read (and recreate) their credential Secrets, nothing else.
     const saName = names.serviceAccount(name);
@@ -187,6 +191,7 @@ export class PostgresCluster extends Construct {
         ...(managed.secretNames.length
           ? [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: [...managed.secretNames].sort() }]
           : []),
+        ...tlsSecretRules(tls),
       ],
     });
     new k8s.KubeRoleBinding(this, 'RoleBinding', {
@@ -205,6 +210,7 @@ export class PostgresCluster extends Construct {
         podLabels: labelsFor(COMPONENTS.secrets),
         priorityClassName,
         placement: this.jobPlacement,
+        tls,
       }).job;
     }
 
@@ -257,6 +263,7 @@ export class PostgresCluster extends Construct {
       { name: SHUTDOWN_ENV, value: String(shutdownTimeoutSeconds(grace)) },
       // Secret names only: the agent reads the passwords through the API and follows their rotation.
       ...instanceCredentialEnv(credentials),
+      tlsEnv(tls),
       // With a store, the primary archives WAL there (postgres inherits this environment for archive_command).
       ...(backup ? backupEnv(backup) : []),
       ...bootstrap.env,

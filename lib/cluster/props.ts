@@ -5,6 +5,7 @@ import { PriorityClass } from '../scheduling/priority-class';
 import { NetworkPolicyProps } from '../network/cluster-network-policy';
 import { BackupProps } from '../backup/cluster-backup';
 import { BootstrapProps } from '../bootstrap/bootstrap';
+import { TlsProps } from '../tls/cluster-tls';
 import { ExtensionProps, PgHbaRuleProps, RoleProps, SchemaProps } from './managed-objects';
 import { SchedulingProps } from '../scheduling/pod-scheduling';
 import { ResourceProps } from '../pod/resources';
@@ -150,6 +151,12 @@ export interface PostgresClusterProps extends SchedulingProps {
    * @default 'cluster.local'
    */
   readonly clusterDomain?: string;
+  /**
+   * TLS on every connection (always on; a plaintext TCP connection is refused): where the server certificate
+   * comes from. Clients verify with the CA in Secret `<name>-ca` (key `ca.crt`).
+   * @default { mode: 'generated' } - a CA and a server certificate generated in-cluster, renewed automatically
+   */
+  readonly tls?: TlsProps;
   /**
    * How the first instance gets its data: `initdb` (an empty cluster with the declared databases), `recovery`
    * from another cluster's backups (to a point in time if you like), or `pgBasebackup` from a running server

@@ -6,6 +6,7 @@ import { validateResources } from '../pod/resources';
 import { validateStorage } from './volumes';
 import { DATA_DURABILITIES, LEASE, SHUTDOWN } from '../contract/defaults';
 import { checkParameterName } from './parameter-names';
+import { validateTlsProps } from '../tls/cluster-tls';
 
 /** Longest cluster name: CronJob names must stay within 52 characters with `-backup-initial` and the like added. */
 export const MAX_CLUSTER_NAME = 52 - NAME_SUFFIX_BUDGET;
@@ -34,6 +35,7 @@ export function validateClusterProps(props: PostgresClusterProps): void {
   }
 
   validateDatabases(props);
+  validateTlsProps(props.tls);
   validateStorage(props.storage);
   if (props.hibernate !== undefined && typeof props.hibernate !== 'boolean')
     throw new ValidationError(

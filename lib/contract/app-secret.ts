@@ -23,10 +23,12 @@ export function appSecretData(
     username: spec.username,
     password,
     pgpass: `${spec.host}:${spec.port}:${db}:${spec.username}:${password}\n`,
-    uri: `postgresql://${user}:${pw}@${hostNs}:${spec.port}/${db}`,
-    'jdbc-uri': `jdbc:postgresql://${hostNs}:${spec.port}/${db}?password=${pw}&user=${user}`,
-    'fqdn-uri': `postgresql://${user}:${pw}@${fqdn}:${spec.port}/${db}`,
-    'fqdn-jdbc-uri': `jdbc:postgresql://${fqdn}:${spec.port}/${db}?password=${pw}&user=${user}`,
+    // TLS is always on: verify the server. libpq and pgJDBC read the CA from ~/.postgresql/root.crt unless told
+    // otherwise (PGSSLROOTCERT, or &sslrootcert=<file>): mount key ca.crt of Secret <cluster>-ca there.
+    uri: `postgresql://${user}:${pw}@${hostNs}:${spec.port}/${db}?sslmode=verify-full`,
+    'jdbc-uri': `jdbc:postgresql://${hostNs}:${spec.port}/${db}?password=${pw}&user=${user}&sslmode=verify-full`,
+    'fqdn-uri': `postgresql://${user}:${pw}@${fqdn}:${spec.port}/${db}?sslmode=verify-full`,
+    'fqdn-jdbc-uri': `jdbc:postgresql://${fqdn}:${spec.port}/${db}?password=${pw}&user=${user}&sslmode=verify-full`,
   };
 }
 

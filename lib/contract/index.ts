@@ -8,6 +8,7 @@ export * from './canary';
 export * from './verify';
 export * from './cluster-config';
 export * from './events';
+export * from './tls';
 export * from './managed';
 export * from './logical';
 export * from './defaults';

@@ -1,7 +1,8 @@
 import { ApiObject, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { ENV, SecretSpec, names, COMPONENTS } from '../contract';
+import { ENV, SecretSpec, TlsSpec, names, COMPONENTS } from '../contract';
+import { tlsEnv, tlsSecretRules } from '../tls/cluster-tls';
 import { agentContainer, agentPodSecurityContext } from '../pod/pod-security';
 
 export interface ClusterSecretsProps {
@@ -13,6 +14,8 @@ export interface ClusterSecretsProps {
   readonly labels: Record<string, string>;
   readonly podLabels: Record<string, string>;
   readonly priorityClassName?: string;
+  /** The cluster's TLS: the Job creates the generated CA and certificate and the public `<cluster>-ca`. */
+  readonly tls?: TlsSpec;
   /** Tolerations and node selector of the cluster's scheduling props. */
   readonly placement?: Pick<k8s.PodSpec, 'tolerations' | 'nodeSelector'>;
 }
@@ -38,6 +41,7 @@ export class ClusterSecrets extends Construct {
         // `create` cannot be limited by name in Kubernetes RBAC; reading is limited to the managed Secrets.
         { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
         { apiGroups: [''], resources: ['secrets'], resourceNames: managed, verbs: ['get'] },
+        ...(props.tls ? tlsSecretRules(props.tls) : []),
       ],
     });
     new k8s.KubeRoleBinding(this, 'RoleBinding', {
@@ -72,7 +76,10 @@ export class ClusterSecrets extends Construct {
                 image: props.image,
                 command: 'secrets',
                 cluster: props.cluster,
-                env: [{ name: ENV.secrets, value: Lazy.any({ produce: () => JSON.stringify(props.specs) }) }],
+                env: [
+                  { name: ENV.secrets, value: Lazy.any({ produce: () => JSON.stringify(props.specs) }) },
+                  ...(props.tls ? [tlsEnv(props.tls)] : []),
+                ],
                 resources: {
                   requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('64Mi') },
                   limits: { memory: k8s.Quantity.fromString('256Mi') },

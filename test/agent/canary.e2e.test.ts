@@ -10,11 +10,11 @@
 import * as fs from 'fs';
 import { Browser, BrowserContext, Page, chromium } from 'playwright-core';
 import * as http from 'http';
-import { CANARY_AUTH_ENV, CANARY_ENV } from '../../lib/contract';
+import { CANARY_AUTH_ENV, CANARY_ENV, CA_MOUNT, tlsNames } from '../../lib/contract';
 import { checksumOf } from '../../agent/src/canary/db';
 import { ClusterHarness, eventually, freePort, query } from '../support/cluster-harness';
 import { KubeObject, findObject } from '../support/manifests';
-import { AgentProcess, containerLaunch } from '../support/pod-runner';
+import { AgentProcess, containerLaunch, tempDir } from '../support/pod-runner';
 
 jest.setTimeout(180000);
 
@@ -47,10 +47,13 @@ describe('restore canary e2e: keycloak-pg-cluster-canary from dist/, in Chromium
     tweak?: (name: string, value: string) => string,
   ): Promise<{ p: AgentProcess; url: string }> {
     const port = await freePort();
+    // The cluster CA, as the kubelet mounts Secret <cluster>-ca (the canary verifies the server with it).
+    const caDir = tempDir('canary-ca', h.user);
+    fs.writeFileSync(`${caDir}/ca.crt`, h.secretData(tlsNames.caSecret(CLUSTER))!['ca.crt'], { mode: 0o644 });
     const launch = containerLaunch(deployment, 'canary', {
       podName: `${CANARY}-7d9f8-abcde`,
       namespace: h.namespace,
-      paths: {},
+      paths: { [CA_MOUNT.mountPath]: caDir },
       secret: (name, key) => h.secretData(name)?.[key],
       rewriteEnv: (name, value) => {
         let v = value;

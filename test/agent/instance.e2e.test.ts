@@ -29,7 +29,7 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
       const data = app(db);
       expect(Object.keys(data).sort()).toEqual([...APP_SECRET_KEYS].sort());
       expect(data.password).toMatch(/^[A-Za-z0-9]{48}$/);
-      expect(data.uri).toBe(`postgresql://${db}:${data.password}@shared-pg-rw.databases:5432/${db}`);
+      expect(data.uri).toBe(`postgresql://${db}:${data.password}@shared-pg-rw.databases:5432/${db}?sslmode=verify-full`);
     }
     // The first database's Secret is also <cluster>-app, with the same password.
     expect(h.secretData('shared-pg-app')).toEqual(app('mastodon'));
@@ -81,16 +81,26 @@ describe('instance e2e: shared-pg from dist/ (2 instances, 3 databases)', () => 
     const data = app('mastodon');
     await query(h.connectionFromUri(data.uri), 'CREATE TABLE toots (id serial PRIMARY KEY, body text, at timestamptz DEFAULT now())');
     await query(h.connectionFromUri(data.uri), "INSERT INTO toots (body) VALUES ('hello')");
-    const jdbc = /^jdbc:postgresql:\/\/([^:/]+):(\d+)\/([^?]+)\?password=([^&]+)&user=(.+)$/.exec(data['jdbc-uri'])!;
+    const jdbc = /^jdbc:postgresql:\/\/([^:/]+):(\d+)\/([^?]+)\?password=([^&]+)&user=([^&]+)&sslmode=verify-full$/.exec(data['jdbc-uri'])!;
     expect(jdbc).not.toBeNull();
     const viaJdbc = await query(
-      { host: h.serviceIps[jdbc[1].split('.')[0]], port: Number(jdbc[2]), database: jdbc[3], password: decodeURIComponent(jdbc[4]), user: jdbc[5] },
+      {
+        host: h.serviceIps[jdbc[1].split('.')[0]],
+        port: Number(jdbc[2]),
+        database: jdbc[3],
+        password: decodeURIComponent(jdbc[4]),
+        user: jdbc[5],
+        ssl: h.clientSsl(),
+      },
       'SELECT count(*)::int AS n FROM toots',
     );
     expect(viaJdbc[0].n).toBe(1);
     const [host, port, db, user, password] = data.pgpass.trim().split(':');
     expect(host).toBe('shared-pg-rw');
-    const viaPgpass = await query({ host: h.serviceIps[host], port: Number(port), database: db, user, password }, 'SELECT current_user AS u');
+    const viaPgpass = await query(
+      { host: h.serviceIps[host], port: Number(port), database: db, user, password, ssl: h.clientSsl() },
+      'SELECT current_user AS u',
+    );
     expect(viaPgpass[0].u).toBe('mastodon');
     const onReplica = await eventually(async () => {
       const rows = await query(h.direct(1, 'mastodon', data.password, 'mastodon'), "SELECT body FROM toots WHERE body = 'hello'");

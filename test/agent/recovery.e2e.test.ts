@@ -12,7 +12,8 @@ import { CanaryDb } from '../../agent/src/canary/db';
 /** The restore canary's own records (checksummed) are the drill's test data, besides the Keycloak-like users. */
 function canaryOn(h: ClusterHarness, secret: string): CanaryDb {
   const c = h.connectionFromUri(h.secretData(secret)!.uri);
-  return new CanaryDb({ host: c.host!, port: c.port!, database: c.database!, user: c.user!, password: c.password as string });
+  // TLS is always on: encrypted here (in its pod the canary verifies through NODE_EXTRA_CA_CERTS, which a test process lacks).
+  return new CanaryDb({ host: c.host!, port: c.port!, database: c.database!, user: c.user!, password: c.password as string, ssl: 'require' });
 }
 
 jest.setTimeout(600000);

@@ -151,6 +151,9 @@ describe('PostgresCluster', () => {
     expect(byKind(objects, 'Role', 'pg').rules.filter((r: any) => r.resources.includes('secrets'))).toEqual([
       { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['pg-replication', 'sealed-app', 'sealed-su'] },
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      // TLS: read the certificate, the CA copy and the CA key; replace the certificate (renewal) and the CA copy.
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['pg-ca', 'pg-ca-key', 'pg-server'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['update'], resourceNames: ['pg-ca', 'pg-server'] },
     ]);
   });
 
@@ -160,6 +163,8 @@ describe('PostgresCluster', () => {
     expect(role.rules).toEqual([
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
       { apiGroups: [''], resources: ['secrets'], resourceNames: ['kc-keycloak-app', 'kc-app', 'kc-superuser', 'kc-replication'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['kc-ca', 'kc-ca-key', 'kc-server'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['update'], resourceNames: ['kc-ca', 'kc-server'] },
     ]);
     expect(byKind(objects, 'Job', 'kc-secrets').spec.template.spec.serviceAccountName).toBe('kc-secrets');
     const instanceRole = byKind(objects, 'Role', 'kc');
@@ -173,6 +178,9 @@ describe('PostgresCluster', () => {
       // Their own credential Secrets by name (polled for rotation), and create to recreate a deleted generated one.
       { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['kc-app', 'kc-keycloak-app', 'kc-replication', 'kc-superuser'] },
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      // TLS (generated): read the certificate and the CA; renew the certificate and keep the public CA copy.
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['kc-ca', 'kc-ca-key', 'kc-server'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['update'], resourceNames: ['kc-ca', 'kc-server'] },
     ]);
     expect(byKind(objects, 'RoleBinding', 'kc').subjects).toEqual([{ kind: 'ServiceAccount', name: 'kc' }]);
   });
@@ -190,12 +198,15 @@ describe('PostgresCluster', () => {
       username: 'keycloak',
       password: pw,
       pgpass: `keycloak-pg-cluster-rw:5432:keycloak:keycloak:${pw}\n`,
-      uri: `postgresql://keycloak:${pw}@keycloak-pg-cluster-rw.testsetup:5432/keycloak`,
-      'jdbc-uri': `jdbc:postgresql://keycloak-pg-cluster-rw.testsetup:5432/keycloak?password=${pw}&user=keycloak`,
-      'fqdn-uri': `postgresql://keycloak:${pw}@keycloak-pg-cluster-rw.testsetup.svc.cluster.local:5432/keycloak`,
-      'fqdn-jdbc-uri': `jdbc:postgresql://keycloak-pg-cluster-rw.testsetup.svc.cluster.local:5432/keycloak?password=${pw}&user=keycloak`,
+      // CloudNativePG's format plus sslmode=verify-full (TLS is always on; the CA is in Secret <cluster>-ca).
+      uri: `postgresql://keycloak:${pw}@keycloak-pg-cluster-rw.testsetup:5432/keycloak?sslmode=verify-full`,
+      'jdbc-uri': `jdbc:postgresql://keycloak-pg-cluster-rw.testsetup:5432/keycloak?password=${pw}&user=keycloak&sslmode=verify-full`,
+      'fqdn-uri': `postgresql://keycloak:${pw}@keycloak-pg-cluster-rw.testsetup.svc.cluster.local:5432/keycloak?sslmode=verify-full`,
+      'fqdn-jdbc-uri': `jdbc:postgresql://keycloak-pg-cluster-rw.testsetup.svc.cluster.local:5432/keycloak?password=${pw}&user=keycloak&sslmode=verify-full`,
     });
-    expect(appSecretData(spec, 'a/b@c', 'ns').uri).toBe('postgresql://keycloak:a%2Fb%40c@keycloak-pg-cluster-rw.ns:5432/keycloak');
+    expect(appSecretData(spec, 'a/b@c', 'ns').uri).toBe(
+      'postgresql://keycloak:a%2Fb%40c@keycloak-pg-cluster-rw.ns:5432/keycloak?sslmode=verify-full',
+    );
   });
 
   test('inherited labels reach every object and every pod template', () => {

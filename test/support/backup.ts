@@ -106,11 +106,15 @@ export async function startRestored(dataDir: string, restoreCommand: string, opt
     "primary_conninfo = ''",
     "primary_slot_name = ''",
     "logging_collector = 'off'",
+    // The source's certificate lives in its pod's socket directory, not in the backup: plaintext on loopback here.
+    "ssl = 'off'",
   ];
   if (fs.existsSync(conf)) fs.appendFileSync(conf, overrides.join('\n') + '\n');
   else fs.writeFileSync(conf, overrides.join('\n') + '\n');
-  if (!fs.existsSync(path.join(dataDir, 'pg_hba.conf')))
-    fs.writeFileSync(path.join(dataDir, 'pg_hba.conf'), 'host all all 127.0.0.1/32 scram-sha-256\nlocal all all trust\n');
+  const hba = path.join(dataDir, 'pg_hba.conf');
+  if (!fs.existsSync(hba)) fs.writeFileSync(hba, 'host all all 127.0.0.1/32 scram-sha-256\nlocal all all trust\n');
+  // The source's hostssl rules, as plain host rules (ssl is off above).
+  else fs.writeFileSync(hba, fs.readFileSync(hba, 'utf8').replace(/^hostssl /gm, 'host    '));
   fs.rmSync(path.join(dataDir, 'standby.signal'), { force: true });
   fs.writeFileSync(path.join(dataDir, 'recovery.signal'), '');
   fs.chmodSync(dataDir, 0o700);

@@ -3,7 +3,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { Client, ClientConfig } from 'pg';
-import { CLUSTER_CONFIG, LABELS } from '../../lib/contract';
+import { CA_MOUNT, CLUSTER_CONFIG, LABELS, TLS_ENV, TlsSpec, tlsNames } from '../../lib/contract';
 import { writeConfigMapVolume } from './config-map-volume';
 import { KubeApiDouble } from './kube-api-double';
 import { KubeObject, findObject, loadDist, podSpecOf } from './manifests';
@@ -299,7 +299,11 @@ export class ClusterHarness {
   async runSecretsJob(): Promise<AgentProcess> {
     const spec = this.secretsJob.spec.template.spec;
     const podName = `${this.cluster}-secrets-abcde`;
-    const launch = containerLaunch(this.secretsJob, spec.containers[0].name, this.mapping(podName, spec.serviceAccountName));
+    const launch = containerLaunch(
+      this.secretsJob,
+      spec.containers[0].name,
+      this.mapping(podName, spec.serviceAccountName, { rewriteEnv: (name, value) => this.loopbackTls(name, value) }),
+    );
     const p = new AgentProcess(launch, {
       user: this.user,
       ...this.podRoot?.launchOptions(this.secretsJob, spec.containers[0].name, podName, launch),
@@ -384,7 +388,7 @@ export class ClusterHarness {
 
   /** The harness-wide hook, then a per-call one. */
   private userRewrite(name: string, value: string, extra?: (name: string, value: string) => string): string {
-    const v = this.rewriteEnv ? this.rewriteEnv(name, value) : value;
+    const v = this.rewriteEnv ? this.rewriteEnv(name, this.loopbackTls(name, value)) : this.loopbackTls(name, value);
     return extra ? extra(name, v) : v;
   }
 
@@ -416,6 +420,9 @@ export class ClusterHarness {
       const dir = tempDir(`job-${m.name}`, this.user);
       this.jobDirs.push(dir);
       paths[m.mountPath] = dir;
+      // The cluster CA, as the kubelet mounts the Secret volume.
+      const ca = m.name === CA_MOUNT.volumeName && this.secretData(tlsNames.caSecret(this.cluster))?.['ca.crt'];
+      if (ca) fs.writeFileSync(path.join(dir, 'ca.crt'), ca, { mode: 0o644 });
     }
     const suffix = Math.random().toString(36).slice(2, 7);
     const launch = containerLaunch(
@@ -472,6 +479,24 @@ export class ClusterHarness {
     throw new Error(`instance ${ordinal} not ready: ${last.status} ${last.body}\nagent:\n${agent.join('\n')}\npostgres:\n${postgres.join('\n')}`);
   }
 
+  /**
+   * The Services are loopback IPs here (not names a resolver knows), so the generated certificate also names them
+   * and 127.0.0.1 (the pods' direct ports): the agents' verify-full then checks the same chain as in a cluster.
+   */
+  private loopbackTls(name: string, value: string): string {
+    if (name !== TLS_ENV) return value;
+    const spec = JSON.parse(value) as TlsSpec;
+    if (!spec.generate) return value;
+    const extraSans = [...spec.generate.extraSans, '127.0.0.1', ...Object.values(this.serviceIps).sort()];
+    return JSON.stringify({ ...spec, generate: { ...spec.generate, extraSans } });
+  }
+
+  /** TLS for test clients: verified against the cluster CA once it exists (host names are loopback IPs here). */
+  clientSsl(): ClientConfig['ssl'] {
+    const ca = this.secretData(tlsNames.caSecret(this.cluster))?.['ca.crt'];
+    return ca ? { ca } : { rejectUnauthorized: false };
+  }
+
   /** A client config for an app Secret's `uri`, with the Service host resolved to its loopback IP. */
   connectionFromUri(uri: string): ClientConfig {
     const u = new URL(uri);
@@ -483,12 +508,13 @@ export class ClusterHarness {
       password: decodeURIComponent(u.password),
       database: u.pathname.slice(1),
       connectionTimeoutMillis: 5000,
+      ssl: this.clientSsl(),
     };
   }
 
   /** Direct connection to one instance (as `kubectl port-forward` would give). */
   direct(ordinal: number, user: string, password: string, database: string): ClientConfig {
-    return { host: '127.0.0.1', port: this.pods[ordinal].pgPort, user, password, database, connectionTimeoutMillis: 5000 };
+    return { host: '127.0.0.1', port: this.pods[ordinal].pgPort, user, password, database, connectionTimeoutMillis: 5000, ssl: this.clientSsl() };
   }
 
   async stop(): Promise<void> {

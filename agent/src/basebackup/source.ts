@@ -10,6 +10,7 @@ import { log } from '../common/log';
 import { parseSizeSetting } from '../postgres/wal';
 import { BackupConfig } from './config';
 import { BaseBackupSource } from './pg-basebackup';
+import { pgSslFromEnv } from '../common/pg-tls';
 
 export interface SourceIdentity {
   readonly source: BaseBackupSource;
@@ -33,6 +34,7 @@ export async function identify(source: BaseBackupSource, password: string, timeo
     replication: 'true',
     connectionTimeoutMillis: timeoutMs,
     application_name: 'pg-agent backup',
+    ssl: pgSslFromEnv(),
   } as ConstructorParameters<typeof Client>[0]);
   client.on('error', () => undefined);
   await client.connect();

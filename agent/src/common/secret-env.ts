@@ -8,7 +8,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { BACKUP_ENV, CLONE_ENV, ENV, RECOVERY_ENV } from '../../../lib/contract';
+import { BACKUP_ENV, CLONE_ENV, ENV, LOGICAL_ENV, RECOVERY_ENV } from '../../../lib/contract';
 
 /** Points PostgreSQL's children at the file with the secrets their environment no longer has. */
 export const SECRET_FILE_ENV = 'PGC_SECRET_FILE';
@@ -21,8 +21,16 @@ export const SECRET_ENV_NAMES: readonly string[] = [
   RECOVERY_ENV.secretAccessKey,
   CLONE_ENV.password,
   ENV.replicationPassword,
+  LOGICAL_ENV.superuserPassword,
   'PGPASSWORD',
 ];
+
+/** `env` without any secret: for the tools our Jobs run (pg_dump, pg_restore), which get passwords from a passfile. */
+export function withoutSecrets(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const scrubbed = { ...env };
+  for (const n of SECRET_ENV_NAMES) delete scrubbed[n];
+  return scrubbed;
+}
 
 /**
  * Writes the secrets of `env` that PostgreSQL's children need into `<dir>/.pg-agent-secrets` (0600) and returns
@@ -30,7 +38,9 @@ export const SECRET_ENV_NAMES: readonly string[] = [
  */
 export function postgresEnvironment(dir: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const file = path.join(dir, '.pg-agent-secrets');
-  const secrets = Object.fromEntries(SECRET_ENV_NAMES.filter(n => n !== CLONE_ENV.password && env[n] !== undefined).map(n => [n, env[n]]));
+  const secrets = Object.fromEntries(
+    SECRET_ENV_NAMES.filter(n => n !== CLONE_ENV.password && n !== LOGICAL_ENV.superuserPassword && env[n] !== undefined).map(n => [n, env[n]]),
+  );
   fs.writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
   fs.chmodSync(file, 0o600);
   const scrubbed: NodeJS.ProcessEnv = { ...env, [SECRET_FILE_ENV]: file };

@@ -13,3 +13,4 @@ export * from './rollout';
 export * from './synchronous';
 export * from './parameters';
 export * from './logical';
+export * from './tls';

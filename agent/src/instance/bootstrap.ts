@@ -13,6 +13,7 @@ import { log } from '../common/log';
 import { InstanceConfig } from './config';
 import { slotName, writeReplicationPassfile } from './config-files';
 import { readSystemIdentifier, writeMarker } from './pgdata';
+import { primaryTlsEnv } from './tls';
 
 export function partialDir(cfg: InstanceConfig): string {
   return `${cfg.pgdata}.partial`;
@@ -70,23 +71,28 @@ export async function initdb(cfg: InstanceConfig): Promise<void> {
  * True when a PostgreSQL server answers at the primary's address: it must reply to an SSLRequest with 'S' or 'N'.
  * A bare TCP accept is not enough (a Service without endpoints may accept and close, depending on the proxy).
  */
-export function primaryAnswers(cfg: InstanceConfig, timeoutMs = 3000): Promise<boolean> {
+export async function primaryAnswers(cfg: InstanceConfig, timeoutMs = 3000): Promise<boolean> {
+  return (await primarySslAnswer(cfg, timeoutMs)) !== undefined;
+}
+
+/** The primary's answer to an SSLRequest: true ('S', it offers TLS), false ('N'), undefined when nothing answers. */
+export function primarySslAnswer(cfg: InstanceConfig, timeoutMs = 3000): Promise<boolean | undefined> {
   return new Promise(resolve => {
     const socket = net.connect({ host: cfg.primary.host, port: cfg.primary.port });
-    const done = (ok: boolean) => {
+    const done = (answer: boolean | undefined) => {
       socket.destroy();
-      resolve(ok);
+      resolve(answer);
     };
-    socket.setTimeout(timeoutMs, () => done(false));
+    socket.setTimeout(timeoutMs, () => done(undefined));
     socket.once('connect', () => {
       const sslRequest = Buffer.alloc(8);
       sslRequest.writeInt32BE(8, 0);
       sslRequest.writeInt32BE(80877103, 4);
       socket.write(sslRequest);
     });
-    socket.once('data', d => done(d[0] === 0x53 || d[0] === 0x4e));
-    socket.once('close', () => done(false));
-    socket.once('error', () => done(false));
+    socket.once('data', d => done(d[0] === 0x53 ? true : d[0] === 0x4e ? false : undefined));
+    socket.once('close', () => done(undefined));
+    socket.once('error', () => done(undefined));
   });
 }
 
@@ -128,7 +134,7 @@ export async function cloneIntoPartial(cfg: InstanceConfig, opts: { deadlineMs?:
           '--progress',
         ],
         {
-          env: { PGPASSFILE: passfile, PGCONNECT_TIMEOUT: '5' },
+          env: { PGPASSFILE: passfile, PGCONNECT_TIMEOUT: '5', ...primaryTlsEnv(cfg) },
           fix: 'Check that the primary is up and the replication Secret matches on both pods.',
         },
       );

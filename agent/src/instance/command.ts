@@ -50,6 +50,7 @@ import { decideResumeFailover, stopHandOverScope } from '../decide/scaling';
 import { RolloutWatch } from './rollout';
 import { loadCredentials } from './credentials';
 import { startRotation } from './rotation';
+import { loadTls, probePrimaryTls, startTlsWatch } from './tls';
 import { startManagedObjects } from './managed-objects';
 import { postgresEnvironment } from '../common/secret-env';
 import { historyFileTimeline } from '../postgres/wal';
@@ -89,6 +90,10 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   await loadCredentials(kube, cfg.credentials, cfg);
   const running: { instance?: Instance } = {};
   startRotation(kube, cfg, () => running.instance?.appliesPasswords() ?? false);
+  // The server certificate before PostgreSQL or a clone needs it, followed from then on (renewal: a reload).
+  await loadTls(kube, cfg);
+  await probePrimaryTls(cfg);
+  startTlsWatch(kube, cfg, () => running.instance?.tlsFacts());
   startManagedObjects(kube, cfg, () => running.instance?.appliesPasswords() ?? false);
   if (plan.action === 'clone' && plan.stepAside) {
     // This pod held the lease with data it no longer has: the replica that has the data must not wait for expiry.
@@ -487,6 +492,10 @@ class Instance {
   }
 
   /** The writable, reconciled primary: the one that gives the roles their Secrets' passwords. */
+  tlsFacts(): { isPrimary: boolean; role: 'primary' | 'replica'; postgresUp: boolean } {
+    return { isPrimary: this.appliesPasswords(), role: this.mode === 'primary' ? 'primary' : 'replica', postgresUp: !!this.status };
+  }
+
   appliesPasswords(): boolean {
     return this.mode === 'primary' && this.role === 'primary' && this.reconciled && !this.following();
   }

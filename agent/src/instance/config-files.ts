@@ -12,6 +12,7 @@ import { InstanceConfig } from './config';
 import { recoveryParameters } from '../restore/recovery';
 import { isFollowingSource, rolesPending, sourceConninfo } from './clone-source';
 import { archiveMode } from '../decide/archive';
+import { primaryTlsConninfo, tlsParameters } from './tls';
 import { hbaWithManagedRules } from './managed-spec';
 
 /** The physical replication slot the primary keeps for the instance with this ordinal. */
@@ -49,6 +50,7 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
     logging_collector: 'off',
     log_destination: 'stderr',
     hba_file: path.join(cfg.pgdata, 'pg_hba.conf'),
+    ...tlsParameters(cfg),
   };
   if (role === 'primary' && isRecovering(cfg)) {
     // Still recovering from the source's archive: its WAL comes from the source store, up to the target.
@@ -69,7 +71,7 @@ export function agentParameters(cfg: InstanceConfig, role: 'primary' | 'replica'
       `user=${REPLICATION_USER}`,
       `passfile=${passfilePath(cfg)}`,
       `application_name=${cfg.podName}`,
-      'sslmode=prefer',
+      ...primaryTlsConninfo(cfg),
       'connect_timeout=5',
     ].join(' ');
     params.primary_conninfo = conninfo;
@@ -92,6 +94,11 @@ export function renderPostgresqlConf(cfg: InstanceConfig, role: 'primary' | 'rep
 
 /** The pg_ident.conf map that lets the agent's OS user (uid 999, `postgres` in the image) log in as `postgres`. */
 export const AGENT_IDENT_MAP = 'agent';
+
+/** pg_hba.conf; with TLS every TCP rule is `hostssl`, so a plaintext TCP connection matches none and is refused. */
+export function pgHba(cfg: Pick<InstanceConfig, 'tls'>): string {
+  return cfg.tls ? PG_HBA.replace(/^host /gm, 'hostssl') : PG_HBA;
+}
 
 export const PG_HBA = [
   '# Written by the cdk8s-postgres agent: password authentication (SCRAM) only, no trust, no md5; and the agent',
@@ -140,7 +147,7 @@ export function writeConfigFiles(cfg: InstanceConfig, role: 'primary' | 'replica
   fs.writeFileSync(path.join(cfg.pgdata, 'postgresql.conf'), renderPostgresqlConf(cfg, role), { mode: 0o600 });
   fs.writeFileSync(path.join(cfg.pgdata, 'pg_ident.conf'), renderPgIdent(), { mode: 0o600 });
   const foreignRoles = isRecovering(cfg) || rolesPending(cfg.pgdata);
-  fs.writeFileSync(path.join(cfg.pgdata, 'pg_hba.conf'), hbaWithManagedRules((foreignRoles ? RECOVERY_HBA : '') + PG_HBA, cfg.configDir), {
+  fs.writeFileSync(path.join(cfg.pgdata, 'pg_hba.conf'), hbaWithManagedRules((foreignRoles ? RECOVERY_HBA : '') + pgHba(cfg), cfg.configDir), {
     mode: 0o600,
   });
   const signal = path.join(cfg.pgdata, 'standby.signal');
@@ -170,7 +177,7 @@ export function writeConfigWithout(cfg: InstanceConfig, role: 'primary' | 'repli
 /** Back to SCRAM only once the roles have this cluster's passwords. Returns true when it changed the file. */
 export function restoreStrictHba(cfg: InstanceConfig): boolean {
   const file = path.join(cfg.pgdata, 'pg_hba.conf');
-  const strict = hbaWithManagedRules(PG_HBA, cfg.configDir);
+  const strict = hbaWithManagedRules(pgHba(cfg), cfg.configDir);
   if (fs.readFileSync(file, 'utf8') === strict) return false;
   fs.writeFileSync(file, strict, { mode: 0o600 });
   return true;

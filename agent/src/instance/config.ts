@@ -6,6 +6,8 @@ import { RecoveryConfig, hasRecovery, readRecoveryConfig } from '../restore/reco
 import { CloneConfig, readCloneConfig } from './clone-source';
 import { Credentials, readCredentialSources } from './credentials';
 import { readParametersFile } from './cluster-config';
+import { TlsSpec } from '../../../lib/contract';
+import { readTlsSpec } from './tls';
 
 /** Everything `instance` needs, read once from the environment contract and checked. */
 export interface InstanceConfig {
@@ -38,6 +40,10 @@ export interface InstanceConfig {
   readonly clone?: CloneConfig;
   /** The backup store, when the cluster has one: the primary archives WAL into it. */
   readonly archiving?: StoreConfig;
+  /** TLS (every manifest of this version has it; older ones do not). */
+  readonly tls?: TlsSpec;
+  /** How this instance's libpq clients verify the primary now (instance/tls.ts probePrimaryTls). */
+  replicationSslMode?: 'verify-full' | 'prefer';
 }
 
 export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): InstanceConfig {
@@ -92,6 +98,7 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     archiving: hasStore(env) ? readStoreConfig(env) : undefined,
     recovery: hasRecovery(env) ? readRecoveryConfig(env) : undefined,
     clone: readCloneConfig(env),
+    tls: readTlsSpec(env),
   };
 }
 

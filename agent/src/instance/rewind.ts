@@ -15,6 +15,7 @@ import { cloneIntoPartial, clearPartial, swapInClone } from './bootstrap';
 import { InstanceConfig } from './config';
 import { writeConfigFiles } from './config-files';
 import { freeBytes } from './pgdata';
+import { primaryTlsConninfo } from './tls';
 
 /** The rejoin cannot go on without someone's help; nothing was deleted. */
 export class RejoinBlocked extends Error {
@@ -49,7 +50,7 @@ export function directoryBytes(dir: string): number {
 /** Rewinds PGDATA (postgres must be stopped) onto the primary's history; a clone aside when it cannot be rewound. */
 export async function rejoinAsReplica(cfg: InstanceConfig): Promise<'rewound' | 'cloned'> {
   const passfile = superuserPassfile(cfg);
-  const source = `host=${cfg.primary.host} port=${cfg.primary.port} user=${SUPERUSER} dbname=postgres passfile=${passfile} connect_timeout=5`;
+  const source = `host=${cfg.primary.host} port=${cfg.primary.port} user=${SUPERUSER} dbname=postgres passfile=${passfile} connect_timeout=5 ${primaryTlsConninfo(cfg).join(' ')}`;
   // The replica's configuration carries the restore_command that --restore-target-wal runs (wal-fetch from the store).
   writeConfigFiles(cfg, 'replica');
   // …but no standby.signal yet: pg_rewind finishes an interrupted shutdown in single-user mode, which refuses standby mode.

@@ -18,6 +18,8 @@ export interface KubeClient {
   getSecret(name: string): Promise<V1Secret | undefined>;
   /** Creates a Secret; throws KubeError 409 when it already exists (never overwrites). */
   createSecret(secret: V1Secret): Promise<V1Secret>;
+  /** Replaces a Secret; KubeError 409 when its resourceVersion is not the current one (someone else wrote it). */
+  replaceSecret(secret: V1Secret): Promise<V1Secret>;
   /** Sets (or with `null` removes) annotations on a pod (JSON merge patch). */
   patchPodAnnotations(name: string, annotations: Record<string, string | null>): Promise<V1Pod>;
   getLease(name: string): Promise<V1Lease | undefined>;
@@ -73,6 +75,7 @@ export async function connectKube(namespace: string): Promise<KubeClient> {
     patchPodLabels: (name, labels) => call('PATCH', one(pods, name), `label pod ${name}`, { metadata: { labels } }, MERGE_PATCH),
     getSecret: name => notFoundAsUndefined(`get secret ${name}`, one(secrets, name)),
     createSecret: secret => call('POST', secrets, `create secret ${secret.metadata?.name}`, secret),
+    replaceSecret: secret => call('PUT', one(secrets, secret.metadata!.name!), `replace secret ${secret.metadata?.name}`, secret),
     patchPodAnnotations: (name, annotations) => call('PATCH', one(pods, name), `annotate pod ${name}`, { metadata: { annotations } }, MERGE_PATCH),
     getLease: name => notFoundAsUndefined(`get lease ${name}`, one(leases, name)),
     createLease: lease => call('POST', leases, `create lease ${lease.metadata?.name}`, lease),

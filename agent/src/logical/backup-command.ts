@@ -15,6 +15,7 @@ import { execTool } from '../common/exec';
 import { log } from '../common/log';
 import { writePassfile } from '../common/passfile';
 import { withClient } from '../instance/sql';
+import { withoutSecrets } from '../common/secret-env';
 import { createS3Client, S3Bucket } from '../s3/client';
 import { deleteObject, putObject, uploadStream } from '../s3/objects';
 import { clientConfig, libpqEnv, LogicalConfig, PrimaryConnection, readLogicalConfig } from './config';
@@ -87,7 +88,7 @@ async function dumpDatabase(
   const startTime = new Date();
   // -Fc: pg_restore can pick objects and restore in parallel; compressed by pg_dump itself (gzip, level 6).
   const child = spawn('pg_dump', ['-Fc', '-Z', '6', '--no-password', '-d', db.name], {
-    env: { ...process.env, ...libpqEnv(cfg.primary, tool.passfile) },
+    env: { ...withoutSecrets(process.env), ...libpqEnv(cfg.primary, tool.passfile) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -3,6 +3,7 @@
  * DatabaseRestore constructs give them (lib/backup/logical-backup.ts), and how they reach the primary.
  */
 import { ClientConfig } from 'pg';
+import { pgSslFromEnv } from '../common/pg-tls';
 import { DATABASE_NAME, DatabaseSpec, ENV, LOGICAL_ENV, LogicalDatabaseSpec, RetentionSpec, SUPERUSER } from '../../../lib/contract';
 import { jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
@@ -16,6 +17,8 @@ export interface PrimaryConnection {
   readonly user: string;
   /** Undefined on the local socket (peer authentication). */
   readonly password?: string;
+  /** node pg's TLS options from the Job's libpq variables (verify-full against `<cluster>-ca`); none on the socket. */
+  readonly ssl?: ReturnType<typeof pgSslFromEnv>;
 }
 
 export interface LogicalConfig {
@@ -33,7 +36,7 @@ export function readLogicalConfig(env: NodeJS.ProcessEnv = process.env): Logical
   let primary: PrimaryConnection;
   if (password) {
     const hp = parseHostPort(ENV.primaryHost, requireEnv(ENV.primaryHost, env));
-    primary = { host: hp.host, port: hp.port, user: SUPERUSER, password };
+    primary = { host: hp.host, port: hp.port, user: SUPERUSER, password, ssl: pgSslFromEnv(env) };
   } else if (optionalEnv(ENV.socketDir, env) && optionalEnv(ENV.pgdata, env)) {
     // `kubectl exec <primary pod> -- pg-agent …`: the agent's own peer login on the pod's private socket.
     primary = { host: requireEnv(ENV.socketDir, env), port: Number(optionalEnv(ENV.port, env) ?? 5432), user: SUPERUSER };
@@ -64,7 +67,16 @@ export function readLogicalConfig(env: NodeJS.ProcessEnv = process.env): Logical
 }
 
 export function clientConfig(p: PrimaryConnection, database: string): ClientConfig {
-  return { host: p.host, port: p.port, user: p.user, password: p.password, database, connectionTimeoutMillis: 5000, application_name: 'pg-agent' };
+  return {
+    host: p.host,
+    port: p.port,
+    user: p.user,
+    password: p.password,
+    database,
+    ...(p.ssl !== undefined ? { ssl: p.ssl } : {}),
+    connectionTimeoutMillis: 5000,
+    application_name: 'pg-agent',
+  };
 }
 
 /** libpq environment for pg_dump/pg_restore: the password only in a 0600 passfile. */

@@ -26,6 +26,7 @@ import { execTool } from '../common/exec';
 import { log } from '../common/log';
 import { writePassfile } from '../common/passfile';
 import { withClient } from '../instance/sql';
+import { withoutSecrets } from '../common/secret-env';
 import { createS3Client } from '../s3/client';
 import { getObject } from '../s3/objects';
 import { clientConfig, libpqEnv, PrimaryConnection, readLogicalConfig } from './config';
@@ -193,7 +194,7 @@ async function pgRestore(file: string, database: string, owner: string, p: Prima
   const toc = (await execTool('pg_restore', ['-l', file], { fix: 'The dump is not a pg_dump custom-format archive.' })).stdout;
   const items = toc.split('\n').filter(l => /^\d+;/.test(l)).length;
   const args = ['--verbose', '--exit-on-error', '--no-owner', `--role=${owner}`, '--no-password', '-d', database, file];
-  const child = spawn('pg_restore', args, { env: { ...process.env, ...libpqEnv(p, passfile) }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('pg_restore', args, { env: { ...withoutSecrets(process.env), ...libpqEnv(p, passfile) }, stdio: ['ignore', 'ignore', 'pipe'] });
   let done = 0;
   let tail: string[] = [];
   let lastLog = Date.now();

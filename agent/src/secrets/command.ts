@@ -9,6 +9,8 @@ import { jsonEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { KubeClient, KubeError, connectKube } from '../k8s/client';
+import { readTlsSpec } from '../instance/tls';
+import { ensureTlsSecrets } from '../tls/secrets';
 
 /** Characters safe in URIs, JDBC URLs and .pgpass lines without escaping. */
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -101,6 +103,12 @@ export async function secretsCommand(env: NodeJS.ProcessEnv = process.env): Prom
       }
       throw e;
     }
+  }
+  const tls = readTlsSpec(env);
+  if (tls) {
+    // The instances wait for the server certificate; with mode "generated" it is made here first.
+    const written = await ensureTlsSecrets(kube, tls, { cluster: requireEnv(ENV.cluster, env), namespace, instances: 0 });
+    log.info({ mode: tls.mode, written }, written.length ? 'TLS Secrets written' : 'TLS Secrets already present');
   }
   log.info({ created: createdCount, specs: specs.length }, 'secrets ensured');
   return 0;
