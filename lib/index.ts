@@ -9,7 +9,7 @@ export * from './tuning/pgtune';
 export * from './backup/backup-store';
 export type { BackupProps } from './backup/cluster-backup';
 export * from './drill/restore-drill';
-export * from './backup/logical-backup';
+export * from './logical/logical-backup';
 export * from './backup/bucket-policy';
 export * from './bootstrap/bootstrap';
 export * from './bootstrap/recovery';

@@ -18,9 +18,9 @@ import { agentContainer, agentPodSecurityContext } from '../pod/pod-security';
 import { ResourceProps, renderResources, validateResources } from '../pod/resources';
 import { ValidationError } from '../validation';
 import { caClientEnv, caClientMount, caClientVolume } from '../tls/cluster-tls';
-import { backupEnv, ResolvedBackup } from './cluster-backup';
-import { validateRetention } from './retention';
-import { scheduledJobSpec, toCronJobSchedule } from './schedule';
+import { backupEnv, ResolvedBackup } from '../backup/cluster-backup';
+import { validateRetention } from '../backup/retention';
+import { scheduledJobSpec, toCronJobSchedule } from '../backup/schedule';
 
 export interface LogicalBackupProps {
   /** The cluster whose databases are dumped; it must have `backup` set (the dumps go into its store, under its folder). */
