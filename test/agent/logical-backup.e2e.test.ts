@@ -55,6 +55,7 @@ describe('logical backups and single-database restore (dist/shared-apps: shared-
     password: su,
     database,
     connectionTimeoutMillis: 5000,
+    ssl: h.clientSsl(),
   });
   const rows = async (database: string) => (await query(superuser(database), 'SELECT count(*)::int AS n FROM items'))[0].n as number;
   const databases = async () => (await query(superuser('postgres'), 'SELECT datname FROM pg_database ORDER BY 1')).map(r => r.datname as string);
