@@ -5,7 +5,7 @@
  * is served from a prefetch. Writes bench/results/wal-fetch.json.
  */
 import './env';
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -51,12 +51,15 @@ async function main(): Promise<void> {
       const walDir = path.join(work, `pgdata-${i}`, 'pg_wal');
       fs.mkdirSync(walDir, { recursive: true });
       const started = process.hrtime.bigint();
-      const r = spawnSync(process.execPath, [bundle, 'wal-fetch', segment(i + 1), path.join(walDir, 'RECOVERYXLOG')], {
-        env: { PATH: process.env.PATH, HOME: '/tmp', ...env, ...(way === 'agent' ? { [ENV.socketDir]: socketDir } : {}) },
-        encoding: 'utf8',
+      // Not spawnSync: the agent's side runs in this process and must answer while wal-fetch waits.
+      const r = await runProcess(process.execPath, [bundle, 'wal-fetch', segment(i + 1), path.join(walDir, 'RECOVERYXLOG')], {
+        PATH: process.env.PATH,
+        HOME: '/tmp',
+        ...env,
+        ...(way === 'agent' ? { [ENV.socketDir]: socketDir } : {}),
       });
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      if (r.status !== 0) throw new Error(`wal-fetch ${way} exited ${r.status}: ${r.stderr}${r.stdout}`);
+      if (r.code !== 0) throw new Error(`wal-fetch ${way} exited ${r.code}: ${r.output}`);
       times[way].push(ms);
     }
   } finally {
@@ -75,6 +78,16 @@ async function main(): Promise<void> {
     `[wal-fetch] ${runs} calls each, load ${result.load1}: through the instance agent median ${result.agentMedianMs} ms, by itself ${result.itselfMedianMs} ms\n`,
   );
   fs.writeFileSync(path.join(ROOT, 'bench', 'results', 'wal-fetch.json'), `${JSON.stringify(result, null, 2)}\n`);
+}
+
+function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+  return new Promise(resolve => {
+    const child = spawn(cmd, args, { env });
+    let output = '';
+    child.stdout.on('data', d => (output += d));
+    child.stderr.on('data', d => (output += d));
+    child.on('exit', code => resolve({ code, output }));
+  });
 }
 
 main().then(
