@@ -3,7 +3,7 @@
  * and what they render into the cluster's ConfigMap (lib/contract/managed.ts) for the agents to reconcile
  * (agent/src/instance/managed-objects.ts).
  */
-import * as net from 'net';
+import * as net from 'node:net';
 import {
   GRANTABLE_PREDEFINED_ROLES,
   ManagedObjectsSpec,

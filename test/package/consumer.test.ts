@@ -7,6 +7,7 @@
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
+import { builtinModules } from 'module';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import { PACKAGE_VERSION } from '../../lib/version';
@@ -117,7 +118,7 @@ describe('the npm package', () => {
         .map(String)
         .filter(f => f.endsWith('.ts'))) {
         for (const m of fs.readFileSync(path.join(ROOT, dir, f), 'utf8').matchAll(/^(?:import|export)\s+(?!type\b)[^'"]*from\s+'([^'.][^']*)'/gm)) {
-          if (m[1].startsWith('node:')) continue; // Node's own (the bin's child_process and util)
+          if (m[1].startsWith('node:') || builtinModules.includes(m[1])) continue; // Node's own (the bin's child_process, net)
           imported.add(m[1].startsWith('@') ? m[1].split('/').slice(0, 2).join('/') : m[1].split('/')[0]);
         }
       }
