@@ -3,6 +3,7 @@
  * are checked in metrics-scrape.e2e.test.ts).
  */
 import { ObservedStats, countReadyFiles, renderObserved } from '../../agent/src/instance/observed-metrics';
+import { renderMetrics } from '../../agent/src/instance/http';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -20,7 +21,18 @@ const primary: ObservedStats = {
 
 describe('renderObserved', () => {
   test('a primary: per-replica lag, streaming replicas, archiver times (0 for never), escaped label values, backups', () => {
-    const text = renderObserved(L, primary, { count: 2, lastCompletedTime: 1700000100, firstRecoverabilityPoint: 1690000000 }, 1).join('\n');
+    const text = renderObserved(
+      L,
+      primary,
+      {
+        count: 2,
+        lastCompletedTime: 1700000100,
+        lastCompletedDurationSeconds: 42.5,
+        lastCompletedSizeBytes: 31457280,
+        firstRecoverabilityPoint: 1690000000,
+      },
+      1,
+    ).join('\n');
     expect(text).toContain(`pgc_timeline_id{${L}} 3`);
     expect(text).toContain(`pgc_replication_lag_seconds{${L},replica="pg-1"} 1.5`);
     expect(text).toContain(`pgc_streaming_replicas{${L}} 1`);
@@ -31,6 +43,8 @@ describe('renderObserved', () => {
     expect(text).toContain(`pgc_connections{${L},state="idle in transaction (aborted)"} 0`);
     expect(text).toContain(`pgc_synchronous_standbys{${L}} 1`);
     expect(text).toContain(`pgc_base_backups{${L}} 2`);
+    expect(text).toContain(`pgc_last_base_backup_duration_seconds{${L}} 42.5`);
+    expect(text).toContain(`pgc_last_base_backup_size_bytes{${L}} 31457280`);
     expect(text).toContain(`pgc_last_failed_base_backup_timestamp_seconds{${L}} 0`);
     // No drill result in the store: both drill times 0, so the drill alert compares 0 with 0 and stays quiet.
     expect(text).toContain(`pgc_restore_drill_last_succeeded_timestamp_seconds{${L}} 0`);
@@ -73,5 +87,27 @@ describe('renderObserved', () => {
     }
     expect(countReadyFiles(pgdata)).toBe(2);
     fs.rmSync(pgdata, { recursive: true, force: true });
+  });
+});
+
+describe('renderMetrics: the Lease as each instance sees it', () => {
+  const base = { cluster: 'pg', pod: 'pg-0', up: true, restarts: 0 };
+  test('the holder: held 1, its own renewal age; a replica: held 0, the holder named, the age of the record', () => {
+    const holder = renderMetrics({ ...base, lease: { holder: 'pg-0', heldByMe: true, renewAgeSeconds: 1.234 } });
+    expect(holder).toContain(`pgc_lease_held{${L}} 1`);
+    expect(holder).toContain(`pgc_lease_holder_info{${L},holder="pg-0"} 1`);
+    expect(holder).toContain(`pgc_lease_renew_age_seconds{${L}} 1.2`);
+    const replica = renderMetrics({ ...base, pod: 'pg-1', lease: { holder: 'pg-0', heldByMe: false, renewAgeSeconds: 31 } });
+    expect(replica).toContain('pgc_lease_held{cluster="pg",pod="pg-1"} 0');
+    expect(replica).toContain('pgc_lease_holder_info{cluster="pg",pod="pg-1",holder="pg-0"} 1');
+    expect(replica).toContain('pgc_lease_renew_age_seconds{cluster="pg",pod="pg-1"} 31');
+  });
+
+  test('no Lease seen yet, or nobody holding it: no holder series; never an unparseable value', () => {
+    expect(renderMetrics(base)).not.toContain('pgc_lease');
+    const released = renderMetrics({ ...base, lease: { heldByMe: false, renewAgeSeconds: 2 } });
+    expect(released).toContain(`pgc_lease_held{${L}} 0`);
+    expect(released).not.toContain('pgc_lease_holder_info');
+    expect(renderMetrics({ ...base, lease: { holder: 'pg-0', heldByMe: true, renewAgeSeconds: Infinity } })).not.toContain('Infinity');
   });
 });

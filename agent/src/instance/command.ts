@@ -370,6 +370,9 @@ class Instance {
           fencings: this.fencings,
           safetyWaits: this.safetyWaits,
           disk: this.disk.current,
+          lease: this.election.view()
+            ? { holder: this.election.view()?.holder, heldByMe: this.election.heldByMe(), renewAgeSeconds: this.election.renewAgeSeconds() }
+            : undefined,
           extra: labels => this.observed.render(labels),
         }),
     });

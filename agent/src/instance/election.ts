@@ -95,6 +95,11 @@ export class Election {
     return now() - this.lastRenewal;
   }
 
+  /** Seconds since the Lease was renewed: by this agent when it holds it, else since its record last changed. */
+  renewAgeSeconds(): number {
+    return (this.heldByMe() ? this.msSinceRenewal() : now() - this.observedAt) / 1000;
+  }
+
   /** The holder has not renewed for long enough that it must stop accepting writes. */
   mustFence(): boolean {
     return mustFence(this.msSinceRenewal(), this.renewDeadlineMs);

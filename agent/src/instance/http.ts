@@ -46,6 +46,8 @@ export function renderMetrics(m: {
   status?: InstanceStatus;
   lastBackupAgeSeconds?: number;
   disk?: DiskUsage;
+  /** The Lease as this agent sees it: the holder, whether it is this pod, and seconds since it was last renewed. */
+  lease?: { holder?: string; heldByMe: boolean; renewAgeSeconds: number };
   extra?: (labels: string) => string[];
 }): string {
   const l = `cluster="${m.cluster}",pod="${m.pod}"`;
@@ -60,6 +62,20 @@ export function renderMetrics(m: {
     'gauge',
     ['primary', 'replica'].map(r => `pgc_role{${l},role="${r}"} ${m.role === r ? 1 : 0}`),
   );
+  if (m.lease && Number.isFinite(m.lease.renewAgeSeconds)) {
+    const lease = m.lease;
+    metric('pgc_lease_held', 'This instance holds the primary Lease (1) or not (0).', 'gauge', [`pgc_lease_held{${l}} ${lease.heldByMe ? 1 : 0}`]);
+    if (lease.holder)
+      metric('pgc_lease_holder_info', 'The primary Lease holder this instance sees (the holder label).', 'gauge', [
+        `pgc_lease_holder_info{${l},holder="${lease.holder.replace(/["\\\n]/g, '_')}"} 1`,
+      ]);
+    metric(
+      'pgc_lease_renew_age_seconds',
+      'Seconds since the Lease was last renewed: by this instance when it holds it, else since its record last changed.',
+      'gauge',
+      [`pgc_lease_renew_age_seconds{${l}} ${Math.round(lease.renewAgeSeconds * 10) / 10}`],
+    );
+  }
   metric('pgc_postgres_restarts_total', 'Times the agent restarted a crashed postgres.', 'counter', [
     `pgc_postgres_restarts_total{${l}} ${m.restarts}`,
   ]);

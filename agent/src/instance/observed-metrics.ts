@@ -38,6 +38,9 @@ export interface ObservedBackups {
   /** Complete (DONE) base backups in the store. */
   count: number;
   lastCompletedTime?: number;
+  /** The newest complete backup's duration (end - begin) and its stored size (backup.info `size`). */
+  lastCompletedDurationSeconds?: number;
+  lastCompletedSizeBytes?: number;
   /** The end of the oldest complete backup: the earliest point a restore can reach. */
   firstRecoverabilityPoint?: number;
   lastFailedTime?: number;
@@ -127,10 +130,9 @@ export class BackupCatalogReader {
     }
     for (const id of [...this.infos.keys()]) if (!seen.has(id)) this.infos.delete(id);
     const backups = [...this.infos.values()].map(v => v.info).filter((b): b is BackupInfo => !!b);
-    const ended = backups
-      .filter(b => b.status === 'DONE' && b.endTime)
-      .map(b => b.endTime!.getTime())
-      .sort((x, y) => x - y);
+    const done = backups.filter(b => b.status === 'DONE' && b.endTime).sort((x, y) => x.endTime!.getTime() - y.endTime!.getTime());
+    const ended = done.map(b => b.endTime!.getTime());
+    const newest = done[done.length - 1];
     const failed = backups
       .filter(b => b.status === 'FAILED')
       .map(b => (b.endTime ?? b.beginTime).getTime())
@@ -145,6 +147,8 @@ export class BackupCatalogReader {
       drillFailedTime: drill?.lastFailed?.time,
       count: ended.length,
       lastCompletedTime: ended.length ? ended[ended.length - 1] / 1000 : undefined,
+      lastCompletedDurationSeconds: newest ? (newest.endTime!.getTime() - newest.beginTime.getTime()) / 1000 : undefined,
+      lastCompletedSizeBytes: newest?.size,
       firstRecoverabilityPoint: ended.length ? ended[0] / 1000 : undefined,
       lastFailedTime: failed.length ? failed[failed.length - 1] / 1000 : undefined,
     };
@@ -293,6 +297,12 @@ export function renderObserved(
     metric('pgc_base_backups', 'Complete base backups in the store (primary).', 'gauge', [['', b.count]]);
     metric('pgc_last_base_backup_timestamp_seconds', 'When the newest complete base backup ended, Unix time; 0: none (primary).', 'gauge', [
       ['', b.lastCompletedTime ?? 0],
+    ]);
+    metric('pgc_last_base_backup_duration_seconds', 'How long the newest complete base backup took; 0: none (primary).', 'gauge', [
+      ['', b.lastCompletedDurationSeconds ?? 0],
+    ]);
+    metric('pgc_last_base_backup_size_bytes', 'Size of the newest complete base backup (backup.info size); 0: none (primary).', 'gauge', [
+      ['', b.lastCompletedSizeBytes ?? 0],
     ]);
     metric(
       'pgc_first_recoverability_point_seconds',
