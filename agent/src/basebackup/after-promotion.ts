@@ -32,7 +32,7 @@ let running = false;
  * `port`: this instance's PostgreSQL port; `isPrimary`: whether it still is the primary (checked before each try).
  */
 export function backupAfterPromotion(
-  cfg: { port: number; archiving?: unknown; replicationPassword: () => string },
+  cfg: { port: number; archiving?: unknown; tls?: unknown; replicationPassword: () => string },
   isPrimary: () => boolean,
   opts: AfterPromotionOptions = {},
 ): void {
@@ -49,7 +49,7 @@ export function backupAfterPromotion(
           return;
         }
         log.info({ attempt }, 'promoted: taking a base backup of the new timeline (its first restore point)');
-        const code = await runBackupChild(cfg.port, cfg.replicationPassword());
+        const code = await runBackupChild(cfg.port, cfg.replicationPassword(), !!cfg.tls);
         if (code === 0) {
           log.info({ attempt }, 'base backup after promotion complete');
           return;
@@ -73,7 +73,7 @@ export function backupAfterPromotion(
 }
 
 /** `pg-agent backup` from this instance (loopback), its log lines going to this agent's output. */
-function runBackupChild(port: number, replicationPassword: string): Promise<number | null> {
+function runBackupChild(port: number, replicationPassword: string, tls: boolean): Promise<number | null> {
   const source = `127.0.0.1:${port}`;
   const child = spawn(process.execPath, [process.argv[1], 'backup'], {
     // The instance has no password in its environment (it reads the Secrets): the child gets the current one.
@@ -83,6 +83,9 @@ function runBackupChild(port: number, replicationPassword: string): Promise<numb
       [BACKUP_ENV.sourceHost]: source,
       [ENV.primaryHost]: source,
       [BACKUP_ENV.fromStandby]: 'false',
+      // The server refuses plaintext TCP: encrypted, and not verified, as it is this instance itself on loopback
+      // (its certificate names the Services and pods, not 127.0.0.1). node pg has no "prefer": it must be told.
+      ...(tls ? { PGSSLMODE: 'require' } : {}),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
