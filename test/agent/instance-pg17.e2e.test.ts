@@ -94,7 +94,7 @@ describe('instance e2e on PostgreSQL 17: keycloak-pg-cluster from dist/', () => 
 
   test("the keycloak app user connects with its Secret's uri through the -rw Service and owns its database", async () => {
     const app = h.secretData(`${CLUSTER}-app`)!;
-    expect(app.uri).toBe(`postgresql://keycloak:${app.password}@${CLUSTER}-rw.testsetup:5432/keycloak`);
+    expect(app.uri).toBe(`postgresql://keycloak:${app.password}@${CLUSTER}-rw.testsetup:5432/keycloak?sslmode=verify-full`);
     const conn = h.connectionFromUri(app.uri);
     const rows = await eventually(() => query(conn, 'SELECT current_user AS u, current_database() AS db, version() AS v'));
     expect(rows[0].u).toBe('keycloak');
