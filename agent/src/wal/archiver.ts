@@ -10,6 +10,7 @@ import * as net from 'net';
 import * as path from 'path';
 import { WAL_FILE, s3Layout } from '../../../lib/contract';
 import { collectWhenIdle } from '../common/idle-gc';
+import { serveJsonLines } from '../common/json-socket';
 import { log } from '../common/log';
 import { S3Bucket, createS3Client } from '../s3/client';
 import { getObject, headObject, putObject } from '../s3/objects';
@@ -51,32 +52,14 @@ export class WalArchiver {
 
   /** Listens for wal-push requests: one JSON line `{"wal": "<path>"}` in, one line `{"ok": bool, "error"?}` out. */
   async start(): Promise<void> {
-    fs.rmSync(this.socketPath, { force: true });
-    this.server = net.createServer(conn => {
-      let buf = '';
-      conn.on('data', d => {
-        buf += d.toString();
-        const nl = buf.indexOf('\n');
-        if (nl < 0) return;
-        let walPath: string;
-        try {
-          walPath = JSON.parse(buf.slice(0, nl)).wal;
-        } catch {
-          conn.end(JSON.stringify({ ok: false, error: 'bad request' }) + '\n');
-          return;
-        }
-        this.push(walPath).then(
-          () => conn.end(JSON.stringify({ ok: true }) + '\n'),
-          (e: Error) => conn.end(JSON.stringify({ ok: false, error: e.message }) + '\n'),
-        );
-      });
-      conn.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(this.socketPath, () => resolve());
-    });
-    fs.chmodSync(this.socketPath, 0o600);
+    this.server = await serveJsonLines(
+      this.socketPath,
+      async request => {
+        await this.push((request as { wal: string }).wal);
+        return { ok: true };
+      },
+      e => ({ ok: false, error: e.message }),
+    );
     collectWhenIdle(); // what the instance's start left behind
   }
 

@@ -7,10 +7,10 @@
  *
  * One JSON line in: `{"name", "target" (absolute), "recoverySource"}`; one line out: `{"code"}` (wal-fetch's exit code).
  */
-import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { WAL_FILE } from '../../../lib/contract';
+import { serveJsonLines } from '../common/json-socket';
 import { log } from '../common/log';
 import { answerFromSpool, fetchSocketPath, fetchWithStore } from './fetch-command';
 
@@ -29,35 +29,14 @@ export class WalFetchServer {
   }
 
   async start(): Promise<void> {
-    fs.rmSync(this.socketPath, { force: true });
-    this.server = net.createServer(conn => {
-      let buf = '';
-      conn.on('data', d => {
-        buf += d.toString();
-        const nl = buf.indexOf('\n');
-        if (nl < 0) return;
-        let request: { name?: unknown; target?: unknown; recoverySource?: unknown };
-        try {
-          request = JSON.parse(buf.slice(0, nl));
-        } catch {
-          conn.end(JSON.stringify({ error: 'bad request' }) + '\n');
-          return;
-        }
-        this.answer(request).then(
-          code => conn.end(JSON.stringify({ code }) + '\n'),
-          (e: Error) => {
-            log.warn({ err: e.message }, 'wal-fetch through the agent failed; wal-fetch asks the store itself');
-            conn.end(JSON.stringify({ error: e.message }) + '\n');
-          },
-        );
-      });
-      conn.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(this.socketPath, () => resolve());
-    });
-    fs.chmodSync(this.socketPath, 0o600);
+    this.server = await serveJsonLines(
+      this.socketPath,
+      async request => ({ code: await this.answer(request as { name?: unknown; target?: unknown; recoverySource?: unknown }) }),
+      e => {
+        log.warn({ err: e.message }, 'wal-fetch through the agent failed; wal-fetch asks the store itself');
+        return { error: e.message };
+      },
+    );
   }
 
   async stop(): Promise<void> {
