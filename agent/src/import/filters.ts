@@ -6,7 +6,8 @@ import { REPLICATION_USER, SUPERUSER } from '../../../lib/contract';
 
 /**
  * Splits an SQL script into statements at `;` outside quotes and comments ('…' with '' and E'…' escapes, "…"
- * identifiers, -- comments). A comment text with a line that looks like SQL stays inside its statement.
+ * identifiers, -- comments); psql meta-command lines between statements are dropped. A comment text with a line
+ * that looks like SQL stays inside its statement.
  */
 export function splitStatements(sql: string): string[] {
   const out: string[] = [];
@@ -14,6 +15,12 @@ export function splitStatements(sql: string): string[] {
   let i = 0;
   while (i < sql.length) {
     const ch = sql[i];
+    // psql meta-commands (pg_dump's `\restrict <key>` / `\unrestrict <key>`) take the rest of their line.
+    if (ch === '\\' && cur.trim() === '') {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? sql.length : end + 1;
+      continue;
+    }
     if (ch === '-' && sql[i + 1] === '-') {
       const end = sql.indexOf('\n', i);
       i = end < 0 ? sql.length : end + 1;
