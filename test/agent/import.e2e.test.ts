@@ -96,26 +96,33 @@ describe('bootstrap.import from a PostgreSQL 15 server into a PostgreSQL 17 clus
   const pgdata = () => path.join(h.pods[0].dataDir, 'pgdata');
   const leftovers = () => fs.readdirSync(h.pods[0].dataDir).filter(f => f.startsWith('pgdata'));
 
-  /** Starts ordinal 0, waits for its error line, checks that nothing was left and it is alive, not ready; stops it. */
+  /**
+   * Starts ordinal 0 (attempts every 3 s), waits for its error line, checks that nothing was left between two
+   * attempts, that it tried again with still one error line, and that it is alive, not ready; then kills the pod.
+   */
   async function refused(env: Record<string, string>, pgBin: string | undefined, message: RegExp): Promise<any> {
-    const p = h.startInstance(0, { PGC_IMPORT_RETRY_SECONDS: '1', ...env }, { pgBin });
-    const line = await p.waitForLog(l => l.level === 'error', 60000);
-    expect(line.msg).toMatch(message);
-    expect(line.msg).toMatch(/nothing of it was kept, the instance stays not ready and starts over every 1 s/);
-    // A second attempt has run, and failed the same way: still one error line.
-    await p.waitForLog(l => l.msg === 'import: starting (initdb, then roles and databases from the source)' && l.attempt === 2, 30000);
-    await new Promise(r => setTimeout(r, 1500));
-    expect(p.logs().filter(l => l.level === 'error' || l.level === 'fatal')).toHaveLength(1);
-    expect((await h.httpGet(0, '/healthz')).status).toBe(200);
-    const ready = await h.httpGet(0, '/readyz');
-    expect(ready.status).toBe(503);
-    // Nothing was kept: no data directory content, no side directory, no dump; no Lease, no role label.
-    expect(fs.existsSync(path.join(pgdata(), 'PG_VERSION'))).toBe(false);
-    expect(leftovers().filter(f => f !== 'pgdata')).toEqual([]);
-    expect(h.api.get('Lease', h.namespace, `${CLUSTER}-primary`)).toBeUndefined();
-    p.killPod();
-    await p.exited;
-    return line;
+    const p = h.startInstance(0, { PGC_IMPORT_RETRY_SECONDS: '3', ...env }, { pgBin });
+    try {
+      const line = await p.waitForLog(l => l.level === 'error', 60000);
+      // Within the 3 s before the next attempt: nothing was kept (no data, no side directory, no dump), no Lease.
+      expect(fs.existsSync(path.join(pgdata(), 'PG_VERSION'))).toBe(false);
+      expect(leftovers().filter(f => f !== 'pgdata')).toEqual([]);
+      expect(h.api.get('Lease', h.namespace, `${CLUSTER}-primary`)).toBeUndefined();
+      expect(line.msg).toMatch(message);
+      expect(line.msg).toMatch(/nothing of it was kept, the instance stays not ready and starts over every 3 s/);
+      expect((await h.httpGet(0, '/healthz')).status).toBe(200);
+      const ready = await h.httpGet(0, '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.body).toMatch(/the import from postgres@127.0.0.1:\d+ failed/);
+      // The next attempt runs and fails the same way: still one error line.
+      await p.waitForLog(l => l.msg === 'import: starting (initdb, then roles and databases from the source)' && l.attempt === 2, 30000);
+      await p.waitForLog(l => l.msg === 'import: attempt failed the same way' && l.attempt === 2, 60000);
+      expect(p.logs().filter(l => l.level === 'error' || l.level === 'fatal')).toHaveLength(1);
+      return line;
+    } finally {
+      p.killPod();
+      await p.exited;
+    }
   }
 
   test('the manifest: the old cluster reached on its -rw Service as its superuser, verify-full with its CA', () => {

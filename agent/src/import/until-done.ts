@@ -49,7 +49,7 @@ export async function importUntilDone(cfg: InstanceConfig, env: NodeJS.ProcessEn
             `${why}; nothing of it was kept, the instance stays not ready and starts over every ${retrySeconds} s`,
           );
           lastWhy = why;
-        }
+        } else log.info({ attempt: attempts }, 'import: attempt failed the same way');
         state = lastWhy;
         await new Promise(r => setTimeout(r, retrySeconds * 1000));
         state = `importing from ${source} (attempt ${attempts + 1}; the last one failed: ${lastWhy})`;
