@@ -1,6 +1,7 @@
 /** bootstrap.import at synth: the rendered environment (password by reference only), defaults and every refusal. */
 import { App, Testing } from 'cdk8s';
 import { ImportProps, contract } from '../../lib';
+import { majorUpgradeChart } from '../../examples/major-upgrade';
 import { byKind, envOf, synthCluster } from './helpers';
 
 const { IMPORT_ENV } = contract;
@@ -86,7 +87,6 @@ describe('bootstrap.import', () => {
 
 describe('examples/major-upgrade.ts', () => {
   test('the new major imports the old cluster through its -rw Service, its superuser Secret and its CA', () => {
-    const { majorUpgradeChart } = require('../../examples/major-upgrade') as typeof import('../../examples/major-upgrade');
     const objects = Testing.synth(majorUpgradeChart(new App()));
     const sets = objects.filter(o => o.kind === 'StatefulSet');
     expect(sets.map(s => [s.metadata.name, s.spec.template.spec.containers[0].image.replace(/.*-pg/, 'pg')])).toEqual([

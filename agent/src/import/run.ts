@@ -149,7 +149,7 @@ class ImportServer {
         await withClient(this.connection(), c => c.query('SELECT 1'));
         return;
       } catch (e) {
-        if (Date.now() > deadline) throw new Error(`the import's server did not start within 120 s: ${(e as Error).message}`);
+        if (Date.now() > deadline) throw new Error(`the import's server did not start within 120 s: ${(e as Error).message}`, { cause: e });
         await new Promise(r => setTimeout(r, 300));
       }
     }
