@@ -26,7 +26,7 @@ import { writePassfile } from '../common/passfile';
 import { withClient } from '../instance/sql';
 import { createS3Client } from '../s3/client';
 import { getObject } from '../s3/objects';
-import { clientConfig, libpqEnv, PrimaryConnection, readLogicalConfig } from './config';
+import { clientConfig, libpqEnv, PrimaryConnection, readLogicalConfigWithPassword } from './config';
 import { listLogicalDumps } from './store';
 import { runPgRestore } from './pg-restore';
 
@@ -46,7 +46,7 @@ export async function restoreDatabaseCommand(database: string, opts: RestoreData
     throw new AgentError(`--into "${opts.into}" is not a database name`, 'Use lowercase letters, digits and "_", at most 63 characters.');
   if (opts.discardExistingData && !opts.overwrite)
     throw new AgentError('--discard-existing-data needs --overwrite', 'Give both to replace a database that holds data, or neither.');
-  const cfg = readLogicalConfig(env);
+  const cfg = await readLogicalConfigWithPassword(env);
   const s3 = createS3Client(cfg.store.s3);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pg-agent-restore-'));
   try {
