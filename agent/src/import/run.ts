@@ -298,7 +298,7 @@ async function importDatabase(cfg: InstanceConfig, imp: ImportConfig, env: NodeJ
         await c.query(`CREATE SCHEMA ${q(e.schema)} AUTHORIZATION ${q(db.owner)}`);
         preCreatedSchemas.push(e.schema);
       }
-      await c.query(`CREATE EXTENSION IF NOT EXISTS ${q(e.name)} WITH SCHEMA ${q(e.schema)}`);
+      await c.query(`CREATE EXTENSION IF NOT EXISTS ${q(e.name)} WITH SCHEMA ${q(e.schema)} CASCADE`);
     }
   });
   if (extensions.length) log.info({ database: db.name, extensions: extensions.map(e => e.name) }, 'import: extensions created');
