@@ -170,9 +170,22 @@ describe('bootstrap.import from a PostgreSQL 15 server into a PostgreSQL 17 clus
   });
 
   test('the import: ready as a PostgreSQL 17 primary with the rows, roles, owners and extensions; the source untouched', async () => {
+    // What a pod killed in the middle of an import leaves: a side directory and a dump. The next start removes both.
+    for (const [dir, file] of [
+      ['pgdata.partial', 'PG_VERSION'],
+      ['pgdata.import-dump', 'toc.dat'],
+    ]) {
+      const at = path.join(h.pods[0].dataDir, dir);
+      fs.mkdirSync(at);
+      fs.writeFileSync(path.join(at, file), 'left by a killed import\n');
+      if (h.user) for (const f of [at, path.join(at, file)]) fs.chownSync(f, h.user.uid, h.user.gid);
+    }
     const p = h.startInstance(0, { PGC_IMPORT: importEnv(source.port) }, { pgBin: pg17.bin });
     await h.waitReady(0, 150000);
     const logs = p.logs();
+    expect(logs.filter(l => l.level === 'warn').map(l => l.msg)).toEqual(
+      expect.arrayContaining(['removing the leftovers of an interrupted bootstrap', 'removing the dump of an interrupted import']),
+    );
     expect(logs.find(l => l.msg === 'start plan')?.plan).toBe('import');
     expect(logs.filter(l => l.level === 'error' || l.level === 'fatal')).toEqual([]);
     expect(logs.some(l => l.msg === 'import: gitea imported' && l.owner === 'gitea')).toBe(true);
