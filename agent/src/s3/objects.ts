@@ -2,13 +2,14 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { IncomingHttpHeaders } from 'node:http';
+import { cjsExports } from '../common/cjs-exports';
 import type { S3Bucket } from './bucket';
 import { explainS3Error, S3Error } from './errors';
 import { xmlElements, xmlText } from './http';
 
 // Single-object requests and listings go through the bucket's small HTTP client; multipart uploads and batch deletes
 // through the AWS SDK, whose modules load only when one of those runs (the instance agent never does in its loop).
-const sdkCommands = () => import('@aws-sdk/client-s3');
+const sdkCommands = async () => cjsExports(await import('@aws-sdk/client-s3'));
 
 /** What was stored, as verified against the server. */
 export interface PutResult {
@@ -132,7 +133,7 @@ export async function uploadStream(s3: S3Bucket, key: string, body: Readable, op
   // multipart upload and settles its parts before done() rejects (an early abort() could leave an upload behind).
   const source = feed(body, hasher, () => undefined);
   const metadata = options.checksumSha256 ? { ...options.metadata, sha256: options.checksumSha256 } : options.metadata;
-  const [{ Upload }, client] = await Promise.all([import('@aws-sdk/lib-storage'), s3.sdk()]);
+  const [{ Upload }, client] = await Promise.all([import('@aws-sdk/lib-storage').then(cjsExports), s3.sdk()]);
   const upload = new Upload({
     client,
     params: { Bucket: s3.bucket, Key: key, Body: source, ContentType: options.contentType, Metadata: metadata },

@@ -7,6 +7,7 @@
 import { isIP } from 'net';
 import { X509Certificate, randomBytes, webcrypto } from 'crypto';
 import type * as X509 from '@peculiar/x509';
+import { cjsExports } from '../common/cjs-exports';
 
 // x509's types name the DOM's Crypto/CryptoKey; node's webcrypto is the same API.
 type Key = webcrypto.CryptoKey;
@@ -17,7 +18,7 @@ let x509Module: Promise<typeof X509> | undefined;
 function loadX509(): Promise<typeof X509> {
   x509Module ??= (async () => {
     await import('reflect-metadata'); // x509's dependency injection needs it first
-    const x509 = await import('@peculiar/x509');
+    const x509 = cjsExports(await import('@peculiar/x509'));
     x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
     return x509;
   })();
