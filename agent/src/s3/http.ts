@@ -103,13 +103,15 @@ export class S3Http {
   private once(req: S3HttpRequest): Promise<S3HttpResponse> {
     const bucket = this.config.bucket;
     const pathStyle = this.config.forcePathStyle ?? true;
-    const key = req.key === undefined ? '' : req.key.split('/').map(encodeURIComponent).join('/');
+    const key = req.key === undefined ? '' : req.key.split('/').map(encodeRfc3986).join('/');
     const path = (pathStyle ? `/${bucket}/${key}` : `/${key}`) + queryString(req.query);
     const host = pathStyle ? this.url.host : `${bucket}.${this.url.host}`;
     const headers: Record<string, string | number> = {};
     for (const [k, v] of Object.entries(req.headers ?? {})) if (v !== undefined) headers[k] = v;
     const buffer = Buffer.isBuffer(req.body) ? req.body : undefined;
     if (req.body && !buffer) headers['X-Amz-Content-Sha256'] = 'UNSIGNED-PAYLOAD';
+    // aws4 would label a body without a type as a form; S3's (and the SDK's) default is binary
+    if (req.body && !Object.keys(headers).some(h => h.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/octet-stream';
     const signed = aws4.sign(
       { host, path, method: req.method, headers, body: buffer, service: 's3', region: this.config.region ?? 'us-east-1' },
       this.credentials,
@@ -175,6 +177,11 @@ function retryDelay(e: unknown, attempt: number): number | undefined {
     base = RETRY_BASE_MS;
   if (base === undefined) return undefined;
   return Math.floor(Math.random() * Math.min(MAX_RETRY_DELAY_MS, 2 ** attempt * base)); // full jitter
+}
+
+/** A path segment as SigV4 canonicalizes it (also `!'()*`), so the path sent is the path signed. */
+function encodeRfc3986(segment: string): string {
+  return encodeURIComponent(segment).replace(/[!'()*]/g, c => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 function queryString(query: Record<string, string | undefined> | undefined): string {
