@@ -4,6 +4,7 @@
  * the machine's load hits them alike). The agent is the primary of dist/keycloak.k8s.yaml, run by `pg-agent
  * instance` as in a pod, archiving to the bench's own Ceph RGW. Writes bench/results/agent-memory.json.
  *
+ * `--wal-clients N` (default 2): pgbench clients of the WAL load. `--out FILE`: where the results go.
  * `--dist DIR+OPTIONS` runs DIR's bundle with NODE_OPTIONS=OPTIONS instead of the manifest's (V8 flags side by side).
  *
  * Without --dist it builds the current sources. To compare with an older commit, build it first:
@@ -35,6 +36,8 @@ interface Sample {
   podPssMiB: number;
   /** CPU seconds (user + system) the agent used during the phase: what V8 flags trade memory against. */
   agentCpuSeconds: number;
+  /** WAL segments the agent archived during the phase (pg_stat_archiver): what the CPU was spent on. */
+  walSegmentsArchived: number;
   load1: number;
 }
 
@@ -45,7 +48,8 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function sample(phase: string, agentPid: number, seconds: number): Promise<Sample> {
+async function sample(phase: string, agentPid: number, seconds: number, archivedCount: () => number): Promise<Sample> {
+  const archivedBefore = archivedCount();
   const rss: number[] = [],
     anon: number[] = [],
     pss: number[] = [],
@@ -68,6 +72,7 @@ async function sample(phase: string, agentPid: number, seconds: number): Promise
     postgresPssMiB: round(median(pg), 1),
     podPssMiB: round(median(pss) + median(pg), 1),
     agentCpuSeconds: round(cpuSeconds(agentPid) - cpuBefore, 2),
+    walSegmentsArchived: archivedCount() - archivedBefore,
     load1: round(load1(), 2),
   };
 }
@@ -91,8 +96,6 @@ async function measureOne(idleSeconds: number): Promise<void> {
     await h.waitReady(0, 180_000);
     const pid = instance.child.pid!;
     await sleep(10_000);
-    const idle = await sample('idle', pid, idleSeconds);
-    // A WAL load: pgbench writes while the agent archives every segment.
     const pod = h.pods[0];
     const env = {
       ...process.env,
@@ -102,17 +105,23 @@ async function measureOne(idleSeconds: number): Promise<void> {
       PGDATABASE: DATABASE,
       PGPASSWORD: h.secretData(`${CLUSTER}-superuser`)!.password,
     };
-    const pgbench = path.join(process.env.PGC_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin', 'pgbench');
+    const pgBin = process.env.PGC_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+    const archivedCount = () =>
+      Number(execFileSync(path.join(pgBin, 'psql'), ['-Atc', 'SELECT archived_count FROM pg_stat_archiver'], { env }).toString().trim());
+    const idle = await sample('idle', pid, idleSeconds, archivedCount);
+    // A WAL load: pgbench writes while the agent archives every segment.
+    const walClients = process.env.PGC_MEMORY_WAL_CLIENTS ?? '2';
+    const pgbench = path.join(pgBin, 'pgbench');
     execFileSync(pgbench, ['-i', '-s', '5', '-q'], { env, stdio: 'ignore' });
     const load = import('child_process').then(
       cp =>
         new Promise<void>(resolve => {
-          const p = cp.spawn(pgbench, ['-c', '2', '-T', String(idleSeconds + 5), '-n'], { env, stdio: 'ignore' });
+          const p = cp.spawn(pgbench, ['-c', walClients, '-T', String(idleSeconds + 5), '-n'], { env, stdio: 'ignore' });
           p.on('exit', () => resolve());
         }),
     );
     await sleep(3000);
-    const wal = await sample('WAL load (pgbench -c 2)', pid, idleSeconds);
+    const wal = await sample(`WAL load (pgbench -c ${walClients})`, pid, idleSeconds, archivedCount);
     await load;
     process.stdout.write(`${JSON.stringify({ dist: process.env.PGC_AGENT_DIST, samples: [idle, wal] })}\n`);
   } finally {
@@ -129,6 +138,7 @@ async function main(): Promise<void> {
     const [dir, ...options] = argv[i + 1].split('+');
     return [path.resolve(dir) + (options.length ? `+${options.join('+')}` : '')];
   });
+  const walClients = argv.includes('--wal-clients') ? argv[argv.indexOf('--wal-clients') + 1] : '2';
   const rounds = argv.includes('--rounds') ? Number(argv[argv.indexOf('--rounds') + 1]) : 2;
   if (dists.length === 0) {
     execFileSync('node', ['agent/build.mjs'], { cwd: ROOT, env: { ...process.env, PGC_AGENT_DIST: '/tmp/bench-dist' }, stdio: 'inherit' });
@@ -139,7 +149,13 @@ async function main(): Promise<void> {
     for (const dist of round % 2 ? dists : [...dists].reverse()) {
       const out = execFileSync('npx', ['ts-node', '--transpile-only', __filename, ...argv], {
         cwd: ROOT,
-        env: { ...process.env, PGC_AGENT_DIST: dist.split('+')[0], PGC_MEMORY_NODE_OPTIONS: dist.split('+')[1] ?? '', PGC_MEMORY_CHILD: '1' },
+        env: {
+          ...process.env,
+          PGC_MEMORY_WAL_CLIENTS: walClients,
+          PGC_AGENT_DIST: dist.split('+')[0],
+          PGC_MEMORY_NODE_OPTIONS: dist.split('+')[1] ?? '',
+          PGC_MEMORY_CHILD: '1',
+        },
         stdio: ['ignore', 'pipe', 'inherit'],
         maxBuffer: 64 * 1024 * 1024,
       }).toString();
@@ -148,11 +164,11 @@ async function main(): Promise<void> {
       results.push({ round, dist, samples: r.samples });
       for (const s of r.samples)
         process.stderr.write(
-          `[memory] round ${round} ${dist} ${s.phase}: agent RSS ${s.agentRssMiB} MiB (anonymous ${s.agentAnonMiB}, PSS ${s.agentPssMiB}, HWM ${s.agentHwmMiB}); postgres PSS ${s.postgresPssMiB} MiB; pod PSS ${s.podPssMiB} MiB; agent CPU ${s.agentCpuSeconds} s; load ${s.load1}\n`,
+          `[memory] round ${round} ${dist} ${s.phase}: agent RSS ${s.agentRssMiB} MiB (anonymous ${s.agentAnonMiB}, PSS ${s.agentPssMiB}, HWM ${s.agentHwmMiB}); postgres PSS ${s.postgresPssMiB} MiB; pod PSS ${s.podPssMiB} MiB; agent CPU ${s.agentCpuSeconds} s for ${s.walSegmentsArchived} segments; load ${s.load1}\n`,
         );
     }
   }
-  const outFile = path.join(ROOT, 'bench', 'results', 'agent-memory.json');
+  const outFile = argv.includes('--out') ? path.resolve(argv[argv.indexOf('--out') + 1]) : path.join(ROOT, 'bench', 'results', 'agent-memory.json');
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
   fs.writeFileSync(outFile, `${JSON.stringify({ machine: describeMachine(ROOT, '/usr/lib/postgresql/15/bin'), results }, null, 2)}\n`);
   process.stderr.write(`[memory] wrote ${outFile}\n`);
