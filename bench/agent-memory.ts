@@ -123,7 +123,18 @@ async function measureOne(idleSeconds: number): Promise<void> {
     await sleep(3000);
     const wal = await sample(`WAL load (pgbench -c ${walClients})`, pid, idleSeconds, archivedCount);
     await load;
-    process.stdout.write(`${JSON.stringify({ dist: process.env.PGC_AGENT_DIST, samples: [idle, wal] })}\n`);
+    // A WAL burst (about 10 segments at once): the archiver's CPU per segment, where V8 flags would show.
+    const burst = import('child_process').then(
+      cp =>
+        new Promise<void>(resolve => {
+          const sql = 'CREATE TABLE burst AS SELECT g, md5(g::text) AS m FROM generate_series(1, 1500000) g; SELECT pg_switch_wal()';
+          const p = cp.spawn(path.join(pgBin, 'psql'), ['-c', sql], { env, stdio: 'ignore' });
+          p.on('exit', () => resolve());
+        }),
+    );
+    const burstSample = await sample('WAL burst (1.5M rows at once)', pid, idleSeconds, archivedCount);
+    await burst;
+    process.stdout.write(`${JSON.stringify({ dist: process.env.PGC_AGENT_DIST, samples: [idle, wal, burstSample] })}\n`);
   } finally {
     await h.stop();
   }
