@@ -961,9 +961,9 @@ class Instance {
     this.lookupsDecided = true;
     if (!this.cfg.archiving) return;
     let archivedHistories: string[] | undefined;
-    const { createS3Client } = await import('../s3/client');
+    const { openS3Bucket } = await import('../s3/bucket');
     const { listHistoryFiles } = await import('../wal/archive-lookup');
-    const s3 = createS3Client(this.cfg.archiving.s3);
+    const s3 = openS3Bucket(this.cfg.archiving.s3);
     try {
       archivedHistories = await listHistoryFiles(s3, this.cfg.archiving);
     } catch {
