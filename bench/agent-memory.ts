@@ -5,7 +5,7 @@
  * instance` as in a pod, archiving to the bench's own Ceph RGW. Writes bench/results/agent-memory.json.
  *
  * `--wal-clients N` (default 2): pgbench clients of the WAL load. `--out FILE`: where the results go.
- * `--dist DIR+OPTIONS` runs DIR's bundle with NODE_OPTIONS=OPTIONS instead of the manifest's (V8 flags side by side).
+ * `--dist DIR+OPTIONS` runs DIR's bundle with node flags OPTIONS (PGC_NODE_FLAGS, on node's command line as the image's launcher puts them) instead of the manifest's (V8 flags side by side).
  *
  * Without --dist it builds the current sources. To compare with an older commit, build it first:
  *   git worktree add /tmp/before <commit> && (cd /tmp/before && ln -s $PWD/node_modules . && PGC_AGENT_DIST=/tmp/dist-before node agent/build.mjs)
@@ -15,6 +15,7 @@ import './env';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { NODE_FLAGS_ENV } from '../lib/contract';
 import { storeEnvRewrite } from '../test/support/backup';
 import { describeMachine, load1 } from './lib/machine';
 import { commOf, descendants, pssKiB, round, sleep, statusKiB } from './lib/proc';
@@ -92,7 +93,7 @@ async function measureOne(idleSeconds: number): Promise<void> {
     const secrets = await h.runSecretsJob();
     if ((await secrets.exited) !== 0) throw new Error(`secrets Job failed:\n${secrets.lines.slice(-10).join('\n')}`);
     const nodeOptions = process.env.PGC_MEMORY_NODE_OPTIONS;
-    const instance = h.startInstance(0, { NODE_PATH: path.join(ROOT, 'node_modules'), ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) });
+    const instance = h.startInstance(0, { NODE_PATH: path.join(ROOT, 'node_modules'), ...(nodeOptions ? { [NODE_FLAGS_ENV]: nodeOptions } : {}) });
     await h.waitReady(0, 180_000);
     const pid = instance.child.pid!;
     await sleep(10_000);

@@ -6,7 +6,7 @@
 import { Command } from 'commander';
 import { log } from './common/log';
 import { AgentError } from './common/errors';
-import { MALLOC_MMAP_THRESHOLD_ENV } from '../../lib/contract/env';
+import { MALLOC_MMAP_THRESHOLD_ENV, NODE_FLAGS_ENV } from '../../lib/contract/env';
 import { loadSecretFile } from './common/secret-env';
 
 // glibc read its malloc tunable at start (set for the agent in the manifests); PostgreSQL and the tools it runs
@@ -14,7 +14,7 @@ import { loadSecretFile } from './common/secret-env';
 delete process.env[MALLOC_MMAP_THRESHOLD_ENV];
 // The instance's V8 flags (--jitless: memory over speed) are for its own long-lived process; the commands it starts
 // (wal-push, wal-fetch, a base backup after a promotion) run with node's defaults.
-delete process.env.NODE_OPTIONS;
+delete process.env[NODE_FLAGS_ENV];
 // Started by PostgreSQL (wal-fetch, wal-push)? Its environment has no secrets: they come from the instance's 0600 file.
 loadSecretFile(process.env);
 

@@ -124,6 +124,14 @@ export const SHUTDOWN_ENV = 'PGC_SHUTDOWN_TIMEOUT';
 export const MALLOC_MMAP_THRESHOLD_ENV = 'MALLOC_MMAP_THRESHOLD_';
 
 /**
+ * Node.js flags for the agent's own process, put on node's command line by the image's launcher
+ * (`exec node $PGC_NODE_FLAGS …`): unlike NODE_OPTIONS, it takes every V8 flag (`--no-expose-wasm`, which keeps
+ * `--jitless` from printing a plain-text warning into the JSON log). The agent removes it from its environment at
+ * start, so the agent commands PostgreSQL runs (wal-push, wal-fetch) start with node's defaults.
+ */
+export const NODE_FLAGS_ENV = 'PGC_NODE_FLAGS';
+
+/**
  * Bootstrap by streaming from a running PostgreSQL (`bootstrap.pgBasebackup`): the first instance clones it with
  * pg_basebackup, then follows it as a standby while {@link CLONE_ENV.follow} is `true`, and promotes when it is not.
  */

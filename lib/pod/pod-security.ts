@@ -1,5 +1,5 @@
 import { k8s } from 'cdk8s-plus-28';
-import { AgentCommand, ENV, MALLOC_MMAP_THRESHOLD_ENV, PATHS } from '../contract';
+import { AgentCommand, ENV, MALLOC_MMAP_THRESHOLD_ENV, NODE_FLAGS_ENV, PATHS } from '../contract';
 
 /** uid/gid of the `postgres` user in the official postgres images (Debian variants). */
 export const POSTGRES_UID = 999;
@@ -33,12 +33,13 @@ export function agentContainerSecurityContext(): k8s.SecurityContext {
  * instance, idle most of its life, gets 1 MiB young-generation semispaces instead of up to 16 MiB each, and may
  * collect its garbage once a burst of work is over (agent/src/common/idle-gc.ts), and runs without V8's JIT
  * compilers (`--jitless`): 7 MiB less RSS idle, no measurable CPU under a WAL load (its heavy work, hashing and
- * compression, is native; `npm run bench:memory`, bench/memory.md). The agent removes MALLOC_MMAP_THRESHOLD_ and
- * NODE_OPTIONS from its own environment at start, so PostgreSQL and the agent commands it runs keep the defaults.
+ * compression, is native; `npm run bench:memory`, bench/memory.md). The flags go on node's command line through the
+ * image's launcher ({@link NODE_FLAGS_ENV}). The agent removes both variables from its own environment at start, so
+ * PostgreSQL and the agent commands it runs keep the defaults.
  */
 function memoryEnv(command: AgentCommand): k8s.EnvVar[] {
   const env: k8s.EnvVar[] = [{ name: MALLOC_MMAP_THRESHOLD_ENV, value: '131072' }];
-  if (command === 'instance') env.push({ name: 'NODE_OPTIONS', value: '--max-semi-space-size=1 --expose-gc --jitless' });
+  if (command === 'instance') env.push({ name: NODE_FLAGS_ENV, value: '--max-semi-space-size=1 --expose-gc --jitless --no-expose-wasm' });
   return env;
 }
 

@@ -10,7 +10,7 @@ import * as path from 'path';
 import { Chart, Size, Testing } from 'cdk8s';
 import { Copy, DockerfileParser, From, Instruction } from 'dockerfile-ast';
 import { parse as parseYaml } from 'yaml';
-import { PATHS } from '../../lib/contract';
+import { NODE_FLAGS_ENV, PATHS } from '../../lib/contract';
 import { DEFAULT_IMAGE_REPOSITORY, DEFAULT_POSTGRES_VERSION, PostgresCluster } from '../../lib/cluster/postgres-cluster';
 import { PACKAGE_VERSION } from '../../lib/version';
 import { KubeObject, ROOT, loadDist, podSpecOf } from '../support/manifests';
@@ -181,7 +181,7 @@ describe('agent image contract (agent/Dockerfile, the manifests, the workflow)',
     expect(m[2]).toBe(PATHS.agentBinary);
     expect(run).toContain(`chmod 0755 ${PATHS.agentBinary}`);
     const launcher = execFileSync('sh', ['-c', `printf '${m[1]}'`]).toString();
-    expect(launcher).toBe(`#!/bin/sh\nexec node ${entryInImage} "$@"\n`);
+    expect(launcher).toBe(`#!/bin/sh\nexec node $${NODE_FLAGS_ENV} ${entryInImage} "$@"\n`);
 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgc-image-'));
     try {

@@ -112,8 +112,29 @@ describe('pod root: shared-pg-0 as its manifest runs it', () => {
     expect(exec('echo seen > /var/lib/postgresql/data/from-the-pod').code).toBe(0);
     expect(fs.readFileSync(path.join(h.pods[0].dataDir, 'from-the-pod'), 'utf8')).toBe('seen\n');
     expect(exec('cat /usr/local/bin/pg-agent; ls /opt/pg-agent/pg-agent.mjs').out).toBe(
-      '#!/bin/sh\nexec node /opt/pg-agent/pg-agent.mjs "$@"\n/opt/pg-agent/pg-agent.mjs',
+      '#!/bin/sh\nexec node $PGC_NODE_FLAGS /opt/pg-agent/pg-agent.mjs "$@"\n/opt/pg-agent/pg-agent.mjs',
     );
+    // The launcher put the manifest's node flags on node's command line: the instance runs without the JIT, and the
+    // agent's log stays JSON (no V8 warning line).
+    const agentCmdline = h.pods[0]
+      .process!.pod.pids()
+      .map(pid => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+        } catch {
+          return [];
+        }
+      })
+      .find(argv => argv.includes('/opt/pg-agent/pg-agent.mjs') && argv.includes('instance'));
+    expect(agentCmdline?.slice(0, 6)).toEqual([
+      'node',
+      '--max-semi-space-size=1',
+      '--expose-gc',
+      '--jitless',
+      '--no-expose-wasm',
+      '/opt/pg-agent/pg-agent.mjs',
+    ]);
+    for (const line of h.pods[0].process!.lines) expect(() => JSON.parse(line)).not.toThrow();
   });
 
   test('nothing the secrets Job, the agent or postgres logged hit the read-only root or a permission error', () => {

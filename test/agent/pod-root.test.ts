@@ -11,7 +11,7 @@ const statefulSet = () => structuredClone(findObject(loadDist('shared-apps.k8s.y
 describe('pod root from the manifests', () => {
   test("the image layout is agent/Dockerfile's: the launcher at the manifests' command, the bundle and its natives", () => {
     expect(imageLayout()).toEqual({
-      launcher: { path: PATHS.agentBinary, text: '#!/bin/sh\nexec node /opt/pg-agent/pg-agent.mjs "$@"\n' },
+      launcher: { path: PATHS.agentBinary, text: '#!/bin/sh\nexec node $PGC_NODE_FLAGS /opt/pg-agent/pg-agent.mjs "$@"\n' },
       bundleDir: '/opt/pg-agent',
       nodeModulesDir: '/opt/pg-agent/node_modules',
     });

@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { NODE_FLAGS_ENV } from '../../lib/contract';
 import { KubeObject, ROOT, podSpecOf } from './manifests';
 import { PodProcesses } from './pod-cgroup';
 import { PodRootPlan, podRootCommand, removePodRoot } from './pod-root';
@@ -113,6 +114,9 @@ export class AgentProcess {
       if (!launch.manifestCommand) throw new Error("a pod root runs the manifest's command: use containerLaunch()");
       ({ command, args } = podRootCommand({ ...opts.podRoot, argv: [launch.manifestCommand, ...launch.args.slice(1)] }));
       this.podRootStage = opts.podRoot.stage;
+    } else if (launch.manifestCommand) {
+      // As the image's launcher does (agent/Dockerfile): the agent's node flags go on node's command line.
+      args = [...(launch.env[NODE_FLAGS_ENV] ?? '').split(' ').filter(Boolean), ...args];
     }
     const user = opts.podRoot ? undefined : opts.user;
     this.child = spawn(command, args, {
