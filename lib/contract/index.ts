@@ -12,3 +12,4 @@ export * from './tls';
 export * from './managed';
 export * from './logical';
 export * from './defaults';
+export * from './incremental';

@@ -14,3 +14,4 @@ export * from './synchronous';
 export * from './parameters';
 export * from './logical';
 export * from './tls';
+export * from './backup-chain';
