@@ -15,7 +15,8 @@ import { IncrementalManifest } from './filter';
 export interface IncrementalInfo {
   version: 1;
   backupId: string;
-  status: 'DONE' | 'FAILED';
+  /** DONE is complete; MISSING_DATA is what the listing says of a DONE one whose data or manifest is gone. */
+  status: 'DONE' | 'FAILED' | 'MISSING_DATA';
   /** The backup whose start LSN the pages were compared with, and the full backup its chain starts from. */
   parent: string;
   full: string;
@@ -65,18 +66,24 @@ export async function readManifest(s3: S3Bucket, key: string): Promise<{ manifes
 export async function listIncrementals(s3: S3Bucket, store: StoreConfig): Promise<Array<IncrementalInfo & { storedSize: number }>> {
   const root = incrementalLayout.root(store.prefix, store.serverName);
   const sizes = new Map<string, number>();
-  const withInfo = new Set<string>();
+  const names = new Map<string, Set<string>>();
   for await (const o of iteratePrefix(s3, root)) {
     const [id, name] = o.key.slice(root.length).split('/');
     if (!name) continue;
     sizes.set(id, (sizes.get(id) ?? 0) + o.size);
-    if (name === 'incremental.json') withInfo.add(id);
+    if (!names.has(id)) names.set(id, new Set());
+    names.get(id)!.add(name);
   }
   const out: Array<IncrementalInfo & { storedSize: number }> = [];
-  await forEachLimit([...withInfo], 8, async id => {
+  const withInfo = [...names.keys()].filter(id => names.get(id)!.has('incremental.json'));
+  await forEachLimit(withInfo, 8, async id => {
     try {
       const info = await readIncrementalInfo(s3, store, id);
-      if (info) out.push({ ...info, storedSize: sizes.get(id) ?? 0 });
+      if (!info) return;
+      // A DONE incremental whose data or manifest is gone is no link of a chain: listed as MISSING_DATA.
+      const here = names.get(id)!;
+      const status = info.status === 'DONE' && !(here.has(info.dataKey) && here.has('manifest.json')) ? 'MISSING_DATA' : info.status;
+      out.push({ ...info, status, storedSize: sizes.get(id) ?? 0 });
     } catch (e) {
       log.warn({ backupId: id, err: (e as Error).message }, 'cannot read this incremental.json; leaving the backup out of the list');
     }
@@ -120,4 +127,27 @@ export async function listChainLinks(
 ): Promise<{ links: ChainLink[]; fulls: BackupInfo[]; incrementals: IncrementalInfo[] }> {
   const [fulls, incrementals] = await Promise.all([listBackups(s3, store), listIncrementals(s3, store)]);
   return { links: [...fulls.map(fullLink), ...incrementals.map(incrementalLink)], fulls, incrementals };
+}
+
+/** Metadata of an incremental in the shape the restore's callers read (BackupInfo). */
+export function incrementalAsBackupInfo(i: IncrementalInfo): BackupInfo {
+  return {
+    backupId: i.backupId,
+    status: i.status === 'DONE' ? 'DONE' : 'FAILED',
+    serverName: '',
+    systemIdentifier: i.systemIdentifier,
+    timeline: i.timeline,
+    beginTime: new Date(i.beginTime),
+    endTime: new Date(i.endTime),
+    beginWal: i.beginWal,
+    endWal: i.endWal,
+    beginLsn: i.beginLsn,
+    endLsn: i.endLsn,
+    pgVersion: i.pgVersion,
+    size: i.size,
+    compression: i.compression,
+    backupLabel: i.backupLabel,
+    writer: 'pg-agent',
+    walSegmentSize: i.walSegmentSize,
+  };
 }

@@ -19,11 +19,10 @@ import { headObject } from '../s3/objects';
 import { StoreConfig } from '../store/config';
 import { Slice } from '../store/chunks';
 import { decompressStream } from '../store/compression';
-import { BackupInfo } from '../catalog/backup-info';
 import { ChainLink, resolveChain } from '../decide/backup-chain';
 import { rangedObjectStream } from '../restore/ranged-read';
 import type { RestoreOptions, RestoreResult } from '../restore/base-backup';
-import { IncrementalInfo, listChainLinks, readManifest } from './catalog';
+import { IncrementalInfo, incrementalAsBackupInfo, listChainLinks, readManifest } from './catalog';
 import { IncrementalManifest } from './filter';
 import { ByteReader, MAGIC, readHead, readPage } from './records';
 
@@ -54,8 +53,16 @@ export async function checkChain(
 ): Promise<{ chain: readonly ChainLink[]; incrementals: CheckedLink[] }> {
   const { links, incrementals } = await listChainLinks(s3, store);
   const resolved = resolveChain(links, backupId);
-  if (!resolved.ok)
-    throw new AgentError(`cannot restore ${backupId}: the chain is broken: ${resolved.why}`, damaged, { backupId, missing: resolved.missing });
+  if (!resolved.ok) {
+    // Name the object when the listing found a link without its data or manifest.
+    const lost = incrementals.find(i => i.backupId === resolved.missing && i.status === 'MISSING_DATA');
+    const keys =
+      lost && [lost.dataKey, 'manifest.json'].map(n => incrementalLayout.dir(store.prefix, store.serverName, lost.backupId) + n).join(' or ');
+    throw new AgentError(`cannot restore ${backupId}: the chain is broken: ${resolved.why}${keys ? ` (${keys} is missing)` : ''}`, damaged, {
+      backupId,
+      missing: resolved.missing,
+    });
+  }
   const byId = new Map(incrementals.map(i => [i.backupId, i]));
   const checked: CheckedLink[] = [];
   for (const link of resolved.chain.slice(1)) {
@@ -155,29 +162,6 @@ export async function applyIncremental(body: Readable, manifest: IncrementalMani
   walk(root, '');
   for (const d of stale) fs.rmSync(path.join(root, d), { recursive: true, force: true });
   return { files: manifest.files.length, pages };
-}
-
-/** Metadata of an incremental in the shape the restore's callers read (BackupInfo). */
-export function incrementalAsBackupInfo(i: IncrementalInfo): BackupInfo {
-  return {
-    backupId: i.backupId,
-    status: i.status,
-    serverName: '',
-    systemIdentifier: i.systemIdentifier,
-    timeline: i.timeline,
-    beginTime: new Date(i.beginTime),
-    endTime: new Date(i.endTime),
-    beginWal: i.beginWal,
-    endWal: i.endWal,
-    beginLsn: i.beginLsn,
-    endLsn: i.endLsn,
-    pgVersion: i.pgVersion,
-    size: i.size,
-    compression: i.compression,
-    backupLabel: i.backupLabel,
-    writer: 'pg-agent',
-    walSegmentSize: i.walSegmentSize,
-  };
 }
 
 /**
