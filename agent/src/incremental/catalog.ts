@@ -151,3 +151,14 @@ export function incrementalAsBackupInfo(i: IncrementalInfo): BackupInfo {
     walSegmentSize: i.walSegmentSize,
   };
 }
+
+/**
+ * Every backup a restore can start from, oldest first: the full ones (listBackups: ours and barman-cloud's) and the
+ * incrementals, as BackupInfo (an incremental restores its chain: restoreBaseBackup takes either id).
+ */
+export async function listRestorableBackups(s3: S3Bucket, store: StoreConfig): Promise<BackupInfo[]> {
+  const [fulls, incrementals] = await Promise.all([listBackups(s3, store), listIncrementals(s3, store)]);
+  return [...fulls, ...incrementals.map(i => ({ ...incrementalAsBackupInfo(i), storedSize: i.storedSize }))].sort(
+    (a, b) => a.beginTime.getTime() - b.beginTime.getTime() || (a.backupId < b.backupId ? -1 : a.backupId > b.backupId ? 1 : 0),
+  );
+}

@@ -57,9 +57,17 @@ export class IncrementalFilter extends Transform {
   private padding = 0;
   private ended = false;
   /** The member being copied: whole, or page by page (with the part of a page read so far). */
-  private member?: { file: ManifestFile; paged: boolean; page: Buffer[]; pageBytes: number; blockNo: number; range?: [number, number] };
+  private member?: { file: ManifestFile; paged: boolean; page: Buffer[]; pageBytes: number; blockNo: number; all: boolean };
 
-  constructor(sinceLsn: string) {
+  /**
+   * `parentFiles`: the files the parent had (its manifest, when the parent is an incremental). A relation file it did
+   * not have is stored whole: its pages may carry older LSNs (CREATE DATABASE … STRATEGY FILE_COPY copies the
+   * template's files as they are). Without the list, the restore refuses such a file instead (see restore.ts).
+   */
+  constructor(
+    sinceLsn: string,
+    private readonly parentFiles?: ReadonlySet<string>,
+  ) {
     super();
     this.since = lsnParts(sinceLsn);
     this.manifest = { version: 1, blockSize: PAGE_SIZE, sinceLsn, files: [], directories: [], symlinks: [] };
@@ -137,7 +145,7 @@ export class IncrementalFilter extends Transform {
       const file: ManifestFile = { path, size, mode, ...(paged ? { blocks: [] } : {}) };
       this.manifest.files.push(file);
       this.push(encodeHead({ type: paged ? 'P' : 'F', name: path, mode, size }));
-      this.member = { file, paged, page: [], pageBytes: 0, blockNo: 0 };
+      this.member = { file, paged, page: [], pageBytes: 0, blockNo: 0, all: paged && !!this.parentFiles && !this.parentFiles.has(path) };
     } else {
       throw new AgentError(
         `the base backup tar holds a member of type "${type}" (${path}), which pg_basebackup does not write`,
@@ -177,7 +185,7 @@ export class IncrementalFilter extends Transform {
     const lo = page.readUInt32LE(4);
     const isNew = page.readUInt16LE(14) === 0;
     const changed = hi > this.since[0] || (hi === this.since[0] && lo >= this.since[1]);
-    if (!isNew && !changed) return;
+    if (!isNew && !changed && !m.all) return;
     this.pagesKept++;
     this.push(pageHead(m.blockNo));
     this.push(Buffer.from(page));

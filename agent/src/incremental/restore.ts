@@ -132,10 +132,19 @@ export async function applyIncremental(body: Readable, manifest: IncrementalMani
             left -= part.length;
           }
         } else {
+          let stored = 0;
           for (let p = await readPage(r); p; p = await readPage(r)) {
             await fh.write(p.page, 0, PAGE_SIZE, p.blockNo * PAGE_SIZE);
-            pages++;
+            stored++;
           }
+          pages += stored;
+          // A relation file the parent did not have must come whole: a page left out would be zeros here.
+          if (!exists && stored * PAGE_SIZE < h.size)
+            throw new AgentError(
+              `${h.name} is new since the parent backup, but the incremental stored only ${stored} of its ${h.size / PAGE_SIZE} pages (a database created with STRATEGY FILE_COPY after the full backup?); refusing to restore it`,
+              "Restore the chain's full backup or an older backup to a point in time after it (its WAL has the change), and take a full backup now.",
+              { file: h.name },
+            );
           await fh.truncate(h.size);
         }
       } finally {
@@ -160,7 +169,13 @@ export async function applyIncremental(body: Readable, manifest: IncrementalMani
     }
   };
   walk(root, '');
-  for (const d of stale) fs.rmSync(path.join(root, d), { recursive: true, force: true });
+  for (const d of stale) {
+    try {
+      fs.rmdirSync(path.join(root, d)); // only when empty: a directory the source no longer had holds nothing it had
+    } catch {
+      // not empty: keep it
+    }
+  }
   return { files: manifest.files.length, pages };
 }
 

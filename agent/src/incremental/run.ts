@@ -23,7 +23,7 @@ import { TarScan } from '../basebackup/tar-scan';
 import { waitForWal } from '../basebackup/wal-check';
 import { PART_SIZE } from '../basebackup/run';
 import { IncrementalFilter } from './filter';
-import { IncrementalInfo, writeIncrementalInfo } from './catalog';
+import { IncrementalInfo, readManifest, writeIncrementalInfo } from './catalog';
 
 export interface IncrementalRunOptions {
   walWaitMs?: number;
@@ -44,7 +44,12 @@ export async function runIncrementalBackup(
   const dataKey = incrementalLayout.data(store.prefix, store.serverName, backupId, store.compression);
   const manifestKey = incrementalLayout.manifest(store.prefix, store.serverName, backupId);
   const scan = new TarScan();
-  const filter = new IncrementalFilter(parent.beginLsn);
+  // An incremental parent lists its files: a relation file it did not have is stored whole (see IncrementalFilter).
+  const parentManifest =
+    parent.kind === 'incremental' ? await readManifest(s3, incrementalLayout.manifest(store.prefix, store.serverName, parent.id)) : undefined;
+  if (parent.kind === 'incremental' && !parentManifest)
+    throw new AgentError(`the manifest of parent backup ${parent.id} is missing`, 'Nothing to do: the next backup is a full one.');
+  const filter = new IncrementalFilter(parent.beginLsn, parentManifest && new Set(parentManifest.manifest.files.map(f => f.path)));
   const started = Date.now();
   const pgbb = startBaseBackup(source.source, password, `pg-agent ${store.serverName} ${backupId} incremental`);
   let stoppedBy: string | undefined;

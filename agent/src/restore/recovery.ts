@@ -10,7 +10,7 @@ import { jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { BackupInfo } from '../catalog/backup-info';
-import { listBackups } from '../catalog/catalog';
+import { listRestorableBackups } from '../incremental/catalog';
 import { compareLsn } from '../postgres/wal';
 import { createS3Client } from '../s3/client';
 import { StoreConfig, readOnlyStoreSettings } from '../store/config';
@@ -91,7 +91,8 @@ export async function restoreForRecovery(rc: RecoveryConfig, dir: string): Promi
   const s3 = createS3Client(rc.source.s3);
   const where = `s3://${rc.source.s3.bucket}/${s3Layout.baseRoot(rc.source.prefix, rc.source.serverName)}`;
   try {
-    const backup = chooseBackup(await listBackups(s3, rc.source), rc.target, where);
+    // Incrementals too: the newest fitting backup may be one (its whole chain is restored).
+    const backup = chooseBackup(await listRestorableBackups(s3, rc.source), rc.target, where);
     log.info(
       { backupId: backup.backupId, endTime: backup.endTime, endLsn: backup.endLsn, target: describeTarget(rc.target) },
       'restoring base backup for recovery',
