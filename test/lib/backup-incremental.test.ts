@@ -40,3 +40,13 @@ describe('backup.incremental', () => {
     expect(fullEveryMs('1m')).toBeUndefined();
   });
 });
+
+describe('examples/incremental-backups.ts', () => {
+  test('synthesizes, with incrementals on the backup CronJob', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { incrementalChart } = require('../../examples/incremental-backups') as typeof import('../../examples/incremental-backups');
+    const objects = Testing.synth(incrementalChart(Testing.app()));
+    const cron = byKind(objects, 'CronJob', 'app-pg-backup');
+    expect(JSON.parse(envOf(cron.spec.jobTemplate.spec.template.spec.containers[0])[INCREMENTAL_ENV.spec])).toEqual({ fullEvery: '7d' });
+  });
+});
