@@ -13,6 +13,9 @@ import { listPrefix, putObject } from '../../agent/src/s3/objects';
 import type { StoreConfig } from '../../agent/src/store/config';
 import type { S3Bucket } from '../../agent/src/s3/client';
 import { applyRetention } from '../../agent/src/retention/apply';
+import { abortStaleIncrementalUploads } from '../../agent/src/incremental/leftovers';
+import { listMultipartUploads } from '../../agent/src/s3/objects';
+import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { createBucket, deleteBucketRecursive, ensureS3, s3For, uniqueBucketName } from '../support/s3';
 
 const DAY = 86_400_000;
@@ -133,5 +136,15 @@ describe('retention over incremental chains in the store', () => {
       ...Array.from({ length: seg(0) + 2 - seg(-4) }, (_, i) => walKey(seg(-4) + i)),
     ].sort();
     expect(keys).toEqual(expected);
+  });
+
+  test("the next backup aborts a killed incremental's unfinished upload once it is idle, not a newer or fresh one", async () => {
+    const old = incrementalLayout.data('', 'pg', idOf(-1).replace(/T.*/, 'T230000'), 'zstd');
+    const newer = incrementalLayout.data('', 'pg', '29991231T000000', 'zstd');
+    for (const key of [old, newer]) await s3.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const current = backupIdFor(new Date());
+    expect(await abortStaleIncrementalUploads(s3, store, current)).toBe(0); // just started: may be running
+    expect(await abortStaleIncrementalUploads(s3, store, current, new Date(Date.now() + 120_000))).toBe(1);
+    expect((await listMultipartUploads(s3, 'pg/incremental/')).map(u => u.key)).toEqual([newer]);
   });
 });

@@ -22,6 +22,7 @@ import { incrementalLayout } from '../../../lib/contract';
 import { BackupKind, decideBackupKind } from '../decide/backup-chain';
 import { listChainLinks } from '../incremental/catalog';
 import { runIncrementalBackup } from '../incremental/run';
+import { abortStaleIncrementalUploads } from '../incremental/leftovers';
 import { S3Bucket } from '../s3/client';
 import { SourceIdentity } from './source';
 import { BackupConfig } from './config';
@@ -85,6 +86,7 @@ async function backup(env: NodeJS.ProcessEnv, opts: BackupCommandOptions, events
     const backupId = backupIdFor(beginTime);
     await cleanLeftovers(s3, store, backupId);
     if (cfg.fullEveryMs !== undefined) {
+      await abortStaleIncrementalUploads(s3, store, backupId);
       const kind = decideBackupKind({ fullEveryMs: cfg.fullEveryMs, now: beginTime, links: (await listChainLinks(s3, store)).links, source });
       log.info({ backupId, kind: kind.kind, why: kind.why }, 'backup kind chosen');
       if (kind.kind === 'incremental') return await incremental(s3, cfg, source, backupId, beginTime, kind, events);
