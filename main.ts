@@ -4,6 +4,7 @@
  */
 import { App, Chart, Size, YamlOutputType } from 'cdk8s';
 import { BackupStore, CanaryApp, ClusterMonitoring, LogicalBackup, PostgresCluster, PriorityClass, RestoreDrill } from './lib';
+import { majorUpgradeChart } from './examples/major-upgrade';
 
 /**
  * The story's Rook Ceph object store (the RGW Service, bucket backup-cnpg). Each namespace has its own RGW user,
@@ -187,5 +188,8 @@ new PostgresCluster(migration, 'nextcloud-pg', {
     retention: { recoveryWindow: '30d' },
   },
 });
+
+// A major upgrade, blue-green: a PostgreSQL 17 cluster imports the PostgreSQL 15 one (docs/major-upgrade.md).
+majorUpgradeChart(app);
 
 app.synth();

@@ -15,6 +15,7 @@ export * from './backup/bucket-policy';
 export * from './bootstrap/bootstrap';
 export * from './bootstrap/recovery';
 export * from './bootstrap/pg-basebackup';
+export * from './bootstrap/import';
 export { ValidationError } from './validation';
 export type { TlsProps, CertManagerIssuerRef } from './tls/cluster-tls';
 export * as contract from './contract';

@@ -12,8 +12,16 @@ import { loadSecretFile } from './common/secret-env';
 // glibc read its malloc tunable at start (set for the agent in the manifests); PostgreSQL and the tools it runs
 // keep glibc's defaults.
 delete process.env[MALLOC_MMAP_THRESHOLD_ENV];
+// The instance's V8 flags (--jitless: memory over speed) are for its own long-lived process; the commands it starts
+// (wal-push, wal-fetch, a base backup after a promotion) run with node's defaults.
+delete process.env.NODE_OPTIONS;
 // Started by PostgreSQL (wal-fetch, wal-push)? Its environment has no secrets: they come from the instance's 0600 file.
 loadSecretFile(process.env);
+
+// pg tells a Cloudflare Worker from node by `navigator.userAgent`; without a `navigator` (node < 21) it constructs a
+// `Response`, which loads node's fetch implementation (undici): about 4 MiB of an idle agent's memory for nothing.
+// Node 21+ (the image runs 22) has this global itself.
+(globalThis as { navigator?: { userAgent: string } }).navigator ??= { userAgent: `Node.js/${process.versions.node.split('.')[0]}` };
 
 // Node prints process warnings (e.g. the AWS SDK's Node version notice) as plain text; keep the log one JSON per line.
 process.removeAllListeners('warning');

@@ -126,7 +126,7 @@ export class PostgresCluster extends Construct {
       labelsFor: component => ({ ...this.labels, [LABELS.component]: component }),
       tls: resolveTls(name, props.tls, clusterDomain, { ...this.labels, [LABELS.component]: COMPONENTS.secrets }),
       backup: props.backup ? resolveBackup(props.backup, name) : undefined,
-      bootstrap: resolveBootstrap(props.bootstrap),
+      bootstrap: resolveBootstrap(props.bootstrap, props.databases ?? [{ name: 'app', owner: 'app' }]),
     };
     checkRecoveryFolder(ctx);
 

@@ -12,4 +12,5 @@ export * from './tls';
 export * from './managed';
 export * from './logical';
 export * from './defaults';
+export * from './import';
 export * from './incremental';

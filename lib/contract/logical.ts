@@ -10,9 +10,11 @@ export const LOGICAL_ENV = {
   /** JSON {@link RetentionSpec} of the logical dumps (separate from the base backups' PGC_RETENTION). */
   retention: 'PGC_LOGICAL_RETENTION',
   /**
-   * The `postgres` superuser's password (secretKeyRef into the cluster's superuser Secret): pg_dump must read every
-   * object of a database, and a restore creates databases and sets roles. Written into a 0600 passfile, never
-   * passed to pg_dump or pg_restore on their command line or environment.
+   * The `postgres` superuser's password, as manifests before this version gave it (secretKeyRef). The Jobs now get
+   * the Secret's name (ENV.superuserSecret, `PGC_SUPERUSER_SECRET`) and read the password through the API, with a ServiceAccount
+   * that may get only that Secret. pg_dump must read every object of a database, and a restore creates databases
+   * and sets roles. Written into a 0600 passfile, never passed to pg_dump or pg_restore on their command line or
+   * environment.
    */
   superuserPassword: 'PGC_SUPERUSER_PASSWORD',
 } as const;

@@ -68,11 +68,29 @@ function databaseSpecs(cluster: PostgresCluster): LogicalDatabaseSpec[] {
   return cluster.databases.map(d => ({ name: d.name, owner: d.owner }));
 }
 
-/** A pod spec that reaches the primary as the superuser and the store; it never talks to the Kubernetes API. */
+/**
+ * The ServiceAccount of a logical Job: it may get the cluster's superuser Secret, by name, and nothing else (the
+ * password is read through the API, never put in the pod's environment).
+ */
+function superuserSecretReader(scope: Construct, serviceAccountName: string, cluster: PostgresCluster, labels: Record<string, string>): void {
+  const metadata = { name: serviceAccountName, labels };
+  new k8s.KubeServiceAccount(scope, 'ServiceAccount', { metadata, automountServiceAccountToken: true });
+  new k8s.KubeRole(scope, 'Role', {
+    metadata,
+    rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: [cluster.superuserSecretName] }],
+  });
+  new k8s.KubeRoleBinding(scope, 'RoleBinding', {
+    metadata,
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: serviceAccountName },
+    subjects: [{ kind: 'ServiceAccount', name: serviceAccountName }],
+  });
+}
+
+/** A pod spec that reaches the primary as the superuser (its password read through the API) and the store. */
 function logicalPodSpec(
   cluster: PostgresCluster,
   backup: ResolvedBackup,
-  c: { name: string; args: string[]; env: k8s.EnvVar[]; resources?: k8s.ResourceRequirements },
+  c: { name: string; args: string[]; env: k8s.EnvVar[]; resources?: k8s.ResourceRequirements; serviceAccountName: string },
 ): k8s.PodSpec {
   const ca = backup.store.caVolume();
   const container = agentContainer({
@@ -82,7 +100,7 @@ function logicalPodSpec(
     cluster: cluster.name,
     env: [
       { name: ENV.primaryHost, value: cluster.rwServiceName },
-      { name: LOGICAL_ENV.superuserPassword, valueFrom: { secretKeyRef: { name: cluster.superuserSecretName, key: 'password' } } },
+      { name: ENV.superuserSecret, value: cluster.superuserSecretName },
       ...c.env,
       // The base backups' retention is not theirs: LOGICAL_ENV.retention is.
       ...backupEnv(backup).filter(e => e.name !== BACKUP_ENV.retention),
@@ -94,7 +112,8 @@ function logicalPodSpec(
     volumeMounts: [{ name: 'tmp', mountPath: PATHS.tmpDir }, ...(ca ? [ca.mount] : []), caClientMount],
   });
   return {
-    automountServiceAccountToken: false,
+    serviceAccountName: c.serviceAccountName,
+    automountServiceAccountToken: true,
     restartPolicy: 'Never',
     securityContext: agentPodSecurityContext(),
     containers: [{ ...container, args: c.args }],
@@ -149,7 +168,10 @@ export class LogicalBackup extends Construct {
     const resources = renderResources(props.resources ?? { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } });
 
     const labels = { ...cluster.labels, [LABELS.component]: LOGICAL_COMPONENTS.logicalBackup };
+    const serviceAccountName = logicalNames.logicalBackupCronJob(cluster.name);
+    superuserSecretReader(this, serviceAccountName, cluster, labels);
     const podSpec = logicalPodSpec(cluster, backup, {
+      serviceAccountName,
       name: LOGICAL_COMPONENTS.logicalBackup,
       args: ['logical-backup'],
       env: [
@@ -264,7 +286,9 @@ export class DatabaseRestore extends Construct {
       ...(props.overwrite ? ['--overwrite'] : []),
       ...(props.discardExistingData ? ['--discard-existing-data'] : []),
     ];
+    superuserSecretReader(this, name, cluster, labels);
     const podSpec = logicalPodSpec(cluster, backup, {
+      serviceAccountName: name,
       name: LOGICAL_COMPONENTS.databaseRestore,
       args,
       env: [{ name: LOGICAL_ENV.databases, value: JSON.stringify(databaseSpecs(cluster)) }],

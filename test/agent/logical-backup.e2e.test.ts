@@ -24,7 +24,8 @@ const ROWS: Record<string, number> = { mastodon: 300, nextcloud: 200, gitea: 100
 const DAY = 24 * 3600_000;
 
 /** A DatabaseRestore Job for shared-pg as a user's app renders it (the same cluster props that matter: name, databases, store). */
-function restoreJob(props: { database: string; from: string; into?: string; overwrite?: boolean }): KubeObject {
+/** The Job of a DatabaseRestore made in the test, with its ServiceAccount's RBAC (read the superuser Secret) applied. */
+function restoreJob(h: ClusterHarness, props: { database: string; from: string; into?: string; overwrite?: boolean }): KubeObject {
   const chart = new Chart(Testing.app(), 'restore', { namespace: 'databases' });
   const store = new BackupStore(chart, 'store', {
     endpoint: 'http://rgw.example:80',
@@ -38,7 +39,9 @@ function restoreJob(props: { database: string; from: string; into?: string; over
     backup: { store },
   });
   new DatabaseRestore(chart, 'restore', { cluster, ...props });
-  return (Testing.synth(chart) as KubeObject[]).find(o => o.kind === 'Job' && o.metadata.name === 'shared-pg-restore-mastodon')!;
+  const objects = Testing.synth(chart) as KubeObject[];
+  h.api.applyRbac(objects);
+  return objects.find(o => o.kind === 'Job' && o.metadata.name === 'shared-pg-restore-mastodon')!;
 }
 
 describe('logical backups and single-database restore (dist/shared-apps: shared-pg, 3 databases, Ceph RGW)', () => {
@@ -152,7 +155,7 @@ describe('logical backups and single-database restore (dist/shared-apps: shared-
 
   test('a DatabaseRestore Job (overwrite: true) replaces an existing empty database, which is kept aside', async () => {
     await query(superuser('postgres'), 'CREATE DATABASE mastodon_copy OWNER mastodon');
-    const job = restoreJob({ database: 'mastodon', from: 'latest', into: 'mastodon_copy', overwrite: true });
+    const job = restoreJob(h, { database: 'mastodon', from: 'latest', into: 'mastodon_copy', overwrite: true });
     expect(job.spec.template.spec.containers[0].args).toEqual([
       'restore-database',
       'mastodon',
@@ -162,6 +165,8 @@ describe('logical backups and single-database restore (dist/shared-apps: shared-
       'mastodon_copy',
       '--overwrite',
     ]);
+    // No password in the Job's environment: it reads the superuser Secret through the API, the only Secret it may get.
+    expect(JSON.stringify(job.spec.template.spec.containers[0].env)).not.toMatch(/"key":"password"/);
     const p = await h.runJob(job);
     expect(await p.exited).toBe(0);
     expect(await rows('mastodon_copy')).toBe(300);

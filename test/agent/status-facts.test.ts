@@ -77,6 +77,52 @@ describe("the restore drill's outcome, from its CronJob's status", () => {
   });
 });
 
+describe("the restore drill's outcome, with the result verify recorded in the store", () => {
+  const cron = (status: Record<string, unknown>) => ({ spec: { schedule: '0 5 * * 0' }, status }) as any;
+  const sec = (iso: string) => Date.parse(iso) / 1000;
+  const ok = { time: sec('2026-12-03T05:04:00Z'), backupId: '20261203T000000', detail: 'restored and checked 3 databases' };
+  const failedEarlier = { time: sec('2026-11-26T05:03:00Z'), backupId: '20261126T000000', detail: 'pg_amcheck found corruption' };
+  const failedLater = { time: sec('2026-12-03T05:04:00Z'), backupId: '20261203T000000', detail: 'the WAL ends before the backup does' };
+  const succeededCron = { lastScheduleTime: '2026-12-03T05:00:00Z', lastSuccessfulTime: '2026-12-03T05:04:00Z' };
+  const failedCron = { lastScheduleTime: '2026-12-03T05:00:00Z', lastSuccessfulTime: '2026-11-19T05:04:00Z' };
+  test.each([
+    [
+      'the newest recorded run succeeded: its backup and detail',
+      succeededCron,
+      { lastSucceeded: ok, lastFailed: failedEarlier },
+      'succeeded',
+      'backup 20261203T000000: restored and checked 3 databases',
+    ],
+    [
+      'the newest recorded run failed: why, and which backup',
+      failedCron,
+      { lastSucceeded: { ...ok, time: sec('2026-11-19T05:04:00Z') }, lastFailed: failedLater },
+      'failed',
+      'the run that ended at 2026-12-03T05:04:00.000Z failed: backup 20261203T000000: the WAL ends before the backup does',
+    ],
+    [
+      'a later scheduled run failed without recording anything: the CronJob knows more',
+      { lastScheduleTime: '2026-12-10T05:00:00Z', lastSuccessfulTime: '2026-12-03T05:04:00Z' },
+      { lastSucceeded: ok },
+      'failed',
+      'the run scheduled at 2026-12-10T05:00:00.000Z did not succeed: kubectl get events --field-selector reason=DrillFailed',
+    ],
+    [
+      'a re-created CronJob with no history: the store still knows',
+      {},
+      { lastSucceeded: ok },
+      'succeeded',
+      'backup 20261203T000000: restored and checked 3 databases',
+    ],
+    ['a run is active', { ...failedCron, active: [{ name: 'j' }] }, { lastFailed: failedLater }, 'running', undefined],
+  ])('%s', (_what, status, recorded, result, detail) => {
+    const d = drillFacts(cron(status), recorded);
+    expect(d.result).toBe(result);
+    expect(d.detail).toBe(detail);
+    if (result === 'succeeded') expect(d.lastSuccessfulTime).toBe('2026-12-03T05:04:00.000Z');
+  });
+});
+
 describe('the backup summary', () => {
   const b = (id: string, status: string, end?: string, extra: Partial<BackupInfo> = {}) =>
     ({

@@ -185,12 +185,17 @@ describe('pg-agent status in a pod', () => {
     expect(recoverable.toWal).toMatch(WAL);
     // The archive reaches at least the segment the primary last archived.
     expect(recoverable.toWal >= archiving.lastArchivedWal.slice(0, 24)).toBe(true);
+    // The drill's own record in the store (restore-drill.json) names the backup and when the run ended.
     expect(r.drill).toEqual({
       result: 'succeeded',
       schedule: '0 5 * * 0',
       lastScheduleTime: drillStarted.toISOString(),
-      lastSuccessfulTime: drillEnded.toISOString(),
+      lastSuccessfulTime: expect.any(String),
+      detail: expect.stringMatching(new RegExp(`^backup ${backups.lastCompleted.backupId}: restored, replayed to .* and checked in \\d+ s\\.$`)),
     });
+    const drillSucceeded = Date.parse((r.drill as any).lastSuccessfulTime);
+    expect(drillSucceeded).toBeGreaterThanOrEqual(drillStarted.getTime());
+    expect(drillSucceeded).toBeLessThanOrEqual(drillEnded.getTime());
 
     // The screen says the same, one labelled line each.
     const screen = await status(0);
@@ -211,7 +216,7 @@ describe('pg-agent status in a pod', () => {
     expect(line(screen, 'Recoverable')).toMatch(
       /^Recoverable:\s+from \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ \(end of \d{8}T\d{6}\) to WAL [0-9A-F]{24} \(timeline 1\)$/,
     );
-    expect(line(screen, 'Restore drill')).toMatch(/^Restore drill:\s+succeeded at \d{4}-.* ago\)$/);
+    expect(line(screen, 'Restore drill')).toMatch(/^Restore drill:\s+succeeded at \d{4}-.* ago\): backup \d{8}T\d{6}: restored, replayed to /);
     expect(screen).not.toMatch(/unavailable|FAILING|GAP|EXPIRED|NOT READY/);
 
     // From the replica: the same cluster, the replica's own view where only the primary knows.

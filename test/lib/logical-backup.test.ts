@@ -11,7 +11,7 @@ import {
 } from '../../lib';
 import { baseProps, byKind, envOf } from './helpers';
 
-const { LOGICAL_ENV, BACKUP_ENV } = contract;
+const { LOGICAL_ENV, BACKUP_ENV, ENV } = contract;
 
 /** A 3-database cluster with backups (or without, `backup: false`), and what `make` adds to its chart. */
 function synth(
@@ -43,12 +43,20 @@ describe('LogicalBackup', () => {
     expect(cron.spec.schedule).toBe('0 4 * * *');
     expect(cron.spec.concurrencyPolicy).toBe('Forbid');
     const pod = cron.spec.jobTemplate.spec.template.spec;
-    expect(pod.automountServiceAccountToken).toBe(false);
+    // The superuser's password is read through the API, from that one Secret: in no environment variable.
+    expect(pod.serviceAccountName).toBe('pg-logical-backup');
+    expect(pod.automountServiceAccountToken).toBe(true);
+    expect(byKind(objects, 'Role', 'pg-logical-backup').rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['pg-superuser'] },
+    ]);
+    expect(byKind(objects, 'RoleBinding', 'pg-logical-backup').subjects).toEqual([{ kind: 'ServiceAccount', name: 'pg-logical-backup' }]);
     const c = pod.containers[0];
     expect(c.args).toEqual(['logical-backup']);
     const env = envOf(c);
     expect(env.PGC_PRIMARY_HOST).toBe('pg-rw');
-    expect(env[LOGICAL_ENV.superuserPassword]).toEqual({ secretKeyRef: { name: 'pg-superuser', key: 'password' } });
+    expect(env[ENV.superuserSecret]).toBe('pg-superuser');
+    expect(env[LOGICAL_ENV.superuserPassword]).toBeUndefined();
+    expect(JSON.stringify(c.env)).not.toMatch(/secretKeyRef":\{"key":"password"/);
     expect(JSON.parse(env[LOGICAL_ENV.databases])).toEqual([
       { name: 'mastodon', owner: 'mastodon' },
       { name: 'nextcloud', owner: 'nc' },
@@ -123,8 +131,13 @@ describe('DatabaseRestore', () => {
       '--discard-existing-data',
     ]);
     const env = envOf(c);
-    expect(env[LOGICAL_ENV.superuserPassword]).toEqual({ secretKeyRef: { name: 'pg-superuser', key: 'password' } });
+    expect(env[ENV.superuserSecret]).toBe('pg-superuser');
+    expect(env[LOGICAL_ENV.superuserPassword]).toBeUndefined();
     expect(JSON.parse(env[LOGICAL_ENV.databases])).toContainEqual({ name: 'nextcloud', owner: 'nc' });
+    expect(job.spec.template.spec.serviceAccountName).toBe('pg-restore-nextcloud');
+    expect(byKind(objects, 'Role', 'pg-restore-nextcloud').rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['pg-superuser'] },
+    ]);
   });
 
   test('by default into a new database (no --into, no overwrite flags); a time or latest as --from', () => {

@@ -25,7 +25,13 @@ export interface ExternalPostgres {
 export const EXTERNAL_SUPERUSER_PASSWORD = 'nomad-superuser-pw';
 
 /** initdb, a self-signed certificate (ssl = on), roles and pg_hba.conf for the migration, then pg_ctl start. */
-export async function startExternalPostgres(opts: { replicationUser: string; replicationPassword: string }): Promise<ExternalPostgres> {
+/** `opts.pgBin`: another major's server binaries (initdb, pg_ctl, postgres), e.g. PostgreSQL 17 from test/support/pg17.ts. */
+export async function startExternalPostgres(opts: {
+  replicationUser: string;
+  replicationPassword: string;
+  pgBin?: string;
+}): Promise<ExternalPostgres> {
+  const bin = opts.pgBin ?? PG_BIN;
   const user = podUser();
   const as = { uid: user?.uid, gid: user?.gid };
   const dir = tempDir('nomad-pg', user);
@@ -37,7 +43,7 @@ export async function startExternalPostgres(opts: { replicationUser: string; rep
   fs.writeFileSync(pwfile, EXTERNAL_SUPERUSER_PASSWORD + '\n');
   if (user) fs.chownSync(pwfile, user.uid, user.gid);
   await run(
-    path.join(PG_BIN, 'initdb'),
+    path.join(bin, 'initdb'),
     ['-D', dataDir, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--locale=C', '--encoding=UTF8'],
     as,
   );
@@ -86,7 +92,7 @@ export async function startExternalPostgres(opts: { replicationUser: string; rep
   );
   const logFile = path.join(dir, 'postgres.log');
   const pgCtl = (args: string[]) =>
-    new Promise<number | null>(resolve => spawn(path.join(PG_BIN, 'pg_ctl'), args, { ...as, stdio: 'ignore' }).on('exit', resolve));
+    new Promise<number | null>(resolve => spawn(path.join(bin, 'pg_ctl'), args, { ...as, stdio: 'ignore' }).on('exit', resolve));
   const readLog = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
   if ((await pgCtl(['-D', dataDir, '-l', logFile, '-w', 'start'])) !== 0) throw new Error(`external server did not start:\n${readLog()}`);
   const connection = (database = 'postgres', u = 'postgres', password = EXTERNAL_SUPERUSER_PASSWORD): ClientConfig => ({

@@ -8,7 +8,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { BACKUP_ENV, CLONE_ENV, ENV, LOGICAL_ENV, RECOVERY_ENV } from '../../../lib/contract';
+import { BACKUP_ENV, CLONE_ENV, ENV, IMPORT_ENV, LOGICAL_ENV, RECOVERY_ENV } from '../../../lib/contract';
 
 /** Points PostgreSQL's children at the file with the secrets their environment no longer has. */
 export const SECRET_FILE_ENV = 'PGC_SECRET_FILE';
@@ -20,6 +20,7 @@ export const SECRET_ENV_NAMES: readonly string[] = [
   RECOVERY_ENV.accessKeyId,
   RECOVERY_ENV.secretAccessKey,
   CLONE_ENV.password,
+  IMPORT_ENV.password,
   ENV.replicationPassword,
   LOGICAL_ENV.superuserPassword,
   'PGPASSWORD',
@@ -39,7 +40,9 @@ export function withoutSecrets(env: NodeJS.ProcessEnv = process.env): NodeJS.Pro
 export function postgresEnvironment(dir: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const file = path.join(dir, '.pg-agent-secrets');
   const secrets = Object.fromEntries(
-    SECRET_ENV_NAMES.filter(n => n !== CLONE_ENV.password && n !== LOGICAL_ENV.superuserPassword && env[n] !== undefined).map(n => [n, env[n]]),
+    SECRET_ENV_NAMES.filter(
+      n => n !== CLONE_ENV.password && n !== IMPORT_ENV.password && n !== LOGICAL_ENV.superuserPassword && env[n] !== undefined,
+    ).map(n => [n, env[n]]),
   );
   fs.writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
   fs.chmodSync(file, 0o600);

@@ -14,4 +14,5 @@ export * from './synchronous';
 export * from './parameters';
 export * from './logical';
 export * from './tls';
+export * from './import';
 export * from './backup-chain';

@@ -1,13 +1,14 @@
 /**
  * What an instance does with its volume when it starts: start what is there, create the cluster, clone a peer, or
- * wait. The only place that may decide to create a database (initdb, restore, clone of an external source).
+ * wait. The only place that may decide to create a database (initdb, restore, clone of an external source, initdb
+ * and import).
  */
 import { Decision, INVARIANTS } from './invariants';
 
 export type InstanceRole = 'primary' | 'replica';
 
 /** How the first instance creates the cluster's data. */
-export type Origin = 'initdb' | 'recovery' | 'clone-source';
+export type Origin = 'initdb' | 'recovery' | 'clone-source' | 'import';
 
 export interface StartFacts {
   /** What is on this instance's volume. */
@@ -33,12 +34,12 @@ export interface StartFacts {
 }
 
 export type StartPlan =
-  | { action: 'initdb' | 'restore' | 'clone-source'; role: 'primary'; why: string }
+  | { action: 'initdb' | 'restore' | 'clone-source' | 'import'; role: 'primary'; why: string }
   | { action: 'clone'; role: 'replica'; why: string; /** this pod holds the Lease and must give it up first */ stepAside: boolean }
   | { action: 'start'; role: InstanceRole; why: string }
   | Extract<Decision<never>, { action: 'wait' }>;
 
-const CREATE = { initdb: 'initdb', recovery: 'restore', 'clone-source': 'clone-source' } as const;
+const CREATE = { initdb: 'initdb', recovery: 'restore', 'clone-source': 'clone-source', import: 'import' } as const;
 
 export function planStart(f: StartFacts): StartPlan {
   if (f.data.kind === 'initialized') {

@@ -42,6 +42,12 @@ export function finish(cfg: InstanceConfig, how: string): void {
 }
 
 export async function initdb(cfg: InstanceConfig): Promise<void> {
+  await initdbInto(cfg);
+  finish(cfg, 'initdb');
+}
+
+/** initdb into the side directory only: the caller finishes it (bootstrap.import fills it first). */
+export async function initdbInto(cfg: InstanceConfig): Promise<void> {
   clearPartial(cfg);
   const pwfile = path.join(cfg.socketDir, '.initdb-pw');
   fs.writeFileSync(pwfile, cfg.credentials.superuser + '\n', { mode: 0o600 });
@@ -64,7 +70,6 @@ export async function initdb(cfg: InstanceConfig): Promise<void> {
   } finally {
     fs.rmSync(pwfile, { force: true });
   }
-  finish(cfg, 'initdb');
 }
 
 /**

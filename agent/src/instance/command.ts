@@ -83,6 +83,7 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
   recoverInterruptedSwap(cfg);
   checkFreeSpace(cfg.pgdata);
   clearPartial(cfg);
+  if (cfg.import) (await import('../import/run')).clearImportLeftovers(cfg);
   const election = new Election(kube, names.lease(cfg.cluster), cfg.podName, cfg.leaseDurationSeconds);
   const { plan, state, lease } = await planUntilSafe(cfg, kube, election, count);
   log.info({ plan: plan.action, role: plan.role, why: plan.why, leaseHolder: lease?.holder }, 'start plan');
@@ -101,6 +102,7 @@ export async function instanceCommand(env: NodeJS.ProcessEnv = process.env): Pro
     await election.release().catch(e => log.warn({ err: (e as Error).message }, 'cannot give the lease up; it expires on its own'));
   }
   if (plan.action === 'initdb') await initdb(cfg);
+  if (plan.action === 'import') await (await import('../import/until-done')).importUntilDone(cfg);
   if (plan.action === 'clone' && cfg.clone?.follow) await waitWhileFollowing(cfg);
   if (plan.action === 'clone') await clone(cfg);
   if (plan.action === 'clone-source') {
@@ -164,7 +166,7 @@ async function planUntilSafe(cfg: InstanceConfig, kube: KubeClient, election: El
       data: state.kind === 'empty' ? state : { kind: 'initialized', systemIdentifier: state.systemIdentifier, standby: state.standby },
       ordinal: cfg.ordinal,
       me: cfg.podName,
-      origin: cfg.recovery ? 'recovery' : cfg.clone ? 'clone-source' : 'initdb',
+      origin: cfg.recovery ? 'recovery' : cfg.clone ? 'clone-source' : cfg.import ? 'import' : 'initdb',
       followingSource: !!cfg.clone && state.kind === 'initialized' && isFollowingSource(cfg.pgdata),
       leaseExists: !!lease,
       leaseHolder: holder,
@@ -959,9 +961,9 @@ class Instance {
     this.lookupsDecided = true;
     if (!this.cfg.archiving) return;
     let archivedHistories: string[] | undefined;
-    const { createS3Client } = await import('../s3/client');
+    const { openS3Bucket } = await import('../s3/bucket');
     const { listHistoryFiles } = await import('../wal/archive-lookup');
-    const s3 = createS3Client(this.cfg.archiving.s3);
+    const s3 = openS3Bucket(this.cfg.archiving.s3);
     try {
       archivedHistories = await listHistoryFiles(s3, this.cfg.archiving);
     } catch {

@@ -4,6 +4,7 @@ import { AgentError } from '../common/errors';
 import { StoreConfig, hasStore, readStoreConfig } from '../store/config';
 import { RecoveryConfig, hasRecovery, readRecoveryConfig } from '../restore/recovery';
 import { CloneConfig, readCloneConfig } from './clone-source';
+import { ImportConfig, readImportConfig } from '../import/config';
 import { Credentials, readCredentialSources } from './credentials';
 import { readParametersFile } from './cluster-config';
 import { TlsSpec } from '../../../lib/contract';
@@ -38,6 +39,8 @@ export interface InstanceConfig {
   readonly recovery?: RecoveryConfig;
   /** Bootstrap by streaming a running server (a migration), when the manifest says so. */
   readonly clone?: CloneConfig;
+  /** Bootstrap by initdb and a logical import of a running server (bootstrap.import), when the manifest says so. */
+  readonly import?: ImportConfig;
   /** The backup store, when the cluster has one: the primary archives WAL into it. */
   readonly archiving?: StoreConfig;
   /** TLS (every manifest of this version has it; older ones do not). */
@@ -98,6 +101,7 @@ export function readInstanceConfig(env: NodeJS.ProcessEnv = process.env): Instan
     archiving: hasStore(env) ? readStoreConfig(env) : undefined,
     recovery: hasRecovery(env) ? readRecoveryConfig(env) : undefined,
     clone: readCloneConfig(env),
+    import: readImportConfig(env),
     tls: readTlsSpec(env),
   };
 }

@@ -8,14 +8,14 @@
  * saying which Secret to create). Polling `get` by name, not a watch: RBAC limits it to these Secrets, no
  * long-lived connection per Secret, and 10 s is well inside the 90 s a rotation may take.
  */
-import { Server } from 'http';
 import { CREDENTIALS_POLL_SECONDS, DatabaseSpec, ENV, SecretSpec } from '../../../lib/contract';
 import { jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
+import { OnceEach, pollSerially } from '../common/poll';
 import { KubeClient } from '../k8s/client';
 import { ensureSecrets, passwordOf } from '../secrets/command';
-import { renderMetrics, serveHttp } from './http';
+import { waitNotReady } from './not-ready';
 
 /** Where each password comes from (the manifest's Secret names). */
 export interface CredentialSources {
@@ -154,34 +154,21 @@ export async function loadCredentials(
   credentials: Credentials,
   pod: { cluster: string; podName: string; httpPort: number },
 ): Promise<void> {
-  let server: Server | undefined;
-  let lastWhy = '';
-  try {
-    for (;;) {
-      let why: string;
-      let fields: Record<string, unknown> = {};
-      try {
-        const r = await credentials.refresh(kube);
-        if (!r.missing.length) return;
-        why = `waiting for credentials: ${r.missing.map(m => m.why).join('; ')}`;
-        fields = { fix: r.missing[0].fix, secrets: r.missing.map(m => m.secret) };
-      } catch (e) {
-        why = `waiting for credentials: cannot read the Secrets: ${(e as Error).message}`;
-        fields = { fix: "Check the Kubernetes API and that the Role of the manifests (get on the cluster's Secrets) is applied." };
-      }
-      if (why !== lastWhy) log.error(fields, why);
-      lastWhy = why;
-      server ??= await serveHttp(pod.httpPort, {
-        alive: () => true,
-        ready: () => ({ ok: false, reason: lastWhy }),
-        metrics: () => renderMetrics({ cluster: pod.cluster, pod: pod.podName, up: false, restarts: 0 }),
-      });
-      await new Promise(r => setTimeout(r, 2000));
+  await waitNotReady(pod, async () => {
+    try {
+      const r = await credentials.refresh(kube);
+      if (!r.missing.length) return undefined;
+      return {
+        why: `waiting for credentials: ${r.missing.map(m => m.why).join('; ')}`,
+        fields: { fix: r.missing[0].fix, secrets: r.missing.map(m => m.secret) },
+      };
+    } catch (e) {
+      return {
+        why: `waiting for credentials: cannot read the Secrets: ${(e as Error).message}`,
+        fields: { fix: "Check the Kubernetes API and that the Role of the manifests (get on the cluster's Secrets) is applied." },
+      };
     }
-  } finally {
-    server?.closeAllConnections();
-    server?.close();
-  }
+  });
 }
 
 /**
@@ -197,30 +184,22 @@ export function pollCredentials(
   onRefresh: (r: RefreshResult) => Promise<void>,
   intervalMs = CREDENTIALS_POLL_SECONDS * 1000,
 ): () => void {
-  let busy = false;
-  let lastProblem = '';
-  const timer = setInterval(async () => {
-    if (busy) return;
-    busy = true;
+  const once = new OnceEach();
+  return pollSerially(intervalMs, async () => {
     try {
       const r = await credentials.refresh(kube, canCreate());
       const problem = r.missing.map(m => m.why).join('; ');
-      if (problem && problem !== lastProblem)
+      once.say(problem, () =>
         log.error(
           { fix: r.missing[0].fix, secrets: r.missing.map(m => m.secret) },
           `credential Secret unusable, keeping the last known password: ${problem}`,
-        );
-      lastProblem = problem;
+        ),
+      );
       if (r.changed.length) log.info({ secrets: r.changed }, 'credential Secrets changed: rotating');
       await onRefresh(r);
     } catch (e) {
       const problem = `cannot read the credential Secrets: ${(e as Error).message}`;
-      if (problem !== lastProblem) log.warn({ fix: 'Check the Kubernetes API; the last known passwords stay in use.' }, problem);
-      lastProblem = problem;
-    } finally {
-      busy = false;
+      once.say(problem, () => log.warn({ fix: 'Check the Kubernetes API; the last known passwords stay in use.' }, problem));
     }
-  }, intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  });
 }

@@ -44,7 +44,6 @@ export function renderMetrics(m: {
   fencings?: number;
   safetyWaits?: number;
   status?: InstanceStatus;
-  lastBackupAgeSeconds?: number;
   disk?: DiskUsage;
   /** The Lease as this agent sees it: the holder, whether it is this pod, and seconds since it was last renewed. */
   lease?: { holder?: string; heldByMe: boolean; renewAgeSeconds: number };
@@ -114,11 +113,6 @@ export function renderMetrics(m: {
         `pgc_wal_last_archived_age_seconds{${l}} ${m.status.archiver.lastArchivedAgeSeconds.toFixed(0)}`,
       ]);
     }
-  }
-  if (m.lastBackupAgeSeconds !== undefined) {
-    metric('pgc_last_base_backup_age_seconds', 'Seconds since the newest complete base backup.', 'gauge', [
-      `pgc_last_base_backup_age_seconds{${l}} ${m.lastBackupAgeSeconds.toFixed(0)}`,
-    ]);
   }
   out.push(...diskMetrics(l, m.disk));
   // The background observations (observed-metrics.ts).

@@ -15,6 +15,7 @@ import * as path from 'path';
 import { Client } from 'pg';
 import { CREDENTIALS_POLL_SECONDS, ManagedObjectsSpec, ManagedRoleSpec } from '../../../lib/contract';
 import { log } from '../common/log';
+import { pollSerially } from '../common/poll';
 import { decideExtension, decideRoleDrop } from '../decide/roles';
 import { KubeClient } from '../k8s/client';
 import { ensureSecrets, passwordOf } from '../secrets/command';
@@ -329,7 +330,6 @@ export function startManagedObjects(
   let lastRun = 0;
   let logged = new Set<string>();
   let pending = false;
-  let busy = false;
 
   const report = (problems: ManagedProblem[]) => {
     const now = new Set<string>();
@@ -376,19 +376,9 @@ export function startManagedObjects(
     report([...problems, ...r.problems]);
   };
 
-  const timer = setInterval(async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      await tick();
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, 'managed roles and extensions: check failed; retrying');
-    } finally {
-      busy = false;
-    }
-  }, intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  return pollSerially(intervalMs, () =>
+    tick().catch(e => log.warn({ err: (e as Error).message }, 'managed roles and extensions: check failed; retrying')),
+  );
 }
 
 /**

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { BACKUP_ID, BackupInfo } from '../catalog/backup-info';
 import { listBackupFolders, readBackupInfo } from '../catalog/catalog';
 import { log } from '../common/log';
-import { createS3Client } from '../s3/client';
+import { openS3Bucket } from '../s3/bucket';
 import { StoreConfig } from '../store/config';
 import { readDrillResults } from '../verify/drill-result';
 import { InstanceConfig } from './config';
@@ -120,7 +120,7 @@ export class BackupCatalogReader {
   constructor(private readonly store: StoreConfig) {}
 
   async read(): Promise<ObservedBackups> {
-    const s3 = createS3Client(this.store.s3);
+    const s3 = openS3Bucket(this.store.s3);
     const folders = await listBackupFolders(s3, this.store);
     const seen = new Set<string>();
     for (const [id, objects] of folders) {

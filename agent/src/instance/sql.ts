@@ -47,6 +47,8 @@ export async function reconcilePrimary(cfg: InstanceConfig): Promise<void> {
     // These changes are re-applied by whichever instance is primary, so they need not wait for a replica: with
     // synchronous replication and no replica up, they would otherwise wait forever and the primary never be ready.
     await c.query('SET synchronous_commit = local');
+    // A write freeze by `parameters: { default_transaction_read_only: 'on' }` (docs/major-upgrade.md) is for the apps.
+    await c.query('SET default_transaction_read_only = off');
     await c.query(`ALTER ROLE ${ident(c, SUPERUSER)} WITH PASSWORD ${c.escapeLiteral(scramVerifier(cfg.credentials.superuser))}`);
     await ensureRole(c, REPLICATION_USER, cfg.credentials.replication, 'REPLICATION');
     for (const db of cfg.databases) {

@@ -12,11 +12,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Server } from 'http';
 import { CREDENTIALS_POLL_SECONDS, TLS_ENV, TLS_FILES, TLS_MODES, TlsSpec } from '../../../lib/contract';
 import { jsonEnv, optionalEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
+import { OnceEach, pollSerially } from '../common/poll';
 import { replicationSslMode } from '../decide/tls';
 import { KubeClient } from '../k8s/client';
 import { ensureTlsSecrets, renewServerCertificateIfDue, serverMaterial } from '../tls/secrets';
@@ -24,7 +24,7 @@ import { primarySslAnswer } from './bootstrap';
 import { InstanceConfig } from './config';
 import { writeConfigFiles } from './config-files';
 import { reloadConfig } from './sql';
-import { renderMetrics, serveHttp } from './http';
+import { waitNotReady } from './not-ready';
 
 export const TLS_POLL_SECONDS = CREDENTIALS_POLL_SECONDS;
 
@@ -75,34 +75,20 @@ async function syncOnce(kube: KubeClient, cfg: InstanceConfig, create: boolean):
  * while the server Secret is missing or unusable. Generated mode creates it (the secrets Job normally did).
  */
 export async function loadTls(kube: KubeClient, cfg: InstanceConfig): Promise<void> {
-  if (!cfg.tls) return;
-  let server: Server | undefined;
-  let lastWhy = '';
-  try {
-    for (;;) {
-      try {
-        await syncOnce(kube, cfg, cfg.tls.mode === 'generated');
-        return;
-      } catch (e) {
-        const why = `waiting for the TLS certificate: ${(e as Error).message}`;
-        const fix =
-          e instanceof AgentError
-            ? e.fix
-            : "Check the Kubernetes API and that the Role of the manifests (get on the cluster's TLS Secrets) is applied.";
-        if (why !== lastWhy) log.error({ fix, secret: cfg.tls.serverSecret }, why);
-        lastWhy = why;
-      }
-      server ??= await serveHttp(cfg.httpPort, {
-        alive: () => true,
-        ready: () => ({ ok: false, reason: lastWhy }),
-        metrics: () => renderMetrics({ cluster: cfg.cluster, pod: cfg.podName, up: false, restarts: 0 }),
-      });
-      await new Promise(r => setTimeout(r, 2000));
+  const tls = cfg.tls;
+  if (!tls) return;
+  await waitNotReady(cfg, async () => {
+    try {
+      await syncOnce(kube, cfg, tls.mode === 'generated');
+      return undefined;
+    } catch (e) {
+      const fix =
+        e instanceof AgentError
+          ? e.fix
+          : "Check the Kubernetes API and that the Role of the manifests (get on the cluster's TLS Secrets) is applied.";
+      return { why: `waiting for the TLS certificate: ${(e as Error).message}`, fields: { fix, secret: tls.serverSecret } };
     }
-  } finally {
-    server?.closeAllConnections();
-    server?.close();
-  }
+  });
 }
 
 /**
@@ -118,31 +104,25 @@ export function watchTls(
   intervalMs = TLS_POLL_SECONDS * 1000,
 ): () => void {
   if (!cfg.tls) return () => undefined;
-  let busy = false;
-  let lastProblem = '';
-  const timer = setInterval(async () => {
-    if (busy) return;
-    busy = true;
+  const tls = cfg.tls;
+  const once = new OnceEach();
+  return pollSerially(intervalMs, async () => {
     try {
       const primary = isPrimary();
-      if (primary) await renewServerCertificateIfDue(kube, cfg.tls!, { cluster: cfg.cluster, namespace: cfg.namespace, instances: cfg.instances });
+      if (primary) await renewServerCertificateIfDue(kube, tls, { cluster: cfg.cluster, namespace: cfg.namespace, instances: cfg.instances });
       if (await syncOnce(kube, cfg, primary)) {
-        log.info({ secret: cfg.tls!.serverSecret }, 'TLS certificate changed: reloading PostgreSQL');
+        log.info({ secret: tls.serverSecret }, 'TLS certificate changed: reloading PostgreSQL');
         await onFilesChanged();
       }
       await onCheck();
-      lastProblem = '';
+      once.clear();
     } catch (e) {
       const problem = `cannot follow the TLS Secret, keeping the current certificate: ${(e as Error).message}`;
-      if (problem !== lastProblem)
-        log.warn({ fix: e instanceof AgentError ? e.fix : 'Check the Kubernetes API; PostgreSQL keeps serving the current certificate.' }, problem);
-      lastProblem = problem;
-    } finally {
-      busy = false;
+      once.say(problem, () =>
+        log.warn({ fix: e instanceof AgentError ? e.fix : 'Check the Kubernetes API; PostgreSQL keeps serving the current certificate.' }, problem),
+      );
     }
-  }, intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  });
 }
 
 /** postgresql.conf settings for TLS (none without it). */

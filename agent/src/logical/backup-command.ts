@@ -18,14 +18,14 @@ import { withClient } from '../instance/sql';
 import { withoutSecrets } from '../common/secret-env';
 import { createS3Client, S3Bucket } from '../s3/client';
 import { deleteObject, putObject, uploadStream } from '../s3/objects';
-import { clientConfig, libpqEnv, LogicalConfig, PrimaryConnection, readLogicalConfig } from './config';
+import { clientConfig, libpqEnv, LogicalConfig, PrimaryConnection, readLogicalConfigWithPassword } from './config';
 import { applyLogicalRetention } from './retention';
 
 /** How long the Job waits for the primary to answer (a CronJob may start while a failover is under way). */
 const WAIT_PRIMARY_MS = 5 * 60_000;
 
 export async function logicalBackupCommand(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const cfg = readLogicalConfig(env);
+  const cfg = await readLogicalConfigWithPassword(env);
   if (cfg.databases.length === 0)
     throw new AgentError('no database to dump', 'Re-synthesize the manifests: the LogicalBackup construct lists the databases.');
   const s3 = createS3Client(cfg.store.s3);

@@ -9,6 +9,7 @@ import { jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { parseHostPort } from '../basebackup/config';
 import { StoreConfig, readStoreConfig } from '../store/config';
+import { connectKube } from '../k8s/client';
 
 /** Where the superuser reaches the primary: the `-rw` Service with the password, or (in an instance pod) the local socket. */
 export interface PrimaryConnection {
@@ -30,16 +31,39 @@ export interface LogicalConfig {
   readonly retention?: RetentionSpec;
 }
 
+/**
+ * The configuration with the superuser's password: read through the API from the Secret the manifest names (the
+ * Job's ServiceAccount may get only that Secret), else from the environment of older manifests, else none (the
+ * local socket in an instance pod).
+ */
+export async function readLogicalConfigWithPassword(env: NodeJS.ProcessEnv = process.env): Promise<LogicalConfig> {
+  const cfg = readLogicalConfig(env);
+  const secret = optionalEnv(ENV.superuserSecret, env);
+  if (!secret || cfg.primary.password || cfg.primary.host === optionalEnv(ENV.socketDir, env)) return cfg;
+  const kube = await connectKube(requireEnv(ENV.namespace, env));
+  const data = (await kube.getSecret(secret))?.data?.password;
+  if (!data)
+    throw new AgentError(
+      `the superuser Secret ${secret} is missing or has no "password" key`,
+      `Make sure the Secret ${secret} exists with a non-empty "password" key (the ${cfg.cluster}-secrets Job creates it).`,
+      { secret },
+    );
+  return { ...cfg, primary: { ...cfg.primary, password: Buffer.from(data, 'base64').toString('utf8') } };
+}
+
 export function readLogicalConfig(env: NodeJS.ProcessEnv = process.env): LogicalConfig {
   const cluster = requireEnv(ENV.cluster, env);
   const password = optionalEnv(LOGICAL_ENV.superuserPassword, env);
   let primary: PrimaryConnection;
+  const rw = () => parseHostPort(ENV.primaryHost, requireEnv(ENV.primaryHost, env));
   if (password) {
-    const hp = parseHostPort(ENV.primaryHost, requireEnv(ENV.primaryHost, env));
-    primary = { host: hp.host, port: hp.port, user: SUPERUSER, password, ssl: pgSslFromEnv(env) };
+    primary = { ...rw(), user: SUPERUSER, password, ssl: pgSslFromEnv(env) };
   } else if (optionalEnv(ENV.socketDir, env) && optionalEnv(ENV.pgdata, env)) {
     // `kubectl exec <primary pod> -- pg-agent …`: the agent's own peer login on the pod's private socket.
     primary = { host: requireEnv(ENV.socketDir, env), port: Number(optionalEnv(ENV.port, env) ?? 5432), user: SUPERUSER };
+  } else if (optionalEnv(ENV.superuserSecret, env)) {
+    // A LogicalBackup or DatabaseRestore Job: the password is read through the API (readLogicalConfigWithPassword).
+    primary = { ...rw(), user: SUPERUSER, ssl: pgSslFromEnv(env) };
   } else {
     throw new AgentError(
       `the superuser password is missing (environment variable ${LOGICAL_ENV.superuserPassword} is empty)`,

@@ -12,7 +12,6 @@
  * 5. Only then renames: an existing target aside (kept, never dropped), the side database into the target. A failed
  *    restore drops only its own side database.
  */
-import { spawn } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -22,15 +21,14 @@ import { Transform } from 'stream';
 import { DATABASE_NAME, LogicalBackupMeta, backupIdFor } from '../../../lib/contract';
 import { decideDatabaseRestore } from '../decide/logical';
 import { AgentError } from '../common/errors';
-import { execTool } from '../common/exec';
 import { log } from '../common/log';
 import { writePassfile } from '../common/passfile';
 import { withClient } from '../instance/sql';
-import { withoutSecrets } from '../common/secret-env';
 import { createS3Client } from '../s3/client';
 import { getObject } from '../s3/objects';
-import { clientConfig, libpqEnv, PrimaryConnection, readLogicalConfig } from './config';
+import { clientConfig, libpqEnv, PrimaryConnection, readLogicalConfigWithPassword } from './config';
 import { listLogicalDumps } from './store';
+import { runPgRestore } from './pg-restore';
 
 export interface RestoreDatabaseOptions {
   from: string;
@@ -48,7 +46,7 @@ export async function restoreDatabaseCommand(database: string, opts: RestoreData
     throw new AgentError(`--into "${opts.into}" is not a database name`, 'Use lowercase letters, digits and "_", at most 63 characters.');
   if (opts.discardExistingData && !opts.overwrite)
     throw new AgentError('--discard-existing-data needs --overwrite', 'Give both to replace a database that holds data, or neither.');
-  const cfg = readLogicalConfig(env);
+  const cfg = await readLogicalConfigWithPassword(env);
   const s3 = createS3Client(cfg.store.s3);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pg-agent-restore-'));
   try {
@@ -189,38 +187,14 @@ async function countRelations(p: PrimaryConnection, database: string): Promise<n
   });
 }
 
-/** pg_restore with progress: the items of the dump's table of contents, counted as pg_restore -v reports them. */
+/** pg_restore with progress (logical/pg-restore.ts), into the side database. */
 async function pgRestore(file: string, database: string, owner: string, p: PrimaryConnection, passfile?: string): Promise<void> {
-  const toc = (await execTool('pg_restore', ['-l', file], { fix: 'The dump is not a pg_dump custom-format archive.' })).stdout;
-  const items = toc.split('\n').filter(l => /^\d+;/.test(l)).length;
-  const args = ['--verbose', '--exit-on-error', '--no-owner', `--role=${owner}`, '--no-password', '-d', database, file];
-  const child = spawn('pg_restore', args, { env: { ...withoutSecrets(process.env), ...libpqEnv(p, passfile) }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let done = 0;
-  let tail: string[] = [];
-  let lastLog = Date.now();
-  let buf = '';
-  child.stderr.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const lines = buf.split('\n');
-    buf = lines.pop() ?? '';
-    for (const l of lines) {
-      if (/^pg_restore: (creating|processing|restoring|executing)/.test(l)) done++;
-      tail = [...tail, l].slice(-5);
-    }
-    if (Date.now() - lastLog > PROGRESS_MS) {
-      lastLog = Date.now();
-      log.info({ database, items: done, of: items }, `restore-database: ${done} of about ${items} items restored`);
-    }
-  });
-  const code = await new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', c => resolve(c ?? 1));
-  });
-  if (code !== 0)
+  const r = await runPgRestore({ archive: file, database, owner, env: libpqEnv(p, passfile), label: 'restore-database', progressMs: PROGRESS_MS });
+  if (r.code !== 0)
     throw new AgentError(
-      `pg_restore into ${database} failed (exit ${code}): ${tail.filter(l => /error/i.test(l)).join(' | ') || tail.join(' | ')}; the half-restored database was dropped`,
+      `pg_restore into ${database} failed (exit ${r.code}): ${r.errors}; the half-restored database was dropped`,
       'Fix what pg_restore says (e.g. an extension the owner may not create: create it in template1 or declare it), then run the restore again.',
       { database },
     );
-  log.info({ database, items: done, of: items }, 'restore-database: pg_restore finished');
+  log.info({ database, items: r.done, of: r.items }, 'restore-database: pg_restore finished');
 }

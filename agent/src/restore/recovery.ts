@@ -10,11 +10,8 @@ import { jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { BackupInfo } from '../catalog/backup-info';
-import { listRestorableBackups } from '../incremental/catalog';
 import { compareLsn } from '../postgres/wal';
-import { createS3Client } from '../s3/client';
 import { StoreConfig, readOnlyStoreSettings } from '../store/config';
-import { restoreBaseBackup } from './base-backup';
 
 export interface RecoveryConfig {
   readonly source: StoreConfig;
@@ -88,7 +85,13 @@ export function chooseBackup(backups: BackupInfo[], target: RecoveryTargetSpec |
 
 /** Restores the chosen backup into `dir` (which must not exist). */
 export async function restoreForRecovery(rc: RecoveryConfig, dir: string): Promise<BackupInfo> {
-  const s3 = createS3Client(rc.source.s3);
+  // Loaded here, not with this module: the instance reads its recovery settings on every start, but restores once.
+  const [{ openS3Bucket }, { listRestorableBackups }, { restoreBaseBackup }] = await Promise.all([
+    import('../s3/bucket'),
+    import('../incremental/catalog'),
+    import('./base-backup'),
+  ]);
+  const s3 = openS3Bucket(rc.source.s3);
   const where = `s3://${rc.source.s3.bucket}/${s3Layout.baseRoot(rc.source.prefix, rc.source.serverName)}`;
   try {
     // Incrementals too: the newest fitting backup may be one (its whole chain is restored).

@@ -1,18 +1,15 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { explainS3Error, S3Error, type S3Bucket } from './client';
+import type { IncomingHttpHeaders } from 'node:http';
+import { cjsExports } from '../common/cjs-exports';
+import type { S3Bucket } from './bucket';
+import { explainS3Error, S3Error } from './errors';
+import { xmlElements, xmlText } from './http';
+
+// Single-object requests and listings go through the bucket's small HTTP client; multipart uploads and batch deletes
+// through the AWS SDK, whose modules load only when one of those runs (the instance agent never does in its loop).
+const sdkCommands = async () => cjsExports(await import('@aws-sdk/client-s3'));
 
 /** What was stored, as verified against the server. */
 export interface PutResult {
@@ -85,18 +82,13 @@ export async function putObject(s3: S3Bucket, key: string, body: Buffer | Readab
     }
     let etag: string;
     try {
-      const out = await s3.client.send(
-        new PutObjectCommand({
-          Bucket: s3.bucket,
-          Key: key,
-          Body: body,
-          ContentLength: body.length,
-          ContentMD5: md5.toString('base64'),
-          ContentType: options.contentType,
-          Metadata: { ...options.metadata, sha256 },
-        }),
-      );
-      etag = unquote(out.ETag);
+      const out = await s3.http.send({
+        method: 'PUT',
+        key,
+        body,
+        headers: { 'Content-MD5': md5.toString('base64'), 'Content-Type': options.contentType, ...metadataHeaders({ ...options.metadata, sha256 }) },
+      });
+      etag = unquote(header(out.headers, 'etag'));
     } catch (e) {
       throw explainS3Error(e, s3, what);
     }
@@ -110,18 +102,14 @@ export async function putObject(s3: S3Bucket, key: string, body: Buffer | Readab
   let etag: string;
   try {
     const metadata = options.checksumSha256 ? { ...options.metadata, sha256: options.checksumSha256 } : options.metadata;
-    const out = await s3.client.send(
-      new PutObjectCommand({
-        Bucket: s3.bucket,
-        Key: key,
-        Body: source,
-        ContentLength: length,
-        ContentType: options.contentType,
-        Metadata: metadata,
-      }),
-      { abortSignal: abort.signal },
-    );
-    etag = unquote(out.ETag);
+    const out = await s3.http.send({
+      method: 'PUT',
+      key,
+      body: source,
+      headers: { 'Content-Length': length, 'Content-Type': options.contentType, ...metadataHeaders(metadata) },
+      signal: abort.signal,
+    });
+    etag = unquote(header(out.headers, 'etag'));
   } catch (e) {
     throw hasher.streamError ?? explainS3Error(e, s3, what);
   }
@@ -145,8 +133,9 @@ export async function uploadStream(s3: S3Bucket, key: string, body: Readable, op
   // multipart upload and settles its parts before done() rejects (an early abort() could leave an upload behind).
   const source = feed(body, hasher, () => undefined);
   const metadata = options.checksumSha256 ? { ...options.metadata, sha256: options.checksumSha256 } : options.metadata;
+  const [{ Upload }, client] = await Promise.all([import('@aws-sdk/lib-storage').then(cjsExports), s3.sdk()]);
   const upload = new Upload({
-    client: s3.client,
+    client,
     params: { Bucket: s3.bucket, Key: key, Body: source, ContentType: options.contentType, Metadata: metadata },
     partSize,
     queueSize: options.queueSize ?? 2,
@@ -188,11 +177,8 @@ export async function uploadStream(s3: S3Bucket, key: string, body: Readable, op
 /** An object's body as a stream, or undefined when the key does not exist. `range` is an HTTP range (`bytes=0-99`). */
 export async function getObject(s3: S3Bucket, key: string, range?: string): Promise<{ body: Readable; info: ObjectInfo } | undefined> {
   try {
-    const out = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key, Range: range }));
-    return {
-      body: out.Body as Readable,
-      info: { key, size: out.ContentLength ?? 0, etag: unquote(out.ETag), lastModified: out.LastModified, metadata: out.Metadata ?? {} },
-    };
+    const out = await s3.http.send({ method: 'GET', key, headers: { Range: range }, stream: true });
+    return { body: out.body!, info: objectInfo(key, out.headers) };
   } catch (e) {
     if (isNotFound(e)) return undefined;
     throw explainS3Error(e, s3, `get ${where(s3, key)}`);
@@ -202,8 +188,8 @@ export async function getObject(s3: S3Bucket, key: string, range?: string): Prom
 /** An object's size, ETag and metadata, or undefined when the key does not exist. */
 export async function headObject(s3: S3Bucket, key: string): Promise<ObjectInfo | undefined> {
   try {
-    const out = await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
-    return { key, size: out.ContentLength ?? 0, etag: unquote(out.ETag), lastModified: out.LastModified, metadata: out.Metadata ?? {} };
+    const out = await s3.http.send({ method: 'HEAD', key });
+    return objectInfo(key, out.headers);
   } catch (e) {
     if (isNotFound(e) && !isNoSuchBucket(e)) return undefined;
     throw explainS3Error(e, s3, `head ${where(s3, key)}`);
@@ -216,22 +202,19 @@ export async function* iteratePrefix(s3: S3Bucket, prefix: string): AsyncGenerat
   do {
     let page;
     try {
-      page = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, ContinuationToken: token }));
+      page = await listObjectsV2(s3, { prefix, 'continuation-token': token });
     } catch (e) {
       throw explainS3Error(e, s3, `list ${where(s3, prefix)}`);
     }
-    for (const o of page.Contents ?? []) {
-      yield { key: o.Key!, size: o.Size ?? 0, etag: unquote(o.ETag), lastModified: o.LastModified };
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    yield* page.objects;
+    token = page.truncated ? page.nextToken : undefined;
   } while (token);
 }
 
 /** One page of keys under a prefix, in key order, starting after `startAfter` (exclusive): a lookup in one request. */
 export async function listAfter(s3: S3Bucket, prefix: string, startAfter: string | undefined, maxKeys: number): Promise<ListedObject[]> {
   try {
-    const page = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, StartAfter: startAfter, MaxKeys: maxKeys }));
-    return (page.Contents ?? []).map(o => ({ key: o.Key!, size: o.Size ?? 0, etag: unquote(o.ETag), lastModified: o.LastModified }));
+    return (await listObjectsV2(s3, { prefix, 'start-after': startAfter, 'max-keys': String(maxKeys) })).objects;
   } catch (e) {
     throw explainS3Error(e, s3, `list ${where(s3, prefix)}`);
   }
@@ -240,9 +223,8 @@ export async function listAfter(s3: S3Bucket, prefix: string, startAfter: string
 /** The objects directly under a folder prefix, not in its subfolders: one page; `truncated` when there are more. */
 export async function listFolderPage(s3: S3Bucket, prefix: string): Promise<{ objects: ListedObject[]; truncated: boolean }> {
   try {
-    const page = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, Delimiter: '/' }));
-    const objects = (page.Contents ?? []).map(o => ({ key: o.Key!, size: o.Size ?? 0, etag: unquote(o.ETag), lastModified: o.LastModified }));
-    return { objects, truncated: page.IsTruncated === true };
+    const page = await listObjectsV2(s3, { prefix, delimiter: '/' });
+    return { objects: page.objects, truncated: page.truncated };
   } catch (e) {
     throw explainS3Error(e, s3, `list ${where(s3, prefix)}`);
   }
@@ -258,7 +240,7 @@ export async function listPrefix(s3: S3Bucket, prefix: string): Promise<ListedOb
 /** Deletes one object (no error if it does not exist). */
 export async function deleteObject(s3: S3Bucket, key: string): Promise<void> {
   try {
-    await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }));
+    await s3.http.send({ method: 'DELETE', key });
   } catch (e) {
     throw explainS3Error(e, s3, `delete ${where(s3, key)}`);
   }
@@ -269,12 +251,14 @@ export async function deleteObject(s3: S3Bucket, key: string): Promise<void> {
  * SDK v3 adds to it). Keys that do not exist count as deleted. Fails naming the keys S3 refused. Returns the count.
  */
 export async function deleteObjects(s3: S3Bucket, keys: readonly string[]): Promise<number> {
+  if (keys.length === 0) return 0;
+  const [{ DeleteObjectsCommand }, client] = await Promise.all([sdkCommands(), s3.sdk()]);
   for (let i = 0; i < keys.length; i += 1000) {
     const batch = keys.slice(i, i + 1000);
     const what = `delete ${batch.length} objects under s3://${s3.bucket}/ (batch ${i / 1000 + 1})`;
     let out;
     try {
-      out = await s3.client.send(
+      out = await client.send(
         new DeleteObjectsCommand({
           Bucket: s3.bucket,
           Delete: { Objects: batch.map(Key => ({ Key })), Quiet: true },
@@ -310,13 +294,14 @@ export interface PendingUpload {
 
 /** Unfinished multipart uploads under a prefix, all pages. */
 export async function listMultipartUploads(s3: S3Bucket, prefix: string): Promise<PendingUpload[]> {
+  const [{ ListMultipartUploadsCommand }, client] = await Promise.all([sdkCommands(), s3.sdk()]);
   const out: PendingUpload[] = [];
   let keyMarker: string | undefined;
   let uploadIdMarker: string | undefined;
   do {
     let page;
     try {
-      page = await s3.client.send(
+      page = await client.send(
         new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
       );
     } catch (e) {
@@ -331,12 +316,55 @@ export async function listMultipartUploads(s3: S3Bucket, prefix: string): Promis
 
 /** Aborts an unfinished multipart upload, freeing its parts (no error if it is already gone). */
 export async function abortMultipartUpload(s3: S3Bucket, key: string, uploadId: string): Promise<void> {
+  const [{ AbortMultipartUploadCommand }, client] = await Promise.all([sdkCommands(), s3.sdk()]);
   try {
-    await s3.client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: key, UploadId: uploadId }));
+    await client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: key, UploadId: uploadId }));
   } catch (e) {
     if ((e as { name?: string }).name === 'NoSuchUpload') return;
     throw explainS3Error(e, s3, `abort upload ${where(s3, key)}`);
   }
+}
+
+/** One ListObjectsV2 page (query parameters as S3 names them). */
+async function listObjectsV2(
+  s3: S3Bucket,
+  query: Record<string, string | undefined>,
+): Promise<{ objects: ListedObject[]; truncated: boolean; nextToken?: string }> {
+  const out = await s3.http.send({ method: 'GET', query: { 'list-type': '2', ...query } });
+  const xml = out.text ?? '';
+  const objects = xmlElements(xml, 'Contents').map(c => {
+    const modified = xmlText(c, 'LastModified');
+    return {
+      key: xmlText(c, 'Key')!,
+      size: Number(xmlText(c, 'Size') ?? 0),
+      etag: unquote(xmlText(c, 'ETag')),
+      lastModified: modified ? new Date(modified) : undefined,
+    };
+  });
+  return { objects, truncated: xmlText(xml, 'IsTruncated') === 'true', nextToken: xmlText(xml, 'NextContinuationToken') };
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** User metadata as `x-amz-meta-*` headers (S3 lower-cases the names, as the SDK does). */
+function metadataHeaders(metadata: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(metadata ?? {}).map(([k, v]) => [`x-amz-meta-${k.toLowerCase()}`, v]));
+}
+
+function objectInfo(key: string, headers: IncomingHttpHeaders): ObjectInfo {
+  const metadata: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (k.startsWith('x-amz-meta-') && v !== undefined) metadata[k.slice(11)] = String(v);
+  const modified = header(headers, 'last-modified');
+  return {
+    key,
+    size: Number(header(headers, 'content-length') ?? 0),
+    etag: unquote(header(headers, 'etag')),
+    lastModified: modified ? new Date(modified) : undefined,
+    metadata,
+  };
 }
 
 /** body -> hasher; an error on either side (the source failing, a wrong length) calls onError once. */

@@ -12,7 +12,9 @@ import { optionalEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { readInstanceConfig } from '../instance/config';
 import { connectKube } from '../k8s/client';
+import { createS3Client } from '../s3/client';
 import { hasStore, readRetention, readStoreConfig } from '../store/config';
+import { readDrillResults } from '../verify/drill-result';
 import { drillFacts, leaseFacts, nextRun, readCronJob, readPods } from './kube-facts';
 import { LocalFacts, readLocalFacts } from './local-postgres';
 import { StoreFacts, readStoreFacts } from './store-facts';
@@ -59,7 +61,14 @@ export async function gatherStatus(env: NodeJS.ProcessEnv = process.env, now = (
       )
     : undefined;
 
-  const [l, p, ls, bc, dc, sf] = await Promise.all([local, pods, lease, backupCron, drillCron, storeFacts]);
+  // Read on its own, so that a store that cannot be read still leaves the CronJob's view of the drill.
+  const drillRecord = store
+    ? attempt('the restore drill result in the store', 'Check the store and its credentials.', () =>
+        readDrillResults(createS3Client({ ...store.s3, maxAttempts: 2, connectTimeoutMs: 3000 }), store),
+      )
+    : undefined;
+
+  const [l, p, ls, bc, dc, sf, dr] = await Promise.all([local, pods, lease, backupCron, drillCron, storeFacts, drillRecord]);
   const at = now();
   const localFacts = isUnavailable(l) ? undefined : (l as LocalFacts);
   const leaseObj = isUnavailable(ls) ? undefined : ls;
@@ -119,7 +128,7 @@ export async function gatherStatus(env: NodeJS.ProcessEnv = process.env, now = (
   else if (dc === undefined)
     drill = { unavailable: `no RestoreDrill for this cluster (CronJob ${names.restoreDrillCronJob(cfg.cluster)} not found)` };
   else if (isUnavailable(dc)) drill = dc;
-  else drill = drillFacts(dc);
+  else drill = drillFacts(dc, dr && !isUnavailable(dr) ? dr : undefined);
 
   return {
     version: STATUS_REPORT_VERSION,

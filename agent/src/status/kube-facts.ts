@@ -8,6 +8,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { ANNOTATIONS, LABELS, names } from '../../../lib/contract';
 import type { PodStatus, StatusReport } from '../../../lib/status/report';
 import { KubeClient, KubeError } from '../k8s/client';
+import type { DrillResults } from '../verify/drill-result';
 
 export interface PodFacts extends PodStatus {
   /** The WAL position the pod last published (replicas), and when. */
@@ -55,23 +56,40 @@ export function nextRun(schedule: string, timeZone: string | undefined, now: num
 }
 
 /**
- * The restore drill's last outcome as the CronJob controller records it: `lastSuccessfulTime` is the completion of
- * the newest Job that succeeded; a run scheduled after it that is no longer active did not succeed.
+ * The restore drill's last outcome. Two witnesses: the CronJob controller's record (`lastSuccessfulTime` is the
+ * completion of the newest Job that succeeded; a run scheduled after it that is no longer active did not succeed)
+ * and the result each `pg-agent verify` writes to the store (`<server>/restore-drill.json`: which backup, what
+ * failed and why; it outlives a re-created CronJob). The store's record is preferred for its detail; the CronJob's
+ * wins when it saw a newer run fail that recorded nothing (a drill killed, or unable to reach the store).
  */
-export function drillFacts(cron: V1CronJob): Exclude<StatusReport['drill'], { unavailable: string }> {
+export function drillFacts(cron: V1CronJob, recorded?: DrillResults): Exclude<StatusReport['drill'], { unavailable: string }> {
   const st = cron.status ?? {};
   const t = (d: Date | string | undefined) => (d ? new Date(d).toISOString() : undefined);
   const lastScheduleTime = t(st.lastScheduleTime);
   const lastSuccessfulTime = t(st.lastSuccessfulTime);
   const base = { schedule: cron.spec?.schedule, lastScheduleTime, lastSuccessfulTime };
-  if (!lastScheduleTime) return { ...base, result: lastSuccessfulTime ? 'succeeded' : 'never' };
   if ((st.active ?? []).length > 0) return { ...base, result: 'running' };
-  if (lastSuccessfulTime && Date.parse(lastSuccessfulTime) >= Date.parse(lastScheduleTime)) return { ...base, result: 'succeeded' };
-  return {
-    ...base,
-    result: 'failed',
-    detail: `the run scheduled at ${lastScheduleTime} did not succeed: kubectl get events --field-selector reason=DrillFailed`,
-  };
+  const fromCron = ((): Exclude<StatusReport['drill'], { unavailable: string }> => {
+    if (!lastScheduleTime) return { ...base, result: lastSuccessfulTime ? 'succeeded' : 'never' };
+    if (lastSuccessfulTime && Date.parse(lastSuccessfulTime) >= Date.parse(lastScheduleTime)) return { ...base, result: 'succeeded' };
+    return {
+      ...base,
+      result: 'failed',
+      detail: `the run scheduled at ${lastScheduleTime} did not succeed: kubectl get events --field-selector reason=DrillFailed`,
+    };
+  })();
+  const ok = recorded?.lastSucceeded;
+  const bad = recorded?.lastFailed;
+  const newest = ok && (!bad || ok.time >= bad.time) ? { run: ok, ok: true } : bad ? { run: bad, ok: false } : undefined;
+  if (!newest) return fromCron;
+  const at = new Date(newest.run.time * 1000).toISOString();
+  // A scheduled run after the newest recorded one that failed without recording anything: the CronJob knows more.
+  if (fromCron.result === 'failed' && lastScheduleTime && Date.parse(lastScheduleTime) > newest.run.time * 1000) return fromCron;
+  const success = ok && { lastSuccessfulTime: new Date(ok.time * 1000).toISOString() };
+  const backup = newest.run.backupId ? `backup ${newest.run.backupId}: ` : '';
+  return newest.ok
+    ? { ...base, ...success, result: 'succeeded', detail: `${backup}${newest.run.detail}` }
+    : { ...base, ...success, result: 'failed', detail: `the run that ended at ${at} failed: ${backup}${newest.run.detail}` };
 }
 
 /** Reads a CronJob of the cluster (RBAC: the instance Role may get the backup and restore-drill CronJobs). */

@@ -6,7 +6,7 @@ import { BACKUP_DEFAULTS, BACKUP_ENV, COMPRESSIONS, Compression, RetentionSpec, 
 import { validateRetention } from '../../../lib/backup/retention';
 import { boolEnv, jsonEnv, optionalEnv, presentEnv, rangedIntEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
-import type { S3Config } from '../s3/client';
+import type { S3Config } from '../s3/config';
 
 export interface StoreConfig {
   readonly s3: S3Config;

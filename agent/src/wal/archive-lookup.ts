@@ -7,7 +7,7 @@
 import { COMPRESSION_EXTENSION, Compression, s3Layout } from '../../../lib/contract';
 import { ARCHIVED_WAL, HISTORY_NAME, SEGMENT_NAME, nextSegmentInLog, previousSegmentInLog } from '../postgres/wal';
 import { AgentError } from '../common/errors';
-import type { S3Bucket } from '../s3/client';
+import type { S3Bucket } from '../s3/bucket';
 import { listAfter, listFolderPage } from '../s3/objects';
 import { StoreConfig } from '../store/config';
 

@@ -12,7 +12,7 @@ import { WAL_FILE, s3Layout } from '../../../lib/contract';
 import { collectWhenIdle } from '../common/idle-gc';
 import { serveJsonLines } from '../common/json-socket';
 import { log } from '../common/log';
-import { S3Bucket, createS3Client } from '../s3/client';
+import { openS3Bucket, type S3Bucket } from '../s3/bucket';
 import { getObject, headObject, putObject } from '../s3/objects';
 import { StoreConfig } from '../store/config';
 import { compressFile, compressionOfKey, decompressStream } from '../store/compression';
@@ -47,7 +47,7 @@ export class WalArchiver {
     private readonly socketPath: string,
     private readonly identity: () => { systemIdentifier: string; cluster: string },
   ) {
-    this.s3 = createS3Client(store.s3);
+    this.s3 = openS3Bucket(store.s3);
   }
 
   /** Listens for wal-push requests: one JSON line `{"wal": "<path>"}` in, one line `{"ok": bool, "error"?}` out. */

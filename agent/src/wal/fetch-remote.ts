@@ -13,7 +13,8 @@ import { Transform, TransformCallback } from 'stream';
 import { pipeline } from 'stream/promises';
 import { log } from '../common/log';
 import { readRecoveryConfig } from '../restore/recovery';
-import { S3Bucket, S3Error, createS3Client } from '../s3/client';
+import { openS3Bucket, type S3Bucket } from '../s3/bucket';
+import { S3Error } from '../s3/errors';
 import { getObject } from '../s3/objects';
 import { Slice } from '../store/chunks';
 import { decompressStream } from '../store/compression';
@@ -40,7 +41,7 @@ export async function fetchFromArchive(
   env: NodeJS.ProcessEnv,
 ): Promise<number> {
   const store: StoreConfig = opts.recoverySource ? readRecoveryConfig(env).source : readStoreConfig(env);
-  const s3 = createS3Client(store.s3);
+  const s3 = openS3Bucket(store.s3);
   try {
     return SEGMENT_NAME.test(name) ? await fetchSegment(s3, store, name, target, spool) : await fetchOther(s3, store, name, target, spool);
   } catch (e) {

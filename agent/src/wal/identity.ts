@@ -6,7 +6,7 @@
  */
 import { s3Layout } from '../../../lib/contract';
 import { AgentError } from '../common/errors';
-import { S3Bucket } from '../s3/client';
+import type { S3Bucket } from '../s3/bucket';
 import { getObject, getObjectBuffer, iteratePrefix, putObject } from '../s3/objects';
 import { StoreConfig } from '../store/config';
 import { compressionOfKey, decompressStream } from '../store/compression';
