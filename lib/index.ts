@@ -8,6 +8,7 @@ export * from './network/cluster-network-policy';
 export * from './tuning/pgtune';
 export * from './backup/backup-store';
 export type { BackupProps } from './backup/cluster-backup';
+export type { IncrementalBackupProps } from './backup/incremental';
 export * from './drill/restore-drill';
 export * from './logical/logical-backup';
 export * from './backup/bucket-policy';

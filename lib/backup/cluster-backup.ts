@@ -1,13 +1,14 @@
 import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { BACKUP_ENV, COMPONENTS, Compression, ENV, PATHS, RetentionSpec, names } from '../contract';
+import { BACKUP_ENV, COMPONENTS, Compression, ENV, INCREMENTAL_ENV, PATHS, RetentionSpec, names } from '../contract';
 import { agentContainer, agentPodSecurityContext } from '../pod/pod-security';
 import { POD_NAME_ENV, eventRecorderRole } from '../pod/event-rules';
 import { ValidationError } from '../validation';
 import { BackupStore } from './backup-store';
 import { BACKUP_DEFAULTS, COMPRESSIONS, WAL_MAX_PARALLEL_RANGE, isCompression } from '../contract/defaults';
 import { validateRetention } from './retention';
+import { IncrementalBackupProps, validateIncremental } from './incremental';
 import { scheduledJobSpec, toCronJobSchedule } from './schedule';
 import { caClientEnv, caClientMount, caClientVolume } from '../tls/cluster-tls';
 
@@ -61,6 +62,12 @@ export interface BackupProps {
    * @default 21600 (6 hours)
    */
   readonly activeDeadlineSeconds?: number;
+  /**
+   * Block-level incremental backups: scheduled backups store only the pages changed since the newest complete
+   * backup, with a full backup every `fullEvery` (docs/backups-incremental.md). Full backups stay in barman-cloud's layout.
+   * @default undefined (every backup is a full one)
+   */
+  readonly incremental?: IncrementalBackupProps;
 }
 
 export interface ClusterBackupProps extends BackupProps {
@@ -116,6 +123,7 @@ export function resolveBackup(props: BackupProps, clusterName: string) {
     fromStandby: props.backupFromStandby ?? false,
     walMaxParallel,
     deadline,
+    incremental: validateIncremental('backup.incremental', props.incremental),
   };
 }
 
@@ -173,6 +181,7 @@ export class ClusterBackup extends Construct {
             { name: BACKUP_ENV.sourceHost, value: b.fromStandby && props.instances > 1 ? names.roService(props.cluster) : rw },
             { name: ENV.primaryHost, value: rw },
             { name: BACKUP_ENV.fromStandby, value: String(b.fromStandby) },
+            ...(b.incremental ? [{ name: INCREMENTAL_ENV.spec, value: JSON.stringify(b.incremental) }] : []),
             { name: ENV.replicationPassword, valueFrom: { secretKeyRef: { name: props.replicationSecret, key: 'password' } } },
             ...backupEnv(b),
             // pg_basebackup and the agent's own connection verify the instance against <cluster>-ca.

@@ -13,3 +13,4 @@ export * from './managed';
 export * from './logical';
 export * from './defaults';
 export * from './import';
+export * from './incremental';

@@ -18,6 +18,14 @@ import { applyRetentionAfterBackup } from './retention-step';
 import { runBaseBackup } from './run';
 import { waitForSource } from './source';
 import { JobEvents } from '../k8s/job-events';
+import { incrementalLayout } from '../../../lib/contract';
+import { BackupKind, decideBackupKind } from '../decide/backup-chain';
+import { listChainLinks } from '../incremental/catalog';
+import { runIncrementalBackup } from '../incremental/run';
+import { abortStaleIncrementalUploads } from '../incremental/leftovers';
+import { S3Bucket } from '../s3/client';
+import { SourceIdentity } from './source';
+import { BackupConfig } from './config';
 
 export interface BackupCommandOptions {
   /** How long to wait for the source instance. @default 10 min */
@@ -68,12 +76,21 @@ async function backup(env: NodeJS.ProcessEnv, opts: BackupCommandOptions, events
 
     // barman's ids have a one-second resolution: never reuse the folder of another backup.
     let beginTime = new Date();
-    while (await headObject(s3, s3Layout.backupInfo(store.prefix, store.serverName, backupIdFor(beginTime)))) {
+    const taken = async (id: string) =>
+      (await headObject(s3, s3Layout.backupInfo(store.prefix, store.serverName, id))) ||
+      (await headObject(s3, incrementalLayout.info(store.prefix, store.serverName, id)));
+    while (await taken(backupIdFor(beginTime))) {
       await new Promise(r => setTimeout(r, 1000));
       beginTime = new Date();
     }
     const backupId = backupIdFor(beginTime);
     await cleanLeftovers(s3, store, backupId);
+    if (cfg.fullEveryMs !== undefined) {
+      await abortStaleIncrementalUploads(s3, store, backupId);
+      const kind = decideBackupKind({ fullEveryMs: cfg.fullEveryMs, now: beginTime, links: (await listChainLinks(s3, store)).links, source });
+      log.info({ backupId, kind: kind.kind, why: kind.why }, 'backup kind chosen');
+      if (kind.kind === 'incremental') return await incremental(s3, cfg, source, backupId, beginTime, kind, events);
+    }
 
     log.info({ backupId, key: s3Layout.dataTar(store.prefix, store.serverName, backupId, store.compression) }, 'backup starting');
     events.backupStarted(backupId, `${source.source.host}:${source.source.port}`);
@@ -116,4 +133,53 @@ async function backup(env: NodeJS.ProcessEnv, opts: BackupCommandOptions, events
   } finally {
     s3.destroy();
   }
+}
+
+/** The incremental branch of `pg-agent backup` (the decision said so): the backup, then retention. */
+async function incremental(
+  s3: S3Bucket,
+  cfg: BackupConfig,
+  source: SourceIdentity,
+  backupId: string,
+  beginTime: Date,
+  kind: Extract<BackupKind, { kind: 'incremental' }>,
+  events: JobEvents,
+): Promise<number> {
+  const { store } = cfg;
+  events.backupStarted(backupId, `${source.source.host}:${source.source.port}`);
+  let stop: ((why: string) => void) | undefined;
+  const onSignal = (signal: string) => stop?.(signal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  let info;
+  try {
+    info = await runIncrementalBackup(s3, store, source, cfg.replicationPassword, backupId, beginTime, kind.parent, kind.chain[0], {
+      onStop: s => {
+        stop = s;
+      },
+    });
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+  const seconds = (Date.parse(info.endTime) - beginTime.getTime()) / 1000;
+  log.info(
+    {
+      backupId,
+      kind: 'incremental',
+      parent: info.parent,
+      full: info.full,
+      beginLsn: info.beginLsn,
+      endLsn: info.endLsn,
+      sizeBytes: info.size,
+      storedBytes: info.dataSize,
+      pagesStored: info.pagesStored,
+      pagesSeen: info.pagesSeen,
+      seconds: Number(seconds.toFixed(1)),
+    },
+    'backup complete (incremental.json DONE)',
+  );
+  events.backupCompleted(backupId, info.size, seconds);
+  await applyRetentionAfterBackup(s3, store, cfg.retention, events);
+  return 0;
 }

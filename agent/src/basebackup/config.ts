@@ -1,8 +1,8 @@
 /**
  * What `pg-agent backup` reads from the environment the backup CronJob/Job gives it (lib/backup/cluster-backup.ts).
  */
-import { BACKUP_ENV, DEFAULT_PORTS, ENV, RetentionSpec } from '../../../lib/contract';
-import { boolEnv, optionalEnv, requireEnv } from '../common/env';
+import { BACKUP_ENV, DEFAULT_PORTS, ENV, INCREMENTAL_ENV, IncrementalSpec, RetentionSpec, fullEveryMs } from '../../../lib/contract';
+import { boolEnv, jsonEnv, optionalEnv, requireEnv } from '../common/env';
 import { AgentError } from '../common/errors';
 import { StoreConfig, readRetention, readStoreConfig } from '../store/config';
 import { BaseBackupSource } from './pg-basebackup';
@@ -18,6 +18,8 @@ export interface BackupConfig {
   /** Read and checked before the backup starts, so a bad policy fails the Job before, not after, a backup. */
   readonly retention: RetentionSpec;
   readonly replicationPassword: string;
+  /** `backup.incremental.fullEvery` in ms; undefined: every backup is a full one. */
+  readonly fullEveryMs?: number;
 }
 
 /** `host` or `host:port` (PostgreSQL's port by default). */
@@ -52,5 +54,20 @@ export function readBackupConfig(env: NodeJS.ProcessEnv = process.env): BackupCo
     fromStandby: boolEnv(BACKUP_ENV.fromStandby, env),
     retention: readRetention(env),
     replicationPassword: password,
+    fullEveryMs: readFullEvery(env),
   };
+}
+
+/** PGC_BACKUP_INCREMENTAL (absent: incrementals off), checked against the contract. */
+function readFullEvery(env: NodeJS.ProcessEnv): number | undefined {
+  if (optionalEnv(INCREMENTAL_ENV.spec, env) === undefined) return undefined;
+  const spec = jsonEnv<IncrementalSpec>(INCREMENTAL_ENV.spec, env);
+  const ms = typeof spec?.fullEvery === 'string' ? fullEveryMs(spec.fullEvery) : undefined;
+  if (ms === undefined)
+    throw new AgentError(
+      `environment variable ${INCREMENTAL_ENV.spec} has no valid fullEvery ("${spec?.fullEvery}")`,
+      'Re-synthesize the manifests; this variable is written by the constructs from backup.incremental.',
+      { variable: INCREMENTAL_ENV.spec },
+    );
+  return ms;
 }

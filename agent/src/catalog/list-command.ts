@@ -15,6 +15,7 @@ import { BackupInfo } from './backup-info';
 import { listBackups } from './catalog';
 import { formatLogicalTable, listLogical } from '../logical/list';
 import { formatBytes } from '../common/format';
+import { incrementalAsBackupInfo, listIncrementals } from '../incremental/catalog';
 
 /** The WAL a backup can recover to: a continuous range, or the first missing segment (a gap). */
 export interface ListedWalRange {
@@ -52,6 +53,9 @@ export interface ListedBackup {
   error?: string;
   /** Complete backups: the WAL range the archive holds for it. */
   wal?: ListedWalRange;
+  /** Incremental backups only (full ones have neither): their kind and the backup they build on. */
+  kind?: 'incremental';
+  parent?: string;
 }
 
 export function toListed(b: BackupInfo, archive?: ArchiveListing): ListedBackup {
@@ -99,7 +103,15 @@ export async function listCommand(opts: { json?: boolean; logical?: boolean } = 
       return 0;
     }
     const archive = await readArchiveContents(s3, store);
-    const backups = (await listBackups(s3, store)).map(b => toListed(b, archive));
+    const incrementals = (await listIncrementals(s3, store)).map(i => ({
+      ...toListed({ ...incrementalAsBackupInfo(i), storedSize: i.storedSize }, archive),
+      status: i.status,
+      kind: 'incremental' as const,
+      parent: i.parent,
+    }));
+    const backups = [...(await listBackups(s3, store)).map(b => toListed(b, archive)), ...incrementals].sort(
+      (a, b) => a.beginTime.localeCompare(b.beginTime) || a.backupId.localeCompare(b.backupId),
+    );
     for (const b of backups.filter(x => x.wal && !x.wal.continuous)) {
       log.warn(
         { backupId: b.backupId, missing: b.wal!.missing, fix: 'See `pg-agent verify`; the backups after the gap restore past it.' },
@@ -135,6 +147,9 @@ export function formatTable(rows: ListedBackup[], store: StoreConfig): string {
     'WRITER',
     'WAL (RECOVERABLE TO)',
   ];
+  // The KIND column only when the store holds incrementals: the table of a store without any stays as it was.
+  const incremental = rows.some(r => r.kind === 'incremental');
+  if (incremental) head.splice(12, 0, 'KIND');
   const cells = rows.map(r => [
     r.backupId,
     r.status,
@@ -154,6 +169,7 @@ export function formatTable(rows: ListedBackup[], store: StoreConfig): string {
         ? `${r.wal.from}..${r.wal.to} (TL ${r.wal.timeline})`
         : `GAP: ${r.wal.missing} missing (continuous to ${r.wal.to ?? '-'})`,
   ]);
+  if (incremental) cells.forEach((c, i) => c.splice(12, 0, rows[i].kind === 'incremental' ? `incr of ${rows[i].parent}` : 'full'));
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map(c => c[i].length)));
   const line = (c: string[]) =>
     c

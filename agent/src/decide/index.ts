@@ -15,3 +15,4 @@ export * from './parameters';
 export * from './logical';
 export * from './tls';
 export * from './import';
+export * from './backup-chain';

@@ -13,7 +13,9 @@ import { StoreConfig } from '../store/config';
 import { readDrillResults } from '../verify/drill-result';
 import { InstanceConfig } from './config';
 import { localConnection, withClient } from './sql';
-import { isBackupInfoKey } from '../../../lib/contract';
+import { incrementalLayout, isBackupInfoKey } from '../../../lib/contract';
+import { iteratePrefix } from '../s3/objects';
+import { incrementalAsBackupInfo, readIncrementalInfo } from '../incremental/catalog';
 
 const STATS_EVERY_MS = 10_000;
 const BACKUPS_EVERY_MS = 60_000;
@@ -127,6 +129,16 @@ export class BackupCatalogReader {
       seen.add(id);
       if (this.infos.get(id)?.etag === info.etag) continue;
       this.infos.set(id, { etag: info.etag, info: await readBackupInfo(s3, this.store, id).catch(() => undefined) });
+    }
+    // Incremental backups (incremental/<id>/incremental.json) are backups too: the newest may be one.
+    const incrementalRoot = incrementalLayout.root(this.store.prefix, this.store.serverName);
+    for await (const o of iteratePrefix(s3, incrementalRoot)) {
+      const [id, name] = o.key.slice(incrementalRoot.length).split('/');
+      if (name !== 'incremental.json' || !BACKUP_ID.test(id)) continue;
+      seen.add(id);
+      if (this.infos.get(id)?.etag === o.etag) continue;
+      const info = await readIncrementalInfo(s3, this.store, id).catch(() => undefined);
+      this.infos.set(id, { etag: o.etag, info: info && incrementalAsBackupInfo(info) });
     }
     for (const id of [...this.infos.keys()]) if (!seen.has(id)) this.infos.delete(id);
     const backups = [...this.infos.values()].map(v => v.info).filter((b): b is BackupInfo => !!b);

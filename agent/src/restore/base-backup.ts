@@ -23,6 +23,8 @@ import { BackupInfo } from '../catalog/backup-info';
 import { forEachLimit, readBackupInfo, tarCompression } from '../catalog/catalog';
 import { rangedObjectStream } from './ranged-read';
 import { extractTar } from './tar-extract';
+import { readIncrementalInfo } from '../incremental/catalog';
+import { restoreChain } from '../incremental/restore';
 
 export interface RestoreOptions {
   /** Tablespace name -> directory to restore it into. @default where it was (backup.info's tablespaces) */
@@ -106,6 +108,8 @@ export async function restoreBaseBackup(
   const started = Date.now();
   const where = `s3://${s3.bucket}/${s3Layout.backupDir(store.prefix, store.serverName, backupId)}`;
   const info = await readBackupInfo(s3, store, backupId);
+  // An incremental backup (incremental/<id>/) restores its whole chain, this function restoring the chain's full backup.
+  if (!info && (await readIncrementalInfo(s3, store, backupId))) return restoreChain(s3, store, backupId, targetDir, opts, restoreBaseBackup);
   if (!info)
     throw new AgentError(
       `there is no backup ${backupId} at ${where} (no backup.info)`,

@@ -86,15 +86,16 @@ export function chooseBackup(backups: BackupInfo[], target: RecoveryTargetSpec |
 /** Restores the chosen backup into `dir` (which must not exist). */
 export async function restoreForRecovery(rc: RecoveryConfig, dir: string): Promise<BackupInfo> {
   // Loaded here, not with this module: the instance reads its recovery settings on every start, but restores once.
-  const [{ openS3Bucket }, { listBackups }, { restoreBaseBackup }] = await Promise.all([
+  const [{ openS3Bucket }, { listRestorableBackups }, { restoreBaseBackup }] = await Promise.all([
     import('../s3/bucket'),
-    import('../catalog/catalog'),
+    import('../incremental/catalog'),
     import('./base-backup'),
   ]);
   const s3 = openS3Bucket(rc.source.s3);
   const where = `s3://${rc.source.s3.bucket}/${s3Layout.baseRoot(rc.source.prefix, rc.source.serverName)}`;
   try {
-    const backup = chooseBackup(await listBackups(s3, rc.source), rc.target, where);
+    // Incrementals too: the newest fitting backup may be one (its whole chain is restored).
+    const backup = chooseBackup(await listRestorableBackups(s3, rc.source), rc.target, where);
     log.info(
       { backupId: backup.backupId, endTime: backup.endTime, endLsn: backup.endLsn, target: describeTarget(rc.target) },
       'restoring base backup for recovery',

@@ -26,6 +26,8 @@ import { listBackupFolders, listBackups, readBackupInfo } from '../catalog/catal
 import type { StoreConfig } from '../store/config';
 import { DEFAULT_GRACE_MS, planRetention, planRows, planWalRemoval, type KeepReason, type RetentionPlan } from './plan';
 import { formatBytes } from '../common/format';
+import { incrementalLayout } from '../../../lib/contract';
+import { incrementalAsBackupInfo, listIncrementals } from '../incremental/catalog';
 
 /** Lists the backups of the store's server (the catalog's `listBackups`). */
 export type BackupLister = (s3: S3Bucket, store: StoreConfig) => Promise<BackupInfo[]>;
@@ -177,7 +179,11 @@ export async function applyRetention(s3: S3Bucket, store: StoreConfig, spec: Ret
   }
 
   const removeIds = plan.remove.map(r => r.backup.backupId);
-  const infoKeys = removeIds.map(id => s3Layout.backupInfo(store.prefix, store.serverName, id));
+  // Newest first (children before their parents), and the metadata first: no DONE incremental ever has a deleted parent.
+  const infoKeys = removeIds.flatMap(id => [
+    s3Layout.backupInfo(store.prefix, store.serverName, id),
+    incrementalLayout.info(store.prefix, store.serverName, id),
+  ]);
   const present = new Set(removeIds.flatMap(id => (fresh.folders.get(id) ?? []).map(o => o.key)));
   const infos = infoKeys.filter(k => present.has(k));
   if (infos.length > 0) {
@@ -248,7 +254,9 @@ async function look(s3: S3Bucket, store: StoreConfig, spec: RetentionSpec, now: 
       error: 'no backup.info',
     });
   }
-  const plan = planRetention(backups, spec, now, { graceMs, lastActivity });
+  // Incremental backups (incremental/<id>/): planned with the others, each keeping the chain it needs.
+  const parents = await addIncrementals(s3, store, backups, folders, lastActivity);
+  const plan = planRetention(backups, spec, now, { graceMs, lastActivity, parents });
   return { backups, folders, plan };
 }
 
@@ -288,4 +296,55 @@ function planChange(a: RetentionPlan, b: RetentionPlan): string | undefined {
   if (nowRemoved.length > 0) return `backup ${nowRemoved.join(', ')} is now removed`;
   if (a.walBoundary !== b.walBoundary) return `the WAL boundary moved from ${a.walBoundary ?? 'none'} to ${b.walBoundary ?? 'none'}`;
   return undefined;
+}
+
+/**
+ * Adds the incremental backups to `backups` and their objects to `folders` (ids are unique across base/ and
+ * incremental/: the backup command checks both); a folder without incremental.json is an incomplete backup.
+ * Returns each incremental's parent.
+ */
+async function addIncrementals(
+  s3: S3Bucket,
+  store: StoreConfig,
+  backups: BackupInfo[],
+  folders: Map<string, ListedObject[]>,
+  lastActivity: Map<string, Date>,
+): Promise<Map<string, string>> {
+  const root = incrementalLayout.root(store.prefix, store.serverName);
+  const objects = new Map<string, ListedObject[]>();
+  for await (const o of iteratePrefix(s3, root)) {
+    const id = o.key.slice(root.length).split('/')[0];
+    if (!BACKUP_ID.test(id)) continue; // not a backup folder: never touched
+    if (!objects.has(id)) objects.set(id, []);
+    objects.get(id)!.push(o);
+  }
+  const parents = new Map<string, string>();
+  if (objects.size === 0) return parents;
+  const listed = new Map((await listIncrementals(s3, store)).map(i => [i.backupId, i]));
+  for (const [id, objs] of objects) {
+    folders.set(id, [...(folders.get(id) ?? []), ...objs]);
+    const newest = Math.max(...objs.map(o => o.lastModified?.getTime() ?? 0));
+    if (newest > 0) lastActivity.set(id, new Date(newest));
+    const info = listed.get(id);
+    if (info) {
+      backups.push({ ...incrementalAsBackupInfo(info), status: info.status === 'DONE' ? 'DONE' : 'FAILED' });
+      parents.set(id, info.parent);
+    } else {
+      backups.push({
+        backupId: id,
+        status: 'STARTED',
+        serverName: store.serverName,
+        systemIdentifier: '',
+        timeline: 0,
+        beginTime: timeOfBackupId(id),
+        beginWal: '',
+        beginLsn: '',
+        pgVersion: 0,
+        size: 0,
+        compression: store.compression,
+        error: 'no incremental.json',
+      });
+    }
+  }
+  return parents;
 }

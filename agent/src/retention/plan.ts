@@ -24,6 +24,10 @@
  *   running. Last activity: the start of a FAILED backup; for the others the newest of its start and its objects'
  *   LastModified. Older incomplete backups are leftovers and are removed. They never count for any rule.
  *
+ * - 'chain': a kept incremental backup keeps the backup it builds on ({@link PlanOptions.parents}), and so on down
+ *   to its full backup; the rules see incrementals as backups like any other (each restores its point in time).
+ *   An incremental that no rule keeps goes only when no kept backup depends on it (then nothing does).
+ *
  * WAL ({@link planWalRemoval}): the boundary is the smallest `begin_wal` among the kept backups (by name: timeline,
  * then log, then segment; for the normal history where timelines only grow with time this is the oldest kept
  * backup's begin WAL). Removed: WAL segments and `.partial` segments whose 24-character name sorts strictly
@@ -39,7 +43,7 @@ import { RECOVERY_WINDOW } from '../../../lib/backup/retention';
 import type { BackupInfo } from '../catalog/backup-info';
 import { SEGMENT_NAME } from '../postgres/wal';
 
-export type KeepReason = 'window' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'newest' | 'incomplete-running';
+export type KeepReason = 'window' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'newest' | 'incomplete-running' | 'chain';
 
 export interface KeptBackup {
   readonly backup: BackupInfo;
@@ -78,13 +82,18 @@ export interface PlanOptions {
    * its `beginTime` and its `lastModified`. Not used for FAILED backups.
    */
   readonly lastActivity?: ReadonlyMap<string, Date>;
+  /**
+   * Incremental backups: id -> the backup it builds on. A kept incremental keeps its parent, and so its whole chain
+   * ('chain'): an incremental is worth nothing without every backup before it.
+   */
+  readonly parents?: ReadonlyMap<string, string>;
 }
 
 export const DEFAULT_GRACE_MS = 24 * 3600_000;
 
 const DAY_MS = 24 * 3600_000;
 const UNIT_DAYS: Record<string, number> = { d: 1, w: 7, m: 31, y: 366 };
-const REASON_ORDER: KeepReason[] = ['newest', 'window', 'daily', 'weekly', 'monthly', 'yearly', 'incomplete-running'];
+const REASON_ORDER: KeepReason[] = ['newest', 'window', 'daily', 'weekly', 'monthly', 'yearly', 'incomplete-running', 'chain'];
 
 /** Length of a recovery window (`14d`, `4w`, `6m`, `1y`) in milliseconds; throws on anything else. */
 export function windowMs(window: string): number {
@@ -154,6 +163,19 @@ export function planRetention(backups: BackupInfo[], spec: RetentionSpec, now: D
       last = key;
       add(b, rule);
       left--;
+    }
+  }
+
+  // A kept backup keeps the chain it needs: its parent, the parent's parent, ... down to the full backup.
+  const parents = options.parents ?? new Map<string, string>();
+  const known = new Map(backups.map(b => [b.backupId, b]));
+  for (const id of [...reasons.keys()]) {
+    const seen = new Set<string>([id]);
+    for (let p = parents.get(id); p !== undefined && !seen.has(p); p = parents.get(p)) {
+      seen.add(p);
+      const parent = known.get(p);
+      if (!parent) break; // already gone: the chain is broken there, nothing below it helps
+      add(parent, 'chain');
     }
   }
 

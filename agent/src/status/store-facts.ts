@@ -7,7 +7,7 @@ import type { RetentionSpec } from '../../../lib/contract';
 import type { StatusReport } from '../../../lib/status/report';
 import { backupContinuity, readArchiveContents } from '../catalog/archive-contents';
 import { BackupInfo } from '../catalog/backup-info';
-import { listBackups } from '../catalog/catalog';
+import { listRestorableBackups } from '../incremental/catalog';
 import { createS3Client } from '../s3/client';
 import { StoreConfig } from '../store/config';
 
@@ -49,7 +49,8 @@ export async function readStoreFacts(store: StoreConfig, retention?: RetentionSp
   // Few and short retries: a person waits for this screen, and an unreachable store is one of its answers.
   const s3 = createS3Client({ ...store.s3, maxAttempts: 2, connectTimeoutMs: 3000 });
   try {
-    const backups = await listBackups(s3, store);
+    // Incrementals too (each is a backup that restores its point): the newest may be one.
+    const backups = await listRestorableBackups(s3, store);
     const summary = summarizeBackups(backups, retention);
     const oldest = backups.filter(b => b.status === 'DONE' && b.endTime).sort((a, b) => a.endTime!.getTime() - b.endTime!.getTime())[0];
     if (!oldest) return { backups: summary, recoverable: { continuous: true } };

@@ -17,7 +17,7 @@ import { s3Layout } from '../../../lib/contract';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { backupContinuity, readArchiveContents } from '../catalog/archive-contents';
-import { listBackups } from '../catalog/catalog';
+import { listRestorableBackups } from '../incremental/catalog';
 import { parseLsn } from '../postgres/wal';
 import { replayReachedEnd } from '../decide/archive';
 import { restoreBaseBackup } from '../restore/base-backup';
@@ -114,7 +114,8 @@ async function verify(opts: VerifyOptions, env: NodeJS.ProcessEnv, reportResult:
   fs.rmSync(tablespaceRoot, { recursive: true, force: true });
   fs.mkdirSync(cfg.socketDir, { recursive: true });
   try {
-    const done = (await listBackups(s3, cfg.store)).filter(b => b.status === 'DONE');
+    // Incrementals too: the newest backup may be one (its whole chain is restored).
+    const done = (await listRestorableBackups(s3, cfg.store)).filter(b => b.status === 'DONE');
     const backup = cfg.backupId
       ? done.find(b => b.backupId === cfg.backupId)
       : done.sort((a, b) => a.beginTime.getTime() - b.beginTime.getTime()).at(-1);
