@@ -61,6 +61,11 @@ export const s3Layout = {
   backupInfo: (prefix: string, server: string, backupId: string) => `${prefix}${server}/base/${backupId}/backup.info`,
   dataTar: (prefix: string, server: string, backupId: string, compression: Compression) =>
     `${prefix}${server}/base/${backupId}/data.tar${COMPRESSION_EXTENSION[compression]}`,
+  /**
+   * Our full backups' list of relation files (JSON, beside data.tar; barman-cloud ignores it): the first incremental
+   * on a full backup stores a relation file the full did not have whole (docs/backups-incremental.md).
+   */
+  relationFiles: (prefix: string, server: string, backupId: string) => `${prefix}${server}/base/${backupId}/relation-files.json`,
 } as const;
 
 /** Is this key a backup's `backup.info` (the file that makes a `base/<id>/` folder a backup)? */

@@ -71,7 +71,10 @@ describe('block-level incremental backups: a chain over several days', () => {
     await new Promise(r => setTimeout(r, 1100));
   }
 
-  async function restoreAndCheck(id: string, expected: State): Promise<void> {
+  /** The database CREATE DATABASE … STRATEGY FILE_COPY made on day 1 (its pages carry the template's old LSNs). */
+  let copiedState: State | undefined;
+
+  async function restoreAndCheck(id: string, expected: State, copied?: State): Promise<void> {
     const target = path.join(tempDir('incr-restore', podUser()), 'pgdata');
     cleanup.push(path.dirname(target));
     const s3 = await s3For(bucket);
@@ -87,6 +90,7 @@ describe('block-level incremental backups: a chain over several days', () => {
       await waitPromoted(server, 'postgres', su);
       const conn = { host: '127.0.0.1', port: server.port, user: 'postgres', password: su, database: 'app' };
       expect(await state(conn)).toEqual(expected);
+      if (copied) expect(await state({ ...conn, database: 'copied' })).toEqual(copied);
       const check = await run(
         path.join(PG_BIN, 'pg_amcheck'),
         ['-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', '--all', '--install-missing', '--heapallindexed'],
@@ -135,6 +139,12 @@ describe('block-level incremental backups: a chain over several days', () => {
     // Hint bits and the visibility map set now, as on a database that has been running a while (else the first reads
     // and the first VACUUM after the full backup change every page once).
     await sql('VACUUM (FREEZE, ANALYZE)');
+    // A template database whose pages are old by the time it is copied, after the full backup.
+    await sql('CREATE DATABASE tmpl');
+    const tmpl = h.direct(0, 'postgres', su, 'tmpl');
+    await query(tmpl, 'CREATE TABLE kept (id int PRIMARY KEY, v text)');
+    await query(tmpl, 'INSERT INTO kept SELECT g, md5(g::text) FROM generate_series(1, 5000) g');
+    await query(tmpl, 'VACUUM (FREEZE, ANALYZE)');
     await sql('CHECKPOINT');
     await backupDay();
     expect(days[0].kind).toBe('full');
@@ -142,6 +152,11 @@ describe('block-level incremental backups: a chain over several days', () => {
     // Day 1: a small change: 1% of the accounts (the recent ones: a change spread over every page changes every page), some history.
     await sql('UPDATE accounts SET balance = balance + 7 WHERE id > 297000');
     await sql('INSERT INTO history (account, delta) SELECT g * 100, 7 FROM generate_series(1, 3000) g');
+    // FILE_COPY copies the template's files as they are: relation files new since the full, with LSNs older than its
+    // start. The full's relation-files.json tells the incremental to store them whole.
+    await sql('CREATE DATABASE copied TEMPLATE tmpl STRATEGY FILE_COPY');
+    copiedState = await state(h.direct(0, 'postgres', su, 'copied'));
+    expect(copiedState.kept.n).toBe(5000);
     await backupDay();
     // Day 2: deletes, a TRUNCATE, a new table.
     await sql('DELETE FROM accounts WHERE id > 290000');
@@ -177,7 +192,7 @@ describe('block-level incremental backups: a chain over several days', () => {
 
   test("the restore of each day's backup equals the source at that point (rows, row hashes, pg_amcheck)", async () => {
     expect(days.length).toBe(5);
-    for (const d of days) await restoreAndCheck(d.id, d.state);
+    for (const [i, d] of days.entries()) await restoreAndCheck(d.id, d.state, i >= 1 ? copiedState : undefined);
   });
 
   /** `pg-agent verify` (what the RestoreDrill CronJob runs) of the newest backup: an incremental, so its chain. */

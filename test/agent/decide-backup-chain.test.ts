@@ -20,6 +20,7 @@ function link(id: string, day: number, over: Partial<ChainLink> = {}): ChainLink
     systemIdentifier: SYS,
     pgVersion: 150020,
     writer: 'pg-agent',
+    ...(over.parent ? {} : { listsRelationFiles: true }),
     ...over,
   };
 }
@@ -37,6 +38,18 @@ describe('decideBackupKind', () => {
     ['nothing to build on', { fullEveryMs: WEEK, now: at(3), links: [], source: SOURCE }, 'full', undefined],
     ['on the newest backup of the chain', { fullEveryMs: WEEK, now: at(3), links: CHAIN, source: SOURCE }, 'incremental', 'I2'],
     ['on a full backup', { fullEveryMs: WEEK, now: at(1), links: [F0], source: SOURCE }, 'incremental', 'F0'],
+    [
+      "on a full backup that did not record its relation files (an older agent's): a full one",
+      { fullEveryMs: WEEK, now: at(1), links: [{ ...F0, listsRelationFiles: false }], source: SOURCE },
+      'full',
+      undefined,
+    ],
+    [
+      'on an incremental whose full did not record its relation files: its own manifest is the list',
+      { fullEveryMs: WEEK, now: at(3), links: [{ ...F0, listsRelationFiles: false }, I1, I2], source: SOURCE },
+      'incremental',
+      'I2',
+    ],
     ['the full is fullEvery old', { fullEveryMs: WEEK, now: at(7), links: CHAIN, source: SOURCE }, 'full', undefined],
     ['just younger than fullEvery', { fullEveryMs: WEEK, now: new Date(T0 + WEEK - 1), links: CHAIN, source: SOURCE }, 'incremental', 'I2'],
     [

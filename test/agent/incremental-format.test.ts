@@ -37,8 +37,17 @@ async function tarOf(entries: Array<{ name: string; body?: Buffer; type?: 'direc
   return Buffer.concat(chunks);
 }
 
-async function filtered(t: Buffer, since: string, chunk = 1000): Promise<{ data: Buffer; filter: IncrementalFilter }> {
-  const filter = new IncrementalFilter(since);
+/** The relation files of the parent in the first test (what its manifest or relation-files.json lists). */
+const PARENT_FILES = new Set(['base/5/16384', 'base/5/16390', 'base/5/16399']);
+
+async function filtered(
+  t: Buffer,
+  since: string,
+  chunk = 1000,
+  /** null: no list (a full backup that did not record one). */
+  parentFiles: ReadonlySet<string> | null = PARENT_FILES,
+): Promise<{ data: Buffer; filter: IncrementalFilter }> {
+  const filter = new IncrementalFilter(since, parentFiles ?? undefined);
   // Odd chunk sizes: headers and pages split across chunks.
   const parts: Buffer[] = [];
   for (let i = 0; i < t.length; i += chunk) parts.push(t.subarray(i, i + chunk));
@@ -105,7 +114,7 @@ describe('incremental format: filter and apply', () => {
     expect(fs.readFileSync(path.join(dir, 'backup_label'), 'utf8')).toContain('1/100');
   });
 
-  test('a relation file new since the parent comes whole when the parent lists its files, else the restore refuses it', async () => {
+  test('a relation file new since the parent comes whole: listed parent, or no list at all; a partial new file is refused', async () => {
     // CREATE DATABASE … STRATEGY FILE_COPY: the new database's files carry the template's old LSNs.
     const copied = Buffer.concat([page(0, 0x100, 1), page(0, 0x100, 2)]);
     const t = await tarOf([
@@ -115,19 +124,30 @@ describe('incremental format: filter and apply', () => {
     ]);
     fs.mkdirSync(path.join(dir, 'base/5'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'base/5/16384'), page(0, 0x100, 1));
-    const listed = await filtered(t, '0/1000');
-    await expect(applyIncremental(Readable.from([listed.data]), listed.filter.manifest, dir)).rejects.toThrow(
+    // The parent's list names 16384 only: 1259 is new, stored whole; 16384's old page is not stored.
+    const listed = await filtered(t, '0/1000', 1000, new Set(['base/5/16384']));
+    expect(listed.filter.pagesKept).toBe(2);
+    // No list (a full backup that did not record one): every relation page is stored.
+    const unlisted = await filtered(t, '0/1000', 1000, null);
+    expect(unlisted.filter.pagesKept).toBe(3);
+    // A list that wrongly names the new file: nothing of it stored, and the restore refuses rather than leave zeros.
+    const wrong = await filtered(t, '0/1000', 1000, new Set(['base/5/16384', 'base/9/1259']));
+    expect(wrong.filter.pagesKept).toBe(0);
+    await expect(applyIncremental(Readable.from([wrong.data]), wrong.filter.manifest, dir)).rejects.toThrow(
       /base\/9\/1259 is new since the parent backup, but the incremental stored only 0 of its 2 pages/,
     );
-    const withParent = await filtered(t, '0/1000', 1000);
-    const whole = new IncrementalFilter('0/1000', new Set(['base/5/16384']));
-    const out: Buffer[] = [];
-    Readable.from([t]).pipe(whole);
-    for await (const c of whole as AsyncIterable<Buffer>) out.push(c);
-    expect(whole.pagesKept).toBe(2);
-    expect(withParent.filter.pagesKept).toBe(0);
-    await applyIncremental(Readable.from([Buffer.concat(out)]), whole.manifest, dir);
-    expect(fs.readFileSync(path.join(dir, 'base/9/1259')).equals(copied)).toBe(true);
+    for (const { data, filter } of [listed, unlisted]) {
+      const into = fs.mkdtempSync(path.join(os.tmpdir(), 'pgc-incr-format-'));
+      try {
+        fs.mkdirSync(path.join(into, 'base/5'), { recursive: true });
+        fs.writeFileSync(path.join(into, 'base/5/16384'), page(0, 0x100, 1));
+        await applyIncremental(Readable.from([data]), filter.manifest, into);
+        expect(fs.readFileSync(path.join(into, 'base/9/1259')).equals(copied)).toBe(true);
+        expect(fs.readFileSync(path.join(into, 'base/5/16384')).equals(page(0, 0x100, 1))).toBe(true);
+      } finally {
+        fs.rmSync(into, { recursive: true, force: true });
+      }
+    }
   });
 
   test('damaged data is refused: truncated, or listing other files than the manifest', async () => {

@@ -9,7 +9,7 @@ import { PATHS, s3Layout } from '../../../lib/contract';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { S3Bucket } from '../s3/client';
-import { PutResult, deleteObject, uploadStream } from '../s3/objects';
+import { PutResult, deleteObject, putObject, uploadStream } from '../s3/objects';
 import { StoreConfig } from '../store/config';
 import { Coalesce } from '../store/chunks';
 import { compressStream } from '../store/compression';
@@ -78,6 +78,7 @@ export async function runBaseBackup(
   const heartbeat = new Heartbeat(s3, store, current);
   await heartbeat.start();
   const key = s3Layout.dataTar(store.prefix, store.serverName, backupId, store.compression);
+  const relationFilesKey = s3Layout.relationFiles(store.prefix, store.serverName, backupId);
   const started = Date.now();
   const pgbb = startBaseBackup(source.source, password, `pg-agent ${store.serverName} ${backupId}`);
   let stoppedBy: string | undefined;
@@ -119,6 +120,8 @@ export async function runBaseBackup(
       );
     }
     if (reported.archiving === 'waited') log.info({ endLsn: end.endLsn }, 'the server held the backup until its last WAL segment was archived');
+    // Before backup.info says DONE: an incremental on this backup relies on the list (decideBackupKind checks it).
+    await putObject(s3, relationFilesKey, Buffer.from(JSON.stringify(scan.relationFiles)), { contentType: 'application/json' });
     const copySeconds = (Date.now() - started) / 1000;
     const begin = parseLsn(label.startLsn);
     const endLsn = parseLsn(end.endLsn);
@@ -142,6 +145,7 @@ export async function runBaseBackup(
         files: scan.files,
         server_waited_for_wal_archive: reported.archiving === 'waited',
         data_key: key.split('/').pop()!,
+        relation_files_key: relationFilesKey.split('/').pop()!,
         data_size: put.size,
         data_sha256: put.sha256,
         data_etag: put.etag,
@@ -162,16 +166,16 @@ export async function runBaseBackup(
           'Nothing to do: the next scheduled backup runs in full. If a deadline stopped it, raise backup.activeDeadlineSeconds.',
         )
       : (e as Error);
-    await recordFailure(s3, store, info, key, !!put, err);
+    await recordFailure(s3, store, info, [...(put ? [key] : []), relationFilesKey], err);
     throw err;
   }
 }
 
-/** FAILED backup.info with the reason; the data tar, if it was stored, removed (never usable without DONE). */
-async function recordFailure(s3: S3Bucket, store: StoreConfig, info: BackupInfo, key: string, stored: boolean, err: Error): Promise<void> {
+/** FAILED backup.info with the reason; the objects stored so far removed (never usable without DONE). */
+async function recordFailure(s3: S3Bucket, store: StoreConfig, info: BackupInfo, stored: string[], err: Error): Promise<void> {
   Object.assign(info, { status: 'FAILED', endTime: new Date(), error: `failure uploading data (${err.message.split('\n')[0]})` });
   try {
-    if (stored) await deleteObject(s3, key);
+    for (const key of stored) await deleteObject(s3, key);
     await writeBackupInfo(s3, store, info);
   } catch (e) {
     log.warn({ err: (e as Error).message }, 'could not record the failed backup in S3; the next backup cleans up after it');

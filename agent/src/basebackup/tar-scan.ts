@@ -4,6 +4,7 @@
  * 512-byte ustar headers pg_basebackup writes; never buffers more than one header and the members it keeps.
  */
 import { Transform, TransformCallback } from 'stream';
+import { RELATION_MAIN_FORK } from '../postgres/relation-files';
 
 /** Members kept whole (small), and the one kept by its tail only (can be large: one line per file). */
 const KEEP_WHOLE = new Set(['backup_label', 'tablespace_map']);
@@ -15,6 +16,11 @@ export class TarScan extends Transform {
   bytes = 0;
   /** Names of the regular files seen. */
   files = 0;
+  /**
+   * The relation files (main forks) of the backup, by path: what a first incremental on this full backup needs to
+   * tell a relation file new since then (stored whole) from one whose unchanged pages this backup holds.
+   */
+  readonly relationFiles: string[] = [];
   readonly kept = new Map<string, string>();
   private header = Buffer.alloc(0);
   /** Bytes of the current member's content (and padding) still to come. */
@@ -74,6 +80,7 @@ export class TarScan extends Transform {
     this.remaining = size;
     this.padding = (512 - (size % 512)) % 512;
     const base = fullName.replace(/^\.\//, '');
+    if ((type === '0' || type === '\0') && RELATION_MAIN_FORK.test(base)) this.relationFiles.push(base);
     if ((type === '0' || type === '\0') && (KEEP_WHOLE.has(base) || base === KEEP_TAIL)) {
       this.current = { name: base, chunks: [], size: 0, tail: base === KEEP_TAIL };
     }

@@ -22,6 +22,12 @@ export interface ChainLink {
   readonly writer?: string;
   /** Incrementals: the backup whose start LSN the pages are compared with. */
   readonly parent?: string;
+  /**
+   * Full backups: whether it recorded its relation files (`relation-files.json`). An incremental on a full backup
+   * needs the list to store a relation file new since then whole: its pages may carry LSNs older than the full's
+   * start (CREATE DATABASE … STRATEGY FILE_COPY copies the template's pages as they are).
+   */
+  readonly listsRelationFiles?: boolean;
 }
 
 export interface BackupKindFacts {
@@ -104,6 +110,11 @@ export function decideBackupKind(f: BackupKindFacts): BackupKind {
     return {
       kind: 'full',
       why: `the newest backup ${newest.id} is of PostgreSQL ${major(newest.pgVersion)}, the server runs ${major(f.source.pgVersion)}`,
+    };
+  if (newest.kind === 'full' && !newest.listsRelationFiles)
+    return {
+      kind: 'full',
+      why: `the newest backup ${newest.id} is a full backup that did not record its relation files (an older agent's): an incremental on it could miss a new database's pages`,
     };
   const age = f.now.getTime() - full.beginTime.getTime();
   if (age >= f.fullEveryMs) return { kind: 'full', why: `the chain's full backup ${full.id} is older than fullEvery` };

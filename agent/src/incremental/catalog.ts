@@ -102,6 +102,7 @@ export function fullLink(b: BackupInfo): ChainLink {
     systemIdentifier: b.systemIdentifier,
     pgVersion: b.pgVersion,
     writer: b.writer,
+    listsRelationFiles: typeof b.copyStats?.relation_files_key === 'string',
   };
 }
 

@@ -13,10 +13,11 @@
 import { Transform, TransformCallback } from 'stream';
 import { PAGE_SIZE } from '../../../lib/contract';
 import { AgentError } from '../common/errors';
+import { RELATION_MAIN_FORK } from '../postgres/relation-files';
 import { END_OF_PAGES, MAGIC, encodeHead, pageHead } from './records';
 
 /** Main forks of relations (and their 1 GiB segments): PGDATA/base/<db>/<relfilenode>[.N], global/<relfilenode>[.N]. */
-export const PAGED_FILE = /^(base\/\d+|global)\/\d+(\.\d+)?$/;
+export const PAGED_FILE = RELATION_MAIN_FORK;
 
 /** One file of the source, as the manifest lists it. */
 export interface ManifestFile {
@@ -60,9 +61,10 @@ export class IncrementalFilter extends Transform {
   private member?: { file: ManifestFile; paged: boolean; page: Buffer[]; pageBytes: number; blockNo: number; all: boolean };
 
   /**
-   * `parentFiles`: the files the parent had (its manifest, when the parent is an incremental). A relation file it did
-   * not have is stored whole: its pages may carry older LSNs (CREATE DATABASE … STRATEGY FILE_COPY copies the
-   * template's files as they are). Without the list, the restore refuses such a file instead (see restore.ts).
+   * `parentFiles`: the relation files the parent had (an incremental parent's manifest, a full parent's
+   * relation-files.json). A relation file it did not have is stored whole: its pages may carry older LSNs (CREATE
+   * DATABASE … STRATEGY FILE_COPY copies the template's files as they are). Without the list every relation file is
+   * stored whole: as large as a full backup, never missing a page.
    */
   constructor(
     sinceLsn: string,
@@ -145,7 +147,7 @@ export class IncrementalFilter extends Transform {
       const file: ManifestFile = { path, size, mode, ...(paged ? { blocks: [] } : {}) };
       this.manifest.files.push(file);
       this.push(encodeHead({ type: paged ? 'P' : 'F', name: path, mode, size }));
-      this.member = { file, paged, page: [], pageBytes: 0, blockNo: 0, all: paged && !!this.parentFiles && !this.parentFiles.has(path) };
+      this.member = { file, paged, page: [], pageBytes: 0, blockNo: 0, all: paged && !this.parentFiles?.has(path) };
     } else {
       throw new AgentError(
         `the base backup tar holds a member of type "${type}" (${path}), which pg_basebackup does not write`,

@@ -5,11 +5,11 @@
  */
 import { createHash } from 'crypto';
 import { pipeline } from 'stream';
-import { incrementalLayout } from '../../../lib/contract';
+import { incrementalLayout, s3Layout } from '../../../lib/contract';
 import { AgentError } from '../common/errors';
 import { log } from '../common/log';
 import { S3Bucket } from '../s3/client';
-import { PutResult, deleteObject, putObject, uploadStream } from '../s3/objects';
+import { PutResult, deleteObject, getObjectBuffer, putObject, uploadStream } from '../s3/objects';
 import { StoreConfig } from '../store/config';
 import { Coalesce } from '../store/chunks';
 import { compressStream } from '../store/compression';
@@ -44,12 +44,9 @@ export async function runIncrementalBackup(
   const dataKey = incrementalLayout.data(store.prefix, store.serverName, backupId, store.compression);
   const manifestKey = incrementalLayout.manifest(store.prefix, store.serverName, backupId);
   const scan = new TarScan();
-  // An incremental parent lists its files: a relation file it did not have is stored whole (see IncrementalFilter).
-  const parentManifest =
-    parent.kind === 'incremental' ? await readManifest(s3, incrementalLayout.manifest(store.prefix, store.serverName, parent.id)) : undefined;
-  if (parent.kind === 'incremental' && !parentManifest)
-    throw new AgentError(`the manifest of parent backup ${parent.id} is missing`, 'Nothing to do: the next backup is a full one.');
-  const filter = new IncrementalFilter(parent.beginLsn, parentManifest && new Set(parentManifest.manifest.files.map(f => f.path)));
+  // The parent's relation files: one it did not have is stored whole (see IncrementalFilter).
+  const parentFiles = await readParentFiles(s3, store, parent);
+  const filter = new IncrementalFilter(parent.beginLsn, parentFiles && new Set(parentFiles));
   const started = Date.now();
   const pgbb = startBaseBackup(source.source, password, `pg-agent ${store.serverName} ${backupId} incremental`);
   let stoppedBy: string | undefined;
@@ -147,4 +144,20 @@ export async function runIncrementalBackup(
     for (const key of written) await deleteObject(s3, key).catch(() => undefined);
     throw err;
   }
+}
+
+/** The relation files of the parent: an incremental's manifest, or the list a full backup stored beside its tar. */
+async function readParentFiles(s3: S3Bucket, store: StoreConfig, parent: ChainLink): Promise<string[] | undefined> {
+  if (parent.kind === 'incremental') {
+    const m = await readManifest(s3, incrementalLayout.manifest(store.prefix, store.serverName, parent.id));
+    if (!m) throw new AgentError(`the manifest of parent backup ${parent.id} is missing`, 'Nothing to do: the next backup is a full one.');
+    return m.manifest.files.map(f => f.path);
+  }
+  const key = s3Layout.relationFiles(store.prefix, store.serverName, parent.id);
+  const body = await getObjectBuffer(s3, key);
+  if (!body) {
+    log.warn({ key }, `the list of relation files of full backup ${parent.id} is missing: this incremental stores every relation page`);
+    return undefined;
+  }
+  return JSON.parse(body.toString('utf8')) as string[];
 }
