@@ -104,6 +104,7 @@ async function backup(env: NodeJS.ProcessEnv, opts: BackupCommandOptions, events
         onStop: s => {
           stop = s;
         },
+        recordRelationFiles: cfg.fullEveryMs !== undefined,
       });
     } finally {
       process.off('SIGTERM', onSignal);

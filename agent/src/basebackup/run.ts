@@ -33,6 +33,11 @@ export interface RunOptions {
   walWaitMs?: number;
   /** Registers a way to stop the backup (SIGTERM); called with the stopper. */
   onStop?: (stop: (why: string) => void) => void;
+  /**
+   * Store `relation-files.json` beside the tar, for incrementals built on this backup (with `backup.incremental`
+   * only: a store without incrementals keeps barman-cloud's layout exactly). @default false
+   */
+  recordRelationFiles?: boolean;
 }
 
 export async function runBaseBackup(
@@ -121,7 +126,8 @@ export async function runBaseBackup(
     }
     if (reported.archiving === 'waited') log.info({ endLsn: end.endLsn }, 'the server held the backup until its last WAL segment was archived');
     // Before backup.info says DONE: an incremental on this backup relies on the list (decideBackupKind checks it).
-    await putObject(s3, relationFilesKey, Buffer.from(JSON.stringify(scan.relationFiles)), { contentType: 'application/json' });
+    if (opts.recordRelationFiles)
+      await putObject(s3, relationFilesKey, Buffer.from(JSON.stringify(scan.relationFiles)), { contentType: 'application/json' });
     const copySeconds = (Date.now() - started) / 1000;
     const begin = parseLsn(label.startLsn);
     const endLsn = parseLsn(end.endLsn);
@@ -145,7 +151,7 @@ export async function runBaseBackup(
         files: scan.files,
         server_waited_for_wal_archive: reported.archiving === 'waited',
         data_key: key.split('/').pop()!,
-        relation_files_key: relationFilesKey.split('/').pop()!,
+        ...(opts.recordRelationFiles ? { relation_files_key: relationFilesKey.split('/').pop()! } : {}),
         data_size: put.size,
         data_sha256: put.sha256,
         data_etag: put.etag,
@@ -166,7 +172,7 @@ export async function runBaseBackup(
           'Nothing to do: the next scheduled backup runs in full. If a deadline stopped it, raise backup.activeDeadlineSeconds.',
         )
       : (e as Error);
-    await recordFailure(s3, store, info, [...(put ? [key] : []), relationFilesKey], err);
+    await recordFailure(s3, store, info, [...(put ? [key] : []), ...(opts.recordRelationFiles ? [relationFilesKey] : [])], err);
     throw err;
   }
 }

@@ -114,7 +114,7 @@ export function decideBackupKind(f: BackupKindFacts): BackupKind {
   if (newest.kind === 'full' && !newest.listsRelationFiles)
     return {
       kind: 'full',
-      why: `the newest backup ${newest.id} is a full backup that did not record its relation files (an older agent's): an incremental on it could miss a new database's pages`,
+      why: `the newest backup ${newest.id} is a full backup that did not record its relation files (before incrementals were on, or by an older agent): an incremental on it could miss a new database's pages`,
     };
   const age = f.now.getTime() - full.beginTime.getTime();
   if (age >= f.fullEveryMs) return { kind: 'full', why: `the chain's full backup ${full.id} is older than fullEvery` };

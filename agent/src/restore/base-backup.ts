@@ -165,8 +165,9 @@ export async function restoreBaseBackup(
         hashers.push(hasher);
         const body = rangedObjectStream(s3, t.object.key, t.object.size, { parallel: opts.rangesPerObject });
         // pipeline: an error anywhere (S3, a corrupt compressed stream) fails the last stream, which fails the extract.
-        // Slice: small compressed chunks, so that the decompressor's output stays bounded by backpressure.
-        const tarStream = pipeline(body, hasher, new Slice(), decompressStream(t.compression as Compression), () => undefined);
+        // Slice: small compressed chunks, so that the decompressor's output stays bounded by backpressure. The hasher
+        // after it counts bytes as the decompressor takes them (the progress), not as 8 MiB ranges arrive.
+        const tarStream = pipeline(body, new Slice(), hasher, decompressStream(t.compression as Compression), () => undefined);
         const { files, bytes } = await extractTar(tarStream, dirs.get(t.oid)!);
         const sha256 = hasher.sha256.digest('hex');
         let verified: RestoredObject['verified'] = 'none';
